@@ -1,0 +1,1 @@
+"""Shared domain code: settings, errors, principals and access tokens, the metadata database."""

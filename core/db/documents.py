@@ -1,0 +1,235 @@
+"""Documents and their ingestion jobs: every query the API and the workers run on them.
+
+Processing is fenced by ``run_token``: a run claims a document, and every later write of that
+run checks it still holds the claim. A run that lost its claim (its worker was presumed dead
+and another took over) stops writing, so each chunk ends up written by exactly one live run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.access import Principal
+from core.db.models import (
+    Document,
+    DocumentAccess,
+    DocumentStage,
+    DocumentStatus,
+    IngestionJob,
+    new_id,
+    utcnow,
+)
+from core.errors import NotFound
+
+ACTIVE = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
+
+
+def create_document(session: Session, **fields: object) -> Document:
+    doc = Document(**fields)
+    session.add(doc)
+    session.flush()
+    return doc
+
+
+def get_document(session: Session, doc_id: str) -> Document:
+    doc = session.get(Document, doc_id)
+    if doc is None:
+        raise NotFound("document not found")
+    return doc
+
+
+def readable_document(session: Session, principal: Principal, doc_id: str) -> Document:
+    """The document if the caller may see it; NotFound otherwise (never reveal that it exists)."""
+    doc = session.get(Document, doc_id)
+    if doc is None or not _visible(doc, principal):
+        raise NotFound("document not found")
+    return doc
+
+
+def _visible(doc: Document, principal: Principal) -> bool:
+    if doc.tenant_id != principal.tenant_id:
+        return False
+    return principal.is_admin or principal.can_read(doc.tenant_id, doc.access)
+
+
+def list_documents(
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Document], int]:
+    query = select(Document).where(Document.tenant_id == principal.tenant_id)
+    if status:
+        query = query.where(Document.status == status)
+    if not principal.is_admin:
+        query = query.where(
+            exists().where(
+                DocumentAccess.document_id == Document.id,
+                DocumentAccess.token.in_(principal.access_tokens()),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(Document.created_at.desc(), Document.id).offset(offset).limit(limit)
+    return list(session.scalars(page)), total
+
+
+def find_indexed_twin(session: Session, doc: Document) -> Document | None:
+    """A ready document of the same tenant with the same bytes: its chunks can be reused."""
+    return session.scalar(
+        select(Document)
+        .where(
+            Document.tenant_id == doc.tenant_id,
+            Document.content_hash == doc.content_hash,
+            Document.status == DocumentStatus.READY,
+            Document.id != doc.id,
+        )
+        .limit(1)
+    )
+
+
+def claim(session: Session, doc_id: str, version: int, stale_after: timedelta) -> str | None:
+    """Take the processing claim for a document version, or None when a live run holds it,
+    the document is gone, finished, or at another version."""
+    token = new_id()
+    now = utcnow()
+    result = session.execute(
+        update(Document)
+        .where(
+            Document.id == doc_id,
+            Document.version == version,
+            Document.status.in_(ACTIVE),
+            or_(Document.run_token.is_(None), Document.heartbeat_at < now - stale_after),
+        )
+        .values(
+            run_token=token,
+            heartbeat_at=now,
+            status=DocumentStatus.PROCESSING,
+            attempts=Document.attempts + 1,
+        )
+    )
+    return token if result.rowcount == 1 else None
+
+
+def release(session: Session, doc_id: str, token: str) -> None:
+    """Give the claim back so the next stage (maybe on another machine) can take it at once."""
+    session.execute(
+        update(Document)
+        .where(Document.id == doc_id, Document.run_token == token)
+        .values(run_token=None)
+    )
+
+
+def record_progress(session: Session, doc_id: str, token: str, **values: object) -> bool:
+    """Write stage/progress fields and the heartbeat; False when the claim was lost."""
+    result = session.execute(
+        update(Document)
+        .where(Document.id == doc_id, Document.run_token == token)
+        .values(heartbeat_at=utcnow(), **values)
+    )
+    return result.rowcount == 1
+
+
+def finish(session: Session, doc_id: str, token: str, chunk_count: int) -> bool:
+    return record_progress(
+        session,
+        doc_id,
+        token,
+        status=DocumentStatus.READY,
+        stage=DocumentStage.DONE,
+        chunks_done=chunk_count,
+        chunks_total=chunk_count,
+        error=None,
+        run_token=None,
+    )
+
+
+def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -> bool:
+    query = update(Document).where(Document.id == doc_id)
+    if token is not None:
+        query = query.where(Document.run_token == token)
+    result = session.execute(
+        query.values(status=DocumentStatus.FAILED, error=reason[:2000], run_token=None)
+    )
+    return result.rowcount == 1
+
+
+def set_access(session: Session, doc: Document, tokens: Sequence[str]) -> None:
+    doc.access = list(tokens)
+    session.flush()
+
+
+def delete_document(session: Session, doc: Document) -> None:
+    session.delete(doc)
+    session.flush()
+
+
+def stale_documents(session: Session, stale_after: timedelta, limit: int = 100) -> list[Document]:
+    """Active documents nobody has touched for ``stale_after``: their worker died or their
+    message was lost. The sweeper re-queues them."""
+    cutoff = utcnow() - stale_after
+    return list(
+        session.scalars(
+            select(Document)
+            .where(
+                Document.status.in_(ACTIVE),
+                or_(Document.heartbeat_at.is_(None), Document.heartbeat_at < cutoff),
+                Document.updated_at < cutoff,
+            )
+            .limit(limit)
+        )
+    )
+
+
+def touch(session: Session, doc_id: str, cutoff: datetime) -> bool:
+    """Atomically mark a stale document as re-queued; only one sweeper wins."""
+    result = session.execute(
+        update(Document)
+        .where(
+            Document.id == doc_id,
+            or_(Document.heartbeat_at.is_(None), Document.heartbeat_at < cutoff),
+        )
+        .values(heartbeat_at=utcnow(), run_token=None)
+    )
+    return result.rowcount == 1
+
+
+def start_job(session: Session, doc: Document, stage: str, worker: str) -> IngestionJob:
+    job = IngestionJob(
+        document_id=doc.id, tenant_id=doc.tenant_id, version=doc.version, stage=stage, worker=worker
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def end_job(session: Session, job_id: str, status: str, error: str | None = None) -> None:
+    session.execute(
+        update(IngestionJob)
+        .where(IngestionJob.id == job_id)
+        .values(status=status, error=error, finished_at=utcnow())
+    )
+
+
+def jobs_for(session: Session, doc_id: str) -> list[IngestionJob]:
+    return list(
+        session.scalars(
+            select(IngestionJob)
+            .where(IngestionJob.document_id == doc_id)
+            .order_by(IngestionJob.started_at)
+        )
+    )
+
+
+def count_by_status(session: Session, tenant_id: str) -> dict[str, int]:
+    rows = session.execute(
+        select(Document.status, func.count())
+        .where(Document.tenant_id == tenant_id)
+        .group_by(Document.status)
+    )
+    return {status: n for status, n in rows}

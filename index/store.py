@@ -1,0 +1,82 @@
+"""The vector-store protocol. Two backends conform: ``qdrant_server`` and ``qdrant_embedded``.
+
+Every read takes a required :class:`Scope`. There is no ``None`` that means "no restriction":
+an unrestricted read inside a tenant is spelled :meth:`Scope.admin`, so it is visible in review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from core.access import Principal
+from index.filters import Filter
+from index.types import ChunkPoint, ScoredChunk, SparseVector
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose data a read may touch: always one tenant; ``tokens`` None only for admin reads."""
+
+    tenant_id: str
+    tokens: frozenset[str] | None
+
+    @classmethod
+    def for_principal(cls, principal: Principal) -> Scope:
+        return cls(principal.tenant_id, principal.access_tokens())
+
+    @classmethod
+    def admin(cls, tenant_id: str) -> Scope:
+        """Every chunk of one tenant, whatever its access list: maintenance and tests only."""
+        return cls(tenant_id, None)
+
+    def __post_init__(self) -> None:
+        if not self.tenant_id:
+            raise ValueError("a scope needs a tenant")
+        if self.tokens is not None and not self.tokens:
+            raise ValueError("an empty token set admits nothing; use a real principal")
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Dense, sparse, or both (hybrid, fused inside the engine with reciprocal rank fusion)."""
+
+    dense: Sequence[float] | None = None
+    sparse: SparseVector | None = None
+    limit: int = 10
+    # Candidates each side contributes to the fusion.
+    prefetch_limit: int = 100
+    filter: Filter | None = None
+    fusion: Literal["rrf"] = "rrf"
+    # Force exact (brute force) search; otherwise the backend decides from filter selectivity.
+    exact: bool | None = None
+    with_payload: bool = True
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    def ensure_collection(self, dense_dim: int) -> None:
+        """Create the collection and payload indexes if missing; refuse a mismatched dimension."""
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Insert or overwrite by id (ids are deterministic, so a re-run leaves one copy)."""
+
+    def delete_document(self, tenant_id: str, doc_id: str) -> None: ...
+
+    def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
+        """Delete the document's chunks of other versions, or at positions >= ``count``."""
+
+    def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+        """Rewrite the access list on every chunk of a document, without touching vectors."""
+
+    def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]: ...
+
+    def count(self, scope: Scope, filter: Filter | None = None) -> int: ...
+
+    def document_chunks(
+        self, scope: Scope, doc_id: str, with_vectors: bool = False
+    ) -> list[ChunkPoint]:
+        """All chunks of a document the scope may read, ordered by position."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Bytes → elements → chunks. Knows nothing of databases, queues or vector stores."""

@@ -45,3 +45,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+# What callers outside the database package hold: they never import SQLAlchemy themselves.
+SessionFactory = sessionmaker[Session]

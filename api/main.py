@@ -1,0 +1,54 @@
+"""The FastAPI application: ``create_app(settings)`` composes it; ``zhiku serve`` runs it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import documents, health
+from api.state import AppState
+from core.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def build_state(settings: Settings) -> AppState:
+    from zhiku.assembly import build_dispatcher, build_ingestion_services, build_sessions
+
+    build_sessions(settings, migrate=True)
+    services = build_ingestion_services(settings, worker_name="api")
+    dispatcher, local = build_dispatcher(settings, services)
+    return AppState(settings=settings, services=services, dispatcher=dispatcher, local=local)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.zhiku = state
+        if state.local is not None:
+            state.local.start()
+            log.info("embedded mode: ingestion runs in this process")
+        try:
+            yield
+        finally:
+            if state.local is not None:
+                state.local.stop()
+            state.services.close()
+
+    app = FastAPI(
+        title="Zhiku",
+        version="0.1.0",
+        description="Self-hosted knowledge base: permission-aware search and answers.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(documents.router)
+    return app

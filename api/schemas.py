@@ -1,0 +1,69 @@
+"""Request and response models. Secrets and internal fields never reach a response model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from core.access import AccessList
+
+
+class AccessSpec(BaseModel):
+    """Who may read a document: users and/or groups by id, or everyone in the tenant."""
+
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    everyone: bool = False
+
+    def to_access_list(self) -> AccessList:
+        return AccessList(frozenset(self.users), frozenset(self.groups), self.everyone)
+
+    @classmethod
+    def from_tokens(cls, tokens: list[str]) -> AccessSpec:
+        acl = AccessList.from_tokens(tokens)
+        return cls(users=sorted(acl.users), groups=sorted(acl.groups), everyone=acl.everyone)
+
+
+class Progress(BaseModel):
+    chunks_done: int
+    chunks_total: int
+    percent: float
+
+
+class DocumentPublic(BaseModel):
+    id: str
+    title: str
+    filename: str
+    mime_type: str
+    size_bytes: int
+    content_hash: str
+    version: int
+    owner_id: str | None
+    access: AccessSpec
+    tags: list[str]
+    status: str
+    stage: str
+    progress: Progress
+    error: str | None
+    reused_from: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DocumentsPublic(BaseModel):
+    data: list[DocumentPublic]
+    count: int
+    offset: int
+    limit: int
+
+
+class UploadError(BaseModel):
+    filename: str
+    status_code: int
+    detail: str
+
+
+class UploadResult(BaseModel):
+    data: list[DocumentPublic]
+    errors: list[UploadError]

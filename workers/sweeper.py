@@ -1,0 +1,74 @@
+"""Re-queue documents whose processing went silent.
+
+A worker that dies (SIGKILL, OOM, lost machine) leaves its document ``processing`` with a
+heartbeat that stops moving. With Redis the message comes back only after the visibility
+timeout (an hour by default), so the database, not the broker, decides: a document silent for
+``stale_after_s`` is queued again at the stage it reached. Stages are idempotent, so a message
+the broker also redelivers later finds nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from core.db import documents as doc_queries
+from core.db.models import DocumentStage, utcnow
+from core.db.session import SessionFactory, transaction
+from core.settings import WorkerSettings
+from workers.dispatch import Dispatcher
+
+log = logging.getLogger(__name__)
+
+
+def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: WorkerSettings) -> int:
+    stale_after = timedelta(seconds=settings.stale_after_s)
+    requeued = 0
+    with transaction(sessions) as session:
+        candidates = [
+            (d.id, d.version, d.stage, d.attempts)
+            for d in doc_queries.stale_documents(session, stale_after)
+        ]
+    for doc_id, version, stage, attempts in candidates:
+        with transaction(sessions) as session:
+            if attempts >= settings.max_retries + 1:
+                doc_queries.fail(
+                    session, doc_id, f"gave up after {attempts} attempts (worker kept dying)"
+                )
+                continue
+            if not doc_queries.touch(session, doc_id, utcnow() - stale_after):
+                continue  # another sweeper won
+        if stage == DocumentStage.EMBEDDING:
+            dispatcher.embed(doc_id, version)
+        else:
+            dispatcher.parse(doc_id, version)
+        requeued += 1
+        log.info("re-queued silent document %s at stage %s", doc_id, stage)
+    return requeued
+
+
+class Sweeper:
+    def __init__(
+        self, sessions: SessionFactory, dispatcher: Dispatcher, settings: WorkerSettings
+    ) -> None:
+        self._sessions = sessions
+        self._dispatcher = dispatcher
+        self._settings = settings
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="zhiku-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                sweep_once(self._sessions, self._dispatcher, self._settings)
+            except Exception:  # the sweeper must outlive a database hiccup
+                log.warning("sweep failed", exc_info=True)
+            if self._stop.wait(self._settings.sweep_interval_s):
+                return

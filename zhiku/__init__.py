@@ -1,0 +1,1 @@
+"""Zhiku's entry points: the command line and the composition root."""

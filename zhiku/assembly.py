@@ -1,0 +1,128 @@
+"""The composition root: settings in, ready-to-use services out.
+
+The API's lifespan, the Celery worker and the CLI all build their object graph here, so the
+choice of backend (embedded or server Qdrant, torch or ONNX, threads or Celery) is made in one
+readable place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from core.blobs import LocalBlobStore
+from core.db.migrate import upgrade
+from core.db.session import SessionFactory, make_engine, make_session_factory
+from core.settings import Settings
+from index.embedding import Embedder, build_embedder, resolve_model
+from index.sparse import build_sparse_encoder
+from index.store import VectorStore
+from ingest.chunking import Chunker
+from ingest.formats import check_archive_safety
+from ingest.parsing import parse_document
+from ingest.types import Chunk
+from workers.dispatch import Dispatcher
+from workers.ingestion import IngestionServices, ParseFn
+from workers.isolation import IsolatedParser
+from workers.local import LocalDispatcher
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def _engine_and_sessions(url: str, pool_size: int, echo: bool) -> SessionFactory:
+    return make_session_factory(make_engine(url, pool_size=pool_size, echo=echo))
+
+
+def build_sessions(settings: Settings, migrate: bool = False) -> SessionFactory:
+    if migrate:
+        upgrade(settings.database_url)
+    db = settings.database
+    return _engine_and_sessions(settings.database_url, db.pool_size, db.echo)
+
+
+def build_blobs(settings: Settings) -> LocalBlobStore:
+    return LocalBlobStore(settings.blob_path)
+
+
+def build_store(settings: Settings, dense_dim: int | None = None) -> VectorStore:
+    q = settings.qdrant
+    if q.url:
+        from index.qdrant_server import QdrantServerStore
+
+        store: VectorStore = QdrantServerStore.from_settings(q)
+    else:
+        from index.qdrant_embedded import EmbeddedQdrantStore
+
+        store = EmbeddedQdrantStore.from_settings(q, settings.qdrant_path)
+    if dense_dim is not None:
+        store.ensure_collection(dense_dim)
+    return store
+
+
+def build_model(settings: Settings) -> Embedder:
+    return build_embedder(settings.embedding, settings.model_cache_path)
+
+
+def token_counter(settings: Settings) -> Callable[[str], int]:
+    """The embedding model's tokenizer alone: what the chunker needs, without the model."""
+    from tokenizers import Tokenizer
+
+    model = resolve_model(settings.embedding.model)
+    tokenizer_file = Path(model) / "tokenizer.json"
+    if tokenizer_file.is_file():
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    else:
+        tokenizer = Tokenizer.from_pretrained(model)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
+def build_parse_fn(settings: Settings) -> ParseFn:
+    chunker = Chunker(settings.chunking, token_counter(settings))
+
+    def parse(data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
+        check_archive_safety(data, settings.limits)
+        parsed = parse_document(data, filename, settings.parsing, settings.limits)
+        chunks = chunker.chunk(parsed.elements)
+        return chunks, {**parsed.metadata, "elements": len(parsed.elements)}
+
+    return parse
+
+
+def build_ingestion_services(settings: Settings, worker_name: str = "local") -> IngestionServices:
+    models: dict[str, Embedder] = {}
+
+    def embedder() -> Embedder:
+        if "dense" not in models:
+            models["dense"] = build_model(settings)
+        return models["dense"]
+
+    return IngestionServices(
+        settings=settings,
+        sessions=build_sessions(settings),
+        blobs=build_blobs(settings),
+        store=lambda: build_store(settings, embedder().dim),
+        embedder=embedder,
+        sparse=lambda: build_sparse_encoder(settings),
+        worker_name=worker_name,
+    )
+
+
+def build_dispatcher(
+    settings: Settings, services: IngestionServices
+) -> tuple[Dispatcher, LocalDispatcher | None]:
+    """Celery when a broker is configured; otherwise threads in this process (embedded)."""
+    if settings.redis_url:
+        from workers.dispatch import CeleryDispatcher
+
+        return CeleryDispatcher(settings), None
+    local = LocalDispatcher(services, IsolatedParser(settings))
+    return local, local

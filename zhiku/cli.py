@@ -1,0 +1,158 @@
+"""The ``zhiku`` command: serve, worker, ingest, admin."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.settings import get_settings
+
+app = typer.Typer(
+    help="Zhiku: a self-hosted, permission-aware knowledge base.", no_args_is_help=True
+)
+admin = typer.Typer(help="Manage tenants, users, groups and API keys.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the API. With no settings: SQLite, embedded Qdrant and in-process ingestion."""
+    import uvicorn
+
+    from api.main import create_app
+    from zhiku.bootstrap import ensure_first_admin
+
+    _logging(log_level)
+    settings = get_settings()
+    ensure_first_admin(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated: parse, embed")] = "parse,embed",
+    concurrency: Annotated[int, typer.Option(help="Processes (prefork)")] = 1,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run a Celery ingestion worker (needs ZHIKU_REDIS_URL)."""
+    from core.db.migrate import upgrade
+    from workers.queues import EMBED_QUEUE, PARSE_QUEUE
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise typer.BadParameter("set ZHIKU_REDIS_URL: the embedded default ingests inside 'serve'")
+    upgrade(settings.database_url)
+    names = {"parse": PARSE_QUEUE, "embed": EMBED_QUEUE}
+    wanted = [names[q.strip()] for q in queues.split(",") if q.strip()]
+    from workers.tasks import app as celery
+
+    celery.worker_main(
+        [
+            "worker",
+            f"--queues={','.join(wanted)}",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            f"--loglevel={log_level.upper()}",
+            f"--hostname=zhiku-{os.getpid()}@{socket.gethostname()}",
+        ]
+    )
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest")],
+    tenant: Annotated[str, typer.Option(help="Tenant name")] = "default",
+    user: Annotated[str, typer.Option(help="Uploading user's name")] = "admin",
+    everyone: Annotated[bool, typer.Option(help="Readable by everyone in the tenant")] = False,
+    group: Annotated[list[str] | None, typer.Option(help="Group names that may read")] = None,
+    url: Annotated[str | None, typer.Option(help="Upload to a running server instead")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="ZHIKU_API_KEY")] = None,
+) -> None:
+    """Ingest files with a progress bar per file and overall."""
+    from zhiku.ingest_command import ingest_local, ingest_remote
+
+    _logging("warning")
+    files = _expand(paths)
+    if not files:
+        raise typer.BadParameter("no files found")
+    if url:
+        if not api_key:
+            raise typer.BadParameter("--api-key (or ZHIKU_API_KEY) is needed with --url")
+        failed = ingest_remote(url, api_key, files, everyone=everyone)
+    else:
+        failed = ingest_local(get_settings(), files, tenant, user, everyone, group or [])
+    raise typer.Exit(code=1 if failed else 0)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+    return out
+
+
+@admin.command("create-tenant")
+def create_tenant(name: str) -> None:
+    from zhiku import admin_commands
+
+    typer.echo(admin_commands.create_tenant(get_settings(), name))
+
+
+@admin.command("create-user")
+def create_user(
+    tenant: str,
+    name: str,
+    email: Annotated[str | None, typer.Option()] = None,
+    is_admin: Annotated[bool, typer.Option("--admin")] = False,
+) -> None:
+    from zhiku import admin_commands
+
+    typer.echo(admin_commands.create_user(get_settings(), tenant, name, email, is_admin))
+
+
+@admin.command("create-group")
+def create_group(tenant: str, name: str) -> None:
+    from zhiku import admin_commands
+
+    typer.echo(admin_commands.create_group(get_settings(), tenant, name))
+
+
+@admin.command("add-member")
+def add_member(tenant: str, user: str, group: str) -> None:
+    from zhiku import admin_commands
+
+    admin_commands.add_member(get_settings(), tenant, user, group)
+
+
+@admin.command("create-key")
+def create_key(
+    tenant: str, user: str, name: Annotated[str, typer.Option(help="A label")] = ""
+) -> None:
+    """Issue an API key; it is shown once."""
+    from zhiku import admin_commands
+
+    typer.echo(admin_commands.create_key(get_settings(), tenant, user, name))
+
+
+if __name__ == "__main__":
+    app()

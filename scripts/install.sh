@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install Zhiku into a virtual environment kept outside the clone, reused while
+# pyproject.toml and constraints.txt are unchanged. Prints the venv path on its last line.
+#
+#   ZHIKU_VENV      where the venv lives (default: ~/.cache/zhiku/venv-<hash of the deps>)
+#   ZHIKU_NO_APT=1  skip the Debian packages (OCR, file-type detection)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[install] %s\n' "$*" >&2; }
+
+# --- Debian packages: OCR (with Chinese), PDF rendering, file-type sniffing.
+apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf fonts-wqy-zenhei)
+if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  fi
+fi
+
+# --- Python environment, keyed by the dependency files.
+py=${PYTHON:-python3}
+key=$(cat pyproject.toml constraints.txt scripts/install.sh | sha256sum | cut -c1-12)
+venv=${ZHIKU_VENV:-$HOME/.cache/zhiku/venv-$key}
+if [ ! -f "$venv/.zhiku-installed" ]; then
+  log "creating $venv (first run: a few minutes)"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >&2
+  # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+  "$venv/bin/pip" install -q "torch==2.13.0" >&2
+  "$venv/bin/pip" install -q -c constraints.txt -e ".[dev]" >&2
+  touch "$venv/.zhiku-installed"
+else
+  # Dependencies unchanged: only (re)link this clone's sources.
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+fi
+echo "$venv"

@@ -1,0 +1,1 @@
+"""OpenAI-compatible clients, prompts and routing (issue 3)."""

@@ -1,0 +1,1 @@
+"""Principals → permission-filtered hybrid search → rerank → context (issue 3)."""

@@ -28,16 +28,28 @@ class Condition:
     value: Any
 
     def __post_init__(self) -> None:
+        if not isinstance(self.field, str) or not self.field:
+            raise FilterError(f"a condition needs a field name, got {self.field!r}")
         if self.op not in OPERATORS:
             raise FilterError(f"unknown operator {self.op!r}")
         if self.op in ("in", "not in"):
-            if not isinstance(self.value, list | tuple | set | frozenset):
-                raise FilterError(f"operator {self.op!r} needs a list, got {self.value!r}")
+            if not isinstance(self.value, list | tuple | set | frozenset) or not all(
+                _is_match_value(v) for v in self.value
+            ):
+                raise FilterError(f"operator {self.op!r} needs a list of strings or integers")
         elif self.op in (">", ">=", "<", "<="):
             if isinstance(self.value, bool) or not isinstance(self.value, int | float):
                 raise FilterError(f"operator {self.op!r} needs a number, got {self.value!r}")
-        elif not isinstance(self.value, str | int | bool):
-            raise FilterError(f"operator {self.op!r} needs a string, integer or boolean")
+            if self.value != self.value:
+                raise FilterError(f"operator {self.op!r} needs a number, got NaN")
+        elif not _is_match_value(self.value):
+            raise FilterError(f"operator {self.op!r} needs a string or an integer")
+
+
+def _is_match_value(value: Any) -> bool:
+    # Booleans are refused: the embedded engine reads True as the integer 1, so a boolean
+    # match cannot mean the same thing on both backends.
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -66,7 +78,7 @@ def all_of(*filters: Filter | None) -> Filter | None:
 
 
 def from_dict(data: Mapping[str, Any]) -> Filter:
-    """Read the JSON form: ``{"field", "operator", "value"}`` or ``{"and"|"or": [...]}``/``{"not": {...}}``."""
+    """Read the JSON form: ``{"field", "operator", "value"}`` leaves, ``and``/``or``/``not``."""
     if not isinstance(data, Mapping):
         raise FilterError("a filter must be an object")
     if "and" in data or "or" in data:
@@ -81,7 +93,8 @@ def from_dict(data: Mapping[str, Any]) -> Filter:
     try:
         return Condition(str(data["field"]), data["operator"], data["value"])
     except KeyError as exc:
-        raise FilterError(f"a condition needs 'field', 'operator' and 'value' (missing {exc})") from exc
+        missing = f"missing {exc}"
+        raise FilterError(f"a condition needs 'field', 'operator' and 'value' ({missing})") from exc
 
 
 def _values(payload: Mapping[str, Any], field: str) -> list[Any]:
@@ -104,13 +117,13 @@ def matches(flt: Filter | None, payload: Mapping[str, Any]) -> bool:
     values = _values(payload, flt.field)
     op, target = flt.op, flt.value
     if op == "==":
-        return any(v == target for v in values)
+        return any(_same(v, target) for v in values)
     if op == "!=":
-        return not any(v == target for v in values)
+        return not any(_same(v, target) for v in values)
     if op == "in":
-        return any(v in target for v in values)
+        return any(_same(v, t) for v in values for t in target)
     if op == "not in":
-        return not any(v in target for v in values)
+        return not any(_same(v, t) for v in values for t in target)
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     compare = {
         ">": lambda v: v > target,
@@ -119,3 +132,8 @@ def matches(flt: Filter | None, payload: Mapping[str, Any]) -> bool:
         "<=": lambda v: v <= target,
     }[op]
     return any(compare(v) for v in numbers)
+
+
+def _same(stored: Any, target: Any) -> bool:
+    """Qdrant's keyword/integer match: same JSON type, so ``True`` != ``1`` and ``1.0`` != ``1``."""
+    return type(stored) is type(target) and stored == target

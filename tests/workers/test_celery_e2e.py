@@ -130,7 +130,7 @@ def test_upload_over_http_to_chunks_in_the_store(stack: dict) -> None:
 
 def test_killed_worker_mid_document_each_chunk_exactly_once(stack: dict) -> None:
     client: httpx.Client = stack["client"]
-    body = long_text(220, seed=9).encode()
+    body = long_text(600, seed=9).encode()
     r = client.post("/v1/documents", files=[("files", ("big-handbook.txt", body))])
     doc_id = r.json()["data"][0]["id"]
     with _worker(stack, "worker-b") as victim:

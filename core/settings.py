@@ -48,6 +48,8 @@ class EmbeddingSettings(BaseModel):
     batch_size: int = 32
     max_tokens: int = 256
     cache_dir: str = ""
+    # Intra-op threads for the ONNX backend; 0 means every core this process may use.
+    threads: int = 0
 
 
 class ChunkingSettings(BaseModel):

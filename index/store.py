@@ -11,8 +11,13 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from core.access import Principal
+from core.errors import InvalidInput
 from index.filters import Filter
 from index.types import ChunkPoint, ScoredChunk, SparseVector
+
+
+class DimensionMismatch(InvalidInput):
+    """A vector, or an existing collection, of another dimension than the embedding model's."""
 
 
 @dataclass(frozen=True)
@@ -78,5 +83,8 @@ class VectorStore(Protocol):
         self, scope: Scope, doc_id: str, with_vectors: bool = False
     ) -> list[ChunkPoint]:
         """All chunks of a document the scope may read, ordered by position."""
+
+    def optimize(self) -> None:
+        """Build pending vector indexes (HNSW) now and wait for them; call after bulk loads."""
 
     def close(self) -> None: ...

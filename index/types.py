@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,18 @@ CREATED_AT = "created_at"  # epoch seconds (float), so range filters work on bot
 
 DENSE = "dense"
 SPARSE = "sparse"
+
+# Fixed forever: changing it changes every chunk id, and re-ingestion would duplicate chunks.
+_CHUNK_NAMESPACE = uuid.UUID("6f1b2c1e-3d5a-4c43-9a57-6b0f1e7d9c21")
+
+
+def chunk_id(tenant_id: str, doc_id: str, version: int, position: int) -> str:
+    """The deterministic id of a chunk, a UUID as Qdrant wants: a re-run overwrites, never adds.
+
+    The version is part of it, so a new version is written beside the old one, which stays
+    searchable until ``delete_stale_chunks`` removes it.
+    """
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{tenant_id}\x1f{doc_id}\x1f{version}\x1f{position}"))
 
 
 @dataclass(frozen=True)

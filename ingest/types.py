@@ -10,7 +10,8 @@ class Element:
     """One structural piece of a parsed document, in reading order."""
 
     text: str
-    # "title", "text", "list_item", "table", "code", "header", ... (unstructured's category, lowercased)
+    # "title", "text", "list_item", "table", "code", "caption", "formula", "header", "footer",
+    # "page_number", "image" (from unstructured's category; see ingest.elements).
     kind: str
     page: int | None = None
     # Titles enclosing this element, outermost first.
@@ -38,3 +39,5 @@ class Chunk:
     kind: str = "text"
     # Last page the chunk reaches when it spans several.
     page_end: int | None = None
+    # For table chunks: the HTML of the rows in this chunk (for display, not embedded).
+    html: str | None = None

@@ -34,6 +34,9 @@ if [ ! -f "$venv/.zhiku-installed" ]; then
   # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
   "$venv/bin/pip" install -q "torch==2.13.0" >&2
   "$venv/bin/pip" install -q -c constraints.txt -e ".[dev]" >&2
+  # timm (via unstructured-inference) pulls PyPI's torchvision, built for CUDA torch: beside
+  # the CPU torch it fails to import and breaks transformers. Nothing here needs it.
+  "$venv/bin/pip" uninstall -q -y torchvision >&2 || true
   touch "$venv/.zhiku-installed"
 else
   # Dependencies unchanged: only (re)link this clone's sources.

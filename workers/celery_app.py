@@ -14,7 +14,10 @@ from workers.queues import EMBED_QUEUE, EMBED_TASK, MAINTENANCE_QUEUE, PARSE_QUE
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("zhiku", broker=settings.redis_url, backend=settings.redis_url)
+    # Tasks are imported by the worker only (``include``); producers send them by name.
+    app = Celery(
+        "zhiku", broker=settings.redis_url, backend=settings.redis_url, include=["workers.tasks"]
+    )
     worker = settings.worker
     app.conf.update(
         task_queues=[Queue(PARSE_QUEUE), Queue(EMBED_QUEUE), Queue(MAINTENANCE_QUEUE)],
@@ -38,7 +41,6 @@ def create_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
     )
-    app.autodiscover_tasks(["workers"], related_name="tasks", force=True)
     return app
 
 

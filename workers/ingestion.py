@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,12 +31,10 @@ from index import types as fields
 from index.embedding import Embedder
 from index.sparse import SparseEncoder
 from index.store import Scope, VectorStore
-from index.types import ChunkPoint
+from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 
 log = logging.getLogger(__name__)
-
-_POINT_NAMESPACE = uuid.UUID("6c4b8f0e-3d7a-4b8e-9a43-2f6f3c1d9e10")
 
 # parse(data, filename) -> (chunks, parser facts). Injected so the embedded runner can
 # isolate parsing in a child process and Celery can run it inline in its prefork child.
@@ -104,10 +101,6 @@ def original_key(tenant_id: str, doc_id: str, version: int) -> str:
 
 def chunks_key(tenant_id: str, doc_id: str, version: int) -> str:
     return f"{tenant_id}/{doc_id}/v{version}/chunks.json"
-
-
-def point_id(doc_id: str, version: int, position: int) -> str:
-    return str(uuid.uuid5(_POINT_NAMESPACE, f"{doc_id}/{version}/{position}"))
 
 
 def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: ParseFn) -> Outcome:
@@ -313,20 +306,14 @@ def _heartbeat(svc: IngestionServices, run: _Run, every_s: float | None = None) 
         thread.join()
 
 
-def embedding_text(run: _Run, chunk: Chunk) -> str:
-    """What the models see: the document title and section path give a passage its context."""
-    header = [run.title, *chunk.section_path]
-    lines = [h for i, h in enumerate(header) if h and h not in header[:i]]
-    return "\n".join([*lines, chunk.text]) if lines else chunk.text
-
-
 def _embed_batch(svc: IngestionServices, run: _Run, chunks: Sequence[Chunk]) -> list[ChunkPoint]:
-    texts = [embedding_text(run, c) for c in chunks]
+    # The chunker already starts each chunk with its section path: embed the text as stored.
+    texts = [c.text for c in chunks]
     dense = svc.embedder.embed_documents(texts)
     sparse = svc.sparse.encode_documents(texts)
     return [
         ChunkPoint(
-            id=point_id(run.doc_id, run.version, chunk.position),
+            id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
             dense=[float(x) for x in vector],
             sparse=sparse_vector,
             payload=chunk_payload(run, chunk),
@@ -379,7 +366,7 @@ def _reuse_twin(svc: IngestionServices, run: _Run) -> bool:
         )
         points.append(
             ChunkPoint(
-                id=point_id(run.doc_id, run.version, position),
+                id=chunk_id(run.tenant_id, run.doc_id, run.version, position),
                 dense=point.dense,
                 sparse=point.sparse,
                 payload=chunk_payload(run, chunk),

@@ -17,7 +17,7 @@ from core.db.migrate import upgrade
 from core.db.session import SessionFactory, make_engine, make_session_factory
 from core.settings import Settings
 from index.embedding import Embedder, build_embedder, resolve_model
-from index.sparse import build_sparse_encoder
+from index.sparse import Bm25Encoder, SparseEncoder
 from index.store import VectorStore
 from ingest.chunking import Chunker
 from ingest.formats import check_archive_safety
@@ -66,11 +66,16 @@ def build_model(settings: Settings) -> Embedder:
     return build_embedder(settings.embedding, settings.model_cache_path)
 
 
+def build_sparse() -> SparseEncoder:
+    return Bm25Encoder()
+
+
 def token_counter(settings: Settings) -> Callable[[str], int]:
-    """The embedding model's tokenizer alone: what the chunker needs, without the model."""
+    """The embedding model's tokenizer alone: what the chunker needs, without the model.
+    Counts without special tokens, as ``Embedder.token_count`` does."""
     from tokenizers import Tokenizer
 
-    model = resolve_model(settings.embedding.model)
+    model, _ = resolve_model(settings.embedding.model)
     tokenizer_file = Path(model) / "tokenizer.json"
     if tokenizer_file.is_file():
         tokenizer = Tokenizer.from_file(str(tokenizer_file))
@@ -111,7 +116,7 @@ def build_ingestion_services(settings: Settings, worker_name: str = "local") -> 
         blobs=build_blobs(settings),
         store=lambda: build_store(settings, embedder().dim),
         embedder=embedder,
-        sparse=lambda: build_sparse_encoder(settings),
+        sparse=build_sparse,
         worker_name=worker_name,
     )
 

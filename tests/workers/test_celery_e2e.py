@@ -41,9 +41,9 @@ def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
     key = admin_commands.create_key(settings, "acme", "ops")
     port = free_port()
     log = data_dir / "api.log"
-    with process(["serve", "--port", str(port)], env, log):
+    with process(["serve", "--port", str(port)], env, log) as server:
         url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/health/live")
+        wait_http(url + "/health/live", proc=server)
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         yield {"env": env, "client": client, "settings": settings, "dir": data_dir}
         client.close()

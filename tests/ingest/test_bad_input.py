@@ -1,0 +1,99 @@
+"""Bad files fail with a reason a person can act on, never with an empty result."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidInput, UnprocessableDocument
+from core.settings import LimitsSettings, ParsingSettings
+from ingest.parsing import parse_document
+from tests.files import encrypted_pdf, text_pdf, zip_bomb_docx
+from tests.ingest.conftest import parse_bytes
+
+UNSTRUCTURED = "unstructured-example-docs"
+
+
+def test_empty_file() -> None:
+    with pytest.raises(UnprocessableDocument, match="the file is empty"):
+        parse_bytes(b"", "empty.txt")
+
+
+def test_whitespace_only_text() -> None:
+    with pytest.raises(UnprocessableDocument, match="no text found"):
+        parse_bytes(b" \n\t \n", "blank.txt")
+
+
+def test_corrupt_pdf(docs: Path) -> None:
+    truncated = (docs / UNSTRUCTURED / "pdf" / "fake-memo.pdf").read_bytes()[:3000]
+    with pytest.raises(UnprocessableDocument, match="corrupt PDF"):
+        parse_bytes(truncated, "memo.pdf")
+
+
+def test_password_protected_pdf(docs: Path) -> None:
+    with pytest.raises(UnprocessableDocument, match="PDF is password-protected"):
+        parse_bytes(encrypted_pdf(["Confidential figures"]), "locked.pdf")
+    with pytest.raises(UnprocessableDocument, match="PDF is password-protected"):
+        parse_bytes((docs / UNSTRUCTURED / "pdf" / "password.pdf").read_bytes(), "password.pdf")
+
+
+def test_password_protected_office_file(docs: Path) -> None:
+    data = (docs / UNSTRUCTURED / "password_protected.xlsx").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="Office file is password-protected"):
+        parse_bytes(data, "password_protected.xlsx")
+
+
+def test_encrypted_email(docs: Path) -> None:
+    data = (docs / UNSTRUCTURED / "fake-encrypted.msg").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="may be encrypted"):
+        parse_bytes(data, "fake-encrypted.msg")
+
+
+def test_unsupported_type(docs: Path) -> None:
+    with pytest.raises(UnprocessableDocument, match="unsupported type"):
+        parse_bytes((docs / UNSTRUCTURED / "fake-power-point.ppt").read_bytes(), "slides.ppt")
+
+
+def test_file_that_lies_about_its_type(docs: Path) -> None:
+    html = (docs / UNSTRUCTURED / "fake-html.html").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="not a PDF"):
+        parse_bytes(html, "invoice.pdf")
+
+
+def test_zip_bomb() -> None:
+    with pytest.raises(UnprocessableDocument, match="zip bomb"):
+        parse_bytes(zip_bomb_docx(unpacked_mb=40), "bomb.docx")
+
+
+def test_corrupt_office_file() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<not-really-xml")
+    with pytest.raises(UnprocessableDocument, match=r"could not parse broken\.docx as DOCX"):
+        parse_bytes(out.getvalue(), "broken.docx")
+
+
+def test_empty_workbook(docs: Path) -> None:
+    with pytest.raises(UnprocessableDocument, match="no text found"):
+        parse_bytes((docs / UNSTRUCTURED / "empty.xlsx").read_bytes(), "empty.xlsx")
+
+
+def test_file_name_with_path_parts_is_sanitised() -> None:
+    parsed = parse_bytes("第一段。\n\nSecond paragraph here.".encode(), "../../etc/notes.txt")
+    assert "第一段。" in [element.text for element in parsed.elements]
+    with pytest.raises(InvalidInput, match="unusable file name"):
+        parse_bytes(b"hello", "../..")
+
+
+def test_limits_on_size_and_pages() -> None:
+    with pytest.raises(InvalidInput, match="limit"):
+        parse_document(
+            b"x" * 2048, "big.txt", ParsingSettings(), LimitsSettings(max_upload_bytes=1024)
+        )
+    one_page = text_pdf(["one"])
+    with pytest.raises(UnprocessableDocument, match=r"1 pages \(limit 0\)"):
+        parse_document(one_page, "a.pdf", ParsingSettings(max_pages=0), LimitsSettings())

@@ -1,0 +1,142 @@
+"""Type detection, file names and zip-bomb checks, on real files and generated ones."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.errors import InvalidInput, UnprocessableDocument
+from core.settings import LimitsSettings
+from ingest.formats import check_archive_safety, detect_type, safe_filename
+from tests.files import zip_bomb_docx
+
+UNSTRUCTURED = "unstructured-example-docs"
+
+
+@pytest.mark.parametrize(
+    ("relative", "expected"),
+    [
+        (f"{UNSTRUCTURED}/pdf/layout-parser-paper-fast.pdf", "pdf"),
+        ("docling-test-data/docx/sources/word_sample.docx", "docx"),
+        ("docling-test-data/pptx/sources/powerpoint_sample.pptx", "pptx"),
+        ("docling-test-data/xlsx/sources/xlsx_01.xlsx", "xlsx"),
+        ("docling-test-data/xlsx/sources/xlsx_02_sample_sales_data.xlsm", "xlsx"),
+        ("docling-test-data/html/sources/example_01.html", "html"),
+        ("docling-test-data/md/sources/wiki.md", "md"),
+        (f"{UNSTRUCTURED}/fake-text.txt", "txt"),
+        (f"{UNSTRUCTURED}/fake-text-utf-16.txt", "txt"),
+        ("docling-test-data/email/sources/eml_simple.eml", "eml"),
+        (f"{UNSTRUCTURED}/fake-email.msg", "msg"),
+        (f"{UNSTRUCTURED}/stanley-cups.csv", "csv"),
+        (f"{UNSTRUCTURED}/stanley-cups.tsv", "tsv"),
+    ],
+)
+def test_detects_real_files(docs: Path, relative: str, expected: str) -> None:
+    path = docs / relative
+    assert detect_type(path.read_bytes(), path.name) == expected
+
+
+def test_sniffs_content_when_the_name_says_nothing(docs: Path) -> None:
+    pdf = (docs / UNSTRUCTURED / "pdf" / "fake-memo.pdf").read_bytes()
+    docx = (docs / "docling-test-data/docx/sources/lorem_ipsum.docx").read_bytes()
+    html = (docs / UNSTRUCTURED / "fake-html.html").read_bytes()
+    assert detect_type(pdf, "upload") == "pdf"
+    assert detect_type(docx, "upload.bin") == "docx"
+    assert detect_type(html, "page") == "html"
+    assert detect_type("纯文本，没有扩展名。".encode(), "notes") == "txt"
+
+
+def test_refuses_a_pdf_that_is_not_a_pdf(docs: Path) -> None:
+    docx = (docs / "docling-test-data/docx/sources/lorem_ipsum.docx").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="not a PDF"):
+        detect_type(docx, "report.pdf")
+    with pytest.raises(UnprocessableDocument, match="not a PDF"):
+        detect_type(b"Just some words, no PDF here.", "report.pdf")
+
+
+def test_refuses_office_and_text_mismatches(docs: Path) -> None:
+    pdf = (docs / UNSTRUCTURED / "pdf" / "fake-memo.pdf").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="not a DOCX file"):
+        detect_type(pdf, "letter.docx")
+    with pytest.raises(UnprocessableDocument, match="not a text file"):
+        detect_type(pdf, "notes.txt")
+    with pytest.raises(UnprocessableDocument, match="not an XLSX file"):
+        detect_type((docs / UNSTRUCTURED / "fake.doc").read_bytes(), "sheet.xlsx")
+
+
+def test_refuses_unsupported_and_empty(docs: Path) -> None:
+    with pytest.raises(UnprocessableDocument, match=r"unsupported type: legacy Word \.doc"):
+        detect_type((docs / UNSTRUCTURED / "fake.doc").read_bytes(), "fake.doc")
+    with pytest.raises(UnprocessableDocument, match="unsupported type"):
+        detect_type((docs / UNSTRUCTURED / "img" / "example.jpg").read_bytes(), "example.jpg")
+    with pytest.raises(UnprocessableDocument, match="OpenDocument"):
+        detect_type((docs / UNSTRUCTURED / "simple.odt").read_bytes(), "simple.odt")
+    with pytest.raises(UnprocessableDocument, match="empty"):
+        detect_type(b"", "empty.txt")
+
+
+def test_refuses_password_protected_office_file(docs: Path) -> None:
+    data = (docs / UNSTRUCTURED / "password_protected.xlsx").read_bytes()
+    with pytest.raises(UnprocessableDocument, match="password-protected"):
+        detect_type(data, "password_protected.xlsx")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("report.pdf", "report.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\Windows\\win.ini", "win.ini"),
+        ("C:\\Users\\me\\季度报告.docx", "季度报告.docx"),
+        ("/abs/path/notes.txt", "notes.txt"),
+        ("bad\x00name\n.txt", "badname.txt"),
+        ("  .hidden.md ", "hidden.md"),
+    ],
+)
+def test_safe_filename_strips_path_parts(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["", "..", "../", "a/b/", "\x00\x01", "..\\.."])
+def test_safe_filename_refuses_names_without_a_file(name: str) -> None:
+    with pytest.raises(InvalidInput):
+        safe_filename(name)
+
+
+def test_safe_filename_keeps_long_names_short() -> None:
+    name = safe_filename("长" * 300 + ".pdf")
+    assert name.endswith(".pdf")
+    assert len(name.encode()) <= 200
+
+
+def test_archive_safety_passes_real_office_files(docs: Path) -> None:
+    for relative in (
+        "docling-test-data/docx/sources/word_sample.docx",
+        "docling-test-data/xlsx/sources/xlsx_01.xlsx",
+        "docling-test-data/pptx/sources/powerpoint_sample.pptx",
+    ):
+        check_archive_safety((docs / relative).read_bytes(), LimitsSettings())
+    check_archive_safety(b"%PDF-1.4 not a zip", LimitsSettings())  # not a zip: nothing to do
+
+
+def test_archive_safety_refuses_zip_bombs() -> None:
+    bomb = zip_bomb_docx(unpacked_mb=60)
+    with pytest.raises(UnprocessableDocument, match="zip bomb"):
+        check_archive_safety(bomb, LimitsSettings())
+    # Over the absolute size limit even at a harmless ratio.
+    with pytest.raises(UnprocessableDocument, match="unpacks to"):
+        check_archive_safety(
+            bomb, LimitsSettings(max_unpacked_bytes=10 << 20, max_unpacked_ratio=1e9)
+        )
+
+
+def test_archive_safety_refuses_too_many_members() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for index in range(10_001):
+            archive.writestr(f"m{index}", b"")
+    with pytest.raises(UnprocessableDocument, match="members"):
+        check_archive_safety(out.getvalue(), LimitsSettings())

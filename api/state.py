@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from core.settings import Settings
 from workers.dispatch import Dispatcher
-from workers.ingestion import IngestionServices
 from workers.local import LocalDispatcher
+from workers.services import IngestionServices
 
 
 @dataclass

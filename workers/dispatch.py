@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.settings import Settings
-from workers.ingestion import Outcome
 from workers.queues import EMBED_QUEUE, EMBED_TASK, PARSE_QUEUE, PARSE_TASK
+from workers.services import Outcome
 
 
 class Dispatcher(Protocol):

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from core.errors import UnprocessableDocument
 from core.settings import Settings
 from ingest.types import Chunk
-from workers.ingestion import ParseFn
+from workers.services import ParseFn
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,10 @@
 
 An embedded Qdrant store can be opened by one process only, so with no broker configured the
 API process runs ingestion itself: one thread parses (in an isolated child process, see
-``workers.isolation``) while another embeds, so parsing document N+1 overlaps embedding N.
-Ingestion stays asynchronous: uploads return at once and progress is visible in the database.
+``workers.isolation``) while another embeds, so parsing document N+1 overlaps embedding N. The
+embed thread takes every document waiting (up to a limit) as one group, so small documents
+share full batches. Ingestion stays asynchronous: uploads return at once and progress is
+visible in the database.
 """
 
 from __future__ import annotations
@@ -12,24 +14,21 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 
 from core.db import documents as doc_queries
 from core.db.session import transaction
 from workers.dispatch import follow_up
 from workers.errors import describe, is_transient
-from workers.ingestion import (
-    IngestionServices,
-    Outcome,
-    ParseFn,
-    run_embed_stage,
-    run_parse_stage,
-)
+from workers.ingestion import run_embed_group, run_parse_stage
+from workers.services import IngestionServices, Outcome, ParseFn
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
 _Job = tuple[str, int, int]  # doc id, version, attempt
+# Documents one embed group may take: enough to fill batches of small documents, few enough
+# that each finishes soon after it was parsed.
+GROUP_DOCS = 32
 
 
 class LocalDispatcher:
@@ -43,8 +42,8 @@ class LocalDispatcher:
             "embed": queue.Queue(),
         }
         self._threads = [
-            threading.Thread(target=self._loop, args=(name,), name=f"zhiku-{name}", daemon=True)
-            for name in self._queues
+            threading.Thread(target=self._parse_loop, name="zhiku-parse", daemon=True),
+            threading.Thread(target=self._embed_loop, name="zhiku-embed", daemon=True),
         ]
         self._busy = {name: False for name in self._queues}
         self._sweeper: Sweeper | None = None
@@ -63,6 +62,9 @@ class LocalDispatcher:
             q.put(None)
         for thread in self._threads:
             thread.join(timeout)
+        close = getattr(self._parse, "close", None)
+        if close is not None:
+            close()
 
     def parse(self, doc_id: str, version: int) -> None:
         self._queues["parse"].put((doc_id, version, 0))
@@ -73,22 +75,59 @@ class LocalDispatcher:
     def idle(self) -> bool:
         return all(q.empty() for q in self._queues.values()) and not any(self._busy.values())
 
-    def _loop(self, name: str) -> None:
-        stage: Callable[[str, int], Outcome] = (
-            (lambda d, v: run_parse_stage(self._svc, d, v, self._parse))
-            if name == "parse"
-            else (lambda d, v: run_embed_stage(self._svc, d, v))
-        )
-        q = self._queues[name]
+    def drain(self, timeout_s: float = 600.0) -> bool:
+        """Wait until both queues are empty and nothing runs (CLI and tests)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _parse_loop(self) -> None:
+        q = self._queues["parse"]
         while (job := q.get()) is not None:
-            doc_id, version, _ = job
-            self._busy[name] = True
+            self._busy["parse"] = True
             try:
-                follow_up(self, stage(doc_id, version), doc_id, version)
+                outcome = run_parse_stage(self._svc, job[0], job[1], self._parse)
+                follow_up(self, outcome, job[0], job[1])
             except Exception as exc:
-                self._on_error(name, job, exc)
+                self._on_error("parse", job, exc)
             finally:
-                self._busy[name] = False
+                self._busy["parse"] = False
+
+    def _embed_loop(self) -> None:
+        q = self._queues["embed"]
+        while (first := q.get()) is not None:
+            self._busy["embed"] = True
+            group, stop = self._take_group(q, first)
+            try:
+                outcomes, errors = run_embed_group(self._svc, [(d, v) for d, v, _ in group])
+                for doc_id, version, attempt in group:
+                    if doc_id in errors:
+                        self._on_error("embed", (doc_id, version, attempt), errors[doc_id])
+                    else:
+                        follow_up(self, outcomes.get(doc_id, Outcome.SKIPPED), doc_id, version)
+            except Exception as exc:
+                for job in group:
+                    self._on_error("embed", job, exc)
+            finally:
+                self._busy["embed"] = False
+            if stop:
+                return
+
+    def _take_group(self, q: queue.Queue[_Job | None], first: _Job) -> tuple[list[_Job], bool]:
+        """The first job and whatever else is already waiting, within the group limits."""
+        group = [first]
+        while len(group) < GROUP_DOCS:
+            try:
+                job = q.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return group, True
+            group.append(job)
+        return group, False
 
     def _on_error(self, name: str, job: _Job, exc: Exception) -> None:
         doc_id, version, attempt = job
@@ -101,15 +140,6 @@ class LocalDispatcher:
             timer.daemon = True
             timer.start()
             return
-        log.exception("document %s: %s stage failed", doc_id, name)
+        log.error("document %s: %s stage failed: %s", doc_id, name, exc, exc_info=exc)
         with transaction(self._svc.sessions) as session:
             doc_queries.fail(session, doc_id, describe(exc))
-
-    def drain(self, timeout_s: float = 600.0) -> bool:
-        """Wait until both queues are empty and nothing runs (CLI and tests)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.idle():
-                return True
-            time.sleep(0.1)
-        return False

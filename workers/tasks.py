@@ -17,8 +17,9 @@ from core.settings import get_settings
 from workers.celery_app import app
 from workers.dispatch import CeleryDispatcher, follow_up
 from workers.errors import describe, is_transient
-from workers.ingestion import IngestionServices, ParseFn, run_embed_stage, run_parse_stage
+from workers.ingestion import run_embed_stage, run_parse_stage
 from workers.queues import EMBED_TASK, PARSE_TASK
+from workers.services import IngestionServices, ParseFn
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from ingest.formats import check_archive_safety
 from ingest.parsing import parse_document
 from ingest.types import Chunk
 from workers.dispatch import Dispatcher
-from workers.ingestion import IngestionServices, ParseFn
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
+from workers.services import IngestionServices, ParseFn
 
 log = logging.getLogger(__name__)
 

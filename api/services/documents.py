@@ -19,7 +19,7 @@ from core.db.models import Document, DocumentStatus
 from core.db.session import transaction
 from core.errors import InvalidInput, PermissionDenied, ZhikuError
 from ingest.formats import check_archive_safety, detect_type, safe_filename
-from workers.ingestion import original_key
+from workers.services import original_key
 
 
 class UploadRejected(ZhikuError):

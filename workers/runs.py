@@ -1,0 +1,202 @@
+"""One run of one stage on one document: claim, heartbeat, progress, and how it ends.
+
+A run first claims the document (``core.db.documents.claim``); every later write checks the
+claim is still its own, and a run that lost it (the document was deleted, or a sweeper gave it
+to another worker after this one went silent) stops writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from core.db import documents as doc_queries
+from core.db.models import Document, DocumentStage
+from core.db.session import transaction
+from core.errors import NotFound, UnprocessableDocument
+from ingest.types import Chunk
+from workers.services import IngestionServices, Outcome
+
+log = logging.getLogger(__name__)
+
+
+class ClaimLost(Exception):
+    """Another run took this document over (or it was deleted): stop without writing."""
+
+
+@dataclass(eq=False)
+class Run:
+    doc_id: str
+    version: int
+    token: str
+    tenant_id: str
+    filename: str
+    title: str
+    mime_type: str
+    access: list[str]
+    tags: list[str]
+    created_at: float
+    job_id: str
+    stage: DocumentStage
+    chunks: list[Chunk] = field(default_factory=list)
+    active: bool = True
+
+    def require(self, still_ours: bool) -> None:
+        if not still_ours:
+            raise ClaimLost(self.doc_id)
+
+
+def open_run(
+    svc: IngestionServices, doc_id: str, version: int, stage: DocumentStage
+) -> Run | Outcome:
+    """Claim the document for ``stage``, or say what to do instead."""
+    stale_after = timedelta(seconds=svc.settings.worker.stale_after_s)
+    with transaction(svc.sessions) as session:
+        token = doc_queries.claim(session, doc_id, version, stale_after)
+        if token is None:
+            return Outcome.SKIPPED
+        doc = doc_queries.get_document(session, doc_id)
+        parsed = doc.stage in (DocumentStage.EMBEDDING, DocumentStage.DONE)
+        if parsed != (stage == DocumentStage.EMBEDDING):
+            # A stage message that arrived out of turn (re-delivered, or re-queued by the
+            # sweeper): hand the document back and let the right stage run.
+            doc_queries.release(session, doc_id, token)
+            return Outcome.EMBED_NEXT if parsed else Outcome.PARSE_NEXT
+        doc.stage = stage
+        job = doc_queries.start_job(session, doc, stage, svc.worker_name)
+        return _run_from(doc, token, job.id, stage)
+
+
+def close_run(
+    svc: IngestionServices, run: Run, exc: BaseException | None = None, reraise: bool = True
+) -> Outcome:
+    """End a run: done, failed with a reason, superseded, or released for a retry."""
+    if exc is None:
+        with transaction(svc.sessions) as session:
+            doc_queries.end_job(session, run.job_id, "done")
+        return Outcome.DONE
+    if isinstance(exc, ClaimLost):
+        _after_claim_lost(svc, run)
+        return Outcome.SKIPPED
+    if isinstance(exc, UnprocessableDocument | NotFound):
+        reason = (
+            str(exc) if isinstance(exc, UnprocessableDocument) else f"stored data is missing: {exc}"
+        )
+        log.info("document %s failed: %s", run.doc_id, reason)
+        with transaction(svc.sessions) as session:
+            doc_queries.fail(session, run.doc_id, reason, token=run.token)
+            doc_queries.end_job(session, run.job_id, "failed", reason)
+        return Outcome.FAILED
+    # Anything else goes back to the caller, which retries transient errors; the claim is
+    # released so the retry (or another worker) can take the document at once.
+    with transaction(svc.sessions) as session:
+        doc_queries.release(session, run.doc_id, run.token)
+        doc_queries.end_job(session, run.job_id, "error", f"{type(exc).__name__}: {exc}"[:2000])
+    if reraise:
+        raise exc
+    return Outcome.RETRY
+
+
+@contextmanager
+def claimed(
+    svc: IngestionServices, doc_id: str, version: int, stage: DocumentStage
+) -> Iterator[Run | Outcome]:
+    """``open_run`` … ``close_run`` around a block, for stages that handle one document."""
+    run = open_run(svc, doc_id, version, stage)
+    if isinstance(run, Outcome):
+        yield run
+        return
+    try:
+        yield run
+    except Exception as exc:
+        close_run(svc, run, exc)
+    else:
+        close_run(svc, run)
+
+
+def _after_claim_lost(svc: IngestionServices, run: Run) -> None:
+    run.active = False
+    with svc.sessions() as session:
+        deleted = session.get(Document, run.doc_id) is None
+    if deleted:
+        # Deleted while we were writing: remove what our in-flight upserts may have added.
+        if run.stage == DocumentStage.EMBEDDING:
+            svc.store.delete_document(run.tenant_id, run.doc_id)
+        log.info("document %s was deleted during ingestion", run.doc_id)
+        return
+    log.info("document %s: claim lost, another run continues it", run.doc_id)
+    with transaction(svc.sessions) as session:
+        doc_queries.end_job(session, run.job_id, "superseded")
+
+
+def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> Run:
+    return Run(
+        doc_id=doc.id,
+        version=doc.version,
+        token=token,
+        tenant_id=doc.tenant_id,
+        filename=doc.filename,
+        title=doc.title,
+        mime_type=doc.mime_type,
+        access=doc.access,
+        tags=list(doc.tags or []),
+        created_at=doc.created_at.timestamp(),
+        job_id=job_id,
+        stage=stage,
+    )
+
+
+def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]]) -> None:
+    """Write progress for several runs in one transaction; runs that lost their claim are
+    marked inactive. Each run also picks up an access list changed meanwhile, so its next
+    batches are written with it."""
+    lost: list[Run] = []
+    with transaction(svc.sessions) as session:
+        for run, values in updates.items():
+            if doc_queries.record_progress(session, run.doc_id, run.token, **values):
+                run.access = doc_queries.get_document(session, run.doc_id).access
+            else:
+                lost.append(run)
+    for run in lost:
+        _after_claim_lost(svc, run)
+
+
+def finish(svc: IngestionServices, run: Run, count: int) -> None:
+    """Drop chunks of other versions or beyond ``count``, then mark the document ready."""
+    svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
+    with transaction(svc.sessions) as session:
+        current = doc_queries.get_document(session, run.doc_id).access
+        if current != run.access:
+            # Changed while earlier batches were written with the old list.
+            svc.store.set_document_access(run.tenant_id, run.doc_id, current)
+            run.access = current
+        run.require(doc_queries.finish(session, run.doc_id, run.token, count))
+        doc_queries.end_job(session, run.job_id, "done")
+
+
+@contextmanager
+def heartbeat(svc: IngestionServices, run: Run, every_s: float | None = None) -> Iterator[None]:
+    """Keep the claim fresh while a long single call (parsing, OCR) runs."""
+    interval = every_s or max(1.0, svc.settings.worker.stale_after_s / 5)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(interval):
+            try:
+                with transaction(svc.sessions) as session:
+                    if not doc_queries.record_progress(session, run.doc_id, run.token):
+                        return
+            except Exception:  # a missed beat is harmless; the next one may succeed
+                log.warning("heartbeat for %s failed", run.doc_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run.doc_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

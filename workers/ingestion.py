@@ -155,7 +155,10 @@ def _embed_and_upsert(svc: IngestionServices, runs: list[Run]) -> None:
             points = _embed_batch(svc, batch)
             if pending is not None:
                 _settle(svc, *pending, done)
-            pending = (pool.submit(svc.store.upsert, points), batch)
+                # A run may have lost its claim meanwhile: write nothing more for it.
+                kept = [(rc, p) for rc, p in zip(batch, points, strict=True) if rc[0].active]
+                batch, points = [rc for rc, _ in kept], [p for _, p in kept]
+            pending = (pool.submit(svc.store.upsert, points), batch) if batch else None
         if pending is not None:
             _settle(svc, *pending, done)
 
@@ -189,6 +192,7 @@ def _embed_batch(svc: IngestionServices, batch: list[tuple[Run, Chunk]]) -> list
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
+    run.written_access.add(tuple(run.access))
     return {
         fields.TENANT: run.tenant_id,
         fields.ACCESS: run.access,

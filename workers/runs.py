@@ -44,6 +44,8 @@ class Run:
     stage: DocumentStage
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
+    # Every access list some chunk of this run was written with.
+    written_access: set[tuple[str, ...]] = field(default_factory=set)
 
     def require(self, still_ours: bool) -> None:
         if not still_ours:
@@ -170,8 +172,8 @@ def finish(svc: IngestionServices, run: Run, count: int) -> None:
     svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
     with transaction(svc.sessions) as session:
         current = doc_queries.get_document(session, run.doc_id).access
-        if current != run.access:
-            # Changed while earlier batches were written with the old list.
+        if run.written_access - {tuple(current)}:
+            # Changed while some batches were written with the old list.
             svc.store.set_document_access(run.tenant_id, run.doc_id, current)
             run.access = current
         run.require(doc_queries.finish(session, run.doc_id, run.token, count))

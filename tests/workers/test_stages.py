@@ -1,0 +1,176 @@
+"""The ingestion stages called directly, on SQLite and the embedded Qdrant engine: re-runs,
+claims taken over, and documents changed or deleted while they are being embedded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from core.access import Principal
+from core.db import documents as doc_queries
+from core.db import identity
+from core.db.models import DocumentStage
+from core.db.session import transaction
+from index import types as fields
+from index.store import Scope
+from tests.conftest import make_settings
+from tests.files import long_text
+from workers.ingestion import run_embed_group, run_embed_stage, run_parse_stage
+from workers.runs import ClaimLost, open_run, record_progress
+from workers.services import IngestionServices, Outcome, original_key
+from zhiku.assembly import build_ingestion_services, build_parse_fn, build_sessions
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):  # type: ignore[no-untyped-def]
+    settings = make_settings(
+        tmp_path_factory.mktemp("stages"), embedding={"batch_size": 4}, worker={"stale_after_s": 60}
+    )
+    build_sessions(settings, migrate=True)
+    svc = build_ingestion_services(settings)
+    parse = build_parse_fn(settings)
+    with transaction(svc.sessions) as s:
+        tenant = identity.create_tenant(s, "stages")
+        user = identity.create_user(s, tenant.id, "u")
+        principal = identity.principal_for(user)
+    yield svc, parse, principal
+    svc.close()
+
+
+def _new_doc(svc: IngestionServices, principal: Principal, text: str) -> str:
+    with transaction(svc.sessions) as s:
+        doc = doc_queries.create_document(
+            s,
+            tenant_id=principal.tenant_id,
+            owner_id=principal.user_id,
+            title="t",
+            filename="t.txt",
+            mime_type="txt",
+            size_bytes=len(text),
+            content_hash=str(hash(text)),
+            blob_key="",
+        )
+        doc.access = [f"user:{principal.user_id}"]
+        doc.blob_key = original_key(principal.tenant_id, doc.id, 1)
+        svc.blobs.put(doc.blob_key, text.encode())
+        return doc.id
+
+
+def _chunks(svc: IngestionServices, principal: Principal, doc_id: str) -> list:  # type: ignore[type-arg]
+    return svc.store.document_chunks(Scope.admin(principal.tenant_id), doc_id)
+
+
+def test_re_running_stages_leaves_one_copy(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    doc_id = _new_doc(svc, principal, long_text(20, seed=1))
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    # A re-delivered parse message for a parsed document points at the embed stage.
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    assert run_embed_stage(svc, doc_id, 1) is Outcome.DONE
+    first = _chunks(svc, principal, doc_id)
+    # Finished: every later message is a no-op.
+    assert run_embed_stage(svc, doc_id, 1) is Outcome.SKIPPED
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.SKIPPED
+    assert [c.id for c in _chunks(svc, principal, doc_id)] == [c.id for c in first]
+    # An embed message that overtakes parsing sends it back to parsing.
+    other = _new_doc(svc, principal, "A short note about turbines.")
+    assert run_embed_stage(svc, other, 1) is Outcome.PARSE_NEXT
+
+
+def test_a_stale_claim_is_taken_over_and_the_old_run_stops(env) -> None:  # type: ignore[no-untyped-def]
+    svc, _, principal = env
+    doc_id = _new_doc(svc, principal, long_text(3, seed=2))
+    old = open_run(svc, doc_id, 1, DocumentStage.PARSING)
+    assert not isinstance(old, Outcome)
+    # A live claim is respected...
+    assert open_run(svc, doc_id, 1, DocumentStage.PARSING) is Outcome.SKIPPED
+    # ...until its heartbeat is older than the deadline.
+    with transaction(svc.sessions) as s:
+        assert doc_queries.claim(s, doc_id, 1, timedelta(seconds=-1)) is not None
+    record_progress(svc, {old: {"chunks_done": 1}})
+    assert old.active is False
+    with pytest.raises(ClaimLost):
+        old.require(False)
+
+
+def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    ids = [_new_doc(svc, principal, f"Note {i}: the pump in hall {i} needs oil.") for i in range(9)]
+    for doc_id in ids:
+        assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    outcomes, errors = run_embed_group(svc, [(d, 1) for d in ids])
+    assert errors == {} and set(outcomes.values()) == {Outcome.DONE}
+    for i, doc_id in enumerate(ids):
+        chunks = _chunks(svc, principal, doc_id)
+        assert len(chunks) == 1 and f"hall {i} " in chunks[0].payload[fields.TEXT]
+        with svc.sessions() as s:
+            doc = doc_queries.get_document(s, doc_id)
+            assert (doc.status, doc.chunks_done, doc.chunks_total) == ("ready", 1, 1)
+
+
+class _Interposed:
+    """The real store, with a hook run before its first upsert: a user acting mid-ingestion."""
+
+    def __init__(self, store, hook) -> None:  # type: ignore[no-untyped-def]
+        self._store, self._hook, self.calls = store, hook, 0
+
+    def upsert(self, points):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == 2:
+            self._hook()
+        return self._store.upsert(points)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._store, name)
+
+
+def test_access_changed_during_embedding_reaches_every_chunk(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    doc_id = _new_doc(svc, principal, long_text(30, seed=3))
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+
+    def change_access() -> None:
+        with transaction(svc.sessions) as s:
+            doc_queries.set_access(s, doc_queries.get_document(s, doc_id), ["everyone"])
+            svc.store.set_document_access(principal.tenant_id, doc_id, ["everyone"])
+
+    real = svc.store
+    svc._built["store"] = _Interposed(real, change_access)
+    try:
+        assert run_embed_stage(svc, doc_id, 1) is Outcome.DONE
+    finally:
+        svc._built["store"] = real
+    chunks = _chunks(svc, principal, doc_id)
+    assert len(chunks) > 8
+    assert {tuple(c.payload[fields.ACCESS]) for c in chunks} == {("everyone",)}
+
+
+def test_document_deleted_during_embedding_leaves_no_chunks(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    doc_id = _new_doc(svc, principal, long_text(30, seed=4))
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+
+    def delete() -> None:
+        with transaction(svc.sessions) as s:
+            doc_queries.delete_document(s, doc_queries.get_document(s, doc_id))
+            svc.store.delete_document(principal.tenant_id, doc_id)
+
+    real = svc.store
+    svc._built["store"] = _Interposed(real, delete)
+    try:
+        assert run_embed_stage(svc, doc_id, 1) is Outcome.SKIPPED
+    finally:
+        svc._built["store"] = real
+    assert _chunks(svc, principal, doc_id) == []
+
+
+def test_missing_original_fails_the_document_with_a_reason(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    doc_id = _new_doc(svc, principal, "gone soon")
+    svc.blobs.delete_prefix(f"{principal.tenant_id}/{doc_id}")
+    run_parse_stage(svc, doc_id, 1, parse)
+    with svc.sessions() as s:
+        doc = doc_queries.get_document(s, doc_id)
+    assert doc.status == "failed" and "missing" in doc.error

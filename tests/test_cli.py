@@ -1,0 +1,93 @@
+"""The ``zhiku`` command as a user runs it: admin commands, ``ingest`` with progress, and
+``serve`` on the embedded default (SQLite, embedded Qdrant, in-process ingestion)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import free_port, process, wait_http, zhiku_env
+from tests.support import shared_data_dir
+
+
+def zhiku(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "zhiku.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return zhiku_env({"ZHIKU_DATA_DIR": str(tmp_path / "data")})
+
+
+def test_admin_commands(env: dict[str, str]) -> None:
+    assert zhiku(["admin", "create-tenant", "acme"], env).returncode == 0
+    user = zhiku(["admin", "create-user", "acme", "alice", "--admin"], env)
+    assert user.returncode == 0 and len(user.stdout.strip()) == 36
+    assert zhiku(["admin", "create-group", "acme", "finance"], env).returncode == 0
+    assert zhiku(["admin", "add-member", "acme", "alice", "finance"], env).returncode == 0
+    key = zhiku(["admin", "create-key", "acme", "alice"], env)
+    assert key.returncode == 0 and key.stdout.startswith("zk_")
+    again = zhiku(["admin", "create-tenant", "acme"], env)
+    assert again.returncode != 0 and "already exists" in again.stderr + again.stdout
+
+
+def test_ingest_in_process_with_progress(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Pumps\n\nThe pump in hall 3 needs oil every week.\n")
+    (folder / "b.txt").write_text("Invoices are approved by the finance team within 5 days.\n")
+    docx = shared_data_dir() / "docs/docling-test-data/docx/sources/word_sample.docx"
+    (folder / docx.name).write_bytes(docx.read_bytes())
+    (folder / "empty.txt").write_text("")
+    result = zhiku(["ingest", str(folder), "--everyone"], env)
+    out = result.stdout + result.stderr
+    assert "3 ready, 0 failed" in out, out
+    assert "rejected" in out and "empty.txt" in out
+    assert result.returncode == 1  # one file was refused: the exit code says so
+    assert "all documents" in out  # the overall bar
+
+
+def test_serve_embedded_default_and_remote_ingest(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    with process(["serve", "--port", str(port)], env, tmp_path / "serve.log") as server:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/health/ready", proc=server)
+        key = (Path(env["ZHIKU_DATA_DIR"]) / "admin-api-key").read_text().strip()
+        assert key in (tmp_path / "serve.log").read_text()  # printed once at first start
+        headers = {"Authorization": f"Bearer {key}"}
+        r = httpx.post(
+            url + "/v1/documents",
+            headers=headers,
+            files={"files": ("faq.md", b"# FAQ\n\nReset your password from the login page.\n")},
+        )
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["data"][0]["id"]
+        deadline = time.monotonic() + 180
+        while (
+            httpx.get(f"{url}/v1/documents/{doc_id}", headers=headers).json()["status"] != "ready"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        (tmp_path / "remote.txt").write_text("Remote ingestion goes through the HTTP API.")
+        remote = zhiku(
+            ["ingest", str(tmp_path / "remote.txt"), "--url", url, "--api-key", key], env
+        )
+        assert remote.returncode == 0, remote.stdout + remote.stderr
+        assert "1 ready, 0 failed" in remote.stdout + remote.stderr
+        listed = httpx.get(url + "/v1/documents", headers=headers).json()
+        assert listed["count"] == 2
+    assert (Path(env["ZHIKU_DATA_DIR"]) / "zhiku.sqlite3").is_file()
+    assert (Path(env["ZHIKU_DATA_DIR"]) / "qdrant").is_dir()

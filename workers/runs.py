@@ -178,6 +178,9 @@ def finish(svc: IngestionServices, run: Run, count: int) -> None:
             run.access = current
         run.require(doc_queries.finish(session, run.doc_id, run.token, count))
         doc_queries.end_job(session, run.job_id, "done")
+    for older in range(1, run.version):
+        # Originals and chunk lists of replaced versions are no longer needed.
+        svc.blobs.delete_prefix(f"{run.tenant_id}/{run.doc_id}/v{older}")
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -106,6 +106,27 @@ def list_documents(
 def get_document(state: StateDep, principal: CurrentPrincipal, doc_id: str) -> DocumentPublic:
     with transaction(state.services.sessions) as session:
         return service.to_public(doc_queries.readable_document(session, principal, doc_id))
+
+
+@router.post(
+    "/{doc_id}/versions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentPublic,
+    operation_id="documents-new-version",
+    responses={400: {}, 413: {}, 415: {}},
+)
+async def upload_new_version(
+    state: StateDep,
+    principal: CurrentPrincipal,
+    doc_id: str,
+    file: Annotated[UploadFile, File(description="The new content")],
+) -> DocumentPublic:
+    data = await file.read(state.settings.limits.max_upload_bytes + 1)
+    incoming = service.IncomingFile(file.filename or "", data)
+    try:
+        return service.new_version(state, principal, doc_id, incoming)
+    except service.UploadRejected as exc:
+        raise HTTPException(exc.status_code, str(exc)) from exc
 
 
 @router.patch(

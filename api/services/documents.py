@@ -134,6 +134,31 @@ def store_upload(
     return public
 
 
+def new_version(
+    state: AppState, principal: Principal, doc_id: str, incoming: IncomingFile
+) -> DocumentPublic:
+    """Replace a document's content. The previous version stays searchable until the new one
+    is ready (its chunks are removed then), so a re-upload never leaves a gap."""
+    clean, mime = check_file(state, incoming)
+    with transaction(state.services.sessions) as session:
+        doc = doc_queries.readable_document(session, principal, doc_id)
+        _require_manager(principal, doc)
+        doc_queries.start_new_version(
+            session,
+            doc,
+            filename=clean,
+            mime_type=mime,
+            size_bytes=len(incoming.data),
+            content_hash=hashlib.sha256(incoming.data).hexdigest(),
+        )
+        doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
+        state.services.blobs.put(doc.blob_key, incoming.data)
+        session.flush()
+        public = to_public(doc)
+    state.dispatcher.parse(public.id, public.version)
+    return public
+
+
 def change_access(
     state: AppState, principal: Principal, doc_id: str, spec: AccessSpec
 ) -> DocumentPublic:

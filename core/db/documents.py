@@ -159,6 +159,20 @@ def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -
     return result.rowcount == 1
 
 
+def start_new_version(session: Session, doc: Document, **content: object) -> None:
+    """Bump the version and queue it. Clearing the claim fences off any run still working on
+    the previous version: its next write finds the claim gone and it stops."""
+    for key, value in content.items():
+        setattr(doc, key, value)
+    doc.version += 1
+    doc.status = DocumentStatus.QUEUED
+    doc.stage = DocumentStage.STORED
+    doc.chunks_done = doc.chunks_total = doc.attempts = 0
+    doc.error = doc.run_token = doc.heartbeat_at = doc.reused_from = None
+    doc.parse_info = {}
+    session.flush()
+
+
 def set_access(session: Session, doc: Document, tokens: Sequence[str]) -> None:
     doc.access = list(tokens)
     session.flush()

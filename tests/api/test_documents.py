@@ -323,3 +323,35 @@ def test_ingestion_job_history_is_recorded(server: ThreadServer, world: World) -
     with server.state.services.sessions() as s:
         jobs = doc_queries.jobs_for(s, doc_id)
     assert [(j.stage, j.status) for j in jobs] == [("parsing", "done"), ("embedding", "done")]
+
+
+def test_new_version_replaces_the_chunks(server: ThreadServer, world: World) -> None:
+    with world.client("ann") as ann, world.client("bob") as bob:
+        first = upload(ann, [("spec.md", b"# Spec\n\nThe valve opens at 3 bar.\n")]).json()["data"][
+            0
+        ]
+        assert wait_terminal(ann, first["id"])["status"] == "ready"
+        r = ann.post(
+            f"/v1/documents/{first['id']}/versions",
+            files={"file": ("spec-v2.md", b"# Spec\n\nThe valve now opens at 5 bar.\n")},
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["version"] == 2 and r.json()["status"] == "queued"
+        final = wait_terminal(ann, first["id"])
+        assert final["status"] == "ready" and final["version"] == 2
+        assert final["filename"] == "spec-v2.md"
+        chunks = chunks_of(server, world.tenant_a.id, first["id"])
+        assert chunks and {c.payload[fields.VERSION] for c in chunks} == {2}
+        text = " ".join(c.payload[fields.TEXT] for c in chunks)
+        assert "5 bar" in text and "3 bar" not in text
+        blob_root = server.state.settings.blob_path / world.tenant_a.id / first["id"]
+        assert sorted(p.name for p in blob_root.iterdir()) == ["v2"]
+        # Only managers may replace content; bad files are refused like uploads.
+        assert (
+            bob.post(
+                f"/v1/documents/{first['id']}/versions", files={"file": ("x.md", b"# x")}
+            ).status_code
+            == 404
+        )
+        empty = ann.post(f"/v1/documents/{first['id']}/versions", files={"file": ("x.md", b"")})
+        assert empty.status_code == 400 and "empty" in empty.json()["detail"]

@@ -33,3 +33,7 @@ class UnprocessableDocument(ZhikuError):
 
 class UpstreamUnavailable(ZhikuError):
     """A dependency (broker, vector store, model server) is down or slow: worth retrying."""
+
+
+class UnsupportedFormat(UnprocessableDocument):
+    """A file type Zhiku does not parse."""

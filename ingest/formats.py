@@ -17,7 +17,7 @@ import unicodedata
 import zipfile
 from pathlib import PurePosixPath, PureWindowsPath
 
-from core.errors import InvalidInput, UnprocessableDocument
+from core.errors import InvalidInput, UnprocessableDocument, UnsupportedFormat
 from core.settings import LimitsSettings
 
 # Our format keys, each handled by one partitioner in ingest.parsing.
@@ -117,7 +117,7 @@ def detect_type(data: bytes, filename: str) -> str:
     if content == "encrypted-office":
         raise UnprocessableDocument("the Office file is password-protected; remove the password")
     if extension in _UNSUPPORTED:
-        raise UnprocessableDocument(f"unsupported type: {_UNSUPPORTED[extension]}")
+        raise UnsupportedFormat(f"unsupported type: {_UNSUPPORTED[extension]}")
 
     claimed = _EXTENSIONS.get(extension)
     if claimed is None:
@@ -125,7 +125,7 @@ def detect_type(data: bytes, filename: str) -> str:
             return content
         if content == "text":
             return _text_format_from_magic(data)
-        raise UnprocessableDocument(
+        raise UnsupportedFormat(
             f"unsupported type: {extension or 'no extension'} ({_describe(content)})"
         )
     if claimed in TEXT_FORMATS:

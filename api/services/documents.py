@@ -17,7 +17,7 @@ from core.db import documents as doc_queries
 from core.db import identity
 from core.db.models import Document, DocumentStatus
 from core.db.session import transaction
-from core.errors import InvalidInput, PermissionDenied, ZhikuError
+from core.errors import InvalidInput, PermissionDenied, UnsupportedFormat, ZhikuError
 from ingest.formats import check_archive_safety, detect_type, safe_filename
 from workers.services import original_key
 
@@ -95,9 +95,10 @@ def check_file(state: AppState, incoming: IncomingFile) -> tuple[str, str]:
     try:
         mime = detect_type(incoming.data, clean)
         check_archive_safety(incoming.data, limits)
+    except UnsupportedFormat as exc:
+        raise UploadRejected(415, str(exc)) from exc
     except ZhikuError as exc:
-        code = 415 if "unsupported" in str(exc).lower() else 400
-        raise UploadRejected(code, str(exc)) from exc
+        raise UploadRejected(400, str(exc)) from exc
     return clean, mime
 
 

@@ -221,7 +221,10 @@ class QdrantServerStore:
         )
         with _upstream():
             self._client.set_payload(
-                self._collection, payload={ACCESS: list(access)}, points=selector, wait=True
+                self._collection,
+                payload={ACCESS: common.check_access(access)},
+                points=selector,
+                wait=True,
             )
 
     # --- reads --------------------------------------------------------------------------
@@ -230,11 +233,12 @@ class QdrantServerStore:
         common.check_search(request, self._dense_dim())
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
         with _upstream():
-            matching = self._count(engine_filter)
-            if matching == 0:
-                return []
             exact = common.use_exact(
-                request, lambda: matching, lambda: self._count(None), self._exact_below
+                request,
+                lambda: self._count(engine_filter, exact=False),
+                lambda: self._count(engine_filter),
+                lambda: self._count(None, exact=False),
+                self._exact_below,
             )
             legs = _legs(request, exact, compile_filter(common.scope_filter(scope)))
             if len(legs) == 1:
@@ -271,8 +275,8 @@ class QdrantServerStore:
         with _upstream():
             return self._count(compile_filter(common.read_filter(scope, filter)))
 
-    def _count(self, engine_filter: models.Filter | None) -> int:
-        return self._client.count(self._collection, count_filter=engine_filter, exact=True).count
+    def _count(self, engine_filter: models.Filter | None, exact: bool = True) -> int:
+        return self._client.count(self._collection, count_filter=engine_filter, exact=exact).count
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False

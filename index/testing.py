@@ -190,6 +190,12 @@ class AccessUpdateContract:
         ]
         assert all(len(c.dense) == DIM for c in after)
 
+    def test_refuses_a_bare_string_as_access_list(self, store: VectorStore) -> None:
+        store.ensure_collection(DIM)
+        store.upsert([point("t1", "d1", 0)])
+        with pytest.raises(InvalidInput):
+            store.set_document_access("t1", "d1", "user:bob")
+
     def test_new_access_takes_effect_on_the_next_read(self, store: VectorStore) -> None:
         store.ensure_collection(DIM)
         store.upsert([point("t1", "d1", i, access=["user:ann"]) for i in range(3)])

@@ -195,21 +195,26 @@ def test_stale_filter_selects_other_versions_and_trailing_positions() -> None:
 
 
 @pytest.mark.parametrize(
-    ("forced", "matching", "total", "exact"),
+    ("forced", "estimate", "matching", "total", "exact"),
     [
-        (None, 8, 100, True),
-        (None, 10, 100, False),
-        (None, 50, 100, False),
-        (True, 90, 100, True),
-        (False, 1, 100, False),
-        (None, 0, 0, True),
+        (None, 8, 8, 100, True),
+        (None, 15, 8, 100, True),  # an estimate near the threshold is checked by counting
+        (None, 15, 10, 100, False),
+        (None, 50, None, 100, False),  # clearly above: no exact count
+        (True, 90, None, 100, True),
+        (False, 1, None, 100, False),
+        (None, 0, None, 0, True),
     ],
 )
 def test_exact_search_below_the_selectivity_threshold(
-    forced: bool | None, matching: int, total: int, exact: bool
+    forced: bool | None, estimate: int, matching: int | None, total: int, exact: bool
 ) -> None:
+    def count() -> int:
+        assert matching is not None, "counted exactly where the estimate sufficed"
+        return matching
+
     request = SearchRequest(dense=[1.0], exact=forced)
-    assert common.use_exact(request, lambda: matching, lambda: total, 0.1) is exact
+    assert common.use_exact(request, lambda: estimate, count, lambda: total, 0.1) is exact
 
 
 def test_search_requests_need_a_vector_and_a_positive_limit() -> None:

@@ -15,7 +15,11 @@ from index.store import DimensionMismatch, Scope, SearchRequest
 from index.testing import DIM, EVERYONE, point
 from index.types import SparseVector
 
-pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Local mode performs exact"),
+    # qdrant-client checks the server version on first use and warns when it cannot.
+    pytest.mark.filterwarnings("ignore:Failed to obtain server version"),
+]
 
 
 def test_from_settings_needs_a_url() -> None:
@@ -23,7 +27,6 @@ def test_from_settings_needs_a_url() -> None:
         QdrantServerStore.from_settings(QdrantSettings())
 
 
-@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
 def test_an_unreachable_server_is_worth_retrying() -> None:
     # Port 9 (discard) is closed here: the connection is refused at once.
     settings = QdrantSettings(url="http://127.0.0.1:9", timeout_s=2)

@@ -111,7 +111,6 @@ def store_upload(
     access: list[str],
     tags: list[str],
 ) -> DocumentPublic:
-    digest = hashlib.sha256(incoming.data).hexdigest()
     with transaction(state.services.sessions) as session:
         doc = doc_queries.create_document(
             session,
@@ -121,18 +120,24 @@ def store_upload(
             filename=clean_name,
             mime_type=mime,
             size_bytes=len(incoming.data),
-            content_hash=digest,
+            content_hash=hashlib.sha256(incoming.data).hexdigest(),
             version=1,
             tags=tags,
             blob_key="",
         )
         doc.access = access
-        doc.blob_key = original_key(principal.tenant_id, doc.id, doc.version)
-        state.services.blobs.put(doc.blob_key, incoming.data)
+        _keep_original(state, doc, incoming)
         session.flush()
         public = to_public(doc)
     state.dispatcher.parse(public.id, public.version)
     return public
+
+
+def _keep_original(state: AppState, doc: Document, incoming: IncomingFile) -> None:
+    """Store the bytes under a key we choose (never the uploader's name), inside the
+    transaction that records them: a failed write leaves no row behind."""
+    doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
+    state.services.blobs.put(doc.blob_key, incoming.data)
 
 
 def new_version(
@@ -152,8 +157,7 @@ def new_version(
             size_bytes=len(incoming.data),
             content_hash=hashlib.sha256(incoming.data).hexdigest(),
         )
-        doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
-        state.services.blobs.put(doc.blob_key, incoming.data)
+        _keep_original(state, doc, incoming)
         session.flush()
         public = to_public(doc)
     state.dispatcher.parse(public.id, public.version)

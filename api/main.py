@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.limits import BodySizeLimit
 from api.routes import documents, health
 from api.state import AppState
 from core.settings import Settings, get_settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.local is not None:
             state.local.start()
             log.info("embedded mode: ingestion runs in this process")
+            state.warm_up()
         try:
             yield
         finally:
@@ -49,6 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    limits = settings.limits
+    # Every file at its limit, plus room for the multipart envelope and form fields.
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=limits.max_upload_bytes * limits.max_files_per_upload + 1024 * 1024,
+    )
     app.include_router(health.router)
     app.include_router(documents.router)
     return app

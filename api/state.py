@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
 
 from core.settings import Settings
@@ -17,4 +19,28 @@ class AppState:
     dispatcher: Dispatcher
     # Present in the embedded default, where this process also runs ingestion.
     local: LocalDispatcher | None = None
-    closers: list = field(default_factory=list)
+    # "starting" until the vector store and models are open, then "ok" or "unavailable".
+    store_status: str = "starting"
+    _warm: threading.Thread | None = field(default=None, repr=False)
+
+    def owns_store(self) -> bool:
+        """Whether this process may open the vector store: always with a Qdrant server; with
+        the embedded engine only when it also runs ingestion (one process per folder)."""
+        return bool(self.settings.qdrant.url) or self.local is not None
+
+    def warm_up(self) -> None:
+        """Open the store and load the models in the background, so the first upload and the
+        readiness probe do not wait for them."""
+        if self._warm is not None:
+            return
+
+        def run() -> None:
+            try:
+                _ = self.services.store
+                self.store_status = "ok"
+            except Exception:
+                logging.getLogger(__name__).exception("vector store could not be opened")
+                self.store_status = "unavailable"
+
+        self._warm = threading.Thread(target=run, name="zhiku-warm-up", daemon=True)
+        self._warm.start()

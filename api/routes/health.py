@@ -41,6 +41,10 @@ def ready(state: StateDep) -> JSONResponse:
             checks["broker"] = "unavailable"
     else:
         checks["ingestion"] = "in-process"
+    if state.owns_store():
+        if state.store_status == "starting" and state.local is None:
+            state.warm_up()
+        checks["vector_store"] = state.store_status
     ok = all(v in ("ok", "in-process") for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503

@@ -26,13 +26,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(
+    url: str,
+    timeout_s: float = 120.0,
+    proc: subprocess.Popen | None = None,
+    ok_only: bool = False,
+) -> None:
+    """Wait until ``url`` answers (any status below 500; only 2xx with ``ok_only``)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            status = httpx.get(url, timeout=2).status_code
+            if status < (300 if ok_only else 500):
                 return
         except httpx.HTTPError:
             pass

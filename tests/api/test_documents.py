@@ -15,7 +15,7 @@ from index import types as fields
 from index.store import Scope
 from tests.conftest import make_settings
 from tests.files import encrypted_pdf, long_text, text_pdf, zip_bomb_docx
-from tests.live import ThreadServer
+from tests.live import ThreadServer, wait_http
 from tests.support import shared_data_dir
 
 
@@ -105,6 +105,7 @@ def test_every_route_needs_a_key(server: ThreadServer) -> None:
         r = httpx.request(method, server.url + path, headers={"Authorization": "Bearer zk_a_b"})
         assert r.status_code == 401
     assert httpx.get(server.url + "/health/live").json() == {"status": "ok"}
+    wait_http(server.url + "/health/ready", ok_only=True)
     ready = httpx.get(server.url + "/health/ready")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
 

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def build_state(settings: Settings) -> AppState:
-    from zhiku.assembly import build_dispatcher, build_ingestion_services, build_sessions
+    from zhiku.assembly import build_dispatcher, build_ingestion_services
+    from zhiku.database import build_sessions
 
     build_sessions(settings, migrate=True)
     services = build_ingestion_services(settings, worker_name="api")

@@ -40,6 +40,9 @@ def test_admin_commands(env: dict[str, str]) -> None:
     assert zhiku(["admin", "add-member", "acme", "alice", "finance"], env).returncode == 0
     key = zhiku(["admin", "create-key", "acme", "alice"], env)
     assert key.returncode == 0 and key.stdout.startswith("zk_")
+    key_id = key.stderr.split("key id ", 1)[1].split()[0]
+    assert zhiku(["admin", "revoke-key", key_id], env).returncode == 0
+    assert zhiku(["admin", "revoke-key", "no-such-key"], env).returncode != 0
     again = zhiku(["admin", "create-tenant", "acme"], env)
     assert again.returncode != 0 and "already exists" in again.stderr + again.stdout
 

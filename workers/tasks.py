@@ -96,7 +96,7 @@ def _start_sweeper(**_: object) -> None:
     message), sooner than the broker's visibility timeout would. Claims make it safe for
     several workers to sweep at once."""
     global _sweeper
-    from zhiku.assembly import build_sessions
+    from zhiku.database import build_sessions
 
     settings = get_settings()
     _sweeper = Sweeper(build_sessions(settings), _dispatcher(), settings.worker)

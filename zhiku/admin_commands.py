@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.db import identity
 from core.db.session import transaction
 from core.settings import Settings
-from zhiku.assembly import build_sessions
+from zhiku.database import build_sessions
 
 
 def create_tenant(settings: Settings, name: str) -> str:
@@ -37,8 +37,13 @@ def add_member(settings: Settings, tenant: str, user: str, group: str) -> None:
         )
 
 
-def create_key(settings: Settings, tenant: str, user: str, name: str = "") -> str:
+def create_key(settings: Settings, tenant: str, user: str, name: str = "") -> identity.IssuedKey:
     with transaction(build_sessions(settings, migrate=True)) as session:
         tenant_id = identity.get_tenant_by_name(session, tenant).id
         row = identity.get_user_by_name(session, tenant_id, user)
-        return identity.issue_api_key(session, row, settings.secret_key, name).plaintext
+        return identity.issue_api_key(session, row, settings.secret_key, name)
+
+
+def revoke_key(settings: Settings, key_id: str) -> None:
+    with transaction(build_sessions(settings, migrate=True)) as session:
+        identity.revoke_api_key(session, key_id)

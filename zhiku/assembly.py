@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 
 from core.blobs import LocalBlobStore
-from core.db.migrate import upgrade
-from core.db.session import SessionFactory, make_engine, make_session_factory
 from core.settings import Settings
 from index.embedding import Embedder, build_embedder, resolve_model
 from index.sparse import Bm25Encoder, SparseEncoder
@@ -27,20 +24,9 @@ from workers.dispatch import Dispatcher
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
 from workers.services import IngestionServices, ParseFn
+from zhiku.database import build_sessions
 
 log = logging.getLogger(__name__)
-
-
-@cache
-def _engine_and_sessions(url: str, pool_size: int, echo: bool) -> SessionFactory:
-    return make_session_factory(make_engine(url, pool_size=pool_size, echo=echo))
-
-
-def build_sessions(settings: Settings, migrate: bool = False) -> SessionFactory:
-    if migrate:
-        upgrade(settings.database_url)
-    db = settings.database
-    return _engine_and_sessions(settings.database_url, db.pool_size, db.echo)
 
 
 def build_blobs(settings: Settings) -> LocalBlobStore:

@@ -8,7 +8,7 @@ from core.db import identity
 from core.db.session import transaction
 from core.errors import NotFound
 from core.settings import Settings
-from zhiku.assembly import build_sessions
+from zhiku.database import build_sessions
 
 DEFAULT_TENANT = "default"
 DEFAULT_ADMIN = "admin"

@@ -151,7 +151,17 @@ def create_key(
     """Issue an API key; it is shown once."""
     from zhiku import admin_commands
 
-    typer.echo(admin_commands.create_key(get_settings(), tenant, user, name))
+    issued = admin_commands.create_key(get_settings(), tenant, user, name)
+    typer.echo(f"key id {issued.id} (for revoke-key)", err=True)
+    typer.echo(issued.plaintext)
+
+
+@admin.command("revoke-key")
+def revoke_key(key_id: str) -> None:
+    """Revoke an API key by its id; requests with it fail from now on."""
+    from zhiku import admin_commands
+
+    admin_commands.revoke_key(get_settings(), key_id)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from core.access import Principal
 from core.db import identity
 from core.db.session import transaction
 from core.settings import Settings
-from zhiku.assembly import build_sessions
 from zhiku.bootstrap import ensure_first_admin
+from zhiku.database import build_sessions
 
 console = Console(stderr=True)
 TERMINAL = {"ready", "failed"}

@@ -18,7 +18,7 @@ from core.db import identity
 from core.db.models import Document, DocumentStatus
 from core.db.session import transaction
 from core.errors import InvalidInput, PermissionDenied, UnsupportedFormat, ZhikuError
-from ingest.formats import check_archive_safety, detect_type, safe_filename
+from ingest.formats import FORMAT_MIME_TYPES, check_archive_safety, detect_type, safe_filename
 from workers.services import original_key
 
 
@@ -93,7 +93,7 @@ def check_file(state: AppState, incoming: IncomingFile) -> tuple[str, str]:
             413, f"{clean} is larger than the {limits.max_upload_bytes} byte limit"
         )
     try:
-        mime = detect_type(incoming.data, clean)
+        mime = FORMAT_MIME_TYPES[detect_type(incoming.data, clean)]
         check_archive_safety(incoming.data, limits)
     except UnsupportedFormat as exc:
         raise UploadRejected(415, str(exc)) from exc

@@ -356,3 +356,11 @@ def test_new_version_replaces_the_chunks(server: ThreadServer, world: World) -> 
         )
         empty = ann.post(f"/v1/documents/{first['id']}/versions", files={"file": ("x.md", b"")})
         assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+
+
+def test_documents_record_their_real_mime_type(world: World) -> None:
+    with world.client("carol") as carol:
+        doc = upload(carol, [("table.csv", b"name,qty\nbolt,4\nnut,9\n")]).json()["data"][0]
+        assert doc["mime_type"] == "text/csv"
+        assert doc["title"] == "table" and doc["size_bytes"] == 22
+        assert len(doc["content_hash"]) == 64

@@ -38,7 +38,7 @@ def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
     )
     admin_commands.create_tenant(settings, "acme")
     admin_commands.create_user(settings, "acme", "ops", is_admin=True)
-    key = admin_commands.create_key(settings, "acme", "ops")
+    key = admin_commands.create_key(settings, "acme", "ops").plaintext
     port = free_port()
     log = data_dir / "api.log"
     with process(["serve", "--port", str(port)], env, log) as server:
@@ -52,7 +52,7 @@ def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
 def _tenant_id(settings: Settings) -> str:
     from core.db import identity
     from core.db.session import transaction
-    from zhiku.assembly import build_sessions
+    from zhiku.database import build_sessions
 
     with transaction(build_sessions(settings)) as s:
         return identity.get_tenant_by_name(s, "acme").id

@@ -20,7 +20,8 @@ from tests.files import long_text
 from workers.ingestion import run_embed_group, run_embed_stage, run_parse_stage
 from workers.runs import ClaimLost, open_run, record_progress
 from workers.services import IngestionServices, Outcome, original_key
-from zhiku.assembly import build_ingestion_services, build_parse_fn, build_sessions
+from zhiku.assembly import build_ingestion_services, build_parse_fn
+from zhiku.database import build_sessions
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import threading
 import time
 
 from core.db import documents as doc_queries
+from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.dispatch import follow_up
 from workers.errors import describe, is_transient
@@ -52,8 +53,22 @@ class LocalDispatcher:
         for thread in self._threads:
             thread.start()
         if sweep:
+            self._resume_unfinished()
             self._sweeper = Sweeper(self._svc.sessions, self, self._svc.settings.worker)
             self._sweeper.start()
+
+    def _resume_unfinished(self) -> None:
+        """Documents left unfinished by a previous process (a crash, a restart) continue at
+        once, at the stage they had reached: this process is the only runner."""
+        with transaction(self._svc.sessions) as session:
+            unfinished = doc_queries.take_over_unfinished(session)
+        for doc_id, version, stage in unfinished:
+            if stage == DocumentStage.EMBEDDING:
+                self.embed(doc_id, version)
+            else:
+                self.parse(doc_id, version)
+        if unfinished:
+            log.info("resuming %d unfinished documents", len(unfinished))
 
     def stop(self, timeout: float = 30.0) -> None:
         if self._sweeper is not None:

@@ -200,6 +200,19 @@ def stale_documents(session: Session, stale_after: timedelta, limit: int = 100) 
     )
 
 
+def take_over_unfinished(session: Session) -> list[tuple[str, int, str]]:
+    """Clear every claim on unfinished documents and return (id, version, stage) for each.
+    Only for a process that knows it is the sole runner (the embedded default at start-up):
+    whatever claims exist belong to a run that died with the previous process."""
+    rows = list(
+        session.execute(
+            select(Document.id, Document.version, Document.stage).where(Document.status.in_(ACTIVE))
+        )
+    )
+    session.execute(update(Document).where(Document.status.in_(ACTIVE)).values(run_token=None))
+    return [(doc_id, version, stage) for doc_id, version, stage in rows]
+
+
 def touch(session: Session, doc_id: str, cutoff: datetime) -> bool:
     """Atomically mark a stale document as re-queued; only one sweeper wins."""
     result = session.execute(

@@ -24,7 +24,10 @@ fi
 
 # --- Python environment, keyed by the dependency files.
 py=${PYTHON:-python3}
-key=$(cat pyproject.toml constraints.txt scripts/install.sh | sha256sum | cut -c1-12)
+# Bump when the steps below change; the key also covers the declared dependencies.
+recipe=1
+deps=$("$py" -c 'import tomllib, json; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(json.dumps([p["dependencies"], p["optional-dependencies"]], sort_keys=True))')
+key=$(printf '%s\n%s\n' "$recipe" "$deps" | cat - constraints.txt | sha256sum | cut -c1-12)
 venv=${ZHIKU_VENV:-$HOME/.cache/zhiku/venv-$key}
 if [ ! -f "$venv/.zhiku-installed" ]; then
   log "creating $venv (first run: a few minutes)"

@@ -79,6 +79,10 @@ def resolve_model(model: str) -> tuple[str, str]:
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
+    # Importing torch costs ~220 MiB of memory; without an NVIDIA device node there is no
+    # CUDA to find, so the ONNX path on a CPU machine never loads it.
+    if not any(Path("/dev").glob("nvidia[0-9]*")):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"

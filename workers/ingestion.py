@@ -87,13 +87,18 @@ def run_embed_stage(svc: IngestionServices, doc_id: str, version: int) -> Outcom
 
 
 def run_embed_group(
-    svc: IngestionServices, items: Sequence[tuple[str, int]]
+    svc: IngestionServices, items: Sequence[tuple[str, int]], max_chunks: int | None = None
 ) -> tuple[dict[str, Outcome], dict[str, Exception]]:
     """Embed several documents together. Returns each one's outcome, and the exceptions of
-    those released for a retry (transient failures) so the caller can schedule them."""
+    those released for a retry (transient failures) so the caller can schedule them.
+
+    Once ``max_chunks`` are gathered the remaining documents are not claimed: their outcome
+    is ``EMBED_NEXT``, to be queued again, so a group of large documents cannot hold every
+    one of them back until all are embedded."""
     outcomes: dict[str, Outcome] = {}
     errors: dict[str, Exception] = {}
     runs: list[Run] = []
+    gathered = 0
 
     def end(run: Run, exc: Exception | None) -> None:
         outcomes[run.doc_id] = close_run(svc, run, exc, reraise=False)
@@ -101,6 +106,9 @@ def run_embed_group(
             errors[run.doc_id] = exc
 
     for doc_id, version in items:
+        if max_chunks is not None and gathered >= max_chunks:
+            outcomes[doc_id] = Outcome.EMBED_NEXT
+            continue
         opened = open_run(svc, doc_id, version, DocumentStage.EMBEDDING)
         if isinstance(opened, Outcome):
             outcomes[doc_id] = opened
@@ -110,6 +118,7 @@ def run_embed_group(
                 outcomes[doc_id] = Outcome.DONE
                 continue
             opened.chunks = _load_chunks(svc, opened)
+            gathered += len(opened.chunks)
             runs.append(opened)
         except Exception as exc:
             end(opened, exc)

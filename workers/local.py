@@ -27,9 +27,10 @@ from workers.sweeper import Sweeper
 log = logging.getLogger(__name__)
 
 _Job = tuple[str, int, int]  # doc id, version, attempt
-# Documents one embed group may take: enough to fill batches of small documents, few enough
-# that each finishes soon after it was parsed.
-GROUP_DOCS = 32
+# Documents one embed group may take: enough that sorting their chunks by length leaves little
+# padding, few enough that each finishes soon after it was parsed (~10 s of embedding here).
+GROUP_DOCS = 128
+GROUP_CHUNKS = 512
 
 
 class LocalDispatcher:
@@ -117,7 +118,9 @@ class LocalDispatcher:
             self._busy["embed"] = True
             group, stop = self._take_group(q, first)
             try:
-                outcomes, errors = run_embed_group(self._svc, [(d, v) for d, v, _ in group])
+                outcomes, errors = run_embed_group(
+                    self._svc, [(d, v) for d, v, _ in group], max_chunks=GROUP_CHUNKS
+                )
                 for doc_id, version, attempt in group:
                     if doc_id in errors:
                         self._on_error("embed", (doc_id, version, attempt), errors[doc_id])

@@ -175,3 +175,15 @@ def test_missing_original_fails_the_document_with_a_reason(env, tmp_path: Path) 
     with svc.sessions() as s:
         doc = doc_queries.get_document(s, doc_id)
     assert doc.status == "failed" and "missing" in doc.error
+
+
+def test_group_stops_claiming_past_its_chunk_budget(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    ids = [_new_doc(svc, principal, long_text(12, seed=20 + i)) for i in range(3)]
+    for doc_id in ids:
+        assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    outcomes, errors = run_embed_group(svc, [(d, 1) for d in ids], max_chunks=1)
+    assert errors == {}
+    assert [outcomes[d] for d in ids] == [Outcome.DONE, Outcome.EMBED_NEXT, Outcome.EMBED_NEXT]
+    outcomes, _ = run_embed_group(svc, [(d, 1) for d in ids[1:]])
+    assert set(outcomes.values()) == {Outcome.DONE}

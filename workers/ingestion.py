@@ -29,7 +29,16 @@ from index import types as fields
 from index.store import Scope
 from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
-from workers.runs import Run, claimed, close_run, finish, heartbeat, open_run, record_progress
+from workers.runs import (
+    Run,
+    claimed,
+    close_run,
+    finish,
+    finish_all,
+    heartbeat,
+    open_run,
+    record_progress,
+)
 from workers.services import (
     IngestionServices,
     Outcome,
@@ -52,7 +61,7 @@ __all__ = [
 
 
 def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: ParseFn) -> Outcome:
-    with claimed(svc, doc_id, version, DocumentStage.PARSING) as run:
+    with claimed(svc, doc_id, version, DocumentStage.PARSING, end_job=False) as run:
         if isinstance(run, Outcome):
             return run
         data = svc.blobs.get(original_key(run.tenant_id, doc_id, version))
@@ -75,6 +84,7 @@ def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: Pa
                 )
             )
             doc_queries.release(session, doc_id, run.token)
+            doc_queries.end_job(session, run.job_id, "done")
         return Outcome.EMBED_NEXT
     return Outcome.FAILED  # the block raised and ``claimed`` recorded why
 
@@ -131,15 +141,16 @@ def run_embed_group(
                 if run.active:
                     end(run, exc)
             return outcomes, errors
-    for run in runs:
-        if not run.active:
-            outcomes[run.doc_id] = Outcome.SKIPPED
-            continue
-        try:
-            finish(svc, run, len(run.chunks))
-            outcomes[run.doc_id] = Outcome.DONE
-        except Exception as exc:
+    finished = [(run, len(run.chunks)) for run in runs if run.active]
+    outcomes.update({run.doc_id: Outcome.SKIPPED for run in runs if not run.active})
+    try:
+        lost = finish_all(svc, finished)
+    except Exception as exc:
+        for run, _ in finished:
             end(run, exc)
+        return outcomes, errors
+    for run, _ in finished:
+        outcomes[run.doc_id] = Outcome.SKIPPED if run in lost else Outcome.DONE
     return outcomes, errors
 
 
@@ -224,11 +235,10 @@ def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
 def _reuse_twin(svc: IngestionServices, run: Run) -> bool:
     """Identical bytes already indexed in this tenant: copy its vectors instead of embedding."""
     with svc.sessions() as session:
-        doc = doc_queries.get_document(session, run.doc_id)
-        twin = doc_queries.find_indexed_twin(session, doc)
-        if twin is None:
-            return False
-        twin_id, twin_parse_info = twin.id, dict(twin.parse_info or {})
+        twin = doc_queries.find_indexed_twin(session, run.tenant_id, run.content_hash, run.doc_id)
+    if twin is None:
+        return False
+    twin_id, twin_parse_info = twin
     source = svc.store.document_chunks(Scope.admin(run.tenant_id), twin_id, with_vectors=True)
     if not source:
         return False

@@ -40,12 +40,19 @@ class Run:
     access: list[str]
     tags: list[str]
     created_at: float
+    content_hash: str
+    attempts: int
     job_id: str
     stage: DocumentStage
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
     # Every access list some chunk of this run was written with.
     written_access: set[tuple[str, ...]] = field(default_factory=set)
+
+    def may_have_stale_chunks(self) -> bool:
+        """False only for the first embedding of a first version after a single parse (two
+        claims in all): no chunk of this document can exist yet, so there is none to drop."""
+        return not (self.version == 1 and self.attempts <= 2)
 
     def require(self, still_ours: bool) -> None:
         if not still_ours:
@@ -105,9 +112,15 @@ def close_run(
 
 @contextmanager
 def claimed(
-    svc: IngestionServices, doc_id: str, version: int, stage: DocumentStage
+    svc: IngestionServices,
+    doc_id: str,
+    version: int,
+    stage: DocumentStage,
+    end_job: bool = True,
 ) -> Iterator[Run | Outcome]:
-    """``open_run`` … ``close_run`` around a block, for stages that handle one document."""
+    """``open_run`` … ``close_run`` around a block, for stages that handle one document.
+    With ``end_job=False`` the block records its job's success itself (in its last
+    transaction, saving one); failures are always recorded here."""
     run = open_run(svc, doc_id, version, stage)
     if isinstance(run, Outcome):
         yield run
@@ -117,7 +130,8 @@ def claimed(
     except Exception as exc:
         close_run(svc, run, exc)
     else:
-        close_run(svc, run)
+        if end_job:
+            close_run(svc, run)
 
 
 def _after_claim_lost(svc: IngestionServices, run: Run) -> None:
@@ -147,6 +161,8 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
         access=doc.access,
         tags=list(doc.tags or []),
         created_at=doc.created_at.timestamp(),
+        content_hash=doc.content_hash,
+        attempts=doc.attempts,
         job_id=job_id,
         stage=stage,
     )
@@ -160,7 +176,7 @@ def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]
     with transaction(svc.sessions) as session:
         for run, values in updates.items():
             if doc_queries.record_progress(session, run.doc_id, run.token, **values):
-                run.access = doc_queries.get_document(session, run.doc_id).access
+                run.access = doc_queries.access_tokens(session, run.doc_id)
             else:
                 lost.append(run)
     for run in lost:
@@ -168,19 +184,37 @@ def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]
 
 
 def finish(svc: IngestionServices, run: Run, count: int) -> None:
-    """Drop chunks of other versions or beyond ``count``, then mark the document ready."""
-    svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
+    """Mark one document ready (see :func:`finish_all`); raises ClaimLost if it was lost."""
+    failures = finish_all(svc, [(run, count)])
+    if run in failures:
+        raise failures[run]
+
+
+def finish_all(svc: IngestionServices, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
+    """Drop stale chunks and mark documents ready, all in one transaction. Returns the runs
+    that could not be finished (claim lost: already handled) with their exception."""
+    failures: dict[Run, Exception] = {}
+    for run, count in done:
+        if run.may_have_stale_chunks():
+            svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
     with transaction(svc.sessions) as session:
-        current = doc_queries.get_document(session, run.doc_id).access
-        if run.written_access - {tuple(current)}:
-            # Changed while some batches were written with the old list.
-            svc.store.set_document_access(run.tenant_id, run.doc_id, current)
-            run.access = current
-        run.require(doc_queries.finish(session, run.doc_id, run.token, count))
-        doc_queries.end_job(session, run.job_id, "done")
-    for older in range(1, run.version):
-        # Originals and chunk lists of replaced versions are no longer needed.
-        svc.blobs.delete_prefix(f"{run.tenant_id}/{run.doc_id}/v{older}")
+        for run, count in done:
+            current = doc_queries.access_tokens(session, run.doc_id)
+            if run.written_access - {tuple(current)}:
+                # Changed while some batches were written with the old list.
+                svc.store.set_document_access(run.tenant_id, run.doc_id, current)
+                run.access = current
+            if doc_queries.finish(session, run.doc_id, run.token, count):
+                doc_queries.end_job(session, run.job_id, "done")
+            else:
+                failures[run] = ClaimLost(run.doc_id)
+    for run in failures:
+        _after_claim_lost(svc, run)
+    for run, _ in done:
+        for older in range(1, run.version):
+            # Originals and chunk lists of replaced versions are no longer needed.
+            svc.blobs.delete_prefix(f"{run.tenant_id}/{run.doc_id}/v{older}")
+    return failures
 
 
 @contextmanager

@@ -79,17 +79,28 @@ def list_documents(
     return list(session.scalars(page)), total
 
 
-def find_indexed_twin(session: Session, doc: Document) -> Document | None:
-    """A ready document of the same tenant with the same bytes: its chunks can be reused."""
-    return session.scalar(
-        select(Document)
+def find_indexed_twin(
+    session: Session, tenant_id: str, content_hash: str, exclude_id: str
+) -> tuple[str, dict] | None:
+    """(id, parse facts) of a ready document of the tenant with the same bytes: its chunks
+    can be reused."""
+    row = session.execute(
+        select(Document.id, Document.parse_info)
         .where(
-            Document.tenant_id == doc.tenant_id,
-            Document.content_hash == doc.content_hash,
+            Document.tenant_id == tenant_id,
+            Document.content_hash == content_hash,
             Document.status == DocumentStatus.READY,
-            Document.id != doc.id,
+            Document.id != exclude_id,
         )
         .limit(1)
+    ).first()
+    return (row[0], dict(row[1] or {})) if row else None
+
+
+def access_tokens(session: Session, doc_id: str) -> list[str]:
+    """A document's access list, read without loading the document."""
+    return sorted(
+        session.scalars(select(DocumentAccess.token).where(DocumentAccess.document_id == doc_id))
     )
 
 

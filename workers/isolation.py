@@ -27,9 +27,19 @@ _child_parse: ParseFn | None = None
 
 def _init_child(settings_json: str) -> None:
     global _child_parse
+    from ingest.parsing import warm_up
     from zhiku.assembly import build_parse_fn
 
     _child_parse = build_parse_fn(Settings.model_validate_json(settings_json))
+    warm_up()  # imports unstructured and loads spaCy now, outside any document's time limit
+
+
+def _ready() -> bool:
+    return _child_parse is not None
+
+
+# Starting a child imports unstructured and loads spaCy: not part of any document's time.
+_START_TIMEOUT_S = 300.0
 
 
 def _parse_in_child(data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
@@ -46,12 +56,18 @@ class IsolatedParser:
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
+            pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
                 initargs=(self._settings_json,),
             )
+            try:
+                pool.submit(_ready).result(timeout=_START_TIMEOUT_S)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            self._pool = pool
         return self._pool
 
     def _discard_pool(self) -> None:

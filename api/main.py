@@ -50,6 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Self-hosted knowledge base: permission-aware search and answers.",
         lifespan=lifespan,
+        # The schema reveals no data, but production serves nothing without a key.
+        docs_url=None if settings.environment == "production" else "/docs",
+        redoc_url=None,
+        openapi_url=None if settings.environment == "production" else "/openapi.json",
     )
     errors.install(app)
     limits = settings.limits

@@ -107,9 +107,13 @@ class QdrantServerStore:
             raise ValueError(
                 "QdrantServerStore needs ZHIKU_QDRANT__URL; leave it empty for embedded"
             )
-        client = QdrantClient(
-            url=settings.url, api_key=settings.api_key or None, timeout=int(settings.timeout_s)
-        )
+        if settings.url == ":memory:":
+            # qdrant-client's in-process stand-in for a server: tests and trials only.
+            client = QdrantClient(":memory:")
+        else:
+            client = QdrantClient(
+                url=settings.url, api_key=settings.api_key or None, timeout=int(settings.timeout_s)
+            )
         return cls(
             client, settings.collection, settings.exact_search_below_fraction, settings.upsert_batch
         )

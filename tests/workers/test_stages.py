@@ -24,10 +24,15 @@ from zhiku.assembly import build_ingestion_services, build_parse_fn
 from zhiku.database import build_sessions
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module", params=["embedded", "server"])
+def env(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Both backends: the embedded engine, and the server backend over qdrant-client's
+    in-process stand-in for a Qdrant server."""
     settings = make_settings(
-        tmp_path_factory.mktemp("stages"), embedding={"batch_size": 4}, worker={"stale_after_s": 60}
+        tmp_path_factory.mktemp("stages"),
+        embedding={"batch_size": 4},
+        worker={"stale_after_s": 60},
+        qdrant={"url": ":memory:" if request.param == "server" else ""},
     )
     build_sessions(settings, migrate=True)
     svc = build_ingestion_services(settings)

@@ -8,7 +8,9 @@ to another worker after this one went silent) stops writing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ class Run:
     active: bool = True
     # Every access list some chunk of this run was written with.
     written_access: set[tuple[str, ...]] = field(default_factory=set)
+    next_beat: float = 0.0
 
     def may_have_stale_chunks(self) -> bool:
         """False only for the first embedding of a first version after a single parse (two
@@ -217,25 +220,54 @@ def finish_all(svc: IngestionServices, done: list[tuple[Run, int]]) -> dict[Run,
     return failures
 
 
+class _Heartbeats:
+    """One daemon thread per process that refreshes the claims of every long call in flight.
+    (A thread per document cost more than parsing a small one.)"""
+
+    def __init__(self) -> None:
+        self._runs: dict[Run, IngestionServices] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def add(self, svc: IngestionServices, run: Run) -> None:
+        with self._lock:
+            self._runs[run] = svc
+            if self._thread is None or self._pid != os.getpid():  # a fork has no thread
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._loop, name="zhiku-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def remove(self, run: Run) -> None:
+        with self._lock:
+            self._runs.pop(run, None)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(1.0)
+            now = time.monotonic()
+            with self._lock:
+                due = [(r, svc) for r, svc in self._runs.items() if now >= r.next_beat]
+            for run, svc in due:
+                run.next_beat = now + max(1.0, svc.settings.worker.stale_after_s / 5)
+                try:
+                    with transaction(svc.sessions) as session:
+                        doc_queries.record_progress(session, run.doc_id, run.token)
+                except Exception:  # a missed beat is harmless; the next one may succeed
+                    log.warning("heartbeat for %s failed", run.doc_id, exc_info=True)
+
+
+_HEARTBEATS = _Heartbeats()
+
+
 @contextmanager
-def heartbeat(svc: IngestionServices, run: Run, every_s: float | None = None) -> Iterator[None]:
+def heartbeat(svc: IngestionServices, run: Run) -> Iterator[None]:
     """Keep the claim fresh while a long single call (parsing, OCR) runs."""
-    interval = every_s or max(1.0, svc.settings.worker.stale_after_s / 5)
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                with transaction(svc.sessions) as session:
-                    if not doc_queries.record_progress(session, run.doc_id, run.token):
-                        return
-            except Exception:  # a missed beat is harmless; the next one may succeed
-                log.warning("heartbeat for %s failed", run.doc_id, exc_info=True)
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{run.doc_id[:8]}", daemon=True)
-    thread.start()
+    run.next_beat = time.monotonic() + max(1.0, svc.settings.worker.stale_after_s / 5)
+    _HEARTBEATS.add(svc, run)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        _HEARTBEATS.remove(run)

@@ -192,3 +192,29 @@ def test_group_stops_claiming_past_its_chunk_budget(env) -> None:  # type: ignor
     assert [outcomes[d] for d in ids] == [Outcome.DONE, Outcome.EMBED_NEXT, Outcome.EMBED_NEXT]
     outcomes, _ = run_embed_group(svc, [(d, 1) for d in ids[1:]])
     assert set(outcomes.values()) == {Outcome.DONE}
+
+
+def test_a_long_parse_keeps_its_claim_alive(tmp_path: Path) -> None:
+    """While one long call runs, the heartbeat keeps the claim fresh, so no sweeper takes
+    the document from a live worker."""
+    import time as clock
+
+    settings = make_settings(tmp_path, worker={"stale_after_s": 5})
+    build_sessions(settings, migrate=True)
+    svc = build_ingestion_services(settings)
+    with transaction(svc.sessions) as s:
+        tenant = identity.create_tenant(s, "beat")
+        principal = identity.principal_for(identity.create_user(s, tenant.id, "u"))
+    doc_id = _new_doc(svc, principal, "slow")
+    seen: list[object] = []
+
+    def slow_parse(data: bytes, filename: str):  # type: ignore[no-untyped-def]
+        for _ in range(3):
+            clock.sleep(1.6)
+            with svc.sessions() as s:
+                seen.append(doc_queries.get_document(s, doc_id).heartbeat_at)
+        return build_parse_fn(settings)(data, filename)
+
+    assert run_parse_stage(svc, doc_id, 1, slow_parse) is Outcome.EMBED_NEXT
+    assert len(set(seen)) >= 2  # the heartbeat moved while parsing ran
+    svc.close()

@@ -45,4 +45,12 @@ else
   # Dependencies unchanged: only (re)link this clone's sources.
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
 fi
+touch "$venv/.zhiku-installed"
+# Environments of older dependency sets that nothing has used for two weeks.
+if [ -z "${ZHIKU_VENV:-}" ]; then
+  for old in "$HOME"/.cache/zhiku/venv-*; do
+    [ "$old" != "$venv" ] && [ -f "$old/.zhiku-installed" ] &&
+      [ -n "$(find "$old/.zhiku-installed" -mtime +14 2>/dev/null)" ] && rm -rf "$old"
+  done
+fi
 echo "$venv"

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 
 from core.db import documents as doc_queries
-from core.db.models import DocumentStage, DocumentStatus
-from core.db.session import SessionFactory, transaction
+from core.db.models import DocumentStage
+from core.db.session import transaction
 from core.errors import UnprocessableDocument
 from index import types as fields
 from index.store import Scope
@@ -267,20 +266,3 @@ def _reuse_twin(svc: IngestionServices, run: Run) -> bool:
     finish(svc, run, len(points))
     log.info("document %s reused the chunks of identical document %s", run.doc_id, twin_id)
     return True
-
-
-def is_terminal(status: str) -> bool:
-    return status in (DocumentStatus.READY, DocumentStatus.FAILED)
-
-
-def wait_for(
-    sessions: SessionFactory, doc_ids: Sequence[str], timeout_s: float = 600.0
-) -> dict[str, str]:
-    """Poll until every document is ready or failed (used by the CLI and tests)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with sessions() as session:
-            states = {d: doc_queries.get_document(session, d).status for d in doc_ids}
-        if all(is_terminal(s) for s in states.values()) or time.monotonic() > deadline:
-            return states
-        time.sleep(0.2)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
@@ -90,15 +89,6 @@ class LocalDispatcher:
 
     def idle(self) -> bool:
         return all(q.empty() for q in self._queues.values()) and not any(self._busy.values())
-
-    def drain(self, timeout_s: float = 600.0) -> bool:
-        """Wait until both queues are empty and nothing runs (CLI and tests)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.idle():
-                return True
-            time.sleep(0.1)
-        return False
 
     def _parse_loop(self) -> None:
         q = self._queues["parse"]

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -58,7 +59,8 @@ async def upload_documents(
     if len(files) > limits.max_files_per_upload:
         raise InvalidInput(f"at most {limits.max_files_per_upload} files per upload")
     spec = _parse_access(access)
-    tokens = service.resolve_access(state, principal, spec)
+    # Database, blob and hashing work is blocking: keep it off the event loop.
+    tokens = await run_in_threadpool(service.resolve_access, state, principal, spec)
     tag_list = _parse_tags(tags)
     accepted: list[DocumentPublic] = []
     errors: list[UploadError] = []
@@ -67,9 +69,11 @@ async def upload_documents(
         data = await upload.read(limits.max_upload_bytes + 1)
         incoming = service.IncomingFile(upload.filename or "", data)
         try:
-            clean, mime = service.check_file(state, incoming)
+            clean, mime = await run_in_threadpool(service.check_file, state, incoming)
             accepted.append(
-                service.store_upload(state, principal, incoming, clean, mime, tokens, tag_list)
+                await run_in_threadpool(
+                    service.store_upload, state, principal, incoming, clean, mime, tokens, tag_list
+                )
             )
         except service.UploadRejected as exc:
             errors.append(
@@ -124,7 +128,7 @@ async def upload_new_version(
     data = await file.read(state.settings.limits.max_upload_bytes + 1)
     incoming = service.IncomingFile(file.filename or "", data)
     try:
-        return service.new_version(state, principal, doc_id, incoming)
+        return await run_in_threadpool(service.new_version, state, principal, doc_id, incoming)
     except service.UploadRejected as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
 

@@ -27,10 +27,17 @@ class CeleryDispatcher:
     """Messages carry ids, never data; every message expires so a backlog cannot replay forever."""
 
     def __init__(self, settings: Settings) -> None:
-        from workers.celery_app import app  # the app reads settings; import only when used
+        from workers.celery_app import create_celery
 
-        self._app = app
+        # Built from the settings given, not the environment's: the producer and the
+        # readiness probe must talk to the broker this process was configured with.
+        self._app = create_celery(settings)
         self._expires = settings.worker.enqueue_expires_s
+
+    def ping(self, timeout_s: float = 2.0) -> None:
+        """Raise when the broker does not answer."""
+        with self._app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
 
     def parse(self, doc_id: str, version: int) -> None:
         self._app.send_task(

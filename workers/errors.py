@@ -24,6 +24,11 @@ def is_transient(exc: BaseException) -> bool:
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
+def retry_delay(attempt: int, cap_s: float) -> float:
+    """Exponential backoff: 2, 4, 8 … seconds, at most ``cap_s``."""
+    return min(cap_s, 2.0 ** (attempt + 1))
+
+
 def describe(exc: BaseException) -> str:
     """A reason fit for a document's error field: the type and message, no traceback."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -60,7 +60,7 @@ __all__ = [
 
 
 def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: ParseFn) -> Outcome:
-    with claimed(svc, doc_id, version, DocumentStage.PARSING, end_job=False) as run:
+    with claimed(svc, doc_id, version, DocumentStage.PARSING) as run:
         if isinstance(run, Outcome):
             return run
         data = svc.blobs.get(original_key(run.tenant_id, doc_id, version))

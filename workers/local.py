@@ -18,8 +18,9 @@ from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.dispatch import follow_up
-from workers.errors import describe, is_transient
+from workers.errors import describe, is_transient, retry_delay
 from workers.ingestion import run_embed_group, run_parse_stage
+from workers.runs import fail_document
 from workers.services import IngestionServices, Outcome, ParseFn
 from workers.sweeper import Sweeper
 
@@ -46,7 +47,6 @@ class LocalDispatcher:
             threading.Thread(target=self._parse_loop, name="zhiku-parse", daemon=True),
             threading.Thread(target=self._embed_loop, name="zhiku-embed", daemon=True),
         ]
-        self._busy = {name: False for name in self._queues}
         self._sweeper: Sweeper | None = None
 
     def start(self, sweep: bool = True) -> None:
@@ -87,25 +87,18 @@ class LocalDispatcher:
     def embed(self, doc_id: str, version: int) -> None:
         self._queues["embed"].put((doc_id, version, 0))
 
-    def idle(self) -> bool:
-        return all(q.empty() for q in self._queues.values()) and not any(self._busy.values())
-
     def _parse_loop(self) -> None:
         q = self._queues["parse"]
         while (job := q.get()) is not None:
-            self._busy["parse"] = True
             try:
                 outcome = run_parse_stage(self._svc, job[0], job[1], self._parse)
                 follow_up(self, outcome, job[0], job[1])
             except Exception as exc:
                 self._on_error("parse", job, exc)
-            finally:
-                self._busy["parse"] = False
 
     def _embed_loop(self) -> None:
         q = self._queues["embed"]
         while (first := q.get()) is not None:
-            self._busy["embed"] = True
             group, stop = self._take_group(q, first)
             try:
                 outcomes, errors = run_embed_group(
@@ -119,8 +112,6 @@ class LocalDispatcher:
             except Exception as exc:
                 for job in group:
                     self._on_error("embed", job, exc)
-            finally:
-                self._busy["embed"] = False
             if stop:
                 return
 
@@ -140,7 +131,7 @@ class LocalDispatcher:
     def _on_error(self, name: str, job: _Job, exc: Exception) -> None:
         doc_id, version, attempt = job
         if is_transient(exc) and attempt < self._svc.settings.worker.max_retries:
-            delay = min(60.0, 2.0 ** (attempt + 1))
+            delay = retry_delay(attempt, 60.0)
             log.warning("document %s: transient %s, retry in %.0f s", doc_id, exc, delay)
             timer = threading.Timer(
                 delay, self._queues[name].put, ((doc_id, version, attempt + 1),)
@@ -149,5 +140,4 @@ class LocalDispatcher:
             timer.start()
             return
         log.error("document %s: %s stage failed: %s", doc_id, name, exc, exc_info=exc)
-        with transaction(self._svc.sessions) as session:
-            doc_queries.fail(session, doc_id, describe(exc))
+        fail_document(self._svc, doc_id, describe(exc))

@@ -119,11 +119,9 @@ def claimed(
     doc_id: str,
     version: int,
     stage: DocumentStage,
-    end_job: bool = True,
 ) -> Iterator[Run | Outcome]:
-    """``open_run`` … ``close_run`` around a block, for stages that handle one document.
-    With ``end_job=False`` the block records its job's success itself (in its last
-    transaction, saving one); failures are always recorded here."""
+    """``open_run`` around a block that handles one document. A failure is recorded here
+    (``close_run``); success the block records itself, in its last transaction."""
     run = open_run(svc, doc_id, version, stage)
     if isinstance(run, Outcome):
         yield run
@@ -132,9 +130,12 @@ def claimed(
         yield run
     except Exception as exc:
         close_run(svc, run, exc)
-    else:
-        if end_job:
-            close_run(svc, run)
+
+
+def fail_document(svc: IngestionServices, doc_id: str, reason: str) -> None:
+    """Mark a document failed whoever holds it: the last word after retries ran out."""
+    with transaction(svc.sessions) as session:
+        doc_queries.fail(session, doc_id, reason)
 
 
 def _after_claim_lost(svc: IngestionServices, run: Run) -> None:

@@ -11,14 +11,13 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready, worker_shutting_down
 
-from core.db import documents as doc_queries
-from core.db.session import transaction
 from core.settings import get_settings
 from workers.celery_app import app
 from workers.dispatch import CeleryDispatcher, follow_up
-from workers.errors import describe, is_transient
+from workers.errors import describe, is_transient, retry_delay
 from workers.ingestion import run_embed_stage, run_parse_stage
 from workers.queues import EMBED_TASK, PARSE_TASK
+from workers.runs import fail_document
 from workers.services import IngestionServices, ParseFn
 from workers.sweeper import Sweeper
 
@@ -56,7 +55,7 @@ def _run(task: Task, doc_id: str, version: int, stage: str) -> str:
             outcome = run_embed_stage(svc, doc_id, version)
     except SoftTimeLimitExceeded:
         limit = svc.settings.worker.task_time_limit_s
-        _fail(svc, doc_id, f"{stage} took longer than the {limit} s limit")
+        fail_document(svc, doc_id, f"{stage} took longer than the {limit} s limit")
         return "failed"
     except Exception as exc:
         retries = task.request.retries
@@ -64,17 +63,12 @@ def _run(task: Task, doc_id: str, version: int, stage: str) -> str:
             log.warning(
                 "document %s: transient %s, retry %d", doc_id, type(exc).__name__, retries + 1
             )
-            raise task.retry(exc=exc, countdown=min(300, 2 ** (retries + 1))) from exc
+            raise task.retry(exc=exc, countdown=retry_delay(retries, 300)) from exc
         log.exception("document %s: %s stage failed", doc_id, stage)
-        _fail(svc, doc_id, describe(exc))
+        fail_document(svc, doc_id, describe(exc))
         return "failed"
     follow_up(_dispatcher(), outcome, doc_id, version)
     return outcome.value
-
-
-def _fail(svc: IngestionServices, doc_id: str, reason: str) -> None:
-    with transaction(svc.sessions) as session:
-        doc_queries.fail(session, doc_id, reason)
 
 
 @app.task(name=PARSE_TASK, bind=True, acks_late=True, max_retries=None)

@@ -10,8 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep
-from core.db.documents import count_by_status
-from core.db.session import transaction
+from core.db.session import ping
+from workers.dispatch import CeleryDispatcher
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -25,17 +25,13 @@ def live() -> dict[str, str]:
 def ready(state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        with transaction(state.services.sessions) as session:
-            count_by_status(session, "-")
+        ping(state.services.sessions)
         checks["database"] = "ok"
     except Exception:
         checks["database"] = "unavailable"
-    if state.local is None:
+    if isinstance(state.dispatcher, CeleryDispatcher):
         try:
-            from workers.celery_app import app as celery
-
-            with celery.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=2)
+            state.dispatcher.ping()
             checks["broker"] = "ok"
         except Exception:
             checks["broker"] = "unavailable"

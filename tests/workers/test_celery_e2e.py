@@ -101,6 +101,8 @@ def test_visibility_timeout_in_force(stack: dict) -> None:
 
 def test_upload_over_http_to_chunks_in_the_store(stack: dict) -> None:
     client: httpx.Client = stack["client"]
+    ready = client.get("/health/ready").json()
+    assert ready["checks"] == {"database": "ok", "broker": "ok"}  # the store is the worker's
     docx = shared_data_dir() / "docs/docling-test-data/docx/sources/word_sample.docx"
     r = client.post(
         "/v1/documents",

@@ -14,8 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from api.main import build_state
 from api.schemas import AccessSpec
 from api.services import documents as service
+from api.state import AppState
 from core.access import Principal
 from core.db import identity
+from core.db.documents import get_document
 from core.db.session import transaction
 from core.settings import Settings
 from zhiku.bootstrap import ensure_first_admin
@@ -54,8 +56,6 @@ def ingest_local(
 
         def fetch() -> Snapshot:
             with transaction(state.services.sessions) as session:
-                from core.db.documents import get_document
-
                 return {i: service.to_public(get_document(session, i)).model_dump() for i in ids}
 
         return _watch(fetch, ids) + rejected
@@ -64,7 +64,9 @@ def ingest_local(
         state.services.close()
 
 
-def _submit_local(state, principal: Principal, files: list[Path], tokens: list[str]):  # type: ignore[no-untyped-def]
+def _submit_local(
+    state: AppState, principal: Principal, files: list[Path], tokens: list[str]
+) -> tuple[list[str], int]:
     ids: list[str] = []
     rejected = 0
     for path in files:

@@ -26,7 +26,16 @@ from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index.filters import Filter
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import ACCESS, DENSE, POSITION, SPARSE, ChunkPoint, ScoredChunk, SparseVector
+from index.types import (
+    ACCESS,
+    DENSE,
+    POSITION,
+    SPARSE,
+    ChunkPoint,
+    ScoredChunk,
+    SparseVector,
+    ranked,
+)
 
 _PAGE = 256
 _SEGMENTS = 8
@@ -289,7 +298,9 @@ class EmbeddedQdrantStore:
                 filter=engine_filter,
                 with_payload=request.with_payload,
             )
-        return [ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in shard.query(query)]
+        return ranked(
+            ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in shard.query(query)
+        )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         shard, _ = self._ready()

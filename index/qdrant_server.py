@@ -30,6 +30,7 @@ from index.types import (
     ChunkPoint,
     ScoredChunk,
     SparseVector,
+    ranked,
 )
 
 _PAGE = 256
@@ -272,7 +273,9 @@ class QdrantServerStore:
                     limit=request.limit,
                     with_payload=request.with_payload,
                 )
-        return [ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+        return ranked(
+            ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points
+        )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         self._dense_dim()

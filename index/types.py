@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +63,9 @@ class ScoredChunk:
     id: str
     score: float
     payload: dict[str, Any]
+
+
+def ranked(results: Iterable[ScoredChunk]) -> list[ScoredChunk]:
+    """Best first, ties by id: equal scores (common under rank fusion) come back in the same
+    order on every backend and after a reopen, instead of the engine's segment order."""
+    return sorted(results, key=lambda r: (-r.score, r.id))

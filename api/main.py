@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import documents, health
+from api.routes import documents, health, search
 from api.state import AppState
 from core.settings import Settings, get_settings
 
@@ -18,13 +18,19 @@ log = logging.getLogger(__name__)
 
 
 def build_state(settings: Settings) -> AppState:
-    from zhiku.assembly import build_dispatcher, build_ingestion_services
+    from zhiku.assembly import build_dispatcher, build_ingestion_services, build_retriever
     from zhiku.database import build_sessions
 
     build_sessions(settings, migrate=True)
     services = build_ingestion_services(settings, worker_name="api")
     dispatcher, local = build_dispatcher(settings, services)
-    return AppState(settings=settings, services=services, dispatcher=dispatcher, local=local)
+    return AppState(
+        settings=settings,
+        services=services,
+        dispatcher=dispatcher,
+        local=local,
+        retriever_factory=lambda: build_retriever(settings, services),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,4 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(documents.router)
+    app.include_router(search.router)
     return app

@@ -84,6 +84,68 @@ class WorkerSettings(BaseModel):
     concurrency: int = 1
 
 
+class LlmBackendSettings(BaseModel):
+    """One OpenAI-compatible server (vLLM, llama.cpp, a hosted API)."""
+
+    name: str
+    base_url: str  # up to and including ``/v1``
+    model: str
+    api_key: str = ""
+    connect_timeout_s: float = 3.0
+    # Longest wait for any byte, the first token included: a slower backend counts as down.
+    read_timeout_s: float = 60.0
+    # Retries on the same backend after a transient error, before the next backend is tried.
+    max_retries: int = 1
+    retry_backoff_s: float = 0.25
+    max_tokens: int = 512
+
+
+class LocalLlmSettings(BaseModel):
+    """The embedded llama.cpp server, started when no backend is configured."""
+
+    enabled: bool = True
+    # A packaged model's name (llm/packaged_models.py) or a path to a GGUF file.
+    model: str = "qwen2.5-coder-1.5b-instruct"
+    n_ctx: int = 4096
+    # One thread measured fastest on 2 shared cores (docs in llm/local_server.py).
+    n_threads: int = 1
+    startup_timeout_s: float = 180.0
+    read_timeout_s: float = 120.0
+
+
+class LlmSettings(BaseModel):
+    # JSON in the environment: ZHIKU_LLM__BACKENDS='[{"name": "vllm", "base_url": ..., "model": ...}]'
+    backends: list[LlmBackendSettings] = []
+    # Role ("answer", "rewrite") -> backend names in order of preference; a role not listed
+    # uses every backend in the order above.
+    routes: dict[str, list[str]] = {}
+    # Prompt name -> version ("v1"); a prompt not listed uses its latest version.
+    prompt_versions: dict[str, str] = {}
+    local: LocalLlmSettings = LocalLlmSettings()
+
+
+class RetrievalSettings(BaseModel):
+    # Candidates each side (dense, sparse) contributes to the fusion.
+    candidates: int = 100
+    # A cross-encoder (hub name or local folder) that re-scores the fused candidates; empty:
+    # no reranking. See docs/benchmarks.md for what it gains and costs.
+    reranker: str = ""
+    rerank_depth: int = 30
+    # Languages the reranker was trained on; other queries keep the fused order.
+    reranker_languages: list[str] = ["en"]
+    # Languages the dense model understands. A query in another language is searched on the
+    # sparse side alone: fusing with an English-only dense model halves Chinese quality.
+    dense_languages: list[str] = ["en"]
+    # The passages given to the model: at most this many, within this many tokens.
+    max_passages: int = 8
+    context_tokens: int = 2500
+    # Adjacent chunks of one document found together become one passage.
+    merge_neighbours: bool = True
+    max_query_chars: int = 4000
+    # Conversation turns given to the question rewriter and the answering model.
+    history_messages: int = 6
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ZHIKU_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -104,6 +166,8 @@ class Settings(BaseSettings):
     parsing: ParsingSettings = ParsingSettings()
     limits: LimitsSettings = LimitsSettings()
     worker: WorkerSettings = WorkerSettings()
+    llm: LlmSettings = LlmSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

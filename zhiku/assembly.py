@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.blobs import LocalBlobStore
 from core.settings import Settings
@@ -20,11 +21,15 @@ from ingest.chunking import Chunker
 from ingest.formats import check_archive_safety
 from ingest.parsing import parse_document
 from ingest.types import Chunk
+from retrieval.search import Retriever
 from workers.dispatch import Dispatcher
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
 from workers.services import IngestionServices, ParseFn
 from zhiku.database import build_sessions
+
+if TYPE_CHECKING:
+    from retrieval.rerankers import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +122,23 @@ def build_dispatcher(
         return CeleryDispatcher(settings), None
     local = LocalDispatcher(services, IsolatedParser(settings))
     return local, local
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The configured cross-encoder, or None: reranking is kept only where it measured better."""
+    if not settings.retrieval.reranker:
+        return None
+    from retrieval.rerankers import CrossEncoderReranker
+
+    return CrossEncoderReranker(settings.retrieval.reranker)
+
+
+def build_retriever(settings: Settings, services: IngestionServices) -> Retriever:
+    """The query path over the same store and models ingestion writes with."""
+    return Retriever(
+        services.store,
+        services.embedder,
+        services.sparse,
+        settings.retrieval,
+        reranker=build_reranker(settings),
+    )

@@ -175,3 +175,65 @@ class IngestionJob(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    """A chat thread. It belongs to one user: nobody else, admins included, reads it."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_owner", "tenant_id", "user_id", "updated_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation", "conversation_id", "seq"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # Order within the conversation; timestamps can tie.
+    seq: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))  # "user" or "assistant"
+    content: Mapped[str] = mapped_column(Text)
+    # For answers: the passages cited, as shown to the user (document, page, chunk).
+    citations: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    answer_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnswerRecord(Base):
+    """The audit trail of every search and answer: who asked what, what was retrieved and
+    cited, which model answered. Kept when the conversation is deleted (no foreign keys to
+    conversations or documents, whose rows may go)."""
+
+    __tablename__ = "answer_records"
+    __table_args__ = (Index("ix_answer_records_tenant_time", "tenant_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    user_id: Mapped[str] = mapped_column(String(36), index=True)
+    endpoint: Mapped[str] = mapped_column(String(40))  # "search", "chat", "chat.completions"
+    conversation_id: Mapped[str | None] = mapped_column(String(36))
+    question: Mapped[str] = mapped_column(Text)
+    # The standalone query actually searched, when follow-up rewriting changed it.
+    search_query: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict] = mapped_column(JSON, default=dict)
+    # [{"chunk_id", "doc_id", "version", "position", "score"}, ...] in rank order.
+    retrieved: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Passage numbers as shown to the model and the chunks behind each cited one.
+    cited: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    model: Mapped[str | None] = mapped_column(String(200))
+    backend: Mapped[str | None] = mapped_column(String(100))
+    prompt_version: Mapped[str | None] = mapped_column(String(40))
+    # "ok", "no_context" (nothing readable matched), "declined" (the model said it does not
+    # know), "error" (with ``error``), "cancelled" (the client went away mid-stream).
+    outcome: Mapped[str] = mapped_column(String(20), default="ok")
+    error: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,54 @@
+"""Search for the API: the retriever, run off the event loop, with an audit record."""
+
+from __future__ import annotations
+
+import time
+
+from api.search_schemas import SearchHit, SearchRequestBody, SearchResponse
+from api.state import AppState
+from core.access import Principal
+from core.db import conversations as records
+from core.db.session import transaction
+from retrieval.search import Hit, SearchResult
+
+
+def retrieved_summary(hits: list[Hit]) -> list[dict[str, object]]:
+    """What the audit record keeps of each retrieved chunk: enough to find it again."""
+    return [
+        {
+            "chunk_id": h.chunk_id,
+            "doc_id": h.doc_id,
+            "version": h.version,
+            "position": h.position,
+            "score": round(h.score, 6),
+        }
+        for h in hits
+    ]
+
+
+def search(state: AppState, principal: Principal, body: SearchRequestBody) -> SearchResponse:
+    started = time.perf_counter()
+    filters = body.filters.to_domain()
+    result: SearchResult = state.retriever().search(
+        principal, body.query, limit=body.limit, filters=filters, mode=body.mode, rerank=body.rerank
+    )
+    with transaction(state.services.sessions) as session:
+        records.record_answer(
+            session,
+            principal,
+            endpoint="search",
+            question=body.query,
+            search_query=body.query,
+            filters=filters.describe(),
+            retrieved=retrieved_summary(result.hits),
+            outcome="ok" if result.hits else "no_context",
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+    return SearchResponse(
+        query=body.query,
+        language=result.language,
+        mode=result.mode,
+        reranked=result.reranked,
+        results=[SearchHit.from_hit(h) for h in result.hits],
+        timings_ms=result.timings_ms,
+    )

@@ -1,0 +1,116 @@
+"""Conversations, their messages, and the answer records kept for audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from core.access import Principal
+from core.db.models import AnswerRecord, Conversation, Message, utcnow
+from core.errors import NotFound
+
+
+def create_conversation(session: Session, principal: Principal, title: str) -> Conversation:
+    conversation = Conversation(
+        tenant_id=principal.tenant_id, user_id=principal.user_id, title=title[:200]
+    )
+    session.add(conversation)
+    session.flush()
+    return conversation
+
+
+def owned_conversation(
+    session: Session, principal: Principal, conversation_id: str
+) -> Conversation:
+    """The caller's own conversation; NotFound for anyone else's, so ids reveal nothing."""
+    conversation = session.get(Conversation, conversation_id)
+    if (
+        conversation is None
+        or conversation.tenant_id != principal.tenant_id
+        or conversation.user_id != principal.user_id
+    ):
+        raise NotFound("conversation not found")
+    return conversation
+
+
+def list_conversations(
+    session: Session, principal: Principal, offset: int = 0, limit: int = 50
+) -> tuple[list[Conversation], int]:
+    query = select(Conversation).where(
+        Conversation.tenant_id == principal.tenant_id, Conversation.user_id == principal.user_id
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(Conversation.updated_at.desc(), Conversation.id)
+    return list(session.scalars(page.offset(offset).limit(limit))), total
+
+
+def delete_conversation(session: Session, principal: Principal, conversation_id: str) -> None:
+    conversation = owned_conversation(session, principal, conversation_id)
+    # Explicit, so SQLite without foreign-key enforcement loses no orphans either.
+    session.execute(delete(Message).where(Message.conversation_id == conversation.id))
+    session.delete(conversation)
+
+
+def messages(
+    session: Session, conversation: Conversation, last: int | None = None
+) -> list[Message]:
+    """The conversation's messages in order; only the ``last`` ones when given."""
+    query = select(Message).where(Message.conversation_id == conversation.id)
+    if last is not None:
+        newest = list(session.scalars(query.order_by(Message.seq.desc()).limit(last)))
+        return newest[::-1]
+    return list(session.scalars(query.order_by(Message.seq)))
+
+
+def append_message(
+    session: Session,
+    conversation: Conversation,
+    role: str,
+    content: str,
+    citations: Sequence[dict[str, Any]] = (),
+    answer_id: str | None = None,
+) -> Message:
+    seq = session.scalar(
+        select(func.coalesce(func.max(Message.seq), 0)).where(
+            Message.conversation_id == conversation.id
+        )
+    )
+    message = Message(
+        conversation_id=conversation.id,
+        seq=int(seq or 0) + 1,
+        role=role,
+        content=content,
+        citations=list(citations),
+        answer_id=answer_id,
+    )
+    session.add(message)
+    conversation.updated_at = utcnow()
+    session.flush()
+    return message
+
+
+def record_answer(session: Session, principal: Principal, **fields: Any) -> AnswerRecord:
+    record = AnswerRecord(tenant_id=principal.tenant_id, user_id=principal.user_id, **fields)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def answer_records(
+    session: Session,
+    tenant_id: str,
+    *,
+    user_id: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AnswerRecord], int]:
+    """A tenant's audit trail, newest first (an admin's view)."""
+    query = select(AnswerRecord).where(AnswerRecord.tenant_id == tenant_id)
+    if user_id:
+        query = query.where(AnswerRecord.user_id == user_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(AnswerRecord.created_at.desc(), AnswerRecord.id)
+    return list(session.scalars(page.offset(offset).limit(limit))), total

@@ -1,0 +1,156 @@
+"""From ranked hits to the numbered passages a model reads: neighbours merged, budget kept.
+
+Adjacent chunks of one document found together are one passage (the model reads the text as
+written, once, instead of two fragments repeating their overlap), and passages are added in
+rank order until the token budget is spent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from retrieval.search import Hit
+
+# Overlaps shorter than this are coincidence, not the chunker's overlap.
+_MIN_OVERLAP = 12
+# A truncated passage shorter than this helps no one: stop instead.
+_MIN_TAIL_TOKENS = 40
+
+
+@dataclass
+class Passage:
+    """One numbered source in the prompt; ``number`` is what the model cites as [n]."""
+
+    number: int
+    doc_id: str
+    version: int
+    title: str
+    filename: str
+    page: int | None
+    page_end: int | None
+    section_path: tuple[str, ...]
+    text: str
+    chunk_ids: list[str]
+    positions: list[int]
+    score: float
+
+    def citation(self) -> dict[str, object]:
+        """What a client shows for [n]: document, pages, chunks."""
+        return {
+            "number": self.number,
+            "document_id": self.doc_id,
+            "version": self.version,
+            "title": self.title,
+            "filename": self.filename,
+            "page": self.page,
+            "page_end": self.page_end,
+            "section": list(self.section_path),
+            "chunk_ids": list(self.chunk_ids),
+            "positions": list(self.positions),
+        }
+
+
+def build_passages(
+    hits: Sequence[Hit],
+    count_tokens: Callable[[str], int],
+    *,
+    budget_tokens: int,
+    max_passages: int,
+    merge_neighbours: bool = True,
+) -> list[Passage]:
+    groups = _merge(hits) if merge_neighbours else [[h] for h in hits]
+    passages: list[Passage] = []
+    spent = 0
+    for group in groups:
+        if len(passages) >= max_passages:
+            break
+        text = _join([h.text for h in group])
+        cost = count_tokens(text)
+        if spent + cost > budget_tokens:
+            room = budget_tokens - spent
+            if room < _MIN_TAIL_TOKENS:
+                break
+            text = _truncate(text, room, count_tokens)
+            cost = count_tokens(text)
+        spent += cost
+        first = group[0]
+        pages = [h.page for h in group if h.page is not None]
+        ends = [h.page_end or h.page for h in group if (h.page_end or h.page) is not None]
+        passages.append(
+            Passage(
+                number=len(passages) + 1,
+                doc_id=first.doc_id,
+                version=first.version,
+                title=first.title,
+                filename=first.filename,
+                page=min(pages) if pages else None,
+                page_end=max(ends) if ends else None,
+                section_path=first.section_path,
+                text=text,
+                chunk_ids=[h.chunk_id for h in group],
+                positions=[h.position for h in group],
+                score=max(h.score for h in group),
+            )
+        )
+    return passages
+
+
+def _merge(hits: Sequence[Hit]) -> list[list[Hit]]:
+    """Runs of consecutive positions of one document version, ordered by their best hit."""
+    by_doc: dict[tuple[str, int], list[Hit]] = {}
+    for hit in hits:
+        by_doc.setdefault((hit.doc_id, hit.version), []).append(hit)
+    runs: list[list[Hit]] = []
+    for doc_hits in by_doc.values():
+        doc_hits.sort(key=lambda h: h.position)
+        run = [doc_hits[0]]
+        for hit in doc_hits[1:]:
+            if hit.position == run[-1].position + 1:
+                run.append(hit)
+            elif hit.position != run[-1].position:
+                runs.append(run)
+                run = [hit]
+        runs.append(run)
+    rank = {h.chunk_id: i for i, h in enumerate(hits)}
+    runs.sort(key=lambda run: min(rank[h.chunk_id] for h in run))
+    return runs
+
+
+def _join(texts: list[str]) -> str:
+    merged = texts[0]
+    for text in texts[1:]:
+        merged += "\n" + _without_overlap(merged, _without_repeated_header(merged, text))
+    return merged
+
+
+def _without_repeated_header(previous: str, text: str) -> str:
+    """Drop the section-path line a later chunk repeats from the first one."""
+    head, _, body = text.partition("\n")
+    return body if body and previous.startswith(head + "\n") else text
+
+
+def _without_overlap(previous: str, text: str) -> str:
+    """``text`` minus its longest prefix that ends ``previous`` (the chunker's overlap)."""
+    longest = min(len(previous), len(text), 2000)
+    for size in range(longest, _MIN_OVERLAP - 1, -1):
+        if previous.endswith(text[:size]):
+            return text[size:].lstrip()
+    return text
+
+
+def _truncate(text: str, tokens: int, count_tokens: Callable[[str], int]) -> str:
+    """The longest prefix within ``tokens``, cut at a sentence or word end where possible."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count_tokens(text[:middle]) <= tokens:
+            low = middle
+        else:
+            high = middle - 1
+    cut = text[:low]
+    for mark in ("。", ". ", "！", "? ", "\n", "；", " "):
+        at = cut.rfind(mark)
+        if at > len(cut) * 0.6:
+            return cut[: at + len(mark)].rstrip() + " …"
+    return cut.rstrip() + " …"

@@ -1,0 +1,176 @@
+"""The query path: the caller's principals → permission scope → hybrid search → rerank.
+
+The permission filter is never applied to results afterwards: :class:`index.store.Scope` is
+compiled into the engine's query, so a chunk the caller may not read is never a candidate,
+never counted in IDF statistics, and never reaches this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from core.access import Principal
+from core.errors import InvalidInput
+from core.settings import RetrievalSettings
+from index import types as fields
+from index.embedding import Embedder
+from index.sparse import SparseEncoder
+from index.store import Scope, SearchRequest, VectorStore
+from index.types import ScoredChunk
+from retrieval.filters import MetadataFilters
+from retrieval.language import query_language
+
+if TYPE_CHECKING:
+    from retrieval.rerankers import Reranker
+
+Mode = Literal["hybrid", "dense", "sparse"]
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk, with what a citation needs."""
+
+    chunk_id: str
+    doc_id: str
+    version: int
+    position: int
+    score: float
+    text: str
+    title: str
+    filename: str
+    page: int | None
+    page_end: int | None
+    section_path: tuple[str, ...]
+    mime_type: str
+    tags: tuple[str, ...]
+
+    @classmethod
+    def from_scored(cls, scored: ScoredChunk, score: float | None = None) -> Hit:
+        p: dict[str, Any] = scored.payload
+        return cls(
+            chunk_id=scored.id,
+            doc_id=str(p[fields.DOC_ID]),
+            version=int(p.get(fields.VERSION, 1)),
+            position=int(p.get(fields.POSITION, 0)),
+            score=scored.score if score is None else score,
+            text=str(p.get(fields.TEXT, "")),
+            title=str(p.get(fields.TITLE, "")),
+            filename=str(p.get(fields.FILENAME, "")),
+            page=p.get(fields.PAGE),
+            page_end=p.get("page_end"),
+            section_path=tuple(p.get(fields.SECTION_PATH) or ()),
+            mime_type=str(p.get(fields.MIME_TYPE, "")),
+            tags=tuple(p.get(fields.TAGS) or ()),
+        )
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    language: str
+    # What actually ran: a Chinese query under an English-only dense model runs "sparse".
+    mode: Mode
+    reranked: bool
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Retriever:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: Embedder,
+        sparse: SparseEncoder,
+        settings: RetrievalSettings,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._sparse = sparse
+        self._settings = settings
+        self._reranker = reranker
+
+    def search(
+        self,
+        principal: Principal,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: MetadataFilters | None = None,
+        mode: Mode = "hybrid",
+        rerank: bool | None = None,
+    ) -> SearchResult:
+        """The ``limit`` best chunks ``principal`` may read. ``rerank`` None: rerank when a
+        reranker is configured and covers the query's language."""
+        text = self._check(query, limit)
+        scope = Scope.for_principal(principal)
+        language = query_language(text)
+        mode = self._route(mode, language)
+        want_rerank = self._reranker is not None and (
+            rerank if rerank is not None else language in self._settings.reranker_languages
+        )
+        depth = max(limit, self._settings.rerank_depth) if want_rerank else limit
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        dense = self._embedder.embed_query(text).tolist() if mode != "sparse" else None
+        sparse = self._sparse.encode_query(text) if mode != "dense" else None
+        timings["encode"] = _ms(started)
+        if sparse is not None and not sparse.indices and dense is None:
+            return SearchResult([], language, mode, False, timings)  # nothing to match on
+
+        started = time.perf_counter()
+        request = SearchRequest(
+            dense=dense,
+            sparse=sparse if sparse is None or sparse.indices else None,
+            limit=depth,
+            prefetch_limit=max(self._settings.candidates, depth),
+            filter=(filters or MetadataFilters()).to_filter(),
+        )
+        candidates = self._store.search(request, scope)
+        timings["search"] = _ms(started)
+
+        if want_rerank and candidates:
+            started = time.perf_counter()
+            hits = self._rerank(text, candidates)[:limit]
+            timings["rerank"] = _ms(started)
+        else:
+            hits = [Hit.from_scored(c) for c in candidates[:limit]]
+        return SearchResult(hits, language, mode, want_rerank and bool(candidates), timings)
+
+    def _check(self, query: str, limit: int) -> str:
+        text = " ".join(query.split())
+        if not text:
+            raise InvalidInput("the query is empty")
+        if len(text) > self._settings.max_query_chars:
+            raise InvalidInput(f"the query is longer than {self._settings.max_query_chars} chars")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
+        return text
+
+    def _route(self, mode: Mode, language: str) -> Mode:
+        if mode == "hybrid" and language not in self._settings.dense_languages:
+            return "sparse"
+        return mode
+
+    def _rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> list[Hit]:
+        assert self._reranker is not None
+        passages = [_rerank_text(c) for c in candidates]
+        scores = self._reranker.score(query, passages)
+        order = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].id))
+        return [Hit.from_scored(candidates[i], float(scores[i])) for i in order]
+
+
+def _rerank_text(chunk: ScoredChunk) -> str:
+    """What the cross-encoder reads: the document title, then the chunk (titles carry much of
+    a short document's meaning, and the chunk text may start mid-section)."""
+    title = str(chunk.payload.get(fields.TITLE, ""))
+    text = str(chunk.payload.get(fields.TEXT, ""))
+    return f"{title}\n{text}" if title and not text.startswith(title) else text
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

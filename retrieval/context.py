@@ -14,6 +14,8 @@ from retrieval.search import Hit
 
 # Overlaps shorter than this are coincidence, not the chunker's overlap.
 _MIN_OVERLAP = 12
+# Marks a passage cut short, so the model does not take the cut for the document's end.
+_ELLIPSIS = " …"
 # A truncated passage shorter than this helps no one: stop instead.
 _MIN_TAIL_TOKENS = 40
 
@@ -144,7 +146,7 @@ def _truncate(text: str, tokens: int, count_tokens: Callable[[str], int]) -> str
     low, high = 0, len(text)
     while low < high:
         middle = (low + high + 1) // 2
-        if count_tokens(text[:middle]) <= tokens:
+        if count_tokens(text[:middle] + _ELLIPSIS) <= tokens:
             low = middle
         else:
             high = middle - 1
@@ -152,5 +154,5 @@ def _truncate(text: str, tokens: int, count_tokens: Callable[[str], int]) -> str
     for mark in ("。", ". ", "！", "? ", "\n", "；", " "):
         at = cut.rfind(mark)
         if at > len(cut) * 0.6:
-            return cut[: at + len(mark)].rstrip() + " …"
-    return cut.rstrip() + " …"
+            return cut[: at + len(mark)].rstrip() + _ELLIPSIS
+    return cut.rstrip() + _ELLIPSIS

@@ -1,0 +1,67 @@
+"""Request and response models of /v1/chat and its conversations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from api.search_schemas import SearchFilters
+
+
+class ChatRequestBody(BaseModel):
+    message: str = Field(description="The question, in any language")
+    conversation_id: str | None = Field(None, description="Continue this conversation")
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    stream: bool = Field(True, description="Server-Sent Events (default) or one JSON answer")
+
+
+class Citation(BaseModel):
+    number: int
+    document_id: str
+    version: int
+    title: str
+    filename: str
+    page: int | None
+    page_end: int | None
+    section: list[str]
+    chunk_ids: list[str]
+    positions: list[int]
+
+
+class ChatAnswer(BaseModel):
+    conversation_id: str
+    message_id: str
+    answer_id: str
+    answer: str
+    citations: list[Citation]
+    # "ok", "no_context" (nothing readable matched) or "declined" (the passages lacked it).
+    outcome: str
+    search_query: str
+    model: str | None
+
+
+class MessagePublic(BaseModel):
+    id: str
+    role: str
+    content: str
+    citations: list[Citation]
+    created_at: datetime
+
+
+class ConversationPublic(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationDetail(ConversationPublic):
+    messages: list[MessagePublic]
+
+
+class ConversationsPublic(BaseModel):
+    data: list[ConversationPublic]
+    count: int
+    offset: int
+    limit: int

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import documents, health, search
+from api.llm_runtime import AnswerModels
+from api.routes import chat, conversations, documents, health, openai_compat, search
 from api.state import AppState
 from core.settings import Settings, get_settings
 
@@ -30,6 +31,7 @@ def build_state(settings: Settings) -> AppState:
         dispatcher=dispatcher,
         local=local,
         retriever_factory=lambda: build_retriever(settings, services),
+        models=AnswerModels(settings),
     )
 
 
@@ -40,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         app.state.zhiku = state
+        assert state.models is not None
+        state.models.start()
         if state.local is not None:
             state.local.start()
             log.info("embedded mode: ingestion runs in this process")
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if state.local is not None:
                 state.local.stop()
             state.services.close()
+            await state.models.aclose()
 
     app = FastAPI(
         title="Zhiku",
@@ -71,4 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(documents.router)
     app.include_router(search.router)
+    app.include_router(chat.router)
+    app.include_router(conversations.router)
+    app.include_router(openai_compat.router)
     return app

@@ -7,8 +7,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from api.llm_runtime import AnswerModels
 from core.errors import UpstreamUnavailable
 from core.settings import Settings
+from llm.routing import LlmRouter
 from retrieval.search import Retriever
 from workers.dispatch import Dispatcher
 from workers.local import LocalDispatcher
@@ -24,6 +26,7 @@ class AppState:
     local: LocalDispatcher | None = None
     # Builds the query path from the services (composition root), on first use.
     retriever_factory: Callable[[], Retriever] | None = None
+    models: AnswerModels | None = None
     # "starting" until the vector store and models are open, then "ok" or "unavailable".
     store_status: str = "starting"
     _warm: threading.Thread | None = field(default=None, repr=False)
@@ -48,6 +51,11 @@ class AppState:
             if self._retriever is None:
                 self._retriever = self.retriever_factory()
             return self._retriever
+
+    def answer_model(self) -> LlmRouter:
+        if self.models is None:
+            raise UpstreamUnavailable("answering is not configured in this process")
+        return self.models.router()
 
     def warm_up(self) -> None:
         """Open the store and load the models in the background, so the first upload and the

@@ -1,9 +1,11 @@
 """Property-based isolation tests over real HTTP: random tenants, users, groups, documents and
-access lists; whatever a user asks, nothing comes back from a document they may not read.
+access lists; whatever a user asks, nothing comes back from a document they may not read, on
+/v1/search, /v1/chat and /v1/chat/completions alike.
 
 Each example builds a fresh world on the running server (users and groups in PostgreSQL,
-documents uploaded through the API and ingested for real), then every user asks for every
-document's secret codeword, in both tenants, the way an attacker would.
+documents uploaded through the API and ingested for real), then every user searches for every
+document's secret codeword, in both tenants, the way an attacker would; one user also asks
+the answering endpoints (a real llama.cpp model) for a codeword they may not read.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from core.db import identity
+from core.db.models import AnswerRecord
 from core.db.session import transaction
+from llm.local_server import LlamaCppServer
 from tests.api.world import upload, wait_terminal
 from tests.conftest import make_settings
 from tests.live import ThreadServer
@@ -70,6 +75,9 @@ class LiveDoc:
     id: str
     tenant: int
     codeword: str
+    # A second secret, only in the body: a question naming the codeword may be echoed back,
+    # this may only come back through the document itself.
+    amount: str
     readers: set[str]  # user names who may read it
     deleted: bool = False
 
@@ -107,9 +115,10 @@ def build_world(server: ThreadServer, specs: list[TenantSpec]) -> LiveWorld:
         with client(server, world.owner_keys[t]) as owner:
             for doc in spec.docs:
                 codeword = "zq" + secrets.token_hex(5)
+                amount = str(secrets.randbelow(9_000_000) + 1_000_000)
                 body = (
                     f"Ledger entry {codeword}\n\nThe codeword ledger records {codeword} for the "
-                    f"quarterly audit of tenant {t}."
+                    f"quarterly audit of tenant {t}: a payment of {amount} euros."
                 )
                 access = {
                     "everyone": doc.everyone,
@@ -126,7 +135,7 @@ def build_world(server: ThreadServer, specs: list[TenantSpec]) -> LiveWorld:
                 }
                 if empty or doc.everyone:
                     readers.add(f"{t}/owner")
-                world.docs.append(LiveDoc(r.json()["data"][0]["id"], t, codeword, readers))
+                world.docs.append(LiveDoc(r.json()["data"][0]["id"], t, codeword, amount, readers))
             for live in world.docs:
                 if live.tenant == t:
                     assert wait_terminal(owner, live.id)["status"] == "ready"
@@ -145,6 +154,39 @@ def search_docs(http: httpx.Client, query: str) -> set[str]:
     return {hit["document_id"] for hit in r.json()["results"]}
 
 
+def check_answers(server: ThreadServer, world: LiveWorld, user: str, target: LiveDoc) -> None:
+    """Ask both answering endpoints about ``target``: citations, the audit trail of what was
+    retrieved, and the answer text must only ever touch documents ``user`` may read."""
+    readable = {d.id for d in world.docs if user in d.readers and not d.deleted}
+    unreadable_amounts = {d.amount for d in world.docs if d.id not in readable}
+    question = f"How many euros does the codeword ledger record for {target.codeword}?"
+    with client(server, world.keys[user]) as http:
+        r = http.post("/v1/chat", json={"message": question, "stream": False})
+        assert r.status_code == 200, r.text
+        chat = r.json()
+        assert {c["document_id"] for c in chat["citations"]} <= readable
+        r = http.post(
+            "/v1/chat/completions",
+            json={"model": "zhiku", "messages": [{"role": "user", "content": question}]},
+        )
+        assert r.status_code == 200, r.text
+        completion = r.json()
+        assert {c["document_id"] for c in completion["citations"]} <= readable
+        texts = [chat["answer"], completion["choices"][0]["message"]["content"]]
+    for text in texts:
+        leaked = {a for a in unreadable_amounts if a in text.replace(",", "")}
+        assert not leaked, (user, text)
+    with transaction(server.state.services.sessions) as session:
+        rows = session.scalars(
+            select(AnswerRecord).where(AnswerRecord.user_id == world.user_ids[user])
+        ).all()
+        assert {r.endpoint for r in rows} >= {"chat", "chat.completions"}
+        for row in rows:
+            assert {hit["doc_id"] for hit in row.retrieved} <= readable | {
+                d.id for d in world.docs if d.deleted
+            }
+
+
 def check_isolation(server: ThreadServer, world: LiveWorld) -> None:
     for user, key in world.keys.items():
         readable = {d.id for d in world.docs if user in d.readers and not d.deleted}
@@ -158,8 +200,14 @@ def check_isolation(server: ThreadServer, world: LiveWorld) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
-    settings_ = make_settings(tmp_path_factory.mktemp("perm"), database={"url": pg_url})
+def server(pg_url, tmp_path_factory, llama_server: LlamaCppServer):  # type: ignore[no-untyped-def]
+    settings_ = make_settings(
+        tmp_path_factory.mktemp("perm"),
+        database={"url": pg_url},
+        llm={"backends": [llama_server.backend_settings(read_timeout_s=180)]},
+        # Short prompts: the CPU model reads every passage before it answers.
+        retrieval={"context_tokens": 300, "max_passages": 3},
+    )
     with ThreadServer(settings_) as srv:
         yield srv
 
@@ -167,6 +215,9 @@ def server(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
 @settings(
     max_examples=8,
     deadline=None,
+    # No shrinking: each example costs seconds of real ingestion and answering; the failing
+    # world is printed as it was drawn.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(specs=st.lists(tenant_specs(), min_size=2, max_size=2), data=st.data())
@@ -175,6 +226,9 @@ def test_no_user_ever_sees_a_document_they_may_not_read(
 ) -> None:
     world = build_world(server, specs)
     check_isolation(server, world)
+    asker = data.draw(st.sampled_from(sorted(world.keys)), label="asker")
+    target = data.draw(st.sampled_from(world.docs), label="asked about")
+    check_answers(server, world, asker, target)
 
     # Revoking access and deleting take effect on the very next query.
     victim = data.draw(st.sampled_from(world.docs), label="revoked")

@@ -92,5 +92,17 @@ def test_serve_embedded_default_and_remote_ingest(env: dict[str, str], tmp_path:
         assert "1 ready, 0 failed" in remote.stdout + remote.stderr
         listed = httpx.get(url + "/v1/documents", headers=headers).json()
         assert listed["count"] == 2
+        # The embedded answer model (llama.cpp with the packaged model) answers from them.
+        assert httpx.get(url + "/health/ready").json()["checks"]["answer_model"] == "ok"
+        r = httpx.post(
+            url + "/v1/chat",
+            headers=headers,
+            json={"message": "How do I reset my password?", "stream": False},
+            timeout=300,
+        )
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["outcome"] == "ok" and "login page" in answer["answer"].lower()
+        assert answer["citations"][0]["document_id"] == doc_id
     assert (Path(env["ZHIKU_DATA_DIR"]) / "zhiku.sqlite3").is_file()
     assert (Path(env["ZHIKU_DATA_DIR"]) / "qdrant").is_dir()

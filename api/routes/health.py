@@ -41,7 +41,11 @@ def ready(state: StateDep) -> JSONResponse:
         if state.store_status == "starting" and state.local is None:
             state.warm_up()
         checks["vector_store"] = state.store_status
-    ok = all(v in ("ok", "in-process") for v in checks.values())
+    if state.models is not None:
+        # The answer model: "ok", "starting" (the embedded one loads for a few seconds after
+        # start-up), "not configured" (answers switched off on purpose) or "unavailable: …".
+        checks["answer_model"] = state.models.status.split(":")[0]
+    ok = all(v in ("ok", "in-process", "not configured") for v in checks.values())
     return JSONResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
     )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import errors
 from api.limits import BodySizeLimit
 from api.llm_runtime import AnswerModels
-from api.routes import chat, conversations, documents, health, openai_compat, search
+from api.routes import audit, chat, conversations, documents, health, openai_compat, search
 from api.state import AppState
 from core.settings import Settings, get_settings
 
@@ -79,4 +79,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(conversations.router)
     app.include_router(openai_compat.router)
+    app.include_router(audit.router)
     return app

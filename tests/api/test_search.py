@@ -143,3 +143,18 @@ def test_each_search_leaves_an_audit_record(server: ThreadServer, world: World) 
         assert record.endpoint == "search" and record.question == "honeybees almond orchards"
         assert record.retrieved[0]["doc_id"] == world.doc_ids["bees.md"]  # type: ignore[attr-defined]
         assert record.outcome == "ok" and record.tenant_id == world.tenant_a.id
+
+
+def test_admins_read_the_audit_trail_of_their_tenant_only(world: World) -> None:
+    with world.client("carol") as carol:
+        assert search(carol, "almond orchards").status_code == 200
+        assert carol.get("/v1/audit/answers").status_code == 403
+    with world.client("ann") as ann:
+        r = ann.get("/v1/audit/answers", params={"user_id": world.ids["carol"]})
+        assert r.status_code == 200, r.text
+        records = r.json()["data"]
+        assert records and {rec["user_id"] for rec in records} == {world.ids["carol"]}
+        assert records[0]["question"] and records[0]["retrieved"] is not None
+    with world.client("zed") as zed:  # the other tenant's admin sees none of it
+        r = zed.get("/v1/audit/answers", params={"user_id": world.ids["carol"]})
+        assert r.json()["count"] == 0

@@ -92,7 +92,8 @@ class LlmBackendSettings(BaseModel):
     model: str
     api_key: str = ""
     connect_timeout_s: float = 3.0
-    # Longest wait for any byte, the first token included: a slower backend counts as down.
+    # Longest wait for the first token (streaming) or the whole answer (not streaming), and
+    # between two chunks: a slower backend counts as down and the next one is tried.
     read_timeout_s: float = 60.0
     # Retries on the same backend after a transient error, before the next backend is tried.
     max_retries: int = 1
@@ -107,14 +108,16 @@ class LocalLlmSettings(BaseModel):
     # A packaged model's name (llm/packaged_models.py) or a path to a GGUF file.
     model: str = "qwen2.5-coder-1.5b-instruct"
     n_ctx: int = 4096
-    # One thread measured fastest on 2 shared cores (docs in llm/local_server.py).
+    # One thread leaves a core to the API and ingestion (figures in llm/local_server.py).
     n_threads: int = 1
     startup_timeout_s: float = 180.0
-    read_timeout_s: float = 120.0
+    # Generous: a CPU needs ~1 min for a 2,500-token prompt, and requests queue one at a time.
+    read_timeout_s: float = 300.0
 
 
 class LlmSettings(BaseModel):
-    # JSON in the environment: ZHIKU_LLM__BACKENDS='[{"name": "vllm", "base_url": ..., "model": ...}]'
+    # JSON in the environment:
+    # ZHIKU_LLM__BACKENDS='[{"name": "vllm", "base_url": "http://…/v1", "model": "…"}]'
     backends: list[LlmBackendSettings] = []
     # Role ("answer", "rewrite") -> backend names in order of preference; a role not listed
     # uses every backend in the order above.
@@ -127,6 +130,12 @@ class LlmSettings(BaseModel):
 class RetrievalSettings(BaseModel):
     # Candidates each side (dense, sparse) contributes to the fusion.
     candidates: int = 100
+    # How the engine fuses the two sides: "rrf" (reciprocal rank fusion, ``rrf_k``, optional
+    # per-side ``fusion_weights`` = [dense, sparse]) or "dbsf" (distribution-based score
+    # fusion). Chosen on SciFact's train split: see docs/benchmarks.md.
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    fusion_weights: tuple[float, float] | None = None
     # A cross-encoder (hub name or local folder) that re-scores the fused candidates; empty:
     # no reranking. See docs/benchmarks.md for what it gains and costs.
     reranker: str = ""

@@ -43,9 +43,6 @@ PAYLOAD_INDEXES: dict[str, IndexKind] = {
     CREATED_AT: "float",
 }
 
-# Reciprocal rank fusion constant, the usual 60 (and the one the retrieval baselines used).
-RRF_K = 60
-
 
 class FilterBuilder(Protocol):
     """One backend's filter classes, behind the four shapes the compiler needs."""
@@ -240,6 +237,12 @@ def check_search(request: SearchRequest, dense_dim: int) -> None:
         raise InvalidInput("limit and prefetch_limit must be positive")
     if request.dense is not None:
         check_dense(request.dense, dense_dim)
+    if request.rrf_k < 1:
+        raise InvalidInput("rrf_k must be positive")
+    if request.weights is not None and (
+        len(request.weights) != 2 or not all(w > 0 for w in request.weights)
+    ):
+        raise InvalidInput("weights are two positive numbers: (dense, sparse)")
 
 
 def _is_int(value: Any) -> bool:

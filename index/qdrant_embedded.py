@@ -294,7 +294,7 @@ class EmbeddedQdrantStore:
                     edge.Prefetch(limit=depth, query=leg, filter=engine_filter, params=params)
                     for leg, params in legs
                 ],
-                query=edge.Fusion.Rrf(k=common.RRF_K),
+                query=_fusion(request),
                 filter=engine_filter,
                 with_payload=request.with_payload,
             )
@@ -346,6 +346,13 @@ class EmbeddedQdrantStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fusion(request: SearchRequest) -> Any:
+    if request.fusion == "dbsf":
+        return edge.Fusion.Dbsf()
+    weights = list(request.weights) if request.weights else None
+    return edge.Fusion.Rrf(k=request.rrf_k, weights=weights)
 
 
 def _legs(

@@ -1,7 +1,7 @@
 """The vector store on a Qdrant server, through qdrant-client (tests run it on ``":memory:"``).
 
 Every read compiles the caller's :class:`Scope` into the engine's filter; hybrid search runs the
-dense and sparse prefetches and fuses them with RRF inside one ``query_points`` call.
+dense and sparse prefetches and fuses them (RRF or DBSF) inside one ``query_points`` call.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ class QdrantServerStore:
                 response = self._client.query_points(
                     self._collection,
                     prefetch=prefetch,
-                    query=models.RrfQuery(rrf=models.Rrf(k=common.RRF_K)),
+                    query=_fusion(request),
                     query_filter=engine_filter,
                     limit=request.limit,
                     with_payload=request.with_payload,
@@ -358,3 +358,10 @@ def _chunk(record: models.Record) -> ChunkPoint:
         else SparseVector([], []),
         payload=dict(record.payload or {}),
     )
+
+
+def _fusion(request: SearchRequest) -> models.Query:
+    if request.fusion == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    weights = list(request.weights) if request.weights else None
+    return models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=weights))

@@ -45,7 +45,12 @@ class Scope:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """Dense, sparse, or both (hybrid, fused inside the engine with reciprocal rank fusion)."""
+    """Dense, sparse, or both (hybrid: fused inside the engine).
+
+    ``fusion``: ``"rrf"`` (reciprocal rank fusion with ``rrf_k``, optionally weighted per
+    side with ``weights`` = (dense, sparse)) or ``"dbsf"`` (distribution-based score fusion:
+    each side's scores normalised by their mean and spread, then summed).
+    """
 
     dense: Sequence[float] | None = None
     sparse: SparseVector | None = None
@@ -53,7 +58,9 @@ class SearchRequest:
     # Candidates each side contributes to the fusion.
     prefetch_limit: int = 100
     filter: Filter | None = None
-    fusion: Literal["rrf"] = "rrf"
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = 60
+    weights: tuple[float, float] | None = None
     # Force exact (brute force) search; otherwise the backend decides from filter selectivity.
     exact: bool | None = None
     with_payload: bool = True

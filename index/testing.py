@@ -412,6 +412,35 @@ class SearchContract:
         assert ids(hybrid) == {dense_best.id, sparse_best.id, both.id}
         assert all(0 < r.score < 1 for r in hybrid)
 
+    def test_weighted_and_distribution_based_fusion(self, store: VectorStore) -> None:
+        store.ensure_collection(DIM)
+        rng = np.random.default_rng(8)
+        query = rng.normal(size=DIM)
+        dense_best = point("t1", "d1", 0, dense=query.tolist(), sparse=SparseVector([50], [1.0]))
+        sparse_best = point("t1", "d1", 1, dense=(-query).tolist(), sparse=SparseVector([7], [3.0]))
+        rest = [point("t1", "d2", i, sparse=SparseVector([60 + i], [1.0])) for i in range(9)]
+        hidden = point("t1", "d3", 0, dense=query.tolist(), access=["user:ann"])
+        store.upsert([dense_best, sparse_best, *rest, hidden])
+        scope = Scope("t1", EVERYONE)
+        # Two candidates a side, so each side's best is missing from the other's list and
+        # the weights alone decide (the engines' weighted-RRF formulas differ in detail).
+        both = {
+            "dense": query.tolist(),
+            "sparse": SparseVector([7], [1.0]),
+            "limit": 5,
+            "prefetch_limit": 2,
+        }
+        dense_heavy = store.search(SearchRequest(**both, weights=(10.0, 1.0)), scope)
+        sparse_heavy = store.search(SearchRequest(**both, weights=(1.0, 10.0)), scope)
+        assert dense_heavy[0].id == dense_best.id
+        assert sparse_heavy[0].id == sparse_best.id
+        dbsf = store.search(SearchRequest(**both, fusion="dbsf"), scope)
+        assert {dense_best.id, sparse_best.id} <= ids(dbsf)
+        assert hidden.id not in ids(dbsf) | ids(dense_heavy) | ids(sparse_heavy)
+        assert [r.score for r in dbsf] == sorted((r.score for r in dbsf), reverse=True)
+        with pytest.raises(InvalidInput):
+            store.search(SearchRequest(**both, weights=(1.0, 0.0)), scope)
+
     def test_search_honours_limit_and_payload_choice(self, store: VectorStore) -> None:
         store.ensure_collection(DIM)
         store.upsert([point("t1", "d1", i) for i in range(20)])

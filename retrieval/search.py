@@ -129,6 +129,9 @@ class Retriever:
             limit=depth,
             prefetch_limit=max(self._settings.candidates, depth),
             filter=(filters or MetadataFilters()).to_filter(),
+            fusion=self._settings.fusion,
+            rrf_k=self._settings.rrf_k,
+            weights=self._settings.fusion_weights,
         )
         candidates = self._store.search(request, scope)
         timings["search"] = _ms(started)

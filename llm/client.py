@@ -1,0 +1,246 @@
+"""One OpenAI-compatible backend (vLLM, llama.cpp, a hosted API) behind ``AsyncOpenAI``.
+
+Transient failures (connection refused, timeouts, 408/429/5xx) are retried on the same
+backend with exponential backoff, then reported as :class:`BackendUnavailable` so the
+router can move on. A request the backend refuses (400, 413, 422: e.g. a prompt over the
+context size) is never retried: :class:`LlmRequestRejected`. A backend that is misconfigured
+(401, 403, 404: wrong key, unknown model) counts as unavailable without retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+
+from core.errors import InvalidInput, UpstreamUnavailable
+from core.settings import LlmBackendSettings
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": ...}
+
+REJECTED_STATUSES = frozenset({400, 413, 422})
+MAX_BACKOFF_S = 5.0
+
+
+class BackendUnavailable(UpstreamUnavailable):
+    """This backend failed (down, slow, overloaded, misconfigured) before any output."""
+
+
+class LlmRequestRejected(InvalidInput):
+    """The backend refused the request itself (e.g. the prompt is over its context size)."""
+
+
+class StreamInterrupted(UpstreamUnavailable):
+    """The backend failed after part of the answer was already streamed."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    backend: str
+    model: str
+    finish_reason: str | None  # "stop", "length" (cut at max_tokens)…
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class StreamStart:
+    """First event of a stream: who answers. Sent once the first token has arrived."""
+
+    backend: str
+    model: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    finish_reason: str | None
+
+
+StreamEvent = StreamStart | TextDelta | StreamEnd
+
+
+class LlmClient:
+    """Chat completions against one backend, with its own timeouts and retry policy."""
+
+    def __init__(self, settings: LlmBackendSettings) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.model = settings.model
+        timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
+        self._openai = openai.AsyncOpenAI(
+            base_url=settings.base_url,
+            # The library refuses an empty key; local servers ignore it.
+            api_key=settings.api_key or "unused",
+            timeout=timeout,
+            max_retries=0,  # our own loop below: it knows when to give up and fall over
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Completion:
+        params = self._params(messages, max_tokens, temperature, stop)
+        for attempt in self._attempts():
+            try:
+                response = await self._openai.chat.completions.create(**params)
+            except (openai.OpenAIError, httpx.HTTPError) as exc:
+                await self._handle_failure(exc, attempt)
+                continue
+            choice = response.choices[0]
+            usage = response.usage
+            return Completion(
+                text=choice.message.content or "",
+                backend=self.name,
+                model=response.model or self.model,
+                finish_reason=choice.finish_reason,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+            )
+        raise AssertionError("unreachable: the last attempt raises")
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """``StreamStart``, then ``TextDelta``s, then ``StreamEnd``.
+
+        Until the first token arrives, failures are retried and then raised as
+        :class:`BackendUnavailable` (nothing was yielded: the caller may try elsewhere);
+        after it, a failure raises :class:`StreamInterrupted`.
+        """
+        params = self._params(messages, max_tokens, temperature, stop) | {"stream": True}
+        for attempt in self._attempts():
+            chunks = None
+            try:
+                # The read timeout alone would let SSE keep-alive pings hold a stalled
+                # backend forever: the first token has a deadline of its own.
+                async with asyncio.timeout(self.settings.read_timeout_s):
+                    chunks = await self._openai.chat.completions.create(**params)
+                    iterator = aiter(chunks)
+                    first_text, finish = await _first_content(iterator)
+            except (openai.OpenAIError, httpx.HTTPError, TimeoutError) as exc:
+                if chunks is not None:
+                    await chunks.close()
+                await self._handle_failure(exc, attempt)
+                continue
+            yield StreamStart(backend=self.name, model=self.model)
+            async for event in self._rest(chunks, iterator, first_text, finish):
+                yield event
+            return
+
+    async def _rest(
+        self,
+        chunks: openai.AsyncStream[Any],
+        iterator: AsyncIterator[Any],
+        first_text: str,
+        finish: str | None,
+    ) -> AsyncIterator[StreamEvent]:
+        sent = len(first_text)
+        try:
+            if first_text:
+                yield TextDelta(first_text)
+            if finish is None:
+                async for chunk in iterator:
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    if choice.delta.content:
+                        sent += len(choice.delta.content)
+                        yield TextDelta(choice.delta.content)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            raise StreamInterrupted(
+                f"LLM backend {self.name!r} failed after {sent} characters of the answer: "
+                f"{_describe(exc)}"
+            ) from exc
+        finally:
+            await chunks.close()
+        yield StreamEnd(finish_reason=finish)
+
+    def _params(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        temperature: float,
+        stop: Sequence[str] | None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens or self.settings.max_tokens,
+            "temperature": temperature,
+        }
+        if stop:
+            params["stop"] = list(stop)
+        return params
+
+    def _attempts(self) -> range:
+        return range(self.settings.max_retries + 1)
+
+    async def _handle_failure(self, exc: BaseException, attempt: int) -> None:
+        """Sleep before the next attempt, or raise what the caller should see."""
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else None
+        if status in REJECTED_STATUSES:
+            raise LlmRequestRejected(
+                f"LLM backend {self.name!r} rejected the request ({status}): {_describe(exc)}"
+            ) from exc
+        if status is not None:
+            transient = status in (408, 409, 429) or status >= 500
+        else:  # no answer at all: refused, reset, timed out
+            transient = isinstance(
+                exc, openai.APIConnectionError | httpx.TransportError | TimeoutError
+            )
+        if not transient or attempt >= self.settings.max_retries:
+            raise BackendUnavailable(f"{self.name}: {_describe(exc)}") from exc
+        delay = min(MAX_BACKOFF_S, self.settings.retry_backoff_s * 2**attempt)
+        delay *= random.uniform(0.75, 1.25)  # several clients must not retry in step
+        log.info("LLM backend %s: %s; retrying in %.2fs", self.name, _describe(exc), delay)
+        await asyncio.sleep(delay)
+
+    async def aclose(self) -> None:
+        await self._openai.close()
+
+
+async def _first_content(iterator: AsyncIterator[Any]) -> tuple[str, str | None]:
+    """Read until the first non-empty text (or the end); role-only chunks come first."""
+    async for chunk in iterator:
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        if choice.delta.content or choice.finish_reason:
+            return choice.delta.content or "", choice.finish_reason
+    return "", None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection failed ({type(cause).__name__ if cause else 'unknown'})"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {str(exc.message)[:300]}"
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

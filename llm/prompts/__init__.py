@@ -1,0 +1,119 @@
+"""Prompts as versioned files: ``<name>.v<N>.txt`` beside this module (package data).
+
+A file holds ``--- system ---`` and ``--- user ---`` sections (``--- assistant ---`` too, for
+examples) with ``$variables`` (``string.Template``: a literal dollar is ``$$``). Values are
+substituted once and never re-read as template text, so passages may contain anything.
+
+    messages = render("answer", question="…", passages=format_passages(texts))
+    messages = render("answer", version="v1", …)       # pinned; default: the latest version
+
+A new wording is a new file (``answer.v2.txt``): old versions stay for comparison and for
+``LlmSettings.prompt_versions`` pins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib import resources
+from string import Template
+
+from llm.client import Message
+
+FILE_PATTERN = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<number>\d+)\.txt$")
+SECTION = re.compile(r"^--- (system|user|assistant) ---$", re.MULTILINE)
+CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+class PromptError(LookupError):
+    pass
+
+
+def versions(name: str) -> list[str]:
+    """``["v1", "v2", …]`` for prompt ``name``, oldest first."""
+    numbers = sorted(
+        int(match["number"])
+        for entry in resources.files(__name__).iterdir()
+        if (match := FILE_PATTERN.match(entry.name)) and match["name"] == name
+    )
+    return [f"v{n}" for n in numbers]
+
+
+def render(name: str, *, version: str | None = None, **variables: str) -> list[Message]:
+    """The chat messages of prompt ``name`` (its latest version unless one is given)."""
+    template = _load(name, version or _latest(name))
+    messages = []
+    for role, text in template:
+        try:
+            content = Template(text).substitute(variables)
+        except KeyError as exc:
+            raise PromptError(f"prompt {name!r} needs variable {exc.args[0]!r}") from None
+        messages.append({"role": role, "content": content.strip()})
+    return messages
+
+
+def format_passages(passages: Sequence[str]) -> str:
+    """Number passages ``[1] …``, ``[2] …`` as the answer prompt expects."""
+    return "\n\n".join(f"[{i}] {text.strip()}" for i, text in enumerate(passages, start=1))
+
+
+def format_history(history: Sequence[Mapping[str, str]]) -> str:
+    """Earlier turns as ``User: …`` / ``Assistant: …`` lines for the rewrite prompt."""
+    speaker = {"user": "User", "assistant": "Assistant"}
+    return "\n".join(
+        f"{speaker.get(turn['role'], turn['role'])}: {turn['content'].strip()}"
+        for turn in history
+        if turn["role"] in speaker
+    )
+
+
+def answer_messages(
+    question: str,
+    passages: Sequence[str],
+    *,
+    language: str | None = None,
+    version: str | None = None,
+) -> list[Message]:
+    """``language`` names the answer's language ("Chinese"); by default it is guessed from
+    the question: small models told "the language of the question" often answer in English."""
+    return render(
+        "answer",
+        version=version,
+        question=question,
+        passages=format_passages(passages),
+        language=language or question_language(question),
+    )
+
+
+def question_language(question: str) -> str:
+    if CJK.search(question):
+        return "Chinese"
+    if question.isascii():
+        return "English"
+    return "the language of the question"
+
+
+def rewrite_messages(
+    history: Sequence[Mapping[str, str]], question: str, *, version: str | None = None
+) -> list[Message]:
+    return render("rewrite", version=version, history=format_history(history), question=question)
+
+
+def _latest(name: str) -> str:
+    found = versions(name)
+    if not found:
+        raise PromptError(f"no prompt named {name!r}")
+    return found[-1]
+
+
+@cache
+def _load(name: str, version: str) -> tuple[tuple[str, str], ...]:
+    entry = resources.files(__name__) / f"{name}.{version}.txt"
+    if not entry.is_file():
+        raise PromptError(f"no prompt {name!r} version {version!r}; have {versions(name)}")
+    parts = SECTION.split(entry.read_text(encoding="utf-8"))
+    # split() gives [preamble, role, text, role, text, …]; the preamble must be empty.
+    if parts[0].strip() or len(parts) < 3:
+        raise PromptError(f"{entry.name}: expected '--- system ---' / '--- user ---' sections")
+    return tuple(zip(parts[1::2], parts[2::2], strict=True))

@@ -1,0 +1,89 @@
+"""Starting and stopping the embedded llama.cpp server; failure mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from core.settings import LlmBackendSettings, LlmSettings, LocalLlmSettings
+from llm.client import StreamInterrupted, TextDelta
+from llm.local_server import LlamaCppServer, LocalServerError
+from llm.routing import LlmRouter
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_started_server_lists_its_model_and_stops_cleanly(llama_server: LlamaCppServer) -> None:
+    # A second server from the same file: the session's one must stay up for other tests.
+    server = LlamaCppServer(llama_server.model_path, alias="second", n_ctx=512).start()
+    pid, url = server.pid, server.base_url
+    assert pid is not None
+    assert url.startswith("http://127.0.0.1:")
+    models = httpx.get(f"{url}/models", timeout=5).json()
+    assert [m["id"] for m in models["data"]] == ["second"]
+    log = server.log_path
+    assert log is not None and log.exists()
+    server.stop()
+    assert _gone(pid)
+    assert not log.exists()  # a temporary log of its own is removed
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/models", timeout=5)
+
+
+def test_a_file_that_is_no_model_fails_with_the_servers_log(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 1024)
+    server = LlamaCppServer(broken, startup_timeout_s=60)
+    with pytest.raises(LocalServerError, match="exited with code") as failure:
+        server.start()
+    assert "log tail" in str(failure.value)
+    assert server.pid is None  # stopped and forgotten
+
+
+def test_a_missing_file_is_reported_before_starting(tmp_path: Path) -> None:
+    with pytest.raises(LocalServerError, match="not found"):
+        LlamaCppServer(tmp_path / "absent.gguf").start()
+
+
+def test_a_backend_dying_mid_stream_raises_a_clear_error(llama_server: LlamaCppServer) -> None:
+    server = LlamaCppServer(llama_server.model_path, alias="doomed", n_ctx=1024).start()
+    backend: LlmBackendSettings = server.backend_settings(name="doomed")
+    story = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+
+    async def run() -> list[object]:
+        router = LlmRouter.from_settings(LlmSettings(backends=[backend]))
+        seen: list[object] = []
+        try:
+            async for event in router.stream("answer", story, max_tokens=400):
+                seen.append(event)
+                if isinstance(event, TextDelta) and len(seen) == 3:
+                    server.stop(timeout_s=0)  # SIGTERM, then SIGKILL at once
+        finally:
+            await router.aclose()
+        return seen
+
+    try:
+        with pytest.raises(StreamInterrupted, match=r"'doomed' failed after \d+ characters"):
+            asyncio.run(run())
+    finally:
+        server.stop()
+
+
+def test_settings_pick_a_packaged_model_by_name(llama_server: LlamaCppServer) -> None:
+    settings = LocalLlmSettings(model=llama_server.model, n_ctx=256)
+    server = LlamaCppServer.from_settings(settings, llama_server.model_path.parent)
+    assert server.model_path == llama_server.model_path
+    assert server.model == llama_server.model
+    command = server.command(1234)
+    assert command[command.index("--n_ctx") + 1] == "256"
+    assert command[command.index("--n_threads") + 1] == "1"

@@ -145,9 +145,11 @@ class RetrievalSettings(BaseModel):
     # Languages the dense model understands. A query in another language is searched on the
     # sparse side alone: fusing with an English-only dense model halves Chinese quality.
     dense_languages: list[str] = ["en"]
-    # The passages given to the model: at most this many, within this many tokens.
-    max_passages: int = 8
-    context_tokens: int = 2500
+    # The passages given to the model: at most this many, within this many tokens. Sized for
+    # the embedded CPU model (~26 prompt tokens/s on 2 cores: 1,500 tokens is about a minute
+    # before the first word); raise both with a GPU-backed vLLM.
+    max_passages: int = 6
+    context_tokens: int = 1500
     # Adjacent chunks of one document found together become one passage.
     merge_neighbours: bool = True
     max_query_chars: int = 4000

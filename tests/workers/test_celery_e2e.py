@@ -31,6 +31,8 @@ def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
             "ZHIKU_WORKER__STALE_AFTER_S": "6",
             "ZHIKU_WORKER__SWEEP_INTERVAL_S": "1",
             "ZHIKU_EMBEDDING__BATCH_SIZE": "4",
+            # Ingestion only: no answer model in these processes.
+            "ZHIKU_LLM__LOCAL__ENABLED": "false",
         }
     )
     settings = Settings(
@@ -102,7 +104,8 @@ def test_visibility_timeout_in_force(stack: dict) -> None:
 def test_upload_over_http_to_chunks_in_the_store(stack: dict) -> None:
     client: httpx.Client = stack["client"]
     ready = client.get("/health/ready").json()
-    assert ready["checks"] == {"database": "ok", "broker": "ok"}  # the store is the worker's
+    # The store is the worker's; answers are switched off in this stack.
+    assert ready["checks"] == {"database": "ok", "broker": "ok", "answer_model": "not configured"}
     docx = shared_data_dir() / "docs/docling-test-data/docx/sources/word_sample.docx"
     r = client.post(
         "/v1/documents",

@@ -96,7 +96,7 @@ def train(args: argparse.Namespace) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from index.embedding import _hide_broken_torchvision, resolve_model
+    from index.embedding import hide_broken_torchvision, resolve_model
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -105,7 +105,7 @@ def train(args: argparse.Namespace) -> Path:
     mined_s = time.perf_counter() - started
     print(f"mined {len(groups)} groups of {args.group} in {mined_s:.0f} s", flush=True)
 
-    _hide_broken_torchvision()
+    hide_broken_torchvision()
     source, _ = resolve_model("")
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)

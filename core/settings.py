@@ -137,12 +137,13 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = 60
     fusion_weights: tuple[float, float] | None = None
     # A cross-encoder (hub name or local folder) that re-scores the first ``rerank_depth``
-    # fused candidates; empty: no reranking (the one trained here did not beat DBSF alone).
-    # Its score is blended with the fused one, both min-max normalised: ``rerank_blend`` is
-    # the fused side's share (0: the reranker alone decides).
+    # fused candidates; empty: no reranking (the one trained here gained +0.008 nDCG@10 for
+    # ~0.6 s a query on a CPU). Its score is blended with the fused one, both min-max
+    # normalised: ``rerank_blend`` is the fused side's share (0: the reranker alone decides;
+    # 0.7 was best on SciFact's held-out train queries).
     reranker: str = ""
     rerank_depth: int = 20
-    rerank_blend: float = 0.5
+    rerank_blend: float = 0.7
     # Languages the reranker was trained on; other queries keep the fused order.
     reranker_languages: list[str] = ["en"]
     # Languages the dense model understands. A query in another language is searched on the

@@ -88,7 +88,7 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _hide_broken_torchvision() -> None:
+def hide_broken_torchvision() -> None:
     """Make a torchvision whose C extension cannot load look absent.
 
     PyPI's torchvision is built against CUDA torch; beside the CPU torch wheel its import
@@ -121,7 +121,7 @@ def _hide_broken_torchvision() -> None:
 
 def load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
     """Load by folder without touching the network, or by hub name the ordinary way."""
-    _hide_broken_torchvision()
+    hide_broken_torchvision()
     from sentence_transformers import SentenceTransformer
 
     local = Path(source).is_dir()

@@ -111,9 +111,9 @@ def _make(
 
 class _TorchScorer:
     def __init__(self, model: str, device: str, max_length: int) -> None:
-        from index.embedding import _hide_broken_torchvision
+        from index.embedding import hide_broken_torchvision
 
-        _hide_broken_torchvision()
+        hide_broken_torchvision()
         from sentence_transformers import CrossEncoder
 
         local = Path(model).is_dir()
@@ -211,9 +211,9 @@ def _export(folder: Path, out: Path) -> None:
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from index.embedding import _hide_broken_torchvision
+    from index.embedding import hide_broken_torchvision
 
-    _hide_broken_torchvision()
+    hide_broken_torchvision()
     network = AutoModelForSequenceClassification.from_pretrained(str(folder)).float().eval()
     if int(network.config.num_labels) != 1:
         raise UnsupportedModel(

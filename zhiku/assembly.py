@@ -130,7 +130,7 @@ def build_reranker(settings: Settings) -> Reranker | None:
         return None
     from retrieval.rerankers import CrossEncoderReranker
 
-    return CrossEncoderReranker(settings.retrieval.reranker)
+    return CrossEncoderReranker(settings.retrieval.reranker, cache_dir=settings.model_cache_path)
 
 
 def build_retriever(settings: Settings, services: IngestionServices) -> Retriever:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding import UnsupportedModel, _hide_broken_torchvision, resolve_model
+from index.embedding import UnsupportedModel, hide_broken_torchvision, resolve_model
 from retrieval.rerankers import MANIFEST, CrossEncoderReranker, Reranker, ensure_onnx_reranker
 
 QUERY = "Which drug lowers blood pressure in elderly patients?"
@@ -23,7 +23,7 @@ PASSAGES = [
 
 def _save_classifier(folder: Path, labels: int) -> Path:
     """MiniLM's body with a seeded one-logit head: a stand-in for a trained cross-encoder."""
-    _hide_broken_torchvision()
+    hide_broken_torchvision()
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -192,11 +192,11 @@ class LlamaCppServer:
         """SIGTERM to the process group, SIGKILL if it is still there after ``timeout_s``."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         if self._log is not None:
             self._log.close()
@@ -218,7 +218,7 @@ class LlamaCppServer:
         self.stop()
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
+def signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(pid, sig)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ import httpx
 import pytest
 
 from core.settings import LlmBackendSettings
+from llm.local_server import signal_group
+from tests.live import free_port
 
 LOG_TAIL_CHARS = 4000
 ENV_HINT = 'run `eval "$(bash scripts/vllm_env.sh)"` first (scripts/test.sh does)'
@@ -75,7 +76,7 @@ class VllmServer:
         self.log_path = log_path
         self.max_model_len = max_model_len
         self.startup_timeout_s = startup_timeout_s
-        self.port = _free_port()
+        self.port = free_port()
         self.startup_s: float | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -167,14 +168,14 @@ class VllmServer:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        _signal_group(process.pid, signal.SIGTERM)
+        signal_group(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            _signal_group(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             process.wait()
         # The engine and worker share the group: make sure none outlives the API server.
-        _signal_group(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -186,14 +187,3 @@ class VllmServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        os.killpg(pid, sig)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

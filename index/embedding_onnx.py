@@ -137,10 +137,52 @@ def _pooling_mode(config: dict[str, Any]) -> str:
     return mode
 
 
+def export_int8(
+    module: Any,
+    example: tuple[Any, ...],
+    inputs: list[str],
+    output: str,
+    dynamic: dict[str, dict[int, str]],
+    out: Path,
+) -> None:
+    """Trace ``module`` to ONNX and write its int8 (per-channel, dynamic) quantisation as
+    ``out / MODEL_FILE``; the fp32 intermediate is removed. Shared by the embedder and the
+    reranker exports."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32 = out / "model.fp32.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
+        # The TorchScript exporter: the dynamo one needs onnxscript, which we do not ship.
+        torch.onnx.export(
+            module,
+            example,
+            str(fp32),
+            dynamo=False,
+            input_names=inputs,
+            output_names=[output],
+            dynamic_axes=dynamic,
+            opset_version=_OPSET,
+        )
+    # The quantiser logs a line per tensor on the root logger; keep that out of our logs.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
+        )
+    finally:
+        root.setLevel(level)
+    fp32.unlink()
+    for leftover in out.glob("*.data"):  # external-data files of the fp32 export
+        leftover.unlink()
+
+
 def _export_quantized(folder: Path, out: Path) -> None:
     """Export the transformer to ONNX, quantise it, and describe pooling in the manifest."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     st_model = load_sentence_transformer(str(folder), "cpu")
     kinds = [type(module).__name__ for module in st_model]
@@ -173,34 +215,8 @@ def _export_quantized(folder: Path, out: Path) -> None:
         def forward(self, *args: torch.Tensor) -> torch.Tensor:
             return self.inner(**dict(zip(inputs, args, strict=True))).last_hidden_state
 
-    fp32 = out / "model.fp32.onnx"
     dynamic = {n: {0: "batch", 1: "sequence"} for n in [*inputs, "last_hidden_state"]}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
-        # The TorchScript exporter: the dynamo one needs onnxscript, which we do not ship.
-        torch.onnx.export(
-            HiddenStates().eval(),
-            example,
-            str(fp32),
-            dynamo=False,
-            input_names=inputs,
-            output_names=["last_hidden_state"],
-            dynamic_axes=dynamic,
-            opset_version=_OPSET,
-        )
-    # The quantiser logs a line per tensor on the root logger; keep that out of our logs.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(
-            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
-        )
-    finally:
-        root.setLevel(level)
-    fp32.unlink()
-    for leftover in out.glob("*.data"):  # external-data files of the fp32 export
-        leftover.unlink()
+    export_int8(HiddenStates().eval(), example, inputs, "last_hidden_state", dynamic, out)
     manifest = {
         "recipe": EXPORT_RECIPE,
         "source": str(folder),

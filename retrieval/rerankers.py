@@ -16,7 +16,6 @@ import logging
 import re
 import shutil
 import tempfile
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -32,7 +31,6 @@ MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # Part of the cache key: change it whenever the export or quantisation changes.
 EXPORT_RECIPE = "rerank/torchscript-opset17/dynamic-int8-per-channel/v1"
-_OPSET = 17
 
 Backend = Literal["auto", "torch", "onnx"]
 # Where exports go when the caller names no cache (the composition root passes its own).
@@ -207,11 +205,11 @@ def _export(folder: Path, out: Path) -> None:
     import inspect
 
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from index.embedding import hide_broken_torchvision
+    from index.embedding_onnx import export_int8
 
     hide_broken_torchvision()
     network = AutoModelForSequenceClassification.from_pretrained(str(folder)).float().eval()
@@ -243,33 +241,9 @@ def _export(folder: Path, out: Path) -> None:
         def forward(self, *args: torch.Tensor) -> torch.Tensor:
             return self.inner(**dict(zip(inputs, args, strict=True))).logits
 
-    fp32 = out / "model.fp32.onnx"
     dynamic = {n: {0: "batch", 1: "sequence"} for n in inputs}
     dynamic["logits"] = {0: "batch"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
-        torch.onnx.export(
-            Logits().eval(),
-            example,
-            str(fp32),
-            dynamo=False,
-            input_names=inputs,
-            output_names=["logits"],
-            dynamic_axes=dynamic,
-            opset_version=_OPSET,
-        )
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser logs a line per tensor
-    try:
-        quantize_dynamic(
-            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
-        )
-    finally:
-        root.setLevel(level)
-    fp32.unlink()
-    for leftover in out.glob("*.data"):
-        leftover.unlink()
+    export_int8(Logits().eval(), example, inputs, "logits", dynamic, out)
     limit = int(getattr(network.config, "max_position_embeddings", 512) or 512)
     if getattr(network.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= 2

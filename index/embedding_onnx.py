@@ -138,19 +138,36 @@ def _pooling_mode(config: dict[str, Any]) -> str:
 
 
 def export_int8(
-    module: Any,
-    example: tuple[Any, ...],
+    network: Any,
+    sample: Any,
     inputs: list[str],
     output: str,
     dynamic: dict[str, dict[int, str]],
     out: Path,
 ) -> None:
-    """Trace ``module`` to ONNX and write its int8 (per-channel, dynamic) quantisation as
-    ``out / MODEL_FILE``; the fp32 intermediate is removed. Shared by the embedder and the
-    reranker exports."""
+    """Trace a Hugging Face ``network`` to ONNX (its ``inputs`` positional, its ``output``
+    attribute as the one output, traced on the tokenizer's ``sample``) and write the int8
+    (per-channel, dynamic) quantisation as ``out / MODEL_FILE``; the fp32 intermediate is
+    removed. Shared by the embedder and the reranker exports."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    ids = torch.tensor(sample["input_ids"])
+    example = tuple(
+        torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
+    )
+
+    class Positional(torch.nn.Module):
+        """The exporter passes inputs by position; Hugging Face models want names."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = network
+
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            return getattr(self.inner(**dict(zip(inputs, args, strict=True))), output)
+
+    module = Positional().eval()
     fp32 = out / "model.fp32.onnx"
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
@@ -182,7 +199,6 @@ def export_int8(
 
 def _export_quantized(folder: Path, out: Path) -> None:
     """Export the transformer to ONNX, quantise it, and describe pooling in the manifest."""
-    import torch
 
     st_model = load_sentence_transformer(str(folder), "cpu")
     kinds = [type(module).__name__ for module in st_model]
@@ -202,21 +218,8 @@ def _export_quantized(folder: Path, out: Path) -> None:
     if "token_type_ids" in accepted:
         inputs.append("token_type_ids")
     sample = st_model.tokenizer(["a short text", "and a slightly longer one"], padding=True)
-    ids = torch.tensor(sample["input_ids"])
-    example = tuple(
-        torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
-    )
-
-    class HiddenStates(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = transformer
-
-        def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(inputs, args, strict=True))).last_hidden_state
-
     dynamic = {n: {0: "batch", 1: "sequence"} for n in [*inputs, "last_hidden_state"]}
-    export_int8(HiddenStates().eval(), example, inputs, "last_hidden_state", dynamic, out)
+    export_int8(transformer, sample, inputs, "last_hidden_state", dynamic, out)
     manifest = {
         "recipe": EXPORT_RECIPE,
         "source": str(folder),

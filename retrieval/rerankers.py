@@ -204,7 +204,6 @@ def ensure_onnx_reranker(model: str, cache_dir: Path) -> Path:
 def _export(folder: Path, out: Path) -> None:
     import inspect
 
-    import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -228,22 +227,9 @@ def _export(folder: Path, out: Path) -> None:
     accepted = inspect.signature(network.forward).parameters
     inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
     sample = hf_tokenizer(["a query", "another"], ["a passage", "a longer passage"], padding=True)
-    ids = torch.tensor(sample["input_ids"])
-    example = tuple(
-        torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
-    )
-
-    class Logits(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = network
-
-        def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(inputs, args, strict=True))).logits
-
     dynamic = {n: {0: "batch", 1: "sequence"} for n in inputs}
     dynamic["logits"] = {0: "batch"}
-    export_int8(Logits().eval(), example, inputs, "logits", dynamic, out)
+    export_int8(network, sample, inputs, "logits", dynamic, out)
     limit = int(getattr(network.config, "max_position_embeddings", 512) or 512)
     if getattr(network.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= 2

@@ -29,8 +29,6 @@ from llm.client import (
     StreamEvent,
 )
 
-ROLES = ("answer", "rewrite")
-
 
 class LlmRouter:
     def __init__(

@@ -44,9 +44,6 @@ class MetadataFilters:
             parts.append(Condition(fields.CREATED_AT, "<", _epoch(self.created_before)))
         return all_of(*parts)
 
-    def is_empty(self) -> bool:
-        return self.to_filter() is None
-
     def describe(self) -> dict[str, object]:
         """A JSON-able summary for the audit record."""
         out: dict[str, object] = {}

@@ -43,6 +43,10 @@ class Embedder(Protocol):
     # Content tokens (as ``token_count`` counts them) embedded without truncation.
     max_tokens: int
     name: str
+    # Texts per model call, and how many calls it runs at once: callers that feed it in
+    # slices give it ``batch_size * concurrency`` texts at a time to keep every worker busy.
+    batch_size: int
+    concurrency: int
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Shape (len(texts), dim), float32, each row of unit length."""
@@ -166,6 +170,7 @@ class SentenceTransformerEmbedder:
         source, self.name = resolve_model(model)
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.concurrency = 1
         self._model = load_sentence_transformer(source, self.device)
         hf_tokenizer = self._model.tokenizer
         # An independent copy without truncation or padding: the HF wrapper reconfigures its
@@ -240,6 +245,7 @@ def _build_onnx(settings: EmbeddingSettings, cache_dir: Path, device: str) -> Em
         batch_size=settings.batch_size,
         max_tokens=settings.max_tokens,
         threads=settings.threads,
+        intra_op_threads=settings.intra_op_threads,
     )
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -253,6 +254,7 @@ class OnnxEmbedder:
         batch_size: int = 32,
         max_tokens: int = 256,
         threads: int = 0,
+        intra_op_threads: int = 1,
     ) -> None:
         manifest = json.loads((export_dir / MANIFEST).read_text())
         self.name = name
@@ -269,8 +271,14 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(max_length=window)
         self._tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
 
+        cores = threads or available_cores()
+        intra = max(1, min(intra_op_threads, cores))
+        # Batches run side by side, each on ``intra`` threads of its own. With one thread per
+        # batch there is no barrier between threads inside an operator, so a core taken for a
+        # moment by parsing or bookkeeping slows one batch instead of stalling them all.
+        self.concurrency = 1 if device.startswith("cuda") else max(1, cores // intra)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or available_cores()
+        options.intra_op_num_threads = intra
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
@@ -282,10 +290,17 @@ class OnnxEmbedder:
         self._session = ort.InferenceSession(
             str(export_dir / MODEL_FILE), options, providers=providers
         )
+        # InferenceSession.run is thread-safe: the workers share one session and its weights.
+        self._workers = (
+            ThreadPoolExecutor(self.concurrency, thread_name_prefix="zhiku-onnx")
+            if self.concurrency > 1
+            else None
+        )
         logger.info(
-            "loaded int8 ONNX %s (%d threads, window %d)",
+            "loaded int8 ONNX %s (%d batches at a time, %d threads each, window %d)",
             name,
-            options.intra_op_num_threads,
+            self.concurrency,
+            intra,
             window,
         )
 
@@ -307,9 +322,14 @@ class OnnxEmbedder:
         result = np.empty((len(texts), self.dim), dtype=np.float32)
         # Batches of similar length waste less compute on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            result[batch] = self._embed_batch([texts[i] for i in batch])
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        run = self._embed_batch
+        if self._workers is not None and len(batches) > 1:
+            vectors = self._workers.map(lambda batch: run([texts[i] for i in batch]), batches)
+        else:
+            vectors = (run([texts[i] for i in batch]) for batch in batches)
+        for batch, rows in zip(batches, vectors, strict=True):
+            result[batch] = rows
         return result
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:

@@ -13,12 +13,15 @@ copy of each chunk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
+
+import numpy as np
 
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
@@ -29,21 +32,23 @@ from index.store import Scope
 from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 from workers.runs import (
+    ClaimLost,
     Run,
-    claimed,
     close_run,
     finish,
     finish_all,
     heartbeat,
-    open_run,
+    open_runs,
     record_progress,
 )
 from workers.services import (
     IngestionServices,
     Outcome,
     ParseFn,
+    ParseManyFn,
     chunks_key,
     original_key,
+    parse_each,
 )
 
 log = logging.getLogger(__name__)
@@ -55,37 +60,88 @@ __all__ = [
     "original_key",
     "run_embed_group",
     "run_embed_stage",
+    "run_parse_group",
     "run_parse_stage",
 ]
 
 
 def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: ParseFn) -> Outcome:
-    with claimed(svc, doc_id, version, DocumentStage.PARSING) as run:
-        if isinstance(run, Outcome):
-            return run
-        data = svc.blobs.get(original_key(run.tenant_id, doc_id, version))
-        with heartbeat(svc, run):
-            chunks, facts = parse(data, run.filename)
-        if not chunks:
-            raise UnprocessableDocument("no text could be extracted from this document")
-        payload = json.dumps([asdict(c) for c in chunks], ensure_ascii=False).encode()
-        svc.blobs.put(chunks_key(run.tenant_id, doc_id, version), payload)
+    outcomes, errors = run_parse_group(svc, [(doc_id, version)], parse_each(parse))
+    if doc_id in errors:
+        raise errors[doc_id]
+    return outcomes[doc_id]
+
+
+def run_parse_group(
+    svc: IngestionServices, items: Sequence[tuple[str, int]], parse_many: ParseManyFn
+) -> tuple[dict[str, Outcome], dict[str, Exception]]:
+    """Parse several documents: one transaction claims them, one ``parse_many`` call parses
+    them (one round trip to an isolated parser for many small files), one transaction hands
+    them to embedding. Returns each one's outcome, and the exceptions of those released for
+    a retry (transient failures). A file that cannot be parsed fails alone."""
+    outcomes: dict[str, Outcome] = {}
+    errors: dict[str, Exception] = {}
+
+    def end(run: Run, exc: Exception) -> None:
+        outcomes[run.doc_id] = close_run(svc, run, exc, reraise=False)
+        if outcomes[run.doc_id] is Outcome.RETRY:
+            errors[run.doc_id] = exc
+
+    runs: list[tuple[Run, bytes]] = []
+    claims = open_runs(svc, items, DocumentStage.PARSING)
+    for (doc_id, version), opened in zip(items, claims, strict=True):
+        if isinstance(opened, Outcome):
+            outcomes[doc_id] = opened
+            continue
+        try:
+            runs.append((opened, svc.blobs.get(original_key(opened.tenant_id, doc_id, version))))
+        except Exception as exc:
+            end(opened, exc)
+    if not runs:
+        return outcomes, errors
+    with contextlib.ExitStack() as beating:
+        for run, _ in runs:
+            beating.enter_context(heartbeat(svc, run))
+        results = parse_many([(data, run.filename) for run, data in runs])
+    parsed: list[tuple[Run, int, dict[str, object]]] = []
+    for (run, _), result in zip(runs, results, strict=True):
+        try:
+            if isinstance(result, BaseException):
+                raise result
+            chunks, facts = result
+            if not chunks:
+                raise UnprocessableDocument("no text could be extracted from this document")
+            payload = json.dumps([asdict(c) for c in chunks], ensure_ascii=False).encode()
+            svc.blobs.put(chunks_key(run.tenant_id, run.doc_id, run.version), payload)
+            parsed.append((run, len(chunks), facts))
+        except Exception as exc:
+            end(run, exc)
+    try:
         with transaction(svc.sessions) as session:
-            run.require(
-                doc_queries.record_progress(
+            for run, count, facts in parsed:
+                ours = doc_queries.record_progress(
                     session,
-                    doc_id,
+                    run.doc_id,
                     run.token,
                     stage=DocumentStage.EMBEDDING,
-                    chunks_total=len(chunks),
+                    chunks_total=count,
                     chunks_done=0,
                     parse_info=facts,
                 )
-            )
-            doc_queries.release(session, doc_id, run.token)
-            doc_queries.end_job(session, run.job_id, "done")
-        return Outcome.EMBED_NEXT
-    return Outcome.FAILED  # the block raised and ``claimed`` recorded why
+                if not ours:
+                    outcomes[run.doc_id] = Outcome.SKIPPED
+                    continue
+                doc_queries.release(session, run.doc_id, run.token)
+                doc_queries.end_job(session, run.job_id, "done")
+                outcomes[run.doc_id] = Outcome.EMBED_NEXT
+    except Exception as exc:
+        for run, _, _ in parsed:
+            end(run, exc)
+        return outcomes, errors
+    for run, _, _ in parsed:
+        if outcomes[run.doc_id] is Outcome.SKIPPED:
+            close_run(svc, run, ClaimLost(run.doc_id), reraise=False)
+    return outcomes, errors
 
 
 def run_embed_stage(svc: IngestionServices, doc_id: str, version: int) -> Outcome:
@@ -114,23 +170,18 @@ def run_embed_group(
         if outcomes[run.doc_id] is Outcome.RETRY and exc is not None:
             errors[run.doc_id] = exc
 
-    for doc_id, version in items:
-        if max_chunks is not None and gathered >= max_chunks:
-            outcomes[doc_id] = Outcome.EMBED_NEXT
-            continue
-        opened = open_run(svc, doc_id, version, DocumentStage.EMBEDDING)
-        if isinstance(opened, Outcome):
-            outcomes[doc_id] = opened
-            continue
-        try:
-            if _reuse_twin(svc, opened):
-                outcomes[doc_id] = Outcome.DONE
-                continue
-            opened.chunks = _load_chunks(svc, opened)
-            gathered += len(opened.chunks)
-            runs.append(opened)
-        except Exception as exc:
-            end(opened, exc)
+    claiming = list(items)
+    if max_chunks is not None and items:
+        # Claim only as many documents as their parsed chunk counts say fit (at least one).
+        with svc.sessions() as session:
+            totals = doc_queries.chunk_totals(session, [doc_id for doc_id, _ in items])
+        for cut in range(1, len(items) + 1):
+            gathered += totals.get(items[cut - 1][0], 0)
+            if gathered >= max_chunks:
+                break
+        claiming = list(items[:cut])
+        outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
+    _claim_and_load(svc, claiming, runs, outcomes, end)
     if runs:
         try:
             _embed_and_upsert(svc, runs)
@@ -153,61 +204,102 @@ def run_embed_group(
     return outcomes, errors
 
 
+def _claim_and_load(
+    svc: IngestionServices,
+    items: Sequence[tuple[str, int]],
+    runs: list[Run],
+    outcomes: dict[str, Outcome],
+    end: Callable[[Run, Exception], None],
+) -> None:
+    claims = open_runs(svc, items, DocumentStage.EMBEDDING)
+    for (doc_id, _), opened in zip(items, claims, strict=True):
+        if isinstance(opened, Outcome):
+            outcomes[doc_id] = opened
+            continue
+        try:
+            if _reuse_twin(svc, opened):
+                outcomes[doc_id] = Outcome.DONE
+                continue
+            opened.chunks = _load_chunks(svc, opened)
+            runs.append(opened)
+        except Exception as exc:
+            end(opened, exc)
+
+
 def _load_chunks(svc: IngestionServices, run: Run) -> list[Chunk]:
     raw = json.loads(svc.blobs.get(chunks_key(run.tenant_id, run.doc_id, run.version)))
     return [Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw]
 
 
 def _embed_and_upsert(svc: IngestionServices, runs: list[Run]) -> None:
+    """Keeps the model busy: two slices are in the model at any time (so its workers never
+    wait for the caller between calls), and a writer thread turns finished slices into
+    sparse vectors, payloads, upserts and progress while the model embeds the next ones."""
     # Shortest first: a batch of similar lengths wastes little on padding.
     work = sorted(
         ((run, chunk) for run in runs for chunk in run.chunks), key=lambda rc: len(rc[1].text)
     )
     done: Counter[Run] = Counter()
-    batch_size = max(1, svc.settings.embedding.batch_size)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upsert") as pool:
-        pending: tuple[Future[None], list[tuple[Run, Chunk]]] | None = None
-        for start in range(0, len(work), batch_size):
-            batch = [(r, c) for r, c in work[start : start + batch_size] if r.active]
+    embedder = svc.embedder
+    # Enough texts per call for every batch the embedder runs at once.
+    step = max(1, embedder.batch_size) * max(1, embedder.concurrency)
+    in_model: deque[tuple[list[tuple[Run, Chunk]], Future[np.ndarray]]] = deque()
+    writing: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="zhiku-feed") as feeder,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhiku-writer") as writer,
+    ):
+
+        def hand_over() -> None:
+            batch, vectors = in_model.popleft()
+            dense = vectors.result()
+            # At most two slices wait for the writer: a slow store holds the model back
+            # instead of piling vectors up in memory.
+            while len(writing) >= 2:
+                writing.popleft().result()
+            writing.append(writer.submit(_write_slice, svc, batch, dense, done))
+
+        for start in range(0, len(work), step):
+            batch = [(r, c) for r, c in work[start : start + step] if r.active]
             if not batch:
                 continue
-            points = _embed_batch(svc, batch)
-            if pending is not None:
-                _settle(svc, *pending, done)
-                # A run may have lost its claim meanwhile: write nothing more for it.
-                kept = [(rc, p) for rc, p in zip(batch, points, strict=True) if rc[0].active]
-                batch, points = [rc for rc, _ in kept], [p for _, p in kept]
-            pending = (pool.submit(svc.store.upsert, points), batch) if batch else None
-        if pending is not None:
-            _settle(svc, *pending, done)
+            texts = [chunk.text for _, chunk in batch]
+            in_model.append((batch, feeder.submit(embedder.embed_documents, texts)))
+            if len(in_model) >= 2:
+                hand_over()
+        while in_model:
+            hand_over()
+        for future in writing:
+            future.result()
 
 
-def _settle(
+def _write_slice(
     svc: IngestionServices,
-    future: Future[None],
     batch: list[tuple[Run, Chunk]],
+    dense: np.ndarray,
     done: Counter[Run],
 ) -> None:
-    future.result()
-    touched = Counter(run for run, _ in batch)
-    done.update(touched)
-    record_progress(svc, {run: {"chunks_done": done[run]} for run in touched if run.active})
-
-
-def _embed_batch(svc: IngestionServices, batch: list[tuple[Run, Chunk]]) -> list[ChunkPoint]:
-    # The chunker already starts each chunk with its section path: embed the text as stored.
-    texts = [chunk.text for _, chunk in batch]
-    dense = svc.embedder.embed_documents(texts)
+    # Slices are written one after another on one thread, so a run that lost its claim
+    # while the previous slice was settled (deleted: its chunks already removed) gets no
+    # more writes.
+    kept = [(rc, vector) for rc, vector in zip(batch, dense, strict=True) if rc[0].active]
+    if not kept:
+        return
+    texts = [chunk.text for (_, chunk), _ in kept]
     sparse = svc.sparse.encode_documents(texts)
-    return [
+    points = [
         ChunkPoint(
             id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
             dense=vector.tolist(),
             sparse=sparse_vector,
             payload=chunk_payload(run, chunk),
         )
-        for (run, chunk), vector, sparse_vector in zip(batch, dense, sparse, strict=True)
+        for ((run, chunk), vector), sparse_vector in zip(kept, sparse, strict=True)
     ]
+    svc.store.upsert(points)
+    touched = Counter(run for (run, _), _ in kept)
+    done.update(touched)
+    record_progress(svc, {run: {"chunks_done": done[run]} for run in touched if run.active})
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:

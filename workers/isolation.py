@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import pickle
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
-from core.errors import UnprocessableDocument
+from core.errors import UnprocessableDocument, ZhikuError
 from core.settings import Settings
-from ingest.types import Chunk
-from workers.services import ParseFn
+from workers.services import ParseFn, ParseResult
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,63 @@ def _ready() -> bool:
 _START_TIMEOUT_S = 300.0
 
 
-def _parse_in_child(data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
+def _parse_in_child(data: bytes, filename: str) -> ParseResult:
     assert _child_parse is not None
     return _child_parse(data, filename)
+
+
+def _parse_many_in_child(items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
+    assert _child_parse is not None
+    results: list[ParseResult | Exception] = []
+    for data, filename in items:
+        try:
+            results.append(_child_parse(data, filename))
+        except Exception as exc:
+            results.append(exc if _survives_pickling(exc) else ParserFault(exc))
+    return results
+
+
+def _survives_pickling(exc: Exception) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
+class ParserFault(ZhikuError):
+    """A parser exception that could not cross the process boundary as itself (a library's,
+    with an unusual constructor): its type and message."""
+
+    def __init__(self, original: Exception | str) -> None:
+        text = original if isinstance(original, str) else f"{type(original).__name__}: {original}"
+        super().__init__(text)
+
+
+# A batch for one round trip to the child: files up to SMALL_FILE_BYTES, at most BATCH_FILES
+# of them and BATCH_BYTES in all. Larger files go alone.
+SMALL_FILE_BYTES = 256 * 1024
+BATCH_FILES = 32
+BATCH_BYTES = 1024 * 1024
+
+
+def _batches(items: Sequence[tuple[bytes, str]]) -> list[list[tuple[bytes, str]]]:
+    batches: list[list[tuple[bytes, str]]] = []
+    current: list[tuple[bytes, str]] = []
+    size = 0
+    for item in items:  # in order: results are matched to files by position
+        large = len(item[0]) > SMALL_FILE_BYTES
+        if current and (large or len(current) >= BATCH_FILES or size + len(item[0]) > BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        if large:
+            batches.append([item])
+            continue
+        current.append(item)
+        size += len(item[0])
+    if current:
+        batches.append(current)
+    return batches
 
 
 class IsolatedParser:
@@ -78,7 +133,7 @@ class IsolatedParser:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    def __call__(self, data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
+    def __call__(self, data: bytes, filename: str) -> ParseResult:
         with self._lock:  # one parse at a time: the child is single-threaded anyway
             future = self._ensure_pool().submit(_parse_in_child, data, filename)
             try:
@@ -93,6 +148,33 @@ class IsolatedParser:
                 raise UnprocessableDocument(
                     "the parser crashed on this file (it may be corrupt or too large)"
                 ) from None
+
+    def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
+        """Small files go to the child together, a batch per round trip: the round trip,
+        not the parsing, is most of the cost of a short text. A batch that overruns the time
+        limit or crashes the child is parsed again one file at a time, so that only the
+        guilty file fails."""
+        results: list[ParseResult | Exception] = []
+        for batch in _batches(items):
+            if len(batch) == 1:
+                results.append(self._one(*batch[0]))
+                continue
+            with self._lock:
+                future = self._ensure_pool().submit(_parse_many_in_child, batch)
+                try:
+                    results.extend(future.result(timeout=self._timeout))
+                    continue
+                except (FutureTimeout, BrokenProcessPool):
+                    log.warning("a batch of %d files failed in the parser; one by one", len(batch))
+                    self._discard_pool()
+            results.extend(self._one(data, filename) for data, filename in batch)
+        return results
+
+    def _one(self, data: bytes, filename: str) -> ParseResult | Exception:
+        try:
+            return self(data, filename)
+        except Exception as exc:
+            return exc
 
     def close(self) -> None:
         with self._lock:

@@ -19,9 +19,9 @@ from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.dispatch import follow_up
 from workers.errors import describe, is_transient, retry_delay
-from workers.ingestion import run_embed_group, run_parse_stage
+from workers.ingestion import run_embed_group, run_parse_group
 from workers.runs import fail_document
-from workers.services import IngestionServices, Outcome, ParseFn
+from workers.services import IngestionServices, Outcome, ParseFn, ParseManyFn, parse_each
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,12 @@ _Job = tuple[str, int, int]  # doc id, version, attempt
 # padding, few enough that each finishes soon after it was parsed (~10 s of embedding here).
 GROUP_DOCS = 128
 GROUP_CHUNKS = 512
+# Documents one parse group may take: one transaction claims them and small files share a
+# round trip to the parse child (``IsolatedParser.parse_many``).
+PARSE_GROUP_DOCS = 32
+# Embed loops: while one group is claimed, loaded or finished (database work), the other
+# keeps the model busy.
+EMBED_LOOPS = 2
 
 
 class LocalDispatcher:
@@ -39,13 +45,18 @@ class LocalDispatcher:
     def __init__(self, svc: IngestionServices, parse: ParseFn) -> None:
         self._svc = svc
         self._parse = parse
+        # An isolated parser ships many files per round trip; a plain function parses here.
+        self._parse_many: ParseManyFn = getattr(parse, "parse_many", None) or parse_each(parse)
         self._queues: dict[str, queue.Queue[_Job | None]] = {
             "parse": queue.Queue(),
             "embed": queue.Queue(),
         }
         self._threads = [
             threading.Thread(target=self._parse_loop, name="zhiku-parse", daemon=True),
-            threading.Thread(target=self._embed_loop, name="zhiku-embed", daemon=True),
+            *(
+                threading.Thread(target=self._embed_loop, name=f"zhiku-embed-{n}", daemon=True)
+                for n in range(EMBED_LOOPS)
+            ),
         ]
         self._sweeper: Sweeper | None = None
 
@@ -73,8 +84,9 @@ class LocalDispatcher:
     def stop(self, timeout: float = 30.0) -> None:
         if self._sweeper is not None:
             self._sweeper.stop()
-        for q in self._queues.values():
-            q.put(None)
+        self._queues["parse"].put(None)
+        for _ in range(EMBED_LOOPS):
+            self._queues["embed"].put(None)
         for thread in self._threads:
             thread.join(timeout)
         close = getattr(self._parse, "close", None)
@@ -89,36 +101,54 @@ class LocalDispatcher:
 
     def _parse_loop(self) -> None:
         q = self._queues["parse"]
-        while (job := q.get()) is not None:
+        while (first := q.get()) is not None:
+            group, stop = self._take_group(q, first, PARSE_GROUP_DOCS)
             try:
-                outcome = run_parse_stage(self._svc, job[0], job[1], self._parse)
-                follow_up(self, outcome, job[0], job[1])
+                outcomes, errors = run_parse_group(
+                    self._svc, [(d, v) for d, v, _ in group], self._parse_many
+                )
+                self._follow_up(group, outcomes, errors, "parse")
             except Exception as exc:
-                self._on_error("parse", job, exc)
+                for job in group:
+                    self._on_error("parse", job, exc)
+            if stop:
+                return
 
     def _embed_loop(self) -> None:
         q = self._queues["embed"]
         while (first := q.get()) is not None:
-            group, stop = self._take_group(q, first)
+            group, stop = self._take_group(q, first, GROUP_DOCS)
             try:
                 outcomes, errors = run_embed_group(
                     self._svc, [(d, v) for d, v, _ in group], max_chunks=GROUP_CHUNKS
                 )
-                for doc_id, version, attempt in group:
-                    if doc_id in errors:
-                        self._on_error("embed", (doc_id, version, attempt), errors[doc_id])
-                    else:
-                        follow_up(self, outcomes.get(doc_id, Outcome.SKIPPED), doc_id, version)
+                self._follow_up(group, outcomes, errors, "embed")
             except Exception as exc:
                 for job in group:
                     self._on_error("embed", job, exc)
             if stop:
                 return
 
-    def _take_group(self, q: queue.Queue[_Job | None], first: _Job) -> tuple[list[_Job], bool]:
-        """The first job and whatever else is already waiting, within the group limits."""
+    def _follow_up(
+        self,
+        group: list[_Job],
+        outcomes: dict[str, Outcome],
+        errors: dict[str, Exception],
+        stage: str,
+    ) -> None:
+        for doc_id, version, attempt in group:
+            if doc_id in errors:
+                self._on_error(stage, (doc_id, version, attempt), errors[doc_id])
+            else:
+                follow_up(self, outcomes.get(doc_id, Outcome.SKIPPED), doc_id, version)
+
+    @staticmethod
+    def _take_group(
+        q: queue.Queue[_Job | None], first: _Job, limit: int
+    ) -> tuple[list[_Job], bool]:
+        """The first job and whatever else is already waiting, up to ``limit`` jobs."""
         group = [first]
-        while len(group) < GROUP_DOCS:
+        while len(group) < limit:
             try:
                 job = q.get_nowait()
             except queue.Empty:

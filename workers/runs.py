@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -66,21 +66,42 @@ def open_run(
     svc: IngestionServices, doc_id: str, version: int, stage: DocumentStage
 ) -> Run | Outcome:
     """Claim the document for ``stage``, or say what to do instead."""
+    return open_runs(svc, [(doc_id, version)], stage)[0]
+
+
+def open_runs(
+    svc: IngestionServices, items: Sequence[tuple[str, int]], stage: DocumentStage
+) -> list[Run | Outcome]:
+    """``open_run`` for several documents in one transaction: one commit, not one each."""
     stale_after = timedelta(seconds=svc.settings.worker.stale_after_s)
+    opened: dict[str, Run | Outcome] = {}
     with transaction(svc.sessions) as session:
-        token = doc_queries.claim(session, doc_id, version, stale_after)
-        if token is None:
-            return Outcome.SKIPPED
-        doc = doc_queries.get_document(session, doc_id)
-        parsed = doc.stage in (DocumentStage.EMBEDDING, DocumentStage.DONE)
-        if parsed != (stage == DocumentStage.EMBEDDING):
-            # A stage message that arrived out of turn (re-delivered, or re-queued by the
-            # sweeper): hand the document back and let the right stage run.
-            doc_queries.release(session, doc_id, token)
-            return Outcome.EMBED_NEXT if parsed else Outcome.PARSE_NEXT
-        doc.stage = stage
-        job = doc_queries.start_job(session, doc, stage, svc.worker_name)
-        return _run_from(doc, token, job.id, stage)
+        tokens = doc_queries.claim_many(session, items, stale_after)
+        docs = doc_queries.load_documents(session, list(tokens))
+        starting: list[tuple[Document, str]] = []
+        for doc_id in dict.fromkeys(doc_id for doc_id, _ in items):
+            token = tokens.get(doc_id)
+            if token is None:
+                opened[doc_id] = Outcome.SKIPPED
+                continue
+            doc = docs[doc_id]
+            parsed = doc.stage in (DocumentStage.EMBEDDING, DocumentStage.DONE)
+            if parsed != (stage == DocumentStage.EMBEDDING):
+                # A stage message that arrived out of turn (re-delivered, or re-queued by
+                # the sweeper): hand the document back and let the right stage run.
+                doc_queries.release(session, doc_id, token)
+                opened[doc_id] = Outcome.EMBED_NEXT if parsed else Outcome.PARSE_NEXT
+                continue
+            doc.stage = stage
+            starting.append((doc, token))
+        jobs = doc_queries.start_jobs(session, [doc for doc, _ in starting], stage, svc.worker_name)
+        for (doc, token), job in zip(starting, jobs, strict=True):
+            opened[doc.id] = _run_from(doc, token, job.id, stage)
+    # A document listed twice (queued twice) is claimed once: the repeat has nothing to do.
+    result: list[Run | Outcome] = []
+    for doc_id, _ in items:
+        result.append(opened.pop(doc_id, Outcome.SKIPPED))
+    return result
 
 
 def close_run(
@@ -111,25 +132,6 @@ def close_run(
     if reraise:
         raise exc
     return Outcome.RETRY
-
-
-@contextmanager
-def claimed(
-    svc: IngestionServices,
-    doc_id: str,
-    version: int,
-    stage: DocumentStage,
-) -> Iterator[Run | Outcome]:
-    """``open_run`` around a block that handles one document. A failure is recorded here
-    (``close_run``); success the block records itself, in its last transaction."""
-    run = open_run(svc, doc_id, version, stage)
-    if isinstance(run, Outcome):
-        yield run
-        return
-    try:
-        yield run
-    except Exception as exc:
-        close_run(svc, run, exc)
 
 
 def fail_document(svc: IngestionServices, doc_id: str, reason: str) -> None:
@@ -176,15 +178,17 @@ def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]
     """Write progress for several runs in one transaction; runs that lost their claim are
     marked inactive. Each run also picks up an access list changed meanwhile, so its next
     batches are written with it."""
-    lost: list[Run] = []
     with transaction(svc.sessions) as session:
-        for run, values in updates.items():
-            if doc_queries.record_progress(session, run.doc_id, run.token, **values):
-                run.access = doc_queries.access_tokens(session, run.doc_id)
-            else:
-                lost.append(run)
-    for run in lost:
-        _after_claim_lost(svc, run)
+        held = doc_queries.record_progress_many(
+            session, [(run.doc_id, run.token, values) for run, values in updates.items()]
+        )
+        access = doc_queries.access_lists(session, sorted(held))
+    for run in updates:
+        if run.doc_id in held:
+            run.access = access[run.doc_id]
+    for run in updates:
+        if run.doc_id not in held:
+            _after_claim_lost(svc, run)
 
 
 def finish(svc: IngestionServices, run: Run, count: int) -> None:

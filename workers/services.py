@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 
 from core.blobs import BlobStore
@@ -16,7 +16,25 @@ from ingest.types import Chunk
 
 # parse(data, filename) -> (chunks, parser facts). Injected so the embedded runner can
 # isolate parsing in a child process and Celery can run it inline in its prefork child.
-ParseFn = Callable[[bytes, str], tuple[list[Chunk], dict[str, object]]]
+ParseResult = tuple[list[Chunk], dict[str, object]]
+ParseFn = Callable[[bytes, str], ParseResult]
+# The same for several files at once: each file's result, or the exception it raised.
+ParseManyFn = Callable[[Sequence[tuple[bytes, str]]], list[ParseResult | Exception]]
+
+
+def parse_each(parse: ParseFn) -> ParseManyFn:
+    """A ``ParseManyFn`` that calls ``parse`` on one file after another, in this process."""
+
+    def parse_many(items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
+        results: list[ParseResult | Exception] = []
+        for data, filename in items:
+            try:
+                results.append(parse(data, filename))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    return parse_many
 
 
 class Outcome(Enum):

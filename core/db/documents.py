@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import bindparam, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.access import Principal
@@ -40,6 +40,25 @@ def get_document(session: Session, doc_id: str) -> Document:
     if doc is None:
         raise NotFound("document not found")
     return doc
+
+
+def load_documents(session: Session, doc_ids: Sequence[str]) -> dict[str, Document]:
+    """These documents (those that exist) by id, in one query."""
+    if not doc_ids:
+        return {}
+    return {
+        doc.id: doc for doc in session.scalars(select(Document).where(Document.id.in_(doc_ids)))
+    }
+
+
+def chunk_totals(session: Session, doc_ids: Sequence[str]) -> dict[str, int]:
+    """Chunks each document's parse produced (0 before parsing)."""
+    if not doc_ids:
+        return {}
+    rows = session.execute(
+        select(Document.id, Document.chunks_total).where(Document.id.in_(doc_ids))
+    )
+    return {doc_id: total or 0 for doc_id, total in rows}
 
 
 def readable_document(session: Session, principal: Principal, doc_id: str) -> Document:
@@ -107,24 +126,42 @@ def access_tokens(session: Session, doc_id: str) -> list[str]:
 def claim(session: Session, doc_id: str, version: int, stale_after: timedelta) -> str | None:
     """Take the processing claim for a document version, or None when a live run holds it,
     the document is gone, finished, or at another version."""
+    return claim_many(session, [(doc_id, version)], stale_after).get(doc_id)
+
+
+def claim_many(
+    session: Session, items: Sequence[tuple[str, int]], stale_after: timedelta
+) -> dict[str, str]:
+    """``claim`` for several document versions in one statement per version number: the
+    claimed ones, each with its token. They share one token; every write it fences also
+    names the document, so sharing grants nothing across documents."""
     token = new_id()
     now = utcnow()
-    result = session.execute(
-        update(Document)
-        .where(
-            Document.id == doc_id,
-            Document.version == version,
-            Document.status.in_(ACTIVE),
-            or_(Document.run_token.is_(None), Document.heartbeat_at < now - stale_after),
+    by_version: dict[int, list[str]] = {}
+    for doc_id, version in items:
+        by_version.setdefault(version, []).append(doc_id)
+    for version, doc_ids in by_version.items():
+        session.execute(
+            update(Document)
+            .where(
+                Document.id.in_(doc_ids),
+                Document.version == version,
+                Document.status.in_(ACTIVE),
+                or_(Document.run_token.is_(None), Document.heartbeat_at < now - stale_after),
+            )
+            .values(
+                run_token=token,
+                heartbeat_at=now,
+                status=DocumentStatus.PROCESSING,
+                attempts=Document.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
         )
-        .values(
-            run_token=token,
-            heartbeat_at=now,
-            status=DocumentStatus.PROCESSING,
-            attempts=Document.attempts + 1,
-        )
+    ids = [doc_id for doc_id, _ in items]
+    claimed = session.scalars(
+        select(Document.id).where(Document.id.in_(ids), Document.run_token == token)
     )
-    return token if result.rowcount == 1 else None
+    return dict.fromkeys(claimed, token)
 
 
 def release(session: Session, doc_id: str, token: str) -> None:
@@ -144,6 +181,46 @@ def record_progress(session: Session, doc_id: str, token: str, **values: object)
         .values(heartbeat_at=utcnow(), **values)
     )
     return result.rowcount == 1
+
+
+def record_progress_many(
+    session: Session, updates: Sequence[tuple[str, str, dict[str, object]]]
+) -> set[str]:
+    """``record_progress`` for many (document, token, values) at once, one executemany per
+    set of fields; returns the documents whose claim still holds (the others were lost)."""
+    if not updates:
+        return set()
+    now = utcnow()
+    by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for doc_id, token, values in updates:
+        row = {"b_id": doc_id, "b_token": token, **{f"b_{k}": v for k, v in values.items()}}
+        by_fields.setdefault(tuple(sorted(values)), []).append(row)
+    table = Document.__table__
+    for names, rows in by_fields.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.run_token == bindparam("b_token"))
+            .values(heartbeat_at=now, **{n: bindparam(f"b_{n}") for n in names})
+        )
+        session.connection().execute(statement, rows)
+    tokens = {doc_id: token for doc_id, token, _ in updates}
+    held = session.execute(
+        select(Document.id, Document.run_token).where(Document.id.in_(list(tokens)))
+    )
+    return {doc_id for doc_id, token in held if token is not None and tokens[doc_id] == token}
+
+
+def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+    """``access_tokens`` of several documents in one query."""
+    lists: dict[str, list[str]] = {doc_id: [] for doc_id in doc_ids}
+    rows = session.execute(
+        select(DocumentAccess.document_id, DocumentAccess.token).where(
+            DocumentAccess.document_id.in_(list(lists))
+        )
+    )
+    for doc_id, token in rows:
+        lists[doc_id].append(token)
+    return {doc_id: sorted(tokens) for doc_id, tokens in lists.items()}
 
 
 def finish(session: Session, doc_id: str, token: str, chunk_count: int) -> bool:
@@ -238,12 +315,26 @@ def touch(session: Session, doc_id: str, cutoff: datetime) -> bool:
 
 
 def start_job(session: Session, doc: Document, stage: str, worker: str) -> IngestionJob:
-    job = IngestionJob(
-        document_id=doc.id, tenant_id=doc.tenant_id, version=doc.version, stage=stage, worker=worker
-    )
-    session.add(job)
+    return start_jobs(session, [doc], stage, worker)[0]
+
+
+def start_jobs(
+    session: Session, docs: Sequence[Document], stage: str, worker: str
+) -> list[IngestionJob]:
+    """One job row per document, inserted in one batch."""
+    jobs = [
+        IngestionJob(
+            document_id=doc.id,
+            tenant_id=doc.tenant_id,
+            version=doc.version,
+            stage=stage,
+            worker=worker,
+        )
+        for doc in docs
+    ]
+    session.add_all(jobs)
     session.flush()
-    return job
+    return jobs
 
 
 def end_job(session: Session, job_id: str, status: str, error: str | None = None) -> None:

@@ -140,6 +140,30 @@ def test_onnx_int8_agrees_with_torch_on_real_passages(
     assert cosines.mean() > 0.985
 
 
+def test_parallel_batches_give_the_vectors_of_sequential_ones(
+    onnx_cache: Path, passages: list[str]
+) -> None:
+    """Side-by-side batches (one thread each) are cut exactly as sequential ones, so every
+    text gets the same vector, in the caller's order, whichever worker ran its batch."""
+    sequential = OnnxEmbedder.from_model("", onnx_cache, batch_size=5, threads=1)
+    parallel = OnnxEmbedder.from_model("", onnx_cache, batch_size=5, threads=3)
+    assert (sequential.concurrency, parallel.concurrency) == (1, 3)
+    texts = passages + SENTENCES
+    expected = sequential.embed_documents(texts)
+    results: list[np.ndarray] = []
+    callers = [
+        threading.Thread(target=lambda: results.append(parallel.embed_documents(texts)))
+        for _ in range(3)
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert len(results) == 3
+    for vectors in results:
+        np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
 def test_second_build_reuses_the_export(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     [export_dir] = (onnx_cache / "onnx").iterdir()
     model_file = export_dir / MODEL_FILE

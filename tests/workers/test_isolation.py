@@ -7,6 +7,7 @@ import pytest
 
 from core.errors import UnprocessableDocument
 from tests.conftest import make_settings
+from workers import isolation
 from workers.isolation import IsolatedParser
 
 
@@ -23,3 +24,41 @@ def test_a_parse_over_the_time_limit_is_killed_and_the_next_one_works(tmp_path) 
         assert "new child" in chunks[0].text
     finally:
         parser.close()
+
+
+def test_a_batch_of_small_files_shares_a_round_trip_and_a_hang_fails_only_its_file(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 3.0}))
+    # Small enough to share the batch, slow enough (spaCy on every line) to overrun it.
+    slow = "\n\n".join(f"Short heading number {i}" for i in range(9000)).encode()
+    assert len(slow) < isolation.SMALL_FILE_BYTES
+    items = [
+        (b"Pumps need oil every spring.", "a.txt"),
+        (b"", "empty.txt"),
+        (slow, "slow.txt"),
+        (b"Valves are checked in autumn.", "b.txt"),
+    ]
+    try:
+        results = parser.parse_many(items)
+        assert len(results) == 4
+        first, empty, hung, last = results
+        assert not isinstance(first, Exception) and "Pumps" in first[0][0].text
+        assert isinstance(empty, UnprocessableDocument)
+        assert isinstance(hung, UnprocessableDocument) and "longer than" in str(hung)
+        assert not isinstance(last, Exception) and "Valves" in last[0][0].text
+        # Small files only: one round trip for all of them.
+        quick = parser.parse_many([(f"Note {i} on pumps.".encode(), f"{i}.txt") for i in range(40)])
+        assert all(not isinstance(r, Exception) for r in quick)
+        assert [r[0][0].text for r in quick] == [f"Note {i} on pumps." for i in range(40)]  # type: ignore[index]
+    finally:
+        parser.close()
+
+
+def test_batches_keep_the_files_in_order() -> None:
+    big = b"x" * (isolation.SMALL_FILE_BYTES + 1)
+    items = [(b"a", "1"), (big, "2"), (b"b", "3"), (b"c", "4")]
+    batches = isolation._batches(items)
+    assert [[name for _, name in batch] for batch in batches] == [["1"], ["2"], ["3", "4"]]
+    many = [(b"n", str(i)) for i in range(isolation.BATCH_FILES + 1)]
+    assert [len(b) for b in isolation._batches(many)] == [isolation.BATCH_FILES, 1]

@@ -17,9 +17,14 @@ from index import types as fields
 from index.store import Scope
 from tests.conftest import make_settings
 from tests.files import long_text
-from workers.ingestion import run_embed_group, run_embed_stage, run_parse_stage
+from workers.ingestion import (
+    run_embed_group,
+    run_embed_stage,
+    run_parse_group,
+    run_parse_stage,
+)
 from workers.runs import ClaimLost, open_run, record_progress
-from workers.services import IngestionServices, Outcome, original_key
+from workers.services import IngestionServices, Outcome, original_key, parse_each
 from zhiku.assembly import build_ingestion_services, build_parse_fn
 from zhiku.database import build_sessions
 
@@ -114,6 +119,32 @@ def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-u
         with svc.sessions() as s:
             doc = doc_queries.get_document(s, doc_id)
             assert (doc.status, doc.chunks_done, doc.chunks_total) == ("ready", 1, 1)
+
+
+def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    good = [
+        _new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(4)
+    ]
+    bad = _new_doc(svc, principal, "")  # an empty file: no text to extract
+    items = [(d, 1) for d in [good[0], bad, *good[1:], good[0]]]  # good[0] queued twice
+    outcomes, errors = run_parse_group(svc, items, parse_each(parse))
+    assert errors == {}
+    assert {d: outcomes[d] for d in good} == dict.fromkeys(good, Outcome.EMBED_NEXT)
+    assert outcomes[bad] is Outcome.FAILED
+    with svc.sessions() as s:
+        failed = doc_queries.get_document(s, bad)
+        assert failed.status == "failed" and failed.error
+        jobs = doc_queries.jobs_for(s, good[0])
+    assert [(j.stage, j.status) for j in jobs] == [("parsing", "done")]
+    # A repeat in an embed group is embedded once, with one job.
+    outcomes, errors = run_embed_group(svc, [(d, 1) for d in [*good, good[0]]])
+    assert errors == {} and set(outcomes.values()) == {Outcome.DONE}
+    for i, doc_id in enumerate(good):
+        chunks = _chunks(svc, principal, doc_id)
+        assert len(chunks) == 1 and f"block {i} " in chunks[0].payload[fields.TEXT]
+    with svc.sessions() as s:
+        assert [j.stage for j in doc_queries.jobs_for(s, good[0])] == ["parsing", "embedding"]
 
 
 class _Interposed:

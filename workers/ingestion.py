@@ -46,6 +46,7 @@ from workers.services import (
     Outcome,
     ParseFn,
     ParseManyFn,
+    ParseResult,
     chunks_key,
     original_key,
     parse_each,
@@ -72,21 +73,65 @@ def run_parse_stage(svc: IngestionServices, doc_id: str, version: int, parse: Pa
     return outcomes[doc_id]
 
 
+# Files parsed in one ``parse_many`` call (one round trip to an isolated parser): up to
+# WAVE_FILES small files and WAVE_BYTES in all. A file over SMALL_FILE_BYTES goes alone, so
+# that a large one is handed to embedding as soon as it is parsed, not after its neighbours.
+SMALL_FILE_BYTES = 64 * 1024
+WAVE_FILES = 32
+WAVE_BYTES = 256 * 1024
+
+Report = Callable[[dict[str, Outcome], dict[str, Exception]], None]
+
+
+def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
+    """Positions of the files, in order, cut into the waves ``run_parse_group`` parses."""
+    waves: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for position, size in enumerate(sizes):
+        large = size > SMALL_FILE_BYTES
+        if current and (large or len(current) >= WAVE_FILES or total + size > WAVE_BYTES):
+            waves.append(current)
+            current, total = [], 0
+        if large:
+            waves.append([position])
+            continue
+        current.append(position)
+        total += size
+    if current:
+        waves.append(current)
+    return waves
+
+
 def run_parse_group(
-    svc: IngestionServices, items: Sequence[tuple[str, int]], parse_many: ParseManyFn
+    svc: IngestionServices,
+    items: Sequence[tuple[str, int]],
+    parse_many: ParseManyFn,
+    report: Report | None = None,
 ) -> tuple[dict[str, Outcome], dict[str, Exception]]:
-    """Parse several documents: one transaction claims them, one ``parse_many`` call parses
-    them (one round trip to an isolated parser for many small files), one transaction hands
-    them to embedding. Returns each one's outcome, and the exceptions of those released for
-    a retry (transient failures). A file that cannot be parsed fails alone."""
+    """Parse several documents: one transaction claims them all; then, wave by wave (see
+    ``parse_waves``), one ``parse_many`` call parses a wave and one transaction hands it to
+    embedding. A file that cannot be parsed fails alone.
+
+    Returns each document's outcome, and the exceptions of those released for a retry
+    (transient failures). ``report``, when given, also receives every outcome once, as soon
+    as it is known, so the next stage can start on a wave while the next wave is parsed."""
     outcomes: dict[str, Outcome] = {}
     errors: dict[str, Exception] = {}
+    reported: set[str] = set()
+
+    def send() -> None:
+        fresh = [doc_id for doc_id in outcomes if doc_id not in reported]
+        reported.update(fresh)
+        if report is not None and fresh:
+            report({d: outcomes[d] for d in fresh}, {d: errors[d] for d in fresh if d in errors})
 
     def end(run: Run, exc: Exception) -> None:
         outcomes[run.doc_id] = close_run(svc, run, exc, reraise=False)
         if outcomes[run.doc_id] is Outcome.RETRY:
             errors[run.doc_id] = exc
 
+    items = _once_each(items)
     runs: list[tuple[Run, bytes]] = []
     claims = open_runs(svc, items, DocumentStage.PARSING)
     for (doc_id, version), opened in zip(items, claims, strict=True):
@@ -97,16 +142,38 @@ def run_parse_group(
             runs.append((opened, svc.blobs.get(original_key(opened.tenant_id, doc_id, version))))
         except Exception as exc:
             end(opened, exc)
-    if not runs:
-        return outcomes, errors
+    send()
     with contextlib.ExitStack() as beating:
         for run, _ in runs:
             beating.enter_context(heartbeat(svc, run))
-        results = parse_many([(data, run.filename) for run, data in runs])
+        for wave in parse_waves([len(data) for _, data in runs]):
+            batch = [runs[position] for position in wave]
+            results = parse_many([(data, run.filename) for run, data in batch])
+            _hand_over(svc, [run for run, _ in batch], results, outcomes, end)
+            send()
+    return outcomes, errors
+
+
+def _once_each(items: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """A document queued twice is handled once (its first entry)."""
+    first: dict[str, tuple[str, int]] = {}
+    for doc_id, version in items:
+        first.setdefault(doc_id, (doc_id, version))
+    return list(first.values())
+
+
+def _hand_over(
+    svc: IngestionServices,
+    runs: list[Run],
+    results: list[ParseResult | Exception],
+    outcomes: dict[str, Outcome],
+    end: Callable[[Run, Exception], None],
+) -> None:
+    """Store a wave's chunks and pass its documents to the embed stage in one transaction."""
     parsed: list[tuple[Run, int, dict[str, object]]] = []
-    for (run, _), result in zip(runs, results, strict=True):
+    for run, result in zip(runs, results, strict=True):
         try:
-            if isinstance(result, BaseException):
+            if isinstance(result, Exception):
                 raise result
             chunks, facts = result
             if not chunks:
@@ -116,6 +183,7 @@ def run_parse_group(
             parsed.append((run, len(chunks), facts))
         except Exception as exc:
             end(run, exc)
+    lost: list[Run] = []
     try:
         with transaction(svc.sessions) as session:
             for run, count, facts in parsed:
@@ -129,19 +197,18 @@ def run_parse_group(
                     parse_info=facts,
                 )
                 if not ours:
-                    outcomes[run.doc_id] = Outcome.SKIPPED
+                    lost.append(run)
                     continue
                 doc_queries.release(session, run.doc_id, run.token)
                 doc_queries.end_job(session, run.job_id, "done")
-                outcomes[run.doc_id] = Outcome.EMBED_NEXT
     except Exception as exc:
         for run, _, _ in parsed:
             end(run, exc)
-        return outcomes, errors
+        return
     for run, _, _ in parsed:
-        if outcomes[run.doc_id] is Outcome.SKIPPED:
-            close_run(svc, run, ClaimLost(run.doc_id), reraise=False)
-    return outcomes, errors
+        outcomes[run.doc_id] = Outcome.EMBED_NEXT
+    for run in lost:
+        outcomes[run.doc_id] = close_run(svc, run, ClaimLost(run.doc_id), reraise=False)
 
 
 def run_embed_stage(svc: IngestionServices, doc_id: str, version: int) -> Outcome:
@@ -170,6 +237,7 @@ def run_embed_group(
         if outcomes[run.doc_id] is Outcome.RETRY and exc is not None:
             errors[run.doc_id] = exc
 
+    items = _once_each(items)
     claiming = list(items)
     if max_chunks is not None and items:
         # Claim only as many documents as their parsed chunk counts say fit (at least one).

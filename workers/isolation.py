@@ -76,32 +76,6 @@ class ParserFault(ZhikuError):
         super().__init__(text)
 
 
-# A batch for one round trip to the child: files up to SMALL_FILE_BYTES, at most BATCH_FILES
-# of them and BATCH_BYTES in all. Larger files go alone.
-SMALL_FILE_BYTES = 256 * 1024
-BATCH_FILES = 32
-BATCH_BYTES = 1024 * 1024
-
-
-def _batches(items: Sequence[tuple[bytes, str]]) -> list[list[tuple[bytes, str]]]:
-    batches: list[list[tuple[bytes, str]]] = []
-    current: list[tuple[bytes, str]] = []
-    size = 0
-    for item in items:  # in order: results are matched to files by position
-        large = len(item[0]) > SMALL_FILE_BYTES
-        if current and (large or len(current) >= BATCH_FILES or size + len(item[0]) > BATCH_BYTES):
-            batches.append(current)
-            current, size = [], 0
-        if large:
-            batches.append([item])
-            continue
-        current.append(item)
-        size += len(item[0])
-    if current:
-        batches.append(current)
-    return batches
-
-
 class IsolatedParser:
     def __init__(self, settings: Settings) -> None:
         self._settings_json = settings.model_dump_json()
@@ -150,25 +124,20 @@ class IsolatedParser:
                 ) from None
 
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
-        """Small files go to the child together, a batch per round trip: the round trip,
-        not the parsing, is most of the cost of a short text. A batch that overruns the time
-        limit or crashes the child is parsed again one file at a time, so that only the
-        guilty file fails."""
-        results: list[ParseResult | Exception] = []
-        for batch in _batches(items):
-            if len(batch) == 1:
-                results.append(self._one(*batch[0]))
-                continue
-            with self._lock:
-                future = self._ensure_pool().submit(_parse_many_in_child, batch)
-                try:
-                    results.extend(future.result(timeout=self._timeout))
-                    continue
-                except (FutureTimeout, BrokenProcessPool):
-                    log.warning("a batch of %d files failed in the parser; one by one", len(batch))
-                    self._discard_pool()
-            results.extend(self._one(data, filename) for data, filename in batch)
-        return results
+        """Several files in one round trip to the child: for short texts the round trip,
+        not the parsing, is most of the cost. If the batch overruns the time limit or
+        crashes the child, the files are parsed again one at a time, so that only the
+        guilty one fails."""
+        if len(items) == 1:
+            return [self._one(*items[0])]
+        with self._lock:
+            future = self._ensure_pool().submit(_parse_many_in_child, list(items))
+            try:
+                return future.result(timeout=self._timeout)
+            except (FutureTimeout, BrokenProcessPool):
+                log.warning("a batch of %d files failed in the parser; one by one", len(items))
+                self._discard_pool()
+        return [self._one(data, filename) for data, filename in items]
 
     def _one(self, data: bytes, filename: str) -> ParseResult | Exception:
         try:

@@ -103,16 +103,25 @@ class LocalDispatcher:
         q = self._queues["parse"]
         while (first := q.get()) is not None:
             group, stop = self._take_group(q, first, PARSE_GROUP_DOCS)
-            try:
-                outcomes, errors = run_parse_group(
-                    self._svc, [(d, v) for d, v, _ in group], self._parse_many
-                )
-                self._follow_up(group, outcomes, errors, "parse")
-            except Exception as exc:
-                for job in group:
-                    self._on_error("parse", job, exc)
+            self._parse_group(group)
             if stop:
                 return
+
+    def _parse_group(self, group: list[_Job]) -> None:
+        jobs = {doc_id: (doc_id, version, attempt) for doc_id, version, attempt in group}
+        done: set[str] = set()
+
+        def report(outcomes: dict[str, Outcome], errors: dict[str, Exception]) -> None:
+            # Each wave goes to embedding as soon as it is parsed.
+            done.update(outcomes)
+            self._follow_up([jobs[d] for d in outcomes], outcomes, errors, "parse")
+
+        try:
+            run_parse_group(self._svc, [(d, v) for d, v, _ in group], self._parse_many, report)
+        except Exception as exc:
+            for doc_id, job in jobs.items():
+                if doc_id not in done:
+                    self._on_error("parse", job, exc)
 
     def _embed_loop(self) -> None:
         q = self._queues["embed"]

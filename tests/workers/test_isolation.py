@@ -7,7 +7,6 @@ import pytest
 
 from core.errors import UnprocessableDocument
 from tests.conftest import make_settings
-from workers import isolation
 from workers.isolation import IsolatedParser
 
 
@@ -30,9 +29,8 @@ def test_a_batch_of_small_files_shares_a_round_trip_and_a_hang_fails_only_its_fi
     tmp_path,
 ) -> None:  # type: ignore[no-untyped-def]
     parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 3.0}))
-    # Small enough to share the batch, slow enough (spaCy on every line) to overrun it.
+    # Slow: spaCy runs on every line.
     slow = "\n\n".join(f"Short heading number {i}" for i in range(9000)).encode()
-    assert len(slow) < isolation.SMALL_FILE_BYTES
     items = [
         (b"Pumps need oil every spring.", "a.txt"),
         (b"", "empty.txt"),
@@ -53,12 +51,3 @@ def test_a_batch_of_small_files_shares_a_round_trip_and_a_hang_fails_only_its_fi
         assert [r[0][0].text for r in quick] == [f"Note {i} on pumps." for i in range(40)]  # type: ignore[index]
     finally:
         parser.close()
-
-
-def test_batches_keep_the_files_in_order() -> None:
-    big = b"x" * (isolation.SMALL_FILE_BYTES + 1)
-    items = [(b"a", "1"), (big, "2"), (b"b", "3"), (b"c", "4")]
-    batches = isolation._batches(items)
-    assert [[name for _, name in batch] for batch in batches] == [["1"], ["2"], ["3", "4"]]
-    many = [(b"n", str(i)) for i in range(isolation.BATCH_FILES + 1)]
-    assert [len(b) for b in isolation._batches(many)] == [isolation.BATCH_FILES, 1]

@@ -17,6 +17,7 @@ from index import types as fields
 from index.store import Scope
 from tests.conftest import make_settings
 from tests.files import long_text
+from workers import ingestion
 from workers.ingestion import (
     run_embed_group,
     run_embed_stage,
@@ -127,9 +128,16 @@ def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) 
         _new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(4)
     ]
     bad = _new_doc(svc, principal, "")  # an empty file: no text to extract
-    items = [(d, 1) for d in [good[0], bad, *good[1:], good[0]]]  # good[0] queued twice
-    outcomes, errors = run_parse_group(svc, items, parse_each(parse))
+    large = _new_doc(svc, principal, "Pumps and valves. " * 5000)  # a wave of its own
+    items = [(d, 1) for d in [good[0], bad, large, *good[1:], good[0]]]  # good[0] twice
+    reports: list[dict[str, Outcome]] = []
+    outcomes, errors = run_parse_group(
+        svc, items, parse_each(parse), lambda done, _: reports.append(done)
+    )
     assert errors == {}
+    # Each wave is reported as soon as it is parsed, every document exactly once.
+    assert [sorted(r) for r in reports] == [sorted([good[0], bad]), [large], sorted(good[1:])]
+    assert outcomes[large] is Outcome.EMBED_NEXT
     assert {d: outcomes[d] for d in good} == dict.fromkeys(good, Outcome.EMBED_NEXT)
     assert outcomes[bad] is Outcome.FAILED
     with svc.sessions() as s:
@@ -145,6 +153,15 @@ def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) 
         assert len(chunks) == 1 and f"block {i} " in chunks[0].payload[fields.TEXT]
     with svc.sessions() as s:
         assert [j.stage for j in doc_queries.jobs_for(s, good[0])] == ["parsing", "embedding"]
+
+
+def test_parse_waves_keep_files_in_order_and_large_ones_alone() -> None:
+    small, large = 1000, ingestion.SMALL_FILE_BYTES + 1
+    assert ingestion.parse_waves([small, large, small, small]) == [[0], [1], [2, 3]]
+    many = [small] * (ingestion.WAVE_FILES + 1)
+    assert [len(w) for w in ingestion.parse_waves(many)] == [ingestion.WAVE_FILES, 1]
+    heavy = [ingestion.SMALL_FILE_BYTES] * 5  # four fill a wave's byte budget
+    assert ingestion.parse_waves(heavy) == [[0, 1, 2, 3], [4]]
 
 
 class _Interposed:

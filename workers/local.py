@@ -1,11 +1,16 @@
 """The embedded default: ingestion on threads inside the serving process.
 
 An embedded Qdrant store can be opened by one process only, so with no broker configured the
-API process runs ingestion itself: one thread parses (in an isolated child process, see
-``workers.isolation``) while another embeds, so parsing document N+1 overlaps embedding N. The
-embed thread takes every document waiting (up to a limit) as one group, so small documents
-share full batches. Ingestion stays asynchronous: uploads return at once and progress is
-visible in the database.
+API process runs ingestion itself:
+
+- one parse thread takes every document waiting (up to ``PARSE_GROUP_DOCS``), claims them in
+  one transaction and has them parsed in an isolated child process (``workers.isolation``),
+  many small files per round trip; each wave is handed to embedding as soon as it is parsed;
+- ``EMBED_LOOPS`` embed threads each take the documents waiting as one group, so small
+  documents share full batches; while one group is claimed or finished (database work), the
+  other keeps the model busy.
+
+Ingestion stays asynchronous: uploads return at once and progress is visible in the database.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ EMBED_LOOPS = 2
 
 
 class LocalDispatcher:
-    """Runs parse and embed stages on two daemon threads of this process."""
+    """Runs parse and embed stages on daemon threads of this process."""
 
     def __init__(self, svc: IngestionServices, parse: ParseFn) -> None:
         self._svc = svc

@@ -74,7 +74,10 @@ def zhiku_embedding(embedder: Embedder, batch_size: int) -> Any:
             self._stats.sizes.append(len(texts))
             return vectors
 
-    return ZhikuEmbedding(embedder, embed_batch_size=batch_size)
+    # LlamaIndex hands the embedding one call per ``embed_batch_size`` texts; Zhiku's ONNX
+    # embedder runs ``concurrency`` batches side by side, so each call carries one batch per
+    # worker, as the pipeline's calls do: the peer gets the model's full speed.
+    return ZhikuEmbedding(embedder, embed_batch_size=batch_size * embedder.concurrency)
 
 
 def huggingface_embedding(batch_size: int) -> Any:

@@ -183,24 +183,20 @@ def _hand_over(
             parsed.append((run, len(chunks), facts))
         except Exception as exc:
             end(run, exc)
-    lost: list[Run] = []
+    values = {"stage": DocumentStage.EMBEDDING, "chunks_done": 0}
     try:
         with transaction(svc.sessions) as session:
-            for run, count, facts in parsed:
-                ours = doc_queries.record_progress(
-                    session,
-                    run.doc_id,
-                    run.token,
-                    stage=DocumentStage.EMBEDDING,
-                    chunks_total=count,
-                    chunks_done=0,
-                    parse_info=facts,
-                )
-                if not ours:
-                    lost.append(run)
-                    continue
-                doc_queries.release(session, run.doc_id, run.token)
-                doc_queries.end_job(session, run.job_id, "done")
+            held = doc_queries.release_many(
+                session,
+                [
+                    (run.doc_id, run.token, {**values, "chunks_total": count, "parse_info": facts})
+                    for run, count, facts in parsed
+                ],
+            )
+            doc_queries.end_jobs(
+                session, [run.job_id for run, _, _ in parsed if run.doc_id in held], "done"
+            )
+        lost = [run for run, _, _ in parsed if run.doc_id not in held]
     except Exception as exc:
         for run, _, _ in parsed:
             end(run, exc)

@@ -201,21 +201,24 @@ def finish(svc: IngestionServices, run: Run, count: int) -> None:
 def finish_all(svc: IngestionServices, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
     """Drop stale chunks and mark documents ready, all in one transaction. Returns the runs
     that could not be finished (claim lost: already handled) with their exception."""
-    failures: dict[Run, Exception] = {}
+    failures: dict[Run, Exception]
     for run, count in done:
         if run.may_have_stale_chunks():
             svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
     with transaction(svc.sessions) as session:
-        for run, count in done:
-            current = doc_queries.access_tokens(session, run.doc_id)
+        access = doc_queries.access_lists(session, [run.doc_id for run, _ in done])
+        for run, _ in done:
+            current = access[run.doc_id]
             if run.written_access - {tuple(current)}:
                 # Changed while some batches were written with the old list.
                 svc.store.set_document_access(run.tenant_id, run.doc_id, current)
                 run.access = current
-            if doc_queries.finish(session, run.doc_id, run.token, count):
-                doc_queries.end_job(session, run.job_id, "done")
-            else:
-                failures[run] = ClaimLost(run.doc_id)
+        held = doc_queries.release_many(
+            session,
+            [(run.doc_id, run.token, doc_queries.finished_values(count)) for run, count in done],
+        )
+        doc_queries.end_jobs(session, [run.job_id for run, _ in done if run.doc_id in held], "done")
+        failures = {run: ClaimLost(run.doc_id) for run, _ in done if run.doc_id not in held}
     for run in failures:
         _after_claim_lost(svc, run)
     for run, _ in done:

@@ -210,6 +210,34 @@ def record_progress_many(
     return {doc_id for doc_id, token in held if token is not None and tokens[doc_id] == token}
 
 
+def release_many(
+    session: Session, updates: Sequence[tuple[str, str, dict[str, object]]]
+) -> set[str]:
+    """Write each document's values and give its claim back, for many documents in three
+    statements; returns those whose claim still held (the others are left untouched)."""
+    held = record_progress_many(session, updates)
+    tokens = {token for doc_id, token, _ in updates if doc_id in held}
+    if held:
+        session.execute(
+            update(Document)
+            .where(Document.id.in_(list(held)), Document.run_token.in_(list(tokens)))
+            .values(run_token=None)
+            .execution_options(synchronize_session=False)
+        )
+    return held
+
+
+def finished_values(chunk_count: int) -> dict[str, object]:
+    """What ``finish`` writes besides giving the claim back."""
+    return {
+        "status": DocumentStatus.READY,
+        "stage": DocumentStage.DONE,
+        "chunks_done": chunk_count,
+        "chunks_total": chunk_count,
+        "error": None,
+    }
+
+
 def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str]]:
     """``access_tokens`` of several documents in one query."""
     lists: dict[str, list[str]] = {doc_id: [] for doc_id in doc_ids}
@@ -224,17 +252,7 @@ def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str
 
 
 def finish(session: Session, doc_id: str, token: str, chunk_count: int) -> bool:
-    return record_progress(
-        session,
-        doc_id,
-        token,
-        status=DocumentStatus.READY,
-        stage=DocumentStage.DONE,
-        chunks_done=chunk_count,
-        chunks_total=chunk_count,
-        error=None,
-        run_token=None,
-    )
+    return record_progress(session, doc_id, token, **finished_values(chunk_count), run_token=None)
 
 
 def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -> bool:
@@ -343,6 +361,16 @@ def end_job(session: Session, job_id: str, status: str, error: str | None = None
         .where(IngestionJob.id == job_id)
         .values(status=status, error=error, finished_at=utcnow())
     )
+
+
+def end_jobs(session: Session, job_ids: Sequence[str], status: str) -> None:
+    if job_ids:
+        session.execute(
+            update(IngestionJob)
+            .where(IngestionJob.id.in_(list(job_ids)))
+            .values(status=status, finished_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
 
 
 def jobs_for(session: Session, doc_id: str) -> list[IngestionJob]:

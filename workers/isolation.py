@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -26,13 +28,24 @@ log = logging.getLogger(__name__)
 _child_parse: ParseFn | None = None
 
 
-def _init_child(settings_json: str) -> None:
+def _init_child(settings_json: str, parent_pid: int) -> None:
     global _child_parse
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="zhiku-parent-watch", daemon=True
+    ).start()
     from ingest.parsing import warm_up
     from zhiku.assembly import build_parse_fn
 
     _child_parse = build_parse_fn(Settings.model_validate_json(settings_json))
     warm_up()  # imports unstructured and loads spaCy now, outside any document's time limit
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A killed server must not leave its parser behind (it holds ~1 GB): the pool's own
+    pipes do not tell the child, since it holds both of their ends."""
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ready() -> bool:
@@ -89,7 +102,7 @@ class IsolatedParser:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
-                initargs=(self._settings_json,),
+                initargs=(self._settings_json, os.getpid()),
             )
             try:
                 pool.submit(_ready).result(timeout=_START_TIMEOUT_S)

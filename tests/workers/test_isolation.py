@@ -3,6 +3,13 @@ is killed, only that document fails, and the next one is parsed by a fresh child
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
 import pytest
 
 from core.errors import UnprocessableDocument
@@ -51,3 +58,38 @@ def test_a_batch_of_small_files_shares_a_round_trip_and_a_hang_fails_only_its_fi
         assert [r[0][0].text for r in quick] == [f"Note {i} on pumps." for i in range(40)]  # type: ignore[index]
     finally:
         parser.close()
+
+
+def test_the_parse_child_exits_when_its_server_is_killed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server killed with SIGKILL gets no chance to stop its parser: the child notices."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from core.settings import Settings\n"
+        "from workers.isolation import IsolatedParser\n"
+        "if __name__ == '__main__':\n"
+        "    parser = IsolatedParser(Settings(data_dir=Path(sys.argv[1])))\n"
+        "    parser(b'warm up', 'a.txt')\n"
+        "    print(*[p.pid for p in parser._pool._processes.values()], flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        child = int(server.stdout.readline())
+        assert psutil.pid_exists(child)
+    finally:
+        server.kill()
+        server.wait()
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the parse child outlived its server"
+        time.sleep(0.2)

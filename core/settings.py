@@ -65,6 +65,8 @@ class ParsingSettings(BaseModel):
     # Seconds a single document may spend being parsed before it is failed.
     timeout_s: float = 600.0
     max_pages: int = 2000
+    # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
+    workers: int = 0
 
 
 class LimitsSettings(BaseModel):

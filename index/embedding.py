@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import resources
@@ -59,6 +60,13 @@ class Embedder(Protocol):
     def token_count(self, text: str) -> int:
         """The model tokenizer's count, special tokens excluded, never truncated."""
         ...
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def default_model_dir() -> Path:

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ from tokenizers import Tokenizer
 
 from index.embedding import (
     UnsupportedModel,
+    available_cores,
     load_sentence_transformer,
     model_position_limit,
     model_window,
@@ -52,13 +52,6 @@ _OPSET = 17
 _HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
 _POOLING_MODES = ("mean", "cls", "max")
 _STALE_STAGING_S = 24 * 3600
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def local_model_dir(source: str) -> Path:

@@ -141,7 +141,7 @@ class _OnnxScorer:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from index.embedding_onnx import available_cores
+        from index.embedding import available_cores
 
         manifest = json.loads((export_dir / MANIFEST).read_text())
         self._inputs: list[str] = manifest["inputs"]

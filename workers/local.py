@@ -3,9 +3,10 @@
 An embedded Qdrant store can be opened by one process only, so with no broker configured the
 API process runs ingestion itself:
 
-- one parse thread takes every document waiting (up to ``PARSE_GROUP_DOCS``), claims them in
-  one transaction and has them parsed in an isolated child process (``workers.isolation``),
-  many small files per round trip; each wave is handed to embedding as soon as it is parsed;
+- a parse thread per parser (``ParsingSettings.workers``, each an isolated child process,
+  see ``workers.isolation``) takes its share of the documents waiting (up to
+  ``PARSE_GROUP_DOCS``), claims them in one transaction and has them parsed, many small files
+  per round trip; each wave is handed to embedding as soon as it is parsed;
 - ``EMBED_LOOPS`` embed threads each take the documents waiting as one group, so small
   documents share full batches; while one group is claimed or finished (database work), the
   other keeps the model busy.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
@@ -47,17 +49,23 @@ EMBED_LOOPS = 2
 class LocalDispatcher:
     """Runs parse and embed stages on daemon threads of this process."""
 
-    def __init__(self, svc: IngestionServices, parse: ParseFn) -> None:
+    def __init__(self, svc: IngestionServices, parsers: Sequence[ParseFn]) -> None:
+        """One parse thread per parser in ``parsers`` (each an isolated child process, say)."""
         self._svc = svc
-        self._parse = parse
-        # An isolated parser ships many files per round trip; a plain function parses here.
-        self._parse_many: ParseManyFn = getattr(parse, "parse_many", None) or parse_each(parse)
+        self._parsers = list(parsers)
+        if not self._parsers:
+            raise ValueError("at least one parser is needed")
         self._queues: dict[str, queue.Queue[_Job | None]] = {
             "parse": queue.Queue(),
             "embed": queue.Queue(),
         }
         self._threads = [
-            threading.Thread(target=self._parse_loop, name="zhiku-parse", daemon=True),
+            *(
+                threading.Thread(
+                    target=self._parse_loop, args=(parser,), name=f"zhiku-parse-{n}", daemon=True
+                )
+                for n, parser in enumerate(self._parsers)
+            ),
             *(
                 threading.Thread(target=self._embed_loop, name=f"zhiku-embed-{n}", daemon=True)
                 for n in range(EMBED_LOOPS)
@@ -89,14 +97,16 @@ class LocalDispatcher:
     def stop(self, timeout: float = 30.0) -> None:
         if self._sweeper is not None:
             self._sweeper.stop()
-        self._queues["parse"].put(None)
+        for _ in self._parsers:
+            self._queues["parse"].put(None)
         for _ in range(EMBED_LOOPS):
             self._queues["embed"].put(None)
         for thread in self._threads:
             thread.join(timeout)
-        close = getattr(self._parse, "close", None)
-        if close is not None:
-            close()
+        for parser in self._parsers:
+            close = getattr(parser, "close", None)
+            if close is not None:
+                close()
 
     def parse(self, doc_id: str, version: int) -> None:
         self._queues["parse"].put((doc_id, version, 0))
@@ -104,15 +114,19 @@ class LocalDispatcher:
     def embed(self, doc_id: str, version: int) -> None:
         self._queues["embed"].put((doc_id, version, 0))
 
-    def _parse_loop(self) -> None:
+    def _parse_loop(self, parser: ParseFn) -> None:
+        # An isolated parser ships many files per round trip; a plain function parses here.
+        parse_many: ParseManyFn = getattr(parser, "parse_many", None) or parse_each(parser)
         q = self._queues["parse"]
         while (first := q.get()) is not None:
-            group, stop = self._take_group(q, first, PARSE_GROUP_DOCS)
-            self._parse_group(group)
+            # A fair share of what is waiting, so that every parser gets some of a burst.
+            share = -(-(q.qsize() + 1) // len(self._parsers))
+            group, stop = self._take_group(q, first, min(PARSE_GROUP_DOCS, share))
+            self._parse_group(group, parse_many)
             if stop:
                 return
 
-    def _parse_group(self, group: list[_Job]) -> None:
+    def _parse_group(self, group: list[_Job], parse_many: ParseManyFn) -> None:
         jobs = {doc_id: (doc_id, version, attempt) for doc_id, version, attempt in group}
         done: set[str] = set()
 
@@ -122,7 +136,7 @@ class LocalDispatcher:
             self._follow_up([jobs[d] for d in outcomes], outcomes, errors, "parse")
 
         try:
-            run_parse_group(self._svc, [(d, v) for d, v, _ in group], self._parse_many, report)
+            run_parse_group(self._svc, [(d, v) for d, v, _ in group], parse_many, report)
         except Exception as exc:
             for doc_id, job in jobs.items():
                 if doc_id not in done:

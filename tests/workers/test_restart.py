@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import psutil
+
+from api.services import documents
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db.models import DocumentStage, DocumentStatus, utcnow
@@ -48,3 +51,35 @@ def test_unfinished_documents_resume_after_a_crash(tmp_path) -> None:  # type: i
                 break
             time.sleep(0.3)
     assert status == "ready"
+
+
+def test_two_parse_workers_share_a_burst_of_uploads(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``parsing.workers`` parse children: a burst of uploads is split between them, and
+    every document ends ready."""
+    settings = make_settings(tmp_path, parsing={"workers": 2})
+    sessions = build_sessions(settings, migrate=True)
+    with transaction(sessions) as s:
+        tenant = identity.create_tenant(s, "burst")
+        principal = identity.principal_for(identity.create_user(s, tenant.id, "u", is_admin=True))
+    with ThreadServer(settings) as server:
+        state = server.state
+        local = state.local
+        parse_threads = [t for t in local._threads if t.name.startswith("zhiku-parse")]
+        assert len(parse_threads) == 2
+        access = documents.resolve_access(state, principal, None)
+        ids = []
+        for i in range(12):
+            upload = documents.IncomingFile(f"{i}.txt", f"Burst note {i} on pumps.".encode())
+            clean, mime = documents.check_file(state, upload)
+            ids.append(documents.store_upload(state, principal, upload, clean, mime, access, []).id)
+        deadline = time.monotonic() + 120
+        while True:
+            with state.services.sessions() as s:
+                statuses = {doc_queries.get_document(s, d).status for d in ids}
+            if statuses == {"ready"} or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        children = psutil.Process().children()
+        parsers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+    assert statuses == {"ready"}
+    assert len(parsers) == 2  # both children were started: both got documents

@@ -7,9 +7,10 @@ embedder's chunks/s and CPU per chunk
 
 * by batching: all chunks sorted by length (the model-alone reference of ``bench.ingest``),
   batches of 32 in document order, and groups of 32 documents (as the embed stage groups);
-* under contention: a side process busy 30% of one core (about what the parse child used
-  during ``bench.ingest``), with onnxruntime's default 2-thread spinning pool, with spinning
-  off, and with one intra-op thread. Configurations alternate, ``--reps`` times.
+* by thread layout, alone and beside a side process busy 30% of one core (about what the
+  parse child used during ``bench.ingest``): Zhiku's default (one thread per batch, as many
+  batches side by side as cores), onnxruntime's own 2-thread spinning pool, the same without
+  spinning, and one batch on one thread. Configurations alternate, ``--reps`` times.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def measure(texts_count: int, work: Callable[[], object], burner: bool) -> dict[
     }
 
 
-def sessions(model_file: Path) -> dict[str, Any]:
+DEFAULT = "1 thread per batch, 2 batches side by side (default)"
+
+
+def sessions(model_file: Path) -> dict[str, tuple[Any, int]]:
+    """Layouts: (session, batches run side by side)."""
     import onnxruntime as ort
 
     def make(threads: int, spin: bool) -> Any:
@@ -74,10 +79,22 @@ def sessions(model_file: Path) -> dict[str, Any]:
         return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
     return {
-        "2 threads, spinning (default)": make(2, True),
-        "2 threads, no spinning": make(2, False),
-        "1 thread": make(1, True),
+        DEFAULT: (make(1, True), 2),
+        "2 threads, spinning (onnxruntime default)": (make(2, True), 1),
+        "2 threads, no spinning": (make(2, False), 1),
+        "1 thread, one batch at a time": (make(1, True), 1),
     }
+
+
+def use(embedder: Any, layout: tuple[Any, int]) -> None:
+    """The session and its worker pool are private; swapping them is the one way to vary
+    the layout on one loaded embedder."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    session, side_by_side = layout
+    embedder._session = session
+    embedder.concurrency = side_by_side
+    embedder._workers = ThreadPoolExecutor(side_by_side) if side_by_side > 1 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     configs = sessions(ensure_onnx_model("", settings.model_cache_path) / MODEL_FILE)
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
     for _ in range(args.reps):
-        embedder._session = configs["2 threads, spinning (default)"]  # the shipped setting
+        use(embedder, configs[DEFAULT])  # the shipped setting
         for name, work in batching.items():
             samples.setdefault(("batching", name), []).append(measure(len(texts), work, False))
         for burner in (False, True):
-            for name, session in configs.items():
-                # The session is private; swapping it is the one way to vary its options.
-                embedder._session = session
+            for name, layout in configs.items():
+                use(embedder, layout)
                 label = f"{name}{', side load 30% of a core' if burner else ''}"
                 result = measure(len(texts), lambda: embedder.embed_documents(texts), burner)
                 samples.setdefault(("contention", label), []).append(result)

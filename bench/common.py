@@ -168,6 +168,17 @@ class CallStats:
     items: int = 0
     seconds: float = 0.0
     sizes: list[int] = field(default_factory=list)
+    # (start, end) of every call: calls from several threads overlap, so ``seconds`` (their
+    # sum) can exceed the wall time; ``busy`` counts each moment once.
+    spans: list[tuple[float, float]] = field(default_factory=list)
+
+    def busy_seconds(self) -> float:
+        busy, reach = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            if end > reach:
+                busy += end - max(start, reach)
+                reach = end
+        return busy
 
     def summary(self) -> dict[str, object]:
         sizes = self.sizes or [0]
@@ -175,6 +186,7 @@ class CallStats:
             "calls": self.calls,
             "items": self.items,
             "seconds": round(self.seconds, 2),
+            "busy_s": round(self.busy_seconds(), 2),
             "items_per_call_mean": round(self.items / self.calls, 2) if self.calls else 0.0,
             "items_per_call_max": max(sizes),
             "items_per_s_inside": round(self.items / self.seconds, 1) if self.seconds else 0.0,
@@ -199,6 +211,7 @@ def time_calls(obj: Any, method: str, stats: CallStats) -> Callable[[], None]:
                 stats.items += size
                 stats.seconds += elapsed
                 stats.sizes.append(size)
+                stats.spans.append((started, started + elapsed))
 
     setattr(obj, method, timed)
     return lambda: obj.__dict__.pop(method, None)

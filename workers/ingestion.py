@@ -83,6 +83,36 @@ WAVE_BYTES = 256 * 1024
 Report = Callable[[dict[str, Outcome], dict[str, Exception]], None]
 
 
+class _Results:
+    """Each document's outcome, and the exceptions of those released for a retry."""
+
+    def __init__(self, svc: IngestionServices) -> None:
+        self.svc = svc
+        self.outcomes: dict[str, Outcome] = {}
+        self.errors: dict[str, Exception] = {}
+
+    def end(self, run: Run, exc: Exception) -> None:
+        """Record how a run ended on ``exc`` (failed, superseded, or released to retry)."""
+        self.outcomes[run.doc_id] = close_run(self.svc, run, exc, reraise=False)
+        if self.outcomes[run.doc_id] is Outcome.RETRY:
+            self.errors[run.doc_id] = exc
+
+    def claim(
+        self, items: Sequence[tuple[str, int]], stage: DocumentStage, prepare: Callable[[Run], None]
+    ) -> None:
+        """Claim ``items`` in one transaction and ``prepare`` each claimed run; a run whose
+        preparation fails ends there, the others go on."""
+        claims = open_runs(self.svc, items, stage)
+        for (doc_id, _), opened in zip(items, claims, strict=True):
+            if isinstance(opened, Outcome):
+                self.outcomes[doc_id] = opened
+                continue
+            try:
+                prepare(opened)
+            except Exception as exc:
+                self.end(opened, exc)
+
+
 def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
     """Positions of the files, in order, cut into the waves ``run_parse_group`` parses."""
     waves: list[list[int]] = []
@@ -116,8 +146,8 @@ def run_parse_group(
     Returns each document's outcome, and the exceptions of those released for a retry
     (transient failures). ``report``, when given, also receives every outcome once, as soon
     as it is known, so the next stage can start on a wave while the next wave is parsed."""
-    outcomes: dict[str, Outcome] = {}
-    errors: dict[str, Exception] = {}
+    results = _Results(svc)
+    outcomes, errors = results.outcomes, results.errors
     reported: set[str] = set()
 
     def send() -> None:
@@ -126,30 +156,20 @@ def run_parse_group(
         if report is not None and fresh:
             report({d: outcomes[d] for d in fresh}, {d: errors[d] for d in fresh if d in errors})
 
-    def end(run: Run, exc: Exception) -> None:
-        outcomes[run.doc_id] = close_run(svc, run, exc, reraise=False)
-        if outcomes[run.doc_id] is Outcome.RETRY:
-            errors[run.doc_id] = exc
-
-    items = _once_each(items)
     runs: list[tuple[Run, bytes]] = []
-    claims = open_runs(svc, items, DocumentStage.PARSING)
-    for (doc_id, version), opened in zip(items, claims, strict=True):
-        if isinstance(opened, Outcome):
-            outcomes[doc_id] = opened
-            continue
-        try:
-            runs.append((opened, svc.blobs.get(original_key(opened.tenant_id, doc_id, version))))
-        except Exception as exc:
-            end(opened, exc)
+
+    def load_original(run: Run) -> None:
+        runs.append((run, svc.blobs.get(original_key(run.tenant_id, run.doc_id, run.version))))
+
+    results.claim(_once_each(items), DocumentStage.PARSING, load_original)
     send()
     with contextlib.ExitStack() as beating:
         for run, _ in runs:
             beating.enter_context(heartbeat(svc, run))
         for wave in parse_waves([len(data) for _, data in runs]):
             batch = [runs[position] for position in wave]
-            results = parse_many([(data, run.filename) for run, data in batch])
-            _hand_over(svc, [run for run, _ in batch], results, outcomes, end)
+            parsed = parse_many([(data, run.filename) for run, data in batch])
+            _hand_over(svc, [run for run, _ in batch], parsed, results)
             send()
     return outcomes, errors
 
@@ -165,13 +185,13 @@ def _once_each(items: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
 def _hand_over(
     svc: IngestionServices,
     runs: list[Run],
-    results: list[ParseResult | Exception],
-    outcomes: dict[str, Outcome],
-    end: Callable[[Run, Exception], None],
+    parse_results: list[ParseResult | Exception],
+    results: _Results,
 ) -> None:
     """Store a wave's chunks and pass its documents to the embed stage in one transaction."""
+    end, outcomes = results.end, results.outcomes
     parsed: list[tuple[Run, int, dict[str, object]]] = []
-    for run, result in zip(runs, results, strict=True):
+    for run, result in zip(runs, parse_results, strict=True):
         try:
             if isinstance(result, Exception):
                 raise result
@@ -223,16 +243,10 @@ def run_embed_group(
     Once ``max_chunks`` are gathered the remaining documents are not claimed: their outcome
     is ``EMBED_NEXT``, to be queued again, so a group of large documents cannot hold every
     one of them back until all are embedded."""
-    outcomes: dict[str, Outcome] = {}
-    errors: dict[str, Exception] = {}
+    results = _Results(svc)
+    outcomes, errors, end = results.outcomes, results.errors, results.end
     runs: list[Run] = []
     gathered = 0
-
-    def end(run: Run, exc: Exception | None) -> None:
-        outcomes[run.doc_id] = close_run(svc, run, exc, reraise=False)
-        if outcomes[run.doc_id] is Outcome.RETRY and exc is not None:
-            errors[run.doc_id] = exc
-
     items = _once_each(items)
     claiming = list(items)
     if max_chunks is not None and items:
@@ -245,7 +259,15 @@ def run_embed_group(
                 break
         claiming = list(items[:cut])
         outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
-    _claim_and_load(svc, claiming, runs, outcomes, end)
+
+    def load_chunks(run: Run) -> None:
+        if _reuse_twin(svc, run):
+            outcomes[run.doc_id] = Outcome.DONE
+            return
+        run.chunks = _load_chunks(svc, run)
+        runs.append(run)
+
+    results.claim(claiming, DocumentStage.EMBEDDING, load_chunks)
     if runs:
         try:
             _embed_and_upsert(svc, runs)
@@ -266,28 +288,6 @@ def run_embed_group(
     for run, _ in finished:
         outcomes[run.doc_id] = Outcome.SKIPPED if run in lost else Outcome.DONE
     return outcomes, errors
-
-
-def _claim_and_load(
-    svc: IngestionServices,
-    items: Sequence[tuple[str, int]],
-    runs: list[Run],
-    outcomes: dict[str, Outcome],
-    end: Callable[[Run, Exception], None],
-) -> None:
-    claims = open_runs(svc, items, DocumentStage.EMBEDDING)
-    for (doc_id, _), opened in zip(items, claims, strict=True):
-        if isinstance(opened, Outcome):
-            outcomes[doc_id] = opened
-            continue
-        try:
-            if _reuse_twin(svc, opened):
-                outcomes[doc_id] = Outcome.DONE
-                continue
-            opened.chunks = _load_chunks(svc, opened)
-            runs.append(opened)
-        except Exception as exc:
-            end(opened, exc)
 
 
 def _load_chunks(svc: IngestionServices, run: Run) -> list[Chunk]:

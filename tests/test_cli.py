@@ -106,3 +106,34 @@ def test_serve_embedded_default_and_remote_ingest(env: dict[str, str], tmp_path:
         assert answer["citations"][0]["document_id"] == doc_id
     assert (Path(env["ZHIKU_DATA_DIR"]) / "zhiku.sqlite3").is_file()
     assert (Path(env["ZHIKU_DATA_DIR"]) / "qdrant").is_dir()
+
+
+def test_worker_gives_each_process_its_share_of_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prefork processes each build an embedder: with ``--concurrency 2`` on this machine,
+    each gets half the cores, unless the operator set the threads."""
+    from typer.testing import CliRunner
+
+    from core.settings import get_settings
+    from index.embedding import available_cores
+    from workers.tasks import app as celery
+    from zhiku.cli import app
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(celery, "worker_main", started.append)
+    monkeypatch.setenv("ZHIKU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ZHIKU_REDIS_URL", "redis://127.0.0.1:6379/7")
+    # Registered first, so that the value the command sets is removed afterwards.
+    monkeypatch.setenv("ZHIKU_EMBEDDING__THREADS", "")
+    monkeypatch.delenv("ZHIKU_EMBEDDING__THREADS")
+    try:
+        result = CliRunner().invoke(app, ["worker", "--queues", "embed", "--concurrency", "2"])
+        assert result.exit_code == 0, result.output
+        assert "--concurrency=2" in started[0]
+        assert get_settings().embedding.threads == max(1, available_cores() // 2)
+        monkeypatch.setenv("ZHIKU_EMBEDDING__THREADS", "3")  # the operator's choice stands
+        assert CliRunner().invoke(app, ["worker", "--concurrency", "2"]).exit_code == 0
+        assert get_settings().embedding.threads == 3
+    finally:
+        get_settings.cache_clear()

@@ -51,8 +51,14 @@ def worker(
 ) -> None:
     """Run a Celery ingestion worker (needs ZHIKU_REDIS_URL)."""
     from core.db.migrate import upgrade
+    from index.embedding import available_cores
     from workers.queues import EMBED_QUEUE, PARSE_QUEUE
 
+    # Each prefork process embeds on its share of the cores, not on all of them (unless the
+    # operator chose): the processes are forked with these settings.
+    share = max(1, available_cores() // max(1, concurrency))
+    os.environ.setdefault("ZHIKU_EMBEDDING__THREADS", str(share))
+    get_settings.cache_clear()
     settings = get_settings()
     if not settings.redis_url:
         raise typer.BadParameter("set ZHIKU_REDIS_URL: the embedded default ingests inside 'serve'")

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,14 @@ def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
     folder = local_model_dir(source)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "model"
     target = Path(cache_dir) / "onnx" / f"{slug}-{model_key(folder)[:16]}"
-    if (target / MANIFEST).is_file():
+    return publish_export(target, MANIFEST, name, lambda out: _export_quantized(folder, out))
+
+
+def publish_export(target: Path, manifest: str, name: str, build: Callable[[Path], None]) -> Path:
+    """``target`` once it holds a complete export (its ``manifest`` file, written last);
+    otherwise ``build`` fills a staging folder beside it, published by an atomic rename, so
+    that racing processes never see half a model. Shared by the embedder and the reranker."""
+    if (target / manifest).is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(target.parent)
@@ -94,12 +101,12 @@ def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         logger.info("exporting %s to int8 ONNX (once per model) in %s", name, target)
-        _export_quantized(folder, staging)
+        build(staging)
         try:
             staging.rename(target)
         except OSError:
             # Another process published first; its export is as good as ours.
-            if not (target / MANIFEST).is_file():
+            if not (target / manifest).is_file():
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -174,7 +172,7 @@ class _OnnxScorer:
 
 def ensure_onnx_reranker(model: str, cache_dir: Path) -> Path:
     """The cached int8 export of a cross-encoder, building it if absent."""
-    from index.embedding_onnx import local_model_dir, model_key
+    from index.embedding_onnx import local_model_dir, model_key, publish_export
 
     folder = local_model_dir(model)
     if not (folder / "config.json").is_file():
@@ -183,22 +181,7 @@ def ensure_onnx_reranker(model: str, cache_dir: Path) -> Path:
     # model_key hashes the files (and the embedder's recipe); ours goes on top.
     digest = hashlib.sha256(f"{EXPORT_RECIPE}|{model_key(folder)}".encode()).hexdigest()[:16]
     target = Path(cache_dir) / "onnx-rerank" / f"{slug}-{digest}"
-    if (target / MANIFEST).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Same parent, so the rename is atomic: a folder is either absent or complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        logger.info("exporting reranker %s to int8 ONNX (once per model) in %s", model, target)
-        _export(folder, staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / MANIFEST).is_file():  # another process published first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return publish_export(target, MANIFEST, f"reranker {model}", lambda out: _export(folder, out))
 
 
 def _export(folder: Path, out: Path) -> None:

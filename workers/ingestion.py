@@ -246,11 +246,11 @@ def run_embed_group(
     results = _Results(svc)
     outcomes, errors, end = results.outcomes, results.errors, results.end
     runs: list[Run] = []
-    gathered = 0
     items = _once_each(items)
     claiming = list(items)
     if max_chunks is not None and items:
         # Claim only as many documents as their parsed chunk counts say fit (at least one).
+        gathered = 0
         with svc.sessions() as session:
             totals = doc_queries.chunk_totals(session, [doc_id for doc_id, _ in items])
         for cut in range(1, len(items) + 1):

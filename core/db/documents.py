@@ -116,25 +116,14 @@ def find_indexed_twin(
     return (row[0], dict(row[1] or {})) if row else None
 
 
-def access_tokens(session: Session, doc_id: str) -> list[str]:
-    """A document's access list, read without loading the document."""
-    return sorted(
-        session.scalars(select(DocumentAccess.token).where(DocumentAccess.document_id == doc_id))
-    )
-
-
-def claim(session: Session, doc_id: str, version: int, stale_after: timedelta) -> str | None:
-    """Take the processing claim for a document version, or None when a live run holds it,
-    the document is gone, finished, or at another version."""
-    return claim_many(session, [(doc_id, version)], stale_after).get(doc_id)
-
-
 def claim_many(
     session: Session, items: Sequence[tuple[str, int]], stale_after: timedelta
 ) -> dict[str, str]:
-    """``claim`` for several document versions in one statement per version number: the
-    claimed ones, each with its token. They share one token; every write it fences also
-    names the document, so sharing grants nothing across documents."""
+    """Take the processing claim for several document versions, in one statement per
+    version number; a version is left unclaimed when a live run holds it, or it is gone,
+    finished, or superseded. Returns the claimed ones, each with its token. They share one
+    token; every write it fences also names the document, so sharing grants nothing across
+    documents."""
     token = new_id()
     now = utcnow()
     by_version: dict[int, list[str]] = {}
@@ -228,7 +217,8 @@ def release_many(
 
 
 def finished_values(chunk_count: int) -> dict[str, object]:
-    """What ``finish`` writes besides giving the claim back."""
+    """What marks a document ready with ``chunk_count`` chunks (besides giving the claim
+    back)."""
     return {
         "status": DocumentStatus.READY,
         "stage": DocumentStage.DONE,
@@ -239,7 +229,7 @@ def finished_values(chunk_count: int) -> dict[str, object]:
 
 
 def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str]]:
-    """``access_tokens`` of several documents in one query."""
+    """The access lists of several documents, read in one query without loading them."""
     lists: dict[str, list[str]] = {doc_id: [] for doc_id in doc_ids}
     rows = session.execute(
         select(DocumentAccess.document_id, DocumentAccess.token).where(
@@ -249,10 +239,6 @@ def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str
     for doc_id, token in rows:
         lists[doc_id].append(token)
     return {doc_id: sorted(tokens) for doc_id, tokens in lists.items()}
-
-
-def finish(session: Session, doc_id: str, token: str, chunk_count: int) -> bool:
-    return record_progress(session, doc_id, token, **finished_values(chunk_count), run_token=None)
 
 
 def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -> bool:
@@ -330,10 +316,6 @@ def touch(session: Session, doc_id: str, cutoff: datetime) -> bool:
         .values(heartbeat_at=utcnow(), run_token=None)
     )
     return result.rowcount == 1
-
-
-def start_job(session: Session, doc: Document, stage: str, worker: str) -> IngestionJob:
-    return start_jobs(session, [doc], stage, worker)[0]
 
 
 def start_jobs(

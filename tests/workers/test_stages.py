@@ -100,7 +100,7 @@ def test_a_stale_claim_is_taken_over_and_the_old_run_stops(env) -> None:  # type
     assert open_run(svc, doc_id, 1, DocumentStage.PARSING) is Outcome.SKIPPED
     # ...until its heartbeat is older than the deadline.
     with transaction(svc.sessions) as s:
-        assert doc_queries.claim(s, doc_id, 1, timedelta(seconds=-1)) is not None
+        assert doc_id in doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=-1))
     record_progress(svc, {old: {"chunks_done": 1}})
     assert old.active is False
     with pytest.raises(ClaimLost):

@@ -65,6 +65,9 @@ class ParsingSettings(BaseModel):
     # Seconds a single document may spend being parsed before it is failed.
     timeout_s: float = 600.0
     max_pages: int = 2000
+    # Who reads a PDF's text layer: pdfium (C++, headings by font size; see ingest.pdf_text)
+    # or unstructured's "fast" strategy (pdfminer, pure Python, several times slower).
+    pdf_text: Literal["pdfium", "pdfminer"] = "pdfium"
     # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
     workers: int = 0
 

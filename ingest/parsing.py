@@ -72,7 +72,7 @@ def parse_document(
         if file_format == "pdf":
             deadline = started + settings.timeout_s
             raw, pdf_facts = partition_pdf_pages(
-                data, name, languages, settings.max_pages, deadline
+                data, name, languages, settings.max_pages, deadline, settings.pdf_text
             )
             facts.update(pdf_facts)
         else:

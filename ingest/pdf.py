@@ -1,18 +1,19 @@
 """PDF parsing: the text layer where it holds text, OCR for the pages where it does not.
 
 unstructured's ``partition_pdf`` is never left to choose: ``auto`` and ``hi_res`` fetch a
-layout model from a hub and fail offline. We call ``fast`` (pdfminer, the text layer) and
-``ocr_only`` (tesseract) explicitly and decide between them per page:
+layout model from a hub and fail offline. We read the text layer ourselves and call
+``ocr_only`` (tesseract) explicitly, deciding per page:
 
-1. pdfium opens the file first. It tells a password-protected PDF from a corrupt one (``fast``
-   swallows both and returns nothing), counts pages against ``ParsingSettings.max_pages``, and
-   reports per page whether there is a text layer and whether there is anything (an image) to
-   OCR.
-2. ``fast`` runs when any page has a text layer. It also returns nothing, silently, when its
-   own "too complex" check trips (vector-heavy pages) or pdfminer fails.
-3. Every page where ``fast`` found fewer than ``MIN_PAGE_CHARS`` characters and pdfium sees an
-   image or a text layer that ``fast`` missed is OCR'd (``ocr_only``), in batches, with the
-   parse deadline checked between batches. OCR costs about 1–2 s a page.
+1. pdfium opens the file. It tells a password-protected PDF from a corrupt one, counts pages
+   against ``ParsingSettings.max_pages``, and reports per page whether there is a text layer
+   and whether there is anything (an image) to OCR.
+2. The text layer is read in the same pass (:mod:`ingest.pdf_text`, strategy ``pdfium``), or,
+   with ``ParsingSettings.pdf_text = "pdfminer"``, by unstructured's ``fast`` strategy. ``fast``
+   returns nothing, silently, for a password or a corrupt file, when its "too complex" check
+   trips (vector-heavy pages) or when pdfminer fails.
+3. Every page where the text layer gave fewer than ``MIN_PAGE_CHARS`` characters and pdfium
+   sees an image or text that was missed is OCR'd (``ocr_only``), in batches, with the parse
+   deadline checked between batches. OCR costs about 1–2 s a page.
 4. A PDF with no text after all that is an ``UnprocessableDocument``, never an empty result.
 """
 
@@ -29,6 +30,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from core.errors import UnprocessableDocument
+from ingest.pdf_text import PageText, read_page, to_unstructured
 
 MIN_PAGE_CHARS = 20
 OCR_BATCH_PAGES = 4
@@ -42,9 +44,11 @@ class PdfLayout:
     # Per page, 1-based page number → characters in the text layer / has an image object.
     text_chars: dict[int, int]
     has_image: dict[int, bool]
+    # The text layer, when it was read in the same pass.
+    pages: list[PageText] | None = None
 
 
-def inspect_pdf(data: bytes, max_pages: int) -> PdfLayout:
+def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayout:
     with _PDFIUM_LOCK:
         try:
             document = pdfium.PdfDocument(data)
@@ -61,27 +65,44 @@ def inspect_pdf(data: bytes, max_pages: int) -> PdfLayout:
             if count > max_pages:
                 raise UnprocessableDocument(f"the PDF has {count} pages (limit {max_pages})")
             text_chars, has_image = {}, {}
+            pages: list[PageText] = []
             for index in range(count):
                 page = document[index]
-                text_chars[index + 1] = page.get_textpage().count_chars()
-                has_image[index + 1] = any(
-                    True
-                    for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
-                )
+                textpage = page.get_textpage()
+                try:
+                    text_chars[index + 1] = textpage.count_chars()
+                    has_image[index + 1] = any(
+                        True
+                        for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)
+                    )
+                    if read_text:
+                        pages.append(read_page(page, textpage, index + 1))
+                finally:
+                    textpage.close()
+                    page.close()
         finally:
             document.close()
-    return PdfLayout(count, text_chars, has_image)
+    return PdfLayout(count, text_chars, has_image, pages if read_text else None)
 
 
 def partition_pdf_pages(
-    data: bytes, filename: str, languages: list[str], max_pages: int, deadline: float
+    data: bytes,
+    filename: str,
+    languages: list[str],
+    max_pages: int,
+    deadline: float,
+    text_reader: str = "pdfium",
 ) -> tuple[list[Any], dict[str, object]]:
     """unstructured elements for the whole PDF, in page order, and facts about the parse."""
     from unstructured.partition.pdf import partition_pdf
 
-    layout = inspect_pdf(data, max_pages)
+    layout = inspect_pdf(data, max_pages, read_text=text_reader == "pdfium")
     elements: list[Any] = []
-    if any(layout.text_chars.values()):
+    text_strategy = "fast"
+    if layout.pages is not None:
+        elements = to_unstructured(layout.pages, filename)
+        text_strategy = "pdfium"
+    elif any(layout.text_chars.values()):
         elements = partition_pdf(
             file=io.BytesIO(data),
             metadata_filename=filename,
@@ -106,9 +127,9 @@ def partition_pdf_pages(
     if not any(element.text.strip() for element in elements):
         reason = "no text found in the PDF"
         raise UnprocessableDocument(reason + (", even with OCR" if to_ocr else ""))
-    strategy = "ocr_only" if len(to_ocr) == layout.page_count else "fast"
-    if to_ocr and strategy == "fast":
-        strategy = "fast+ocr_only"
+    strategy = "ocr_only" if len(to_ocr) == layout.page_count else text_strategy
+    if to_ocr and strategy == text_strategy:
+        strategy = f"{text_strategy}+ocr_only"
     return elements, {"pages": layout.page_count, "strategy": strategy, "ocr_pages": len(to_ocr)}
 
 

@@ -10,17 +10,61 @@ def text_pdf(lines: list[str]) -> bytes:
     """A valid one-page PDF with a text layer (Helvetica), written by hand."""
     content = (
         "BT /F1 12 Tf 72 720 Td 14 TL "
-        + " ".join(f"({line.replace('(', '[').replace(')', ']')}) '" for line in lines)
+        + " ".join(f"({_pdf_string(line)}) '" for line in lines)
         + " ET"
     )
+    return _pdf([content])
+
+
+# One run of text on a PDF page: (bold, size in points, x, baseline y, text).
+TextRun = tuple[bool, float, float, float, str]
+
+
+def styled_pdf(pages: list[list[TextRun]], *, unit_font: bool = True) -> bytes:
+    """A PDF with runs of Helvetica / Helvetica-Bold placed where the test says (pages of
+    612 × 792 points). With ``unit_font`` each run is set as a 1-point font scaled up by the
+    text matrix, as many PDF producers do, so the size is only in the matrix."""
+    contents = []
+    for runs in pages:
+        parts = []
+        for bold, size, x, y, text in runs:
+            font = "/F2" if bold else "/F1"
+            if unit_font:
+                parts.append(
+                    f"BT {font} 1 Tf {size} 0 0 {size} {x} {y} Tm ({_pdf_string(text)}) Tj ET"
+                )
+            else:
+                parts.append(f"BT {font} {size} Tf {x} {y} Td ({_pdf_string(text)}) Tj ET")
+        contents.append("\n".join(parts))
+    return _pdf(contents)
+
+
+def _pdf_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _pdf(contents: list[str]) -> bytes:
+    """A PDF with one page per content stream and two fonts: /F1 Helvetica, /F2 Helvetica-Bold."""
+    count = len(contents)
+    page_numbers = [3 + 2 * i for i in range(count)]
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        "/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        f"<< /Type /Pages /Kids [{' '.join(f'{n} 0 R' for n in page_numbers)}] /Count {count} >>",
     ]
+    fonts_at = 3 + 2 * count
+    for index, content in enumerate(contents):
+        objects.append(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 {fonts_at} 0 R /F2 {fonts_at + 1} 0 R >> >> "
+            f"/Contents {page_numbers[index] + 1} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    objects.append(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
+    objects.append(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+    )
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

@@ -50,7 +50,7 @@ def test_text_pages_are_read_and_scanned_pages_ocr_d() -> None:
         text_pdf(["Operating manual for the pump station."]), _scanned_english_page()
     )
     parsed = parse_bytes(data, "manual.pdf")
-    assert parsed.metadata["strategy"] == "fast+ocr_only"
+    assert parsed.metadata["strategy"] == "pdfium+ocr_only"
     assert parsed.metadata["ocr_pages"] == 1
     by_page = {element.page: element.text for element in reversed(parsed.elements)}
     assert "Operating manual" in by_page[1]

@@ -1,0 +1,329 @@
+"""A PDF's text layer → unstructured elements, read by pdfium, with headings found by font size.
+
+Why not unstructured's ``fast`` strategy: it reads the text layer with pdfminer, whose content
+stream interpreter is pure Python. On the benchmark's PDFs that interpreter took 75% of all
+parse time, more than embedding the chunks took, and the rest went to spaCy guessing which
+short lines are titles. pdfium (C++, the engine in Chrome) reads the same text layer many
+times faster and also reports each character's font and size, which tell headings apart
+better than guessing from the words. ``ParsingSettings.pdf_text = "pdfminer"`` keeps
+unstructured's path.
+
+What happens, per page:
+
+1. pdfium returns the page text in content order with its own line breaks. For each line we
+   ask for the baseline, left and right edges, size and weight of its first and last letters
+   (a few calls per line, not per character).
+2. Lines become blocks. A block ends at a gap wider than its line spacing, a change of size or
+   weight, a jump up or sideways (the next column), a bullet, an indented first line, or a
+   short line that ends a sentence.
+3. Blocks become elements: a short block set larger than the body text, or bold where the
+   body is not, is a ``Title``, with ``category_depth`` from its size rank among the
+   document's heading sizes (so section paths nest); a block that starts with a bullet or a
+   list number is a ``ListItem``; a number alone in the top or bottom margin is a
+   ``PageNumber``; the same text in the margin of several pages is a ``Header`` or
+   ``Footer`` (kept out of chunks); everything else is ``NarrativeText``.
+
+Tables are read row by row as lines, as ``fast`` did; neither finds table structure in a PDF.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+_LINE = re.compile(r"[^\r\n]+")
+_ALNUM = re.compile(r"\w")
+_BULLET = re.compile(r"^(?:[•●▪◦‣∙·○■□➢►✓\-–*]|\(?(?:\d{1,2}|[a-z]|[ivx]{1,4})[.)])\s+\S")
+_BULLET_GLYPH = re.compile(r"^[•●▪◦‣∙·○■□➢►✓]\s*")
+_PAGE_NUMBER = re.compile(
+    r"^(?:page\s+)?[-–]?\s*(?:\d{1,5}|[ivxlc]{1,6})\s*[-–]?(?:\s*(?:/|of)\s*\d{1,5})?$", re.I
+)
+_SENTENCE_END = re.compile(r"[.!?:。！？：]['\")\]]*$")
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+_BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_FORCE_BOLD_FLAG = 1 << 18
+
+# A heading is at least this much larger than the body text (or bold where the body is not).
+TITLE_SIZE_RATIO = 1.12
+MAX_TITLE_CHARS = 200
+MAX_TITLE_LINES = 3
+# Lines at least this long are running text, where the body style is measured.
+BODY_LINE_CHARS = 25
+# Top and bottom share of the page where running headers, footers and page numbers live.
+MARGIN_SHARE = 0.08
+
+
+@dataclass
+class _Line:
+    text: str
+    page: int
+    x0: float  # left edge
+    x1: float  # right edge
+    y: float  # baseline of the first letter, growing upwards
+    # Baseline of the last letter: lower than ``y`` where pdfium ran two printed lines together.
+    y_last: float
+    size: float
+    bold: bool
+    rotated: bool
+
+
+@dataclass
+class _Block:
+    lines: list[_Line] = field(default_factory=list)
+
+    @property
+    def first(self) -> _Line:
+        return self.lines[0]
+
+    @property
+    def x0(self) -> float:
+        return min(line.x0 for line in self.lines)
+
+    @property
+    def x1(self) -> float:
+        return max(line.x1 for line in self.lines)
+
+    def spacing(self) -> float | None:
+        if len(self.lines) < 2:
+            return None
+        return self.lines[-2].y_last - self.lines[-1].y
+
+    def text(self) -> str:
+        out = self.lines[0].text
+        for prev, line in zip(self.lines, self.lines[1:], strict=False):
+            size = max(prev.size, line.size)
+            touching = abs(prev.y_last - line.y) < 0.3 * size and line.x0 - prev.x1 < 0.15 * size
+            out = out + line.text if touching else _join(out, line.text)
+        return out
+
+
+@dataclass(frozen=True)
+class PageText:
+    """One page's text layer, grouped into blocks."""
+
+    height: float
+    blocks: list[_Block]
+
+
+def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> PageText:
+    """Blocks of one page (``number`` is 1-based). The caller holds pdfium's lock."""
+    return PageText(page.get_height(), _blocks(list(_page_lines(textpage, number))))
+
+
+def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
+    raw = textpage.raw
+    text = _page_text(textpage)
+    matrix = pdfium_c.FS_MATRIX()
+    x, y = ctypes.c_double(), ctypes.c_double()
+    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    boxes = ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top)
+    name = ctypes.create_string_buffer(128)
+    flags = ctypes.c_int()
+
+    def style(index: int) -> tuple[float, bool, bool]:
+        """Size in points (the text matrix scales the nominal size), bold, rotated."""
+        pdfium_c.FPDFText_GetMatrix(raw, index, ctypes.byref(matrix))
+        scale = (matrix.b * matrix.b + matrix.d * matrix.d) ** 0.5
+        size = pdfium_c.FPDFText_GetFontSize(raw, index) * scale
+        pdfium_c.FPDFText_GetFontInfo(raw, index, name, len(name), ctypes.byref(flags))
+        bold = (
+            bool(_BOLD_NAME.search(name.value.decode("latin-1")))
+            or bool(flags.value & _FORCE_BOLD_FLAG)
+            or pdfium_c.FPDFText_GetFontWeight(raw, index) >= 600
+        )
+        return size, bold, abs(matrix.b) > abs(matrix.a)
+
+    for match in _LINE.finditer(text):
+        found = match.group()
+        line = _CONTROL.sub("", found).strip()
+        if not line:
+            continue
+        start = match.start() + len(found) - len(found.lstrip())
+        end = match.end() - 1 - (len(found) - len(found.rstrip()))
+        letters = [m.start() + match.start() for m in _ALNUM.finditer(found)]
+        first, last = (letters[0], letters[-1]) if letters else (start, end)
+        # The line's style is its first and last letter's: a bold lead-in is not a bold line.
+        size, bold, rotated = style(first)
+        if last != first:
+            last_size, last_bold, _ = style(last)
+            size, bold = max(size, last_size), bold and last_bold
+        pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(x), ctypes.byref(y))
+        baseline = y.value
+        if last != first:
+            pdfium_c.FPDFText_GetCharOrigin(raw, last, ctypes.byref(x), ctypes.byref(y))
+        pdfium_c.FPDFText_GetCharBox(raw, start, *boxes)
+        x0 = left.value
+        pdfium_c.FPDFText_GetCharBox(raw, end, *boxes)
+        yield _Line(line, number, x0, right.value, baseline, y.value, size or 1.0, bold, rotated)
+
+
+def _page_text(textpage: pdfium.PdfTextPage) -> str:
+    """The page text, one string character per pdfium character index.
+
+    ``get_text_range`` leaves out characters without a Unicode value (icons, some symbol
+    fonts), which would shift every later index; then we read the characters one by one and
+    keep a NUL in their place (removed with the other control characters)."""
+    count = textpage.count_chars()
+    text = textpage.get_text_range()
+    if len(text) == count:
+        return text
+    codes = (pdfium_c.FPDFText_GetUnicode(textpage.raw, index) for index in range(count))
+    return "".join(
+        chr(code) if 0 < code < 0xD800 or 0xE000 <= code < 0x110000 else "\x00" for code in codes
+    )
+
+
+def _blocks(lines: list[_Line]) -> list[_Block]:
+    blocks: list[_Block] = []
+    for line in lines:
+        if blocks and _continues(blocks[-1], line):
+            blocks[-1].lines.append(line)
+        else:
+            blocks.append(_Block([line]))
+    return blocks
+
+
+def _continues(block: _Block, line: _Line) -> bool:
+    prev = block.lines[-1]
+    if line.rotated or prev.rotated:
+        return False
+    size = max(prev.size, line.size)
+    if abs(line.size - prev.size) > 0.1 * size or line.bold != prev.bold:
+        return False
+    gap = prev.y_last - line.y
+    if abs(gap) < 0.3 * size:  # same baseline: pdfium broke a row at a wide space
+        return 0 <= line.x0 - prev.x1 < 1.5 * size
+    if _BULLET.match(line.text):
+        return False
+    spacing = block.spacing()
+    if gap < 0 or gap > (spacing * 1.25 + 0.1 * size if spacing else 1.7 * size):
+        return False  # a paragraph gap, or up into the next column
+    if line.x0 > block.x1 or line.x1 < block.x0:
+        return False  # sideways into another column
+    if len(block.lines) >= 2 and line.x0 - prev.x0 > 0.8 * size:
+        return False  # an indented first line
+    ends_early = prev.x1 < block.x1 - 4 * size
+    return not (ends_early and len(block.lines) >= 2 and _SENTENCE_END.search(prev.text))
+
+
+def _join(text: str, more: str) -> str:
+    if text.endswith("\x02") or (
+        len(text) > 1 and text[-1] in "-\xad" and text[-2].isalpha() and more[:1].islower()
+    ):
+        return text[:-1] + more  # a word hyphenated across the line break
+    if _CJK.match(text[-1]) and _CJK.match(more[0]):
+        return text + more
+    return text + " " + more
+
+
+def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
+    """unstructured elements for the pages' blocks, in reading order."""
+    from unstructured.documents.elements import (
+        ElementMetadata,
+        Footer,
+        Header,
+        ListItem,
+        NarrativeText,
+        PageNumber,
+        Title,
+    )
+
+    blocks = [block for page in pages for block in page.blocks]
+    body_size, body_bold = _body_style(blocks)
+    running = _running_texts(pages)
+    depths = _heading_depths([b for b in blocks if _is_heading(b, body_size, body_bold)], body_size)
+    out: list[Any] = []
+    for page in pages:
+        for block in page.blocks:
+            text = block.text().replace("\x02", "").strip()
+            if not text:
+                continue
+            metadata = ElementMetadata(filename=filename, page_number=block.first.page)
+            margin = _in_margin(block, page.height)
+            if margin and _PAGE_NUMBER.match(text):
+                out.append(PageNumber(text=text, metadata=metadata))
+            elif margin and _running_key(text) in running:
+                kind = Header if margin == "top" else Footer
+                out.append(kind(text=text, metadata=metadata))
+            elif _is_heading(block, body_size, body_bold):
+                metadata.category_depth = depths[_size_key(block.first.size, body_size)]
+                out.append(Title(text=text, metadata=metadata))
+            elif _BULLET.match(text):
+                out.append(ListItem(text=_BULLET_GLYPH.sub("", text), metadata=metadata))
+            else:
+                out.append(NarrativeText(text=text, metadata=metadata))
+    return out
+
+
+def _body_style(blocks: list[_Block]) -> tuple[float, bool]:
+    """The size and weight that most characters of running text are set in. Short lines
+    (labels in a diagram, table cells) are left out where there is enough running text."""
+    lines = [line for block in blocks for line in block.lines]
+    running = [line for line in lines if len(line.text) >= BODY_LINE_CHARS]
+    if sum(len(line.text) for line in running) >= 10 * BODY_LINE_CHARS:
+        lines = running
+    sizes: Counter[float] = Counter()
+    bold = Counter[bool]()
+    for line in lines:
+        sizes[round(line.size * 2) / 2] += len(line.text)
+        bold[line.bold] += len(line.text)
+    if not sizes:
+        return 1.0, False
+    return sizes.most_common(1)[0][0], bold[True] > bold[False]
+
+
+def _is_heading(block: _Block, body_size: float, body_bold: bool) -> bool:
+    first = block.first
+    if first.rotated or len(block.lines) > MAX_TITLE_LINES:
+        return False
+    text = block.text()
+    if len(text) > MAX_TITLE_CHARS or _PAGE_NUMBER.match(text):
+        return False
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < 2 or letters < sum(ch.isdigit() for ch in text):
+        return False  # a figure in large type ("67,845 crore"), not a heading
+    if first.size >= body_size * TITLE_SIZE_RATIO:
+        return True
+    short_phrase = len(text) <= 120 and not text.rstrip().endswith((".", ",", ";", "。"))
+    return first.bold and not body_bold and first.size >= body_size * 0.95 and short_phrase
+
+
+def _size_key(size: float, body_size: float) -> float:
+    """Heading sizes within 4% of each other are one level."""
+    return round(size / body_size / 0.04) * 0.04
+
+
+def _heading_depths(headings: list[_Block], body_size: float) -> dict[float, int]:
+    keys = sorted({_size_key(b.first.size, body_size) for b in headings}, reverse=True)
+    return {key: depth for depth, key in enumerate(keys)}
+
+
+def _in_margin(block: _Block, height: float) -> str | None:
+    if block.first.y > height * (1 - MARGIN_SHARE):
+        return "top"
+    if block.lines[-1].y_last < height * MARGIN_SHARE:
+        return "bottom"
+    return None
+
+
+def _running_key(text: str) -> str:
+    return re.sub(r"\b(?:\d+|[ivxlc]+)\b", "#", text.lower()).strip()
+
+
+def _running_texts(pages: list[PageText]) -> set[str]:
+    """Margin texts repeated on at least two pages and on a third of them (digits ignored)."""
+    if len(pages) < 2:
+        return set()
+    seen: Counter[str] = Counter()
+    for page in pages:
+        seen.update({_running_key(b.text()) for b in page.blocks if _in_margin(b, page.height)})
+    needed = max(2, len(pages) // 3)
+    return {key for key, count in seen.items() if count >= needed}

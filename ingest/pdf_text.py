@@ -29,6 +29,7 @@ Tables are read row by row as lines, as ``fast`` did; neither finds table struct
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -63,16 +64,21 @@ MARGIN_SHARE = 0.08
 
 @dataclass
 class _Line:
+    """One line of text, measured in the frame of its writing direction: x along the
+    baseline, y upwards from it (for upright text, the page's own coordinates)."""
+
     text: str
     page: int
     x0: float  # left edge
     x1: float  # right edge
-    y: float  # baseline of the first letter, growing upwards
+    y: float  # baseline of the first letter
     # Baseline of the last letter: lower than ``y`` where pdfium ran two printed lines together.
     y_last: float
     size: float
     bold: bool
-    rotated: bool
+    turn: int  # quarter turns anticlockwise of the writing direction (0: left to right)
+    # Written in another direction than most of its page (a side stamp, a rotated label).
+    rotated: bool = False
 
 
 @dataclass
@@ -107,15 +113,40 @@ class _Block:
 
 @dataclass(frozen=True)
 class PageText:
-    """One page's text layer, grouped into blocks."""
+    """One page's text layer, grouped into blocks, and the page's extent across the lines
+    (in the frame of the page's main writing direction)."""
 
-    height: float
+    bottom: float
+    top: float
     blocks: list[_Block]
 
 
 def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> PageText:
-    """Blocks of one page (``number`` is 1-based). The caller holds pdfium's lock."""
-    return PageText(page.get_height(), _blocks(list(_page_lines(textpage, number))))
+    """Blocks of one page (``number`` is 1-based). The caller holds pdfium's lock.
+
+    A page turned sideways (landscape content drawn rotated, or a ``/Rotate``d scan with a text
+    layer) is read in its main writing direction; lines in other directions stay alone."""
+    lines = list(_page_lines(textpage, number))
+    weight = Counter[int]()
+    for line in lines:
+        weight[line.turn] += len(line.text)
+    upright = weight.most_common(1)[0][0] if weight else 0
+    for line in lines:
+        line.rotated = line.turn != upright
+    left, bottom, right, top = page.get_bbox()
+    ys = [_to_frame(upright, x, y)[1] for x in (left, right) for y in (bottom, top)]
+    return PageText(min(ys), max(ys), _blocks(lines))
+
+
+def _to_frame(turn: int, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates → the frame of text written ``turn`` quarter turns anticlockwise."""
+    if turn == 1:
+        return y, -x
+    if turn == 2:
+        return -x, -y
+    if turn == 3:
+        return -y, x
+    return x, y
 
 
 def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
@@ -128,8 +159,8 @@ def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
     name = ctypes.create_string_buffer(128)
     flags = ctypes.c_int()
 
-    def style(index: int) -> tuple[float, bool, bool]:
-        """Size in points (the text matrix scales the nominal size), bold, rotated."""
+    def style(index: int) -> tuple[float, bool, int]:
+        """Size in points (the text matrix scales the nominal size), bold, quarter turns."""
         pdfium_c.FPDFText_GetMatrix(raw, index, ctypes.byref(matrix))
         scale = (matrix.b * matrix.b + matrix.d * matrix.d) ** 0.5
         size = pdfium_c.FPDFText_GetFontSize(raw, index) * scale
@@ -139,7 +170,19 @@ def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
             or bool(flags.value & _FORCE_BOLD_FLAG)
             or pdfium_c.FPDFText_GetFontWeight(raw, index) >= 600
         )
-        return size, bold, abs(matrix.b) > abs(matrix.a)
+        turn = round(math.atan2(matrix.b, matrix.a) / (math.pi / 2)) % 4
+        return size, bold, turn
+
+    def baseline(index: int, turn: int) -> float:
+        pdfium_c.FPDFText_GetCharOrigin(raw, index, ctypes.byref(x), ctypes.byref(y))
+        return _to_frame(turn, x.value, y.value)[1]
+
+    def extent(index: int, turn: int) -> tuple[float, float]:
+        """Left and right edge of a character's box along the baseline."""
+        pdfium_c.FPDFText_GetCharBox(raw, index, *boxes)
+        a = _to_frame(turn, left.value, bottom.value)[0]
+        b = _to_frame(turn, right.value, top.value)[0]
+        return min(a, b), max(a, b)
 
     for match in _LINE.finditer(text):
         found = match.group()
@@ -151,18 +194,14 @@ def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
         letters = [m.start() + match.start() for m in _ALNUM.finditer(found)]
         first, last = (letters[0], letters[-1]) if letters else (start, end)
         # The line's style is its first and last letter's: a bold lead-in is not a bold line.
-        size, bold, rotated = style(first)
+        size, bold, turn = style(first)
         if last != first:
             last_size, last_bold, _ = style(last)
             size, bold = max(size, last_size), bold and last_bold
-        pdfium_c.FPDFText_GetCharOrigin(raw, first, ctypes.byref(x), ctypes.byref(y))
-        baseline = y.value
-        if last != first:
-            pdfium_c.FPDFText_GetCharOrigin(raw, last, ctypes.byref(x), ctypes.byref(y))
-        pdfium_c.FPDFText_GetCharBox(raw, start, *boxes)
-        x0 = left.value
-        pdfium_c.FPDFText_GetCharBox(raw, end, *boxes)
-        yield _Line(line, number, x0, right.value, baseline, y.value, size or 1.0, bold, rotated)
+        y_first = baseline(first, turn)
+        y_last = baseline(last, turn) if last != first else y_first
+        x0, x1 = extent(start, turn)[0], extent(end, turn)[1]
+        yield _Line(line, number, x0, x1, y_first, y_last, size or 1.0, bold, turn)
 
 
 def _page_text(textpage: pdfium.PdfTextPage) -> str:
@@ -247,7 +286,7 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
             if not text:
                 continue
             metadata = ElementMetadata(filename=filename, page_number=block.first.page)
-            margin = _in_margin(block, page.height)
+            margin = _in_margin(block, page)
             if margin and _PAGE_NUMBER.match(text):
                 out.append(PageNumber(text=text, metadata=metadata))
             elif margin and _running_key(text) in running:
@@ -306,10 +345,13 @@ def _heading_depths(headings: list[_Block], body_size: float) -> dict[float, int
     return {key: depth for depth, key in enumerate(keys)}
 
 
-def _in_margin(block: _Block, height: float) -> str | None:
-    if block.first.y > height * (1 - MARGIN_SHARE):
+def _in_margin(block: _Block, page: PageText) -> str | None:
+    if block.first.rotated:
+        return None
+    band = (page.top - page.bottom) * MARGIN_SHARE
+    if block.first.y > page.top - band:
         return "top"
-    if block.lines[-1].y_last < height * MARGIN_SHARE:
+    if block.lines[-1].y_last < page.bottom + band:
         return "bottom"
     return None
 
@@ -324,6 +366,6 @@ def _running_texts(pages: list[PageText]) -> set[str]:
         return set()
     seen: Counter[str] = Counter()
     for page in pages:
-        seen.update({_running_key(b.text()) for b in page.blocks if _in_margin(b, page.height)})
+        seen.update({_running_key(b.text()) for b in page.blocks if _in_margin(b, page)})
     needed = max(2, len(pages) // 3)
     return {key for key, count in seen.items() if count >= needed}

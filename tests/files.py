@@ -20,30 +20,37 @@ def text_pdf(lines: list[str]) -> bytes:
 TextRun = tuple[bool, float, float, float, str]
 
 
-def styled_pdf(pages: list[list[TextRun]], *, unit_font: bool = True) -> bytes:
+def styled_pdf(
+    pages: list[list[TextRun]], *, unit_font: bool = True, turned: bool = False
+) -> bytes:
     """A PDF with runs of Helvetica / Helvetica-Bold placed where the test says (pages of
     612 × 792 points). With ``unit_font`` each run is set as a 1-point font scaled up by the
-    text matrix, as many PDF producers do, so the size is only in the matrix."""
+    text matrix, as many PDF producers do, so the size is only in the matrix.
+
+    ``turned`` makes landscape pages the way some printers do: the runs' coordinates are on a
+    792 × 612 landscape sheet, drawn a quarter turn anticlockwise on the portrait page, which
+    carries ``/Rotate 90`` so that viewers show it upright."""
     contents = []
     for runs in pages:
         parts = []
         for bold, size, x, y, text in runs:
             font = "/F2" if bold else "/F1"
-            if unit_font:
-                parts.append(
-                    f"BT {font} 1 Tf {size} 0 0 {size} {x} {y} Tm ({_pdf_string(text)}) Tj ET"
-                )
+            shown = f"({_pdf_string(text)}) Tj ET"
+            if turned:
+                parts.append(f"BT {font} 1 Tf 0 {size} {-size} 0 {612 - y} {x} Tm {shown}")
+            elif unit_font:
+                parts.append(f"BT {font} 1 Tf {size} 0 0 {size} {x} {y} Tm {shown}")
             else:
-                parts.append(f"BT {font} {size} Tf {x} {y} Td ({_pdf_string(text)}) Tj ET")
+                parts.append(f"BT {font} {size} Tf {x} {y} Td {shown}")
         contents.append("\n".join(parts))
-    return _pdf(contents)
+    return _pdf(contents, rotate=90 if turned else 0)
 
 
 def _pdf_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def _pdf(contents: list[str]) -> bytes:
+def _pdf(contents: list[str], rotate: int = 0) -> bytes:
     """A PDF with one page per content stream and two fonts: /F1 Helvetica, /F2 Helvetica-Bold."""
     count = len(contents)
     page_numbers = [3 + 2 * i for i in range(count)]
@@ -54,7 +61,7 @@ def _pdf(contents: list[str]) -> bytes:
     fonts_at = 3 + 2 * count
     for index, content in enumerate(contents):
         objects.append(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Rotate {rotate} "
             f"/Resources << /Font << /F1 {fonts_at} 0 R /F2 {fonts_at + 1} 0 R >> >> "
             f"/Contents {page_numbers[index] + 1} 0 R >>"
         )

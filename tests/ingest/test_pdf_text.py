@@ -85,6 +85,38 @@ def test_headings_nest_by_size_and_margins_are_not_content(unit_font: bool) -> N
     }
 
 
+def test_a_page_drawn_sideways_is_read_in_its_own_direction() -> None:
+    """Landscape content drawn a quarter turn on a portrait page (with ``/Rotate 90``): the
+    same blocks, headings and margins as upright text; a line written across it stays alone."""
+    page = [
+        (False, 9, 72, 580, "Quarterly Operations Review"),
+        (True, 18, 72, 520, "Network Outages"),
+        (False, 11, 72, 495, "Three outages hit the northern region in the second"),
+        (False, 11, 72, 481, "quarter, each shorter than forty minutes."),
+        (True, 14, 72, 440, "Causes"),
+        (False, 11, 72, 415, "Two were caused by a faulty firmware update."),
+        (False, 9, 390, 30, "7"),
+    ]
+    data = styled_pdf([page], turned=True)
+    with_stamp = data.replace(
+        b"endstream", b"\nBT /F1 1 Tf 8 0 0 8 20 20 Tm (DRAFT COPY) Tj ET\nendstream", 1
+    )
+    for pdf in (data, with_stamp):
+        parsed = parse_bytes(pdf, "review.pdf")
+        kinds = [(e.kind, e.text, e.section_path) for e in parsed.elements]
+        assert ("title", "Network Outages", ()) in kinds
+        assert ("title", "Causes", ("Network Outages",)) in kinds
+        assert (
+            "text",
+            "Three outages hit the northern region in the second quarter, each shorter than "
+            "forty minutes.",
+            ("Network Outages",),
+        ) in kinds
+        assert ("page_number", "7", ("Network Outages", "Causes")) in kinds
+    stamp = next(e for e in parse_bytes(with_stamp, "review.pdf").elements if "DRAFT" in e.text)
+    assert stamp.kind == "text" and stamp.text == "DRAFT COPY"
+
+
 def test_running_header_and_page_numbers_stay_out_of_chunks(ingest: Ingest, tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
     path.write_bytes(_report())

@@ -2,8 +2,8 @@
 
 Why not unstructured's ``fast`` strategy: it reads the text layer with pdfminer, whose content
 stream interpreter is pure Python. On the benchmark's PDFs that interpreter took 75% of all
-parse time, more than embedding the chunks took, and the rest went to spaCy guessing which
-short lines are titles. pdfium (C++, the engine in Chrome) reads the same text layer many
+parse time, more than embedding the chunks took, and another 13% went to spaCy guessing
+which short lines are titles. pdfium (C++, the engine in Chrome) reads the same text layer many
 times faster and also reports each character's font and size, which tell headings apart
 better than guessing from the words. ``ParsingSettings.pdf_text = "pdfminer"`` keeps
 unstructured's path.
@@ -34,6 +34,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -47,6 +48,8 @@ _PAGE_NUMBER = re.compile(
     r"^(?:page\s+)?[-–]?\s*(?:\d{1,5}|[ivxlc]{1,6})\s*[-–]?(?:\s*(?:/|of)\s*\d{1,5})?$", re.I
 )
 _SENTENCE_END = re.compile(r"[.!?:。！？：]['\")\]]*$")
+_RTL_SENTENCE_END = re.compile(r"^['\"(\[]*[.!?:؟]")  # visual order: the stop comes first
+_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
 _CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -56,8 +59,10 @@ _FORCE_BOLD_FLAG = 1 << 18
 TITLE_SIZE_RATIO = 1.12
 MAX_TITLE_CHARS = 200
 MAX_TITLE_LINES = 3
-# Lines at least this long are running text, where the body style is measured.
+# Lines at least this long are running text, where the body style is measured (when there
+# are at least MIN_RUNNING_CHARS of them).
 BODY_LINE_CHARS = 25
+MIN_RUNNING_CHARS = 100
 # Top and bottom share of the page where running headers, footers and page numbers live.
 MARGIN_SHARE = 0.08
 
@@ -104,7 +109,7 @@ class _Block:
 
     def text(self) -> str:
         out = self.lines[0].text
-        for prev, line in zip(self.lines, self.lines[1:], strict=False):
+        for prev, line in pairwise(self.lines):
             size = max(prev.size, line.size)
             touching = abs(prev.y_last - line.y) < 0.3 * size and line.x0 - prev.x1 < 0.15 * size
             out = out + line.text if touching else _join(out, line.text)
@@ -200,7 +205,9 @@ def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
             size, bold = max(size, last_size), bold and last_bold
         y_first = baseline(first, turn)
         y_last = baseline(last, turn) if last != first else y_first
-        x0, x1 = extent(start, turn)[0], extent(end, turn)[1]
+        # Right-to-left lines start at the right: take the outer edges of both ends.
+        (a0, a1), (b0, b1) = extent(start, turn), extent(end, turn)
+        x0, x1 = min(a0, b0), max(a1, b1)
         yield _Line(line, number, x0, x1, y_first, y_last, size or 1.0, bold, turn)
 
 
@@ -221,16 +228,29 @@ def _page_text(textpage: pdfium.PdfTextPage) -> str:
 
 
 def _blocks(lines: list[_Line]) -> list[_Block]:
+    leading = _leading(lines)
     blocks: list[_Block] = []
     for line in lines:
-        if blocks and _continues(blocks[-1], line):
+        if blocks and _continues(blocks[-1], line, leading):
             blocks[-1].lines.append(line)
         else:
             blocks.append(_Block([line]))
     return blocks
 
 
-def _continues(block: _Block, line: _Line) -> bool:
+def _leading(lines: list[_Line]) -> dict[float, float]:
+    """The most common distance between baselines of consecutive lines, per font size: what
+    a paragraph's second line is compared with before the paragraph has its own spacing."""
+    gaps: dict[float, Counter[float]] = {}
+    for prev, line in pairwise(lines):
+        size = round(line.size * 2) / 2
+        gap = prev.y_last - line.y
+        if round(prev.size * 2) / 2 == size and 0.8 * size <= gap <= 3 * size:
+            gaps.setdefault(size, Counter())[round(gap, 1)] += 1
+    return {size: counts.most_common(1)[0][0] for size, counts in gaps.items()}
+
+
+def _continues(block: _Block, line: _Line, leading: dict[float, float]) -> bool:
     prev = block.lines[-1]
     if line.rotated or prev.rotated:
         return False
@@ -242,15 +262,20 @@ def _continues(block: _Block, line: _Line) -> bool:
         return 0 <= line.x0 - prev.x1 < 1.5 * size
     if _BULLET.match(line.text):
         return False
-    spacing = block.spacing()
-    if gap < 0 or gap > (spacing * 1.25 + 0.1 * size if spacing else 1.7 * size):
+    spacing = block.spacing() or leading.get(round(line.size * 2) / 2) or 1.4 * size
+    if gap < 0 or gap > spacing * 1.25 + 0.1 * size:
         return False  # a paragraph gap, or up into the next column
     if line.x0 > block.x1 or line.x1 < block.x0:
         return False  # sideways into another column
-    if len(block.lines) >= 2 and line.x0 - prev.x0 > 0.8 * size:
+    # Where lines start and end: the left edge for left-to-right text, the right for Arabic
+    # and Hebrew (whose sentence end pdfium puts first, in visual order).
+    rtl = bool(_RTL.search(prev.text))
+    indent = prev.x1 - line.x1 if rtl else line.x0 - prev.x0
+    if len(block.lines) >= 2 and indent > 0.8 * size:
         return False  # an indented first line
-    ends_early = prev.x1 < block.x1 - 4 * size
-    return not (ends_early and len(block.lines) >= 2 and _SENTENCE_END.search(prev.text))
+    ends_early = prev.x0 > block.x0 + 4 * size if rtl else prev.x1 < block.x1 - 4 * size
+    ends_sentence = (_RTL_SENTENCE_END if rtl else _SENTENCE_END).search(prev.text)
+    return not (ends_early and len(block.lines) >= 2 and ends_sentence)
 
 
 def _join(text: str, more: str) -> str:
@@ -303,12 +328,17 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
 
 
 def _body_style(blocks: list[_Block]) -> tuple[float, bool]:
-    """The size and weight that most characters of running text are set in. Short lines
-    (labels in a diagram, table cells) are left out where there is enough running text."""
+    """The size and weight that most characters of running text are set in. Running text
+    is paragraphs of two lines or more, else lines of some length: labels scattered over a
+    diagram (pdfium joins a row of them into one line) or a title page must not decide it."""
     lines = [line for block in blocks for line in block.lines]
-    running = [line for line in lines if len(line.text) >= BODY_LINE_CHARS]
-    if sum(len(line.text) for line in running) >= 10 * BODY_LINE_CHARS:
-        lines = running
+    for running in (
+        [line for block in blocks if len(block.lines) > 1 for line in block.lines],
+        [line for line in lines if len(line.text) >= BODY_LINE_CHARS],
+    ):
+        if sum(len(line.text) for line in running) >= MIN_RUNNING_CHARS:
+            lines = running
+            break
     sizes: Counter[float] = Counter()
     bold = Counter[bool]()
     for line in lines:

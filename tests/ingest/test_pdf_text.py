@@ -117,6 +117,25 @@ def test_a_page_drawn_sideways_is_read_in_its_own_direction() -> None:
     assert stamp.kind == "text" and stamp.text == "DRAFT COPY"
 
 
+def test_body_size_comes_from_running_text_not_diagram_labels() -> None:
+    """A diagram with many tiny labels must not become "the body text", or every line of
+    the report would be larger than it and turn into a heading. Figures in large type are
+    not headings either."""
+    labels = [(False, 5, 72 + 60 * (i % 8), 300 + 12 * (i // 8), f"Node {i}") for i in range(80)]
+    body = [
+        (True, 16, 72, 700, "Network Topology"),
+        (False, 11, 72, 675, "The plant network connects every pump station to the control"),
+        (False, 11, 72, 661, "room over two independent fibre rings, shown in the diagram below."),
+        (False, 11, 72, 640, "Each ring carries the full load when the other one is cut,"),
+        (False, 11, 72, 626, "and both rings are tested for a failover every single month."),
+        (False, 24, 72, 600, "99.98 %"),
+        (False, 11, 72, 580, "Availability of the control network over the last twelve months."),
+    ]
+    parsed = parse_bytes(styled_pdf([body + labels]), "topology.pdf")
+    titles = [e.text for e in parsed.elements if e.kind == "title"]
+    assert titles == ["Network Topology"]
+
+
 def test_running_header_and_page_numbers_stay_out_of_chunks(ingest: Ingest, tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
     path.write_bytes(_report())

@@ -328,25 +328,34 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
 
 
 def _body_style(blocks: list[_Block]) -> tuple[float, bool]:
-    """The size and weight that most characters of running text are set in. Running text
-    is paragraphs of two lines or more, else lines of some length: labels scattered over a
-    diagram (pdfium joins a row of them into one line) or a title page must not decide it."""
+    """The size and weight of the running text.
+
+    Running text is measured two ways: lines in paragraphs of two lines or more, and lines of
+    some length. Each gives the size most of its characters are set in, and the larger of the
+    two wins. Diagrams fool each measure in turn (small labels stacked in a box make
+    paragraphs; a row of labels, which pdfium joins into one line, makes a long line), and a
+    body size taken too small turns every larger line into a heading, which is the worse
+    mistake: too large only misses some headings."""
     lines = [line for block in blocks for line in block.lines]
-    for running in (
+    measures = [
         [line for block in blocks if len(block.lines) > 1 for line in block.lines],
         [line for line in lines if len(line.text) >= BODY_LINE_CHARS],
-    ):
-        if sum(len(line.text) for line in running) >= MIN_RUNNING_CHARS:
-            lines = running
-            break
+    ]
+    modes = [_mode_size(m) for m in measures if sum(len(x.text) for x in m) >= MIN_RUNNING_CHARS]
+    size = max(modes) if modes else _mode_size(lines)
+    if size is None:
+        return 1.0, False
+    at_size = [line for line in lines if round(line.size * 2) / 2 == size]
+    bold_chars = sum(len(line.text) for line in at_size if line.bold)
+    return size, bold_chars * 2 > sum(len(line.text) for line in at_size)
+
+
+def _mode_size(lines: list[_Line]) -> float | None:
+    """The font size (to half a point) that most characters of ``lines`` are set in."""
     sizes: Counter[float] = Counter()
-    bold = Counter[bool]()
     for line in lines:
         sizes[round(line.size * 2) / 2] += len(line.text)
-        bold[line.bold] += len(line.text)
-    if not sizes:
-        return 1.0, False
-    return sizes.most_common(1)[0][0], bold[True] > bold[False]
+    return sizes.most_common(1)[0][0] if sizes else None
 
 
 def _is_heading(block: _Block, body_size: float, body_bold: bool) -> bool:

@@ -303,7 +303,11 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
     blocks = [block for page in pages for block in page.blocks]
     body_size, body_bold = _body_style(blocks)
     running = _running_texts(pages)
-    depths = _heading_depths([b for b in blocks if _is_heading(b, body_size, body_bold)], body_size)
+    headings = [b for b in blocks if _is_heading(b, body_size, body_bold)]
+    cover = _cover_sizes(blocks, headings, body_size)
+    depths = _heading_depths(
+        [b for b in headings if _size_key(b.first.size, body_size) not in cover], body_size
+    )
     out: list[Any] = []
     for page in pages:
         for block in page.blocks:
@@ -317,7 +321,9 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
             elif margin and _running_key(text) in running:
                 kind = Header if margin == "top" else Footer
                 out.append(kind(text=text, metadata=metadata))
-            elif _is_heading(block, body_size, body_bold):
+            elif _is_heading(block, body_size, body_bold) and (
+                _size_key(block.first.size, body_size) not in cover
+            ):
                 metadata.category_depth = depths[_size_key(block.first.size, body_size)]
                 out.append(Title(text=text, metadata=metadata))
             elif _BULLET.match(text):
@@ -377,6 +383,23 @@ def _is_heading(block: _Block, body_size: float, body_bold: bool) -> bool:
 def _size_key(size: float, body_size: float) -> float:
     """Heading sizes within 4% of each other are one level."""
     return round(size / body_size / 0.04) * 0.04
+
+
+def _cover_sizes(blocks: list[_Block], headings: list[_Block], body_size: float) -> set[float]:
+    """Heading sizes of a cover page: used only on a first page that has hardly any running
+    text, and larger than every heading after it ("ibm.com/redbooks", a report's name in 43
+    points). As headings they would open every section path of the document and head every
+    chunk; they stay text of the first page instead. A title above body text on the first
+    page (a paper, a memo) stays a heading."""
+    later = [_size_key(b.first.size, body_size) for b in headings if b.first.page > 1]
+    heading_ids = {id(b) for b in headings}
+    first_page_text = sum(
+        len(b.text()) for b in blocks if b.first.page == 1 and id(b) not in heading_ids
+    )
+    if not later or first_page_text >= 2 * MIN_RUNNING_CHARS:
+        return set()
+    first = {_size_key(b.first.size, body_size) for b in headings if b.first.page == 1}
+    return {key for key in first if key > max(later)}
 
 
 def _heading_depths(headings: list[_Block], body_size: float) -> dict[float, int]:

@@ -185,7 +185,9 @@ def test_real_paper_paragraphs_survive_a_glyph_without_unicode(docs: Path) -> No
 def test_real_report_nests_sections_and_drops_running_footers(docs: Path, ingest: Ingest) -> None:
     _parsed, chunks = ingest(docs / DOCLING / "redp5110_sampled.pdf")
     fundamentals = next(c for c in chunks if "two fundamental steps in securing" in c.text)
-    assert fundamentals.section_path[-2:] == (
+    # The cover's giant type ("ibm.com/redbooks Redpaper", the title in 43 points) does not
+    # open every section path.
+    assert fundamentals.section_path == (
         "Chapter 1. Securing and protecting IBM DB2 data",
         "1.1 Security fundamentals",
     )

@@ -18,10 +18,10 @@ What happens, per page:
    short line that ends a sentence.
 3. Blocks become elements: a short block set larger than the body text, or bold where the
    body is not, is a ``Title``, with ``category_depth`` from its size rank among the
-   document's heading sizes (so section paths nest); a block that starts with a bullet or a
-   list number is a ``ListItem``; a number alone in the top or bottom margin is a
-   ``PageNumber``; the same text in the margin of several pages is a ``Header`` or
-   ``Footer`` (kept out of chunks); everything else is ``NarrativeText``.
+   document's heading sizes (so section paths nest), except a cover page's giant type; a
+   block that starts with a bullet or a list number is a ``ListItem``; a number alone in the
+   top or bottom margin is a ``PageNumber``; the same text in the margin of several pages is
+   a ``Header`` or ``Footer`` (kept out of chunks); everything else is ``NarrativeText``.
 
 Tables are read row by row as lines, as ``fast`` did; neither finds table structure in a PDF.
 """

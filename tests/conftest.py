@@ -1,11 +1,12 @@
-"""Shared fixtures: a fresh PostgreSQL database per session, Redis, settings, a live server."""
+"""Shared fixtures: a fresh PostgreSQL database per session, Redis, the llama.cpp server.
+
+Plain helpers and constants live in ``tests/support.py``: conftest files hold fixtures only.
+"""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,9 +14,7 @@ import pytest
 from core.settings import Settings
 from llm.local_server import LlamaCppServer
 from llm.packaged_models import ensure_model
-
-PG_ADMIN_URL = os.environ.get("ZHIKU_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("ZHIKU_TEST_REDIS", "redis://127.0.0.1:6379/7")
+from tests.support import PG_ADMIN_URL, REDIS_URL, TEST_LLM_MODEL
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +37,6 @@ def redis_url() -> str:
     client.ping()
     client.flushdb()
     return REDIS_URL
-
-
-def make_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings for a test: everything under ``data_dir``; models cached where the user's are."""
-    # No embedded answer model unless a test asks: the tests that answer share one llama.cpp
-    # server (the ``llama_server`` fixture) through ``llm.backends``.
-    values: dict[str, object] = {
-        "environment": "test",
-        "data_dir": data_dir,
-        "llm": {"local": {"enabled": False}},
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-# The packaged model the tests answer with: the product's default (1.5B). The 0.5B one is
-# about twice as fast but answers with a bare "[1]", cites the wrong passage and invents
-# answers it should decline (measured 2026-11-29); ZHIKU_TEST_LLM_MODEL overrides.
-TEST_LLM_MODEL = os.environ.get("ZHIKU_TEST_LLM_MODEL", "qwen2.5-coder-1.5b-instruct")
 
 
 @pytest.fixture(scope="session")

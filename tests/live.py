@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from api.main import create_app
 from core.settings import Settings
+from zhiku.app import create_app
+from zhiku.container import Container
 
 
 def free_port() -> int:
@@ -69,8 +70,9 @@ class ThreadServer:
         self.thread.join(60)
 
     @property
-    def state(self):  # type: ignore[no-untyped-def]
-        return self.app.state.zhiku
+    def container(self) -> Container:
+        """The running app's object graph (its database sessions, vector store…)."""
+        return self.app.state.runtime
 
 
 def zhiku_env(settings_env: dict[str, str]) -> dict[str, str]:

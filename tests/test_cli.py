@@ -47,6 +47,7 @@ def test_admin_commands(env: dict[str, str]) -> None:
     assert again.returncode != 0 and "already exists" in again.stderr + again.stdout
 
 
+@pytest.mark.slow
 def test_ingest_in_process_with_progress(env: dict[str, str], tmp_path: Path) -> None:
     folder = tmp_path / "inbox"
     folder.mkdir()
@@ -63,6 +64,7 @@ def test_ingest_in_process_with_progress(env: dict[str, str], tmp_path: Path) ->
     assert "all documents" in out  # the overall bar
 
 
+@pytest.mark.slow
 def test_serve_embedded_default_and_remote_ingest(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     with process(["serve", "--port", str(port)], env, tmp_path / "serve.log") as server:
@@ -117,7 +119,7 @@ def test_worker_gives_each_process_its_share_of_the_cores(
 
     from core.settings import get_settings
     from index.embedding import available_cores
-    from workers.tasks import app as celery
+    from zhiku.worker import app as celery
     from zhiku.cli import app
 
     started: list[list[str]] = []

@@ -1,7 +1,8 @@
-"""The Celery app for ingestion workers (one app module per worker type).
+"""How Zhiku configures Celery for ingestion. The worker's entry module, with its tasks, is
+``zhiku.worker`` (``zhiku worker``); producers only send messages by task name.
 
-Start it with ``zhiku worker`` (or ``celery -A workers.celery_app worker``). Run the parse
-queue on CPU machines and the embed queue where the GPU is; both may share a machine.
+Run the parse queue on CPU machines and the embed queue where the GPU is; both may share a
+machine.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
-from core.settings import Settings, get_settings
+from core.settings import Settings
 from workers.queues import EMBED_QUEUE, EMBED_TASK, MAINTENANCE_QUEUE, PARSE_QUEUE, PARSE_TASK
 
 
-def create_celery(settings: Settings) -> Celery:
-    # Tasks are imported by the worker only (``include``); producers send them by name.
+def create_celery(settings: Settings, include: list[str] | None = None) -> Celery:
+    """``include``: the task modules, for the worker only; producers send tasks by name."""
     app = Celery(
-        "zhiku", broker=settings.redis_url, backend=settings.redis_url, include=["workers.tasks"]
+        "zhiku", broker=settings.redis_url, backend=settings.redis_url, include=include or []
     )
     worker = settings.worker
     app.conf.update(
@@ -29,7 +30,8 @@ def create_celery(settings: Settings) -> Celery:
         # ...and takes one message at a time, so a dead worker holds back at most one.
         worker_prefetch_multiplier=1,
         # Redis hands an unacknowledged message back only after this; the sweeper
-        # (workers.sweeper) re-queues sooner from the database's view.
+        # (workers.sweeper) re-queues sooner from the database's view. Retries are new
+        # messages with a countdown (workers.runner), not Celery's own retry.
         broker_transport_options={"visibility_timeout": worker.visibility_timeout_s},
         result_backend_transport_options={"visibility_timeout": worker.visibility_timeout_s},
         task_time_limit=worker.task_time_limit_s + 30,
@@ -42,6 +44,3 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
     )
     return app
-
-
-app = create_celery(get_settings())

@@ -1,34 +1,21 @@
-"""How a stage is handed to whoever runs it: Celery queues, or threads in this process."""
+"""Handing stages to Celery: messages carry ids, never data, and every message expires so a
+backlog cannot replay forever."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from core.settings import Settings
+from workers.celery_app import create_celery
 from workers.queues import EMBED_QUEUE, EMBED_TASK, PARSE_QUEUE, PARSE_TASK
-from workers.services import Outcome
+from workers.runner import Stage, StageJob
 
-
-class Dispatcher(Protocol):
-    def parse(self, doc_id: str, version: int) -> None: ...
-
-    def embed(self, doc_id: str, version: int) -> None: ...
-
-
-def follow_up(dispatcher: Dispatcher, outcome: Outcome, doc_id: str, version: int) -> None:
-    """Queue whatever stage an outcome calls for next."""
-    if outcome is Outcome.EMBED_NEXT:
-        dispatcher.embed(doc_id, version)
-    elif outcome is Outcome.PARSE_NEXT:
-        dispatcher.parse(doc_id, version)
+_ROUTES = {Stage.PARSE: (PARSE_TASK, PARSE_QUEUE), Stage.EMBED: (EMBED_TASK, EMBED_QUEUE)}
 
 
 class CeleryDispatcher:
-    """Messages carry ids, never data; every message expires so a backlog cannot replay forever."""
+    """A ``core.dispatch.Dispatcher`` for uploads and a ``workers.runner.Scheduler`` for
+    follow-ups and retries."""
 
     def __init__(self, settings: Settings) -> None:
-        from workers.celery_app import create_celery
-
         # Built from the settings given, not the environment's: the producer and the
         # readiness probe must talk to the broker this process was configured with.
         self._app = create_celery(settings)
@@ -40,11 +27,17 @@ class CeleryDispatcher:
             conn.ensure_connection(max_retries=1, timeout=timeout_s)
 
     def parse(self, doc_id: str, version: int) -> None:
-        self._app.send_task(
-            PARSE_TASK, args=(doc_id, version), queue=PARSE_QUEUE, expires=self._expires
-        )
+        self.schedule(Stage.PARSE, StageJob(doc_id, version))
 
     def embed(self, doc_id: str, version: int) -> None:
+        self.schedule(Stage.EMBED, StageJob(doc_id, version))
+
+    def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
+        task, queue = _ROUTES[stage]
         self._app.send_task(
-            EMBED_TASK, args=(doc_id, version), queue=EMBED_QUEUE, expires=self._expires
+            task,
+            args=(job.doc_id, job.version, job.attempt),
+            queue=queue,
+            expires=self._expires + delay_s,
+            countdown=delay_s or None,
         )

@@ -14,29 +14,33 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from core.errors import UnprocessableDocument, ZhikuError
 from core.settings import Settings
-from workers.services import ParseFn, ParseResult
+from workers.context import ParseFn, ParseResult
 
 log = logging.getLogger(__name__)
 
 _child_parse: ParseFn | None = None
 
 
-def _init_child(settings_json: str, parent_pid: int) -> None:
+# Builds the parse function from settings, in the child: a module-level function (the
+# composition root's ``build_parse_fn``), so it crosses the process boundary by name.
+BuildParser = Callable[[Settings], ParseFn]
+
+
+def _init_child(build: BuildParser, settings_json: str, parent_pid: int) -> None:
     global _child_parse
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="zhiku-parent-watch", daemon=True
     ).start()
     from ingest.parsing import warm_up
-    from zhiku.assembly import build_parse_fn
 
-    _child_parse = build_parse_fn(Settings.model_validate_json(settings_json))
+    _child_parse = build(Settings.model_validate_json(settings_json))
     warm_up()  # imports unstructured and loads spaCy now, outside any document's time limit
 
 
@@ -90,7 +94,8 @@ class ParserFault(ZhikuError):
 
 
 class IsolatedParser:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, build: BuildParser) -> None:
+        self._build = build
         self._settings_json = settings.model_dump_json()
         self._timeout = settings.parsing.timeout_s
         self._lock = threading.Lock()
@@ -102,7 +107,7 @@ class IsolatedParser:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
-                initargs=(self._settings_json, os.getpid()),
+                initargs=(self._build, self._settings_json, os.getpid()),
             )
             try:
                 pool.submit(_ready).result(timeout=_START_TIMEOUT_S)

@@ -11,17 +11,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from core.db import documents as doc_queries
+from core.db import jobs as job_queries
 from core.db.models import Document, DocumentStage
 from core.db.session import transaction
 from core.errors import NotFound, UnprocessableDocument
 from ingest.types import Chunk
-from workers.services import IngestionServices, Outcome
+from workers.context import Outcome, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,17 @@ class Run:
         claims in all): no chunk of this document can exist yet, so there is none to drop."""
         return not (self.version == 1 and self.attempts <= 2)
 
-    def require(self, still_ours: bool) -> None:
-        if not still_ours:
-            raise ClaimLost(self.doc_id)
 
-
-def open_run(
-    svc: IngestionServices, doc_id: str, version: int, stage: DocumentStage
-) -> Run | Outcome:
+def open_run(svc: StageContext, doc_id: str, version: int, stage: DocumentStage) -> Run | Outcome:
     """Claim the document for ``stage``, or say what to do instead."""
     return open_runs(svc, [(doc_id, version)], stage)[0]
 
 
 def open_runs(
-    svc: IngestionServices, items: Sequence[tuple[str, int]], stage: DocumentStage
+    svc: StageContext, items: Sequence[tuple[str, int]], stage: DocumentStage
 ) -> list[Run | Outcome]:
     """``open_run`` for several documents in one transaction: one commit, not one each."""
-    stale_after = timedelta(seconds=svc.settings.worker.stale_after_s)
+    stale_after = timedelta(seconds=svc.worker.stale_after_s)
     opened: dict[str, Run | Outcome] = {}
     with transaction(svc.sessions) as session:
         tokens = doc_queries.claim_many(session, items, stale_after)
@@ -94,7 +89,7 @@ def open_runs(
                 continue
             doc.stage = stage
             starting.append((doc, token))
-        jobs = doc_queries.start_jobs(session, [doc for doc, _ in starting], stage, svc.worker_name)
+        jobs = job_queries.start_jobs(session, [doc for doc, _ in starting], stage, svc.worker_name)
         for (doc, token), job in zip(starting, jobs, strict=True):
             opened[doc.id] = _run_from(doc, token, job.id, stage)
     # A document listed twice (queued twice) is claimed once: the repeat has nothing to do.
@@ -105,12 +100,12 @@ def open_runs(
 
 
 def close_run(
-    svc: IngestionServices, run: Run, exc: BaseException | None = None, reraise: bool = True
+    svc: StageContext, run: Run, exc: BaseException | None = None, reraise: bool = True
 ) -> Outcome:
     """End a run: done, failed with a reason, superseded, or released for a retry."""
     if exc is None:
         with transaction(svc.sessions) as session:
-            doc_queries.end_job(session, run.job_id, "done")
+            job_queries.end_job(session, run.job_id, "done")
         return Outcome.DONE
     if isinstance(exc, ClaimLost):
         _after_claim_lost(svc, run)
@@ -122,25 +117,25 @@ def close_run(
         log.info("document %s failed: %s", run.doc_id, reason)
         with transaction(svc.sessions) as session:
             doc_queries.fail(session, run.doc_id, reason, token=run.token)
-            doc_queries.end_job(session, run.job_id, "failed", reason)
+            job_queries.end_job(session, run.job_id, "failed", reason)
         return Outcome.FAILED
     # Anything else goes back to the caller, which retries transient errors; the claim is
     # released so the retry (or another worker) can take the document at once.
     with transaction(svc.sessions) as session:
         doc_queries.release(session, run.doc_id, run.token)
-        doc_queries.end_job(session, run.job_id, "error", f"{type(exc).__name__}: {exc}"[:2000])
+        job_queries.end_job(session, run.job_id, "error", f"{type(exc).__name__}: {exc}"[:2000])
     if reraise:
         raise exc
     return Outcome.RETRY
 
 
-def fail_document(svc: IngestionServices, doc_id: str, reason: str) -> None:
+def fail_document(svc: StageContext, doc_id: str, reason: str) -> None:
     """Mark a document failed whoever holds it: the last word after retries ran out."""
     with transaction(svc.sessions) as session:
         doc_queries.fail(session, doc_id, reason)
 
 
-def _after_claim_lost(svc: IngestionServices, run: Run) -> None:
+def _after_claim_lost(svc: StageContext, run: Run) -> None:
     run.active = False
     with svc.sessions() as session:
         deleted = session.get(Document, run.doc_id) is None
@@ -152,7 +147,7 @@ def _after_claim_lost(svc: IngestionServices, run: Run) -> None:
         return
     log.info("document %s: claim lost, another run continues it", run.doc_id)
     with transaction(svc.sessions) as session:
-        doc_queries.end_job(session, run.job_id, "superseded")
+        job_queries.end_job(session, run.job_id, "superseded")
 
 
 def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> Run:
@@ -174,7 +169,7 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
     )
 
 
-def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]]) -> None:
+def record_progress(svc: StageContext, updates: dict[Run, dict[str, object]]) -> None:
     """Write progress for several runs in one transaction; runs that lost their claim are
     marked inactive. Each run also picks up an access list changed meanwhile, so its next
     batches are written with it."""
@@ -191,14 +186,14 @@ def record_progress(svc: IngestionServices, updates: dict[Run, dict[str, object]
             _after_claim_lost(svc, run)
 
 
-def finish(svc: IngestionServices, run: Run, count: int) -> None:
+def finish(svc: StageContext, run: Run, count: int) -> None:
     """Mark one document ready (see :func:`finish_all`); raises ClaimLost if it was lost."""
     failures = finish_all(svc, [(run, count)])
     if run in failures:
         raise failures[run]
 
 
-def finish_all(svc: IngestionServices, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
+def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
     """Drop stale chunks and mark documents ready, all in one transaction. Returns the runs
     that could not be finished (claim lost: already handled) with their exception."""
     failures: dict[Run, Exception]
@@ -217,7 +212,7 @@ def finish_all(svc: IngestionServices, done: list[tuple[Run, int]]) -> dict[Run,
             session,
             [(run.doc_id, run.token, doc_queries.finished_values(count)) for run, count in done],
         )
-        doc_queries.end_jobs(session, [run.job_id for run, _ in done if run.doc_id in held], "done")
+        job_queries.end_jobs(session, [run.job_id for run, _ in done if run.doc_id in held], "done")
         failures = {run: ClaimLost(run.doc_id) for run, _ in done if run.doc_id not in held}
     for run in failures:
         _after_claim_lost(svc, run)
@@ -233,12 +228,12 @@ class _Heartbeats:
     (A thread per document cost more than parsing a small one.)"""
 
     def __init__(self) -> None:
-        self._runs: dict[Run, IngestionServices] = {}
+        self._runs: dict[Run, StageContext] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def add(self, svc: IngestionServices, run: Run) -> None:
+    def add(self, svc: StageContext, run: Run) -> None:
         with self._lock:
             self._runs[run] = svc
             if self._thread is None or self._pid != os.getpid():  # a fork has no thread
@@ -259,7 +254,7 @@ class _Heartbeats:
             with self._lock:
                 due = [(r, svc) for r, svc in self._runs.items() if now >= r.next_beat]
             for run, svc in due:
-                run.next_beat = now + max(1.0, svc.settings.worker.stale_after_s / 5)
+                run.next_beat = now + svc.beat_interval_s
                 try:
                     with transaction(svc.sessions) as session:
                         doc_queries.record_progress(session, run.doc_id, run.token)
@@ -271,11 +266,49 @@ _HEARTBEATS = _Heartbeats()
 
 
 @contextmanager
-def heartbeat(svc: IngestionServices, run: Run) -> Iterator[None]:
+def heartbeat(svc: StageContext, run: Run) -> Iterator[None]:
     """Keep the claim fresh while a long single call (parsing, OCR) runs."""
-    run.next_beat = time.monotonic() + max(1.0, svc.settings.worker.stale_after_s / 5)
+    run.next_beat = time.monotonic() + svc.beat_interval_s
     _HEARTBEATS.add(svc, run)
     try:
         yield
     finally:
         _HEARTBEATS.remove(run)
+
+
+class Results:
+    """Each document's outcome, and the exceptions of those released for a retry."""
+
+    def __init__(self, svc: StageContext) -> None:
+        self.svc = svc
+        self.outcomes: dict[str, Outcome] = {}
+        self.errors: dict[str, Exception] = {}
+
+    def end(self, run: Run, exc: Exception) -> None:
+        """Record how a run ended on ``exc`` (failed, superseded, or released to retry)."""
+        self.outcomes[run.doc_id] = close_run(self.svc, run, exc, reraise=False)
+        if self.outcomes[run.doc_id] is Outcome.RETRY:
+            self.errors[run.doc_id] = exc
+
+    def claim(
+        self, items: Sequence[tuple[str, int]], stage: DocumentStage, prepare: Callable[[Run], None]
+    ) -> None:
+        """Claim ``items`` in one transaction and ``prepare`` each claimed run; a run whose
+        preparation fails ends there, the others go on."""
+        claims = open_runs(self.svc, items, stage)
+        for (doc_id, _), opened in zip(items, claims, strict=True):
+            if isinstance(opened, Outcome):
+                self.outcomes[doc_id] = opened
+                continue
+            try:
+                prepare(opened)
+            except Exception as exc:
+                self.end(opened, exc)
+
+
+def once_each(items: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """A document queued twice is handled once (its first entry)."""
+    first: dict[str, tuple[str, int]] = {}
+    for doc_id, version in items:
+        first.setdefault(doc_id, (doc_id, version))
+    return list(first.values())

@@ -16,8 +16,8 @@ from datetime import timedelta
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage, utcnow
 from core.db.session import SessionFactory, transaction
+from core.dispatch import Dispatcher
 from core.settings import WorkerSettings
-from workers.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def serve(
     """Run the API. With no settings: SQLite, embedded Qdrant and in-process ingestion."""
     import uvicorn
 
-    from api.main import create_app
+    from zhiku.app import create_app
     from zhiku.bootstrap import ensure_first_admin
 
     _logging(log_level)
@@ -65,7 +65,7 @@ def worker(
     upgrade(settings.database_url)
     names = {"parse": PARSE_QUEUE, "embed": EMBED_QUEUE}
     wanted = [names[q.strip()] for q in queues.split(",") if q.strip()]
-    from workers.tasks import app as celery
+    from zhiku.worker import app as celery
 
     celery.worker_main(
         [

@@ -11,22 +11,22 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.main import build_state
-from api.schemas import AccessSpec
-from api.services import documents as service
-from api.state import AppState
 from core.access import Principal
 from core.db import identity
-from core.db.documents import get_document
 from core.db.session import transaction
 from core.settings import Settings
+from services.documents import DocumentService, IncomingFile
+from services.schemas.documents import AccessSpec
 from zhiku.bootstrap import ensure_first_admin
+from zhiku.container import Container
 from zhiku.database import build_sessions
 
 console = Console(stderr=True)
 TERMINAL = {"ready", "failed"}
 # A document's bar: parsing counts as the first step, each embedded chunk as one more.
 Snapshot = dict[str, dict]
+# Files stored per transaction: a folder of thousands goes in as a few hundred commits.
+FILES_PER_BATCH = 50
 
 
 def ingest_local(
@@ -42,40 +42,41 @@ def ingest_local(
         tenant_id = identity.get_tenant_by_name(session, tenant).id
         principal = identity.principal_for(identity.get_user_by_name(session, tenant_id, user))
         group_ids = [identity.get_group_by_name(session, tenant_id, g).id for g in groups]
-    state = build_state(settings)
-    assert state.local is not None, "in-process ingestion needs the embedded mode (no broker)"
-    state.local.start(sweep=False)
+    container = Container(settings, role="cli")
+    if container.local is None:
+        raise RuntimeError("in-process ingestion needs the embedded mode (no ZHIKU_REDIS_URL)")
+    container.start(sweep=False)
     try:
+        documents = container.services.documents
         spec = (
             AccessSpec(everyone=everyone, groups=group_ids, users=[principal.user_id])
             if everyone or group_ids
             else None
         )
-        tokens = service.resolve_access(state, principal, spec)
-        ids, rejected = _submit_local(state, principal, files, tokens)
+        tokens = documents.resolve_access(principal, spec)
+        ids, rejected = _submit_local(documents, principal, files, tokens)
 
         def fetch() -> Snapshot:
-            with transaction(state.services.sessions) as session:
-                return {i: service.to_public(get_document(session, i)).model_dump() for i in ids}
+            return {i: documents.get(principal, i).model_dump() for i in ids}
 
         return _watch(fetch, ids) + rejected
     finally:
-        state.local.stop()
-        state.services.close()
+        container.close()
 
 
 def _submit_local(
-    state: AppState, principal: Principal, files: list[Path], tokens: list[str]
+    documents: DocumentService, principal: Principal, files: list[Path], tokens: list[str]
 ) -> tuple[list[str], int]:
     ids: list[str] = []
     rejected = 0
-    for path in files:
-        incoming = service.IncomingFile(path.name, path.read_bytes())
-        try:
-            clean, mime = service.check_file(state, incoming)
-            ids.append(service.store_upload(state, principal, incoming, clean, mime, tokens, []).id)
-        except service.UploadRejected as exc:
-            console.print(f"[red]rejected[/red] {path}: {exc}")
+    for start in range(0, len(files), FILES_PER_BATCH):
+        batch = files[start : start + FILES_PER_BATCH]
+        result = documents.upload(
+            principal, [IncomingFile(p.name, p.read_bytes()) for p in batch], tokens, []
+        )
+        ids += [d.id for d in result.data]
+        for error in result.errors:
+            console.print(f"[red]rejected[/red] {error.filename}: {error.detail}")
             rejected += 1
     return ids, rejected
 

@@ -1,4 +1,4 @@
-"""/v1/documents: upload, list, inspect, change access, delete."""
+"""/v1/documents: upload, list, read, new version, change access, delete."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.deps import CurrentPrincipal, StateDep
-from api.schemas import AccessSpec, DocumentPublic, DocumentsPublic, UploadError, UploadResult
-from api.services import documents as service
-from core.db import documents as doc_queries
+from api.deps import CurrentPrincipal, Documents
 from core.db.models import DocumentStatus
-from core.db.session import transaction
 from core.errors import InvalidInput
+from services.documents import IncomingFile, UploadRejected, clean_tags
+from services.schemas.documents import AccessSpec, DocumentPublic, DocumentsPublic, UploadResult
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -32,15 +30,6 @@ def _parse_access(raw: str | None) -> AccessSpec | None:
         ) from exc
 
 
-def _parse_tags(raw: str | None) -> list[str]:
-    if not raw:
-        return []
-    tags = [t.strip() for t in raw.split(",") if t.strip()]
-    if any(len(t) > 100 for t in tags) or len(tags) > 50:
-        raise InvalidInput("at most 50 tags of at most 100 characters")
-    return tags
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -49,67 +38,52 @@ def _parse_tags(raw: str | None) -> list[str]:
     responses={400: {}, 413: {}, 415: {}},
 )
 async def upload_documents(
-    state: StateDep,
+    service: Documents,
     principal: CurrentPrincipal,
     files: Annotated[list[UploadFile], File(description="One or more files")],
     access: Annotated[str | None, Form(description="JSON access list; default: only you")] = None,
     tags: Annotated[str | None, Form(description="Comma-separated tags")] = None,
 ) -> UploadResult | JSONResponse:
-    limits = state.settings.limits
+    limits = service.limits
     if len(files) > limits.max_files_per_upload:
         raise InvalidInput(f"at most {limits.max_files_per_upload} files per upload")
     spec = _parse_access(access)
-    # Database, blob and hashing work is blocking: keep it off the event loop.
-    tokens = await run_in_threadpool(service.resolve_access, state, principal, spec)
-    tag_list = _parse_tags(tags)
-    accepted: list[DocumentPublic] = []
-    errors: list[UploadError] = []
-    for upload in files:
-        # Read one byte past the limit: enough to know it is too big, never the whole file.
-        data = await upload.read(limits.max_upload_bytes + 1)
-        incoming = service.IncomingFile(upload.filename or "", data)
-        try:
-            clean, mime = await run_in_threadpool(service.check_file, state, incoming)
-            accepted.append(
-                await run_in_threadpool(
-                    service.store_upload, state, principal, incoming, clean, mime, tokens, tag_list
-                )
-            )
-        except service.UploadRejected as exc:
-            errors.append(
-                UploadError(
-                    filename=incoming.filename, status_code=exc.status_code, detail=str(exc)
-                )
-            )
-    if not accepted:
-        first = errors[0]
+    tag_list = clean_tags((tags or "").split(","))
+    # Read one byte past the limit: enough to know a file is too big, never the whole file.
+    incoming = [
+        IncomingFile(upload.filename or "", await upload.read(limits.max_upload_bytes + 1))
+        for upload in files
+    ]
+
+    def store() -> UploadResult:  # database, blob and hashing work: off the event loop
+        return service.upload(
+            principal, incoming, service.resolve_access(principal, spec), tag_list
+        )
+
+    result = await run_in_threadpool(store)
+    if not result.data:
+        first = result.errors[0]
         return JSONResponse(
-            {"detail": first.detail, "errors": [e.model_dump() for e in errors]},
+            {"detail": first.detail, "errors": [e.model_dump() for e in result.errors]},
             status_code=first.status_code,
         )
-    return UploadResult(data=accepted, errors=errors)
+    return result
 
 
 @router.get("", response_model=DocumentsPublic, operation_id="documents-list")
 def list_documents(
-    state: StateDep,
+    service: Documents,
     principal: CurrentPrincipal,
     status_filter: Annotated[DocumentStatus | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DocumentsPublic:
-    with transaction(state.services.sessions) as session:
-        rows, total = doc_queries.list_documents(
-            session, principal, status=status_filter, offset=offset, limit=limit
-        )
-        data = [service.to_public(d) for d in rows]
-    return DocumentsPublic(data=data, count=total, offset=offset, limit=limit)
+    return service.list(principal, status=status_filter, offset=offset, limit=limit)
 
 
 @router.get("/{doc_id}", response_model=DocumentPublic, operation_id="documents-get")
-def get_document(state: StateDep, principal: CurrentPrincipal, doc_id: str) -> DocumentPublic:
-    with transaction(state.services.sessions) as session:
-        return service.to_public(doc_queries.readable_document(session, principal, doc_id))
+def get_document(service: Documents, principal: CurrentPrincipal, doc_id: str) -> DocumentPublic:
+    return service.get(principal, doc_id)
 
 
 @router.post(
@@ -120,16 +94,16 @@ def get_document(state: StateDep, principal: CurrentPrincipal, doc_id: str) -> D
     responses={400: {}, 413: {}, 415: {}},
 )
 async def upload_new_version(
-    state: StateDep,
+    service: Documents,
     principal: CurrentPrincipal,
     doc_id: str,
     file: Annotated[UploadFile, File(description="The new content")],
 ) -> DocumentPublic:
-    data = await file.read(state.settings.limits.max_upload_bytes + 1)
-    incoming = service.IncomingFile(file.filename or "", data)
+    data = await file.read(service.limits.max_upload_bytes + 1)
+    incoming = IncomingFile(file.filename or "", data)
     try:
-        return await run_in_threadpool(service.new_version, state, principal, doc_id, incoming)
-    except service.UploadRejected as exc:
+        return await run_in_threadpool(service.new_version, principal, doc_id, incoming)
+    except UploadRejected as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
 
 
@@ -137,12 +111,12 @@ async def upload_new_version(
     "/{doc_id}/access", response_model=DocumentPublic, operation_id="documents-set-access"
 )
 def set_access(
-    state: StateDep, principal: CurrentPrincipal, doc_id: str, spec: AccessSpec
+    service: Documents, principal: CurrentPrincipal, doc_id: str, spec: AccessSpec
 ) -> DocumentPublic:
-    return service.change_access(state, principal, doc_id, spec)
+    return service.change_access(principal, doc_id, spec)
 
 
 @router.delete("/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="documents-delete")
-def delete_document(state: StateDep, principal: CurrentPrincipal, doc_id: str) -> Response:
-    service.delete(state, principal, doc_id)
+def delete_document(service: Documents, principal: CurrentPrincipal, doc_id: str) -> Response:
+    service.delete(principal, doc_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,17 +16,15 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CurrentPrincipal, StateDep
+from api.deps import Answers, CurrentPrincipal
 from api.errors import status_for
-from api.search_schemas import SearchFilters
-from api.services import answers
 from core.errors import InvalidInput, NotFound, ZhikuError
+from services.answers import Delta, Final
+from services.schemas.search import SearchFilters
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -84,7 +82,7 @@ def list_models(_: CurrentPrincipal) -> dict[str, Any]:
 
 @router.post("/chat/completions", operation_id="openai-chat-completions", response_model=None)
 async def chat_completions(
-    state: StateDep, principal: CurrentPrincipal, body: ChatCompletionRequest
+    answers: Answers, principal: CurrentPrincipal, body: ChatCompletionRequest
 ) -> JSONResponse | StreamingResponse:
     try:
         if body.model != MODEL:
@@ -97,25 +95,17 @@ async def chat_completions(
             for m in earlier
             if m.role in ("user", "assistant") and m.text().strip()
         ]
-        filters = body.filters.to_domain()
-        filters.to_filter()
-        prepared = await answers.prepare(state, principal, last.text(), history, filters)
-        events = answers.generate(state, prepared)
-        first = await anext(events)
+        answer = await answers.begin(
+            principal, last.text(), history, body.filters.to_domain(), endpoint=ENDPOINT
+        )
     except ZhikuError as exc:
         return openai_error(exc)
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
-        final = None
-        async for event in events:
-            if isinstance(event, answers.Final):
-                final = event
-        assert final is not None
-        await run_in_threadpool(
-            answers.record, state, principal, prepared, endpoint=ENDPOINT, final=final
-        )
+        final = await answer.final()
+        await answer.finish(final)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -148,16 +138,14 @@ async def chat_completions(
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
-        final: answers.Final | None = None
+        final: Final | None = None
         error: str | None = None
         try:
             yield chunk({"role": "assistant", "content": ""})
-            if isinstance(first, answers.Delta):
-                yield chunk({"content": first.text})
-            async for event in events:
-                if isinstance(event, answers.Delta):
+            async for event in answer.events():
+                if isinstance(event, Delta):
                     yield chunk({"content": event.text})
-                elif isinstance(event, answers.Final):
+                elif isinstance(event, Final):
                     final = event
             assert final is not None
             footer = sources_footer(final.citations)
@@ -169,11 +157,7 @@ async def chat_completions(
             error = str(exc)
             yield f"data: {json.dumps({'error': {'message': error, 'type': 'api_error'}})}\n\n"
         finally:
-            with anyio.CancelScope(shield=True):
-                await run_in_threadpool(
-                    answers.record, state, principal, prepared, endpoint=ENDPOINT,
-                    final=final, error=error,
-                )  # fmt: skip
+            await answer.finish(final, error)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

@@ -19,7 +19,6 @@ from core.db.models import (
     DocumentAccess,
     DocumentStage,
     DocumentStatus,
-    IngestionJob,
     new_id,
     utcnow,
 )
@@ -151,6 +150,36 @@ def claim_many(
         select(Document.id).where(Document.id.in_(ids), Document.run_token == token)
     )
     return dict.fromkeys(claimed, token)
+
+
+def waiting_documents(
+    session: Session,
+    stages: Sequence[str],
+    *,
+    exclude: Sequence[str],
+    limit: int,
+    max_attempts: int,
+    max_bytes: int | None = None,
+) -> list[tuple[str, int, int]]:
+    """(id, version, chunks_total) of documents waiting at one of ``stages`` that nobody
+    holds, oldest first: what a worker may take beside the one its message names. Documents
+    that already failed an attempt (``attempts`` above ``max_attempts``) wait for their own
+    retry message instead, so their backoff holds."""
+    query = (
+        select(Document.id, Document.version, Document.chunks_total)
+        .where(
+            Document.status.in_(ACTIVE),
+            Document.stage.in_(list(stages)),
+            Document.run_token.is_(None),
+            Document.attempts <= max_attempts,
+            Document.id.not_in(list(exclude)),
+        )
+        .order_by(Document.updated_at)
+        .limit(limit)
+    )
+    if max_bytes is not None:
+        query = query.where(Document.size_bytes <= max_bytes)
+    return [(doc_id, version, total or 0) for doc_id, version, total in session.execute(query)]
 
 
 def release(session: Session, doc_id: str, token: str) -> None:
@@ -316,53 +345,6 @@ def touch(session: Session, doc_id: str, cutoff: datetime) -> bool:
         .values(heartbeat_at=utcnow(), run_token=None)
     )
     return result.rowcount == 1
-
-
-def start_jobs(
-    session: Session, docs: Sequence[Document], stage: str, worker: str
-) -> list[IngestionJob]:
-    """One job row per document, inserted in one batch."""
-    jobs = [
-        IngestionJob(
-            document_id=doc.id,
-            tenant_id=doc.tenant_id,
-            version=doc.version,
-            stage=stage,
-            worker=worker,
-        )
-        for doc in docs
-    ]
-    session.add_all(jobs)
-    session.flush()
-    return jobs
-
-
-def end_job(session: Session, job_id: str, status: str, error: str | None = None) -> None:
-    session.execute(
-        update(IngestionJob)
-        .where(IngestionJob.id == job_id)
-        .values(status=status, error=error, finished_at=utcnow())
-    )
-
-
-def end_jobs(session: Session, job_ids: Sequence[str], status: str) -> None:
-    if job_ids:
-        session.execute(
-            update(IngestionJob)
-            .where(IngestionJob.id.in_(list(job_ids)))
-            .values(status=status, finished_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-
-
-def jobs_for(session: Session, doc_id: str) -> list[IngestionJob]:
-    return list(
-        session.scalars(
-            select(IngestionJob)
-            .where(IngestionJob.document_id == doc_id)
-            .order_by(IngestionJob.started_at)
-        )
-    )
 
 
 def count_by_status(session: Session, tenant_id: str) -> dict[str, int]:

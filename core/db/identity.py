@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,8 @@ from core.errors import Conflict, NotFound, Unauthenticated
 KEY_PREFIX = "zk"
 # Stands in for a missing key's hash so a wrong prefix costs the same time as a wrong secret.
 _DUMMY_HASH = "0" * 64
+# How precisely a key's last use is kept.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def create_tenant(session: Session, name: str) -> Tenant:
@@ -138,8 +141,18 @@ def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
     user = session.get(User, row.user_id)
     if user is None:
         raise Unauthenticated("invalid or revoked API key")
-    row.last_used_at = utcnow()
+    now = utcnow()
+    # Recorded to the minute: a write on every request would make each one a write
+    # transaction (on SQLite it would wait behind ingestion's writer).
+    last = row.last_used_at
+    if last is None or now - _aware(last) > LAST_USED_RESOLUTION:
+        row.last_used_at = now
     return principal_for(user)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def principal_for(user: User) -> Principal:

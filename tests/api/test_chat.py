@@ -17,9 +17,9 @@ from core.db.session import transaction
 from llm import prompts
 from llm.local_server import LlamaCppServer
 from tests.api.world import World, upload, wait_terminal
-from tests.conftest import make_settings
 from tests.live import ThreadServer
-from tests.llm.conftest import dead_backend
+from tests.llm.backends import dead_backend
+from tests.support import make_settings
 
 DOCS = {
     "etna.txt": "Mount Etna\n\nMount Etna is a volcano on the east coast of Sicily. In 1886 its "
@@ -85,7 +85,7 @@ def ask(client: httpx.Client, message: str, **body: object) -> list[tuple[str, d
 
 
 def last_record(server: ThreadServer, user_id: str) -> AnswerRecord:
-    with transaction(server.state.services.sessions) as session:
+    with transaction(server.container.sessions) as session:
         record = session.scalars(
             select(AnswerRecord)
             .where(AnswerRecord.user_id == user_id)
@@ -95,6 +95,7 @@ def last_record(server: ThreadServer, user_id: str) -> AnswerRecord:
         return record
 
 
+@pytest.mark.slow
 def test_chat_routes_need_a_key(server: ThreadServer) -> None:
     for method, path in [
         ("POST", "/v1/chat"),
@@ -107,6 +108,7 @@ def test_chat_routes_need_a_key(server: ThreadServer) -> None:
         assert httpx.request(method, server.url + path).status_code == 401, path
 
 
+@pytest.mark.slow
 def test_streamed_answer_cites_its_source_and_is_stored(server: ThreadServer, world: World) -> None:
     with world.client("bob") as bob:
         events = ask(bob, "When did lava from Mount Etna reach Nicolosi?")
@@ -139,6 +141,7 @@ def test_streamed_answer_cites_its_source_and_is_stored(server: ThreadServer, wo
     assert record.prompt_version == f"answer.{prompts.versions('answer')[-1]}"
 
 
+@pytest.mark.slow
 def test_follow_up_questions_retrieve_what_the_history_implies(
     server: ThreadServer, world: World
 ) -> None:
@@ -155,6 +158,7 @@ def test_follow_up_questions_retrieve_what_the_history_implies(
     assert dict(follow_up)["done"]["outcome"] in ("ok", "declined")
 
 
+@pytest.mark.slow
 def test_says_so_when_the_passages_lack_the_answer(server: ThreadServer, world: World) -> None:
     with world.client("bob") as bob:
         r = bob.post(
@@ -166,6 +170,7 @@ def test_says_so_when_the_passages_lack_the_answer(server: ThreadServer, world: 
         assert body["citations"] == []
 
 
+@pytest.mark.slow
 def test_a_user_who_may_read_nothing_relevant_gets_no_context(world: World) -> None:
     with world.client("zed") as zed:  # another tenant, no documents
         r = zed.post("/v1/chat", json={"message": "When did lava reach Nicolosi?", "stream": False})
@@ -174,6 +179,7 @@ def test_a_user_who_may_read_nothing_relevant_gets_no_context(world: World) -> N
         assert "1886" not in r.json()["answer"]
 
 
+@pytest.mark.slow
 def test_bad_chat_requests_get_clear_errors(world: World) -> None:
     with world.client("bob") as bob, world.client("carol") as carol:
         mine = bob.post("/v1/chat", json={"message": "Where is Etna?", "stream": False})
@@ -197,6 +203,7 @@ def test_bad_chat_requests_get_clear_errors(world: World) -> None:
         assert bob.get(f"/v1/conversations/{conversation_id}").status_code == 404
 
 
+@pytest.mark.slow
 def test_openai_client_non_streaming_and_streaming(server: ThreadServer, world: World) -> None:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=world.keys["bob"], max_retries=0)
     assert [m.id for m in client.models.list()] == ["zhiku"]

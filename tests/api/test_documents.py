@@ -8,10 +8,9 @@ import pytest
 
 from index import types as fields
 from tests.api.world import World, chunks_of, upload, wait_terminal
-from tests.conftest import make_settings
 from tests.files import encrypted_pdf, long_text, text_pdf, zip_bomb_docx
 from tests.live import ThreadServer, wait_http
-from tests.support import shared_data_dir
+from tests.support import make_settings, shared_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +153,7 @@ def test_delete_removes_vectors_blob_and_row(server: ThreadServer, world: World)
         doc_id = r.json()["data"][0]["id"]
         assert wait_terminal(ann, doc_id)["status"] == "ready"
         assert chunks_of(server, world.tenant_a.id, doc_id)
-        blob_dir = server.state.settings.blob_path / world.tenant_a.id / doc_id
+        blob_dir = server.container.settings.blob_path / world.tenant_a.id / doc_id
         assert blob_dir.is_dir()
         assert ann.delete(f"/v1/documents/{doc_id}").status_code == 204
         assert chunks_of(server, world.tenant_a.id, doc_id) == []
@@ -255,15 +254,15 @@ def test_password_protected_office_file_fails_with_a_reason(world: World) -> Non
 
 
 def test_ingestion_job_history_is_recorded(server: ThreadServer, world: World) -> None:
-    from core.db import documents as doc_queries
+    from core.db import jobs as job_queries
 
     with world.client("ann") as ann:
         doc_id = upload(ann, [("jobs.txt", b"Job history matters for operators.")]).json()["data"][
             0
         ]["id"]
         assert wait_terminal(ann, doc_id)["status"] == "ready"
-    with server.state.services.sessions() as s:
-        jobs = doc_queries.jobs_for(s, doc_id)
+    with server.container.sessions() as s:
+        jobs = job_queries.jobs_for(s, doc_id)
     assert [(j.stage, j.status) for j in jobs] == [("parsing", "done"), ("embedding", "done")]
 
 
@@ -286,7 +285,7 @@ def test_new_version_replaces_the_chunks(server: ThreadServer, world: World) -> 
         assert chunks and {c.payload[fields.VERSION] for c in chunks} == {2}
         text = " ".join(c.payload[fields.TEXT] for c in chunks)
         assert "5 bar" in text and "3 bar" not in text
-        blob_root = server.state.settings.blob_path / world.tenant_a.id / first["id"]
+        blob_root = server.container.settings.blob_path / world.tenant_a.id / first["id"]
         assert sorted(p.name for p in blob_root.iterdir()) == ["v2"]
         # Only managers may replace content; bad files are refused like uploads.
         assert (

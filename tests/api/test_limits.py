@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import make_settings
 from tests.live import ThreadServer
+from tests.support import make_settings
 
 
 @pytest.fixture(scope="module")

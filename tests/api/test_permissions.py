@@ -25,8 +25,11 @@ from core.db.models import AnswerRecord
 from core.db.session import transaction
 from llm.local_server import LlamaCppServer
 from tests.api.world import upload, wait_terminal
-from tests.conftest import make_settings
 from tests.live import ThreadServer
+from tests.support import make_settings
+
+# Every example answers with the real model on the llama.cpp server.
+pytestmark = pytest.mark.slow
 
 
 @dataclass
@@ -93,9 +96,9 @@ class LiveWorld:
 def build_world(server: ThreadServer, specs: list[TenantSpec]) -> LiveWorld:
     world = LiveWorld()
     run = uuid.uuid4().hex[:8]
-    pepper = server.state.settings.secret_key
+    pepper = server.container.settings.secret_key
     group_ids: dict[tuple[int, int], str] = {}
-    with transaction(server.state.services.sessions) as s:
+    with transaction(server.container.sessions) as s:
         for t, spec in enumerate(specs):
             tenant = identity.create_tenant(s, f"perm-{run}-{t}")
             owner = identity.create_user(s, tenant.id, "owner", is_admin=True)
@@ -176,7 +179,7 @@ def check_answers(server: ThreadServer, world: LiveWorld, user: str, target: Liv
     for text in texts:
         leaked = {a for a in unreadable_amounts if a in text.replace(",", "")}
         assert not leaked, (user, text)
-    with transaction(server.state.services.sessions) as session:
+    with transaction(server.container.sessions) as session:
         rows = session.scalars(
             select(AnswerRecord).where(AnswerRecord.user_id == world.user_ids[user])
         ).all()

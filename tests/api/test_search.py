@@ -12,8 +12,8 @@ from sqlalchemy import select
 from core.db.models import AnswerRecord
 from core.db.session import transaction
 from tests.api.world import World, upload, wait_terminal
-from tests.conftest import make_settings
 from tests.live import ThreadServer
+from tests.support import make_settings
 
 DOCS = {
     "volcano.txt": "Volcanoes\n\nMount Etna in Sicily erupts often. Lava flows from its craters "
@@ -133,7 +133,7 @@ def test_each_search_leaves_an_audit_record(server: ThreadServer, world: World) 
     with world.client("carol") as carol:
         r = search(carol, "honeybees almond orchards")
         assert top_file(r) == "bees.md"
-    with transaction(server.state.services.sessions) as session:
+    with transaction(server.container.sessions) as session:
         record = session.scalars(
             select(AnswerRecord)
             .where(AnswerRecord.user_id == world.ids["carol"])

@@ -20,8 +20,8 @@ class World:
         import uuid
 
         run = uuid.uuid4().hex[:6]
-        sessions = server.state.services.sessions
-        pepper = server.state.settings.secret_key
+        sessions = server.container.sessions
+        pepper = server.container.settings.secret_key
         with transaction(sessions) as s:
             self.tenant_a = identity.create_tenant(s, f"a-{run}")
             self.tenant_b = identity.create_tenant(s, f"b-{run}")
@@ -69,6 +69,6 @@ def wait_terminal(client: httpx.Client, doc_id: str, timeout_s: float = 300) -> 
 
 
 def chunks_of(server: ThreadServer, tenant_id: str, doc_id: str, vectors: bool = False):  # type: ignore[no-untyped-def]
-    return server.state.services.store.document_chunks(
+    return server.container.store.document_chunks(
         Scope.admin(tenant_id), doc_id, with_vectors=vectors
     )

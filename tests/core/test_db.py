@@ -7,22 +7,25 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import inspect
 
 from core.access import AccessList, Principal
 from core.db import documents as doc_queries
 from core.db import identity
-from core.db.migrate import upgrade
-from core.db.models import Base
+from core.db.migrate import alembic_config, upgrade
+from core.db.models import Base, Tenant
 from core.db.session import make_engine, make_session_factory, transaction
 from core.errors import Conflict, NotFound, Unauthenticated
 
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def sessions(request, pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+def sessions(request, tmp_path_factory):  # type: ignore[no-untyped-def]
+    # Only the PostgreSQL cases ask for ``pg_url``: the SQLite ones run without a server.
     if request.param == "postgresql":
-        url = pg_url
+        url = request.getfixturevalue("pg_url")
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'z.sqlite3'}"
     upgrade(url)
@@ -38,9 +41,25 @@ def test_migrations_match_models(sessions) -> None:  # type: ignore[no-untyped-d
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    """A second upgrade changes nothing: still at head, same schema, the data kept."""
     url = f"sqlite:///{tmp_path / 'a.sqlite3'}"
     upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    with transaction(sessions) as s:
+        tenant_id = identity.create_tenant(s, "kept").id
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
     upgrade(url)
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == head
+        assert set(inspect(conn).get_table_names()) == tables
+        assert compare_metadata(context, Base.metadata) == []
+    with sessions() as s:
+        assert s.get(Tenant, tenant_id) is not None
+    engine.dispose()
 
 
 def test_api_key_round_trip_and_revocation(sessions) -> None:  # type: ignore[no-untyped-def]

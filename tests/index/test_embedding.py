@@ -1,4 +1,5 @@
-"""Dense embedders on the real packaged model: torch reference and the cached int8 ONNX export."""
+"""Dense embedders on the real packaged model: torch reference and the cached int8 ONNX export
+(their agreement on real abstracts is in test_retrieval_quality.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,12 @@ from tokenizers import Tokenizer
 
 from core.settings import EmbeddingSettings
 from index import embedding_onnx
-from index.embedding import (
-    DEFAULT_MODEL_NAME,
-    Embedder,
-    SentenceTransformerEmbedder,
-    UnsupportedModel,
-    build_embedder,
-    default_model_dir,
-)
-from index.embedding_onnx import MANIFEST, MODEL_FILE, OnnxEmbedder, ensure_onnx_model, model_key
+from index.embedders import build_embedder
+from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.embedding_onnx import MANIFEST, OnnxEmbedder, ensure_onnx_model
+from index.models import DEFAULT_MODEL_NAME, UnsupportedModel, default_model_dir
+from index.onnx_export import MODEL_FILE, model_key
+from index.tokens import token_counter
 from tests.support import shared_data_dir
 
 SENTENCES = [
@@ -110,10 +108,13 @@ def test_token_count_is_the_model_tokenizers_count(embedder: Embedder) -> None:
     reference = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json"))
     reference.no_truncation()
     reference.no_padding()
+    # What the chunker budgets with: the same count, from the tokenizer alone.
+    chunker_count = token_counter(EmbeddingSettings())
     long_text = " ".join(SENTENCES) * 40  # far beyond the window: must not be truncated
-    for text in ["", "Hello, world!", "知识库检索", long_text]:
+    for text in ["", "Hello, world!", "知识库检索", "知识库检索：Qdrant 存储向量。", long_text]:
         expected = len(reference.encode(text, add_special_tokens=False).ids)
         assert embedder.token_count(text) == expected
+        assert chunker_count(text) == expected
     assert embedder.token_count(long_text) > 3 * embedder.max_tokens
 
 
@@ -128,16 +129,6 @@ def test_window_holds_max_tokens_content_tokens(embedder: Embedder) -> None:
     # The tail is cut off; the last content token is not.
     np.testing.assert_allclose(with_tail, full_vector, atol=1e-6)
     assert not np.allclose(without_last, full_vector, atol=1e-4)
-
-
-def test_onnx_int8_agrees_with_torch_on_real_passages(
-    torch_embedder: SentenceTransformerEmbedder, onnx_embedder: OnnxEmbedder, passages: list[str]
-) -> None:
-    cosines = (
-        torch_embedder.embed_documents(passages) * onnx_embedder.embed_documents(passages)
-    ).sum(axis=1)
-    assert cosines.min() > 0.97
-    assert cosines.mean() > 0.985
 
 
 def test_parallel_batches_give_the_vectors_of_sequential_ones(
@@ -211,10 +202,11 @@ def test_racing_builds_publish_one_complete_export(
 
 def test_cache_key_follows_model_files(tmp_path: Path) -> None:
     (tmp_path / "weights.bin").write_bytes(b"one")
-    first = model_key(tmp_path)
-    assert model_key(tmp_path) == first
+    first = model_key(tmp_path, "recipe/v1")
+    assert model_key(tmp_path, "recipe/v1") == first
+    assert model_key(tmp_path, "recipe/v2") != first
     (tmp_path / "weights.bin").write_bytes(b"two")
-    assert model_key(tmp_path) != first
+    assert model_key(tmp_path, "recipe/v1") != first
 
 
 def test_pooling_config_is_read_in_both_layouts() -> None:
@@ -230,7 +222,7 @@ def test_pooling_config_is_read_in_both_layouts() -> None:
 
 
 def test_build_embedder_picks_backend(onnx_cache: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="index.embedding")
+    caplog.set_level(logging.INFO, logger="index.embedders")
     auto = build_embedder(EmbeddingSettings(device="cpu", threads=1), onnx_cache)
     assert isinstance(auto, OnnxEmbedder)
     assert "embedding backend onnx (requested auto) on cpu" in caplog.text

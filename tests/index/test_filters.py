@@ -18,7 +18,7 @@ from index.filters import And, Condition, FilterError, Not, Or, all_of, from_dic
 from index.qdrant_embedded import compile_filter as compile_embedded
 from index.qdrant_server import compile_filter as compile_server
 from index.store import Scope, SearchRequest
-from index.testing import point
+from tests.index.contract.common import point
 
 # --- validation --------------------------------------------------------------------------
 

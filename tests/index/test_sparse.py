@@ -1,10 +1,9 @@
-"""BM25 sparse encoding: tokens, stable term ids, weights, and retrieval on real Chinese data."""
+"""BM25 sparse encoding: tokens, stable term ids, weights (retrieval on real Chinese data is
+in test_retrieval_quality.py)."""
 
 from __future__ import annotations
 
-import collections
 import json
-import math
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from index import sparse
 from index.sparse import Bm25Encoder, SparseEncoder, term_id, tokenize
 from index.types import SparseVector
-from tests.support import REPO_ROOT, shared_data_dir
+from tests.support import REPO_ROOT
 
 
 def test_english_tokens_are_lowercased_stemmed_and_keep_numbers() -> None:
@@ -120,31 +119,3 @@ def test_invalid_parameters_are_refused() -> None:
         Bm25Encoder(b=1.5)
     with pytest.raises(ValueError):
         Bm25Encoder(avg_len=0)
-
-
-def test_chinese_retrieval_with_engine_style_idf() -> None:
-    """The vectors rank xquad-r-zh passages as Qdrant's IDF modifier would (first 200 queries)."""
-    data = shared_data_dir() / "xquad-r-zh"
-    corpus = [json.loads(line) for line in (data / "corpus.jsonl").open()]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").open())}
-    relevant: dict[str, set[str]] = collections.defaultdict(set)
-    for line in list((data / "qrels" / "test.tsv").open())[1:]:
-        query_id, doc_id, _ = line.split("\t")
-        relevant[query_id].add(doc_id)
-    encoder = Bm25Encoder()
-    postings: dict[int, list[tuple[int, float]]] = collections.defaultdict(list)
-    for row, vector in enumerate(encoder.encode_documents([d["text"] for d in corpus])):
-        for index, weight in zip(vector.indices, vector.values, strict=True):
-            postings[index].append((row, weight))
-    hits = 0
-    evaluated = list(relevant)[:200]
-    for query_id in evaluated:
-        scores: dict[int, float] = collections.defaultdict(float)
-        for index in encoder.encode_query(queries[query_id]).indices:
-            docs = postings.get(index, [])
-            idf = math.log(1 + (len(corpus) - len(docs) + 0.5) / (len(docs) + 0.5))
-            for row, weight in docs:
-                scores[row] += idf * weight
-        best = max(scores, key=scores.__getitem__)
-        hits += corpus[best]["_id"] in relevant[query_id]
-    assert hits / len(evaluated) > 0.7

@@ -1,4 +1,4 @@
-"""Both Qdrant backends against the one contract suite (index/testing.py)."""
+"""Both Qdrant backends against the one contract suite (tests/index/contract/)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,17 @@ from index.filters import Condition
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.qdrant_server import QdrantServerStore
 from index.store import Scope, SearchRequest, VectorStore
-from index.testing import (
-    DIM,
-    EVERYONE,
+from index.types import DOC_ID, SparseVector
+from tests.index.contract.common import DIM, EVERYONE, point
+from tests.index.contract.filters import FilterContract
+from tests.index.contract.scope import ScopeContract
+from tests.index.contract.search import RecallContract, SearchContract
+from tests.index.contract.writes import (
     AccessUpdateContract,
     DeleteContract,
-    FilterContract,
-    RecallContract,
     SchemaContract,
-    ScopeContract,
-    SearchContract,
     UpsertContract,
-    point,
 )
-from index.types import DOC_ID, SparseVector
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
 

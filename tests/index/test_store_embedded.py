@@ -14,8 +14,8 @@ from core.settings import QdrantSettings
 from index.filters import Condition
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.testing import DIM, EVERYONE, point
 from index.types import SparseVector
+from tests.index.contract.common import DIM, EVERYONE, point
 
 REPO = Path(__file__).resolve().parents[2]
 

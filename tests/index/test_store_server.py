@@ -12,8 +12,8 @@ from core.settings import QdrantSettings
 from index.filters import Condition
 from index.qdrant_server import QdrantServerStore
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.testing import DIM, EVERYONE, point
 from index.types import SparseVector
+from tests.index.contract.common import DIM, EVERYONE, point
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Local mode performs exact"),

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import ChunkingSettings, LimitsSettings, ParsingSettings
+from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings, ParsingSettings
+from index.tokens import token_counter
 from ingest.chunking import Chunker
 from ingest.parsing import parse_document
-from ingest.tokens import token_counter
 from ingest.types import Chunk, ParsedDocument
+from tests.ingest.helpers import Ingest
 from tests.support import shared_data_dir
-
-Ingest = Callable[[Path], tuple[ParsedDocument, list[Chunk]]]
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +23,7 @@ def docs() -> Path:
 
 @pytest.fixture(scope="session")
 def token_count() -> Callable[[str], int]:
-    return token_counter()
+    return token_counter(EmbeddingSettings())
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +38,3 @@ def ingest(chunker: Chunker) -> Ingest:
         return parsed, chunker.chunk(parsed.elements)
 
     return run
-
-
-def parse_bytes(data: bytes, filename: str) -> ParsedDocument:
-    return parse_document(data, filename, ParsingSettings(), LimitsSettings())

@@ -12,7 +12,7 @@ from core.errors import InvalidInput, UnprocessableDocument
 from core.settings import LimitsSettings, ParsingSettings
 from ingest.parsing import parse_document
 from tests.files import encrypted_pdf, text_pdf, zip_bomb_docx
-from tests.ingest.conftest import parse_bytes
+from tests.ingest.helpers import parse_bytes
 
 UNSTRUCTURED = "unstructured-example-docs"
 

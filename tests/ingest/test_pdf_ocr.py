@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from core.errors import UnprocessableDocument
 from tests.files import text_pdf
-from tests.ingest.conftest import Ingest, parse_bytes
+from tests.ingest.helpers import Ingest, parse_bytes
 
 SCANNED_LINES = [
     "Quarterly Maintenance Report",
@@ -59,6 +59,7 @@ def test_text_pages_are_read_and_scanned_pages_ocr_d() -> None:
         assert line in text
 
 
+@pytest.mark.slow
 def test_chinese_scan_is_ocr_d_without_spaces_between_characters(
     docs: Path, ingest: Ingest
 ) -> None:
@@ -73,6 +74,7 @@ def test_chinese_scan_is_ocr_d_without_spaces_between_characters(
     assert "甘 草" not in text
 
 
+@pytest.mark.slow
 def test_real_scanned_pdf(docs: Path, ingest: Ingest) -> None:
     parsed, chunks = ingest(docs / "unstructured-example-docs" / "pdf" / "loremipsum-flat.pdf")
     assert parsed.metadata["strategy"] == "ocr_only"

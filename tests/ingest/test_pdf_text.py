@@ -11,7 +11,7 @@ from core.settings import LimitsSettings, ParsingSettings
 from ingest.parsing import parse_document
 from ingest.pdf_text import _join
 from tests.files import TextRun, styled_pdf
-from tests.ingest.conftest import Ingest, parse_bytes
+from tests.ingest.helpers import Ingest, parse_bytes
 
 DOCLING = "docling-test-data/pdf/sources"
 UNSTRUCTURED = "unstructured-example-docs/pdf"

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.conftest import Ingest
+from tests.ingest.helpers import Ingest
+
+pytestmark = pytest.mark.slow  # a sweep over the real collection, with quality floors
 
 DOCLING = "docling-test-data"
 UNSTRUCTURED = "unstructured-example-docs"

@@ -13,7 +13,7 @@ import pytest
 
 from ingest import unstructured_runtime
 from ingest.parsing import parse_document, warm_up
-from tests.ingest.conftest import parse_bytes
+from tests.ingest.helpers import parse_bytes
 
 REPORT = (
     "Quarterly Results\n\n"
@@ -67,6 +67,7 @@ def _settings() -> tuple[object, object]:
     return ParsingSettings(), LimitsSettings()
 
 
+@pytest.mark.slow
 def test_threads_and_forked_workers_get_the_same_result(docs: Path) -> None:
     paths = [
         docs / "docling-test-data/docx/sources/word_sample.docx",

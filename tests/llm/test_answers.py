@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
 from core.settings import LlmBackendSettings, LlmSettings
 from llm.citations import CitationFilter, is_dont_know, repair_citations
 from llm.client import TextDelta
 from llm.prompts import answer_messages, rewrite_messages
 from llm.routing import LlmRouter
+
+pytestmark = pytest.mark.slow  # every test asks the real model on the llama.cpp server
 
 PASSAGES = [
     "The Zorblax 9 vacuum cleaner was released by Kelvane Appliances in March 2031.",

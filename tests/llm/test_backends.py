@@ -23,7 +23,7 @@ from llm.client import (
 )
 from llm.local_server import LlamaCppServer
 from llm.routing import LlmRouter
-from tests.llm.conftest import dead_backend
+from tests.llm.backends import dead_backend
 
 PING: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Reply with one word: pong"}]
 
@@ -47,6 +47,7 @@ def _unique_prompt(words: int) -> list[Message]:
     return [{"role": "user", "content": f"{filler}\n\nHow many words were above? One number."}]
 
 
+@pytest.mark.slow
 def test_complete(local_backend: LlmBackendSettings) -> None:
     async def run() -> None:
         router = _router(local_backend)
@@ -61,6 +62,7 @@ def test_complete(local_backend: LlmBackendSettings) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_stream_tells_the_backend_then_text_then_the_end(local_backend: LlmBackendSettings) -> None:
     events = asyncio.run(_collect(_router(local_backend), PING, max_tokens=8))
     assert events[0] == StreamStart(backend="local", model=local_backend.model)
@@ -71,6 +73,7 @@ def test_stream_tells_the_backend_then_text_then_the_end(local_backend: LlmBacke
     assert "".join(e.text for e in deltas if isinstance(e, TextDelta)).strip()
 
 
+@pytest.mark.slow
 def test_the_official_openai_client_talks_to_the_same_server(llama_server: LlamaCppServer) -> None:
     client = openai.OpenAI(base_url=llama_server.base_url, api_key="unused")
     assert llama_server.model in [m.id for m in client.models.list().data]
@@ -86,6 +89,7 @@ def test_the_official_openai_client_talks_to_the_same_server(llama_server: Llama
     client.close()
 
 
+@pytest.mark.slow
 def test_a_backend_that_is_down_hands_over_to_the_next(local_backend: LlmBackendSettings) -> None:
     async def run() -> None:
         router = _router(dead_backend("primary"), local_backend)
@@ -110,6 +114,7 @@ def test_all_backends_down_fails_fast_and_names_them() -> None:
         asyncio.run(_collect(_router(dead_backend("vllm-a"), dead_backend("vllm-b")), PING))
 
 
+@pytest.mark.slow
 def test_a_slow_backend_times_out_and_the_next_answers(local_backend: LlmBackendSettings) -> None:
     # The same real server, but with less patience than its prompt processing needs.
     impatient = local_backend.model_copy(
@@ -133,6 +138,7 @@ def test_a_slow_backend_times_out_and_the_next_answers(local_backend: LlmBackend
     asyncio.run(fallback())
 
 
+@pytest.mark.slow
 def test_a_prompt_over_the_context_is_rejected_without_retry_or_failover(
     local_backend: LlmBackendSettings,
 ) -> None:

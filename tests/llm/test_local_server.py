@@ -23,6 +23,7 @@ def _gone(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_started_server_lists_its_model_and_stops_cleanly(llama_server: LlamaCppServer) -> None:
     # A second server from the same file: the session's one must stay up for other tests.
     server = LlamaCppServer(llama_server.model_path, alias="second", n_ctx=512).start()
@@ -55,6 +56,7 @@ def test_a_missing_file_is_reported_before_starting(tmp_path: Path) -> None:
         LlamaCppServer(tmp_path / "absent.gguf").start()
 
 
+@pytest.mark.slow
 def test_a_backend_dying_mid_stream_raises_a_clear_error(llama_server: LlamaCppServer) -> None:
     server = LlamaCppServer(llama_server.model_path, alias="doomed", n_ctx=1024).start()
     backend: LlmBackendSettings = server.backend_settings(name="doomed")
@@ -79,6 +81,7 @@ def test_a_backend_dying_mid_stream_raises_a_clear_error(llama_server: LlamaCppS
         server.stop()
 
 
+@pytest.mark.slow
 def test_settings_pick_a_packaged_model_by_name(llama_server: LlamaCppServer) -> None:
     settings = LocalLlmSettings(model=llama_server.model, n_ctx=256)
     server = LlamaCppServer.from_settings(settings, llama_server.model_path.parent)

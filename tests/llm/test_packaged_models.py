@@ -20,8 +20,7 @@ from llm.packaged_models import (
     cached_model,
     ensure_model,
 )
-from tests.conftest import TEST_LLM_MODEL
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, TEST_LLM_MODEL
 
 # Chunks per part, in the order a part's data/ lists them; part 2 has two.
 CHUNKS = [[b"GGUF-head-"], [b"middle-a-", b"middle-b-"], [b"tail"]]
@@ -129,6 +128,7 @@ def test_registry_pins_every_part() -> None:
         assert len(model.sha256) == 64
 
 
+@pytest.mark.slow
 def test_cli_prints_the_cached_path(llama_server: object, tmp_path: Path) -> None:
     # The llama_server fixture has fetched the test model into the user's cache.
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

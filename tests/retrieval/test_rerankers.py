@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding import UnsupportedModel, hide_broken_torchvision, resolve_model
+from index.embedding import hide_broken_torchvision
+from index.models import UnsupportedModel, resolve_model
 from retrieval.rerankers import MANIFEST, CrossEncoderReranker, Reranker, ensure_onnx_reranker
 
 QUERY = "Which drug lowers blood pressure in elderly patients?"

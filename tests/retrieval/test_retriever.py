@@ -10,11 +10,11 @@ import pytest
 
 from core.access import Principal
 from core.settings import RetrievalSettings, Settings
+from index.embedders import build_embedder
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.sparse import Bm25Encoder
 from index.types import ChunkPoint, chunk_id
 from retrieval.search import Retriever
-from zhiku.assembly import build_model
 
 TEXTS = [
     "Mount Etna erupted and lava reached Nicolosi.",
@@ -34,7 +34,8 @@ class KeywordReranker:
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
-    embedder = build_model(Settings(environment="test"))
+    settings = Settings(environment="test")
+    embedder = build_embedder(settings.embedding, settings.model_cache_path)
     sparse = Bm25Encoder()
     store = EmbeddedQdrantStore(Path(tmp_path_factory.mktemp("retriever")) / "shard")
     store.ensure_collection(embedder.dim)

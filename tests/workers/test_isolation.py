@@ -13,12 +13,13 @@ import psutil
 import pytest
 
 from core.errors import UnprocessableDocument
-from tests.conftest import make_settings
+from tests.support import make_settings
 from workers.isolation import IsolatedParser
+from zhiku.container import build_parse_fn
 
 
 def test_a_parse_over_the_time_limit_is_killed_and_the_next_one_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 2.0}))
+    parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 2.0}), build_parse_fn)
     try:
         chunks, _ = parser(b"A short note about pumps and valves.", "first.txt")
         assert chunks and "pumps" in chunks[0].text
@@ -35,7 +36,7 @@ def test_a_parse_over_the_time_limit_is_killed_and_the_next_one_works(tmp_path) 
 def test_a_batch_of_small_files_shares_a_round_trip_and_a_hang_fails_only_its_file(
     tmp_path,
 ) -> None:  # type: ignore[no-untyped-def]
-    parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 3.0}))
+    parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 3.0}), build_parse_fn)
     # Slow: spaCy runs on every line.
     slow = "\n\n".join(f"Short heading number {i}" for i in range(9000)).encode()
     items = [
@@ -68,8 +69,9 @@ def test_the_parse_child_exits_when_its_server_is_killed(tmp_path) -> None:  # t
         "from pathlib import Path\n"
         "from core.settings import Settings\n"
         "from workers.isolation import IsolatedParser\n"
+        "from zhiku.container import build_parse_fn\n"
         "if __name__ == '__main__':\n"
-        "    parser = IsolatedParser(Settings(data_dir=Path(sys.argv[1])))\n"
+        "    parser = IsolatedParser(Settings(data_dir=Path(sys.argv[1])), build_parse_fn)\n"
         "    parser(b'warm up', 'a.txt')\n"
         "    print(*[p.pid for p in parser._pool._processes.values()], flush=True)\n"
         "    time.sleep(600)\n"

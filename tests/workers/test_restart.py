@@ -6,14 +6,14 @@ import time
 
 import psutil
 
-from api.services import documents
+from core.blobs import original_key
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db.models import DocumentStage, DocumentStatus, utcnow
 from core.db.session import transaction
-from tests.conftest import make_settings
+from services.documents import IncomingFile
 from tests.live import ThreadServer
-from workers.services import original_key
+from tests.support import make_settings
 from zhiku.database import build_sessions
 
 
@@ -45,7 +45,7 @@ def test_unfinished_documents_resume_after_a_crash(tmp_path) -> None:  # type: i
     with ThreadServer(settings) as server:
         deadline = time.monotonic() + 120
         while True:
-            with server.state.services.sessions() as s:
+            with server.container.sessions() as s:
                 status = doc_queries.get_document(s, doc_id).status
             if status == "ready" or time.monotonic() > deadline:
                 break
@@ -62,19 +62,20 @@ def test_two_parse_workers_share_a_burst_of_uploads(tmp_path) -> None:  # type: 
         tenant = identity.create_tenant(s, "burst")
         principal = identity.principal_for(identity.create_user(s, tenant.id, "u", is_admin=True))
     with ThreadServer(settings) as server:
-        state = server.state
-        local = state.local
-        parse_threads = [t for t in local._threads if t.name.startswith("zhiku-parse")]
+        container = server.container
+        assert container.local is not None
+        parse_threads = [t for t in container.local._threads if t.name.startswith("zhiku-parse")]
         assert len(parse_threads) == 2
-        access = documents.resolve_access(state, principal, None)
+        service = container.services.documents
+        access = service.resolve_access(principal, None)
         ids = []
         for i in range(12):
-            upload = documents.IncomingFile(f"{i}.txt", f"Burst note {i} on pumps.".encode())
-            clean, mime = documents.check_file(state, upload)
-            ids.append(documents.store_upload(state, principal, upload, clean, mime, access, []).id)
+            upload = IncomingFile(f"{i}.txt", f"Burst note {i} on pumps.".encode())
+            # One file per upload, as twelve users at once would send them.
+            ids.append(service.upload(principal, [upload], access, []).data[0].id)
         deadline = time.monotonic() + 120
         while True:
-            with state.services.sessions() as s:
+            with container.sessions() as s:
                 statuses = {doc_queries.get_document(s, d).status for d in ids}
             if statuses == {"ready"} or time.monotonic() > deadline:
                 break

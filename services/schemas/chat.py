@@ -1,4 +1,4 @@
-"""Request and response models of /v1/chat and its conversations."""
+"""Chat: the request body of /v1/chat, citations, answers and conversations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.search_schemas import SearchFilters
+from services.schemas.search import SearchFilters
 
 
 class ChatRequestBody(BaseModel):

@@ -1,4 +1,4 @@
-"""Request and response models. Secrets and internal fields never reach a response model."""
+"""Documents: who may read them (access), their progress, and the results of an upload."""
 
 from __future__ import annotations
 

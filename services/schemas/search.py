@@ -1,4 +1,4 @@
-"""Request and response models of /v1/search, shared by the chat routes."""
+"""Search: filters (shared by chat), the request body of /v1/search and its hits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The answering models for this process: the configured backends, or the embedded llama.cpp
+"""The answering models of this process: the configured backends, or the embedded llama.cpp
 server, started in the background so the API is up (and ingesting) while the model loads."""
 
 from __future__ import annotations

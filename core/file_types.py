@@ -1,0 +1,22 @@
+"""The file types Zhiku accepts: our format keys and the MIME type each is stored under.
+
+Shared vocabulary: ``ingest.formats`` detects an upload's format key, and the search filters
+(``retrieval.filters``) accept either a key or a MIME type.
+"""
+
+from __future__ import annotations
+
+# Our format keys, each handled by one partitioner in ingest.parsing.
+FORMAT_MIME_TYPES: dict[str, str] = {
+    "pdf": "application/pdf",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html",
+    "md": "text/markdown",
+    "txt": "text/plain",
+    "eml": "message/rfc822",
+    "msg": "application/vnd.ms-outlook",
+    "csv": "text/csv",
+    "tsv": "text/tab-separated-values",
+}

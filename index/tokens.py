@@ -1,0 +1,79 @@
+"""Token counting with the configured embedding model's own tokenizer.
+
+One convention everywhere: the word pieces of the text itself, special tokens ([CLS], [SEP])
+excluded, never truncated. That is what ``EmbeddingSettings.max_tokens`` and
+``ChunkingSettings.chunk_tokens`` budget; the embedders add room for the special tokens to
+their window. The chunker gets its counter from :func:`token_counter` (the tokenizer alone,
+no model weights); the embedders count with :func:`count_tokens` on their own tokenizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+from core.settings import EmbeddingSettings
+from index.models import UnsupportedModel, resolve_model
+
+TOKENIZER_FILE = "tokenizer.json"
+
+_lock = threading.Lock()
+_tokenizers: dict[str, Tokenizer] = {}
+
+
+def count_tokens(tokenizer: Tokenizer, text: str) -> int:
+    """Content tokens of ``text``; ``tokenizer`` must not truncate (see :func:`plain_copy`)."""
+    return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def plain_copy(tokenizer: Tokenizer) -> Tokenizer:
+    """An independent copy without truncation or padding. Counting with it is thread-safe:
+    encoding never changes it, unlike a Hugging Face wrapper that reconfigures its backend on
+    every call."""
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return copy
+
+
+def model_tokenizer(model: str) -> Tokenizer:
+    """The plain tokenizer of ``model`` ("" = the packaged default), loaded once per model."""
+    with _lock:
+        tokenizer = _tokenizers.get(model)
+        if tokenizer is None:
+            tokenizer = _tokenizers[model] = _load(model)
+    return tokenizer
+
+
+def token_counter(settings: EmbeddingSettings) -> Callable[[str], int]:
+    """``count(text)``: the content tokens the configured embedding model sees. Thread-safe."""
+    return functools.partial(count_tokens, model_tokenizer(settings.model))
+
+
+def _load(model: str) -> Tokenizer:
+    source, _ = resolve_model(model)
+    folder = Path(source)
+    if (folder / TOKENIZER_FILE).is_file():
+        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+    elif folder.is_dir():
+        # A folder with only the slow tokenizer's files: transformers converts it.
+        tokenizer = _converted(source)
+    else:
+        tokenizer = Tokenizer.from_pretrained(source)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _converted(folder: str) -> Tokenizer:
+    from transformers import AutoTokenizer
+
+    hf_tokenizer: Any = AutoTokenizer.from_pretrained(folder)
+    if not getattr(hf_tokenizer, "is_fast", False):
+        raise UnsupportedModel(f"{folder}: no {TOKENIZER_FILE} and no fast tokenizer to count with")
+    return Tokenizer.from_str(hf_tokenizer.backend_tokenizer.to_str())

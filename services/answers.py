@@ -1,0 +1,363 @@
+"""Answering a question: rewrite a follow-up → retrieve what the caller may read → passages →
+stream the model's answer with citations checked on the fly → one audit record.
+
+Shared by /v1/chat (our SSE protocol, stored conversations) and /v1/chat/completions (the
+OpenAI protocol, history sent by the client): both call :meth:`AnswerService.begin`, which does
+everything up to the first event (so a route can still answer with a plain HTTP error), and
+both end with :meth:`AnswerStream.finish`, the one audit record. The routes only translate
+events to their wire format.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.to_thread
+
+from core.access import Principal
+from core.db import conversations as records
+from core.db.session import SessionFactory, transaction
+from core.errors import InvalidInput, UpstreamUnavailable, ZhikuError
+from core.resources import Resource
+from core.settings import LlmSettings, RetrievalSettings
+from llm import prompts
+from llm.citations import CitationFilter, is_dont_know
+from llm.client import Message, StreamStart, TextDelta
+from llm.routing import LlmRouter
+from llm.runtime import AnswerModels
+from retrieval.context import Passage, build_passages
+from retrieval.filters import MetadataFilters
+from retrieval.language import query_language
+from retrieval.search import Retriever, SearchResult
+from services.search import retrieved_summary
+
+log = logging.getLogger(__name__)
+
+NO_CONTEXT = {
+    "en": "I could not find anything about this in the documents you have access to.",
+    "zh": "在您有权访问的文档中，没有找到与此相关的内容。",
+}
+# Enough for a standalone query; a rewriter that rambles is cut, not waited for.
+REWRITE_MAX_TOKENS = 64
+# Candidates retrieved for the passages: more than the passages, so merging and the budget
+# have something to choose from.
+CANDIDATES_PER_PASSAGE = 2
+
+
+@dataclass
+class Prepared:
+    """Everything decided before the model speaks."""
+
+    question: str
+    search_query: str
+    language: str
+    filters: MetadataFilters
+    result: SearchResult
+    passages: list[Passage]
+    messages: list[Message] | None  # None: nothing readable matched, no model call
+    prompt_version: str
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Final:
+    answer: str
+    citations: list[dict[str, object]]
+    outcome: str  # "ok", "no_context", "declined"
+    model: str | None
+    backend: str | None
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    model: str | None
+    backend: str | None
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+AnswerEvent = Started | Delta | Final
+
+
+class AnswerService:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        retriever: Resource[Retriever],
+        models: AnswerModels,
+        token_count: Callable[[str], int],
+        retrieval: RetrievalSettings,
+        llm: LlmSettings,
+    ) -> None:
+        self._sessions = sessions
+        self._retriever = retriever
+        self._models = models
+        self._token_count = token_count
+        self._settings = retrieval
+        self._prompt_version = llm.prompt_versions.get("answer") or prompts.versions("answer")[-1]
+
+    def check_question(self, question: str) -> str:
+        text = question.strip()
+        if not text:
+            raise InvalidInput("the question is empty")
+        limit = self._settings.max_query_chars
+        if len(text) > limit:
+            raise InvalidInput(f"the question is longer than {limit} characters")
+        return text
+
+    async def begin(
+        self,
+        principal: Principal,
+        question: str,
+        history: Sequence[Message],
+        filters: MetadataFilters,
+        *,
+        endpoint: str,
+        conversation_id: str | None = None,
+    ) -> AnswerStream:
+        """Everything before the first event: check the input, rewrite a follow-up, retrieve,
+        build the prompt and wait for the model's first event. Raises a ``ZhikuError`` (bad
+        input, every model backend down…) before anything is streamed; a failure once the
+        passages are known is audited first."""
+        question = self.check_question(question)
+        filters.to_filter()  # bad filters are a 400 now, not an error event later
+        prepared = await self.prepare(principal, question, history, filters)
+        stream = AnswerStream(self, principal, prepared, endpoint, conversation_id)
+        await stream.start()
+        return stream
+
+    async def prepare(
+        self,
+        principal: Principal,
+        question: str,
+        history: Sequence[Message],
+        filters: MetadataFilters,
+    ) -> Prepared:
+        router = self._models.router()
+        search_query = await self.standalone_query(router, history, question)
+        # Retrieval blocks (the query is embedded, the engine searched, and on the first
+        # request the store may still be opening): never on the event loop.
+        result, passages = await anyio.to_thread.run_sync(
+            self._retrieve, principal, search_query, filters
+        )
+        messages = None
+        if passages:
+            # A follow-up is answered as its standalone form: the model sees no history, so
+            # "when did it open?" must arrive as "when did the Lisbon office open?".
+            asked = search_query if history else question
+            messages = prompts.answer_messages(
+                asked, [_passage_text(p) for p in passages], version=self._prompt_version
+            )
+        return Prepared(
+            question=question,
+            search_query=search_query,
+            language=query_language(question),
+            filters=filters,
+            result=result,
+            passages=passages,
+            messages=messages,
+            prompt_version=f"answer.{self._prompt_version}",
+        )
+
+    def _retrieve(
+        self, principal: Principal, query: str, filters: MetadataFilters
+    ) -> tuple[SearchResult, list[Passage]]:
+        settings = self._settings
+        result = self._retriever.get().search(
+            principal, query, limit=settings.max_passages * CANDIDATES_PER_PASSAGE, filters=filters
+        )
+        passages = build_passages(
+            result.hits,
+            self._token_count,
+            budget_tokens=settings.context_tokens,
+            max_passages=settings.max_passages,
+            merge_neighbours=settings.merge_neighbours,
+        )
+        return result, passages
+
+    async def standalone_query(
+        self, router: LlmRouter, history: Sequence[Message], question: str
+    ) -> str:
+        """The follow-up rewritten so it stands alone; the question itself without history.
+
+        If the rewriter is down, the previous question is prepended instead: cruder, but the
+        search still sees what "it" refers to, and the answer is not lost to a rewrite outage.
+        """
+        turns = [m for m in history if m["role"] in ("user", "assistant")]
+        turns = turns[-self._settings.history_messages :]
+        if not turns:
+            return question
+        try:
+            completion = await router.complete(
+                "rewrite",
+                prompts.rewrite_messages(turns, question),
+                max_tokens=REWRITE_MAX_TOKENS,
+                temperature=0.0,
+            )
+            rewritten = _clean_rewrite(completion.text)
+            if rewritten:
+                return rewritten
+        except UpstreamUnavailable as exc:
+            log.warning("question rewriting failed, using the previous question: %s", exc)
+        previous = next((m["content"] for m in reversed(turns) if m["role"] == "user"), "")
+        return f"{previous} {question}".strip()
+
+    async def generate(self, prepared: Prepared) -> AsyncIterator[AnswerEvent]:
+        """``Started``, ``Delta``s, then ``Final``. With no passages the model is not asked.
+
+        ``UpstreamUnavailable`` comes out of the first ``anext`` when every backend is down."""
+        if prepared.messages is None:
+            text = NO_CONTEXT.get(prepared.language, NO_CONTEXT["en"])
+            yield Started(None, None)
+            yield Delta(text)
+            yield Final(text, [], "no_context", None, None)
+            return
+        router = self._models.router()
+        citations = CitationFilter(len(prepared.passages))
+        shown: list[str] = []
+        model = backend = finish = None
+        async for event in router.stream("answer", prepared.messages):
+            if isinstance(event, StreamStart):
+                model, backend = event.model, event.backend
+                yield Started(model, backend)
+            elif isinstance(event, TextDelta):
+                visible = citations.feed(event.text)
+                if visible:
+                    shown.append(visible)
+                    yield Delta(visible)
+            else:
+                finish = event.finish_reason
+        tail = citations.flush()
+        if tail:
+            shown.append(tail)
+            yield Delta(tail)
+        answer = "".join(shown).strip()
+        if is_dont_know(answer):
+            yield Final(answer, [], "declined", model, backend, finish)
+            return
+        by_number = {p.number: p for p in prepared.passages}
+        cited = [by_number[n].citation() for n in citations.cited if n in by_number]
+        yield Final(answer, cited, "ok", model, backend, finish)
+
+    def record(
+        self,
+        principal: Principal,
+        prepared: Prepared,
+        *,
+        endpoint: str,
+        final: Final | None,
+        error: str | None = None,
+        conversation_id: str | None = None,
+    ) -> str:
+        """The audit record of one answer (or failed attempt); returns its id."""
+        outcome = final.outcome if final else ("cancelled" if error is None else "error")
+        with transaction(self._sessions) as session:
+            row = records.record_answer(
+                session,
+                principal,
+                endpoint=endpoint,
+                conversation_id=conversation_id,
+                question=prepared.question,
+                search_query=prepared.search_query,
+                filters=prepared.filters.describe(),
+                retrieved=retrieved_summary(prepared.result.hits),
+                cited=[
+                    {
+                        "number": c["number"],
+                        "doc_id": c["document_id"],
+                        "chunk_ids": c["chunk_ids"],
+                    }
+                    for c in (final.citations if final else [])
+                ],
+                model=final.model if final else None,
+                backend=final.backend if final else None,
+                prompt_version=prepared.prompt_version if prepared.messages else None,
+                outcome=outcome,
+                error=error,
+                answer=final.answer if final else None,
+                latency_ms=int((time.perf_counter() - prepared.started) * 1000),
+            )
+            return row.id
+
+
+class AnswerStream:
+    """One answer on its way: its events, and exactly one audit record however it ends
+    (answered, failed, or abandoned by a client that went away)."""
+
+    def __init__(
+        self,
+        service: AnswerService,
+        principal: Principal,
+        prepared: Prepared,
+        endpoint: str,
+        conversation_id: str | None,
+    ) -> None:
+        self.prepared = prepared
+        self._service = service
+        self._principal = principal
+        self._endpoint = endpoint
+        self._conversation_id = conversation_id
+        self._events = service.generate(prepared)
+        self._first: AnswerEvent | None = None
+        self.answer_id: str | None = None
+
+    async def start(self) -> None:
+        try:
+            self._first = await anext(self._events)
+        except ZhikuError as exc:  # every backend down: audited, then a plain HTTP error
+            await self.finish(None, str(exc))
+            raise
+
+    async def events(self) -> AsyncIterator[AnswerEvent]:
+        assert self._first is not None, "start() first"
+        yield self._first
+        async for event in self._events:
+            yield event
+
+    async def final(self) -> Final:
+        """Run the answer to its end (a route that does not stream)."""
+        async for event in self.events():
+            if isinstance(event, Final):
+                return event
+        raise RuntimeError("the answer ended without a final event")
+
+    async def finish(self, final: Final | None, error: str | None = None) -> str:
+        """Write the audit record (once; later calls return the same id). Shielded, so a
+        client that disconnects cancels the stream, not its record."""
+        if self.answer_id is None:
+            with anyio.CancelScope(shield=True):
+                self.answer_id = await anyio.to_thread.run_sync(
+                    lambda: self._service.record(
+                        self._principal,
+                        self.prepared,
+                        endpoint=self._endpoint,
+                        final=final,
+                        error=error,
+                        conversation_id=self._conversation_id,
+                    )
+                )
+        return self.answer_id
+
+
+def _clean_rewrite(text: str) -> str:
+    line = next((ln.strip() for ln in text.strip().splitlines() if ln.strip()), "")
+    for prefix in ("standalone search query:", "search query:", "query:"):
+        if line.lower().startswith(prefix):
+            line = line[len(prefix) :].strip()
+    line = line.strip("\"'“”「」` ")
+    return line if 0 < len(line) <= 1000 else ""
+
+
+def _passage_text(passage: Passage) -> str:
+    """A title line (with the page), then the text: the shape the prompt's example uses."""
+    title = passage.title or passage.filename
+    head = f"{title}, page {passage.page}" if passage.page else title
+    return passage.text if passage.text.startswith(head) else f"{head}\n{passage.text}"

@@ -1,0 +1,24 @@
+"""The application's services, as the composition root hands them to the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.answers import AnswerService
+from services.audit import AuditService
+from services.conversations import ConversationService
+from services.documents import DocumentService
+from services.health import HealthService
+from services.identity import IdentityService
+from services.search import SearchService
+
+
+@dataclass(frozen=True)
+class Services:
+    identity: IdentityService
+    documents: DocumentService
+    search: SearchService
+    answers: AnswerService
+    conversations: ConversationService
+    audit: AuditService
+    health: HealthService

@@ -1,0 +1,97 @@
+"""Conversations: a user's own chat history. Another user's conversation is simply not found."""
+
+from __future__ import annotations
+
+from core.access import Principal
+from core.db import conversations as queries
+from core.db.models import Conversation, Message
+from core.db.session import SessionFactory, transaction
+from llm.client import Message as ChatMessage
+from services.schemas.chat import (
+    Citation,
+    ConversationDetail,
+    ConversationPublic,
+    ConversationsPublic,
+    MessagePublic,
+)
+
+TITLE_CHARS = 80
+
+
+def to_public(conversation: Conversation) -> ConversationPublic:
+    return ConversationPublic(
+        id=conversation.id,
+        title=conversation.title,
+        created_at=conversation.created_at,
+        updated_at=conversation.updated_at,
+    )
+
+
+def message_public(message: Message) -> MessagePublic:
+    return MessagePublic(
+        id=message.id,
+        role=message.role,
+        content=message.content,
+        citations=[Citation.model_validate(c) for c in message.citations or []],
+        created_at=message.created_at,
+    )
+
+
+class ConversationService:
+    def __init__(self, sessions: SessionFactory, history_messages: int) -> None:
+        self._sessions = sessions
+        self._history_messages = history_messages
+
+    def open(
+        self, principal: Principal, conversation_id: str | None, question: str
+    ) -> tuple[str, list[ChatMessage]]:
+        """The conversation (the caller's own, or a new one) and its recent messages."""
+        with transaction(self._sessions) as session:
+            if conversation_id:
+                conversation = queries.owned_conversation(session, principal, conversation_id)
+            else:
+                conversation = queries.create_conversation(
+                    session, principal, question[:TITLE_CHARS]
+                )
+            history: list[ChatMessage] = [
+                {"role": m.role, "content": m.content}
+                for m in queries.messages(session, conversation, last=self._history_messages)
+            ]
+            return conversation.id, history
+
+    def save_turn(
+        self,
+        principal: Principal,
+        conversation_id: str,
+        question: str,
+        answer: str,
+        citations: list[dict[str, object]],
+        answer_id: str,
+    ) -> str:
+        """The question and the answer as two messages; returns the answer message's id."""
+        with transaction(self._sessions) as session:
+            conversation = queries.owned_conversation(session, principal, conversation_id)
+            queries.append_message(session, conversation, "user", question)
+            message = queries.append_message(
+                session, conversation, "assistant", answer, citations, answer_id
+            )
+            return message.id
+
+    def list(self, principal: Principal, offset: int, limit: int) -> ConversationsPublic:
+        with transaction(self._sessions) as session:
+            rows, total = queries.list_conversations(session, principal, offset, limit)
+            return ConversationsPublic(
+                data=[to_public(c) for c in rows], count=total, offset=offset, limit=limit
+            )
+
+    def get(self, principal: Principal, conversation_id: str) -> ConversationDetail:
+        with transaction(self._sessions) as session:
+            conversation = queries.owned_conversation(session, principal, conversation_id)
+            return ConversationDetail(
+                **to_public(conversation).model_dump(),
+                messages=[message_public(m) for m in queries.messages(session, conversation)],
+            )
+
+    def delete(self, principal: Principal, conversation_id: str) -> None:
+        with transaction(self._sessions) as session:
+            queries.delete_conversation(session, principal, conversation_id)

@@ -1,0 +1,65 @@
+"""Search: the chunks a caller may read, ranked, with an audit record of what was found."""
+
+from __future__ import annotations
+
+import time
+
+from core.access import Principal
+from core.db import conversations as records
+from core.db.session import SessionFactory, transaction
+from core.resources import Resource
+from retrieval.search import Hit, Retriever
+from services.schemas.search import SearchHit, SearchRequestBody, SearchResponse
+
+
+def retrieved_summary(hits: list[Hit]) -> list[dict[str, object]]:
+    """What the audit record keeps of each retrieved chunk: enough to find it again."""
+    return [
+        {
+            "chunk_id": h.chunk_id,
+            "doc_id": h.doc_id,
+            "version": h.version,
+            "position": h.position,
+            "score": round(h.score, 6),
+        }
+        for h in hits
+    ]
+
+
+class SearchService:
+    def __init__(self, sessions: SessionFactory, retriever: Resource[Retriever]) -> None:
+        self._sessions = sessions
+        self._retriever = retriever
+
+    def search(self, principal: Principal, body: SearchRequestBody) -> SearchResponse:
+        """Blocking (the query is embedded, the engine searched): call it off the event loop."""
+        started = time.perf_counter()
+        filters = body.filters.to_domain()
+        result = self._retriever.get().search(
+            principal,
+            body.query,
+            limit=body.limit,
+            filters=filters,
+            mode=body.mode,
+            rerank=body.rerank,
+        )
+        with transaction(self._sessions) as session:
+            records.record_answer(
+                session,
+                principal,
+                endpoint="search",
+                question=body.query,
+                search_query=body.query,
+                filters=filters.describe(),
+                retrieved=retrieved_summary(result.hits),
+                outcome="ok" if result.hits else "no_context",
+                latency_ms=int((time.perf_counter() - started) * 1000),
+            )
+        return SearchResponse(
+            query=body.query,
+            language=result.language,
+            mode=result.mode,
+            reranked=result.reranked,
+            results=[SearchHit.from_hit(h) for h in result.hits],
+            timings_ms=result.timings_ms,
+        )

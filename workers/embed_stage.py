@@ -1,0 +1,220 @@
+"""The embed stage: chunks → dense + sparse vectors → upserts → ready.
+
+It takes a *group* of documents: their chunks are embedded together, shortest first, in full
+batches, so many small documents cost what one large one does; upserts of one batch overlap
+the embedding of the next. Point ids are derived from (tenant, document, version, position)
+and every write is fenced by the run's claim (``workers.runs``), so a re-delivered or re-run
+stage leaves exactly one copy of each chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from core.blobs import chunks_key
+from core.db import documents as doc_queries
+from core.db.models import DocumentStage
+from index import types as fields
+from index.store import Scope
+from index.types import ChunkPoint, chunk_id
+from ingest.types import Chunk
+from workers.context import Outcome, StageContext
+from workers.runs import Results, Run, finish, finish_all, once_each, record_progress
+
+log = logging.getLogger(__name__)
+
+
+def run_embed_group(
+    svc: StageContext, items: Sequence[tuple[str, int]], max_chunks: int | None = None
+) -> tuple[dict[str, Outcome], dict[str, Exception]]:
+    """Embed several documents together. Returns each one's outcome, and the exceptions of
+    those released for a retry (transient failures) so the caller can schedule them.
+
+    Once ``max_chunks`` are gathered the remaining documents are not claimed: their outcome
+    is ``EMBED_NEXT``, to be queued again, so a group of large documents cannot hold every
+    one of them back until all are embedded."""
+    results = Results(svc)
+    outcomes, errors, end = results.outcomes, results.errors, results.end
+    runs: list[Run] = []
+    items = once_each(items)
+    claiming = list(items)
+    if max_chunks is not None and items:
+        # Claim only as many documents as their parsed chunk counts say fit (at least one).
+        gathered = 0
+        with svc.sessions() as session:
+            totals = doc_queries.chunk_totals(session, [doc_id for doc_id, _ in items])
+        for cut in range(1, len(items) + 1):
+            gathered += totals.get(items[cut - 1][0], 0)
+            if gathered >= max_chunks:
+                break
+        claiming = list(items[:cut])
+        outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
+
+    def load_chunks(run: Run) -> None:
+        if _reuse_twin(svc, run):
+            outcomes[run.doc_id] = Outcome.DONE
+            return
+        run.chunks = _load_chunks(svc, run)
+        runs.append(run)
+
+    results.claim(claiming, DocumentStage.EMBEDDING, load_chunks)
+    if runs:
+        try:
+            _embed_and_upsert(svc, runs)
+        except Exception as exc:
+            # The model or the store failed: the whole group shares the fate.
+            for run in runs:
+                if run.active:
+                    end(run, exc)
+            return outcomes, errors
+    finished = [(run, len(run.chunks)) for run in runs if run.active]
+    outcomes.update({run.doc_id: Outcome.SKIPPED for run in runs if not run.active})
+    try:
+        lost = finish_all(svc, finished)
+    except Exception as exc:
+        for run, _ in finished:
+            end(run, exc)
+        return outcomes, errors
+    for run, _ in finished:
+        outcomes[run.doc_id] = Outcome.SKIPPED if run in lost else Outcome.DONE
+    return outcomes, errors
+
+
+def _load_chunks(svc: StageContext, run: Run) -> list[Chunk]:
+    raw = json.loads(svc.blobs.get(chunks_key(run.tenant_id, run.doc_id, run.version)))
+    return [Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw]
+
+
+def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
+    """Keeps the model busy: two slices are in the model at any time (so its workers never
+    wait for the caller between calls), and a writer thread turns finished slices into
+    sparse vectors, payloads, upserts and progress while the model embeds the next ones."""
+    # Shortest first: a batch of similar lengths wastes little on padding.
+    work = sorted(
+        ((run, chunk) for run in runs for chunk in run.chunks), key=lambda rc: len(rc[1].text)
+    )
+    done: Counter[Run] = Counter()
+    embedder = svc.embedder
+    # Enough texts per call for every batch the embedder runs at once.
+    step = max(1, embedder.batch_size) * max(1, embedder.concurrency)
+    in_model: deque[tuple[list[tuple[Run, Chunk]], Future[np.ndarray]]] = deque()
+    writing: deque[Future[None]] = deque()
+    with (
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="zhiku-feed") as feeder,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="zhiku-writer") as writer,
+    ):
+
+        def hand_over() -> None:
+            batch, vectors = in_model.popleft()
+            dense = vectors.result()
+            # At most two slices wait for the writer: a slow store holds the model back
+            # instead of piling vectors up in memory.
+            while len(writing) >= 2:
+                writing.popleft().result()
+            writing.append(writer.submit(_write_slice, svc, batch, dense, done))
+
+        for start in range(0, len(work), step):
+            batch = [(r, c) for r, c in work[start : start + step] if r.active]
+            if not batch:
+                continue
+            texts = [chunk.text for _, chunk in batch]
+            in_model.append((batch, feeder.submit(embedder.embed_documents, texts)))
+            if len(in_model) >= 2:
+                hand_over()
+        while in_model:
+            hand_over()
+        for future in writing:
+            future.result()
+
+
+def _write_slice(
+    svc: StageContext,
+    batch: list[tuple[Run, Chunk]],
+    dense: np.ndarray,
+    done: Counter[Run],
+) -> None:
+    # Slices are written one after another on one thread, so a run that lost its claim
+    # while the previous slice was settled (deleted: its chunks already removed) gets no
+    # more writes.
+    kept = [(rc, vector) for rc, vector in zip(batch, dense, strict=True) if rc[0].active]
+    if not kept:
+        return
+    texts = [chunk.text for (_, chunk), _ in kept]
+    sparse = svc.sparse.encode_documents(texts)
+    points = [
+        ChunkPoint(
+            id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
+            dense=vector.tolist(),
+            sparse=sparse_vector,
+            payload=chunk_payload(run, chunk),
+        )
+        for ((run, chunk), vector), sparse_vector in zip(kept, sparse, strict=True)
+    ]
+    svc.store.upsert(points)
+    touched = Counter(run for (run, _), _ in kept)
+    done.update(touched)
+    record_progress(svc, {run: {"chunks_done": done[run]} for run in touched if run.active})
+
+
+def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
+    run.written_access.add(tuple(run.access))
+    return {
+        fields.TENANT: run.tenant_id,
+        fields.ACCESS: run.access,
+        fields.DOC_ID: run.doc_id,
+        fields.VERSION: run.version,
+        fields.POSITION: chunk.position,
+        fields.PAGE: chunk.page,
+        "page_end": chunk.page_end,
+        fields.SECTION_PATH: list(chunk.section_path),
+        fields.TEXT: chunk.text,
+        "kind": chunk.kind,
+        fields.TITLE: run.title,
+        fields.FILENAME: run.filename,
+        fields.MIME_TYPE: run.mime_type,
+        fields.TAGS: run.tags,
+        fields.CREATED_AT: run.created_at,
+    }
+
+
+def _reuse_twin(svc: StageContext, run: Run) -> bool:
+    """Identical bytes already indexed in this tenant: copy its vectors instead of embedding."""
+    with svc.sessions() as session:
+        twin = doc_queries.find_indexed_twin(session, run.tenant_id, run.content_hash, run.doc_id)
+    if twin is None:
+        return False
+    twin_id, twin_parse_info = twin
+    source = svc.store.document_chunks(Scope.admin(run.tenant_id), twin_id, with_vectors=True)
+    if not source:
+        return False
+    points = []
+    for point in source:
+        position = int(point.payload[fields.POSITION])
+        chunk = Chunk(
+            text=str(point.payload[fields.TEXT]),
+            position=position,
+            page=point.payload.get(fields.PAGE),  # type: ignore[arg-type]
+            section_path=tuple(point.payload.get(fields.SECTION_PATH) or ()),
+            kind=str(point.payload.get("kind", "text")),
+            page_end=point.payload.get("page_end"),  # type: ignore[arg-type]
+        )
+        points.append(
+            ChunkPoint(
+                id=chunk_id(run.tenant_id, run.doc_id, run.version, position),
+                dense=point.dense,
+                sparse=point.sparse,
+                payload=chunk_payload(run, chunk),
+            )
+        )
+    for start in range(0, len(points), svc.upsert_batch):
+        svc.store.upsert(points[start : start + svc.upsert_batch])
+    record_progress(svc, {run: {"reused_from": twin_id, "parse_info": twin_parse_info}})
+    finish(svc, run, len(points))
+    log.info("document %s reused the chunks of identical document %s", run.doc_id, twin_id)
+    return True

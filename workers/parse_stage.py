@@ -1,0 +1,136 @@
+"""The parse stage: original → elements → chunks (kept beside the original) → handed to the
+embed stage. Several documents are parsed as a group: one transaction claims them, small files
+share a call to the parser (one round trip to an isolated parser process), and each wave is
+handed over as soon as it is parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+from core.blobs import chunks_key, original_key
+from core.db import documents as doc_queries
+from core.db import jobs as job_queries
+from core.db.models import DocumentStage
+from core.db.session import transaction
+from core.errors import UnprocessableDocument
+from workers.context import Outcome, ParseManyFn, ParseResult, StageContext
+from workers.runs import ClaimLost, Results, Run, close_run, heartbeat, once_each
+
+# Files parsed in one ``parse_many`` call (one round trip to an isolated parser): up to
+# WAVE_FILES small files and WAVE_BYTES in all. A file over SMALL_FILE_BYTES goes alone, so
+# that a large one is handed to embedding as soon as it is parsed, not after its neighbours.
+SMALL_FILE_BYTES = 64 * 1024
+WAVE_FILES = 32
+WAVE_BYTES = 256 * 1024
+
+Report = Callable[[dict[str, Outcome], dict[str, Exception]], None]
+
+
+def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
+    """Positions of the files, in order, cut into the waves ``run_parse_group`` parses."""
+    waves: list[list[int]] = []
+    current: list[int] = []
+    total = 0
+    for position, size in enumerate(sizes):
+        large = size > SMALL_FILE_BYTES
+        if current and (large or len(current) >= WAVE_FILES or total + size > WAVE_BYTES):
+            waves.append(current)
+            current, total = [], 0
+        if large:
+            waves.append([position])
+            continue
+        current.append(position)
+        total += size
+    if current:
+        waves.append(current)
+    return waves
+
+
+def run_parse_group(
+    svc: StageContext,
+    items: Sequence[tuple[str, int]],
+    parse_many: ParseManyFn,
+    report: Report | None = None,
+) -> tuple[dict[str, Outcome], dict[str, Exception]]:
+    """Parse several documents: one transaction claims them all; then, wave by wave (see
+    ``parse_waves``), one ``parse_many`` call parses a wave and one transaction hands it to
+    embedding. A file that cannot be parsed fails alone.
+
+    Returns each document's outcome, and the exceptions of those released for a retry
+    (transient failures). ``report``, when given, also receives every outcome once, as soon
+    as it is known, so the next stage can start on a wave while the next wave is parsed."""
+    results = Results(svc)
+    outcomes, errors = results.outcomes, results.errors
+    reported: set[str] = set()
+
+    def send() -> None:
+        fresh = [doc_id for doc_id in outcomes if doc_id not in reported]
+        reported.update(fresh)
+        if report is not None and fresh:
+            report({d: outcomes[d] for d in fresh}, {d: errors[d] for d in fresh if d in errors})
+
+    runs: list[tuple[Run, bytes]] = []
+
+    def load_original(run: Run) -> None:
+        runs.append((run, svc.blobs.get(original_key(run.tenant_id, run.doc_id, run.version))))
+
+    results.claim(once_each(items), DocumentStage.PARSING, load_original)
+    send()
+    with contextlib.ExitStack() as beating:
+        for run, _ in runs:
+            beating.enter_context(heartbeat(svc, run))
+        for wave in parse_waves([len(data) for _, data in runs]):
+            batch = [runs[position] for position in wave]
+            parsed = parse_many([(data, run.filename) for run, data in batch])
+            _hand_over(svc, [run for run, _ in batch], parsed, results)
+            send()
+    return outcomes, errors
+
+
+def _hand_over(
+    svc: StageContext,
+    runs: list[Run],
+    parse_results: list[ParseResult | Exception],
+    results: Results,
+) -> None:
+    """Store a wave's chunks and pass its documents to the embed stage in one transaction."""
+    end, outcomes = results.end, results.outcomes
+    parsed: list[tuple[Run, int, dict[str, object]]] = []
+    for run, result in zip(runs, parse_results, strict=True):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            chunks, facts = result
+            if not chunks:
+                raise UnprocessableDocument("no text could be extracted from this document")
+            payload = json.dumps([asdict(c) for c in chunks], ensure_ascii=False).encode()
+            svc.blobs.put(chunks_key(run.tenant_id, run.doc_id, run.version), payload)
+            parsed.append((run, len(chunks), facts))
+        except Exception as exc:
+            end(run, exc)
+    values = {"stage": DocumentStage.EMBEDDING, "chunks_done": 0}
+    try:
+        with transaction(svc.sessions) as session:
+            held = doc_queries.release_many(
+                session,
+                [
+                    (run.doc_id, run.token, {**values, "chunks_total": count, "parse_info": facts})
+                    for run, count, facts in parsed
+                ],
+            )
+            job_queries.end_jobs(
+                session, [run.job_id for run, _, _ in parsed if run.doc_id in held], "done"
+            )
+        lost = [run for run, _, _ in parsed if run.doc_id not in held]
+    except Exception as exc:
+        for run, _, _ in parsed:
+            end(run, exc)
+        return
+    for run, _, _ in parsed:
+        outcomes[run.doc_id] = Outcome.EMBED_NEXT
+    for run in lost:
+        outcomes[run.doc_id] = close_run(svc, run, ClaimLost(run.doc_id), reraise=False)

@@ -1,0 +1,177 @@
+"""The ingestion runner: runs a stage over a group of documents, then settles each one —
+queues the next stage, schedules a retry, or fails it — by one retry policy.
+
+Both ways of running ingestion drive it: threads of the serving process (``workers.local``)
+and Celery tasks (``zhiku.worker``). They differ only in how a job reaches the runner and how
+a follow-up is scheduled (a ``Scheduler``: an in-process queue and timer, or a Celery message
+with a countdown).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Protocol
+
+from core.db import documents as doc_queries
+from core.db.models import DocumentStage
+from core.db.session import transaction
+from workers.context import Outcome, ParseManyFn, StageContext
+from workers.embed_stage import run_embed_group
+from workers.parse_stage import SMALL_FILE_BYTES, run_parse_group
+from workers.retry import Fail, RetryPolicy
+from workers.runs import fail_document
+
+log = logging.getLogger(__name__)
+
+
+class Stage(StrEnum):
+    PARSE = "parse"
+    EMBED = "embed"
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One document version for one stage; ``attempt`` counts the retries already made."""
+
+    doc_id: str
+    version: int
+    attempt: int = 0
+
+
+@dataclass
+class StageReport:
+    """How each document of a group came out of its stage: an ``Outcome``, and for those
+    released for a retry, the exception (``Outcome.RETRY``)."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+
+class Scheduler(Protocol):
+    def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None: ...
+
+
+# Documents one embed group may take: enough that sorting their chunks by length leaves little
+# padding, few enough that each finishes soon after it was parsed.
+EMBED_GROUP_DOCS = 128
+EMBED_GROUP_CHUNKS = 512
+# Documents one parse group may take: one transaction claims them and small files share a
+# round trip to the parser.
+PARSE_GROUP_DOCS = 32
+
+
+class IngestionRunner:
+    def __init__(
+        self,
+        context: StageContext,
+        scheduler: Scheduler,
+        policy: RetryPolicy,
+        parse_many: ParseManyFn | None = None,
+    ) -> None:
+        """``parse_many`` may be None for a runner that only embeds."""
+        self.context = context
+        self._scheduler = scheduler
+        self._policy = policy
+        self._parse_many = parse_many
+
+    # --- running a stage
+
+    def parse(self, jobs: Sequence[StageJob], parse_many: ParseManyFn | None = None) -> None:
+        """Parse a group; each wave is settled (handed to embedding) as soon as it is parsed."""
+        parse_many = parse_many or self._parse_many
+        if parse_many is None:
+            raise RuntimeError("this runner has no parser")
+        by_id = {job.doc_id: job for job in jobs}
+        settled: set[str] = set()
+
+        def report(outcomes: dict[str, Outcome], errors: dict[str, Exception]) -> None:
+            settled.update(outcomes)
+            self.settle(
+                Stage.PARSE, [by_id[d] for d in outcomes], StageReport(dict(outcomes), errors)
+            )
+
+        items = [(job.doc_id, job.version) for job in jobs]
+        try:
+            run_parse_group(self.context, items, parse_many, report)
+        except Exception as exc:  # the group itself failed (database down at the claim…)
+            self.fail_group(Stage.PARSE, [j for j in jobs if j.doc_id not in settled], exc)
+
+    def embed(self, jobs: Sequence[StageJob], max_chunks: int | None = None) -> None:
+        """Embed a group together; documents past ``max_chunks`` are queued again."""
+        try:
+            outcomes, errors = run_embed_group(
+                self.context, [(job.doc_id, job.version) for job in jobs], max_chunks
+            )
+        except Exception as exc:
+            self.fail_group(Stage.EMBED, jobs, exc)
+            return
+        self.settle(Stage.EMBED, jobs, StageReport(outcomes, errors))
+
+    # --- settling
+
+    def settle(self, stage: Stage, jobs: Sequence[StageJob], report: StageReport) -> None:
+        for job in jobs:
+            error = report.errors.get(job.doc_id)
+            if error is not None:
+                self._decide(stage, job, error)
+                continue
+            outcome = report.outcomes.get(job.doc_id, Outcome.SKIPPED)
+            if outcome is Outcome.EMBED_NEXT:
+                self._scheduler.schedule(Stage.EMBED, StageJob(job.doc_id, job.version))
+            elif outcome is Outcome.PARSE_NEXT:
+                self._scheduler.schedule(Stage.PARSE, StageJob(job.doc_id, job.version))
+
+    def fail_group(self, stage: Stage, jobs: Sequence[StageJob], error: Exception) -> None:
+        for job in jobs:
+            self._decide(stage, job, error)
+
+    def _decide(self, stage: Stage, job: StageJob, error: BaseException) -> None:
+        decision = self._policy.decide(error, job.attempt)
+        if isinstance(decision, Fail):
+            log.error("document %s: %s stage failed: %s", job.doc_id, stage, decision.reason)
+            fail_document(self.context, job.doc_id, decision.reason)
+            return
+        log.warning(
+            "document %s: transient %s in %s, retry %d in %.0f s",
+            job.doc_id,
+            type(error).__name__,
+            stage,
+            job.attempt + 1,
+            decision.delay_s,
+        )
+        self._scheduler.schedule(stage, replace(job, attempt=job.attempt + 1), decision.delay_s)
+
+    # --- the database as the queue (Celery): what else is waiting for a stage
+
+    def companions(self, stage: Stage, job: StageJob) -> list[StageJob]:
+        """Documents waiting for ``stage`` that nobody holds, to run beside ``job`` as one
+        group: a message wakes a worker, the database says what is waiting. Their own
+        messages then find them done (claims make a second run a no-op). Embedding takes as
+        many as fit one group's chunk budget; parsing takes only small files, which share a
+        call to the parser."""
+        embed = stage is Stage.EMBED
+        with transaction(self.context.sessions) as session:
+            waiting = doc_queries.waiting_documents(
+                session,
+                [DocumentStage.EMBEDDING]
+                if embed
+                else [DocumentStage.STORED, DocumentStage.PARSING],
+                exclude=[job.doc_id],
+                limit=(EMBED_GROUP_DOCS if embed else PARSE_GROUP_DOCS) - 1,
+                # First tries only: parse claims once, embedding once after it.
+                max_attempts=1 if embed else 0,
+                max_bytes=None if embed else SMALL_FILE_BYTES,
+            )
+            own = doc_queries.chunk_totals(session, [job.doc_id]).get(job.doc_id, 0)
+        taken: list[StageJob] = []
+        budget = EMBED_GROUP_CHUNKS - own
+        for doc_id, version, chunks in waiting:
+            if embed:
+                if chunks > budget:
+                    break
+                budget -= chunks
+            taken.append(StageJob(doc_id, version))
+        return taken

@@ -1,0 +1,248 @@
+"""The composition root: settings in, the process's object graph out, built once at start-up.
+
+The API (``zhiku.app``), the Celery worker (``zhiku.worker``) and the command line all build
+here, so every choice of implementation — embedded or server Qdrant, torch or ONNX, threads or
+Celery — is made in this one readable place. Expensive components (the vector store, the
+embedding model, the retriever over them) are ``Resource``s: declared here, opened on a
+background thread by ``start()``, never on a request's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING
+
+from core.blobs import LocalBlobStore
+from core.dispatch import Dispatcher
+from core.resources import Resource
+from core.settings import Settings
+from index.embedders import build_embedder
+from index.embedding import Embedder, available_cores
+from index.sparse import Bm25Encoder
+from index.store import VectorStore
+from index.tokens import token_counter
+from ingest.chunking import Chunker
+from ingest.formats import check_archive_safety
+from ingest.parsing import parse_document
+from ingest.types import Chunk
+from llm.runtime import AnswerModels
+from retrieval.search import Retriever
+from services.answers import AnswerService
+from services.audit import AuditService
+from services.catalog import Services
+from services.conversations import ConversationService
+from services.documents import DocumentService
+from services.health import HealthService
+from services.identity import IdentityService
+from services.search import SearchService
+from workers.context import ParseFn, StageContext
+from workers.isolation import IsolatedParser
+from workers.local import LocalDispatcher
+from workers.retry import RetryPolicy
+from zhiku.database import build_sessions
+
+if TYPE_CHECKING:
+    from retrieval.rerankers import Reranker
+    from workers.dispatch import CeleryDispatcher
+
+log = logging.getLogger(__name__)
+
+
+def build_store(settings: Settings, dense_dim: int | None = None) -> VectorStore:
+    q = settings.qdrant
+    if q.url:
+        from index.qdrant_server import QdrantServerStore
+
+        store: VectorStore = QdrantServerStore.from_settings(q)
+    else:
+        from index.qdrant_embedded import EmbeddedQdrantStore
+
+        store = EmbeddedQdrantStore.from_settings(q, settings.qdrant_path)
+    if dense_dim is not None:
+        store.ensure_collection(dense_dim)
+    return store
+
+
+def build_model(settings: Settings) -> Embedder:
+    return build_embedder(settings.embedding, settings.model_cache_path)
+
+
+def build_parse_fn(settings: Settings) -> ParseFn:
+    """bytes → chunks, sized in the configured embedding model's tokens. Module-level, so an
+    isolated parser process can build its own from settings."""
+    chunker = Chunker(settings.chunking, token_counter(settings.embedding))
+
+    def parse(data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
+        check_archive_safety(data, settings.limits)
+        parsed = parse_document(data, filename, settings.parsing, settings.limits)
+        chunks = chunker.chunk(parsed.elements)
+        return chunks, {**parsed.metadata, "elements": len(parsed.elements)}
+
+    return parse
+
+
+def parse_workers(settings: Settings) -> int:
+    """Parse child processes of the embedded default: as configured, or one per four cores
+    (each holds ~0.9 GB; the model wants the other cores)."""
+    if settings.parsing.workers > 0:
+        return settings.parsing.workers
+    return max(1, available_cores() // 4)
+
+
+def build_reranker(settings: Settings) -> Reranker | None:
+    """The configured cross-encoder, or None: reranking is kept only where it measured better."""
+    if not settings.retrieval.reranker:
+        return None
+    from retrieval.rerankers import CrossEncoderReranker
+
+    return CrossEncoderReranker(settings.retrieval.reranker, cache_dir=settings.model_cache_path)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(settings.worker.max_retries, settings.worker.retry_cap_s)
+
+
+class Container:
+    """Everything one process holds. ``role``: "api" (serves requests; in the embedded
+    default it also runs ingestion), "worker" (a Celery worker process) or "cli"."""
+
+    def __init__(self, settings: Settings, role: str = "api") -> None:
+        self.settings = settings
+        self.role = role
+        self.sessions = build_sessions(settings)
+        self.blobs = LocalBlobStore(settings.blob_path)
+        self.sparse = Bm25Encoder()
+        self.embedder_resource: Resource[Embedder] = Resource(
+            "embedding model", lambda: build_model(settings)
+        )
+        self.store_resource: Resource[VectorStore] = Resource(
+            "vector store", lambda: build_store(settings, self.embedder_resource.get().dim)
+        )
+        self.retriever_resource: Resource[Retriever] = Resource("retriever", self._build_retriever)
+        self.stage_context = StageContext(
+            sessions=self.sessions,
+            blobs=self.blobs,
+            store_resource=self.store_resource,
+            embedder_resource=self.embedder_resource,
+            sparse=self.sparse,
+            worker=settings.worker,
+            upsert_batch=settings.qdrant.upsert_batch,
+            worker_name=role if role != "worker" else f"{socket.gethostname()}:{os.getpid()}",
+        )
+        self.local: LocalDispatcher | None = None
+        self.celery: CeleryDispatcher | None = None
+        self.dispatcher: Dispatcher = self._build_dispatcher()
+        self.models = AnswerModels(settings) if role == "api" else None
+        self._services: Services | None = None
+
+    # --- components
+
+    @property
+    def store(self) -> VectorStore:
+        return self.store_resource.get()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.embedder_resource.get()
+
+    def owns_store(self) -> bool:
+        """Whether this process may open the vector store: always with a Qdrant server; with
+        the embedded engine only where ingestion runs (one process per folder)."""
+        return bool(self.settings.qdrant.url) or self.local is not None or self.role == "worker"
+
+    def _build_dispatcher(self) -> Dispatcher:
+        """Celery when a broker is configured; otherwise threads in this process (embedded)."""
+        settings = self.settings
+        if settings.redis_url:
+            from workers.dispatch import CeleryDispatcher
+
+            self.celery = CeleryDispatcher(settings)
+            return self.celery
+        parsers = [IsolatedParser(settings, build_parse_fn) for _ in range(parse_workers(settings))]
+        self.local = LocalDispatcher(self.stage_context, parsers, retry_policy(settings))
+        return self.local
+
+    def _build_retriever(self) -> Retriever:
+        if not self.owns_store():
+            from core.errors import UpstreamUnavailable
+
+            raise UpstreamUnavailable(
+                "search needs the vector store, which the ingestion worker holds in this set-up"
+                " (an embedded store opens in one process): configure a Qdrant server"
+                " (ZHIKU_QDRANT__URL) or run the embedded default"
+            )
+        return Retriever(
+            self.store,
+            self.embedder,
+            self.sparse,
+            self.settings.retrieval,
+            reranker=build_reranker(self.settings),
+        )
+
+    # --- application services (the API's and the command line's)
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = self._build_services()
+        return self._services
+
+    def _build_services(self) -> Services:
+        settings, sessions = self.settings, self.sessions
+        models = self.models or AnswerModels(settings)
+        return Services(
+            identity=IdentityService(sessions, settings.secret_key),
+            documents=DocumentService(
+                sessions, self.blobs, self.store_resource, self.dispatcher, settings.limits
+            ),
+            search=SearchService(sessions, self.retriever_resource),
+            answers=AnswerService(
+                sessions,
+                self.retriever_resource,
+                models,
+                token_counter(settings.embedding),
+                settings.retrieval,
+                settings.llm,
+            ),
+            conversations=ConversationService(sessions, settings.retrieval.history_messages),
+            audit=AuditService(sessions),
+            health=HealthService(
+                sessions,
+                self.celery.ping if self.celery is not None else None,
+                self.store_resource if self.owns_store() else None,
+                self.models,
+            ),
+        )
+
+    # --- lifetime
+
+    def start(self, sweep: bool = True) -> None:
+        """Start what runs in the background: the answer model, in-process ingestion, and the
+        opening of the store, the model and the retriever (so no request waits to build
+        them, and none builds them on the event loop)."""
+        _ = self.services
+        if self.models is not None:
+            self.models.start()
+        if self.local is not None:
+            self.local.start(sweep=sweep)
+            log.info("embedded mode: ingestion runs in this process")
+        if self.owns_store() and self.role == "api":
+            self.retriever_resource.warm()
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.stop()
+        store = self.store_resource.reset()
+        if store is not None:
+            store.close()  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        self.close()
+        if self.models is not None:
+            await self.models.aclose()
+
+
+def build_container(settings: Settings, role: str = "api") -> Container:
+    return Container(settings, role)

@@ -1,0 +1,104 @@
+"""The Celery worker's entry module: its app, its tasks, and its container.
+
+Tasks are thin: a message names one document and wakes the worker; the worker takes that
+document *and* the others waiting for the same stage (``IngestionRunner.companions``) and runs
+them as one group, so embedding fills whole batches across documents, as the embedded default
+does. Claims in the database make every document run exactly once, whichever message or
+worker reaches it first; the messages of documents already done find nothing to do.
+
+Start it with ``zhiku worker`` (or ``celery -A zhiku.worker worker``).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready, worker_shutting_down
+
+from core.errors import UnprocessableDocument
+from core.settings import get_settings
+from workers.celery_app import create_celery
+from workers.context import ParseResult, parse_each
+from workers.dispatch import CeleryDispatcher
+from workers.queues import EMBED_TASK, PARSE_TASK
+from workers.runner import IngestionRunner, Stage, StageJob
+from workers.sweeper import Sweeper
+from zhiku.container import Container, build_parse_fn, retry_policy
+
+log = logging.getLogger(__name__)
+
+app = create_celery(get_settings(), include=["zhiku.worker"])
+
+
+@cache
+def _container() -> Container:
+    # Built lazily in each worker process (after the prefork fork), never at import.
+    return Container(get_settings(), role="worker")
+
+
+@cache
+def _runner() -> IngestionRunner:
+    container = _container()
+    assert container.celery is not None, "a Celery worker needs ZHIKU_REDIS_URL"
+    parse = build_parse_fn(container.settings)
+    limit = container.settings.worker.task_time_limit_s
+
+    def parse_within_limit(data: bytes, filename: str) -> ParseResult:
+        try:
+            return parse(data, filename)
+        except SoftTimeLimitExceeded:
+            raise UnprocessableDocument(f"parsing took longer than the {limit} s limit") from None
+
+    return IngestionRunner(
+        container.stage_context,
+        container.celery,
+        retry_policy(container.settings),
+        parse_each(parse_within_limit),
+    )
+
+
+def run_stage(stage: Stage, doc_id: str, version: int, attempt: int) -> str:
+    runner = _runner()
+    job = StageJob(doc_id, version, attempt)
+    group = [job, *runner.companions(stage, job)]
+    if stage is Stage.PARSE:
+        runner.parse(group)
+    else:
+        runner.embed(group)
+    return f"{stage}: {len(group)} documents"
+
+
+@app.task(name=PARSE_TASK, bind=True, acks_late=True)
+def parse_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
+    return run_stage(Stage.PARSE, doc_id, version, attempt)
+
+
+@app.task(name=EMBED_TASK, bind=True, acks_late=True)
+def embed_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
+    return run_stage(Stage.EMBED, doc_id, version, attempt)
+
+
+_sweeper: Sweeper | None = None
+
+
+@worker_ready.connect
+def _start_sweeper(**_: object) -> None:
+    """Each worker re-queues documents whose run went silent (a dead worker's, or a lost
+    message), sooner than the broker's visibility timeout would. Claims make it safe for
+    several workers to sweep at once."""
+    global _sweeper
+    settings = get_settings()
+    dispatcher = CeleryDispatcher(settings)
+    from zhiku.database import build_sessions
+
+    _sweeper = Sweeper(build_sessions(settings), dispatcher, settings.worker)
+    _sweeper.start()
+
+
+@worker_shutting_down.connect
+def _stop_sweeper(**_: object) -> None:
+    if _sweeper is not None:
+        _sweeper.stop()

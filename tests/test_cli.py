@@ -119,8 +119,8 @@ def test_worker_gives_each_process_its_share_of_the_cores(
 
     from core.settings import get_settings
     from index.embedding import available_cores
-    from zhiku.worker import app as celery
     from zhiku.cli import app
+    from zhiku.worker import app as celery
 
     started: list[list[str]] = []
     monkeypatch.setattr(celery, "worker_main", started.append)

@@ -171,7 +171,7 @@ class IngestionRunner:
         for doc_id, version, chunks in waiting:
             if embed:
                 if chunks > budget:
-                    break
+                    continue  # too large for what is left; a smaller one may fit
                 budget -= chunks
             taken.append(StageJob(doc_id, version))
         return taken

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -104,6 +105,14 @@ class Document(Base):
     __table_args__ = (
         Index("ix_documents_tenant_status", "tenant_id", "status"),
         Index("ix_documents_tenant_hash", "tenant_id", "content_hash"),
+        # What waits for a stage (workers look on every message): unfinished documents only.
+        Index(
+            "ix_documents_waiting",
+            "stage",
+            "updated_at",
+            postgresql_where=text("status IN ('queued', 'processing')"),
+            sqlite_where=text("status IN ('queued', 'processing')"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

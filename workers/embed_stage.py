@@ -66,23 +66,20 @@ def run_embed_group(
     results.claim(claiming, DocumentStage.EMBEDDING, load_chunks)
     if runs:
         try:
+            # Each document is marked ready as soon as its last chunk is written.
             _embed_and_upsert(svc, runs)
+            rest = [(run, len(run.chunks)) for run in runs if run.active and not run.finished]
+            finish_all(svc, rest)  # none, unless a document had no slice of its own
+            for run, _ in rest:
+                run.finished = True
         except Exception as exc:
-            # The model or the store failed: the whole group shares the fate.
+            # The model or the store failed: the documents not yet finished share the fate.
             for run in runs:
-                if run.active:
+                if run.active and not run.finished:
                     end(run, exc)
-            return outcomes, errors
-    finished = [(run, len(run.chunks)) for run in runs if run.active]
-    outcomes.update({run.doc_id: Outcome.SKIPPED for run in runs if not run.active})
-    try:
-        lost = finish_all(svc, finished)
-    except Exception as exc:
-        for run, _ in finished:
-            end(run, exc)
-        return outcomes, errors
-    for run, _ in finished:
-        outcomes[run.doc_id] = Outcome.SKIPPED if run in lost else Outcome.DONE
+    for run in runs:
+        if run.doc_id not in outcomes:
+            outcomes[run.doc_id] = Outcome.DONE if run.active else Outcome.SKIPPED
     return outcomes, errors
 
 
@@ -159,7 +156,18 @@ def _write_slice(
     svc.store.upsert(points)
     touched = Counter(run for (run, _), _ in kept)
     done.update(touched)
-    record_progress(svc, {run: {"chunks_done": done[run]} for run in touched if run.active})
+    complete = [run for run in touched if run.active and done[run] == len(run.chunks)]
+    ongoing = {run: {"chunks_done": done[run]} for run in touched if run.active}
+    for run in complete:
+        del ongoing[run]
+    if ongoing:
+        record_progress(svc, ongoing)
+    if complete:
+        # Ready now, not when the whole group is: a small document embedded beside a large
+        # one does not wait for it. (A run whose claim was lost is made inactive.)
+        finish_all(svc, [(run, len(run.chunks)) for run in complete])
+        for run in complete:
+            run.finished = True
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:

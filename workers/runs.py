@@ -49,6 +49,7 @@ class Run:
     stage: DocumentStage
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
+    finished: bool = False  # marked ready
     # Every access list some chunk of this run was written with.
     written_access: set[tuple[str, ...]] = field(default_factory=set)
     next_beat: float = 0.0

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.settings import Settings
     from index.embedding_onnx import MODEL_FILE, OnnxEmbedder, ensure_onnx_model
-    from zhiku.assembly import build_model, build_parse_fn
+    from zhiku.container import build_model, build_parse_fn
 
     # Nothing is written there: parsing and embedding only; the model cache is the user's.
     settings = Settings(data_dir=Path(tempfile.gettempdir()) / "zhiku-bench-contention")

@@ -24,10 +24,10 @@ import pypdfium2 as pdfium
 
 from bench.common import machine_info, markdown_table, shared_data_dir, write_json
 from core.errors import UnprocessableDocument
-from core.settings import ChunkingSettings, LimitsSettings, ParsingSettings
+from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings, ParsingSettings
+from index.tokens import token_counter
 from ingest.chunking import Chunker
 from ingest.parsing import parse_document
-from ingest.tokens import token_counter
 
 READERS = ("pdfium", "pdfminer")
 _WORD = re.compile(r"\w+")
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     docs = shared_data_dir() / "docs"
     files = _pdfs(docs, args.max_pages)
-    chunker = Chunker(ChunkingSettings(), token_counter())
+    chunker = Chunker(ChunkingSettings(), token_counter(EmbeddingSettings()))
     for reader in READERS:  # warm both: imports, spaCy, the tokenizer
         _measure(files[0], reader, chunker, None)
     rows: list[dict[str, Any]] = []

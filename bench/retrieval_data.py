@@ -2,7 +2,7 @@
 
 Each corpus record becomes the text file a user would upload ("title\\n\\ntext", as
 :mod:`bench.corpora` does), goes through Zhiku's own parse + chunk function
-(:func:`zhiku.assembly.build_parse_fn`), and its chunks are embedded and BM25-encoded with the
+(:func:`zhiku.container.build_parse_fn`), and its chunks are embedded and BM25-encoded with the
 product's encoders, then written to an :class:`~index.qdrant_embedded.EmbeddedQdrantStore` with
 the payload the ingestion worker writes. Chunks, vectors and query vectors are cached under
 ``~/.cache/zhiku/bench/retrieval/`` (keyed by the corpus bytes and the recipe), so a rerun only
@@ -127,7 +127,7 @@ def chunk_dataset(dataset: Dataset, log: Callable[[str], None] = print) -> Chunk
         data = json.loads(path.read_text())
         return Chunks(data["doc_ids"], data["positions"], data["texts"], key)
     from core.settings import Settings
-    from zhiku.assembly import build_parse_fn
+    from zhiku.container import build_parse_fn
 
     parse = build_parse_fn(Settings())
     doc_ids: list[str] = []
@@ -166,7 +166,7 @@ def product_dense(model: str = "") -> DenseModel:
     """The product's embedder (int8 ONNX on CPU), built as the app builds it; ``model`` as in
     ``EmbeddingSettings.model`` ("" = the packaged MiniLM)."""
     from core.settings import Settings
-    from zhiku.assembly import build_model
+    from zhiku.container import build_model
 
     settings = Settings()
     settings.embedding.model = model

@@ -171,7 +171,7 @@ def main() -> None:
     test_ids = sorted(dataset.qrels["test"])[: args.queries]
     queries = [dataset.queries[q] for q in test_ids]
 
-    from zhiku.assembly import build_model
+    from zhiku.container import build_model
 
     embedder = build_model(Settings())
     reranker = None

@@ -453,7 +453,7 @@ def latency_study(
 ) -> dict[str, Any]:
     """Per-query CPU time on test queries: query encoding + engine search, and reranking."""
     from core.settings import Settings
-    from zhiku.assembly import build_model
+    from zhiku.container import build_model
 
     embedder = build_model(Settings())
     encoder = Bm25Encoder()
@@ -497,7 +497,7 @@ def llama_peer(ctx: Context, dense: np.ndarray, table: Table) -> dict[str, Any]:
 
     from bench.llama_peer import zhiku_embedding
     from core.settings import Settings
-    from zhiku.assembly import build_model
+    from zhiku.container import build_model
 
     embed_model = zhiku_embedding(build_model(Settings()), 32)
     nodes = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -61,6 +62,13 @@ EMBED_GROUP_CHUNKS = 512
 # Documents one parse group may take: one transaction claims them and small files share a
 # round trip to the parser.
 PARSE_GROUP_DOCS = 32
+
+
+# The document stages at which each stage's work is waiting.
+_WAITING = {
+    Stage.PARSE: (DocumentStage.STORED, DocumentStage.PARSING),
+    Stage.EMBED: (DocumentStage.EMBEDDING,),
+}
 
 
 class IngestionRunner:
@@ -145,6 +153,19 @@ class IngestionRunner:
         self._scheduler.schedule(stage, replace(job, attempt=job.attempt + 1), decision.delay_s)
 
     # --- the database as the queue (Celery): what else is waiting for a stage
+
+    def gather(self, stage: Stage, job: StageJob) -> list[StageJob]:
+        """The group a message for ``job`` should run: nothing when the document needs no run
+        for this stage (past it, done, deleted, or held by a live run: most messages, once
+        groups form), else the document and its companions. (A document whose message went
+        missing is re-queued by the sweeper.)"""
+        stale_after = timedelta(seconds=self.context.worker.stale_after_s)
+        with self.context.sessions() as session:
+            if not doc_queries.needs_run(
+                session, job.doc_id, job.version, _WAITING[stage], stale_after
+            ):
+                return []
+        return [job, *self.companions(stage, job)]
 
     def companions(self, stage: Stage, job: StageJob) -> list[StageJob]:
         """Documents waiting for ``stage`` that nobody holds, to run beside ``job`` as one

@@ -62,8 +62,9 @@ def _runner() -> IngestionRunner:
 
 def run_stage(stage: Stage, doc_id: str, version: int, attempt: int) -> str:
     runner = _runner()
-    job = StageJob(doc_id, version, attempt)
-    group = [job, *runner.companions(stage, job)]
+    group = runner.gather(stage, StageJob(doc_id, version, attempt))
+    if not group:
+        return f"{stage}: nothing to do"
     if stage is Stage.PARSE:
         runner.parse(group)
     else:

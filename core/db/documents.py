@@ -152,6 +152,33 @@ def claim_many(
     return dict.fromkeys(claimed, token)
 
 
+def needs_run(
+    session: Session, doc_id: str, version: int, stages: Sequence[str], stale_after: timedelta
+) -> bool:
+    """Whether a message for one of ``stages`` has anything to do: the version is current,
+    unfinished and at one of those stages, and no live run holds it. One read by primary key,
+    so the messages of documents another run already took cost next to nothing."""
+    row = session.execute(
+        select(
+            Document.version,
+            Document.status,
+            Document.stage,
+            Document.run_token,
+            Document.heartbeat_at,
+        ).where(Document.id == doc_id)
+    ).first()
+    if row is None or row.version != version or row.status not in ACTIVE:
+        return False
+    if row.stage not in stages:
+        return False
+    if row.run_token is None or row.heartbeat_at is None:
+        return True
+    heartbeat = row.heartbeat_at
+    if heartbeat.tzinfo is None:  # SQLite returns naive UTC timestamps
+        heartbeat = heartbeat.replace(tzinfo=utcnow().tzinfo)
+    return heartbeat < utcnow() - stale_after
+
+
 def waiting_documents(
     session: Session,
     stages: Sequence[str],

@@ -13,6 +13,7 @@ from core.access import Principal
 from core.blobs import original_key
 from core.db import documents as doc_queries
 from core.db import identity
+from core.db.models import utcnow
 from core.db.session import transaction
 from core.errors import UpstreamUnavailable
 from core.resources import ready
@@ -140,3 +141,23 @@ def test_companions_are_what_waits_for_the_stage_within_one_groups_budget(world)
     with transaction(svc.sessions) as s:  # held by a live run elsewhere
         doc_queries.get_document(s, ids[2]).run_token = "someone-else"
     assert [j.doc_id for j in runner.companions(Stage.EMBED, first)] == []
+
+
+def test_a_message_for_a_document_already_taken_does_nothing(world) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = world
+    runner = IngestionRunner(svc, RecordingScheduler(), RetryPolicy(), parse_each(parse))
+    ids = [_new_doc(svc, principal, f"Memo {i}: the chiller in wing {i}.") for i in range(3)]
+    first = StageJob(ids[0], 1)
+    assert runner.gather(Stage.PARSE, first) == [first, StageJob(ids[1], 1), StageJob(ids[2], 1)]
+    runner.parse(runner.gather(Stage.PARSE, first))
+    # The companions' own parse messages arrive later: nothing left to do.
+    assert runner.gather(Stage.PARSE, StageJob(ids[1], 1)) == []
+    group = runner.gather(Stage.EMBED, StageJob(ids[2], 1))
+    assert {j.doc_id for j in group} == set(ids)
+    runner.embed(group)
+    assert runner.gather(Stage.EMBED, first) == []  # ready
+    assert runner.gather(Stage.EMBED, StageJob(ids[0], 2)) == []  # not this version
+    with transaction(svc.sessions) as s:  # held by a live run
+        doc = doc_queries.get_document(s, ids[1])
+        doc.status, doc.run_token, doc.heartbeat_at = "processing", "live", utcnow()
+    assert runner.gather(Stage.EMBED, StageJob(ids[1], 1)) == []

@@ -23,10 +23,6 @@ from index.embedding import Embedder, available_cores
 from index.sparse import Bm25Encoder
 from index.store import VectorStore
 from index.tokens import token_counter
-from ingest.chunking import Chunker
-from ingest.formats import check_archive_safety
-from ingest.parsing import parse_document
-from ingest.types import Chunk
 from llm.runtime import AnswerModels
 from retrieval.search import Retriever
 from services.answers import AnswerService
@@ -37,11 +33,12 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.search import SearchService
-from workers.context import ParseFn, StageContext
+from workers.context import StageContext
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
 from workers.retry import RetryPolicy
 from zhiku.database import build_sessions
+from zhiku.parsing import build_parse_fn
 
 if TYPE_CHECKING:
     from retrieval.rerankers import Reranker
@@ -67,20 +64,6 @@ def build_store(settings: Settings, dense_dim: int | None = None) -> VectorStore
 
 def build_model(settings: Settings) -> Embedder:
     return build_embedder(settings.embedding, settings.model_cache_path)
-
-
-def build_parse_fn(settings: Settings) -> ParseFn:
-    """bytes → chunks, sized in the configured embedding model's tokens. Module-level, so an
-    isolated parser process can build its own from settings."""
-    chunker = Chunker(settings.chunking, token_counter(settings.embedding))
-
-    def parse(data: bytes, filename: str) -> tuple[list[Chunk], dict[str, object]]:
-        check_archive_safety(data, settings.limits)
-        parsed = parse_document(data, filename, settings.parsing, settings.limits)
-        chunks = chunker.chunk(parsed.elements)
-        return chunks, {**parsed.metadata, "elements": len(parsed.elements)}
-
-    return parse
 
 
 def parse_workers(settings: Settings) -> int:

@@ -26,7 +26,8 @@ from workers.dispatch import CeleryDispatcher
 from workers.queues import EMBED_TASK, PARSE_TASK
 from workers.runner import IngestionRunner, Stage, StageJob
 from workers.sweeper import Sweeper
-from zhiku.container import Container, build_parse_fn, retry_policy
+from zhiku.container import Container, retry_policy
+from zhiku.parsing import build_parse_fn
 
 log = logging.getLogger(__name__)
 

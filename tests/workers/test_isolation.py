@@ -15,7 +15,7 @@ import pytest
 from core.errors import UnprocessableDocument
 from tests.support import make_settings
 from workers.isolation import IsolatedParser
-from zhiku.container import build_parse_fn
+from zhiku.parsing import build_parse_fn
 
 
 def test_a_parse_over_the_time_limit_is_killed_and_the_next_one_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +69,7 @@ def test_the_parse_child_exits_when_its_server_is_killed(tmp_path) -> None:  # t
         "from pathlib import Path\n"
         "from core.settings import Settings\n"
         "from workers.isolation import IsolatedParser\n"
-        "from zhiku.container import build_parse_fn\n"
+        "from zhiku.parsing import build_parse_fn\n"
         "if __name__ == '__main__':\n"
         "    parser = IsolatedParser(Settings(data_dir=Path(sys.argv[1])), build_parse_fn)\n"
         "    parser(b'warm up', 'a.txt')\n"

@@ -5,6 +5,8 @@ everything. The one way to skip is a helper that skips only outside CI and fails
 where a user's clone lacks the project's shared data (``tests/support.py: shared_data_dir``)
 or the vLLM environment that ``scripts/test.sh`` builds (``tests/llm/vllm_server.py``).
 Markers are spelled as declared: a misspelt ``slow`` would only make a test unmarked.
+And conftest files hold fixtures (and hooks) only: helpers live in importable modules
+(``tests/support.py``, ``tests/*/helpers.py``), never imported from a conftest.
 """
 
 from __future__ import annotations
@@ -80,6 +82,24 @@ def test_every_marker_is_one_pytest_knows() -> None:
             ):
                 unknown.append(f"{relative}:{node.lineno}: pytest.mark.{node.attr}")
     assert not unknown, "unknown markers:\n" + "\n".join(unknown)
+
+
+def test_conftest_files_hold_only_fixtures_and_hooks() -> None:
+    found = []
+    for relative, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("conftest"):
+                found.append(f"{relative}:{node.lineno}: imports from {node.module}")
+        if not relative.endswith("/conftest.py"):
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                fixture = any("fixture" in ast.unparse(d) for d in node.decorator_list)
+                if not fixture and not node.name.startswith("pytest_"):
+                    found.append(f"{relative}:{node.lineno}: def {node.name}")
+            elif isinstance(node, ast.ClassDef | ast.Assign | ast.AnnAssign):
+                found.append(f"{relative}:{node.lineno}: {ast.unparse(node).splitlines()[0]}")
+    assert not found, "move these out of conftest into a helper module:\n" + "\n".join(found)
 
 
 def test_the_checks_find_what_they_look_for() -> None:

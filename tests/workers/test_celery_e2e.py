@@ -18,6 +18,8 @@ from tests.live import free_port, kill_group, process, wait_http, zhiku_env
 from tests.support import shared_data_dir
 from zhiku import admin_commands
 
+pytestmark = pytest.mark.slow  # real worker processes
+
 
 @pytest.fixture(scope="module")
 def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from tests.support import make_settings
 from workers.isolation import IsolatedParser
 from zhiku.parsing import build_parse_fn
 
+pytestmark = pytest.mark.slow  # parser child processes, started and killed
+
 
 def test_a_parse_over_the_time_limit_is_killed_and_the_next_one_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
     parser = IsolatedParser(make_settings(tmp_path, parsing={"timeout_s": 2.0}), build_parse_fn)

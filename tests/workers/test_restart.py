@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import psutil
+import pytest
 
 from core.blobs import original_key
 from core.db import documents as doc_queries
@@ -53,6 +54,7 @@ def test_unfinished_documents_resume_after_a_crash(tmp_path) -> None:  # type: i
     assert status == "ready"
 
 
+@pytest.mark.slow  # two parse child processes
 def test_two_parse_workers_share_a_burst_of_uploads(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``parsing.workers`` parse children: a burst of uploads is split between them, and
     every document ends ready."""

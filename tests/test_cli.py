@@ -130,6 +130,15 @@ def test_worker_gives_each_process_its_share_of_the_cores(
     monkeypatch.setenv("ZHIKU_EMBEDDING__THREADS", "")
     monkeypatch.delenv("ZHIKU_EMBEDDING__THREADS")
     try:
+        # The embedded store opens in one process: several embedding processes need a server.
+        refused = CliRunner().invoke(app, ["worker", "--queues", "embed", "--concurrency", "2"])
+        assert refused.exit_code == 2 and "one process" in refused.output
+        assert started == []
+        wrong = CliRunner().invoke(app, ["worker", "--queues", "embedding"])
+        assert wrong.exit_code == 2 and "--queues" in wrong.output
+        get_settings.cache_clear()
+        monkeypatch.setenv("ZHIKU_QDRANT__URL", "http://127.0.0.1:6333")  # never contacted
+        monkeypatch.delenv("ZHIKU_EMBEDDING__THREADS")
         result = CliRunner().invoke(app, ["worker", "--queues", "embed", "--concurrency", "2"])
         assert result.exit_code == 0, result.output
         assert "--concurrency=2" in started[0]

@@ -62,9 +62,19 @@ def worker(
     settings = get_settings()
     if not settings.redis_url:
         raise typer.BadParameter("set ZHIKU_REDIS_URL: the embedded default ingests inside 'serve'")
-    upgrade(settings.database_url)
     names = {"parse": PARSE_QUEUE, "embed": EMBED_QUEUE}
-    wanted = [names[q.strip()] for q in queues.split(",") if q.strip()]
+    asked = [q.strip() for q in queues.split(",") if q.strip()]
+    if not asked or any(q not in names for q in asked):
+        raise typer.BadParameter(f"--queues takes parse, embed or both, not {queues!r}")
+    if "embed" in asked and concurrency > 1 and not settings.qdrant.url:
+        # Each prefork process would open the embedded store, which one process may hold.
+        raise typer.BadParameter(
+            "the embedded vector store opens in one process: serve the embed queue with"
+            " --concurrency 1 (parse in another worker: --queues parse --concurrency N), or"
+            " set ZHIKU_QDRANT__URL to a Qdrant server"
+        )
+    upgrade(settings.database_url)
+    wanted = [names[q] for q in asked]
     from zhiku.worker import app as celery
 
     celery.worker_main(

@@ -78,14 +78,10 @@ _probe_parse = None
 
 def _init_probe(settings_json: str) -> None:
     global _probe_parse
+    from bench.model_alone import parse_fn_builder
     from ingest.parsing import warm_up
 
-    try:  # where the composition root is moving to
-        from zhiku.container import build_parse_fn
-    except ImportError:
-        from zhiku.assembly import build_parse_fn
-
-    _probe_parse = build_parse_fn(Settings.model_validate_json(settings_json))
+    _probe_parse = parse_fn_builder()(Settings.model_validate_json(settings_json))
     warm_up()  # so the first file's time is a parse, not the imports
 
 

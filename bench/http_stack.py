@@ -62,9 +62,9 @@ class Stack:
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 25, only: str = "") -> str:
         out = []
-        for name in self.procs:
+        for name in [only] if only else self.procs:
             path = self.data_dir / f"{name}.log"
             if path.is_file():
                 tail = path.read_text(errors="replace").splitlines()[-lines:]
@@ -75,7 +75,7 @@ class Stack:
         for name, proc in self.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(
-                    f"{self.name}: {name} exited with {proc.returncode}\n{self.log_tail()}"
+                    f"{self.name}: {name} exited with {proc.returncode}\n{self.log_tail(only=name)}"
                 )
 
 
@@ -83,12 +83,15 @@ def start_stack(
     name: str,
     redis_db: int,
     keep: bool,
-    worker_concurrency: int = 2,
+    worker_concurrency: int = 1,
+    parse_workers: int = 0,
     settings_env: dict[str, str] | None = None,
 ) -> Stack:
     """``embedded``: serve alone (SQLite, embedded Qdrant, in-process ingestion).
-    ``celery``: serve on PostgreSQL + Redis, and one worker for both queues. ``settings_env``:
-    more ZHIKU_* settings for every process of the deployment."""
+    ``celery``: serve on PostgreSQL + Redis, and one worker for both queues with
+    ``worker_concurrency`` processes; with ``parse_workers`` > 0, that worker takes the embed
+    queue only and a second one parses with that many processes. ``settings_env``: more
+    ZHIKU_* settings for every process of the deployment."""
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix=f"zhiku-bench-{name}-"))
     extra = {
@@ -121,11 +124,18 @@ def start_stack(
         # The first start bootstraps tenant "default", its admin and a key: the measured one.
         stack.key = (data_dir / "admin-api-key").read_text().strip()
         if name == "celery":
+            queues = "embed" if parse_workers > 0 else "parse,embed"
             stack.procs["worker"] = _spawn(
                 stack,
                 "worker",
-                ["worker", "--queues", "parse,embed", "--concurrency", str(worker_concurrency)],
+                ["worker", "--queues", queues, "--concurrency", str(worker_concurrency)],
             )
+            if parse_workers > 0:
+                stack.procs["parser"] = _spawn(
+                    stack,
+                    "parser",
+                    ["worker", "--queues", "parse", "--concurrency", str(parse_workers)],
+                )
     except BaseException:
         stop_stack(stack, keep)
         raise

@@ -9,7 +9,9 @@ Zhiku runs as subprocesses, started from the command line as a user starts it:
 - ``embedded``: ``zhiku serve`` alone (SQLite, the embedded Qdrant engine, ingestion inside
   the server process);
 - ``celery``: ``zhiku serve`` on PostgreSQL and Redis, plus one ``zhiku worker --queues
-  parse,embed --concurrency 2`` that owns the embedded Qdrant store.
+  parse,embed --concurrency 1`` that owns the embedded Qdrant store (``zhiku worker`` refuses
+  more embedding processes on that store); ``--parse-workers N`` moves parsing to a second
+  worker (``--queues parse --concurrency N``).
 
 Several clients (``--clients``) upload the files, ``--files-per-request`` per
 ``POST /v1/documents``; the clock runs from the first upload to the moment the documents list
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "files_per_request": args.files_per_request,
         "worker_concurrency": args.worker_concurrency,
+        "parse_workers": args.parse_workers,
         "deployment_env": dict(args.env),
         "settings": {
             "embedding": settings.embedding.model_dump(),
@@ -95,16 +99,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in args.deployments:
             say(f"starting the {name} deployment")
-            stacks[name] = start_stack(
-                name, args.redis_db, args.keep, args.worker_concurrency, dict(args.env)
-            )
-            spent = warm_up(stacks[name], warmup_docs(files))
-            result.setdefault("stacks", {})[name] = {
-                "start_s": stacks[name].started_s,
-                "warmup_s": spent,
-                "data_dir": str(stacks[name].data_dir) if args.keep else None,
-            }
-            say(f"{name}: up in {stacks[name].started_s} s, warm-up {spent} s")
+            facts = result.setdefault("stacks", {}).setdefault(name, {})
+            try:
+                stack = start_stack(
+                    name,
+                    args.redis_db,
+                    args.keep,
+                    args.worker_concurrency,
+                    args.parse_workers,
+                    dict(args.env),
+                )
+                stacks[name] = stack
+                facts.update(start_s=stack.started_s, warmup_s=warm_up(stack, warmup_docs(files)))
+            except Exception as exc:  # the other deployments are still measured
+                facts["error"] = f"{type(exc).__name__}: {exc}"[:4000]
+                say(f"{name} did not start: {facts['error']}")
+                if name in stacks:
+                    stop_stack(stacks.pop(name), args.keep)
+                continue
+            facts["data_dir"] = str(stack.data_dir) if args.keep else None
+            say(f"{name}: up in {stack.started_s} s, warm-up {facts['warmup_s']} s")
         measure(stacks, settings, slices, files, args, runs, result)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
@@ -112,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for stack in stacks.values():
             stop_stack(stack, args.keep)
+        shutil.rmtree(settings.data_dir, ignore_errors=True)  # the local runs write nothing
     result["runs"] = runs
     result["summary"] = aggregate(runs)
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
@@ -145,7 +160,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--files-per-request", type=int, default=20, help="files per upload")
     parser.add_argument("--clients", type=int, default=3, help="concurrent uploading clients")
     parser.add_argument(
-        "--worker-concurrency", type=int, default=2, help="Celery worker processes (default 2)"
+        "--worker-concurrency",
+        type=int,
+        default=1,
+        help="processes of the Celery worker that embeds (more needs a Qdrant server)",
+    )
+    parser.add_argument(
+        "--parse-workers",
+        type=int,
+        default=0,
+        help="N > 0: a second Celery worker parses with N processes (default: one worker)",
     )
     parser.add_argument(
         "--env",

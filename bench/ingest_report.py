@@ -92,6 +92,8 @@ def _deployment_facts(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "worker_peak_rss_mib": res("worker_peak_rss_mib", max),
         "server_cpu_s": res("server_cpu_s"),
         "worker_cpu_s": res("worker_cpu_s"),
+        "parser_peak_rss_mib": res("parser_peak_rss_mib", max),
+        "parser_cpu_s": res("parser_cpu_s"),
         "client_cpu_s": res("client_cpu_s"),
     }
 
@@ -146,7 +148,12 @@ def _ratios(totals: dict[str, Any], by: dict[str, list[dict[str, Any]]]) -> dict
 def report(result: dict[str, Any]) -> str:
     parts = [
         f"Uploads: {result['clients']} clients, {result['files_per_request']} files per request."
+        f" Celery: worker concurrency {result.get('worker_concurrency', '?')}, parse workers"
+        f" {result.get('parse_workers') or 'none (one worker for both queues)'}."
     ]
+    for name, facts in result.get("stacks", {}).items():
+        if facts.get("error"):
+            parts.append(f"**{name} did not start:** {facts['error'].splitlines()[0]}")
     for corpus, summary in result["summary"].items():
         parts.append(f"### {corpus}\n\n" + _main_table(summary["competitors"]))
         deployments = {k: v for k, v in summary["competitors"].items() if k.startswith("zhiku:")}
@@ -190,17 +197,17 @@ def _time_table(deployments: dict[str, Any]) -> str:
         "Request p50 ms",
         "ms/file",
         "Server RSS / CPU s",
-        "Worker RSS / CPU s",
+        "Worker(s) RSS / CPU s",
         "Client CPU s",
         "Failed",
     ]
     rows = []
     for name, t in deployments.items():
-        worker = (
-            f"{t['worker_peak_rss_mib']:,.0f} / {t['worker_cpu_s']:.0f}"
-            if t["worker_peak_rss_mib"] is not None
-            else ""
-        )
+        worker = ""
+        if t["worker_peak_rss_mib"] is not None:
+            rss = t["worker_peak_rss_mib"] + (t.get("parser_peak_rss_mib") or 0)
+            cpu = t["worker_cpu_s"] + (t.get("parser_cpu_s") or 0)
+            worker = f"{rss:,.0f} / {cpu:.0f}"
         rows.append(
             [
                 name.removeprefix("zhiku:"),

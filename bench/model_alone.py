@@ -25,11 +25,19 @@ def make_embedder(settings: Settings) -> Any:
 
 def make_parse_fn(settings: Settings) -> Any:
     """The product's parse function (parse + chunk), wherever the composition root lives."""
-    try:
-        from zhiku.container import build_parse_fn  # type: ignore[import-not-found]
-    except ImportError:
-        from zhiku.assembly import build_parse_fn
-    return build_parse_fn(settings)
+    return parse_fn_builder()(settings)
+
+
+def parse_fn_builder() -> Any:
+    """``build_parse_fn``: in zhiku.parsing, zhiku.container or (before) zhiku.assembly."""
+    import importlib
+
+    for where in ("zhiku.parsing", "zhiku.container", "zhiku.assembly"):
+        try:
+            return importlib.import_module(where).build_parse_fn
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError("build_parse_fn not found in zhiku.parsing, .container or .assembly")
 
 
 @dataclass

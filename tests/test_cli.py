@@ -146,5 +146,11 @@ def test_worker_gives_each_process_its_share_of_the_cores(
         monkeypatch.setenv("ZHIKU_EMBEDDING__THREADS", "3")  # the operator's choice stands
         assert CliRunner().invoke(app, ["worker", "--concurrency", "2"]).exit_code == 0
         assert get_settings().embedding.threads == 3
+        # An embed-only worker: one process (one model, one store), two groups in flight.
+        monkeypatch.delenv("ZHIKU_QDRANT__URL")
+        monkeypatch.delenv("ZHIKU_EMBEDDING__THREADS")
+        assert CliRunner().invoke(app, ["worker", "--queues", "embed"]).exit_code == 0
+        assert "--pool=threads" in started[-1] and "--concurrency=2" in started[-1]
+        assert get_settings().embedding.threads == available_cores()
     finally:
         get_settings.cache_clear()

@@ -43,20 +43,31 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
+# Embed groups in flight in an embed-only worker: while one is claimed or finished (database
+# work), the other keeps the model busy.
+EMBED_TASK_THREADS = 2
+
+
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated: parse, embed")] = "parse,embed",
     concurrency: Annotated[int, typer.Option(help="Processes (prefork)")] = 1,
     log_level: Annotated[str, typer.Option()] = "info",
 ) -> None:
-    """Run a Celery ingestion worker (needs ZHIKU_REDIS_URL)."""
+    """Run a Celery ingestion worker (needs ZHIKU_REDIS_URL).
+
+    A worker for the embed queue alone runs two task threads in one process (one model, one
+    store), so that one group is embedded while the next is claimed or the last finished, as
+    the embedded default's two embed loops do; with a Qdrant server, ``--concurrency N`` makes
+    it N processes instead."""
     from core.db.migrate import upgrade
     from index.embedding import available_cores
     from workers.queues import EMBED_QUEUE, PARSE_QUEUE
 
+    embed_threads = queues.strip() == "embed" and concurrency == 1
     # Each prefork process embeds on its share of the cores, not on all of them (unless the
     # operator chose): the processes are forked with these settings.
-    share = max(1, available_cores() // max(1, concurrency))
+    share = max(1, available_cores() // max(1, 1 if embed_threads else concurrency))
     os.environ.setdefault("ZHIKU_EMBEDDING__THREADS", str(share))
     get_settings.cache_clear()
     settings = get_settings()
@@ -81,8 +92,10 @@ def worker(
         [
             "worker",
             f"--queues={','.join(wanted)}",
-            f"--concurrency={concurrency}",
-            "--pool=prefork",
+            # Threads for embedding alone: no hostile input reaches the model, so a process
+            # pool's time limits are not needed there (they are for parsing).
+            f"--concurrency={EMBED_TASK_THREADS if embed_threads else concurrency}",
+            f"--pool={'threads' if embed_threads else 'prefork'}",
             f"--loglevel={log_level.upper()}",
             f"--hostname=zhiku-{os.getpid()}@{socket.gethostname()}",
         ]

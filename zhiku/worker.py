@@ -12,6 +12,7 @@ Start it with ``zhiku worker`` (or ``celery -A zhiku.worker worker``).
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 
 from celery import Task
@@ -34,14 +35,23 @@ log = logging.getLogger(__name__)
 app = create_celery(get_settings(), include=["zhiku.worker"])
 
 
+_building = threading.Lock()
+
+
 @cache
 def _container() -> Container:
     # Built lazily in each worker process (after the prefork fork), never at import.
     return Container(get_settings(), role="worker")
 
 
-@cache
 def _runner() -> IngestionRunner:
+    # Task threads (an embed-only worker runs two) share one runner, one model and one store.
+    with _building:
+        return _build_runner()
+
+
+@cache
+def _build_runner() -> IngestionRunner:
     container = _container()
     assert container.celery is not None, "a Celery worker needs ZHIKU_REDIS_URL"
     parse = build_parse_fn(container.settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,3 +43,16 @@ def shared_data_dir() -> Path:
             raise RuntimeError(f"shared data missing in CI: {path}")
         pytest.skip(f"shared data not present at {path} (only in the project's own checkouts)")
     return path
+
+
+def scifact_passages(count: int = 24) -> list[str]:
+    """The first ``count`` SciFact abstracts with their titles: real passages, most of them
+    longer than the embedding model's 256-token window."""
+    texts = []
+    with (shared_data_dir() / "scifact" / "corpus.jsonl").open() as corpus:
+        for line in corpus:
+            record = json.loads(line)
+            texts.append(f"{record['title']} {record['text']}")
+            if len(texts) == count:
+                break
+    return texts

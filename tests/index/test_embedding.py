@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -20,7 +19,7 @@ from index.embedding_onnx import MANIFEST, OnnxEmbedder, ensure_onnx_model
 from index.models import DEFAULT_MODEL_NAME, UnsupportedModel, default_model_dir
 from index.onnx_export import MODEL_FILE, model_key
 from index.tokens import token_counter
-from tests.support import shared_data_dir
+from tests.support import scifact_passages
 
 SENTENCES = [
     "Vaccines train the immune system to recognise a pathogen.",
@@ -55,14 +54,7 @@ def embedder(request: pytest.FixtureRequest) -> Embedder:
 @pytest.fixture(scope="module")
 def passages() -> list[str]:
     """Real SciFact abstracts, most of them longer than the 256-token window."""
-    texts = []
-    with (shared_data_dir() / "scifact" / "corpus.jsonl").open() as corpus:
-        for line in corpus:
-            record = json.loads(line)
-            texts.append(f"{record['title']} {record['text']}")
-            if len(texts) == 24:
-                break
-    return texts
+    return scifact_passages()
 
 
 def test_vectors_are_unit_length_float32_rows(embedder: Embedder) -> None:

@@ -14,7 +14,7 @@ import pytest
 from index.embedding import SentenceTransformerEmbedder
 from index.embedding_onnx import OnnxEmbedder, ensure_onnx_model
 from index.sparse import Bm25Encoder
-from tests.support import shared_data_dir
+from tests.support import scifact_passages, shared_data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +22,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def passages() -> list[str]:
     """Real SciFact abstracts, most of them longer than the 256-token window."""
-    texts = []
-    with (shared_data_dir() / "scifact" / "corpus.jsonl").open() as corpus:
-        for line in corpus:
-            record = json.loads(line)
-            texts.append(f"{record['title']} {record['text']}")
-            if len(texts) == 24:
-                break
-    return texts
+    return scifact_passages()
 
 
 def test_onnx_int8_agrees_with_torch_on_real_passages(passages: list[str], tmp_path: Path) -> None:

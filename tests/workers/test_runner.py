@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from core.access import Principal
-from core.blobs import original_key
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db.models import utcnow
@@ -18,6 +16,7 @@ from core.db.session import transaction
 from core.errors import UpstreamUnavailable
 from core.resources import ready
 from tests.support import make_settings
+from tests.workers.helpers import new_doc
 from workers.context import StageContext, parse_each
 from workers.retry import Fail, Retry, RetryPolicy
 from workers.runner import EMBED_GROUP_CHUNKS, IngestionRunner, Stage, StageJob
@@ -62,25 +61,6 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     container.close()
 
 
-def _new_doc(svc: StageContext, principal: Principal, text: str) -> str:
-    with transaction(svc.sessions) as s:
-        doc = doc_queries.create_document(
-            s,
-            tenant_id=principal.tenant_id,
-            owner_id=principal.user_id,
-            title="t",
-            filename="t.txt",
-            mime_type="text/plain",
-            size_bytes=len(text),
-            content_hash=str(hash(text)),
-            blob_key="",
-        )
-        doc.access = [f"user:{principal.user_id}"]
-        doc.blob_key = original_key(principal.tenant_id, doc.id, 1)
-        svc.blobs.put(doc.blob_key, text.encode())
-        return doc.id
-
-
 def _status(svc: StageContext, doc_id: str) -> tuple[str, str | None]:
     with svc.sessions() as s:
         doc = doc_queries.get_document(s, doc_id)
@@ -99,7 +79,7 @@ class _DownStore:
 
 def test_parse_hands_each_document_to_embedding_and_retries_an_outage(world) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = world
-    ids = [_new_doc(svc, principal, f"Note {i}: the pump in hall {i} needs oil.") for i in range(3)]
+    ids = [new_doc(svc, principal, f"Note {i}: the pump in hall {i} needs oil.") for i in range(3)]
     scheduler = RecordingScheduler()
     runner = IngestionRunner(svc, scheduler, RetryPolicy(max_retries=2), parse_each(parse))
     runner.parse([StageJob(d, 1) for d in ids])
@@ -126,7 +106,7 @@ def test_companions_are_what_waits_for_the_stage_within_one_groups_budget(world)
     svc, parse, principal = world
     scheduler = RecordingScheduler()
     runner = IngestionRunner(svc, scheduler, RetryPolicy(), parse_each(parse))
-    ids = [_new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(5)]
+    ids = [new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(5)]
     first = StageJob(ids[0], 1)
     # Waiting to be parsed: every other small document, oldest first.
     assert [j.doc_id for j in runner.companions(Stage.PARSE, first)] == ids[1:]
@@ -146,7 +126,7 @@ def test_companions_are_what_waits_for_the_stage_within_one_groups_budget(world)
 def test_a_message_for_a_document_already_taken_does_nothing(world) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = world
     runner = IngestionRunner(svc, RecordingScheduler(), RetryPolicy(), parse_each(parse))
-    ids = [_new_doc(svc, principal, f"Memo {i}: the chiller in wing {i}.") for i in range(3)]
+    ids = [new_doc(svc, principal, f"Memo {i}: the chiller in wing {i}.") for i in range(3)]
     first = StageJob(ids[0], 1)
     assert runner.gather(Stage.PARSE, first) == [first, StageJob(ids[1], 1), StageJob(ids[2], 1)]
     runner.parse(runner.gather(Stage.PARSE, first))

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from core.access import Principal
-from core.blobs import original_key
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db import jobs as job_queries
@@ -21,6 +20,7 @@ from index import types as fields
 from index.store import Scope
 from tests.files import long_text
 from tests.support import make_settings
+from tests.workers.helpers import new_doc
 from workers import parse_stage
 from workers.context import Outcome, ParseFn, StageContext, parse_each
 from workers.embed_stage import run_embed_group
@@ -69,32 +69,13 @@ def env(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     container.close()
 
 
-def _new_doc(svc: StageContext, principal: Principal, text: str) -> str:
-    with transaction(svc.sessions) as s:
-        doc = doc_queries.create_document(
-            s,
-            tenant_id=principal.tenant_id,
-            owner_id=principal.user_id,
-            title="t",
-            filename="t.txt",
-            mime_type="txt",
-            size_bytes=len(text),
-            content_hash=str(hash(text)),
-            blob_key="",
-        )
-        doc.access = [f"user:{principal.user_id}"]
-        doc.blob_key = original_key(principal.tenant_id, doc.id, 1)
-        svc.blobs.put(doc.blob_key, text.encode())
-        return doc.id
-
-
 def _chunks(svc: StageContext, principal: Principal, doc_id: str) -> list:  # type: ignore[type-arg]
     return svc.store.document_chunks(Scope.admin(principal.tenant_id), doc_id)
 
 
 def test_re_running_stages_leaves_one_copy(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    doc_id = _new_doc(svc, principal, long_text(20, seed=1))
+    doc_id = new_doc(svc, principal, long_text(20, seed=1))
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
     # A re-delivered parse message for a parsed document points at the embed stage.
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
@@ -105,13 +86,13 @@ def test_re_running_stages_leaves_one_copy(env) -> None:  # type: ignore[no-unty
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.SKIPPED
     assert [c.id for c in _chunks(svc, principal, doc_id)] == [c.id for c in first]
     # An embed message that overtakes parsing sends it back to parsing.
-    other = _new_doc(svc, principal, "A short note about turbines.")
+    other = new_doc(svc, principal, "A short note about turbines.")
     assert run_embed_stage(svc, other, 1) is Outcome.PARSE_NEXT
 
 
 def test_a_stale_claim_is_taken_over_and_the_old_run_stops(env) -> None:  # type: ignore[no-untyped-def]
     svc, _, principal = env
-    doc_id = _new_doc(svc, principal, long_text(3, seed=2))
+    doc_id = new_doc(svc, principal, long_text(3, seed=2))
     old = open_run(svc, doc_id, 1, DocumentStage.PARSING)
     assert not isinstance(old, Outcome)
     # A live claim is respected...
@@ -128,7 +109,7 @@ def test_a_stale_claim_is_taken_over_and_the_old_run_stops(env) -> None:  # type
 
 def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    ids = [_new_doc(svc, principal, f"Note {i}: the pump in hall {i} needs oil.") for i in range(9)]
+    ids = [new_doc(svc, principal, f"Note {i}: the pump in hall {i} needs oil.") for i in range(9)]
     for doc_id in ids:
         assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
     outcomes, errors = run_embed_group(svc, [(d, 1) for d in ids])
@@ -143,11 +124,9 @@ def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-u
 
 def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    good = [
-        _new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(4)
-    ]
-    bad = _new_doc(svc, principal, "")  # an empty file: no text to extract
-    large = _new_doc(svc, principal, "Pumps and valves. " * 5000)  # a wave of its own
+    good = [new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(4)]
+    bad = new_doc(svc, principal, "")  # an empty file: no text to extract
+    large = new_doc(svc, principal, "Pumps and valves. " * 5000)  # a wave of its own
     items = [(d, 1) for d in [good[0], bad, large, *good[1:], good[0]]]  # good[0] twice
     reports: list[dict[str, Outcome]] = []
     outcomes, errors = run_parse_group(
@@ -201,7 +180,7 @@ class _Interposed:
 
 def test_access_changed_during_embedding_reaches_every_chunk(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    doc_id = _new_doc(svc, principal, long_text(30, seed=3))
+    doc_id = new_doc(svc, principal, long_text(30, seed=3))
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
 
     def change_access() -> None:
@@ -218,7 +197,7 @@ def test_access_changed_during_embedding_reaches_every_chunk(env) -> None:  # ty
 
 def test_document_deleted_during_embedding_leaves_no_chunks(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    doc_id = _new_doc(svc, principal, long_text(30, seed=4))
+    doc_id = new_doc(svc, principal, long_text(30, seed=4))
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
 
     def delete() -> None:
@@ -233,7 +212,7 @@ def test_document_deleted_during_embedding_leaves_no_chunks(env) -> None:  # typ
 
 def test_missing_original_fails_the_document_with_a_reason(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    doc_id = _new_doc(svc, principal, "gone soon")
+    doc_id = new_doc(svc, principal, "gone soon")
     svc.blobs.delete_prefix(f"{principal.tenant_id}/{doc_id}")
     run_parse_stage(svc, doc_id, 1, parse)
     with svc.sessions() as s:
@@ -243,7 +222,7 @@ def test_missing_original_fails_the_document_with_a_reason(env, tmp_path: Path) 
 
 def test_group_stops_claiming_past_its_chunk_budget(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
-    ids = [_new_doc(svc, principal, long_text(12, seed=20 + i)) for i in range(3)]
+    ids = [new_doc(svc, principal, long_text(12, seed=20 + i)) for i in range(3)]
     for doc_id in ids:
         assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
     outcomes, errors = run_embed_group(svc, [(d, 1) for d in ids], max_chunks=1)
@@ -264,7 +243,7 @@ def test_a_long_parse_keeps_its_claim_alive(tmp_path: Path) -> None:
     with transaction(svc.sessions) as s:
         tenant = identity.create_tenant(s, "beat")
         principal = identity.principal_for(identity.create_user(s, tenant.id, "u"))
-    doc_id = _new_doc(svc, principal, "slow")
+    doc_id = new_doc(svc, principal, "slow")
     seen: list[object] = []
 
     def slow_parse(data: bytes, filename: str):  # type: ignore[no-untyped-def]

@@ -36,10 +36,6 @@ class Resource(Generic[T]):
             return "ok"
         return "unavailable" if self._error is not None else "starting"
 
-    @property
-    def built(self) -> bool:
-        return self._value is not None
-
     def get(self) -> T:
         """The component, built now if nobody has built it yet. A failed build is retried on
         the next call (the cause may have been transient), and reported as unavailable."""
@@ -72,10 +68,6 @@ class Resource(Generic[T]):
         # A failure is logged by get(), which tries again on first use.
         with contextlib.suppress(Exception):
             self.get()
-
-    def peek(self) -> T | None:
-        """The component if it is built, without building it (for shutdown)."""
-        return self._value
 
     def reset(self) -> T | None:
         """Forget the built component (closing it is the caller's); returns it."""

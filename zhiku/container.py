@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from core.blobs import LocalBlobStore
 from core.dispatch import Dispatcher
+from core.errors import UpstreamUnavailable
 from core.resources import Resource
 from core.settings import Settings
 from index.embedders import build_embedder
@@ -124,11 +125,11 @@ class Container:
 
     @property
     def store(self) -> VectorStore:
-        return self.store_resource.get()
+        return self.stage_context.store
 
     @property
     def embedder(self) -> Embedder:
-        return self.embedder_resource.get()
+        return self.stage_context.embedder
 
     def owns_store(self) -> bool:
         """Whether this process may open the vector store: always with a Qdrant server; with
@@ -149,8 +150,6 @@ class Container:
 
     def _build_retriever(self) -> Retriever:
         if not self.owns_store():
-            from core.errors import UpstreamUnavailable
-
             raise UpstreamUnavailable(
                 "search needs the vector store, which the ingestion worker holds in this set-up"
                 " (an embedded store opens in one process): configure a Qdrant server"

@@ -116,8 +116,15 @@ class DocumentService:
         return DocumentsPublic(data=data, count=total, offset=offset, limit=limit)
 
     def get(self, principal: Principal, doc_id: str) -> DocumentPublic:
+        return self.get_many(principal, [doc_id])[0]
+
+    def get_many(self, principal: Principal, doc_ids: list[str]) -> list[DocumentPublic]:
+        """Several documents in one transaction (a progress display polls them all)."""
         with transaction(self._sessions) as session:
-            return to_public(doc_queries.readable_document(session, principal, doc_id))
+            return [
+                to_public(doc_queries.readable_document(session, principal, doc_id))
+                for doc_id in doc_ids
+            ]
 
     # --- uploading
 

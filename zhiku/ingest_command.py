@@ -57,7 +57,7 @@ def ingest_local(
         ids, rejected = _submit_local(documents, principal, files, tokens)
 
         def fetch() -> Snapshot:
-            return {i: documents.get(principal, i).model_dump() for i in ids}
+            return {d.id: d.model_dump() for d in documents.get_many(principal, ids)}
 
         return _watch(fetch, ids) + rejected
     finally:

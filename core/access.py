@@ -62,6 +62,8 @@ class Principal:
     user_id: str
     group_ids: frozenset[str] = frozenset()
     is_admin: bool = False
+    # Reads the whole audit trail of the tenant (questions and answers included).
+    is_auditor: bool = False
 
     def access_tokens(self) -> frozenset[str]:
         """Tokens that admit this caller. Never empty: a caller at least matches itself."""

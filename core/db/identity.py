@@ -161,6 +161,7 @@ def principal_for(user: User) -> Principal:
         user_id=user.id,
         group_ids=frozenset(g.id for g in user.groups),
         is_admin=user.is_admin,
+        is_auditor=user.is_auditor,
     )
 
 

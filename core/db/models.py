@@ -49,6 +49,10 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Reads the full audit trail (questions and answers); manages nothing (docs/security.md).
+    is_auditor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A disabled user's keys are refused on their next request; their documents stay.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     groups: Mapped[list[Group]] = relationship(secondary="memberships", lazy="selectin")
 
@@ -84,6 +88,8 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None: the key does not expire.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DocumentStatus(enum.StrEnum):
@@ -123,6 +129,8 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Bumped by every access change, so the store can tell the newest list from an older one.
+    access_version: Mapped[int] = mapped_column(Integer, default=1)
     # Access tokens as written on every chunk (core.access): the one source of truth.
     access_entries: Mapped[list[DocumentAccess]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
@@ -245,4 +253,24 @@ class AnswerRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to what, and when: uploads, deletions, access changes, keys, users, groups,
+    and an admin acting on a document they do not own. Searches and answers are in
+    ``AnswerRecord``; these rows never hold document text, questions or answers."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_time", "tenant_id", "created_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    # The user who acted; None for the command line run by an operator.
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    # e.g. "document.upload", "document.access", "key.revoke", "user.disable" (core.db.events).
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(36))
+    # Ids and names only (never content): e.g. the access list before and after.
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

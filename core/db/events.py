@@ -1,0 +1,78 @@
+"""The audit events: who did what to what (``AuditEvent``), written in the transaction of the
+change they record, so an event exists exactly when its change was committed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.db.models import AuditEvent
+
+# The actions recorded. A new kind of change adds its name here.
+ACTIONS = frozenset(
+    {
+        "document.upload",
+        "document.version",
+        "document.access",
+        "document.delete",
+        "key.create",
+        "key.revoke",
+        "user.create",
+        "user.disable",
+        "user.enable",
+        "user.roles",
+        "group.create",
+        "group.member.add",
+        "group.member.remove",
+    }
+)
+
+
+def record_event(
+    session: Session,
+    tenant_id: str,
+    actor_id: str | None,
+    action: str,
+    target_type: str,
+    target_id: str,
+    **details: Any,
+) -> AuditEvent:
+    """Record one event. ``details`` holds ids, names and flags, never document content;
+    ``details["override"] = True`` marks an admin acting on a document they do not own."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        actor_id=actor_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+    session.add(event)
+    return event
+
+
+def list_events(
+    session: Session,
+    tenant_id: str,
+    *,
+    action: str | None = None,
+    actor_id: str | None = None,
+    target_id: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    """A tenant's events, newest first."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if actor_id:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if target_id:
+        query = query.where(AuditEvent.target_id == target_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id)
+    return list(session.scalars(page.offset(offset).limit(limit))), total

@@ -7,10 +7,25 @@ The embedded default runs the stages on threads of the serving process
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+
+class QueuedDocument(NamedTuple):
+    """A document version handed to ingestion. The tenant lets the runner share its time
+    fairly between tenants: one tenant's large upload does not hold back another's file."""
+
+    doc_id: str
+    version: int
+    tenant_id: str = ""
 
 
 class Dispatcher(Protocol):
     def parse(self, doc_id: str, version: int) -> None: ...
 
     def embed(self, doc_id: str, version: int) -> None: ...
+
+    def parse_many(self, documents: Sequence[QueuedDocument]) -> None:
+        """Queue several documents for parsing at once (one upload request: with a broker,
+        a few messages for the lot rather than one per file)."""
+        ...

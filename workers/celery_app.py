@@ -11,7 +11,15 @@ from celery import Celery
 from kombu import Queue
 
 from core.settings import Settings
-from workers.queues import EMBED_QUEUE, EMBED_TASK, MAINTENANCE_QUEUE, PARSE_QUEUE, PARSE_TASK
+from workers.queues import (
+    EMBED_MANY_TASK,
+    EMBED_QUEUE,
+    EMBED_TASK,
+    MAINTENANCE_QUEUE,
+    PARSE_MANY_TASK,
+    PARSE_QUEUE,
+    PARSE_TASK,
+)
 
 
 def create_celery(settings: Settings, include: list[str] | None = None) -> Celery:
@@ -22,7 +30,12 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
     worker = settings.worker
     app.conf.update(
         task_queues=[Queue(PARSE_QUEUE), Queue(EMBED_QUEUE), Queue(MAINTENANCE_QUEUE)],
-        task_routes={PARSE_TASK: {"queue": PARSE_QUEUE}, EMBED_TASK: {"queue": EMBED_QUEUE}},
+        task_routes={
+            PARSE_TASK: {"queue": PARSE_QUEUE},
+            PARSE_MANY_TASK: {"queue": PARSE_QUEUE},
+            EMBED_TASK: {"queue": EMBED_QUEUE},
+            EMBED_MANY_TASK: {"queue": EMBED_QUEUE},
+        },
         task_default_queue=MAINTENANCE_QUEUE,
         # A task is acknowledged only after it ran, so a worker that dies loses nothing...
         task_acks_late=True,

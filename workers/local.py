@@ -11,20 +11,24 @@ API process runs ingestion itself, through the same ``IngestionRunner`` Celery u
   documents share full batches; while one group is claimed or finished (database work), the
   other keeps the model busy.
 
+The queues take turns between tenants (``workers.fair_queue``): one tenant's thousands of
+files do not hold back another tenant's one.
+
 Ingestion stays asynchronous: uploads return at once and progress is visible in the database.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Sequence
 
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from core.db.session import transaction
+from core.dispatch import QueuedDocument
 from workers.context import ParseFn, ParseManyFn, StageContext, parse_each
+from workers.fair_queue import FairQueue
 from workers.retry import RetryPolicy
 from workers.runner import (
     EMBED_GROUP_CHUNKS,
@@ -55,9 +59,9 @@ class LocalDispatcher:
         if not self._parsers:
             raise ValueError("at least one parser is needed")
         self.runner = IngestionRunner(context, self, policy)
-        self._queues: dict[Stage, queue.Queue[StageJob | None]] = {
-            Stage.PARSE: queue.Queue(),
-            Stage.EMBED: queue.Queue(),
+        self._queues: dict[Stage, FairQueue[StageJob]] = {
+            Stage.PARSE: FairQueue(),
+            Stage.EMBED: FairQueue(),
         }
         self._threads = [
             *(
@@ -121,6 +125,14 @@ class LocalDispatcher:
     def embed(self, doc_id: str, version: int) -> None:
         self.schedule(Stage.EMBED, StageJob(doc_id, version))
 
+    def parse_many(self, documents: Sequence[QueuedDocument]) -> None:
+        for doc in documents:
+            self.schedule(Stage.PARSE, StageJob(doc.doc_id, doc.version, 0, doc.tenant_id))
+
+    def schedule_many(self, stage: Stage, jobs: Sequence[StageJob]) -> None:
+        for job in jobs:
+            self.schedule(stage, job)
+
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
         if delay_s <= 0:
             self._queues[stage].put(job)
@@ -152,17 +164,10 @@ class LocalDispatcher:
                 return
 
 
-def _take_group(
-    q: queue.Queue[StageJob | None], first: StageJob, limit: int
-) -> tuple[list[StageJob], bool]:
-    """The first job and whatever else is already waiting, up to ``limit`` jobs."""
+def _take_group(q: FairQueue[StageJob], first: StageJob, limit: int) -> tuple[list[StageJob], bool]:
+    """The first job and whatever else is already waiting, up to ``limit`` jobs; and whether
+    the loop should stop after this group."""
     group = [first]
-    while len(group) < limit:
-        try:
-            job = q.get_nowait()
-        except queue.Empty:
-            break
-        if job is None:
-            return group, True
+    while len(group) < limit and (job := q.get_nowait()) is not None:
         group.append(job)
-    return group, False
+    return group, q.stopping

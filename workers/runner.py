@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from core.db import documents as doc_queries
+from core.db import stage_queue
 from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.context import Outcome, ParseManyFn, StageContext
@@ -35,11 +36,13 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True)
 class StageJob:
-    """One document version for one stage; ``attempt`` counts the retries already made."""
+    """One document version for one stage; ``attempt`` counts the retries already made;
+    ``tenant_id`` (when known) lets the queues take turns between tenants."""
 
     doc_id: str
     version: int
     attempt: int = 0
+    tenant_id: str = ""
 
 
 @dataclass
@@ -53,6 +56,10 @@ class StageReport:
 
 class Scheduler(Protocol):
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None: ...
+
+    def schedule_many(self, stage: Stage, jobs: Sequence[StageJob]) -> None:
+        """Queue several jobs now (with a broker: a few messages for the lot)."""
+        ...
 
 
 # Documents one embed group may take: enough that sorting their chunks by length leaves little
@@ -121,6 +128,7 @@ class IngestionRunner:
     # --- settling
 
     def settle(self, stage: Stage, jobs: Sequence[StageJob], report: StageReport) -> None:
+        following: dict[Stage, list[StageJob]] = {Stage.PARSE: [], Stage.EMBED: []}
         for job in jobs:
             error = report.errors.get(job.doc_id)
             if error is not None:
@@ -128,9 +136,12 @@ class IngestionRunner:
                 continue
             outcome = report.outcomes.get(job.doc_id, Outcome.SKIPPED)
             if outcome is Outcome.EMBED_NEXT:
-                self._scheduler.schedule(Stage.EMBED, StageJob(job.doc_id, job.version))
+                following[Stage.EMBED].append(replace(job, attempt=0))
             elif outcome is Outcome.PARSE_NEXT:
-                self._scheduler.schedule(Stage.PARSE, StageJob(job.doc_id, job.version))
+                following[Stage.PARSE].append(replace(job, attempt=0))
+        for next_stage, next_jobs in following.items():
+            if next_jobs:
+                self._scheduler.schedule_many(next_stage, next_jobs)
 
     def fail_group(self, stage: Stage, jobs: Sequence[StageJob], error: Exception) -> None:
         for job in jobs:
@@ -154,45 +165,49 @@ class IngestionRunner:
 
     # --- the database as the queue (Celery): what else is waiting for a stage
 
-    def gather(self, stage: Stage, job: StageJob) -> list[StageJob]:
-        """The group a message for ``job`` should run: nothing when the document needs no run
-        for this stage (past it, done, deleted, or held by a live run: most messages, once
-        groups form), else the document and its companions. (A document whose message went
+    def gather(self, stage: Stage, jobs: Sequence[StageJob]) -> list[StageJob]:
+        """The group a message naming ``jobs`` should run: those that still need a run for
+        this stage (not past it, done, deleted, or held by a live run — once groups form,
+        most messages find nothing), then their companions. (A document whose message went
         missing is re-queued by the sweeper.)"""
         stale_after = timedelta(seconds=self.context.worker.stale_after_s)
         with self.context.sessions() as session:
-            if not doc_queries.needs_run(
-                session, job.doc_id, job.version, _WAITING[stage], stale_after
-            ):
-                return []
-        return [job, *self.companions(stage, job)]
+            needed = stage_queue.needing_run(
+                session, [(j.doc_id, j.version) for j in jobs], _WAITING[stage], stale_after
+            )
+        own = [job for job in jobs if job.doc_id in needed]
+        return [*own, *self.companions(stage, own)] if own else []
 
-    def companions(self, stage: Stage, job: StageJob) -> list[StageJob]:
-        """Documents waiting for ``stage`` that nobody holds, to run beside ``job`` as one
-        group: a message wakes a worker, the database says what is waiting. Their own
-        messages then find them done (claims make a second run a no-op). Embedding takes as
-        many as fit one group's chunk budget; parsing takes only small files, which share a
-        call to the parser."""
+    def companions(self, stage: Stage, own: Sequence[StageJob]) -> list[StageJob]:
+        """Documents waiting for ``stage`` that nobody holds, to run beside ``own`` as one
+        group: a message wakes a worker, the database says what is waiting, taking turns
+        between tenants. Their own messages then find them done (claims make a second run a
+        no-op). Embedding takes as many as fit one group's chunk budget; parsing takes only
+        small files, which share a call to the parser."""
         embed = stage is Stage.EMBED
+        room = (EMBED_GROUP_DOCS if embed else PARSE_GROUP_DOCS) - len(own)
+        if room <= 0:
+            return []
+        own_ids = [job.doc_id for job in own]
         with transaction(self.context.sessions) as session:
-            waiting = doc_queries.waiting_documents(
+            waiting = stage_queue.waiting_fairly(
                 session,
                 [DocumentStage.EMBEDDING]
                 if embed
                 else [DocumentStage.STORED, DocumentStage.PARSING],
-                exclude=[job.doc_id],
-                limit=(EMBED_GROUP_DOCS if embed else PARSE_GROUP_DOCS) - 1,
+                exclude=own_ids,
+                limit=room,
                 # First tries only: parse claims once, embedding once after it.
                 max_attempts=1 if embed else 0,
                 max_bytes=None if embed else SMALL_FILE_BYTES,
             )
-            own = doc_queries.chunk_totals(session, [job.doc_id]).get(job.doc_id, 0)
+            own_chunks = sum(doc_queries.chunk_totals(session, own_ids).values()) if embed else 0
         taken: list[StageJob] = []
-        budget = EMBED_GROUP_CHUNKS - own
-        for doc_id, version, chunks in waiting:
+        budget = EMBED_GROUP_CHUNKS - own_chunks
+        for doc in waiting:
             if embed:
-                if chunks > budget:
+                if doc.chunks > budget:
                     continue  # too large for what is left; a smaller one may fit
-                budget -= chunks
-            taken.append(StageJob(doc_id, version))
+                budget -= doc.chunks
+            taken.append(StageJob(doc.doc_id, doc.version, 0, doc.tenant_id))
         return taken

@@ -23,8 +23,8 @@ from core.errors import UnprocessableDocument
 from core.settings import get_settings
 from workers.celery_app import create_celery
 from workers.context import ParseResult, parse_each
-from workers.dispatch import CeleryDispatcher
-from workers.queues import EMBED_TASK, PARSE_TASK
+from workers.dispatch import CeleryDispatcher, job_from_args
+from workers.queues import EMBED_MANY_TASK, EMBED_TASK, PARSE_MANY_TASK, PARSE_TASK
 from workers.runner import IngestionRunner, Stage, StageJob
 from workers.sweeper import Sweeper
 from zhiku.container import Container, retry_policy
@@ -71,9 +71,9 @@ def _build_runner() -> IngestionRunner:
     )
 
 
-def run_stage(stage: Stage, doc_id: str, version: int, attempt: int) -> str:
+def run_stage(stage: Stage, jobs: list[StageJob]) -> str:
     runner = _runner()
-    group = runner.gather(stage, StageJob(doc_id, version, attempt))
+    group = runner.gather(stage, jobs)
     if not group:
         return f"{stage}: nothing to do"
     if stage is Stage.PARSE:
@@ -85,12 +85,22 @@ def run_stage(stage: Stage, doc_id: str, version: int, attempt: int) -> str:
 
 @app.task(name=PARSE_TASK, bind=True, acks_late=True)
 def parse_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
-    return run_stage(Stage.PARSE, doc_id, version, attempt)
+    return run_stage(Stage.PARSE, [StageJob(doc_id, version, attempt)])
 
 
 @app.task(name=EMBED_TASK, bind=True, acks_late=True)
 def embed_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
-    return run_stage(Stage.EMBED, doc_id, version, attempt)
+    return run_stage(Stage.EMBED, [StageJob(doc_id, version, attempt)])
+
+
+@app.task(name=PARSE_MANY_TASK, bind=True, acks_late=True)
+def parse_documents(self: Task, jobs: list[list[object]]) -> str:
+    return run_stage(Stage.PARSE, [job_from_args(args) for args in jobs])
+
+
+@app.task(name=EMBED_MANY_TASK, bind=True, acks_late=True)
+def embed_documents(self: Task, jobs: list[list[object]]) -> str:
+    return run_stage(Stage.EMBED, [job_from_args(args) for args in jobs])
 
 
 _sweeper: Sweeper | None = None

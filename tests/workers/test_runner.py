@@ -31,6 +31,9 @@ class RecordingScheduler:
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
         self.scheduled.append((stage, job, delay_s))
 
+    def schedule_many(self, stage: Stage, jobs: list[StageJob]) -> None:
+        self.scheduled.extend((stage, job, 0.0) for job in jobs)
+
 
 def test_policy_retries_transient_errors_with_capped_backoff_then_fails() -> None:
     policy = RetryPolicy(max_retries=6, cap_s=10.0)
@@ -109,18 +112,18 @@ def test_companions_are_what_waits_for_the_stage_within_one_groups_budget(world)
     ids = [new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(5)]
     first = StageJob(ids[0], 1)
     # Waiting to be parsed: every other small document, oldest first.
-    assert [j.doc_id for j in runner.companions(Stage.PARSE, first)] == ids[1:]
-    assert runner.companions(Stage.EMBED, first) == []  # nothing parsed yet
+    assert [j.doc_id for j in runner.companions(Stage.PARSE, [first])] == ids[1:]
+    assert runner.companions(Stage.EMBED, [first]) == []  # nothing parsed yet
     runner.parse([StageJob(d, 1) for d in ids[:3]])
     # Parsed and waiting for embedding: the others that fit the group's chunk budget.
-    assert [j.doc_id for j in runner.companions(Stage.EMBED, first)] == ids[1:3]
-    assert [j.doc_id for j in runner.companions(Stage.PARSE, first)] == ids[3:]
+    assert [j.doc_id for j in runner.companions(Stage.EMBED, [first])] == ids[1:3]
+    assert [j.doc_id for j in runner.companions(Stage.PARSE, [first])] == ids[3:]
     with transaction(svc.sessions) as s:  # a document as large as a whole group
         doc_queries.get_document(s, ids[1]).chunks_total = EMBED_GROUP_CHUNKS
-    assert [j.doc_id for j in runner.companions(Stage.EMBED, first)] == [ids[2]]
+    assert [j.doc_id for j in runner.companions(Stage.EMBED, [first])] == [ids[2]]
     with transaction(svc.sessions) as s:  # held by a live run elsewhere
         doc_queries.get_document(s, ids[2]).run_token = "someone-else"
-    assert [j.doc_id for j in runner.companions(Stage.EMBED, first)] == []
+    assert [j.doc_id for j in runner.companions(Stage.EMBED, [first])] == []
 
 
 def test_a_message_for_a_document_already_taken_does_nothing(world) -> None:  # type: ignore[no-untyped-def]
@@ -128,16 +131,39 @@ def test_a_message_for_a_document_already_taken_does_nothing(world) -> None:  # 
     runner = IngestionRunner(svc, RecordingScheduler(), RetryPolicy(), parse_each(parse))
     ids = [new_doc(svc, principal, f"Memo {i}: the chiller in wing {i}.") for i in range(3)]
     first = StageJob(ids[0], 1)
-    assert runner.gather(Stage.PARSE, first) == [first, StageJob(ids[1], 1), StageJob(ids[2], 1)]
-    runner.parse(runner.gather(Stage.PARSE, first))
+    assert [j.doc_id for j in runner.gather(Stage.PARSE, [first])] == ids
+    runner.parse(runner.gather(Stage.PARSE, [first]))
     # The companions' own parse messages arrive later: nothing left to do.
-    assert runner.gather(Stage.PARSE, StageJob(ids[1], 1)) == []
-    group = runner.gather(Stage.EMBED, StageJob(ids[2], 1))
+    assert runner.gather(Stage.PARSE, [StageJob(ids[1], 1), StageJob(ids[2], 1)]) == []
+    group = runner.gather(Stage.EMBED, [StageJob(ids[2], 1)])
     assert {j.doc_id for j in group} == set(ids)
     runner.embed(group)
-    assert runner.gather(Stage.EMBED, first) == []  # ready
-    assert runner.gather(Stage.EMBED, StageJob(ids[0], 2)) == []  # not this version
+    assert runner.gather(Stage.EMBED, [first]) == []  # ready
+    assert runner.gather(Stage.EMBED, [StageJob(ids[0], 2)]) == []  # not this version
     with transaction(svc.sessions) as s:  # held by a live run
         doc = doc_queries.get_document(s, ids[1])
         doc.status, doc.run_token, doc.heartbeat_at = "processing", "live", utcnow()
-    assert runner.gather(Stage.EMBED, StageJob(ids[1], 1)) == []
+    assert runner.gather(Stage.EMBED, [StageJob(ids[1], 1)]) == []
+
+
+def test_one_message_for_many_documents_runs_those_still_waiting(world) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = world
+    runner = IngestionRunner(svc, RecordingScheduler(), RetryPolicy(), parse_each(parse))
+    ids = [new_doc(svc, principal, f"通知 {i}：{i} 号楼的水泵需要保养。") for i in range(4)]
+    runner.parse([StageJob(ids[0], 1)])  # one of them was taken by another message
+    message = [StageJob(d, 1) for d in ids]
+    assert [j.doc_id for j in runner.gather(Stage.PARSE, message)] == ids[1:]
+
+
+def test_companions_take_turns_between_tenants(world) -> None:  # type: ignore[no-untyped-def]
+    """A tenant with one file is served beside a tenant with many, not after all of them."""
+    svc, parse, principal = world
+    with transaction(svc.sessions) as s:
+        other_tenant = identity.create_tenant(s, "small")
+        other = identity.principal_for(identity.create_user(s, other_tenant.id, "v"))
+    busy = [new_doc(svc, principal, f"Busy tenant file {i}.") for i in range(6)]
+    lone = new_doc(svc, other, "The one file of a small tenant. 小租户的唯一文件。")
+    runner = IngestionRunner(svc, RecordingScheduler(), RetryPolicy(), parse_each(parse))
+    taken = runner.companions(Stage.PARSE, [StageJob(busy[0], 1)])
+    assert [j.doc_id for j in taken][:2] in ([busy[1], lone], [lone, busy[1]])
+    assert {j.tenant_id for j in taken} == {principal.tenant_id, other.tenant_id}

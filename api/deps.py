@@ -7,13 +7,17 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.limits import PRINCIPAL_STATE_KEY
 from core.access import Principal
+from core.errors import PermissionDenied
+from services.admin import AdminService
 from services.answers import AnswerService
 from services.audit import AuditService
 from services.catalog import Services
 from services.conversations import ConversationService
 from services.documents import DocumentService
 from services.health import HealthService
+from services.identity import IdentityService
 from services.search import SearchService
 
 
@@ -39,10 +43,16 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def get_principal(
+    request: Request,
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header)],
 ) -> Principal:
+    # ``api.limits.RequestGuard`` authenticated the key before the body was read: reuse its
+    # answer. The schemes above stay as parameters so that OpenAPI documents them.
+    principal = getattr(request.state, PRINCIPAL_STATE_KEY, None)
+    if isinstance(principal, Principal):
+        return principal
     key = bearer.credentials if bearer is not None else header_key
     return services.identity.authenticate(key)
 
@@ -80,3 +90,32 @@ Answers = Annotated[AnswerService, Depends(_answers)]
 Conversations = Annotated[ConversationService, Depends(_conversations)]
 Audit = Annotated[AuditService, Depends(_audit)]
 Health = Annotated[HealthService, Depends(_health)]
+
+
+# --- roles and the identity services (docs/security.md)
+
+
+def require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied("only a tenant admin may do this")
+    return principal
+
+
+def require_audit_reader(principal: CurrentPrincipal) -> Principal:
+    if not (principal.is_admin or principal.is_auditor):
+        raise PermissionDenied("only a tenant's admins and auditors read its audit trail")
+    return principal
+
+
+def _admin(request: Request) -> AdminService:
+    return get_services(request).admin
+
+
+def _identity(request: Request) -> IdentityService:
+    return get_services(request).identity
+
+
+AdminPrincipal = Annotated[Principal, Depends(require_admin)]
+AuditReader = Annotated[Principal, Depends(require_audit_reader)]
+Admin = Annotated[AdminService, Depends(_admin)]
+Identity = Annotated[IdentityService, Depends(_identity)]

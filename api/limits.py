@@ -1,72 +1,344 @@
-"""Refuse request bodies over the upload limit before they are spooled to disk.
+"""Limits before work: authenticate from the headers, then cap the body as it streams in.
 
-The multipart parser writes every uploaded byte to a temporary file before a route runs, so
-a route's own size check comes too late to protect the disk. This middleware counts bytes
-as they arrive (with or without a Content-Length) and answers 413 past the limit.
+FastAPI reads and parses a request body before a route's dependencies run, so a key checked
+by a dependency comes too late to stop an anonymous client from making the server buffer a
+body (JSON in memory, multipart files on disk). ``RequestGuard`` runs first:
+
+1. every route but the public probes and docs authenticates its API key from the headers,
+   before a byte of the body is read (401 without reading it); the ``Principal`` is handed
+   to the route in ``scope["state"]`` (``api.deps.get_principal`` reuses it);
+2. the body is counted as it arrives, with or without a Content-Length, against the cap of
+   its route: small for JSON routes, files × bytes for uploads (413 past it);
+3. an upload's multipart stream is followed as it arrives: too many files or fields is
+   refused at once, and a file past the per-file limit is cut to one byte over the limit,
+   so the route refuses that file alone (413 in its ``errors``) without spooling the rest.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass
+
+import anyio.to_thread
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import public_detail, status_for
+from core.access import Principal
+from core.errors import Unauthenticated, ZhikuError
+from core.settings import LimitsSettings
 
-class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+log = logging.getLogger(__name__)
+
+# Where ``RequestGuard`` leaves the authenticated caller for ``api.deps.get_principal``.
+PRINCIPAL_STATE_KEY = "principal"
+
+_PUBLIC_PREFIXES = ("/health/", "/docs", "/openapi.json")
+_VERSION_UPLOAD = re.compile(r"/v1/documents/[^/]+/versions/?")
+# A plausible key: printable ASCII of a sane length. Anything else is refused unread, so no
+# NUL byte or megabyte header ever reaches the database.
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,256}")
+_INVALID_KEY = "invalid or revoked API key"
+_MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    json_bytes: int
+    chat_bytes: int
+    file_bytes: int
+    files_per_upload: int
+    form_fields: int
+    form_field_bytes: int
+    part_header_bytes: int
+
+    @classmethod
+    def from_settings(cls, limits: LimitsSettings) -> BodyLimits:
+        return cls(
+            json_bytes=limits.max_json_body_bytes,
+            chat_bytes=limits.max_chat_body_bytes,
+            file_bytes=limits.max_upload_bytes,
+            files_per_upload=limits.max_files_per_upload,
+            form_fields=limits.max_form_fields,
+            form_field_bytes=limits.max_form_field_bytes,
+            part_header_bytes=limits.max_part_header_bytes,
+        )
+
+    def upload_bytes(self, files: int) -> int:
+        """Every file at its limit (one byte over, to be refused) and every field at its own,
+        with their part headers and boundaries."""
+        per_part_overhead = self.part_header_bytes + 256
+        return files * (self.file_bytes + 1 + per_part_overhead) + self.form_fields * (
+            self.form_field_bytes + per_part_overhead
+        )
+
+
+@dataclass(frozen=True)
+class _BodyPlan:
+    cap: int
+    files: int | None  # an upload of at most this many files; None: not an upload
+
+
+def is_public(path: str) -> bool:
+    return path.startswith(_PUBLIC_PREFIXES)
+
+
+def api_key_from(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The key as ``api.deps`` reads it: ``Authorization: Bearer …``, else ``X-API-Key``."""
+    bearer: bytes | None = None
+    header_key: bytes | None = None
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.strip().partition(b" ")
+            if scheme.lower() == b"bearer" and credentials.strip():
+                bearer = credentials.strip()
+        elif name == b"x-api-key":
+            header_key = value.strip()
+    raw = bearer or header_key
+    return raw.decode("latin-1") if raw else None
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, limits: BodyLimits | None = None) -> None:
+        """``limits``: None takes the running app's (its document service's), at the first
+        request, once the runtime is built."""
         self.app = app
-        self.max_bytes = max_bytes
+        self._limits = limits
+
+    def limits_for(self, scope: Scope) -> BodyLimits:
+        if self._limits is None:
+            settings = scope["app"].state.runtime.services.documents.limits
+            self._limits = BodyLimits.from_settings(settings)
+        return self._limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if not is_public(scope["path"]):
+            principal = await self._authenticate(scope, receive, send)
+            if principal is None:
+                return
+            scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+        await self._limit_body(scope, receive, send)
+
+    async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
+        """The caller, or None once a refusal has been sent (the body left unread)."""
+        key = api_key_from(scope.get("headers") or [])
+        try:
+            if key is None:
+                raise Unauthenticated(_MISSING_KEY)
+            if not _KEY_SHAPE.fullmatch(key):
+                raise Unauthenticated(_INVALID_KEY)
+            identity = scope["app"].state.runtime.services.identity
+            # A database call: on a worker thread, never on the event loop.
+            return await anyio.to_thread.run_sync(identity.authenticate, key)
+        except Unauthenticated as exc:
+            await _answer(scope, receive, send, 401, str(exc), {"WWW-Authenticate": "Bearer"})
+        except ZhikuError as exc:
+            log.warning("authentication failed: %s", exc)
+            await _answer(scope, receive, send, status_for(exc), public_detail(exc))
+        except Exception:
+            log.exception("authentication failed")
+            await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
+        return None
+
+    def _plan(self, scope: Scope) -> _BodyPlan:
+        method, path = scope["method"], scope["path"].rstrip("/")
+        limits = self.limits_for(scope)
+        if method == "POST" and path == "/v1/documents":
+            files = limits.files_per_upload
+            return _BodyPlan(limits.upload_bytes(files), files)
+        if method == "POST" and _VERSION_UPLOAD.fullmatch(scope["path"]):
+            return _BodyPlan(limits.upload_bytes(1), 1)
+        if method == "POST" and path.startswith("/v1/chat"):
+            return _BodyPlan(limits.chat_bytes, None)
+        return _BodyPlan(limits.json_bytes, None)
+
+    async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plan = self._plan(scope)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > plan.cap):
+            await _answer(scope, receive, send, 413, _too_large(plan.cap))
             return
+        watch = _multipart_watch(headers.get(b"content-type"), plan, self.limits_for(scope))
         seen = 0
         refused = False
         started = False
 
-        async def counting_receive() -> Message:
-            # Past the limit: answer 413 ourselves and tell the app the client left, so it
-            # stops reading (frameworks turn a raised error into their own 400).
-            nonlocal seen, refused
+        async def refuse(status: int, detail: str) -> Message:
+            # Answer ourselves and tell the app the client left, so it stops reading
+            # (frameworks turn a raised error into their own 400).
+            nonlocal refused
+            refused = True
+            if not started:
+                await _answer(scope, receive, send, status, detail)
+            return {"type": "http.disconnect"}
+
+        async def guarded_receive() -> Message:
+            nonlocal seen
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    refused = True
-                    if not started:
-                        await self._refuse(send)
-                    return {"type": "http.disconnect"}
+            if message["type"] != "http.request":
+                return message
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > plan.cap:
+                return await refuse(413, _too_large(plan.cap))
+            if watch is not None and body:
+                body = watch.feed(body)
+                if watch.refusal is not None:
+                    return await refuse(*watch.refusal)
+                message = {**message, "body": body}
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
             if refused:
-                return  # our 413 is the answer
+                return  # our refusal is the answer
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, counting_receive, guarded_send)
+        await self.app(scope, guarded_receive, guarded_send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = (
-            b'{"detail":"request body larger than the '
-            + str(self.max_bytes).encode()
-            + b' byte limit"}'
+
+class _MultipartWatch:
+    """Follows an upload's multipart stream beside the framework's own parser.
+
+    Counts file parts and field parts, and sizes each; ``feed`` returns the chunk to pass on,
+    less the bytes of a file past ``file_bytes + 1`` (enough for the route to refuse that
+    file, and no more on disk). A stream it cannot follow is left to the framework (400).
+    """
+
+    def __init__(self, boundary: bytes, limits: BodyLimits, max_files: int) -> None:
+        self.refusal: tuple[int, str] | None = None
+        self._limits = limits
+        self._max_files = max_files
+        self._files = 0
+        self._fields = 0
+        self._is_file = False
+        self._part_bytes = 0
+        self._header_bytes = 0
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._chunk = b""
+        self._cuts: list[tuple[int, int]] = []
+        self._lost = False
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._on_part_begin,
+                "on_header_field": self._on_header_field,
+                "on_header_value": self._on_header_value,
+                "on_header_end": self._on_header_end,
+                "on_headers_finished": self._on_headers_finished,
+                "on_part_data": self._on_part_data,
+            },
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._lost:
+            return chunk
+        self._chunk, self._cuts = chunk, []
+        try:
+            self._parser.write(chunk)
+        except Exception:  # malformed: the framework's parser answers it
+            self._lost = True
+            return chunk
+        if not self._cuts:
+            return chunk
+        kept, start = [], 0
+        for cut_start, cut_end in self._cuts:
+            kept.append(chunk[start:cut_start])
+            start = cut_end
+        kept.append(chunk[start:])
+        return b"".join(kept)
+
+    def _refuse(self, status: int, detail: str) -> None:
+        if self.refusal is None:
+            self.refusal = (status, detail)
+
+    def _on_part_begin(self) -> None:
+        self._is_file = False
+        self._part_bytes = self._header_bytes = 0
+        self._header_name = self._header_value = self._disposition = b""
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        if self._header_name.strip().lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = self._header_value = b""
+
+    def _count_header(self, length: int) -> None:
+        self._header_bytes += length
+        if self._header_bytes > self._limits.part_header_bytes:
+            self._refuse(400, f"a part's headers exceed {self._limits.part_header_bytes} bytes")
+
+    def _on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        self._is_file = b"filename" in options or b"filename*" in options
+        if self._is_file:
+            self._files += 1
+            if self._files > self._max_files:
+                self._refuse(400, f"at most {self._max_files} files per upload")
+        else:
+            self._fields += 1
+            if self._fields > self._limits.form_fields:
+                self._refuse(400, f"at most {self._limits.form_fields} form fields")
+
+    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
+        length = end - start
+        if not self._is_file:
+            self._part_bytes += length
+            if self._part_bytes > self._limits.form_field_bytes:
+                self._refuse(413, f"a form field exceeds {self._limits.form_field_bytes} bytes")
+            return
+        room = max(0, self._limits.file_bytes + 1 - self._part_bytes)
+        self._part_bytes += length
+        # Only bytes of the chunk in hand can be cut; the parser may also hand back a few
+        # bytes held over from the previous chunk (a boundary that was not one).
+        if length > room and data is self._chunk:
+            self._cuts.append((start + room, end))
+
+
+def _multipart_watch(
+    content_type: bytes | None, plan: _BodyPlan, limits: BodyLimits
+) -> _MultipartWatch | None:
+    if plan.files is None or content_type is None:
+        return None
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if kind != b"multipart/form-data" or not boundary:
+        return None
+    return _MultipartWatch(boundary, limits, plan.files)
+
+
+def _too_large(cap: int) -> str:
+    return f"request body larger than the {cap} byte limit for this route"
+
+
+async def _answer(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    # The body may be left unread: close the connection rather than read it to reuse it.
+    response = JSONResponse(
+        {"detail": detail}, status_code=status, headers={**(headers or {}), "Connection": "close"}
+    )
+    await response(scope, receive, send)

@@ -14,15 +14,32 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Runtime
-from api.limits import BodySizeLimit
-from api.routes import audit, chat, conversations, documents, health, openai_compat, search
+from api.limits import BodyLimits, RequestGuard
+from api.routes import (
+    admin,
+    audit,
+    chat,
+    conversations,
+    documents,
+    health,
+    me,
+    openai_compat,
+    search,
+)
+from core.settings import LimitsSettings
 
 log = logging.getLogger(__name__)
 
 
 def create_api(
-    build_runtime: Callable[[], Runtime], *, public_docs: bool, max_body_bytes: int
+    build_runtime: Callable[[], Runtime],
+    *,
+    public_docs: bool,
+    limits: LimitsSettings | None = None,
 ) -> FastAPI:
+    """``limits``: the body caps of each route (``RequestGuard``); by default the runtime's
+    own (its document service's)."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime()
@@ -44,7 +61,8 @@ def create_api(
         openapi_url="/openapi.json" if public_docs else None,
     )
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    for module in (health, documents, search, chat, conversations, openai_compat, audit):
+    # Authenticates and caps bodies before FastAPI reads a byte of them.
+    app.add_middleware(RequestGuard, limits=BodyLimits.from_settings(limits) if limits else None)
+    for module in (health, documents, search, chat, conversations, openai_compat, audit, admin, me):
         app.include_router(module.router)
     return app

@@ -37,3 +37,11 @@ class UpstreamUnavailable(ZhikuError):
 
 class UnsupportedFormat(UnprocessableDocument):
     """A file type Zhiku does not parse."""
+
+
+class TooManyRequests(ZhikuError):
+    """The caller is over a concurrency or rate cap: try again after ``retry_after_s``."""
+
+    def __init__(self, message: str, retry_after_s: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

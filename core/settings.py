@@ -6,6 +6,8 @@ base reads ``os.environ`` for configuration; call :func:`get_settings`.
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -16,6 +18,45 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "zhiku"
+
+
+# The pepper mixed into every API key's hash: whoever knows it and reads the key table can
+# test guesses offline, so production refuses a short one (docs/security.md).
+MIN_SECRET_KEY_CHARS = 32
+# Where development keeps the random pepper it made on first start (mode 600).
+SECRET_KEY_FILE = "secret-key"
+# environment=test only: a fixed pepper, so tests mint keys without touching any disk. It is
+# public: never run real data with environment=test.
+TEST_SECRET_KEY = "zhiku-test-only-pepper-public-never-for-real-data"
+
+
+def owner_only(path: Path) -> None:
+    """Force mode 600 on a file holding a secret, whatever mode it was created with."""
+    if path.stat().st_mode & 0o777 != 0o600:
+        os.chmod(path, 0o600)
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The secret in ``path``, made (random, mode 600) if the file does not exist yet. Safe
+    when several processes start at once: the file appears complete or not at all (written
+    aside, then linked into place), and the first one linked wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            aside.unlink()
+    owner_only(path)
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_KEY_CHARS:
+        raise ValueError(f"{path} holds fewer than {MIN_SECRET_KEY_CHARS} characters")
+    return secret
 
 
 class DatabaseSettings(BaseModel):
@@ -75,9 +116,29 @@ class ParsingSettings(BaseModel):
 class LimitsSettings(BaseModel):
     max_upload_bytes: int = 100 * 1024 * 1024
     max_files_per_upload: int = 50
-    # Ratio of unpacked to packed size above which an Office/zip file is a zip bomb.
-    max_unpacked_ratio: float = 200.0
-    max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
+    # Ratio of unpacked to packed size above which an Office/zip file is a zip bomb, and the
+    # most it may unpack to: real Office files stay far below both (text compresses ~10x).
+    max_unpacked_ratio: float = 100.0
+    max_unpacked_bytes: int = 512 * 1024 * 1024
+    # Request bodies, counted as they stream in (413 past them). A JSON body needs little; a
+    # chat request carries one question, its filters and (OpenAI-style) a short history.
+    max_json_body_bytes: int = 256 * 1024
+    max_chat_body_bytes: int = 1024 * 1024
+    # An upload's form fields besides its files (access, tags): how many, and how large each.
+    max_form_fields: int = 8
+    max_form_field_bytes: int = 256 * 1024
+    # The headers of one multipart part (its field name, file name and type).
+    max_part_header_bytes: int = 16 * 1024
+
+
+class ParseLimits(BaseModel):
+    """What one parse may use in the embedded default's parse child (``workers.isolation``);
+    the wall time per document is ``ParsingSettings.timeout_s``."""
+
+    # Address space one parse may add to the warmed-up parse child (which maps its libraries
+    # first): a file that needs more fails with "parsing needed more than N MiB" and the
+    # child is replaced, before the kernel's OOM killer has to pick a victim; 0: no limit.
+    max_memory_mib: int = 2048
 
 
 class WorkerSettings(BaseModel):
@@ -93,6 +154,7 @@ class WorkerSettings(BaseModel):
     max_retries: int = 5
     retry_cap_s: float = 60.0
     concurrency: int = 1
+    parse: ParseLimits = ParseLimits()
 
 
 class LlmBackendSettings(BaseModel):
@@ -126,6 +188,20 @@ class LocalLlmSettings(BaseModel):
     read_timeout_s: float = 300.0
 
 
+class AnswerLimits(BaseModel):
+    """Answers generated at once (each holds a model slot for up to minutes on a CPU), and the
+    history a client may send to /v1/chat/completions. Over a cap: 429 with Retry-After."""
+
+    per_tenant: int = 4
+    per_user: int = 2
+    retry_after_s: int = 10
+    max_history_messages: int = 50
+    max_history_chars: int = 32_000
+    # Tokens of earlier turns the question rewriter reads (the newest, cut to fit): with the
+    # rewrite prompt this stays well inside the embedded model's 4,096-token context.
+    history_tokens: int = 1024
+
+
 class LlmSettings(BaseModel):
     # JSON in the environment:
     # ZHIKU_LLM__BACKENDS='[{"name": "vllm", "base_url": "http://…/v1", "model": "…"}]'
@@ -136,6 +212,7 @@ class LlmSettings(BaseModel):
     # Prompt name -> version ("v1"); a prompt not listed uses its latest version.
     prompt_versions: dict[str, str] = {}
     local: LocalLlmSettings = LocalLlmSettings()
+    answers: AnswerLimits = AnswerLimits()
 
 
 class RetrievalSettings(BaseModel):
@@ -174,7 +251,12 @@ class RetrievalSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ZHIKU_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+        env_prefix="ZHIKU_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        # A refused setting's error must not print its value: it may be the secret key.
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "production", "test"] = "development"
@@ -182,8 +264,10 @@ class Settings(BaseSettings):
     # Empty means "no broker": API and ingestion run in one process (embedded default).
     redis_url: str = ""
     blob_dir: str = ""
-    # Secret mixed into API-key hashes; must be set outside development.
-    secret_key: str = "change-me"
+    # Secret mixed into API-key hashes (the "pepper"). Production: required, at least
+    # MIN_SECRET_KEY_CHARS characters. Development: empty means a random one kept in
+    # ``<data_dir>/secret-key``. Changing it invalidates every API key.
+    secret_key: str = Field(default="", repr=False)
 
     database: DatabaseSettings = DatabaseSettings()
     qdrant: QdrantSettings = QdrantSettings()
@@ -196,9 +280,20 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
 
     @model_validator(mode="after")
-    def _refuse_placeholder_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key == "change-me":
-            raise ValueError("ZHIKU_SECRET_KEY must be set in production")
+    def _resolve_secret_key(self) -> Settings:
+        if self.environment == "production":
+            if len(self.secret_key) < MIN_SECRET_KEY_CHARS:
+                raise ValueError(
+                    f"ZHIKU_SECRET_KEY must be set in production, at least"
+                    f" {MIN_SECRET_KEY_CHARS} characters (e.g. openssl rand -base64 48)"
+                )
+        elif not self.secret_key:
+            # Never a public default: a pepper everyone knows protects nothing.
+            self.secret_key = (
+                TEST_SECRET_KEY
+                if self.environment == "test"
+                else load_or_create_secret(self.data_dir / SECRET_KEY_FILE)
+            )
         return self
 
     @property

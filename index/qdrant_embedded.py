@@ -6,8 +6,10 @@ own WAL lock) refuse a second opener with :class:`~core.errors.UpstreamUnavailab
 
 The engine builds HNSW only when :meth:`optimize` runs; until then new points sit in plain
 segments, searched by brute force (exact, slower as they grow). ``optimize`` holds the GIL for
-its whole run (measured: no other Python thread moves), so it is called at the end of an
-``upsert`` once ``optimize_after`` points have piled up, never from a background thread.
+its whole run (measured: no other Python thread moves), so in a serving process it stops the
+API too: there (:meth:`EmbeddedQdrantStore.from_settings`) it runs only once the store is idle,
+on a background thread (:mod:`index.idle_optimizer`); a store built directly without
+``optimize_idle_s`` optimizes at the end of the ``upsert`` that passes ``optimize_after``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from core.errors import UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index.filters import Filter
+from index.idle_optimizer import IdleOptimizer
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
@@ -39,6 +43,8 @@ from index.types import (
 
 _PAGE = 256
 _SEGMENTS = 8
+# Seconds without a write or search before a serving process's store optimizes.
+OPTIMIZE_IDLE_S = 30.0
 _META = "zhiku.json"
 _LOCK = ".zhiku.lock"
 
@@ -108,6 +114,7 @@ class EmbeddedQdrantStore:
         upsert_batch: int = 256,
         *,
         optimize_after: int | None = 20_000,
+        optimize_idle_s: float | None = None,
         indexing_threshold_kb: int | None = None,
         full_scan_threshold_kb: int | None = None,
     ) -> None:
@@ -118,7 +125,8 @@ class EmbeddedQdrantStore:
         self._path = Path(path)
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
-        self._optimize_after = optimize_after
+        self._optimizer = IdleOptimizer(self.optimize, optimize_after, optimize_idle_s)
+        self._optimizing = threading.Lock()  # ``close`` waits for a running optimize
         self._hnsw = (
             None
             if full_scan_threshold_kb is None
@@ -131,7 +139,6 @@ class EmbeddedQdrantStore:
         self._optimizers = edge.EdgeOptimizersConfig(
             default_segment_number=_SEGMENTS, indexing_threshold=indexing_threshold_kb
         )
-        self._pending = 0
         self._lock: _FolderLock | None = _FolderLock(self._path)
         self._shard: edge.EdgeShard | None = None
         self._dim: int | None = None
@@ -151,6 +158,7 @@ class EmbeddedQdrantStore:
             data_path / settings.collection,
             settings.exact_search_below_fraction,
             settings.upsert_batch,
+            optimize_idle_s=OPTIMIZE_IDLE_S,
         )
 
     def _open(self, opener: Any) -> edge.EdgeShard:
@@ -231,9 +239,7 @@ class EmbeddedQdrantStore:
             shard.update(
                 edge.UpdateOperation.upsert_points(engine_points[start : start + self._batch])
             )
-        self._pending += len(engine_points)
-        if self._optimize_after is not None and self._pending >= self._optimize_after:
-            self.optimize()
+        self._optimizer.added(len(engine_points))
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
         self._update_by_filter(common.document_filter(tenant_id, doc_id), None)
@@ -259,14 +265,16 @@ class EmbeddedQdrantStore:
         """Build HNSW for new points (and merge segments) now. Blocks the whole process, the
         engine holding the GIL: on 2 shared cores, 100k 384-d points at once took 44-280 s,
         each further 20k about 15-20 s."""
-        shard, _ = self._ready()
-        shard.optimize()
-        self._pending = 0
+        with self._optimizing:
+            shard, _ = self._ready()
+            shard.optimize()
+            self._optimizer.pending = 0
 
     # --- reads --------------------------------------------------------------------------
 
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         shard, dim = self._ready()
+        self._optimizer.touch()  # postpones a waiting optimize
         common.check_search(request, dim)
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
         exact = common.use_exact(
@@ -333,6 +341,11 @@ class EmbeddedQdrantStore:
         return chunks
 
     def close(self) -> None:
+        self._optimizer.stop()
+        with self._optimizing:  # an optimize in progress finishes first
+            self._close()
+
+    def _close(self) -> None:
         if self._shard is not None:
             self._shard.flush()
             self._shard.close()

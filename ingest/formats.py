@@ -67,6 +67,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 MAX_ARCHIVE_MEMBERS = 10_000
 _MAX_NAME_BYTES = 200
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def safe_filename(name: str) -> str:
@@ -75,7 +76,8 @@ def safe_filename(name: str) -> str:
     Directory parts (``/`` or ``\\``, drive letters, ``..``) are dropped, so the result can be
     joined to a folder safely. Raises ``InvalidInput`` when nothing usable remains.
     """
-    name = unicodedata.normalize("NFC", name or "")
+    # A lone surrogate cannot be stored or encoded: dropped like a control character.
+    name = unicodedata.normalize("NFC", _SURROGATES.sub("", name or ""))
     if name.rstrip().endswith(("/", "\\")):
         raise InvalidInput(f"a folder, not a file name: {name!r}")
     base = PureWindowsPath(PurePosixPath(name.replace("\\", "/")).name).name
@@ -138,8 +140,12 @@ def check_archive_safety(data: bytes, limits: LimitsSettings) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnprocessableDocument(f"corrupt zip container: {exc}") from exc
+    except NotImplementedError as exc:  # e.g. "zip file version 9.9"
+        raise UnsupportedFormat(f"unsupported zip container: {exc}") from exc
+    # zipfile raises more than BadZipFile on hostile bytes (struct.error, EOFError,
+    # OverflowError, UnicodeDecodeError…): whatever it raises, the file is corrupt.
+    except Exception as exc:
+        raise UnprocessableDocument(f"corrupt zip container: {_reason(exc)}") from exc
     if len(members) > MAX_ARCHIVE_MEMBERS:
         raise UnprocessableDocument(
             f"the archive holds {len(members)} members (limit {MAX_ARCHIVE_MEMBERS})"
@@ -159,7 +165,19 @@ def check_archive_safety(data: bytes, limits: LimitsSettings) -> None:
 
 
 def _sniff(data: bytes) -> str:
-    """What the bytes are: a format key, 'text', 'encrypted-office', or a description."""
+    """What the bytes are: a format key, 'text', 'encrypted-office', or a description.
+
+    Never raises but ``UnsupportedFormat``: hostile bytes make the zip, OLE and libmagic
+    readers raise all kinds of errors, and each only means "not a file we can read"."""
+    try:
+        return _sniff_content(data)
+    except UnsupportedFormat:
+        raise
+    except Exception as exc:
+        return f"unreadable data ({_reason(exc)})"
+
+
+def _sniff_content(data: bytes) -> str:
     if b"%PDF-" in data[:1024]:
         return "pdf"
     if data.startswith(_ZIP_MAGIC):
@@ -177,7 +195,9 @@ def _sniff_zip(data: bytes) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except NotImplementedError as exc:  # e.g. "zip file version 9.9"
+        raise UnsupportedFormat(f"unsupported zip container: {exc}") from exc
+    except Exception:  # see _sniff
         return "a corrupt zip archive"
     if "word/document.xml" in names:
         return "docx"
@@ -196,8 +216,8 @@ def _sniff_ole(data: bytes) -> str:
     try:
         with olefile.OleFileIO(data) as ole:
             streams = {"/".join(entry) for entry in ole.listdir(streams=True, storages=True)}
-    except (OSError, ValueError) as exc:
-        return f"a corrupt OLE container ({exc})"
+    except Exception as exc:  # see _sniff
+        return f"a corrupt OLE container ({_reason(exc)})"
     if {"EncryptionInfo", "EncryptedPackage"} <= streams:
         return "encrypted-office"
     if any(stream.startswith("__substg1.0_") for stream in streams):
@@ -233,8 +253,17 @@ def _looks_like_text(data: bytes) -> bool:
 def _text_format_from_magic(data: bytes) -> str:
     import magic
 
-    mime = magic.from_buffer(data[:65536], mime=True)
+    try:
+        mime = magic.from_buffer(data[:65536], mime=True)
+    except Exception:  # libmagic gave up on it: plain text is the safe reading
+        return "txt"
     return {"text/html": "html", "message/rfc822": "eml", "text/csv": "csv"}.get(mime, "txt")
+
+
+def _reason(exc: Exception) -> str:
+    """A reason a user can read: short, and never empty."""
+    text = str(exc).strip() or type(exc).__name__
+    return text[:200]
 
 
 def _describe(content: str) -> str:

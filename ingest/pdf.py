@@ -13,17 +13,21 @@ layout model from a hub and fail offline. We read the text layer ourselves and c
    trips (vector-heavy pages) or when pdfminer fails.
 3. Every page where the text layer gave fewer than ``MIN_PAGE_CHARS`` characters and pdfium
    sees an image or text that was missed is OCR'd (``ocr_only``), in batches, with the parse
-   deadline checked between batches. OCR costs about 1–2 s a page.
+   deadline checked between batches. OCR costs about 1–2 s a page. Pages are rendered at
+   ``OCR_DPI``, lower for a page that would exceed ``MAX_PAGE_PIXELS`` (a PDF may declare a
+   page of 200 × 200 inches: 4.9 gigapixels at 350 dpi); one that needs less than
+   ``MIN_OCR_DPI`` to fit is refused before anything is rendered.
 4. A PDF with no text after all that is an ``UnprocessableDocument``, never an empty result.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -35,6 +39,13 @@ from ingest.pdf_text import PageText, read_page
 
 MIN_PAGE_CHARS = 20
 OCR_BATCH_PAGES = 4
+# OCR rendering: unstructured's default resolution, the most pixels one page may become (an
+# A4 page at 350 dpi is 11.8 MP; 50 MP of RGB is 150 MB before tesseract's copies), and the
+# resolution under which text is too small to read anyway.
+OCR_DPI = 350
+MAX_PAGE_PIXELS = 50_000_000
+MIN_OCR_DPI = 50
+_POINTS_PER_INCH = 72.0
 # pdfium is not thread-safe; unstructured renders with poppler, so only our calls need this.
 _PDFIUM_LOCK = threading.Lock()
 
@@ -47,6 +58,8 @@ class PdfLayout:
     has_image: dict[int, bool]
     # The text layer, when it was read in the same pass.
     pages: list[PageText] | None = None
+    # Per page, its size in points (1/72 inch), as declared: what rendering it would cost.
+    sizes: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayout:
@@ -66,9 +79,11 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
             if count > max_pages:
                 raise UnprocessableDocument(f"the PDF has {count} pages (limit {max_pages})")
             text_chars, has_image = {}, {}
+            sizes: dict[int, tuple[float, float]] = {}
             pages: list[PageText] = []
             for index in range(count):
                 page = document[index]
+                sizes[index + 1] = page.get_size()
                 textpage = page.get_textpage()
                 try:
                     text_chars[index + 1] = textpage.count_chars()
@@ -83,7 +98,26 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
                     page.close()
         finally:
             document.close()
-    return PdfLayout(count, text_chars, has_image, pages if read_text else None)
+    return PdfLayout(count, text_chars, has_image, pages if read_text else None, sizes)
+
+
+def ocr_dpi(
+    size_points: tuple[float, float],
+    page: int,
+    max_pixels: int = MAX_PAGE_PIXELS,
+    min_dpi: int = MIN_OCR_DPI,
+) -> int:
+    """The resolution to render a page of ``size_points`` at for OCR: ``OCR_DPI``, or less so
+    that it stays within ``max_pixels``; a page that would need under ``min_dpi`` is refused
+    (``UnprocessableDocument``) without being rendered."""
+    width_in, height_in = (max(side, 1.0) / _POINTS_PER_INCH for side in size_points)
+    fitting = math.floor(math.sqrt(max_pixels / (width_in * height_in)))
+    if fitting < min_dpi:
+        raise UnprocessableDocument(
+            f"page {page} is {width_in:.0f} × {height_in:.0f} inches: reading it with OCR "
+            f"would render more than {max_pixels / 1e6:.0f} megapixels even at {min_dpi} dpi"
+        )
+    return min(OCR_DPI, fitting)
 
 
 def partition_pdf_pages(
@@ -122,7 +156,9 @@ def partition_pdf_pages(
     if to_ocr:
         ocr_set = set(to_ocr)
         kept = [e for e in elements if (e.metadata.page_number or 1) not in ocr_set]
-        ocr = _ocr_pages(data, filename, to_ocr, languages, deadline, layout.page_count)
+        # Checked before any OCR: a refused page fails the document before minutes of work.
+        dpi = {page: ocr_dpi(layout.sizes[page], page) for page in to_ocr}
+        ocr = _ocr_pages(data, filename, to_ocr, languages, deadline, layout.page_count, dpi)
         # Stable sort: each page's elements keep their reading order.
         elements = sorted(kept + ocr, key=lambda e: e.metadata.page_number or 1)
     if not any(element.text.strip() for element in elements):
@@ -141,6 +177,7 @@ def _ocr_pages(
     languages: list[str],
     deadline: float,
     page_count: int,
+    dpi: dict[int, int],
 ) -> list[Any]:
     from unstructured.partition.pdf import partition_pdf
 
@@ -157,6 +194,8 @@ def _ocr_pages(
             metadata_filename=filename,
             strategy="ocr_only",
             languages=languages,
+            # One resolution per batch: the lowest any of its pages needs.
+            pdf_image_dpi=min(dpi[page] for page in batch),
         ):
             # Page numbers come back relative to the extract.
             element.metadata.page_number = batch[(element.metadata.page_number or 1) - 1]

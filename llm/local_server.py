@@ -10,6 +10,8 @@ on 127.0.0.1 only, on a free port, and is reached through the same client as any
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import signal
 import socket
@@ -27,6 +29,26 @@ from core.settings import LlmBackendSettings, LocalLlmSettings
 from llm.packaged_models import MODELS, ensure_model
 
 LOG_TAIL_CHARS = 3000
+log = logging.getLogger(__name__)
+
+# The child runs this instead of ``-m llama_cpp.server`` directly: a watchdog thread ends the
+# child's whole process group once its parent is gone (SIGKILL included), then the server runs
+# as ``__main__``. A parent-death signal (``PR_SET_PDEATHSIG``) would not do: it fires when
+# the *thread* that started the child ends, and the server is started on a short-lived one.
+# llama.cpp releases the GIL while it computes, so the watchdog runs during a long answer.
+_WATCHDOG_BOOTSTRAP = """
+import os, runpy, signal, sys, threading, time
+parent = int(sys.argv.pop(1))
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+threading.Thread(target=watch, name="zhiku-parent-watch", daemon=True).start()
+sys.argv[0] = "llama_cpp.server"
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+# What identifies our llama.cpp child in a process's command line (orphan check).
+_COMMAND_MARK = "llama_cpp.server"
 
 
 class LocalServerError(RuntimeError):
@@ -56,7 +78,10 @@ class LlamaCppServer:
         startup_timeout_s: float = 180.0,
         log_path: Path | None = None,
         python: str = sys.executable,
+        pid_file: Path | None = None,
     ) -> None:
+        """``pid_file``: where the running child is recorded, so that the next start finds
+        and ends one a crashed parent left behind (see :func:`reap_orphan`)."""
         self.model_path = Path(model_path)
         self.model = alias or self.model_path.stem
         self.n_ctx = n_ctx
@@ -65,13 +90,16 @@ class LlamaCppServer:
         self.startup_timeout_s = startup_timeout_s
         self.log_path = log_path
         self.python = python
+        self.pid_file = pid_file
         self.port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._owns_log = False
 
     @classmethod
-    def from_settings(cls, settings: LocalLlmSettings, model_cache: Path) -> LlamaCppServer:
+    def from_settings(
+        cls, settings: LocalLlmSettings, model_cache: Path, pid_file: Path | None = None
+    ) -> LlamaCppServer:
         """A server for ``settings.model``: a packaged model's name (fetched if needed) or a
         path to a GGUF file."""
         if settings.model in MODELS:
@@ -86,6 +114,7 @@ class LlamaCppServer:
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
             startup_timeout_s=settings.startup_timeout_s,
+            pid_file=pid_file,
         )
 
     @property
@@ -109,8 +138,8 @@ class LlamaCppServer:
     def command(self, port: int) -> list[str]:
         return [
             self.python,
-            "-m",
-            "llama_cpp.server",
+            "-c", _WATCHDOG_BOOTSTRAP,
+            str(os.getpid()),  # the parent the watchdog waits on
             "--model", str(self.model_path),
             "--model_alias", self.model,
             "--host", "127.0.0.1",
@@ -131,6 +160,8 @@ class LlamaCppServer:
             return self
         if not self.model_path.is_file():
             raise LocalServerError(f"model file not found: {self.model_path}")
+        if self.pid_file is not None:
+            reap_orphan(self.pid_file)
         self.port = _free_port()
         if self.log_path is None:
             handle, name = tempfile.mkstemp(prefix="zhiku-llama-", suffix=".log")
@@ -148,6 +179,8 @@ class LlamaCppServer:
             env=env,
             start_new_session=True,
         )
+        if self.pid_file is not None:
+            _write_pid_file(self.pid_file, self._process.pid, self.port, self.model_path)
         try:
             self._wait_until_ready()
         except BaseException:
@@ -198,6 +231,8 @@ class LlamaCppServer:
             except subprocess.TimeoutExpired:
                 signal_group(process.pid, signal.SIGKILL)
                 process.wait()
+        if process is not None and self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -221,6 +256,63 @@ class LlamaCppServer:
 def signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(pid, sig)
+
+
+def reap_orphan(pid_file: Path, timeout_s: float = 10.0) -> int | None:
+    """End the llama.cpp server a crashed earlier parent left running, if ``pid_file`` names
+    one; returns its pid. Only a process whose recorded parent is gone and whose command line
+    is our server for the same model is touched: a reused pid, or the live child of another
+    running Zhiku sharing the folder, is left alone."""
+    try:
+        record = json.loads(pid_file.read_text())
+        pid, parent, model = int(record["pid"]), int(record["parent"]), str(record["model"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pid_file.unlink(missing_ok=True)
+        return None
+    if (parent != os.getpid() and _alive(parent)) or not _is_our_server(pid, model):
+        if not _alive(parent):
+            pid_file.unlink(missing_ok=True)
+        return None
+    log.warning("ending llama.cpp server %d left behind by process %d", pid, parent)
+    signal_group(pid, signal.SIGKILL)  # with anything it started
+    with contextlib.suppress(ProcessLookupError):  # not a group leader (started otherwise)
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def _write_pid_file(pid_file: Path, pid: int, port: int, model_path: Path) -> None:
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "parent": os.getpid(), "port": port, "model": str(model_path)}
+    temporary = pid_file.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record))
+    temporary.replace(pid_file)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not running anything.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _is_our_server(pid: int, model: str) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    return _COMMAND_MARK in " ".join(argv) and model in argv
 
 
 def _free_port() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from core.errors import UpstreamUnavailable
 from core.settings import Settings
@@ -12,6 +13,12 @@ from llm.local_server import LlamaCppServer
 from llm.routing import LlmRouter
 
 log = logging.getLogger(__name__)
+
+
+def local_server_pid_file(settings: Settings) -> Path:
+    """Where this data folder's llama.cpp child is recorded: a restart after a crash finds it
+    there and ends it, instead of starting a second multi-GB model beside it."""
+    return settings.data_dir / "run" / "llama-server.pid"
 
 
 class AnswerModels:
@@ -42,7 +49,11 @@ class AnswerModels:
     def _start_local(self) -> None:
         local = self._settings.llm.local
         try:
-            server = LlamaCppServer.from_settings(local, self._settings.model_cache_path)
+            server = LlamaCppServer.from_settings(
+                local,
+                self._settings.model_cache_path,
+                pid_file=local_server_pid_file(self._settings),
+            )
             self._local = server.start()
             backend = server.backend_settings(name="local", read_timeout_s=local.read_timeout_s)
             self._router = LlmRouter.from_settings(self._settings.llm, [backend])

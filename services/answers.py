@@ -33,6 +33,7 @@ from retrieval.context import Passage, build_passages
 from retrieval.filters import MetadataFilters
 from retrieval.language import query_language
 from retrieval.search import Retriever, SearchResult
+from services.answer_limits import AnswerLease, AnswerLimiter, check_history, trim_history
 from services.search import retrieved_summary
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class AnswerService:
         self._models = models
         self._token_count = token_count
         self._settings = retrieval
+        self._limits = llm.answers
+        self._limiter = AnswerLimiter(llm.answers)
         self._prompt_version = llm.prompt_versions.get("answer") or prompts.versions("answer")[-1]
 
     def check_question(self, question: str) -> str:
@@ -112,6 +115,10 @@ class AnswerService:
         if len(text) > limit:
             raise InvalidInput(f"the question is longer than {limit} characters")
         return text
+
+    def check_history(self, history: Sequence[Message]) -> None:
+        """Refuse a client's history over the caps (``InvalidInput``)."""
+        check_history(history, self._limits)
 
     async def begin(
         self,
@@ -126,13 +133,23 @@ class AnswerService:
         """Everything before the first event: check the input, rewrite a follow-up, retrieve,
         build the prompt and wait for the model's first event. Raises a ``ZhikuError`` (bad
         input, every model backend down…) before anything is streamed; a failure once the
-        passages are known is audited first."""
+        passages are known is audited first. Over the caller's concurrency caps it raises
+        ``TooManyRequests`` at once; the slot is held until the stream's ``finish``."""
         question = self.check_question(question)
         filters.to_filter()  # bad filters are a 400 now, not an error event later
-        prepared = await self.prepare(principal, question, history, filters)
-        stream = AnswerStream(self, principal, prepared, endpoint, conversation_id)
-        await stream.start()
+        lease = self._limiter.acquire(principal)
+        try:
+            prepared = await self.prepare(principal, question, history, filters)
+            stream = AnswerStream(self, principal, prepared, endpoint, conversation_id, lease)
+            await stream.start()
+        except BaseException:
+            lease.release()
+            raise
         return stream
+
+    def answers_running(self, principal: Principal) -> int:
+        """Answers now in flight for ``principal``'s tenant."""
+        return self._limiter.running(principal)
 
     async def prepare(
         self,
@@ -192,7 +209,11 @@ class AnswerService:
         search still sees what "it" refers to, and the answer is not lost to a rewrite outage.
         """
         turns = [m for m in history if m["role"] in ("user", "assistant")]
-        turns = turns[-self._settings.history_messages :]
+        turns = trim_history(
+            turns[-self._settings.history_messages :],
+            self._token_count,
+            self._limits.history_tokens,
+        )
         if not turns:
             return question
         try:
@@ -203,7 +224,9 @@ class AnswerService:
                 temperature=0.0,
             )
             rewritten = _clean_rewrite(completion.text)
-            if rewritten:
+            # The question back unchanged: the small model often does that after a long
+            # answer, resolving nothing; the previous question then carries the context.
+            if rewritten and rewritten.casefold() != question.casefold():
                 return rewritten
         except UpstreamUnavailable as exc:
             log.warning("question rewriting failed, using the previous question: %s", exc)
@@ -299,8 +322,10 @@ class AnswerStream:
         prepared: Prepared,
         endpoint: str,
         conversation_id: str | None,
+        lease: AnswerLease,
     ) -> None:
         self.prepared = prepared
+        self._lease = lease
         self._service = service
         self._principal = principal
         self._endpoint = endpoint
@@ -331,9 +356,12 @@ class AnswerStream:
 
     async def finish(self, final: Final | None, error: str | None = None) -> str:
         """Write the audit record (once; later calls return the same id). Shielded, so a
-        client that disconnects cancels the stream, not its record."""
+        client that disconnects cancels the stream, not its record. Gives the answer's
+        concurrency slot back and closes the model's stream if it is still open."""
+        self._lease.release()
         if self.answer_id is None:
             with anyio.CancelScope(shield=True):
+                await self._events.aclose()  # an abandoned answer stops generating
                 self.answer_id = await anyio.to_thread.run_sync(
                     lambda: self._service.record(
                         self._principal,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.admin import AdminService
 from services.answers import AnswerService
 from services.audit import AuditService
 from services.conversations import ConversationService
@@ -21,4 +22,5 @@ class Services:
     answers: AnswerService
     conversations: ConversationService
     audit: AuditService
+    admin: AdminService
     health: HealthService

@@ -1,23 +1,36 @@
 """Documents: upload, new version, change access, delete, read.
 
 Each write to the vector store happens inside the database transaction that records it, so a
-store failure rolls the row back and the two never disagree for long.
+store failure rolls the row back and the two never disagree for long. An access change also
+re-applies the committed list after its commit, so a worker that wrote chunks with an older
+list meanwhile cannot win (``core.db.access`` states the invariant). Every change is recorded
+as an audit event in its own transaction; an admin acting on a document they do not own is
+marked ``override``. The owner always reads and manages its document, whatever its list.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from core.access import Principal, user_token
 from core.blobs import BlobStore, document_prefix, original_key
+from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db import identity
+from core.db.events import record_event
 from core.db.models import Document, DocumentStatus
-from core.db.session import SessionFactory, transaction
-from core.dispatch import Dispatcher
-from core.errors import InvalidInput, PermissionDenied, UnsupportedFormat, ZhikuError
+from core.db.session import Session, SessionFactory, transaction
+from core.dispatch import Dispatcher, QueuedDocument
+from core.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    UnsupportedFormat,
+    ZhikuError,
+)
 from core.resources import Resource
 from core.settings import LimitsSettings
 from index.store import VectorStore
@@ -30,6 +43,8 @@ from services.schemas.documents import (
     UploadError,
     UploadResult,
 )
+
+log = logging.getLogger(__name__)
 
 MAX_TAGS = 50
 MAX_TAG_CHARS = 100
@@ -49,7 +64,9 @@ class IncomingFile:
     data: bytes
 
 
-def to_public(doc: Document) -> DocumentPublic:
+def to_public(doc: Document, reused_from_readable: bool = False) -> DocumentPublic:
+    """The public shape; ``reused_from`` only when the caller may read that document (an id
+    they cannot read would tell them that someone else uploaded the same bytes)."""
     total = doc.chunks_total or 0
     percent = (
         100.0
@@ -71,7 +88,7 @@ def to_public(doc: Document) -> DocumentPublic:
         stage=doc.stage,
         progress=Progress(chunks_done=doc.chunks_done, chunks_total=total, percent=percent),
         error=doc.error,
-        reused_from=doc.reused_from,
+        reused_from=doc.reused_from if reused_from_readable else None,
         created_at=doc.created_at,
         updated_at=doc.updated_at,
     )
@@ -112,7 +129,7 @@ class DocumentService:
             rows, total = doc_queries.list_documents(
                 session, principal, status=status, offset=offset, limit=limit
             )
-            data = [to_public(d) for d in rows]
+            data = _public_many(session, principal, rows)
         return DocumentsPublic(data=data, count=total, offset=offset, limit=limit)
 
     def get(self, principal: Principal, doc_id: str) -> DocumentPublic:
@@ -121,10 +138,8 @@ class DocumentService:
     def get_many(self, principal: Principal, doc_ids: list[str]) -> list[DocumentPublic]:
         """Several documents in one transaction (a progress display polls them all)."""
         with transaction(self._sessions) as session:
-            return [
-                to_public(doc_queries.readable_document(session, principal, doc_id))
-                for doc_id in doc_ids
-            ]
+            docs = [doc_queries.readable_document(session, principal, doc_id) for doc_id in doc_ids]
+            return _public_many(session, principal, docs)
 
     # --- uploading
 
@@ -209,9 +224,13 @@ class DocumentService:
                     self._keep_original(doc, incoming)
                     docs.append(doc)
                 session.flush()
+                for doc in docs:
+                    _record(session, principal, doc, "document.upload", access=doc.access)
                 accepted = [to_public(doc) for doc in docs]
-        for public in accepted:
-            self._dispatcher.parse(public.id, public.version)
+        if accepted:  # one hand-over for the request: with a broker, a few messages in all
+            self._dispatcher.parse_many(
+                [QueuedDocument(d.id, d.version, principal.tenant_id) for d in accepted]
+            )
         return UploadResult(data=accepted, errors=errors)
 
     def new_version(
@@ -221,7 +240,7 @@ class DocumentService:
         one is ready (its chunks are removed then), so a re-upload never leaves a gap."""
         clean, mime = self.check_file(incoming)
         with transaction(self._sessions) as session:
-            doc = doc_queries.readable_document(session, principal, doc_id)
+            doc = _lock_and_read(session, principal, doc_id)
             _require_manager(principal, doc)
             doc_queries.start_new_version(
                 session,
@@ -233,8 +252,11 @@ class DocumentService:
             )
             self._keep_original(doc, incoming)
             session.flush()
+            _record(session, principal, doc, "document.version")
             public = to_public(doc)
-        self._dispatcher.parse(public.id, public.version)
+        self._dispatcher.parse_many(
+            [QueuedDocument(public.id, public.version, principal.tenant_id)]
+        )
         return public
 
     def _keep_original(self, doc: Document, incoming: IncomingFile) -> None:
@@ -246,23 +268,87 @@ class DocumentService:
     # --- managing
 
     def change_access(self, principal: Principal, doc_id: str, spec: AccessSpec) -> DocumentPublic:
+        """Commit the new list (its version bumped, under the row lock), then apply the newest
+        committed list to the store, which beats any chunk written meanwhile with an old one."""
         tokens = self.resolve_access(principal, spec)
-        with transaction(self._sessions) as session:
-            doc = doc_queries.readable_document(session, principal, doc_id)
-            _require_manager(principal, doc)
-            doc_queries.set_access(session, doc, tokens)
-            # Inside the transaction: if the store refuses, the row keeps its old list.
-            self._store.get().set_document_access(doc.tenant_id, doc.id, tokens)
-            return to_public(doc)
+        store = self._store.get()
+        store_touched = False
+        try:
+            with transaction(self._sessions) as session:
+                doc = _lock_and_read(session, principal, doc_id)
+                _require_manager(principal, doc)
+                before = doc.access
+                doc_queries.set_access(session, doc, tokens)
+                _record(session, principal, doc, "document.access", before=before, after=doc.access)
+                # Also under the lock, before the commit: a store that refuses leaves the row
+                # (and, once re-applied below, the store) with the old list.
+                store_touched = True
+                stored = access_queries.store_tokens(tokens, doc.owner_id)
+                store.set_document_access(doc.tenant_id, doc.id, stored)
+                public = _public_many(session, principal, [doc])[0]
+        except Exception:
+            if store_touched:
+                self._reapply_after_failure(doc_id)
+            raise
+        access_queries.apply_latest(self._sessions, [doc_id], store.set_document_access)
+        return public
+
+    def _reapply_after_failure(self, doc_id: str) -> None:
+        """The store may hold part of a list the database rolled back: put the committed one
+        back. Best effort: the original error is what the caller must see."""
+        try:
+            access_queries.apply_latest(
+                self._sessions, [doc_id], self._store.get().set_document_access
+            )
+        except Exception:
+            log.warning("could not re-apply the access list of %s", doc_id, exc_info=True)
 
     def delete(self, principal: Principal, doc_id: str) -> None:
         with transaction(self._sessions) as session:
-            doc = doc_queries.readable_document(session, principal, doc_id)
+            doc = _lock_and_read(session, principal, doc_id)
             _require_manager(principal, doc)
             tenant_id = doc.tenant_id
+            _record(session, principal, doc, "document.delete")
             doc_queries.delete_document(session, doc)
             self._store.get().delete_document(tenant_id, doc_id)
+        # A parse still running writes its chunk list before it finds its claim gone, and
+        # then removes the prefix itself (workers.runs): nothing is left behind either way.
         self._blobs.delete_prefix(document_prefix(tenant_id, doc_id))
+
+
+def _lock_and_read(session: Session, principal: Principal, doc_id: str) -> Document:
+    """The document, row-locked until the transaction ends (so access changes, new versions
+    and deletes of one document take turns); NotFound if gone or not readable."""
+    if not access_queries.lock_document(session, doc_id):
+        raise NotFound("document not found")
+    return doc_queries.readable_document(session, principal, doc_id)
+
+
+def _public_many(
+    session: Session, principal: Principal, docs: list[Document]
+) -> list[DocumentPublic]:
+    twins = access_queries.readable_ids(
+        session, principal, [doc.reused_from for doc in docs if doc.reused_from]
+    )
+    return [to_public(doc, reused_from_readable=doc.reused_from in twins) for doc in docs]
+
+
+def _record(
+    session: Session, principal: Principal, doc: Document, action: str, **details: object
+) -> None:
+    """One audit event for a change of ``doc``, in the transaction that makes the change."""
+    record_event(
+        session,
+        doc.tenant_id,
+        principal.user_id,
+        action,
+        "document",
+        doc.id,
+        filename=doc.filename,
+        version=doc.version,
+        override=principal.is_admin and doc.owner_id != principal.user_id,
+        **details,
+    )
 
 
 def _require_manager(principal: Principal, doc: Document) -> None:

@@ -1,11 +1,60 @@
-"""Who is calling: an API key resolved to its principal (user, groups, tenant)."""
+"""Who is calling (an API key resolved to its principal), and a user's own keys.
+
+Every user manages their own keys (list, create, revoke, rotate): a key that leaks can be
+killed by its owner without waiting for an admin. The key helpers here are shared with
+``services.admin``, which applies them to other users' keys.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from core.access import Principal
 from core.db import identity
+from core.db.models import ApiKey, utcnow
 from core.db.session import SessionFactory, transaction
-from core.errors import Unauthenticated
+from core.errors import NotFound, Unauthenticated
+from services.schemas.admin import KeyCreate, KeyIssued, KeyPublic, KeyRotate, KeysPublic, MePublic
+
+
+def key_public(row: ApiKey) -> KeyPublic:
+    return KeyPublic(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        active=identity.is_usable(row, utcnow()),
+    )
+
+
+def keys_public(rows: list[ApiKey]) -> KeysPublic:
+    return KeysPublic(data=[key_public(r) for r in rows], count=len(rows))
+
+
+def expiry(spec: KeyCreate) -> datetime | None:
+    """When a key asked for now expires; None: never."""
+    return utcnow() + timedelta(days=spec.expires_in_days) if spec.expires_in_days else None
+
+
+def grace(spec: KeyRotate) -> timedelta:
+    return timedelta(seconds=spec.grace_seconds)
+
+
+def issued_public(issued: identity.IssuedKey) -> KeyIssued:
+    return KeyIssued(
+        id=issued.id, name=issued.name, key=issued.plaintext, expires_at=issued.expires_at
+    )
+
+
+def own_key(row: ApiKey, principal: Principal) -> ApiKey:
+    """The caller's key; anyone else's (same tenant or not) is not found."""
+    if row.user_id != principal.user_id:
+        raise NotFound("no such API key")
+    return row
 
 
 class IdentityService:
@@ -18,3 +67,48 @@ class IdentityService:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
         with transaction(self._sessions) as session:
             return identity.authenticate(session, api_key, self._pepper)
+
+    def me(self, principal: Principal) -> MePublic:
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, principal.user_id)
+            return MePublic(
+                id=user.id,
+                tenant_id=user.tenant_id,
+                name=user.name,
+                is_admin=user.is_admin,
+                is_auditor=user.is_auditor,
+                group_ids=sorted(g.id for g in user.groups),
+            )
+
+    # --- the caller's own keys
+
+    def list_keys(self, principal: Principal) -> KeysPublic:
+        with transaction(self._sessions) as session:
+            return keys_public(identity.list_keys(session, principal.tenant_id, principal.user_id))
+
+    def create_key(self, principal: Principal, spec: KeyCreate) -> KeyIssued:
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, principal.user_id)
+            issued = identity.issue_api_key(
+                session,
+                user,
+                self._pepper,
+                spec.name,
+                expires_at=expiry(spec),
+                actor_id=principal.user_id,
+            )
+        return issued_public(issued)
+
+    def revoke_key(self, principal: Principal, key_id: str) -> None:
+        with transaction(self._sessions) as session:
+            row = own_key(identity.get_key(session, principal.tenant_id, key_id), principal)
+            identity.revoke_key(session, row, actor_id=principal.user_id)
+
+    def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
+        with transaction(self._sessions) as session:
+            row = own_key(identity.get_key(session, principal.tenant_id, key_id), principal)
+            user = identity.get_user(session, principal.tenant_id, principal.user_id)
+            issued = identity.rotate_key(
+                session, row, user, self._pepper, grace=grace(spec), actor_id=principal.user_id
+            )
+        return issued_public(issued)

@@ -25,7 +25,15 @@ from index.store import Scope
 from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 from workers.context import Outcome, StageContext
-from workers.runs import Results, Run, finish, finish_all, once_each, record_progress
+from workers.runs import (
+    Results,
+    Run,
+    finish,
+    finish_all,
+    once_each,
+    record_progress,
+    settle_access,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +163,8 @@ def _write_slice(
     ]
     svc.store.upsert(points)
     touched = Counter(run for (run, _), _ in kept)
+    # Every run written, even one that lost its claim meanwhile: its chunks are in the store.
+    settle_access(svc, list(touched))
     done.update(touched)
     complete = [run for run in touched if run.active and done[run] == len(run.chunks)]
     ongoing = {run: {"chunks_done": done[run]} for run in touched if run.active}
@@ -171,7 +181,6 @@ def _write_slice(
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
-    run.written_access.add(tuple(run.access))
     return {
         fields.TENANT: run.tenant_id,
         fields.ACCESS: run.access,
@@ -222,6 +231,7 @@ def _reuse_twin(svc: StageContext, run: Run) -> bool:
         )
     for start in range(0, len(points), svc.upsert_batch):
         svc.store.upsert(points[start : start + svc.upsert_batch])
+    settle_access(svc, [run])
     record_progress(svc, {run: {"reused_from": twin_id, "parse_info": twin_parse_info}})
     finish(svc, run, len(points))
     log.info("document %s reused the chunks of identical document %s", run.doc_id, twin_id)

@@ -2,8 +2,11 @@
 
 Parsers meet hostile files: one may hang, blow up memory or crash in native code. In a Celery
 prefork worker the pool child and the task time limit contain that; in the single-process
-embedded mode this wrapper does: a parse that overruns its time is killed, a crashed child
-is replaced, and either way only that document fails.
+embedded mode this wrapper does: a parse that overruns its time is killed, one that needs more
+memory than ``WorkerSettings.parse.max_memory_mib`` fails (an address-space limit in the child,
+so the kernel's OOM killer never has to choose between the parser and the API), a crashed child
+is replaced, and either way only that document fails. The child ends itself when the server
+dies, even by SIGKILL (a watchdog on its parent).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import resource
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +37,9 @@ _child_parse: ParseFn | None = None
 BuildParser = Callable[[Settings], ParseFn]
 
 
-def _init_child(build: BuildParser, settings_json: str, parent_pid: int) -> None:
+def _init_child(
+    build: BuildParser, settings_json: str, parent_pid: int, memory_limit_mib: int
+) -> None:
     global _child_parse
     threading.Thread(
         target=_exit_with_parent, args=(parent_pid,), name="zhiku-parent-watch", daemon=True
@@ -42,6 +48,19 @@ def _init_child(build: BuildParser, settings_json: str, parent_pid: int) -> None
 
     _child_parse = build(Settings.model_validate_json(settings_json))
     warm_up()  # imports unstructured and loads spaCy now, outside any document's time limit
+    if memory_limit_mib > 0:
+        _limit_address_space(memory_limit_mib)
+
+
+def _limit_address_space(extra_mib: int) -> None:
+    """Cap the child's address space at what it maps now, warmed up, plus ``extra_mib``: the
+    limit is what one parse may add, whatever the libraries map at start (~2 GiB here, most
+    of it never touched). Past it an allocation fails: ``MemoryError`` in Python, a crash in
+    native code; either fails only this document."""
+    with open("/proc/self/statm") as statm:
+        mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    limit = mapped + extra_mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -98,6 +117,7 @@ class IsolatedParser:
         self._build = build
         self._settings_json = settings.model_dump_json()
         self._timeout = settings.parsing.timeout_s
+        self._memory_mib = settings.worker.parse.max_memory_mib
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -107,7 +127,7 @@ class IsolatedParser:
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_child,
-                initargs=(self._build, self._settings_json, os.getpid()),
+                initargs=(self._build, self._settings_json, os.getpid(), self._memory_mib),
             )
             try:
                 pool.submit(_ready).result(timeout=_START_TIMEOUT_S)
@@ -135,11 +155,21 @@ class IsolatedParser:
                 raise UnprocessableDocument(
                     f"parsing took longer than the {self._timeout:.0f} s limit"
                 ) from None
+            except MemoryError:
+                self._discard_pool()  # a child that ran out may be left in a bad state
+                raise self._too_big() from None
             except BrokenProcessPool:
                 self._discard_pool()
                 raise UnprocessableDocument(
-                    "the parser crashed on this file (it may be corrupt or too large)"
+                    "the parser crashed on this file (it may be corrupt, or parsing needed "
+                    f"more than the {self._memory_mib} MiB limit)"
                 ) from None
+
+    def _too_big(self) -> UnprocessableDocument:
+        return UnprocessableDocument(
+            f"parsing needed more than {self._memory_mib} MiB "
+            "(WorkerSettings.parse.max_memory_mib); the file may be a decompression bomb"
+        )
 
     def parse_many(self, items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
         """Several files in one round trip to the child: for short texts the round trip,
@@ -148,14 +178,21 @@ class IsolatedParser:
         guilty one fails."""
         if len(items) == 1:
             return [self._one(*items[0])]
+        results: list[ParseResult | Exception] | None
         with self._lock:
             future = self._ensure_pool().submit(_parse_many_in_child, list(items))
             try:
-                return future.result(timeout=self._timeout)
+                results = future.result(timeout=self._timeout)
             except (FutureTimeout, BrokenProcessPool):
                 log.warning("a batch of %d files failed in the parser; one by one", len(items))
                 self._discard_pool()
-        return [self._one(data, filename) for data, filename in items]
+                results = None
+            else:
+                if any(isinstance(result, MemoryError) for result in results):
+                    self._discard_pool()
+        if results is None:  # outside the lock: each file takes it again
+            return [self._one(data, filename) for data, filename in items]
+        return [self._too_big() if isinstance(r, MemoryError) else r for r in results]
 
     def _one(self, data: bytes, filename: str) -> ParseResult | Exception:
         try:

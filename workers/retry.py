@@ -1,12 +1,18 @@
 """One retry policy for every runner: ``decide(error, attempt)`` says retry after a delay, or
-fail the document with a reason. The in-process runner and Celery both follow it."""
+fail the document with a reason. The in-process runner and Celery both follow it.
+
+The reason is shown to whoever uploaded the document, so it is plain words; the exception's
+type and message (which may name hosts, paths or backend internals) go to the log only."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 
 from core.errors import UpstreamUnavailable
+
+log = logging.getLogger(__name__)
 
 _TRANSIENT_NAMES = {
     # by name, so this module needs neither SQLAlchemy nor redis-py imported
@@ -40,8 +46,12 @@ class RetryPolicy:
 
     def decide(self, error: BaseException, attempt: int) -> Retry | Fail:
         """``attempt``: retries already made for this document in this stage (0 at first)."""
-        if is_transient(error) and attempt < self.max_retries:
+        transient = is_transient(error)
+        if transient and attempt < self.max_retries:
             return Retry(min(self.cap_s, 2.0 ** (attempt + 1)))
+        log.warning("document failed after %d retries: %s", attempt, internal_detail(error))
+        if transient:
+            return Fail(f"a temporary failure, retried {attempt} times")
         return Fail(describe(error))
 
 
@@ -52,8 +62,14 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """A reason fit for a document's error field: the type and message, no traceback."""
+    """A reason fit for a document's error field: plain words, no exception type or message
+    (``internal_detail`` has those, for the log)."""
     if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, by name (no import here)
         return "processing took longer than the worker's time limit"
+    return "processing stopped on an unexpected error; the administrator's log has the details"
+
+
+def internal_detail(exc: BaseException) -> str:
+    """The exception's type and first line, for the log only."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"internal error ({type(exc).__name__}): {message}"[:500]
+    return f"{type(exc).__name__}: {message}"[:500]

@@ -3,6 +3,10 @@
 A run first claims the document (``core.db.documents.claim``); every later write checks the
 claim is still its own, and a run that lost it (the document was deleted, or a sweeper gave it
 to another worker after this one went silent) stops writing.
+
+Chunks are written with the access list (and its version) read at the claim; after each upsert
+``settle_access`` re-reads the version and re-applies the newest list if it moved, so an access
+change that raced with the upsert always wins (the invariant and its proof: ``core.db.access``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from core.blobs import document_prefix
+from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db import jobs as job_queries
 from core.db.models import Document, DocumentStage
@@ -40,7 +46,9 @@ class Run:
     filename: str
     title: str
     mime_type: str
+    # The tokens chunks are written with (``core.db.access.store_tokens``), and their version.
     access: list[str]
+    access_version: int
     tags: list[str]
     created_at: float
     content_hash: str
@@ -50,8 +58,6 @@ class Run:
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
     finished: bool = False  # marked ready
-    # Every access list some chunk of this run was written with.
-    written_access: set[tuple[str, ...]] = field(default_factory=set)
     next_beat: float = 0.0
 
     def may_have_stale_chunks(self) -> bool:
@@ -112,10 +118,13 @@ def close_run(
         _after_claim_lost(svc, run)
         return Outcome.SKIPPED
     if isinstance(exc, UnprocessableDocument | NotFound):
+        # The caller reads the reason; blob keys and the like stay in the log.
         reason = (
-            str(exc) if isinstance(exc, UnprocessableDocument) else f"stored data is missing: {exc}"
+            f"the file could not be parsed: {exc}"
+            if isinstance(exc, UnprocessableDocument)
+            else "the stored file is missing; upload it again"
         )
-        log.info("document %s failed: %s", run.doc_id, reason)
+        log.info("document %s failed: %s (%s: %s)", run.doc_id, reason, type(exc).__name__, exc)
         with transaction(svc.sessions) as session:
             doc_queries.fail(session, run.doc_id, reason, token=run.token)
             job_queries.end_job(session, run.job_id, "failed", reason)
@@ -141,9 +150,13 @@ def _after_claim_lost(svc: StageContext, run: Run) -> None:
     with svc.sessions() as session:
         deleted = session.get(Document, run.doc_id) is None
     if deleted:
-        # Deleted while we were writing: remove what our in-flight upserts may have added.
+        # Deleted while we were writing: remove what our in-flight writes may have added. A
+        # write that finished before this check is removed here; one after it is impossible,
+        # since every write comes before the claim check that found the claim lost (the
+        # parse stage's chunk list is written before ``release_many``).
         if run.stage == DocumentStage.EMBEDDING:
             svc.store.delete_document(run.tenant_id, run.doc_id)
+        svc.blobs.delete_prefix(document_prefix(run.tenant_id, run.doc_id))
         log.info("document %s was deleted during ingestion", run.doc_id)
         return
     log.info("document %s: claim lost, another run continues it", run.doc_id)
@@ -160,7 +173,8 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
         filename=doc.filename,
         title=doc.title,
         mime_type=doc.mime_type,
-        access=doc.access,
+        access=access_queries.store_tokens(doc.access, doc.owner_id),
+        access_version=doc.access_version or 1,
         tags=list(doc.tags or []),
         created_at=doc.created_at.timestamp(),
         content_hash=doc.content_hash,
@@ -172,19 +186,35 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
 
 def record_progress(svc: StageContext, updates: dict[Run, dict[str, object]]) -> None:
     """Write progress for several runs in one transaction; runs that lost their claim are
-    marked inactive. Each run also picks up an access list changed meanwhile, so its next
-    batches are written with it."""
+    marked inactive."""
     with transaction(svc.sessions) as session:
         held = doc_queries.record_progress_many(
             session, [(run.doc_id, run.token, values) for run, values in updates.items()]
         )
-        access = doc_queries.access_lists(session, sorted(held))
-    for run in updates:
-        if run.doc_id in held:
-            run.access = access[run.doc_id]
     for run in updates:
         if run.doc_id not in held:
             _after_claim_lost(svc, run)
+
+
+def settle_access(svc: StageContext, runs: Sequence[Run]) -> None:
+    """Call after every upsert of these runs' chunks, once it returned: when an access change
+    committed since a run read its list, apply the newest list to the store (rule 3 of
+    ``core.db.access``), and write the run's next chunks with it."""
+    runs = list(dict.fromkeys(runs))
+    with svc.sessions() as session:
+        versions = access_queries.access_versions(session, [run.doc_id for run in runs])
+    moved = [
+        run for run in runs if run.doc_id in versions and versions[run.doc_id] != run.access_version
+    ]
+    if not moved:
+        return
+    applied = access_queries.apply_latest(
+        svc.sessions, [run.doc_id for run in moved], svc.store.set_document_access
+    )
+    for run in moved:
+        if run.doc_id in applied:
+            state = applied[run.doc_id]
+            run.access, run.access_version = state.tokens, state.version
 
 
 def finish(svc: StageContext, run: Run, count: int) -> None:
@@ -202,13 +232,6 @@ def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exce
         if run.may_have_stale_chunks():
             svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
     with transaction(svc.sessions) as session:
-        access = doc_queries.access_lists(session, [run.doc_id for run, _ in done])
-        for run, _ in done:
-            current = access[run.doc_id]
-            if run.written_access - {tuple(current)}:
-                # Changed while some batches were written with the old list.
-                svc.store.set_document_access(run.tenant_id, run.doc_id, current)
-                run.access = current
         held = doc_queries.release_many(
             session,
             [(run.doc_id, run.token, doc_queries.finished_values(count)) for run, count in done],

@@ -12,7 +12,6 @@ from zhiku.database import build_sessions
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    limits = settings.limits
 
     def build_runtime() -> Container:
         build_sessions(settings, migrate=True)
@@ -21,6 +20,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_api(
         build_runtime,
         public_docs=settings.environment != "production",
-        # Every file at its limit, plus room for the multipart envelope and form fields.
-        max_body_bytes=limits.max_upload_bytes * limits.max_files_per_upload + 1024 * 1024,
+        limits=settings.limits,
     )

@@ -153,10 +153,45 @@ def create_user(
     name: str,
     email: Annotated[str | None, typer.Option()] = None,
     is_admin: Annotated[bool, typer.Option("--admin")] = False,
+    is_auditor: Annotated[
+        bool, typer.Option("--auditor", help="Reads questions and answers in the audit trail")
+    ] = False,
 ) -> None:
     from zhiku import admin_commands
 
-    typer.echo(admin_commands.create_user(get_settings(), tenant, name, email, is_admin))
+    typer.echo(
+        admin_commands.create_user(get_settings(), tenant, name, email, is_admin, is_auditor)
+    )
+
+
+@admin.command("disable-user")
+def disable_user(tenant: str, user: str) -> None:
+    """Refuse the user's keys from their next request on (their documents stay)."""
+    from zhiku import admin_commands
+
+    admin_commands.set_disabled(get_settings(), tenant, user, True)
+
+
+@admin.command("enable-user")
+def enable_user(tenant: str, user: str) -> None:
+    from zhiku import admin_commands
+
+    admin_commands.set_disabled(get_settings(), tenant, user, False)
+
+
+@admin.command("set-roles")
+def set_roles(
+    tenant: str,
+    user: str,
+    is_admin: Annotated[bool | None, typer.Option("--admin/--no-admin")] = None,
+    is_auditor: Annotated[bool | None, typer.Option("--auditor/--no-auditor")] = None,
+) -> None:
+    """Grant or withdraw roles; a role not named stays as it is. The auditor role is granted
+    here only, never over HTTP."""
+    from zhiku import admin_commands
+
+    admin, auditor = admin_commands.set_roles(get_settings(), tenant, user, is_admin, is_auditor)
+    typer.echo(f"admin={admin} auditor={auditor}")
 
 
 @admin.command("create-group")
@@ -173,16 +208,46 @@ def add_member(tenant: str, user: str, group: str) -> None:
     admin_commands.add_member(get_settings(), tenant, user, group)
 
 
-@admin.command("create-key")
-def create_key(
-    tenant: str, user: str, name: Annotated[str, typer.Option(help="A label")] = ""
-) -> None:
-    """Issue an API key; it is shown once."""
+@admin.command("remove-member")
+def remove_member(tenant: str, user: str, group: str) -> None:
+    """Take a user out of a group: its documents are out of their reach from now on."""
     from zhiku import admin_commands
 
-    issued = admin_commands.create_key(get_settings(), tenant, user, name)
-    typer.echo(f"key id {issued.id} (for revoke-key)", err=True)
+    admin_commands.remove_member(get_settings(), tenant, user, group)
+
+
+@admin.command("create-key")
+def create_key(
+    tenant: str,
+    user: str,
+    name: Annotated[str, typer.Option(help="A label")] = "",
+    expires_in_days: Annotated[
+        int | None, typer.Option(min=1, max=3650, help="Refused after this many days")
+    ] = None,
+) -> None:
+    """Issue an API key; it is shown once (on standard output, its id on standard error)."""
+    from zhiku import admin_commands
+
+    issued = admin_commands.create_key(get_settings(), tenant, user, name, expires_in_days)
+    typer.echo(f"key id {issued.id} (for revoke-key, rotate-key)", err=True)
     typer.echo(issued.plaintext)
+
+
+@admin.command("list-keys")
+def list_keys(tenant: str, user: str) -> None:
+    """A user's keys, newest first: id, prefix, state, expiry, last use, name (no secrets)."""
+    from core.db.keys import is_usable
+    from core.db.models import utcnow
+    from zhiku import admin_commands
+
+    now = utcnow()
+    for key in admin_commands.list_keys(get_settings(), tenant, user):
+        state = "active" if is_usable(key, now) else "revoked" if key.revoked_at else "expired"
+        expires = key.expires_at.isoformat() if key.expires_at else "never"
+        used = key.last_used_at.isoformat() if key.last_used_at else "never"
+        typer.echo(
+            f"{key.id}\tzk_{key.prefix}\t{state}\texpires={expires}\tused={used}\t{key.name}"
+        )
 
 
 @admin.command("revoke-key")
@@ -191,6 +256,21 @@ def revoke_key(key_id: str) -> None:
     from zhiku import admin_commands
 
     admin_commands.revoke_key(get_settings(), key_id)
+
+
+@admin.command("rotate-key")
+def rotate_key(
+    key_id: str,
+    grace_seconds: Annotated[
+        int, typer.Option(min=0, max=7 * 24 * 3600, help="The old key keeps working this long")
+    ] = 0,
+) -> None:
+    """Replace a key with a new one (same name and lifetime); the old one is revoked."""
+    from zhiku import admin_commands
+
+    issued = admin_commands.rotate_key(get_settings(), key_id, grace_seconds)
+    typer.echo(f"key id {issued.id} (replaces {key_id})", err=True)
+    typer.echo(issued.plaintext)
 
 
 if __name__ == "__main__":

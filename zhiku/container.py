@@ -26,6 +26,7 @@ from index.store import VectorStore
 from index.tokens import token_counter
 from llm.runtime import AnswerModels
 from retrieval.search import Retriever
+from services.admin import AdminService
 from services.answers import AnswerService
 from services.audit import AuditService
 from services.catalog import Services
@@ -190,6 +191,7 @@ class Container:
             ),
             conversations=ConversationService(sessions, settings.retrieval.history_messages),
             audit=AuditService(sessions),
+            admin=AdminService(sessions, settings.secret_key),
             health=HealthService(
                 sessions,
                 self.celery.ping if self.celery is not None else None,

@@ -1,23 +1,56 @@
-"""/v1/audit/answers: a tenant's record of searches and answers, for its admins only."""
+"""/v1/audit: a tenant's audit trail, for its admins and auditors (docs/security.md).
+
+``/answers``: the record of searches and answers, in full for auditors, redacted for admins
+(no question, query, filters, passages, error or answer). ``/events``: who changed what
+(users, roles, groups, keys, documents), for both.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from api.deps import Audit, CurrentPrincipal
-from services.schemas.audit import AnswerRecordsPublic
+from api.deps import Audit, AuditReader, require_audit_reader
+from services.schemas.audit import AnswerRecordsPublic, AuditEventsPublic
+from services.schemas.bounds import ID_PATTERN, MAX_ID_CHARS, MAX_OFFSET
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_audit_reader)])
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+# Ids and action names: bounded, and no NUL or control character ever reaches PostgreSQL.
+OptionalId = Annotated[str | None, Query(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+Action = Annotated[str | None, Query(max_length=60, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 @router.get("/answers", response_model=AnswerRecordsPublic, operation_id="audit-answers")
 def list_answer_records(
     service: Audit,
-    principal: CurrentPrincipal,
-    user_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    principal: AuditReader,
+    user_id: OptionalId = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
 ) -> AnswerRecordsPublic:
     return service.answer_records(principal, user_id, offset, limit)
+
+
+@router.get("/events", response_model=AuditEventsPublic, operation_id="audit-events")
+def list_events(
+    service: Audit,
+    principal: AuditReader,
+    action: Action = None,
+    actor_id: OptionalId = None,
+    target_id: OptionalId = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> AuditEventsPublic:
+    """Newest first; filter by action (e.g. ``key.revoke``), actor or target."""
+    return service.events(
+        principal,
+        action=action,
+        actor_id=actor_id,
+        target_id=target_id,
+        offset=offset,
+        limit=limit,
+    )

@@ -15,19 +15,24 @@ down) are plain HTTP errors instead.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from api.deps import Answers, Conversations, CurrentPrincipal
+from api.disconnect import unless_disconnected
+from api.errors import GUARDED, error_responses, public_detail
 from core.errors import ZhikuError
 from services.answers import Delta, Final
 from services.schemas.chat import ChatAnswer, ChatRequestBody, Citation
 
-router = APIRouter(prefix="/v1/chat", tags=["chat"])
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/chat", tags=["chat"], responses=GUARDED)
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -38,9 +43,10 @@ def sse(event: str, data: dict[str, Any]) -> str:
     "",
     operation_id="chat",
     response_model=ChatAnswer,
-    responses={200: {"content": {"text/event-stream": {}}}, 400: {}, 404: {}, 503: {}},
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(400, 404, 503)},
 )
 async def chat(
+    request: Request,
     answers: Answers,
     conversations: Conversations,
     principal: CurrentPrincipal,
@@ -70,7 +76,14 @@ async def chat(
         return message_id, answer_id
 
     if not body.stream:
-        final = await answer.final()
+        try:
+            finished, final = await unless_disconnected(request, answer.final())
+        except ZhikuError as exc:
+            await answer.finish(None, str(exc))
+            raise
+        if not finished or final is None:  # the client left: stop, audit as "cancelled"
+            await answer.finish(None)
+            return StreamingResponse(iter(()), status_code=499)  # nobody reads it
         message_id, answer_id = await save(final)
         return ChatAnswer(
             conversation_id=conversation_id,
@@ -112,8 +125,9 @@ async def chat(
                 },
             )
         except ZhikuError as exc:
-            error = str(exc)
-            yield sse("error", {"detail": error})
+            error = str(exc)  # the audit keeps the reason; the caller reads the public one
+            log.warning("chat stream failed: %r", exc)
+            yield sse("error", {"detail": public_detail(exc)})
         finally:
             # Failed, or the client went away: the attempt is audited all the same.
             await answer.finish(None, error)

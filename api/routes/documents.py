@@ -5,18 +5,53 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Response, UploadFile, status
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    HTTPException,
+    Path,
+    Query,
+    Response,
+    UploadFile,
+    status,
+)
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from api.deps import CurrentPrincipal, Documents
+from api.errors import GUARDED, InvalidBody, error_responses
 from core.db.models import DocumentStatus
 from core.errors import InvalidInput
-from services.documents import IncomingFile, UploadRejected, clean_tags
-from services.schemas.documents import AccessSpec, DocumentPublic, DocumentsPublic, UploadResult
+from services.documents import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
+from services.schemas.bounds import (
+    ID_PATTERN,
+    MAX_ID_CHARS,
+    MAX_OFFSET,
+    reject_control_characters,
+)
+from services.schemas.documents import (
+    MAX_ACCESS_IDS,
+    AccessSpec,
+    DocumentPublic,
+    DocumentsPublic,
+    UploadError,
+    UploadResult,
+)
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"])
+router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=GUARDED)
+
+DocumentId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+# Room for every id of a full access list, quoted and separated; the JSON's own size bound.
+MAX_ACCESS_CHARS = 2 * MAX_ACCESS_IDS * (MAX_ID_CHARS + 4) + 256
+_ACCESS_SHAPE = 'access must be JSON like {"users": [...], "groups": [...], "everyone": false}'
+
+
+class UploadFailure(InvalidBody):
+    """Every file of an upload refused: the first one's reason, and each file's."""
+
+    errors: list[UploadError] = Field(default_factory=list)
 
 
 def _parse_access(raw: str | None) -> AccessSpec | None:
@@ -24,10 +59,23 @@ def _parse_access(raw: str | None) -> AccessSpec | None:
         return None
     try:
         return AccessSpec.model_validate(json.loads(raw))
-    except (json.JSONDecodeError, ValidationError) as exc:
-        raise InvalidInput(
-            'access must be JSON like {"users": [...], "groups": [...], "everyone": false}'
-        ) from exc
+    # RecursionError: JSON nested deeper than the parser's stack (no real list is nested).
+    except (ValueError, ValidationError, RecursionError) as exc:
+        raise InvalidInput(_ACCESS_SHAPE) from exc
+
+
+def _parse_tags(raw: str | None) -> list[str]:
+    try:
+        reject_control_characters(raw or "")
+    except ValueError as exc:
+        raise InvalidInput(f"tags {exc}") from exc
+    return clean_tags((raw or "").split(","))
+
+
+_UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
+    **error_responses(404, 409),
+    **{code: {"model": UploadFailure} for code in (400, 413, 415, 422)},
+}
 
 
 @router.post(
@@ -35,20 +83,26 @@ def _parse_access(raw: str | None) -> AccessSpec | None:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=UploadResult,
     operation_id="documents-upload",
-    responses={400: {}, 413: {}, 415: {}},
+    responses=_UPLOAD_ERRORS,
 )
 async def upload_documents(
     service: Documents,
     principal: CurrentPrincipal,
     files: Annotated[list[UploadFile], File(description="One or more files")],
-    access: Annotated[str | None, Form(description="JSON access list; default: only you")] = None,
-    tags: Annotated[str | None, Form(description="Comma-separated tags")] = None,
+    access: Annotated[
+        str | None,
+        Form(max_length=MAX_ACCESS_CHARS, description="JSON access list; default: only you"),
+    ] = None,
+    tags: Annotated[
+        str | None,
+        Form(max_length=MAX_TAGS * (MAX_TAG_CHARS + 1), description="Comma-separated tags"),
+    ] = None,
 ) -> UploadResult | JSONResponse:
     limits = service.limits
     if len(files) > limits.max_files_per_upload:
         raise InvalidInput(f"at most {limits.max_files_per_upload} files per upload")
     spec = _parse_access(access)
-    tag_list = clean_tags((tags or "").split(","))
+    tag_list = _parse_tags(tags)
     # Read one byte past the limit: enough to know a file is too big, never the whole file.
     incoming = [
         IncomingFile(upload.filename or "", await upload.read(limits.max_upload_bytes + 1))
@@ -75,14 +129,21 @@ def list_documents(
     service: Documents,
     principal: CurrentPrincipal,
     status_filter: Annotated[DocumentStatus | None, Query(alias="status")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DocumentsPublic:
     return service.list(principal, status=status_filter, offset=offset, limit=limit)
 
 
-@router.get("/{doc_id}", response_model=DocumentPublic, operation_id="documents-get")
-def get_document(service: Documents, principal: CurrentPrincipal, doc_id: str) -> DocumentPublic:
+@router.get(
+    "/{doc_id}",
+    response_model=DocumentPublic,
+    operation_id="documents-get",
+    responses=error_responses(404),
+)
+def get_document(
+    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId
+) -> DocumentPublic:
     return service.get(principal, doc_id)
 
 
@@ -91,12 +152,12 @@ def get_document(service: Documents, principal: CurrentPrincipal, doc_id: str) -
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentPublic,
     operation_id="documents-new-version",
-    responses={400: {}, 413: {}, 415: {}},
+    responses=error_responses(400, 403, 404, 409, 413, 415, 422),
 )
 async def upload_new_version(
     service: Documents,
     principal: CurrentPrincipal,
-    doc_id: str,
+    doc_id: DocumentId,
     file: Annotated[UploadFile, File(description="The new content")],
 ) -> DocumentPublic:
     data = await file.read(service.limits.max_upload_bytes + 1)
@@ -108,15 +169,25 @@ async def upload_new_version(
 
 
 @router.patch(
-    "/{doc_id}/access", response_model=DocumentPublic, operation_id="documents-set-access"
+    "/{doc_id}/access",
+    response_model=DocumentPublic,
+    operation_id="documents-set-access",
+    responses=error_responses(400, 403, 404, 409),
 )
 def set_access(
-    service: Documents, principal: CurrentPrincipal, doc_id: str, spec: AccessSpec
+    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId, spec: AccessSpec
 ) -> DocumentPublic:
     return service.change_access(principal, doc_id, spec)
 
 
-@router.delete("/{doc_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="documents-delete")
-def delete_document(service: Documents, principal: CurrentPrincipal, doc_id: str) -> Response:
+@router.delete(
+    "/{doc_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="documents-delete",
+    responses=error_responses(403, 404, 409),
+)
+def delete_document(
+    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId
+) -> Response:
     service.delete(principal, doc_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api.deps import Health
 
 router = APIRouter(prefix="/health", tags=["health"])
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 @router.get("/live", operation_id="health-live")
@@ -20,7 +26,12 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", operation_id="health-ready")
+@router.get(
+    "/ready",
+    operation_id="health-ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A dependency is down"}},
+)
 def ready(health: Health) -> JSONResponse:
     checks = health.checks()
     ok = health.ready(checks)

@@ -6,12 +6,13 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentPrincipal, Search
+from api.errors import GUARDED
 from services.schemas.search import SearchRequestBody, SearchResponse
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=GUARDED)
 
 
-@router.post("", response_model=SearchResponse, operation_id="search", responses={400: {}, 503: {}})
+@router.post("", response_model=SearchResponse, operation_id="search")
 async def search(
     service: Search, principal: CurrentPrincipal, body: SearchRequestBody
 ) -> SearchResponse:

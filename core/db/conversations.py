@@ -107,7 +107,8 @@ def answer_records(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AnswerRecord], int]:
-    """A tenant's audit trail, newest first (an admin's view)."""
+    """A tenant's audit trail, newest first (auditors see it whole, admins redacted:
+    ``services.audit``)."""
     query = select(AnswerRecord).where(AnswerRecord.tenant_id == tenant_id)
     if user_id:
         query = query.where(AnswerRecord.user_id == user_id)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, exists, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.access import Principal
+from core.db.access import change_access, may_read, owned_or_shared
 from core.db.models import (
     Document,
-    DocumentAccess,
     DocumentStage,
     DocumentStatus,
     new_id,
@@ -63,15 +63,9 @@ def chunk_totals(session: Session, doc_ids: Sequence[str]) -> dict[str, int]:
 def readable_document(session: Session, principal: Principal, doc_id: str) -> Document:
     """The document if the caller may see it; NotFound otherwise (never reveal that it exists)."""
     doc = session.get(Document, doc_id)
-    if doc is None or not _visible(doc, principal):
+    if doc is None or not may_read(principal, doc):
         raise NotFound("document not found")
     return doc
-
-
-def _visible(doc: Document, principal: Principal) -> bool:
-    if doc.tenant_id != principal.tenant_id:
-        return False
-    return principal.is_admin or principal.can_read(doc.tenant_id, doc.access)
 
 
 def list_documents(
@@ -86,12 +80,7 @@ def list_documents(
     if status:
         query = query.where(Document.status == status)
     if not principal.is_admin:
-        query = query.where(
-            exists().where(
-                DocumentAccess.document_id == Document.id,
-                DocumentAccess.token.in_(principal.access_tokens()),
-            )
-        )
+        query = query.where(owned_or_shared(principal))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = query.order_by(Document.created_at.desc(), Document.id).offset(offset).limit(limit)
     return list(session.scalars(page)), total
@@ -150,63 +139,6 @@ def claim_many(
         select(Document.id).where(Document.id.in_(ids), Document.run_token == token)
     )
     return dict.fromkeys(claimed, token)
-
-
-def needs_run(
-    session: Session, doc_id: str, version: int, stages: Sequence[str], stale_after: timedelta
-) -> bool:
-    """Whether a message for one of ``stages`` has anything to do: the version is current,
-    unfinished and at one of those stages, and no live run holds it. One read by primary key,
-    so the messages of documents another run already took cost next to nothing."""
-    row = session.execute(
-        select(
-            Document.version,
-            Document.status,
-            Document.stage,
-            Document.run_token,
-            Document.heartbeat_at,
-        ).where(Document.id == doc_id)
-    ).first()
-    if row is None or row.version != version or row.status not in ACTIVE:
-        return False
-    if row.stage not in stages:
-        return False
-    if row.run_token is None or row.heartbeat_at is None:
-        return True
-    heartbeat = row.heartbeat_at
-    if heartbeat.tzinfo is None:  # SQLite returns naive UTC timestamps
-        heartbeat = heartbeat.replace(tzinfo=utcnow().tzinfo)
-    return heartbeat < utcnow() - stale_after
-
-
-def waiting_documents(
-    session: Session,
-    stages: Sequence[str],
-    *,
-    exclude: Sequence[str],
-    limit: int,
-    max_attempts: int,
-    max_bytes: int | None = None,
-) -> list[tuple[str, int, int]]:
-    """(id, version, chunks_total) of documents waiting at one of ``stages`` that nobody
-    holds, oldest first: what a worker may take beside the one its message names. Documents
-    that already failed an attempt (``attempts`` above ``max_attempts``) wait for their own
-    retry message instead, so their backoff holds."""
-    query = (
-        select(Document.id, Document.version, Document.chunks_total)
-        .where(
-            Document.status.in_(ACTIVE),
-            Document.stage.in_(list(stages)),
-            Document.run_token.is_(None),
-            Document.attempts <= max_attempts,
-            Document.id.not_in(list(exclude)),
-        )
-        .order_by(Document.updated_at)
-        .limit(limit)
-    )
-    if max_bytes is not None:
-        query = query.where(Document.size_bytes <= max_bytes)
-    return [(doc_id, version, total or 0) for doc_id, version, total in session.execute(query)]
 
 
 def release(session: Session, doc_id: str, token: str) -> None:
@@ -284,19 +216,6 @@ def finished_values(chunk_count: int) -> dict[str, object]:
     }
 
 
-def access_lists(session: Session, doc_ids: Sequence[str]) -> dict[str, list[str]]:
-    """The access lists of several documents, read in one query without loading them."""
-    lists: dict[str, list[str]] = {doc_id: [] for doc_id in doc_ids}
-    rows = session.execute(
-        select(DocumentAccess.document_id, DocumentAccess.token).where(
-            DocumentAccess.document_id.in_(list(lists))
-        )
-    )
-    for doc_id, token in rows:
-        lists[doc_id].append(token)
-    return {doc_id: sorted(tokens) for doc_id, tokens in lists.items()}
-
-
 def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -> bool:
     query = update(Document).where(Document.id == doc_id)
     if token is not None:
@@ -322,8 +241,8 @@ def start_new_version(session: Session, doc: Document, **content: object) -> Non
 
 
 def set_access(session: Session, doc: Document, tokens: Sequence[str]) -> None:
-    doc.access = list(tokens)
-    session.flush()
+    """Replace the access list and bump its version (see ``core.db.access``)."""
+    change_access(session, doc, tokens)
 
 
 def delete_document(session: Session, doc: Document) -> None:

@@ -1,26 +1,54 @@
-"""Tenants, users, groups, memberships and API keys."""
+"""Tenants, users, groups, memberships, and who an API key belongs to.
+
+Every change to a user, a group or a membership records its audit event here, in the same
+transaction: the HTTP API, the command line and first start all come through these functions.
+``actor_id`` is the user who acted; None is the operator at the command line. The API keys
+themselves are in ``core.db.keys`` (re-exported here for callers that predate the split).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.access import Principal
+from core.db.events import record_event
+from core.db.keys import (
+    DUMMY_HASH,
+    KEY_PREFIX,
+    IssuedKey,
+    aware,
+    get_key,
+    hash_secret,
+    is_usable,
+    issue_api_key,
+    list_keys,
+    revoke_api_key,
+    revoke_key,
+    rotate_key,
+)
 from core.db.models import ApiKey, Group, Membership, Tenant, User, utcnow
 from core.errors import Conflict, NotFound, Unauthenticated
 
-KEY_PREFIX = "zk"
-# Stands in for a missing key's hash so a wrong prefix costs the same time as a wrong secret.
-_DUMMY_HASH = "0" * 64
+__all__ = [
+    "IssuedKey",
+    "get_key",
+    "is_usable",
+    "issue_api_key",
+    "list_keys",
+    "revoke_api_key",
+    "revoke_key",
+    "rotate_key",
+]
+
 # How precisely a key's last use is kept.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# The one answer to every failed authentication: which part failed is nobody's business.
+_REFUSED = "invalid or revoked API key"
 
 
 def create_tenant(session: Session, name: str) -> Tenant:
@@ -37,12 +65,43 @@ def get_tenant_by_name(session: Session, name: str) -> Tenant:
     return tenant
 
 
+# --- users
+
+
 def create_user(
-    session: Session, tenant_id: str, name: str, *, email: str | None = None, is_admin: bool = False
+    session: Session,
+    tenant_id: str,
+    name: str,
+    *,
+    email: str | None = None,
+    is_admin: bool = False,
+    is_auditor: bool = False,
+    actor_id: str | None = None,
 ) -> User:
-    user = User(tenant_id=tenant_id, name=name, email=email, is_admin=is_admin)
+    user = User(
+        tenant_id=tenant_id, name=name, email=email, is_admin=is_admin, is_auditor=is_auditor
+    )
     session.add(user)
     _flush_or_conflict(session, f"user {name!r} already exists in this tenant")
+    record_event(
+        session,
+        tenant_id,
+        actor_id,
+        "user.create",
+        "user",
+        user.id,
+        name=name,
+        is_admin=is_admin,
+        is_auditor=is_auditor,
+    )
+    return user
+
+
+def get_user(session: Session, tenant_id: str, user_id: str) -> User:
+    """A user of ``tenant_id``; another tenant's user is not found."""
+    user = session.get(User, user_id)
+    if user is None or user.tenant_id != tenant_id:
+        raise NotFound("user not found")
     return user
 
 
@@ -53,10 +112,58 @@ def get_user_by_name(session: Session, tenant_id: str, name: str) -> User:
     return user
 
 
-def create_group(session: Session, tenant_id: str, name: str) -> Group:
+def list_users(
+    session: Session, tenant_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[list[User], int]:
+    """A tenant's users by name, disabled ones included."""
+    query = select(User).where(User.tenant_id == tenant_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(User.name, User.id).offset(offset).limit(limit)
+    return list(session.scalars(page)), total
+
+
+def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str | None) -> None:
+    """Disable (keys refused from the next request on) or enable a user; recorded only when
+    the state changes."""
+    if (user.disabled_at is not None) == disabled:
+        return
+    user.disabled_at = utcnow() if disabled else None
+    action = "user.disable" if disabled else "user.enable"
+    record_event(session, user.tenant_id, actor_id, action, "user", user.id, name=user.name)
+
+
+def set_roles(
+    session: Session, user: User, *, is_admin: bool, is_auditor: bool, actor_id: str | None
+) -> None:
+    """Change a user's roles, recording before and after (so a self-grant is visible)."""
+    before = {"is_admin": user.is_admin, "is_auditor": user.is_auditor}
+    after = {"is_admin": is_admin, "is_auditor": is_auditor}
+    if before == after:
+        return
+    user.is_admin, user.is_auditor = is_admin, is_auditor
+    record_event(
+        session, user.tenant_id, actor_id, "user.roles", "user", user.id, before=before, after=after
+    )
+
+
+# --- groups
+
+
+def create_group(
+    session: Session, tenant_id: str, name: str, *, actor_id: str | None = None
+) -> Group:
     group = Group(tenant_id=tenant_id, name=name)
     session.add(group)
     _flush_or_conflict(session, f"group {name!r} already exists in this tenant")
+    record_event(session, tenant_id, actor_id, "group.create", "group", group.id, name=name)
+    return group
+
+
+def get_group(session: Session, tenant_id: str, group_id: str) -> Group:
+    """A group of ``tenant_id``; another tenant's group is not found."""
+    group = session.get(Group, group_id)
+    if group is None or group.tenant_id != tenant_id:
+        raise NotFound("group not found")
     return group
 
 
@@ -67,13 +174,75 @@ def get_group_by_name(session: Session, tenant_id: str, name: str) -> Group:
     return group
 
 
-def add_member(session: Session, user: User, group: Group) -> None:
+def list_groups(
+    session: Session, tenant_id: str, *, offset: int = 0, limit: int = 50
+) -> tuple[list[tuple[Group, int]], int]:
+    """A tenant's groups by name, each with its number of members."""
+    members = (
+        select(func.count())
+        .where(Membership.group_id == Group.id)
+        .correlate(Group)
+        .scalar_subquery()
+    )
+    query = select(Group, members).where(Group.tenant_id == tenant_id)
+    total = session.scalar(select(func.count()).where(Group.tenant_id == tenant_id)) or 0
+    page = query.order_by(Group.name, Group.id).offset(offset).limit(limit)
+    return [(group, int(count)) for group, count in session.execute(page)], total
+
+
+def group_members(
+    session: Session, group: Group, *, offset: int = 0, limit: int = 50
+) -> tuple[list[User], int]:
+    query = (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.group_id == group.id)
+    )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(User.name, User.id).offset(offset).limit(limit)
+    return list(session.scalars(page)), total
+
+
+def add_member(session: Session, user: User, group: Group, *, actor_id: str | None = None) -> None:
     if user.tenant_id != group.tenant_id:
         raise Conflict("a user can only join groups of their own tenant")
     if session.get(Membership, (user.id, group.id)) is None:
         session.add(Membership(user_id=user.id, group_id=group.id))
         session.flush()
         session.expire(user, ["groups"])
+        record_event(
+            session,
+            group.tenant_id,
+            actor_id,
+            "group.member.add",
+            "group",
+            group.id,
+            user_id=user.id,
+            group_name=group.name,
+        )
+
+
+def remove_member(
+    session: Session, user: User, group: Group, *, actor_id: str | None = None
+) -> None:
+    """Take ``user`` out of ``group``: the group's documents are out of their reach from the
+    next request on. Removing a non-member changes and records nothing."""
+    membership = session.get(Membership, (user.id, group.id))
+    if membership is None:
+        return
+    session.delete(membership)
+    session.flush()
+    session.expire(user, ["groups"])
+    record_event(
+        session,
+        group.tenant_id,
+        actor_id,
+        "group.member.remove",
+        "group",
+        group.id,
+        user_id=user.id,
+        group_name=group.name,
+    )
 
 
 def existing_ids(session: Session, tenant_id: str, users: set[str], groups: set[str]) -> None:
@@ -94,65 +263,32 @@ def existing_ids(session: Session, tenant_id: str, users: set[str], groups: set[
             raise NotFound(f"unknown groups in access list: {sorted(missing)}")
 
 
-@dataclass(frozen=True)
-class IssuedKey:
-    id: str
-    # Shown once, never stored.
-    plaintext: str
-
-
-def _hash_secret(secret: str, pepper: str) -> str:
-    return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
-
-
-def issue_api_key(session: Session, user: User, pepper: str, name: str = "") -> IssuedKey:
-    prefix = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
-    row = ApiKey(
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        name=name,
-        prefix=prefix,
-        key_hash=_hash_secret(secret, pepper),
-    )
-    session.add(row)
-    session.flush()
-    return IssuedKey(row.id, f"{KEY_PREFIX}_{prefix}_{secret}")
-
-
-def revoke_api_key(session: Session, key_id: str) -> None:
-    row = session.get(ApiKey, key_id)
-    if row is None:
-        raise NotFound("no such API key")
-    row.revoked_at = utcnow()
+# --- authentication
 
 
 def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
-    """Resolve an API key to its principal; Unauthenticated (one message for every failure)."""
+    """Resolve an API key to its principal. Unauthenticated, with one message for every
+    failure: unknown, wrong, revoked or expired key, or a disabled user."""
     parts = plaintext.split("_", 2)
     prefix, secret = (
         (parts[1], parts[2]) if len(parts) == 3 and parts[0] == KEY_PREFIX else ("", "")
     )
     row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix)) if prefix else None
-    expected = row.key_hash if row is not None else _DUMMY_HASH
-    valid = hmac.compare_digest(_hash_secret(secret, pepper), expected)
-    if not valid or row is None or row.revoked_at is not None:
-        raise Unauthenticated("invalid or revoked API key")
-    user = session.get(User, row.user_id)
-    if user is None:
-        raise Unauthenticated("invalid or revoked API key")
+    expected = row.key_hash if row is not None else DUMMY_HASH
+    valid = hmac.compare_digest(hash_secret(secret, pepper), expected)
     now = utcnow()
+    if not valid or row is None or not is_usable(row, now):
+        raise Unauthenticated(_REFUSED)
+    user = session.get(User, row.user_id)
+    # Checked on every request, so disabling a user takes effect on their next one.
+    if user is None or user.disabled_at is not None:
+        raise Unauthenticated(_REFUSED)
     # Recorded to the minute: a write on every request would make each one a write
     # transaction (on SQLite it would wait behind ingestion's writer).
     last = row.last_used_at
-    if last is None or now - _aware(last) > LAST_USED_RESOLUTION:
+    if last is None or now - aware(last) > LAST_USED_RESOLUTION:
         row.last_used_at = now
     return principal_for(user)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def principal_for(user: User) -> Principal:

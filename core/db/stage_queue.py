@@ -14,9 +14,8 @@ from typing import NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import Document, DocumentStatus, utcnow
-
-ACTIVE = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
+from core.db.documents import ACTIVE
+from core.db.models import Document, utcnow
 
 
 class WaitingDocument(NamedTuple):
@@ -87,7 +86,11 @@ def waiting_fairly(
         conditions.append(Document.size_bytes <= max_bytes)
     turn = (
         func.row_number()
-        .over(partition_by=Document.tenant_id, order_by=(Document.updated_at, Document.id))
+        # A wave handed over together shares one ``updated_at``: upload order breaks the tie.
+        .over(
+            partition_by=Document.tenant_id,
+            order_by=(Document.updated_at, Document.created_at, Document.id),
+        )
         .label("turn")
     )
     ranked = (
@@ -97,6 +100,7 @@ def waiting_fairly(
             Document.chunks_total,
             Document.tenant_id,
             Document.updated_at,
+            Document.created_at,
             turn,
         )
         .where(*conditions)
@@ -104,7 +108,7 @@ def waiting_fairly(
     )
     query = (
         select(ranked.c.id, ranked.c.version, ranked.c.chunks_total, ranked.c.tenant_id)
-        .order_by(ranked.c.turn, ranked.c.updated_at, ranked.c.id)
+        .order_by(ranked.c.turn, ranked.c.updated_at, ranked.c.created_at, ranked.c.id)
         .limit(limit)
     )
     return [

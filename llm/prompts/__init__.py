@@ -9,11 +9,18 @@ substituted once and never re-read as template text, so passages may contain any
 
 A new wording is a new file (``answer.v2.txt``): old versions stay for comparison and for
 ``LlmSettings.prompt_versions`` pins.
+
+From ``answer.v4`` on, passages are quoted between ``<passage id="N">`` and ``</passage>``
+(:func:`quote_passages`), and anything in a document's text that reads as such a tag, in any
+look-alike spelling, is escaped: a document cannot close its passage, forge another one or
+pass its words off as ours. Earlier versions number them ``[n] …`` (:func:`format_passages`),
+which a document can imitate; they are kept only for comparison.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -24,6 +31,15 @@ from llm.client import Message
 FILE_PATTERN = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<number>\d+)\.txt$")
 SECTION = re.compile(r"^--- (system|user|assistant) ---$", re.MULTILINE)
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# The first answer prompt version that quotes passages in tags.
+TAGGED_FROM_VERSION = 4
+# Characters a model may read as "<" (NFKC folds only some of them).
+_ANGLE_LOOKALIKES = frozenset(
+    "\u2039\u2329\u3008\u27e8\u300a\u276c\u276e\u02c2\u1438\uff1c\ufe64"
+)  # angle quotes, CJK, math and ornament angle brackets, full-width and small forms
+# "<passage", "</passage", "< / p a s s a g e" … in the folded text.
+_TAG = re.compile(r"<\s*/?\s*p\s*a\s*s\s*s\s*a\s*g\s*e", re.IGNORECASE)
+_ESCAPED_ANGLE = "&lt;"
 
 
 class PromptError(LookupError):
@@ -54,8 +70,35 @@ def render(name: str, *, version: str | None = None, **variables: str) -> list[M
 
 
 def format_passages(passages: Sequence[str]) -> str:
-    """Number passages ``[1] …``, ``[2] …`` as the answer prompt expects."""
+    """Number passages ``[1] …``, ``[2] …`` as answer prompts up to v3 expect."""
     return "\n\n".join(f"[{i}] {text.strip()}" for i, text in enumerate(passages, start=1))
+
+
+def quote_passages(passages: Sequence[str]) -> str:
+    """Each passage between ``<passage id="N">`` and ``</passage>``, numbered from 1, its
+    text neutralised by :func:`neutralise_tags`."""
+    return "\n\n".join(
+        f'<passage id="{i}">\n{neutralise_tags(text.strip())}\n</passage>'
+        for i, text in enumerate(passages, start=1)
+    )
+
+
+def neutralise_tags(text: str) -> str:
+    """``text`` with the opening bracket of anything that reads as a passage tag escaped
+    (``&lt;/passage>``): spellings with full-width or look-alike brackets and letters, spaces,
+    or invisible characters inside are found on a folded copy and escaped in the original."""
+    folded: list[str] = []
+    origin: list[int] = []  # index in ``text`` of each folded character
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cf":  # zero-width and other invisible characters
+            continue
+        for piece in "<" if char in _ANGLE_LOOKALIKES else unicodedata.normalize("NFKC", char):
+            folded.append(piece)
+            origin.append(index)
+    starts = {origin[m.start()] for m in _TAG.finditer("".join(folded))}
+    if not starts:
+        return text
+    return "".join(_ESCAPED_ANGLE if i in starts else c for i, c in enumerate(text))
 
 
 def format_history(history: Sequence[Mapping[str, str]]) -> str:
@@ -77,11 +120,13 @@ def answer_messages(
 ) -> list[Message]:
     """``language`` names the answer's language ("Chinese"); by default it is guessed from
     the question: small models told "the language of the question" often answer in English."""
+    version = version or _latest("answer")
+    tagged = int(version.removeprefix("v")) >= TAGGED_FROM_VERSION
     return render(
         "answer",
         version=version,
         question=question,
-        passages=format_passages(passages),
+        passages=quote_passages(passages) if tagged else format_passages(passages),
         language=language or question_language(question),
     )
 

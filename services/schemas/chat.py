@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
+from services.schemas.bounds import (
+    MAX_QUERY_CHARS,
+    Identifier,
+    reject_control_characters,
+    tidy_paragraphs,
+)
 from services.schemas.search import SearchFilters
+
+# A question keeps its lines (a pasted snippet), not its padding.
+Question = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS),
+    BeforeValidator(tidy_paragraphs),
+    AfterValidator(reject_control_characters),
+]
 
 
 class ChatRequestBody(BaseModel):
-    message: str = Field(description="The question, in any language")
-    conversation_id: str | None = Field(None, description="Continue this conversation")
+    message: Question = Field(description="The question, in any language")
+    conversation_id: Identifier | None = Field(None, description="Continue this conversation")
     filters: SearchFilters = Field(default_factory=SearchFilters)
     stream: bool = Field(True, description="Server-Sent Events (default) or one JSON answer")
 

@@ -7,13 +7,17 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from core.access import AccessList
+from services.schemas.bounds import Identifier
+
+# Who may read one document: enough for any real team, few enough for one SQL statement.
+MAX_ACCESS_IDS = 1000
 
 
 class AccessSpec(BaseModel):
     """Who may read a document: users and/or groups by id, or everyone in the tenant."""
 
-    users: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
+    users: list[Identifier] = Field(default_factory=list, max_length=MAX_ACCESS_IDS)
+    groups: list[Identifier] = Field(default_factory=list, max_length=MAX_ACCESS_IDS)
     everyone: bool = False
 
     def to_access_list(self) -> AccessList:

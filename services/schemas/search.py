@@ -9,14 +9,15 @@ from pydantic import BaseModel, Field
 
 from retrieval.filters import MetadataFilters
 from retrieval.search import Hit
+from services.schemas.bounds import FileType, Identifier, Query, Tag
 
 
 class SearchFilters(BaseModel):
     """Narrow a search; never widens what the caller may read."""
 
-    document_ids: list[str] = Field(default_factory=list, max_length=100)
-    tags: list[str] = Field(default_factory=list, max_length=100)
-    file_types: list[str] = Field(
+    document_ids: list[Identifier] = Field(default_factory=list, max_length=100)
+    tags: list[Tag] = Field(default_factory=list, max_length=100)
+    file_types: list[FileType] = Field(
         default_factory=list, max_length=20, description='Extensions ("pdf") or MIME types'
     )
     created_after: datetime | None = None
@@ -33,7 +34,7 @@ class SearchFilters(BaseModel):
 
 
 class SearchRequestBody(BaseModel):
-    query: str = Field(description="What to look for, in any language")
+    query: Query = Field(description="What to look for, in any language")
     limit: int = Field(10, ge=1, le=100)
     filters: SearchFilters = Field(default_factory=SearchFilters)
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"

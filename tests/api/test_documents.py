@@ -75,7 +75,11 @@ def test_upload_to_ready_with_payloads(server: ThreadServer, world: World) -> No
                 assert p[fields.TENANT] == world.tenant_a.id
                 assert p[fields.DOC_ID] == doc["id"]
                 assert p[fields.VERSION] == 1
-                assert sorted(p[fields.ACCESS]) == [f"group:{world.eng.id}"]
+                # The list, plus the owner's own token: an owner never loses its document.
+                assert sorted(p[fields.ACCESS]) == [
+                    f"group:{world.eng.id}",
+                    f"user:{world.ids['ann']}",
+                ]
                 assert p[fields.TEXT].strip()
         handbook = chunks_of(server, world.tenant_a.id, docs[0]["id"])
         joined = " ".join(c.payload[fields.TEXT] for c in handbook)
@@ -135,7 +139,9 @@ def test_changing_access_rewrites_every_chunk(server: ThreadServer, world: World
         after = chunks_of(server, world.tenant_a.id, doc_id, vectors=True)
         assert {c.id for c in after} == set(before)
         for c in after:
-            assert c.payload[fields.ACCESS] == [f"user:{world.ids['carol']}"]
+            assert c.payload[fields.ACCESS] == sorted(
+                [f"user:{world.ids['carol']}", f"user:{world.ids['ann']}"]
+            )
             assert c.dense == pytest.approx(before[c.id])  # no re-embedding
         assert carol.get(f"/v1/documents/{doc_id}").status_code == 200
         # Unknown principals and empty lists are refused; nothing changes.
@@ -174,7 +180,7 @@ def test_identical_upload_reuses_vectors(server: ThreadServer, world: World) -> 
         b = chunks_of(server, world.tenant_a.id, second["id"], vectors=True)
         assert len(a) == len(b) > 0
         assert [x.dense for x in a] == [y.dense for y in b]
-        assert all(c.payload[fields.ACCESS] == ["everyone"] for c in b)
+        assert all(c.payload[fields.ACCESS] == ["everyone", f"user:{world.ids['ann']}"] for c in b)
         assert all(c.payload[fields.DOC_ID] == second["id"] for c in b)
 
 

@@ -25,6 +25,7 @@ from core.db.models import AnswerRecord
 from core.db.session import transaction
 from llm.local_server import LlamaCppServer
 from tests.api.world import upload, wait_terminal
+from tests.index.contract.common import permission_examples
 from tests.live import ThreadServer
 from tests.support import make_settings
 
@@ -136,8 +137,8 @@ def build_world(server: ThreadServer, specs: list[TenantSpec]) -> LiveWorld:
                     for u in range(spec.users)
                     if doc.everyone or u in doc.users or spec.memberships[u] & doc.groups
                 }
-                if empty or doc.everyone:
-                    readers.add(f"{t}/owner")
+                # The uploader owns every document: an owner always reads its own.
+                readers.add(f"{t}/owner")
                 world.docs.append(LiveDoc(r.json()["data"][0]["id"], t, codeword, amount, readers))
             for live in world.docs:
                 if live.tenant == t:
@@ -216,7 +217,8 @@ def server(pg_url, tmp_path_factory, llama_server: LlamaCppServer):  # type: ign
 
 
 @settings(
-    max_examples=8,
+    # ``ZHIKU_PERMISSION_EXAMPLES`` raises it (each example ingests and answers for real).
+    max_examples=permission_examples(8),
     deadline=None,
     # No shrinking: each example costs seconds of real ingestion and answering; the failing
     # world is printed as it was drawn.

@@ -115,8 +115,8 @@ def test_metadata_filters_narrow_the_results(world: World) -> None:
 def test_bad_searches_get_clear_errors(world: World) -> None:
     with world.client("bob") as bob:
         for body, status in [
-            ({"query": "   "}, 400),
-            ({"query": "x" * 5000}, 400),
+            ({"query": "   "}, 422),  # the schema refuses it, before any work
+            ({"query": "x" * 5000}, 422),
             ({"query": "lava", "limit": 0}, 422),
             ({"query": "lava", "limit": 1000}, 422),
             ({"query": "lava", "mode": "magic"}, 422),
@@ -145,7 +145,7 @@ def test_each_search_leaves_an_audit_record(server: ThreadServer, world: World) 
         assert record.outcome == "ok" and record.tenant_id == world.tenant_a.id
 
 
-def test_admins_read_the_audit_trail_of_their_tenant_only(world: World) -> None:
+def test_admins_read_who_searched_in_their_tenant_only_and_never_what(world: World) -> None:
     with world.client("carol") as carol:
         assert search(carol, "almond orchards").status_code == 200
         assert carol.get("/v1/audit/answers").status_code == 403
@@ -154,7 +154,10 @@ def test_admins_read_the_audit_trail_of_their_tenant_only(world: World) -> None:
         assert r.status_code == 200, r.text
         records = r.json()["data"]
         assert records and {rec["user_id"] for rec in records} == {world.ids["carol"]}
-        assert records[0]["question"] and records[0]["retrieved"] is not None
+        # Who searched, when and how it went; never what (the auditor's view has the text:
+        # tests/api/test_audit_privacy.py).
+        assert records[0]["redacted"] and records[0]["question"] is None
+        assert records[0]["retrieved"] is None and records[0]["outcome"] == "ok"
     with world.client("zed") as zed:  # the other tenant's admin sees none of it
         r = zed.get("/v1/audit/answers", params={"user_id": world.ids["carol"]})
         assert r.json()["count"] == 0

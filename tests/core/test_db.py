@@ -184,3 +184,80 @@ def test_listing_shows_exactly_the_readable_documents(sessions, world) -> None: 
                 else:
                     with pytest.raises(NotFound):
                         doc_queries.readable_document(s, principal, doc_id)
+
+
+def test_disabled_users_and_expired_keys_are_refused_like_any_bad_key(sessions) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from core.db import events
+    from core.db.models import utcnow
+
+    with transaction(sessions) as s:
+        tenant = identity.create_tenant(s, "lifecycle")
+        user = identity.create_user(s, tenant.id, "研发-ann")
+        live = identity.issue_api_key(s, user, "pepper", expires_at=utcnow() + timedelta(days=1))
+        expired = identity.issue_api_key(s, user, "pepper", expires_at=utcnow() - timedelta(1))
+    with transaction(sessions) as s:
+        assert identity.authenticate(s, live.plaintext, "pepper").user_id == user.id
+    with transaction(sessions) as s, pytest.raises(Unauthenticated, match="invalid or revoked"):
+        identity.authenticate(s, expired.plaintext, "pepper")
+    with transaction(sessions) as s:
+        identity.set_disabled(s, s.get(type(user), user.id), True, actor_id=None)
+    with transaction(sessions) as s, pytest.raises(Unauthenticated, match="invalid or revoked"):
+        identity.authenticate(s, live.plaintext, "pepper")
+    with transaction(sessions) as s:
+        identity.set_disabled(s, s.get(type(user), user.id), False, actor_id=None)
+    with transaction(sessions) as s:
+        assert identity.authenticate(s, live.plaintext, "pepper").user_id == user.id
+        rows, _ = events.list_events(s, tenant.id, limit=100)
+        actions = [e.action for e in rows]
+    assert actions.count("key.create") == 2
+    assert {"user.create", "user.disable", "user.enable"} <= set(actions)
+
+
+def test_rotation_replaces_a_key_at_once_or_after_a_grace(sessions) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from core.db.models import ApiKey, User, utcnow
+
+    with transaction(sessions) as s:
+        tenant = identity.create_tenant(s, "rotation")
+        user = identity.create_user(s, tenant.id, "bob")
+        old = identity.issue_api_key(
+            s, user, "pepper", "ci", expires_at=utcnow() + timedelta(days=30)
+        )
+    with transaction(sessions) as s:
+        row, owner = s.get(ApiKey, old.id), s.get(User, user.id)
+        new = identity.rotate_key(s, row, owner, "pepper", actor_id=user.id)
+    assert new.name == "ci" and new.expires_at is not None
+    # The same lifetime, counted from the rotation.
+    assert timedelta(days=29) < new.expires_at - utcnow() <= timedelta(days=30)
+    with transaction(sessions) as s, pytest.raises(Unauthenticated):
+        identity.authenticate(s, old.plaintext, "pepper")
+    with transaction(sessions) as s:
+        assert identity.authenticate(s, new.plaintext, "pepper").user_id == user.id
+        with pytest.raises(Conflict):  # a revoked key is not rotated again
+            identity.rotate_key(s, s.get(ApiKey, old.id), s.get(User, user.id), "pepper")
+        graced = identity.rotate_key(
+            s, s.get(ApiKey, new.id), s.get(User, user.id), "pepper", grace=timedelta(hours=1)
+        )
+    with transaction(sessions) as s:  # both work during the grace period
+        assert identity.authenticate(s, new.plaintext, "pepper").user_id == user.id
+        assert identity.authenticate(s, graced.plaintext, "pepper").user_id == user.id
+        assert identity.get_key(s, tenant.id, new.id).expires_at is not None
+        with pytest.raises(NotFound):  # keys are looked up within their tenant
+            identity.get_key(s, identity.create_tenant(s, "rotation-other").id, new.id)
+
+
+def test_group_membership_removal_narrows_the_principal(sessions) -> None:  # type: ignore[no-untyped-def]
+    with transaction(sessions) as s:
+        tenant = identity.create_tenant(s, "membership")
+        user = identity.create_user(s, tenant.id, "carol")
+        group = identity.create_group(s, tenant.id, "研发部")
+        identity.add_member(s, user, group, actor_id=None)
+        assert identity.principal_for(user).group_ids == {group.id}
+        identity.remove_member(s, user, group, actor_id=None)
+        identity.remove_member(s, user, group, actor_id=None)  # a no-op, not an error
+        assert identity.principal_for(user).group_ids == frozenset()
+        members, count = identity.group_members(s, group)
+        assert (members, count) == ([], 0)

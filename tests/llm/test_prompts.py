@@ -31,7 +31,9 @@ def test_answer_prompt_numbers_passages_and_names_the_dont_know_sentence() -> No
     ]
     last = messages[-1]["content"]
     assert DONT_KNOW in last
-    assert "[1] Two years.\n\n[2] Made in Ghent." in last
+    assert '<passage id="1">\nTwo years.\n</passage>\n\n<passage id="2">\nMade in Ghent.' in last
+    pinned = answer_messages("How long?", ["Two years.", "Made in Ghent."], version="v3")
+    assert "[1] Two years.\n\n[2] Made in Ghent." in pinned[-1]["content"]
     assert "Question: How long is the warranty?" in last
     assert "in English," in last
 

@@ -129,7 +129,8 @@ def test_upload_over_http_to_chunks_in_the_store(stack: dict) -> None:
         assert len(chunks) == final["progress"]["chunks_total"] > 0
         for c in chunks:
             assert c.payload[fields.TENANT] == tenant_id
-            assert c.payload[fields.ACCESS] == ["everyone"]
+            # The document's list, and its owner, who never loses their own document.
+            assert c.payload[fields.ACCESS] == ["everyone", f"user:{final['owner_id']}"]
             assert c.payload[fields.DOC_ID] == final["id"]
     notes = _stored_chunks(stack["settings"], finals[0]["id"])
     assert "warp drive" in " ".join(c.payload[fields.TEXT] for c in notes)

@@ -97,3 +97,24 @@ def test_the_parse_child_exits_when_its_server_is_killed(tmp_path) -> None:  # t
     while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, "the parse child outlived its server"
         time.sleep(0.2)
+
+
+def test_a_parse_over_the_memory_limit_fails_alone_and_the_child_is_replaced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A file within the upload limit that makes the parser allocate far more than it weighs
+    (one 40 MB paragraph: unstructured and spaCy copy it many times) fails with the memory
+    reason; the next document is parsed by a fresh child, the server's memory untouched."""
+    settings = make_settings(
+        tmp_path, parsing={"timeout_s": 300.0}, worker={"parse": {"max_memory_mib": 256}}
+    )
+    parser = IsolatedParser(settings, build_parse_fn)
+    try:
+        parser(b"Warm the child up before measuring.", "warm.txt")
+        first_child = set(parser._pool._processes)  # type: ignore[union-attr]
+        hostile = ("pump valve 泵 阀门 " * 2_500_000).encode()  # ~40 MB, no line break
+        with pytest.raises(UnprocessableDocument, match=r"needed more than 256 MiB"):
+            parser(hostile, "bomb.txt")
+        chunks, _ = parser("The next document: 下一份文件照常解析。".encode(), "next.txt")
+        assert "下一份文件" in chunks[0].text
+        assert set(parser._pool._processes).isdisjoint(first_child)  # type: ignore[union-attr]
+    finally:
+        parser.close()

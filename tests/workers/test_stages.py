@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.access import Principal
+from core.blobs import chunks_key, document_prefix
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db import jobs as job_queries
@@ -25,6 +26,7 @@ from workers import parse_stage
 from workers.context import Outcome, ParseFn, StageContext, parse_each
 from workers.embed_stage import run_embed_group
 from workers.parse_stage import run_parse_group
+from workers.retry import Fail, RetryPolicy
 from workers.runs import open_run, record_progress
 from zhiku.container import Container, build_parse_fn
 from zhiku.database import build_sessions
@@ -192,7 +194,9 @@ def test_access_changed_during_embedding_reaches_every_chunk(env) -> None:  # ty
     assert run_embed_stage(interposed, doc_id, 1) is Outcome.DONE
     chunks = _chunks(svc, principal, doc_id)
     assert len(chunks) > 8
-    assert {tuple(c.payload[fields.ACCESS]) for c in chunks} == {("everyone",)}
+    # The owner's own token rides along on every chunk: an owner never loses its document.
+    owner = f"user:{principal.user_id}"
+    assert {tuple(c.payload[fields.ACCESS]) for c in chunks} == {("everyone", owner)}
 
 
 def test_document_deleted_during_embedding_leaves_no_chunks(env) -> None:  # type: ignore[no-untyped-def]
@@ -256,3 +260,30 @@ def test_a_long_parse_keeps_its_claim_alive(tmp_path: Path) -> None:
     assert run_parse_stage(svc, doc_id, 1, slow_parse) is Outcome.EMBED_NEXT
     assert len(set(seen)) >= 2  # the heartbeat moved while parsing ran
     container.close()
+
+
+def test_document_deleted_during_parsing_leaves_no_chunk_list(env) -> None:  # type: ignore[no-untyped-def]
+    """The delete removes the document's blobs while the parser runs; the chunk list written
+    afterwards is removed by the run when it finds its claim gone."""
+    svc, parse, principal = env
+    doc_id = new_doc(svc, principal, long_text(4, seed=5))
+
+    def parse_then_delete(data: bytes, filename: str):  # type: ignore[no-untyped-def]
+        result = parse(data, filename)
+        with transaction(svc.sessions) as s:
+            doc_queries.delete_document(s, doc_queries.get_document(s, doc_id))
+        svc.blobs.delete_prefix(document_prefix(principal.tenant_id, doc_id))
+        return result
+
+    assert run_parse_stage(svc, doc_id, 1, parse_then_delete) is Outcome.SKIPPED
+    assert not svc.blobs.exists(chunks_key(principal.tenant_id, doc_id, 1))
+    assert not svc.blobs.exists(f"{principal.tenant_id}/{doc_id}/v1/original")
+
+
+def test_failure_reasons_are_plain_words_and_keep_internals_out() -> None:
+    policy = RetryPolicy(max_retries=5)
+    outage = ConnectionError("db.internal:5432 refused the connection")
+    assert policy.decide(outage, 5) == Fail("a temporary failure, retried 5 times")
+    bug = policy.decide(KeyError("chunks.json"), 0)
+    assert isinstance(bug, Fail)
+    assert "KeyError" not in bug.reason and "chunks.json" not in bug.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,6 +19,17 @@ EVERYONE = frozenset({"everyone"})
 # Hypothesis runs many examples against one store: new tenants per example keep them apart,
 # and the leftovers of earlier examples become other tenants' data that must never leak.
 # The same mixin method runs once per backend class: Hypothesis calls that differing executors.
+# The permission properties (scope.py here, tests/api/test_permissions.py over HTTP) run
+# ``ZHIKU_PERMISSION_EXAMPLES`` examples when it is set: small in CI, 10,000 in the nightly
+# ``python -m bench.permissions``.
+PERMISSION_EXAMPLES_ENV = "ZHIKU_PERMISSION_EXAMPLES"
+
+
+def permission_examples(default: int) -> int:
+    """Examples a permission property runs: ``ZHIKU_PERMISSION_EXAMPLES``, else ``default``."""
+    return int(os.environ.get(PERMISSION_EXAMPLES_ENV) or default)
+
+
 HYPOTHESIS = settings(
     max_examples=20,
     deadline=None,

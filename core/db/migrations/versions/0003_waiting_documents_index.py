@@ -1,6 +1,6 @@
 """an index for the documents waiting for a stage
 
-Workers look up what else waits for their stage on every message (``waiting_documents``); a
+Workers look up what else waits for their stage on every message (``core.db.stage_queue``); a
 partial index over the unfinished documents keeps that lookup off the finished ones.
 
 Revision ID: 0003

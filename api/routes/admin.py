@@ -1,0 +1,181 @@
+"""/v1/admin: a tenant admin manages its users, roles, groups and API keys.
+
+Every route needs an admin (declared once, on the router): a member is refused before any
+lookup, so the answer says nothing about which ids exist. Another tenant's ids are not
+found (404). Each change is an audit event (docs/security.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+
+from api.deps import Admin, AdminPrincipal, require_admin
+from services.schemas.admin import (
+    GroupCreate,
+    GroupPublic,
+    GroupsPublic,
+    KeyCreate,
+    KeyIssued,
+    KeyRotate,
+    KeysPublic,
+    RolesUpdate,
+    UserCreate,
+    UserPublic,
+    UsersPublic,
+)
+from services.schemas.bounds import ID_PATTERN, MAX_ID_CHARS, MAX_OFFSET
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+Id = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+# Rotating takes an optional body: no body, no grace period.
+OptionalRotate = Annotated[KeyRotate | None, Body()]
+# The response carries a key's only copy: no cache may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+# --- users
+
+
+@router.get("/users", response_model=UsersPublic, operation_id="admin-users-list")
+def list_users(
+    service: Admin, principal: AdminPrincipal, offset: Offset = 0, limit: Limit = 50
+) -> UsersPublic:
+    return service.list_users(principal, offset, limit)
+
+
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    operation_id="admin-users-create",
+)
+def create_user(service: Admin, principal: AdminPrincipal, body: UserCreate) -> UserPublic:
+    return service.create_user(principal, body)
+
+
+@router.get("/users/{user_id}", response_model=UserPublic, operation_id="admin-users-get")
+def get_user(service: Admin, principal: AdminPrincipal, user_id: Id) -> UserPublic:
+    return service.get_user(principal, user_id)
+
+
+@router.post(
+    "/users/{user_id}/disable", response_model=UserPublic, operation_id="admin-users-disable"
+)
+def disable_user(service: Admin, principal: AdminPrincipal, user_id: Id) -> UserPublic:
+    """Refuse the user's keys from their next request on; their documents stay."""
+    return service.set_disabled(principal, user_id, True)
+
+
+@router.post(
+    "/users/{user_id}/enable", response_model=UserPublic, operation_id="admin-users-enable"
+)
+def enable_user(service: Admin, principal: AdminPrincipal, user_id: Id) -> UserPublic:
+    return service.set_disabled(principal, user_id, False)
+
+
+@router.put("/users/{user_id}/roles", response_model=UserPublic, operation_id="admin-users-roles")
+def set_roles(
+    service: Admin, principal: AdminPrincipal, user_id: Id, body: RolesUpdate
+) -> UserPublic:
+    """Grant or withdraw the admin role. The auditor role is the operator's to grant."""
+    return service.set_roles(principal, user_id, body)
+
+
+# --- groups
+
+
+@router.get("/groups", response_model=GroupsPublic, operation_id="admin-groups-list")
+def list_groups(
+    service: Admin, principal: AdminPrincipal, offset: Offset = 0, limit: Limit = 50
+) -> GroupsPublic:
+    return service.list_groups(principal, offset, limit)
+
+
+@router.post(
+    "/groups",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupPublic,
+    operation_id="admin-groups-create",
+)
+def create_group(service: Admin, principal: AdminPrincipal, body: GroupCreate) -> GroupPublic:
+    return service.create_group(principal, body)
+
+
+@router.get(
+    "/groups/{group_id}/members", response_model=UsersPublic, operation_id="admin-groups-members"
+)
+def group_members(
+    service: Admin,
+    principal: AdminPrincipal,
+    group_id: Id,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> UsersPublic:
+    return service.group_members(principal, group_id, offset, limit)
+
+
+@router.put(
+    "/groups/{group_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="admin-groups-add-member",
+)
+def add_member(service: Admin, principal: AdminPrincipal, group_id: Id, user_id: Id) -> Response:
+    service.set_membership(principal, group_id, user_id, True)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete(
+    "/groups/{group_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="admin-groups-remove-member",
+)
+def remove_member(service: Admin, principal: AdminPrincipal, group_id: Id, user_id: Id) -> Response:
+    """The group's documents are out of the user's reach from their next request on."""
+    service.set_membership(principal, group_id, user_id, False)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --- keys
+
+
+@router.get("/users/{user_id}/keys", response_model=KeysPublic, operation_id="admin-keys-list")
+def list_keys(service: Admin, principal: AdminPrincipal, user_id: Id) -> KeysPublic:
+    return service.list_keys(principal, user_id)
+
+
+@router.post(
+    "/users/{user_id}/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyIssued,
+    operation_id="admin-keys-create",
+)
+def create_key(
+    service: Admin, principal: AdminPrincipal, user_id: Id, body: KeyCreate, response: Response
+) -> KeyIssued:
+    response.headers.update(NO_STORE)
+    return service.create_key(principal, user_id, body)
+
+
+@router.delete(
+    "/keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="admin-keys-revoke"
+)
+def revoke_key(service: Admin, principal: AdminPrincipal, key_id: Id) -> Response:
+    service.revoke_key(principal, key_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/keys/{key_id}/rotate", response_model=KeyIssued, operation_id="admin-keys-rotate")
+def rotate_key(
+    service: Admin,
+    principal: AdminPrincipal,
+    key_id: Id,
+    response: Response,
+    body: OptionalRotate = None,
+) -> KeyIssued:
+    response.headers.update(NO_STORE)
+    return service.rotate_key(principal, key_id, body or KeyRotate())

@@ -1,0 +1,217 @@
+"""What a tenant's admins manage: users, roles, groups and API keys (docs/security.md).
+
+Everything is scoped to the admin's tenant: another tenant's user, group or key is not
+found. Every change is an audit event (recorded by ``core.db.identity``), so an admin's
+actions are visible to the tenant's auditors. Three limits keep an admin from reaching
+what the model reserves for auditors:
+
+- the auditor role is granted and withdrawn by the operator (``zhiku admin set-roles``),
+  never over HTTP, so no admin can make themselves or an accomplice an auditor;
+- an admin issues and rotates keys for members only, not for other admins or for auditors
+  (who make their own at ``/v1/me/keys``): a key made for an auditor would read as one;
+- an admin cannot disable themselves nor drop their own admin role, so a tenant is never
+  left without the admin who was managing it by mistake.
+
+A key an admin issues for a member does act as that member: onboarding needs it, and the
+event says so (``on_behalf``), and the member sees the key in their own list.
+"""
+
+from __future__ import annotations
+
+from core.access import Principal
+from core.db import identity
+from core.db.models import User
+from core.db.session import SessionFactory, transaction
+from core.errors import Conflict, PermissionDenied
+from services.identity import expiry, grace, issued_public, keys_public
+from services.schemas.admin import (
+    GroupCreate,
+    GroupPublic,
+    GroupsPublic,
+    KeyCreate,
+    KeyIssued,
+    KeyRotate,
+    KeysPublic,
+    RolesUpdate,
+    UserCreate,
+    UserPublic,
+    UsersPublic,
+)
+
+
+def user_public(user: User) -> UserPublic:
+    return UserPublic(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        is_admin=user.is_admin,
+        is_auditor=user.is_auditor,
+        disabled=user.disabled_at is not None,
+        disabled_at=user.disabled_at,
+        group_ids=sorted(g.id for g in user.groups),
+        created_at=user.created_at,
+    )
+
+
+def require_admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied("only a tenant admin may do this")
+
+
+def _may_hold_keys_made_by_admin(user: User) -> None:
+    if user.is_admin or user.is_auditor:
+        raise PermissionDenied(
+            "keys of admins and auditors are made by their owners (/v1/me/keys) or by the"
+            " operator (zhiku admin create-key)"
+        )
+
+
+class AdminService:
+    def __init__(self, sessions: SessionFactory, pepper: str) -> None:
+        self._sessions = sessions
+        self._pepper = pepper
+
+    # --- users
+
+    def list_users(self, principal: Principal, offset: int, limit: int) -> UsersPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            rows, total = identity.list_users(
+                session, principal.tenant_id, offset=offset, limit=limit
+            )
+            data = [user_public(u) for u in rows]
+        return UsersPublic(data=data, count=total, offset=offset, limit=limit)
+
+    def get_user(self, principal: Principal, user_id: str) -> UserPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            return user_public(identity.get_user(session, principal.tenant_id, user_id))
+
+    def create_user(self, principal: Principal, spec: UserCreate) -> UserPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.create_user(
+                session,
+                principal.tenant_id,
+                spec.name,
+                email=spec.email,
+                is_admin=spec.is_admin,
+                actor_id=principal.user_id,
+            )
+            return user_public(user)
+
+    def set_disabled(self, principal: Principal, user_id: str, disabled: bool) -> UserPublic:
+        require_admin(principal)
+        if disabled and user_id == principal.user_id:
+            raise Conflict("an admin cannot disable themselves")
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            identity.set_disabled(session, user, disabled, actor_id=principal.user_id)
+            return user_public(user)
+
+    def set_roles(self, principal: Principal, user_id: str, roles: RolesUpdate) -> UserPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            if roles.is_auditor != user.is_auditor:
+                raise PermissionDenied(
+                    "the auditor role is granted by the operator: zhiku admin set-roles"
+                )
+            if user_id == principal.user_id and not roles.is_admin:
+                raise Conflict("an admin cannot drop their own admin role")
+            identity.set_roles(
+                session,
+                user,
+                is_admin=roles.is_admin,
+                is_auditor=roles.is_auditor,
+                actor_id=principal.user_id,
+            )
+            return user_public(user)
+
+    # --- groups
+
+    def list_groups(self, principal: Principal, offset: int, limit: int) -> GroupsPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            rows, total = identity.list_groups(
+                session, principal.tenant_id, offset=offset, limit=limit
+            )
+            data = [
+                GroupPublic(id=g.id, name=g.name, member_count=n, created_at=g.created_at)
+                for g, n in rows
+            ]
+        return GroupsPublic(data=data, count=total, offset=offset, limit=limit)
+
+    def create_group(self, principal: Principal, spec: GroupCreate) -> GroupPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            group = identity.create_group(
+                session, principal.tenant_id, spec.name, actor_id=principal.user_id
+            )
+            return GroupPublic(
+                id=group.id, name=group.name, member_count=0, created_at=group.created_at
+            )
+
+    def group_members(
+        self, principal: Principal, group_id: str, offset: int, limit: int
+    ) -> UsersPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            group = identity.get_group(session, principal.tenant_id, group_id)
+            rows, total = identity.group_members(session, group, offset=offset, limit=limit)
+            data = [user_public(u) for u in rows]
+        return UsersPublic(data=data, count=total, offset=offset, limit=limit)
+
+    def set_membership(
+        self, principal: Principal, group_id: str, user_id: str, member: bool
+    ) -> None:
+        """Add ``user_id`` to the group (``member``) or take them out of it."""
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            group = identity.get_group(session, principal.tenant_id, group_id)
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            change = identity.add_member if member else identity.remove_member
+            change(session, user, group, actor_id=principal.user_id)
+
+    # --- keys
+
+    def list_keys(self, principal: Principal, user_id: str) -> KeysPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            return keys_public(identity.list_keys(session, principal.tenant_id, user.id))
+
+    def create_key(self, principal: Principal, user_id: str, spec: KeyCreate) -> KeyIssued:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            if user.id != principal.user_id:
+                _may_hold_keys_made_by_admin(user)
+            issued = identity.issue_api_key(
+                session,
+                user,
+                self._pepper,
+                spec.name,
+                expires_at=expiry(spec),
+                actor_id=principal.user_id,
+            )
+        return issued_public(issued)
+
+    def revoke_key(self, principal: Principal, key_id: str) -> None:
+        """Any key of the tenant: revoking never gives anyone more access."""
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            row = identity.get_key(session, principal.tenant_id, key_id)
+            identity.revoke_key(session, row, actor_id=principal.user_id)
+
+    def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            row = identity.get_key(session, principal.tenant_id, key_id)
+            user = identity.get_user(session, principal.tenant_id, row.user_id)
+            if user.id != principal.user_id:
+                _may_hold_keys_made_by_admin(user)
+            issued = identity.rotate_key(
+                session, row, user, self._pepper, grace=grace(spec), actor_id=principal.user_id
+            )
+        return issued_public(issued)

@@ -1,0 +1,151 @@
+"""Users, groups and API keys as administrators and their owners see them.
+
+Every string and list a client sends is bounded; names refuse control characters (NUL
+included), which no name needs and which break logs and terminals. A key's hash never
+reaches a response; its plaintext appears once, in ``KeyIssued``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_NAME_CHARS = 200
+MAX_EMAIL_CHARS = 320
+# Ten years: a key meant to live longer should not expire at all (and be rotated).
+MAX_KEY_DAYS = 3650
+# A rotated key may keep working this long, for clients to switch over.
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+
+def _printable(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value):
+        raise ValueError("must not contain control or format characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_CHARS),
+    AfterValidator(_printable),
+]
+KeyLabel = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=MAX_NAME_CHARS),
+    AfterValidator(_printable),
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, max_length=MAX_EMAIL_CHARS, pattern=r"^[^@\s]+@[^@\s]+$"
+    ),
+    AfterValidator(_printable),
+]
+
+
+class _Strict(BaseModel):
+    # An unknown field is a client's mistake (a misspelt "is_admin" must not pass silently).
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(_Strict):
+    name: Name
+    email: Email | None = None
+    is_admin: bool = False
+
+
+class RolesUpdate(_Strict):
+    is_admin: bool
+    is_auditor: bool
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    is_admin: bool
+    is_auditor: bool
+    disabled: bool
+    disabled_at: datetime | None
+    group_ids: list[str]
+    created_at: datetime
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+    count: int
+    offset: int
+    limit: int
+
+
+class MePublic(BaseModel):
+    """The caller, as the server sees them."""
+
+    id: str
+    tenant_id: str
+    name: str
+    is_admin: bool
+    is_auditor: bool
+    group_ids: list[str]
+
+
+class GroupCreate(_Strict):
+    name: Name
+
+
+class GroupPublic(BaseModel):
+    id: str
+    name: str
+    member_count: int
+    created_at: datetime
+
+
+class GroupsPublic(BaseModel):
+    data: list[GroupPublic]
+    count: int
+    offset: int
+    limit: int
+
+
+class KeyCreate(_Strict):
+    name: KeyLabel = ""
+    # None: the key does not expire.
+    expires_in_days: int | None = Field(default=None, ge=1, le=MAX_KEY_DAYS)
+
+
+class KeyRotate(_Strict):
+    # 0: the old key is refused at once; otherwise it keeps working this many seconds.
+    grace_seconds: int = Field(default=0, ge=0, le=MAX_GRACE_SECONDS)
+
+
+class KeyPublic(BaseModel):
+    """A key's metadata: never its secret nor its hash."""
+
+    id: str
+    user_id: str
+    name: str
+    # The public part, as it appears in the key (``zk_<prefix>_...``): tells keys apart.
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    # Neither revoked nor expired.
+    active: bool
+
+
+class KeysPublic(BaseModel):
+    data: list[KeyPublic]
+    count: int
+
+
+class KeyIssued(BaseModel):
+    """A new key: ``key`` is shown this once and is not stored anywhere."""
+
+    id: str
+    name: str
+    key: str
+    expires_at: datetime | None

@@ -23,7 +23,7 @@ from core.db import identity
 from core.db.models import User
 from core.db.session import SessionFactory, transaction
 from core.errors import Conflict, PermissionDenied
-from services.identity import expiry, grace, issued_public, keys_public
+from services.identity import grace, issue_key, issued_public, keys_public
 from services.schemas.admin import (
     GroupCreate,
     GroupPublic,
@@ -187,15 +187,7 @@ class AdminService:
             user = identity.get_user(session, principal.tenant_id, user_id)
             if user.id != principal.user_id:
                 _may_hold_keys_made_by_admin(user)
-            issued = identity.issue_api_key(
-                session,
-                user,
-                self._pepper,
-                spec.name,
-                expires_at=expiry(spec),
-                actor_id=principal.user_id,
-            )
-        return issued_public(issued)
+            return issue_key(session, user, self._pepper, spec, principal)
 
     def revoke_key(self, principal: Principal, key_id: str) -> None:
         """Any key of the tenant: revoking never gives anyone more access."""

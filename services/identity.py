@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from core.access import Principal
 from core.db import identity
-from core.db.models import ApiKey, utcnow
-from core.db.session import SessionFactory, transaction
+from core.db.models import ApiKey, User, utcnow
+from core.db.session import Session, SessionFactory, transaction
 from core.errors import NotFound, Unauthenticated
 from services.schemas.admin import KeyCreate, KeyIssued, KeyPublic, KeyRotate, KeysPublic, MePublic
 
@@ -42,6 +42,16 @@ def expiry(spec: KeyCreate) -> datetime | None:
 
 def grace(spec: KeyRotate) -> timedelta:
     return timedelta(seconds=spec.grace_seconds)
+
+
+def issue_key(
+    session: Session, user: User, pepper: str, spec: KeyCreate, actor: Principal
+) -> KeyIssued:
+    """A new key for ``user`` as ``spec`` asks, issued (and recorded) by ``actor``."""
+    issued = identity.issue_api_key(
+        session, user, pepper, spec.name, expires_at=expiry(spec), actor_id=actor.user_id
+    )
+    return issued_public(issued)
 
 
 def issued_public(issued: identity.IssuedKey) -> KeyIssued:
@@ -89,15 +99,7 @@ class IdentityService:
     def create_key(self, principal: Principal, spec: KeyCreate) -> KeyIssued:
         with transaction(self._sessions) as session:
             user = identity.get_user(session, principal.tenant_id, principal.user_id)
-            issued = identity.issue_api_key(
-                session,
-                user,
-                self._pepper,
-                spec.name,
-                expires_at=expiry(spec),
-                actor_id=principal.user_id,
-            )
-        return issued_public(issued)
+            return issue_key(session, user, self._pepper, spec, principal)
 
     def revoke_key(self, principal: Principal, key_id: str) -> None:
         with transaction(self._sessions) as session:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -60,36 +61,21 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def _documents(request: Request) -> DocumentService:
-    return get_services(request).documents
+def _service(name: str) -> Callable[[Request], Any]:
+    """A dependency that hands a route one service of the running app by its name."""
+
+    def service(request: Request) -> Any:
+        return getattr(get_services(request), name)
+
+    return service
 
 
-def _search(request: Request) -> SearchService:
-    return get_services(request).search
-
-
-def _answers(request: Request) -> AnswerService:
-    return get_services(request).answers
-
-
-def _conversations(request: Request) -> ConversationService:
-    return get_services(request).conversations
-
-
-def _audit(request: Request) -> AuditService:
-    return get_services(request).audit
-
-
-def _health(request: Request) -> HealthService:
-    return get_services(request).health
-
-
-Documents = Annotated[DocumentService, Depends(_documents)]
-Search = Annotated[SearchService, Depends(_search)]
-Answers = Annotated[AnswerService, Depends(_answers)]
-Conversations = Annotated[ConversationService, Depends(_conversations)]
-Audit = Annotated[AuditService, Depends(_audit)]
-Health = Annotated[HealthService, Depends(_health)]
+Documents = Annotated[DocumentService, Depends(_service("documents"))]
+Search = Annotated[SearchService, Depends(_service("search"))]
+Answers = Annotated[AnswerService, Depends(_service("answers"))]
+Conversations = Annotated[ConversationService, Depends(_service("conversations"))]
+Audit = Annotated[AuditService, Depends(_service("audit"))]
+Health = Annotated[HealthService, Depends(_service("health"))]
 
 
 # --- roles and the identity services (docs/security.md)
@@ -107,15 +93,7 @@ def require_audit_reader(principal: CurrentPrincipal) -> Principal:
     return principal
 
 
-def _admin(request: Request) -> AdminService:
-    return get_services(request).admin
-
-
-def _identity(request: Request) -> IdentityService:
-    return get_services(request).identity
-
-
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 AuditReader = Annotated[Principal, Depends(require_audit_reader)]
-Admin = Annotated[AdminService, Depends(_admin)]
-Identity = Annotated[IdentityService, Depends(_identity)]
+Admin = Annotated[AdminService, Depends(_service("admin"))]
+Identity = Annotated[IdentityService, Depends(_service("identity"))]

@@ -44,35 +44,13 @@ _INVALID_KEY = "invalid or revoked API key"
 _MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
 
 
-@dataclass(frozen=True)
-class BodyLimits:
-    json_bytes: int
-    chat_bytes: int
-    file_bytes: int
-    files_per_upload: int
-    form_fields: int
-    form_field_bytes: int
-    part_header_bytes: int
-
-    @classmethod
-    def from_settings(cls, limits: LimitsSettings) -> BodyLimits:
-        return cls(
-            json_bytes=limits.max_json_body_bytes,
-            chat_bytes=limits.max_chat_body_bytes,
-            file_bytes=limits.max_upload_bytes,
-            files_per_upload=limits.max_files_per_upload,
-            form_fields=limits.max_form_fields,
-            form_field_bytes=limits.max_form_field_bytes,
-            part_header_bytes=limits.max_part_header_bytes,
-        )
-
-    def upload_bytes(self, files: int) -> int:
-        """Every file at its limit (one byte over, to be refused) and every field at its own,
-        with their part headers and boundaries."""
-        per_part_overhead = self.part_header_bytes + 256
-        return files * (self.file_bytes + 1 + per_part_overhead) + self.form_fields * (
-            self.form_field_bytes + per_part_overhead
-        )
+def upload_body_bytes(limits: LimitsSettings, files: int) -> int:
+    """The body of an upload of ``files`` files: every file at its limit (one byte over, to be
+    refused) and every form field at its own, with their part headers and boundaries."""
+    per_part_overhead = limits.max_part_header_bytes + 256
+    return files * (limits.max_upload_bytes + 1 + per_part_overhead) + limits.max_form_fields * (
+        limits.max_form_field_bytes + per_part_overhead
+    )
 
 
 @dataclass(frozen=True)
@@ -101,17 +79,9 @@ def api_key_from(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, limits: BodyLimits | None = None) -> None:
-        """``limits``: None takes the running app's (its document service's), at the first
-        request, once the runtime is built."""
+    def __init__(self, app: ASGIApp, limits: LimitsSettings) -> None:
         self.app = app
         self._limits = limits
-
-    def limits_for(self, scope: Scope) -> BodyLimits:
-        if self._limits is None:
-            settings = scope["app"].state.runtime.services.documents.limits
-            self._limits = BodyLimits.from_settings(settings)
-        return self._limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,15 +117,15 @@ class RequestGuard:
 
     def _plan(self, scope: Scope) -> _BodyPlan:
         method, path = scope["method"], scope["path"].rstrip("/")
-        limits = self.limits_for(scope)
+        limits = self._limits
         if method == "POST" and path == "/v1/documents":
-            files = limits.files_per_upload
-            return _BodyPlan(limits.upload_bytes(files), files)
+            files = limits.max_files_per_upload
+            return _BodyPlan(upload_body_bytes(limits, files), files)
         if method == "POST" and _VERSION_UPLOAD.fullmatch(scope["path"]):
-            return _BodyPlan(limits.upload_bytes(1), 1)
+            return _BodyPlan(upload_body_bytes(limits, 1), 1)
         if method == "POST" and path.startswith("/v1/chat"):
-            return _BodyPlan(limits.chat_bytes, None)
-        return _BodyPlan(limits.json_bytes, None)
+            return _BodyPlan(limits.max_chat_body_bytes, None)
+        return _BodyPlan(limits.max_json_body_bytes, None)
 
     async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> None:
         plan = self._plan(scope)
@@ -164,7 +134,7 @@ class RequestGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > plan.cap):
             await _answer(scope, receive, send, 413, _too_large(plan.cap))
             return
-        watch = _multipart_watch(headers.get(b"content-type"), plan, self.limits_for(scope))
+        watch = _multipart_watch(headers.get(b"content-type"), plan, self._limits)
         seen = 0
         refused = False
         started = False
@@ -210,11 +180,11 @@ class _MultipartWatch:
     """Follows an upload's multipart stream beside the framework's own parser.
 
     Counts file parts and field parts, and sizes each; ``feed`` returns the chunk to pass on,
-    less the bytes of a file past ``file_bytes + 1`` (enough for the route to refuse that
+    less the bytes of a file past ``max_upload_bytes + 1`` (enough for the route to refuse that
     file, and no more on disk). A stream it cannot follow is left to the framework (400).
     """
 
-    def __init__(self, boundary: bytes, limits: BodyLimits, max_files: int) -> None:
+    def __init__(self, boundary: bytes, limits: LimitsSettings, max_files: int) -> None:
         self.refusal: tuple[int, str] | None = None
         self._limits = limits
         self._max_files = max_files
@@ -283,8 +253,8 @@ class _MultipartWatch:
 
     def _count_header(self, length: int) -> None:
         self._header_bytes += length
-        if self._header_bytes > self._limits.part_header_bytes:
-            self._refuse(400, f"a part's headers exceed {self._limits.part_header_bytes} bytes")
+        if self._header_bytes > self._limits.max_part_header_bytes:
+            self._refuse(400, f"a part's headers exceed {self._limits.max_part_header_bytes} bytes")
 
     def _on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
@@ -295,17 +265,17 @@ class _MultipartWatch:
                 self._refuse(400, f"at most {self._max_files} files per upload")
         else:
             self._fields += 1
-            if self._fields > self._limits.form_fields:
-                self._refuse(400, f"at most {self._limits.form_fields} form fields")
+            if self._fields > self._limits.max_form_fields:
+                self._refuse(400, f"at most {self._limits.max_form_fields} form fields")
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
         length = end - start
         if not self._is_file:
             self._part_bytes += length
-            if self._part_bytes > self._limits.form_field_bytes:
-                self._refuse(413, f"a form field exceeds {self._limits.form_field_bytes} bytes")
+            if self._part_bytes > self._limits.max_form_field_bytes:
+                self._refuse(413, f"a form field exceeds {self._limits.max_form_field_bytes} bytes")
             return
-        room = max(0, self._limits.file_bytes + 1 - self._part_bytes)
+        room = max(0, self._limits.max_upload_bytes + 1 - self._part_bytes)
         self._part_bytes += length
         # Only bytes of the chunk in hand can be cut; the parser may also hand back a few
         # bytes held over from the previous chunk (a boundary that was not one).
@@ -314,7 +284,7 @@ class _MultipartWatch:
 
 
 def _multipart_watch(
-    content_type: bytes | None, plan: _BodyPlan, limits: BodyLimits
+    content_type: bytes | None, plan: _BodyPlan, limits: LimitsSettings
 ) -> _MultipartWatch | None:
     if plan.files is None or content_type is None:
         return None

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import Runtime
-from api.limits import BodyLimits, RequestGuard
+from api.limits import RequestGuard
 from api.routes import (
     admin,
     audit,
@@ -35,10 +35,9 @@ def create_api(
     build_runtime: Callable[[], Runtime],
     *,
     public_docs: bool,
-    limits: LimitsSettings | None = None,
+    limits: LimitsSettings,
 ) -> FastAPI:
-    """``limits``: the body caps of each route (``RequestGuard``); by default the runtime's
-    own (its document service's)."""
+    """``limits``: the body caps of each route (``RequestGuard``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +61,7 @@ def create_api(
     )
     errors.install(app)
     # Authenticates and caps bodies before FastAPI reads a byte of them.
-    app.add_middleware(RequestGuard, limits=BodyLimits.from_settings(limits) if limits else None)
+    app.add_middleware(RequestGuard, limits=limits)
     for module in (health, documents, search, chat, conversations, openai_compat, audit, admin, me):
         app.include_router(module.router)
     return app

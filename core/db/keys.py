@@ -125,6 +125,10 @@ def revoke_key(
     if row.revoked_at is not None:
         return
     row.revoked_at = utcnow()
+    _record_revoke(session, row, actor_id, reason=reason)
+
+
+def _record_revoke(session: Session, row: ApiKey, actor_id: str | None, **details: str) -> None:
     record_event(
         session,
         row.tenant_id,
@@ -134,7 +138,7 @@ def revoke_key(
         row.id,
         user_id=row.user_id,
         prefix=row.prefix,
-        reason=reason,
+        **details,
     )
 
 
@@ -172,15 +176,10 @@ def rotate_key(
         ends = now + grace
         if row.expires_at is None or aware(row.expires_at) > ends:
             row.expires_at = ends
-        record_event(
+        _record_revoke(
             session,
-            row.tenant_id,
+            row,
             actor_id,
-            "key.revoke",
-            "key",
-            row.id,
-            user_id=row.user_id,
-            prefix=row.prefix,
             reason="rotated",
             rotated_to=issued.id,
             effective_at=ends.isoformat(),

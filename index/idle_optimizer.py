@@ -32,6 +32,7 @@ class IdleOptimizer:
         self._after = after
         self._idle_s = idle_s
         self.pending = 0
+        self.runs = 0  # optimizes done: for tests and the log
         self._last_activity = time.monotonic()
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -47,6 +48,7 @@ class IdleOptimizer:
             return
         if self._idle_s is None:
             self._optimize()
+            self.runs += 1
         elif self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._run, name="zhiku-store-optimize", daemon=True
@@ -66,6 +68,7 @@ class IdleOptimizer:
                     self._optimize()
                 except RuntimeError:  # the store was closed meanwhile
                     return
+                self.runs += 1
                 log.info("vector store optimized in %.1f s", time.perf_counter() - started)
             else:
                 time.sleep(min(1.0, self._idle_s / 4))

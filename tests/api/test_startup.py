@@ -46,16 +46,18 @@ def test_first_chat_after_start_does_not_block_liveness(tmp_path: Path) -> None:
 
         chat = threading.Thread(target=ask)
         chat.start()
-        latencies = []
+        # Count liveness answers that came back while the model was still loading. Had the
+        # load run on the event loop, none could (the loop would be busy for the whole load);
+        # no wall-clock bound is asserted, since this machine's speed is not the behaviour.
+        answered_while_starting = 0
         while chat.is_alive():
-            started = time.perf_counter()
-            assert httpx.get(server.url + "/health/live", timeout=5).status_code == 200
-            latencies.append(time.perf_counter() - started)
+            assert httpx.get(server.url + "/health/live", timeout=30).status_code == 200
+            if container.embedder_resource.status == "starting":
+                answered_while_starting += 1
             time.sleep(0.05)
         chat.join()
     # The chat waited for the model (no documents yet: a plain "nothing found" answer)...
     assert answer["status"] == 200, answer
     assert answer["body"]["outcome"] == "no_context"  # type: ignore[index]
-    # ...while liveness kept answering at once, many times over.
-    assert len(latencies) >= 10, latencies
-    assert max(latencies) < 1.0, max(latencies)
+    # ...while liveness kept answering, many times over, before the model was ready.
+    assert answered_while_starting >= 10, answered_while_starting

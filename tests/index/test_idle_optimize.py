@@ -28,9 +28,8 @@ def test_the_serving_store_optimizes_only_when_idle(tmp_path: Path) -> None:
     )
     store.ensure_collection(DIM)
     try:
-        started = time.perf_counter()
         store.upsert([point("t1", "d", i) for i in range(250)])
-        assert time.perf_counter() - started < 1.0  # the writer does not optimize
+        assert store._optimizer.runs == 0  # the writer does not optimize
         # Searches keep it busy: nothing is optimized while they come.
         busy_until = time.monotonic() + 2.5
         while time.monotonic() < busy_until:

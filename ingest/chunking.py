@@ -122,7 +122,14 @@ class Chunker:
         header = self._header(section.path)
         budget = self._body_budget(header)
         previous_start, previous_end = -1, 0
-        for index, piece in enumerate(self._splitter(budget).split_text(body)):
+        pieces = self._splitter(budget).split_text(body)
+        if starts_with_title and len(pieces) > 1 and pieces[0].strip() == run[0].text.strip():
+            # The heading alone, because the paragraph after it fits only without it: drop
+            # it. The next piece carries the heading in its section line, so nothing is
+            # lost, and retrieval never returns a bare heading.
+            pieces, starts_with_title = pieces[1:], False
+            previous_start = previous_end = len(run[0].text)
+        for index, piece in enumerate(pieces):
             # Pieces come in order and each ends after the one before (overlap only reaches
             # back), which pins repeated text to the right occurrence.
             lower = max(previous_start + 1, previous_end - len(piece) + 1)

@@ -76,7 +76,7 @@ def to_elements(raw: Iterable[Any], *, email: bool = False) -> list[Element]:
         text = _table_text(item.text, html) if kind == "table" else normalize_text(item.text)
         if not text or item.category == "PageBreak":
             continue
-        if kind == "title" and not _reads_like_title(text):
+        if kind == "title" and not reads_like_title(text):
             kind = "text"
         page = getattr(metadata, "page_number", None)
         if kind == "title" and stack and stack[-1][1] == text:
@@ -98,7 +98,7 @@ def _table_text(text: str, html: str | None) -> str:
     return normalize_text(render_rows(rows) if rows else text)
 
 
-def _reads_like_title(text: str) -> bool:
+def reads_like_title(text: str) -> bool:
     if len(text) > MAX_TITLE_CHARS:
         return False
     words = text.split()

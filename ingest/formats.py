@@ -61,6 +61,14 @@ _CONTENT_NAMES = {
     "msg": "an Outlook MSG file",
 }
 
+# Reasons in plain words: zipfile's own messages ("Bad magic number for central directory")
+# mean nothing to the person who uploaded the file.
+_UNSUPPORTED_ZIP = (
+    "unsupported zip container: the file needs a zip feature that cannot be read here (a newer "
+    "zip version or an unusual compression); save it again with a standard program"
+)
+_CORRUPT_ZIP_CONTENT = "a corrupt zip archive"
+_CORRUPT_ZIP = "corrupt zip container: the file is damaged or incomplete (it may be truncated)"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIP_MAGIC = b"PK\x03\x04"
 # An archive with more members than this is refused before a parser walks it.
@@ -123,6 +131,11 @@ def detect_type(data: bytes, filename: str) -> str:
                 f"not a text file: {extension} but the content is {_describe(content)}"
             )
         return claimed
+    if content == _CORRUPT_ZIP_CONTENT and claimed in ("docx", "pptx", "xlsx"):
+        raise UnprocessableDocument(
+            f"corrupt {claimed.upper()} file: the file is damaged or incomplete (it may have "
+            "been truncated)"
+        )
     if content != claimed:
         raise UnprocessableDocument(
             f"not {_CONTENT_NAMES[claimed]}: the content is {_describe(content)}"
@@ -141,11 +154,11 @@ def check_archive_safety(data: bytes, limits: LimitsSettings) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
     except NotImplementedError as exc:  # e.g. "zip file version 9.9"
-        raise UnsupportedFormat(f"unsupported zip container: {exc}") from exc
+        raise UnsupportedFormat(_UNSUPPORTED_ZIP) from exc
     # zipfile raises more than BadZipFile on hostile bytes (struct.error, EOFError,
     # OverflowError, UnicodeDecodeError…): whatever it raises, the file is corrupt.
     except Exception as exc:
-        raise UnprocessableDocument(f"corrupt zip container: {_reason(exc)}") from exc
+        raise UnprocessableDocument(_CORRUPT_ZIP) from exc
     if len(members) > MAX_ARCHIVE_MEMBERS:
         raise UnprocessableDocument(
             f"the archive holds {len(members)} members (limit {MAX_ARCHIVE_MEMBERS})"
@@ -173,8 +186,8 @@ def _sniff(data: bytes) -> str:
         return _sniff_content(data)
     except UnsupportedFormat:
         raise
-    except Exception as exc:
-        return f"unreadable data ({_reason(exc)})"
+    except Exception:
+        return "unreadable data"
 
 
 def _sniff_content(data: bytes) -> str:
@@ -196,9 +209,9 @@ def _sniff_zip(data: bytes) -> str:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
     except NotImplementedError as exc:  # e.g. "zip file version 9.9"
-        raise UnsupportedFormat(f"unsupported zip container: {exc}") from exc
+        raise UnsupportedFormat(_UNSUPPORTED_ZIP) from exc
     except Exception:  # see _sniff
-        return "a corrupt zip archive"
+        return _CORRUPT_ZIP_CONTENT
     if "word/document.xml" in names:
         return "docx"
     if "ppt/presentation.xml" in names:
@@ -216,8 +229,8 @@ def _sniff_ole(data: bytes) -> str:
     try:
         with olefile.OleFileIO(data) as ole:
             streams = {"/".join(entry) for entry in ole.listdir(streams=True, storages=True)}
-    except Exception as exc:  # see _sniff
-        return f"a corrupt OLE container ({_reason(exc)})"
+    except Exception:  # see _sniff
+        return "a corrupt OLE container"
     if {"EncryptionInfo", "EncryptedPackage"} <= streams:
         return "encrypted-office"
     if any(stream.startswith("__substg1.0_") for stream in streams):
@@ -258,12 +271,6 @@ def _text_format_from_magic(data: bytes) -> str:
     except Exception:  # libmagic gave up on it: plain text is the safe reading
         return "txt"
     return {"text/html": "html", "message/rfc822": "eml", "text/csv": "csv"}.get(mime, "txt")
-
-
-def _reason(exc: Exception) -> str:
-    """A reason a user can read: short, and never empty."""
-    text = str(exc).strip() or type(exc).__name__
-    return text[:200]
 
 
 def _describe(content: str) -> str:

@@ -1,21 +1,26 @@
 """Bytes → :class:`~ingest.types.ParsedDocument`: checks, the right partitioner, our elements.
 
-Every format goes to its own unstructured partitioner with explicit arguments (never
-``partition`` with ``auto``): PDFs through :mod:`ingest.pdf`; e-mail without attachments
-(``process_attachments`` defaults to on and would parse any attached file type, past our checks
-and limits). The first call imports unstructured and loads the spaCy model (~5 s); later calls
-reuse both. Safe to call from several threads and from Celery prefork children.
+Plain text is read by :mod:`ingest.plain_text` (no unstructured, no spaCy) unless
+``ParsingSettings.plain_text`` asks for unstructured's ``partition_text``. Every other format goes
+to its own unstructured partitioner with explicit arguments (never ``partition`` with ``auto``):
+PDFs through :mod:`ingest.pdf`; e-mail without attachments (``process_attachments`` defaults to
+on and would parse any attached file type, past our checks and limits). The first such call
+imports unstructured and loads the spaCy model (~5 s); later calls reuse both. Safe to call
+from several threads and from Celery prefork children.
 
 Failures say what is wrong with the file: ``InvalidInput`` for the name or size the caller
 sent, ``UnprocessableDocument`` for content that can never be parsed (empty, corrupt,
-password-protected, unsupported, a zip bomb, no text at all). Faults of the installation
-(missing spaCy model, missing tesseract) propagate unchanged: retrying after a fix can succeed.
+password-protected, unsupported, a zip bomb, no text at all), in plain words
+(:mod:`ingest.parse_failures`); the library's own exception goes to the log, with the file's
+name. Faults of the installation (missing spaCy model, missing tesseract) propagate unchanged:
+retrying after a fix can succeed.
 """
 
 from __future__ import annotations
 
 import importlib
 import io
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,8 +30,13 @@ from core.settings import LimitsSettings, ParsingSettings
 from ingest import unstructured_runtime
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
-from ingest.pdf import partition_pdf_pages
-from ingest.types import ParsedDocument
+from ingest.parse_failures import plain_reason
+from ingest.pdf import OcrBudget, partition_pdf_pages
+from ingest.plain_text import parse_plain_text
+from ingest.text_decoding import decode_text
+from ingest.types import Element, ParsedDocument
+
+logger = logging.getLogger(__name__)
 
 # Format key → (module, function, keyword arguments) of its partitioner.
 _PARTITIONERS: dict[str, tuple[str, str, dict[str, object]]] = {
@@ -65,14 +75,44 @@ def parse_document(
         raise InvalidInput(f"{name} is {len(data):,} bytes (limit {limits.max_upload_bytes:,})")
     file_format = detect_type(data, name)
     check_archive_safety(data, limits)
+    facts: dict[str, object] = {"format": file_format}
+    if file_format == "txt" and settings.plain_text == "fast":
+        text, facts["encoding"] = decode_text(data, name)
+        elements = parse_plain_text(text)
+        facts["strategy"] = "plain_text"
+    else:
+        elements = _partition(data, name, file_format, settings, started, facts)
+    if not any(element.kind not in _BOILERPLATE for element in elements):
+        if file_format in ("eml", "msg"):
+            raise UnprocessableDocument("the e-mail has no readable body (it may be encrypted)")
+        raise UnprocessableDocument(f"no text found in {name}")
+    facts["elements"] = len(elements)
+    facts["parse_seconds"] = round(time.monotonic() - started, 3)
+    return ParsedDocument(elements=elements, metadata=facts)
+
+
+def _partition(
+    data: bytes,
+    name: str,
+    file_format: str,
+    settings: ParsingSettings,
+    started: float,
+    facts: dict[str, object],
+) -> list[Element]:
+    """The file through unstructured (PDFs through :mod:`ingest.pdf`), as our elements."""
     unstructured_runtime.configure()
     languages = [code for code in settings.ocr_languages.split("+") if code]
-    facts: dict[str, object] = {"format": file_format}
     try:
         if file_format == "pdf":
             deadline = started + settings.timeout_s
             raw, pdf_facts = partition_pdf_pages(
-                data, name, languages, settings.max_pages, deadline, settings.pdf_text
+                data,
+                name,
+                languages,
+                settings.max_pages,
+                deadline,
+                settings.pdf_text,
+                OcrBudget.of(settings),
             )
             facts.update(pdf_facts)
         else:
@@ -83,18 +123,13 @@ def parse_document(
     except (UnprocessableDocument, *_installation_faults()):
         raise
     except Exception as exc:
+        # The library's words are for operators; the caller gets a plain reason.
+        logger.warning("could not parse %s as %s", name, file_format, exc_info=exc)
+        reason = plain_reason(exc, file_format)
         raise UnprocessableDocument(
-            f"could not parse {name} as {file_format.upper()}: {type(exc).__name__}: {exc}"
+            f"could not parse {name} as {file_format.upper()}: {reason}"
         ) from exc
-
-    elements = to_elements(raw, email=file_format in ("eml", "msg"))
-    if not any(element.kind not in _BOILERPLATE for element in elements):
-        if file_format in ("eml", "msg"):
-            raise UnprocessableDocument("the e-mail has no readable body (it may be encrypted)")
-        raise UnprocessableDocument(f"no text found in {name}")
-    facts["elements"] = len(elements)
-    facts["parse_seconds"] = round(time.monotonic() - started, 3)
-    return ParsedDocument(elements=elements, metadata=facts)
+    return to_elements(raw, email=file_format in ("eml", "msg"))
 
 
 def warm_up() -> None:

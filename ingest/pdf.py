@@ -14,15 +14,17 @@ layout model from a hub and fail offline. We read the text layer ourselves and c
 3. Every page where the text layer gave fewer than ``MIN_PAGE_CHARS`` characters and pdfium
    sees an image or text that was missed is OCR'd (``ocr_only``), in batches, with the parse
    deadline checked between batches. OCR costs about 1–2 s a page. Pages are rendered at
-   ``OCR_DPI``, lower for a page that would exceed ``MAX_PAGE_PIXELS`` (a PDF may declare a
-   page of 200 × 200 inches: 4.9 gigapixels at 350 dpi); one that needs less than
-   ``MIN_OCR_DPI`` to fit is refused before anything is rendered.
+   ``ParsingSettings.ocr_dpi``, lower for a page that would exceed
+   ``ParsingSettings.max_ocr_page_pixels`` (a PDF may declare a page of 200 × 200 inches: 4.9
+   gigapixels at 350 dpi); one that needs less than ``ParsingSettings.min_ocr_dpi`` to fit is
+   refused before anything is rendered.
 4. A PDF with no text after all that is an ``UnprocessableDocument``, never an empty result.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
 import threading
 import time
@@ -34,20 +36,32 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from core.errors import UnprocessableDocument
+from core.settings import ParsingSettings
 from ingest.pdf_elements import to_unstructured
 from ingest.pdf_text import PageText, read_page
 
 MIN_PAGE_CHARS = 20
 OCR_BATCH_PAGES = 4
-# OCR rendering: unstructured's default resolution, the most pixels one page may become (an
-# A4 page at 350 dpi is 11.8 MP; 50 MP of RGB is 150 MB before tesseract's copies), and the
-# resolution under which text is too small to read anyway.
-OCR_DPI = 350
-MAX_PAGE_PIXELS = 50_000_000
-MIN_OCR_DPI = 50
 _POINTS_PER_INCH = 72.0
+logger = logging.getLogger(__name__)
 # pdfium is not thread-safe; unstructured renders with poppler, so only our calls need this.
 _PDFIUM_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class OcrBudget:
+    """How finely OCR renders a page (the ``ParsingSettings`` fields of the same names)."""
+
+    ocr_dpi: int
+    max_ocr_page_pixels: int
+    min_ocr_dpi: int
+
+    @classmethod
+    def of(cls, settings: ParsingSettings) -> OcrBudget:
+        return cls(settings.ocr_dpi, settings.max_ocr_page_pixels, settings.min_ocr_dpi)
+
+
+DEFAULT_OCR_BUDGET = OcrBudget.of(ParsingSettings())
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,11 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
                 raise UnprocessableDocument(
                     "the PDF is password-protected; remove the password"
                 ) from exc
-            raise UnprocessableDocument(f"corrupt PDF: {exc}") from exc
+            # pdfium's message ("Data format error") is for operators, not for the caller.
+            logger.warning("pdfium could not open a PDF", exc_info=exc)
+            raise UnprocessableDocument(
+                "corrupt PDF: the file is damaged or incomplete (it may have been truncated)"
+            ) from exc
         try:
             count = len(document)
             if count == 0:
@@ -102,14 +120,12 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
 
 
 def ocr_dpi(
-    size_points: tuple[float, float],
-    page: int,
-    max_pixels: int = MAX_PAGE_PIXELS,
-    min_dpi: int = MIN_OCR_DPI,
+    size_points: tuple[float, float], page: int, budget: OcrBudget = DEFAULT_OCR_BUDGET
 ) -> int:
-    """The resolution to render a page of ``size_points`` at for OCR: ``OCR_DPI``, or less so
-    that it stays within ``max_pixels``; a page that would need under ``min_dpi`` is refused
-    (``UnprocessableDocument``) without being rendered."""
+    """The resolution to render a page of ``size_points`` at for OCR: ``budget.ocr_dpi``, or
+    less so that it stays within ``budget.max_ocr_page_pixels``; a page that would need under
+    ``budget.min_ocr_dpi`` is refused (``UnprocessableDocument``) without being rendered."""
+    max_pixels, min_dpi = budget.max_ocr_page_pixels, budget.min_ocr_dpi
     width_in, height_in = (max(side, 1.0) / _POINTS_PER_INCH for side in size_points)
     fitting = math.floor(math.sqrt(max_pixels / (width_in * height_in)))
     if fitting < min_dpi:
@@ -117,7 +133,7 @@ def ocr_dpi(
             f"page {page} is {width_in:.0f} × {height_in:.0f} inches: reading it with OCR "
             f"would render more than {max_pixels / 1e6:.0f} megapixels even at {min_dpi} dpi"
         )
-    return min(OCR_DPI, fitting)
+    return min(budget.ocr_dpi, fitting)
 
 
 def partition_pdf_pages(
@@ -127,6 +143,7 @@ def partition_pdf_pages(
     max_pages: int,
     deadline: float,
     text_reader: str = "pdfium",
+    budget: OcrBudget = DEFAULT_OCR_BUDGET,
 ) -> tuple[list[Any], dict[str, object]]:
     """unstructured elements for the whole PDF, in page order, and facts about the parse."""
     from unstructured.partition.pdf import partition_pdf
@@ -157,7 +174,7 @@ def partition_pdf_pages(
         ocr_set = set(to_ocr)
         kept = [e for e in elements if (e.metadata.page_number or 1) not in ocr_set]
         # Checked before any OCR: a refused page fails the document before minutes of work.
-        dpi = {page: ocr_dpi(layout.sizes[page], page) for page in to_ocr}
+        dpi = {page: ocr_dpi(layout.sizes[page], page, budget) for page in to_ocr}
         ocr = _ocr_pages(data, filename, to_ocr, languages, deadline, layout.page_count, dpi)
         # Stable sort: each page's elements keep their reading order.
         elements = sorted(kept + ocr, key=lambda e: e.metadata.page_number or 1)

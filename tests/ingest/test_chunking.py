@@ -178,3 +178,30 @@ def test_real_documents_respect_the_default_limit(
         _, chunks = ingest(docs / relative)
         assert max(token_count(chunk.text) for chunk in chunks) <= 256, relative
         assert [chunk.position for chunk in chunks] == list(range(len(chunks)))
+
+
+@pytest.mark.parametrize(
+    ("title", "sentence"),
+    [
+        ("Vitamin D and bone density", "Vitamin D intake was measured in {i} adults. "),
+        ("维生素D与骨密度", "研究测量了{i}名成年人的维生素D摄入量。"),
+    ],
+)
+def test_a_heading_is_never_a_chunk_of_its_own(
+    token_count: Count, title: str, sentence: str
+) -> None:
+    """A paragraph that fits a chunk only without its heading (a SciFact abstract under its
+    title) must not leave the heading behind as a chunk: the heading rides on the section line."""
+    chunker = _small(token_count, chunk=128, overlap=16)
+    budget = chunker._body_budget(())
+    paragraph = ""
+    for i in range(1000):
+        longer = paragraph + sentence.format(i=i)
+        if token_count(longer) - token_count("") > budget - 2:
+            break
+        paragraph = longer
+    elements = [Element(title, "title", 1), Element(paragraph.strip(), "text", 1, (title,))]
+    chunks = chunker.chunk(elements)
+    assert all(chunk.text.strip() != title for chunk in chunks)
+    assert all(chunk.text.startswith(title) for chunk in chunks)
+    assert "".join(c.text for c in chunks).count(paragraph.split("。")[0].split(". ")[0]) >= 1

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import LimitsSettings, ParsingSettings
 from ingest import unstructured_runtime
 from ingest.parsing import parse_document, warm_up
-from tests.ingest.helpers import parse_bytes
+from ingest.types import ParsedDocument
 
 REPORT = (
     "Quarterly Results\n\n"
@@ -34,8 +35,14 @@ def test_unstructured_uses_our_model_and_never_downloads() -> None:
     assert tokenize.pos_tag("The pump runs.")[2] == ("runs", "VBZ")
 
 
+def _parse_with_unstructured(text: str, name: str) -> ParsedDocument:
+    # .txt goes to ingest.plain_text by default; these tests are about unstructured's path.
+    settings = ParsingSettings(plain_text="unstructured")
+    return parse_document(text.encode(), name, settings, LimitsSettings())
+
+
 def test_titles_and_narrative_text_are_told_apart() -> None:
-    parsed = parse_bytes(REPORT.encode(), "report.txt")
+    parsed = _parse_with_unstructured(REPORT, "report.txt")
     kinds = [(element.kind, element.text[:17]) for element in parsed.elements]
     assert kinds == [
         ("title", "Quarterly Results"),
@@ -89,7 +96,7 @@ def test_chinese_paragraphs_are_not_taken_for_headings() -> None:
         "项目简介\n\n本项目旨在为企业提供一个自托管的知识库平台，支持权限控制和基于文档的问答。\n\n"
         "部署方式\n\n系统可以在一台服务器上运行，也可以拆分为多个服务\n\n数据库使用 PostgreSQL。"
     )
-    parsed = parse_bytes(text.encode(), "说明.txt")
+    parsed = _parse_with_unstructured(text, "说明.txt")
     assert [element.kind for element in parsed.elements] == [
         "title",
         "text",

@@ -1,0 +1,128 @@
+"""Bytes of a plain-text file → ``str``: the encoding from its BOM, UTF-8, or a legacy Chinese
+or Western code page; and a refusal for bytes that decode to no readable text.
+
+Order, and why:
+
+1. A BOM decides (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE), strictly: bytes that break the
+   encoding their BOM declares are not a text file.
+2. Strict UTF-8: multi-byte sequences are self-checking, so legacy text almost never passes.
+3. GB18030 (a superset of GBK and GB2312) or Big5 (as cp950, Windows' Big5), the encodings of
+   Chinese files saved by Windows in mainland China and in Taiwan/Hong Kong. Big5 bytes often
+   decode as GBK and the reverse, without error and into nonsense, so each reading is scored:
+   the share of its Chinese characters that are common ones (GB2312's hanzi for GBK, Big5's
+   level-1 hanzi for Big5). Real text scores above 0.9; the wrong reading scores far lower.
+4. charset-normalizer for anything else (cp1252, Cyrillic, Hebrew...), accepted only when it is
+   confident (its "chaos" measure is low); cp1252 wins a tie.
+5. Whatever the encoding, text in which control, private-use or replacement characters are
+   common is binary data that happened to pass the text sniffing in ``ingest.formats``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from core.errors import UnprocessableDocument
+
+_BOMS = (
+    # UTF-32 LE first: its BOM begins with UTF-16 LE's.
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Characters no text file holds in number: C0 controls other than whitespace, DEL, C1
+# controls, private use, the replacement character.
+_UNREADABLE = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd]")
+_SAMPLE_CHARS = 100_000
+MAX_UNREADABLE_SHARE = 0.02
+MIN_COMMON_HAN_SHARE = 0.9
+_MAX_CHAOS = 0.2
+
+
+def decode_text(data: bytes, name: str) -> tuple[str, str]:
+    """``(text, encoding)``; raises ``UnprocessableDocument`` for bytes that are not text."""
+    text, encoding = _decode(data, name)
+    sample = text[:_SAMPLE_CHARS]
+    if sample and len(_UNREADABLE.findall(sample)) > len(sample) * MAX_UNREADABLE_SHARE:
+        raise UnprocessableDocument(
+            f"{name} is not readable text: it holds binary data or uses an unknown encoding"
+        )
+    return text, encoding
+
+
+def _decode(data: bytes, name: str) -> tuple[str, str]:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError as exc:
+                label = encoding.upper().replace("-SIG", "")
+                raise UnprocessableDocument(
+                    f"{name} is not readable text: it starts with a {label} byte-order mark "
+                    f"but is not valid {label}"
+                ) from exc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    chinese = _chinese_reading(data)
+    if chinese is not None:
+        return chinese
+    return _guessed_reading(data, name)
+
+
+def _chinese_reading(data: bytes) -> tuple[str, str] | None:
+    """GB18030 or Big5, when one of them reads ``data`` as mostly common Chinese characters."""
+    best: tuple[float, str, str] | None = None
+    for encoding, common in (("gb18030", _common_in_gb2312), ("cp950", _common_in_big5)):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        han = _HAN.findall(text)
+        if not han:
+            continue
+        score = sum(1 for ch in han if common(ch)) / len(han)
+        if score >= MIN_COMMON_HAN_SHARE and (best is None or score > best[0]):
+            best = (score, text, encoding)
+    return (best[1], best[2]) if best else None
+
+
+def _common_in_gb2312(ch: str) -> bool:
+    try:
+        encoded = ch.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return 0xB0 <= encoded[0] <= 0xF7  # GB2312's hanzi rows (levels 1 and 2)
+
+
+def _common_in_big5(ch: str) -> bool:
+    try:
+        encoded = ch.encode("cp950")
+    except UnicodeEncodeError:
+        return False
+    return 0xA4 <= encoded[0] <= 0xC6  # Big5's level 1: the 5,401 frequent hanzi
+
+
+def _guessed_reading(data: bytes, name: str) -> tuple[str, str]:
+    from charset_normalizer import from_bytes  # imported late: only legacy files need it
+
+    matches = from_bytes(data[:_SAMPLE_CHARS])
+    match = matches.best()
+    # Readings that are equally clean are ranked arbitrarily (cp1250 before cp1252 for
+    # "crème brûlée"): the Windows Western code page is by far the most common of them.
+    western = [m for m in matches if m.encoding == "cp1252" and m.chaos <= (match or m).chaos]
+    match = western[0] if western else match
+    if match is None or match.chaos > _MAX_CHAOS:
+        raise UnprocessableDocument(
+            f"{name} is not readable text: its encoding was not recognised (save it as UTF-8)"
+        )
+    try:
+        return data.decode(match.encoding), match.encoding
+    except UnicodeDecodeError as exc:  # the guess held for the sample only
+        raise UnprocessableDocument(
+            f"{name} is not readable text: its encoding was not recognised (save it as UTF-8)"
+        ) from exc

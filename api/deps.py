@@ -20,6 +20,7 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.search import SearchService
+from services.sign_in import SignInService
 
 
 class Runtime(Protocol):
@@ -97,3 +98,4 @@ AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 AuditReader = Annotated[Principal, Depends(require_audit_reader)]
 Admin = Annotated[AdminService, Depends(_service("admin"))]
 Identity = Annotated[IdentityService, Depends(_service("identity"))]
+SignIn = Annotated[SignInService, Depends(_service("sign_in"))]

@@ -1,8 +1,11 @@
 """Errors to HTTP statuses, in one place. Nothing a client sends may end in a 500.
 
-Unexpected errors never leak their text; a 503 names what is unavailable in general terms
-(the backend's message and exception go to the log); a validation error names the fields
-and never echoes the input back (it may be megabytes, or not encodable at all).
+Unexpected errors never leak their text. A 503 is worded from the failed component and how
+it failed (``UpstreamUnavailable.component`` / ``.outage``) alone, never from the exception's
+message, which holds hosts, ports and the library's own words: that detail is logged here,
+once, with the request. A database that cannot be reached is a 503 too, not a 500. A
+validation error names the fields and never echoes the input back (it may be megabytes, or
+not encodable at all).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from core.db.outages import UNAVAILABLE_ERRORS, database_outage
 from core.errors import (
+    Component,
     Conflict,
     InvalidInput,
     NotFound,
+    Outage,
     PermissionDenied,
     TooManyRequests,
     Unauthenticated,
@@ -41,15 +47,21 @@ STATUS: dict[type[ZhikuError], int] = {
     TooManyRequests: 429,
 }
 
-# What a 503 may say, picked from the backend's message; the message itself is logged only.
-_UNAVAILABLE = (
-    (("answer model", "llm", "completion"), "the answer model is unavailable, try again later"),
-    (("qdrant", "vector store", "index"), "the search index is unavailable, try again later"),
-    (("embedding", "reranker"), "the search models are unavailable, try again later"),
-    (("broker", "redis", "queue"), "the ingestion queue is unavailable, try again later"),
-    (("database", "postgres"), "the database is unavailable, try again later"),
+_OUTAGE_WORDING = {
+    Outage.DOWN: "{} is unavailable right now; try again shortly.",
+    Outage.STARTING: "{} is still starting; try again in a minute.",
+    Outage.NOT_CONFIGURED: "{} is not set up on this server; ask an administrator.",
+}
+# The queue is only handed work after the request's rows and files are committed (uploads,
+# new versions), and the worker's sweeper re-queues documents left queued: what was sent is
+# kept, and sending it again would store it twice.
+_JOB_QUEUE_DOWN = (
+    "The job queue is unavailable right now, so processing has not started. The upload was"
+    " saved and will be processed automatically once the queue is back (its documents show"
+    " as queued); do not upload it again."
 )
-_UNAVAILABLE_DEFAULT = "a service this request needs is unavailable, try again later"
+# Seconds a client should wait before trying again, by outage (none where retrying is moot).
+_RETRY_AFTER_S = {Outage.DOWN: 30, Outage.STARTING: 15}
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -88,14 +100,41 @@ def status_for(exc: ZhikuError) -> int:
 
 
 def public_detail(exc: ZhikuError) -> str:
-    """What the caller may read about ``exc``: its text, except for an unavailable backend."""
+    """What the caller may read about ``exc``: its text, except for an unavailable backend,
+    which is worded from its component and outage only."""
     if not isinstance(exc, UpstreamUnavailable):
         return str(exc)
-    text = str(exc).lower()
-    for words, detail in _UNAVAILABLE:
-        if any(word in text for word in words):
-            return detail
-    return _UNAVAILABLE_DEFAULT
+    if exc.component is Component.JOB_QUEUE and exc.outage is Outage.DOWN:
+        return _JOB_QUEUE_DOWN
+    words = exc.component.words
+    return _OUTAGE_WORDING[exc.outage].format(words[:1].upper() + words[1:])
+
+
+def error_headers(exc: ZhikuError) -> dict[str, str] | None:
+    """``WWW-Authenticate`` on a 401, ``Retry-After`` on a 429 and on a 503 worth retrying."""
+    if isinstance(exc, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, TooManyRequests):
+        return {"Retry-After": str(round(exc.retry_after_s))}
+    if isinstance(exc, UpstreamUnavailable) and exc.component is not Component.JOB_QUEUE:
+        retry_after_s = _RETRY_AFTER_S.get(exc.outage)
+        if retry_after_s is not None:
+            return {"Retry-After": str(retry_after_s)}
+    return None
+
+
+def log_unavailable(request: Request | None, exc: UpstreamUnavailable) -> None:
+    """The one log line of a 503: the internal detail, with the request it failed."""
+    where = f"{request.method} {request.url.path}" if request is not None else "a request"
+    request_id = request.headers.get("x-request-id") if request is not None else None
+    log.warning(
+        "503 on %s%s: %s %s: %s",
+        where,
+        f" (request {request_id[:100]})" if request_id else "",
+        exc.component.value,
+        exc.outage.value,
+        exc.detail,
+    )
 
 
 class SafeJSONResponse(JSONResponse):
@@ -130,14 +169,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ZhikuError)
     async def _domain(request: Request, exc: ZhikuError) -> JSONResponse:
         status = status_for(exc)
-        if status >= 500:
+        if isinstance(exc, UpstreamUnavailable):
+            log_unavailable(request, exc)
+        elif status >= 500:
             log.warning("%s on %s %s: %r", status, request.method, request.url.path, exc)
-        headers: dict[str, str] | None = None
-        if status == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        elif isinstance(exc, TooManyRequests):
-            headers = {"Retry-After": str(round(exc.retry_after_s))}
+        headers = error_headers(exc)
         return SafeJSONResponse({"detail": public_detail(exc)}, status, headers=headers)
+
+    # PostgreSQL down or out of connections: the database is unavailable, not the code broken.
+    for error_type in UNAVAILABLE_ERRORS:
+
+        @app.exception_handler(error_type)
+        async def _database(request: Request, exc: Exception) -> JSONResponse:
+            outage = database_outage(exc) or UpstreamUnavailable(
+                repr(exc), component=Component.DATABASE
+            )
+            return await _domain(request, outage)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,11 @@ body (JSON in memory, multipart files on disk). ``RequestGuard`` runs first:
 3. an upload's multipart stream is followed as it arrives: too many files or fields is
    refused at once, and a file past the per-file limit is cut to one byte over the limit,
    so the route refuses that file alone (413 in its ``errors``) without spooling the rest.
+
+A browser's session cookie (``api.cookies``) is checked at the same point: on ``/v1/*``
+when no key is sent, on the pages always. A cookie request that changes something must come
+from our own origin and, on ``/v1/*``, carry the session's ``X-CSRF-Token`` (403; a key needs
+neither). Sign-in (``/login``, ``/v1/auth/login``) has no caller yet: a small body cap.
 """
 
 from __future__ import annotations
@@ -19,23 +24,33 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio.to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import public_detail, status_for
+from api import cookies
+from api.errors import error_headers, public_detail, status_for
 from core.access import Principal
+from core.db.outages import database_outage
 from core.errors import Unauthenticated, ZhikuError
 from core.settings import LimitsSettings
+from services.sign_in import SessionCaller
 
 log = logging.getLogger(__name__)
 
 # Where ``RequestGuard`` leaves the authenticated caller for ``api.deps.get_principal``.
 PRINCIPAL_STATE_KEY = "principal"
 
-_PUBLIC_PREFIXES = ("/health/", "/docs", "/openapi.json")
+_PUBLIC_PREFIXES = ("/health/", "/docs", "/openapi.json", "/static/")
+# Sign-in: no caller yet, so a small body (a name and a password), checked for its origin.
+SIGN_IN_PATHS = frozenset({"/login", "/v1/auth/login"})
+SIGN_IN_BODY_BYTES = 8 * 1024
+_SESSION_REFUSED = "invalid or expired session: sign in again"
+_CROSS_SITE = "cross-site request refused: its Origin is not this server"
+_BAD_CSRF = "missing or wrong CSRF token: send the session's token in X-CSRF-Token"
 _VERSION_UPLOAD = re.compile(r"/v1/documents/[^/]+/versions/?")
 # A plausible key: printable ASCII of a sane length. Anything else is refused unread, so no
 # NUL byte or megabyte header ever reaches the database.
@@ -87,12 +102,72 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not is_public(scope["path"]):
+        path = scope["path"]
+        if path in SIGN_IN_PATHS and scope["method"] not in cookies.SAFE_METHODS:
+            if not cookies.origin_ok(scope, required=False):
+                await _answer(scope, receive, send, 403, _CROSS_SITE)
+                return
+        elif not is_public(path) and not await self._admit(scope, receive, send):
+            return
+        await self._limit_body(scope, receive, send)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Authenticate by key, else by session cookie; False once a refusal has been sent
+        (the body left unread). A page (not ``/v1/``) may be read without a session: it
+        sends the visitor to sign in."""
+        api = scope["path"].startswith("/v1/")
+        token = cookies.session_token(scope)
+        if api_key_from(scope.get("headers") or []) is not None or (api and token is None):
             principal = await self._authenticate(scope, receive, send)
             if principal is None:
-                return
+                return False
             scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
-        await self._limit_body(scope, receive, send)
+            return True
+        safe = scope["method"] in cookies.SAFE_METHODS
+        caller = await self._session(scope, receive, send, token, page=not api)
+        if caller is False:
+            return False
+        if caller is None or token is None:  # a page without a (good) session
+            if safe:
+                return True
+            await _redirect(scope, receive, send, "/login")
+            return False
+        if not safe and not cookies.origin_ok(scope):
+            await _answer(scope, receive, send, 403, _CROSS_SITE)
+            return False
+        presented = cookies.header(scope, cookies.CSRF_HEADER.lower().encode())
+        if not safe and api and not cookies.sign_in_service(scope).csrf_matches(token, presented):
+            await _answer(scope, receive, send, 403, _BAD_CSRF)
+            return False
+        state = scope.setdefault("state", {})
+        state[PRINCIPAL_STATE_KEY] = caller.principal
+        state[cookies.WEB_AUTH_STATE_KEY] = cookies.WebAuth(token, caller)
+        return True
+
+    async def _session(
+        self, scope: Scope, receive: Receive, send: Send, token: str | None, *, page: bool
+    ) -> SessionCaller | Literal[False] | None:
+        """The caller; None: a page without a good session; False: a refusal was sent."""
+        try:
+            if token is None:
+                raise Unauthenticated(_SESSION_REFUSED)
+            return await anyio.to_thread.run_sync(
+                cookies.sign_in_service(scope).authenticate, token
+            )
+        except Unauthenticated as exc:
+            if page:
+                return None
+            await _answer(scope, receive, send, 401, str(exc))
+        except Exception as exc:
+            domain = exc if isinstance(exc, ZhikuError) else database_outage(exc)
+            if domain is None:
+                log.exception("session authentication failed")
+                await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
+            else:
+                log.warning("session authentication failed: %s", domain)
+                status, detail = status_for(domain), public_detail(domain)
+                await _answer(scope, receive, send, status, detail, error_headers(domain))
+        return False
 
     async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
         """The caller, or None once a refusal has been sent (the body left unread)."""
@@ -107,17 +182,23 @@ class RequestGuard:
             return await anyio.to_thread.run_sync(identity.authenticate, key)
         except Unauthenticated as exc:
             await _answer(scope, receive, send, 401, str(exc), {"WWW-Authenticate": "Bearer"})
-        except ZhikuError as exc:
-            log.warning("authentication failed: %s", exc)
-            await _answer(scope, receive, send, status_for(exc), public_detail(exc))
-        except Exception:
-            log.exception("authentication failed")
-            await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
+        except Exception as exc:
+            # The key lookup is the first database call: a database outage shows here first.
+            domain = exc if isinstance(exc, ZhikuError) else database_outage(exc)
+            if domain is None:
+                log.exception("authentication failed")
+                await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
+            else:
+                log.warning("authentication failed: %s", domain)
+                status, detail = status_for(domain), public_detail(domain)
+                await _answer(scope, receive, send, status, detail, error_headers(domain))
         return None
 
     def _plan(self, scope: Scope) -> _BodyPlan:
         method, path = scope["method"], scope["path"].rstrip("/")
         limits = self._limits
+        if scope["path"] in SIGN_IN_PATHS:
+            return _BodyPlan(SIGN_IN_BODY_BYTES, None)
         if method == "POST" and path == "/v1/documents":
             files = limits.max_files_per_upload
             return _BodyPlan(upload_body_bytes(limits, files), files)
@@ -297,6 +378,11 @@ def _multipart_watch(
 
 def _too_large(cap: int) -> str:
     return f"request body larger than the {cap} byte limit for this route"
+
+
+async def _redirect(scope: Scope, receive: Receive, send: Send, location: str) -> None:
+    response = RedirectResponse(location, status_code=303, headers={"Connection": "close"})
+    await response(scope, receive, send)
 
 
 async def _answer(

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import Runtime
@@ -18,6 +20,7 @@ from api.limits import RequestGuard
 from api.routes import (
     admin,
     audit,
+    auth,
     chat,
     conversations,
     documents,
@@ -26,6 +29,8 @@ from api.routes import (
     openai_compat,
     search,
 )
+from api.routes.openai_errors import OpenAIErrorShape
+from api.web import pages
 from core.settings import LimitsSettings
 
 log = logging.getLogger(__name__)
@@ -62,6 +67,12 @@ def create_api(
     errors.install(app)
     # Authenticates and caps bodies before FastAPI reads a byte of them.
     app.add_middleware(RequestGuard, limits=limits)
+    # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.
+    app.add_middleware(OpenAIErrorShape)
     for module in (health, documents, search, chat, conversations, openai_compat, audit, admin, me):
         app.include_router(module.router)
+    app.include_router(auth.router)
+    # The portal's pages and their static files (committed, served offline).
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), "static")
     return app

@@ -8,7 +8,7 @@ writer and a reader can never disagree about spelling.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Granted to every member of the tenant. Scoped by the tenant filter, never global.
 EVERYONE = "everyone"
@@ -64,6 +64,9 @@ class Principal:
     is_admin: bool = False
     # Reads the whole audit trail of the tenant (questions and answers included).
     is_auditor: bool = False
+    # The API key this request authenticated with; None for a caller without one. Not part
+    # of equality: the key a request came through does not change who the caller is.
+    key_id: str | None = field(default=None, compare=False)
 
     def access_tokens(self) -> frozenset[str]:
         """Tokens that admit this caller. Never empty: a caller at least matches itself."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class ZhikuError(Exception):
     """Base of every error this code raises on purpose."""
@@ -31,8 +33,67 @@ class UnprocessableDocument(ZhikuError):
     """A document that can never be ingested as it is: retrying will not help."""
 
 
+class Component(StrEnum):
+    """What an ``UpstreamUnavailable`` is about: the only thing about it a caller may read."""
+
+    ANSWER_MODEL = "answer_model"
+    EMBEDDING_MODEL = "embedding_model"
+    VECTOR_STORE = "vector_store"
+    SEARCH = "search"  # the retriever over the store and the models (with its reranker)
+    JOB_QUEUE = "job_queue"
+    DATABASE = "database"
+    SERVICE = "service"  # none of the above; prefer naming one
+
+    @property
+    def words(self) -> str:
+        """The component in plain words, for callers and for documents' error fields."""
+        return _COMPONENT_WORDS[self]
+
+
+_COMPONENT_WORDS = {
+    Component.ANSWER_MODEL: "the answer model",
+    Component.EMBEDDING_MODEL: "the embedding model",
+    Component.VECTOR_STORE: "the search index",
+    Component.SEARCH: "search",
+    Component.JOB_QUEUE: "the job queue",
+    Component.DATABASE: "the database",
+    Component.SERVICE: "a service this request needs",
+}
+
+
+class Outage(StrEnum):
+    """How a component is unavailable, where the raise site knows."""
+
+    DOWN = "down"  # failing or unreachable now; worth retrying later
+    STARTING = "starting"  # still opening after a start-up; retrying soon will work
+    NOT_CONFIGURED = "not_configured"  # this set-up lacks it; retrying will not help
+
+
 class UpstreamUnavailable(ZhikuError):
-    """A dependency (broker, vector store, model server) is down or slow: worth retrying."""
+    """A dependency (broker, vector store, model server) is down or slow: worth retrying.
+
+    The message is the internal detail (hosts, the library's own error) for logs and audit
+    records only; callers read words made from ``component`` and ``outage`` alone."""
+
+    # Subclasses for one component (the LLM client's) set their own default.
+    component: Component = Component.SERVICE
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        component: Component | None = None,
+        outage: Outage = Outage.DOWN,
+    ) -> None:
+        super().__init__(detail)
+        if component is not None:
+            self.component = component
+        self.outage = outage
+
+    @property
+    def detail(self) -> str:
+        """The internal detail: for the log, never for the caller."""
+        return str(self)
 
 
 class UnsupportedFormat(UnprocessableDocument):

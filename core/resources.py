@@ -14,15 +14,19 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from core.errors import UpstreamUnavailable
+from core.errors import Component, UpstreamUnavailable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 class Resource(Generic[T]):
-    def __init__(self, name: str, build: Callable[[], T]) -> None:
+    def __init__(
+        self, name: str, build: Callable[[], T], component: Component = Component.SERVICE
+    ) -> None:
+        """``component``: what a caller is told is unavailable when the build fails."""
         self.name = name
+        self.component = component
         self._build = build
         self._value: T | None = None
         self._error: BaseException | None = None
@@ -51,7 +55,10 @@ class Resource(Generic[T]):
                 except Exception as exc:
                     self._error = exc
                     log.exception("%s could not be opened", self.name)
-                    raise UpstreamUnavailable(f"the {self.name} could not be opened") from exc
+                    raise UpstreamUnavailable(
+                        f"the {self.name} could not be opened: {type(exc).__name__}: {exc}",
+                        component=self.component,
+                    ) from exc
             return self._value
 
     def warm(self) -> None:

@@ -109,6 +109,19 @@ class ParsingSettings(BaseModel):
     # Who reads a PDF's text layer: pdfium (C++, headings by font size; see ingest.pdf_text)
     # or unstructured's "fast" strategy (pdfminer, pure Python, several times slower).
     pdf_text: Literal["pdfium", "pdfminer"] = "pdfium"
+    # Who reads .txt files: our own parser (ingest.plain_text: paragraphs, numbered and Chinese
+    # headings, lists; ~1 ms a small file) or unstructured's partition_text (spaCy tags every
+    # paragraph to tell titles from text: ~6 CPU s per 1,000 small files).
+    plain_text: Literal["fast", "unstructured"] = "fast"
+    # OCR of PDF pages without a text layer (ingest.pdf): the resolution pages are rendered at
+    # (unstructured's default), the most pixels one page may become (an A4 page at 350 dpi is
+    # 11.8 MP; 50 MP of RGB is 150 MB before tesseract's copies; a PDF may declare a page of
+    # 200 x 200 inches, 4.9 GP at 350 dpi), and the resolution under which text is too small
+    # to read anyway: a page is rendered at less than ocr_dpi to fit the pixel budget, and
+    # refused before rendering when even min_ocr_dpi would not fit.
+    ocr_dpi: int = Field(default=350, ge=72, le=1200)
+    max_ocr_page_pixels: int = Field(default=50_000_000, ge=1_000_000)
+    min_ocr_dpi: int = Field(default=50, ge=10)
     # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
     workers: int = 0
 
@@ -194,6 +207,9 @@ class AnswerLimits(BaseModel):
 
     per_tenant: int = 4
     per_user: int = 2
+    # Per API key (a caller without a key, e.g. a web session, has only the user cap): lower
+    # it so one integration's key cannot take every slot of the user it runs as.
+    per_key: int = 2
     retry_after_s: int = 10
     max_history_messages: int = 50
     max_history_chars: int = 32_000
@@ -209,7 +225,8 @@ class LlmSettings(BaseModel):
     # Role ("answer", "rewrite") -> backend names in order of preference; a role not listed
     # uses every backend in the order above.
     routes: dict[str, list[str]] = {}
-    # Prompt name -> version ("v1"); a prompt not listed uses its latest version.
+    # Prompt name -> version ("v1"); a prompt not listed uses its default version
+    # (llm.prompts.DEFAULT_VERSIONS, else its latest).
     prompt_versions: dict[str, str] = {}
     local: LocalLlmSettings = LocalLlmSettings()
     answers: AnswerLimits = AnswerLimits()
@@ -249,6 +266,30 @@ class RetrievalSettings(BaseModel):
     history_messages: int = 6
 
 
+class WebSettings(BaseModel):
+    """Browser sign-in (``services.sign_in``): sessions, cookies, lockout (docs/security.md)."""
+
+    # The organisation a sign-in without one goes to (the one first start creates). Sign-in
+    # names an organisation because usernames are unique per organisation, not globally.
+    default_tenant: str = "default"
+    # A session ends after this long unused, and this long after sign-in whatever happens.
+    idle_timeout_s: int = Field(default=8 * 3600, ge=60)
+    session_lifetime_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # The cookie's Secure flag; None: on in production, off otherwise. Always on for a
+    # request that arrived over HTTPS.
+    cookie_secure: bool | None = None
+    # Origins (``https://kb.example.com``) accepted on cookie requests that change things,
+    # besides the request's own; for a reverse proxy that rewrites the Host header.
+    allowed_origins: list[str] = []
+    # Lockout: this many failed sign-ins for one account within ``lockout_window_s`` refuse
+    # that account for ``lockout_s``, whatever the password; and this many failures from one
+    # address within the window refuse that address.
+    lockout_failures: int = Field(default=5, ge=1)
+    lockout_window_s: int = Field(default=15 * 60, ge=1)
+    lockout_s: int = Field(default=15 * 60, ge=1)
+    address_failures: int = Field(default=50, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ZHIKU_",
@@ -278,6 +319,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     llm: LlmSettings = LlmSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:

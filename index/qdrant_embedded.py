@@ -24,7 +24,7 @@ from typing import Any
 
 import qdrant_edge as edge
 
-from core.errors import UpstreamUnavailable
+from core.errors import Component, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index.filters import Filter
@@ -94,9 +94,9 @@ class _FolderLock:
             os.close(self._fd)
             self._fd = None
             raise UpstreamUnavailable(
-                f"the embedded vector store at {folder} is open in another process (or another "
-                "store object): one process only. Stop it, or run a Qdrant server "
-                "(ZHIKU_QDRANT__URL) to share the index between processes."
+                f"the embedded vector store at {folder} is open in another process or store "
+                "object: stop it, or share the index through a Qdrant server (ZHIKU_QDRANT__URL)",
+                component=Component.VECTOR_STORE,
             ) from exc
 
     def release(self) -> None:
@@ -167,7 +167,8 @@ class EmbeddedQdrantStore:
         except Exception as exc:
             if "WouldBlock" in str(exc):
                 raise UpstreamUnavailable(
-                    f"the embedded vector store at {self._path} is locked by another process"
+                    f"the embedded vector store at {self._path} is locked by another process",
+                    component=Component.VECTOR_STORE,
                 ) from exc
             if "ncompatible" in str(exc):
                 raise DimensionMismatch(f"the index at {self._path}: {exc}") from exc

@@ -6,6 +6,7 @@ dense and sparse prefetches and fuses them (RRF or DBSF) inside one ``query_poin
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -16,7 +17,7 @@ import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.errors import InvalidInput, NotFound, UpstreamUnavailable
+from core.errors import Component, InvalidInput, NotFound, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index.filters import Filter
@@ -32,6 +33,8 @@ from index.types import (
     SparseVector,
     ranked,
 )
+
+log = logging.getLogger(__name__)
 
 _PAGE = 256
 _GREEN = models.CollectionStatus.GREEN
@@ -80,12 +83,18 @@ def _upstream() -> Iterator[None]:
         yield
     except UnexpectedResponse as exc:
         if exc.status_code == 404:
-            raise NotFound(f"Qdrant: {exc.reason_phrase}") from exc
+            raise NotFound("not found in the search index") from exc
         if exc.status_code == 429 or exc.status_code >= 500:
-            raise UpstreamUnavailable(f"Qdrant answered {exc.status_code}") from exc
-        raise InvalidInput(f"Qdrant refused the request: {exc.content[:300]!r}") from exc
+            raise UpstreamUnavailable(
+                f"Qdrant answered {exc.status_code}", component=Component.VECTOR_STORE
+            ) from exc
+        # Qdrant's own words (field names, its parser's errors) go to the log, not the caller.
+        log.warning("Qdrant refused a request: %s %r", exc.status_code, exc.content[:300])
+        raise InvalidInput("the search index refused the request") from exc
     except (ResponseHandlingException, httpx.TransportError) as exc:
-        raise UpstreamUnavailable(f"Qdrant unreachable: {exc}") from exc
+        raise UpstreamUnavailable(
+            f"Qdrant unreachable: {exc}", component=Component.VECTOR_STORE
+        ) from exc
 
 
 class QdrantServerStore:
@@ -323,7 +332,10 @@ class QdrantServerStore:
                         self._collection, optimizers_config=models.OptimizersConfigDiff()
                     )
                 if time.monotonic() > deadline:
-                    raise UpstreamUnavailable(f"Qdrant still indexing after {timeout_s:.0f} s")
+                    raise UpstreamUnavailable(
+                        f"Qdrant still indexing after {timeout_s:.0f} s",
+                        component=Component.VECTOR_STORE,
+                    )
                 time.sleep(0.5)
 
     def close(self) -> None:

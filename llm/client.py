@@ -13,13 +13,13 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import openai
 
-from core.errors import InvalidInput, UpstreamUnavailable
+from core.errors import Component, InvalidInput, UpstreamUnavailable
 from core.settings import LlmBackendSettings
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ MAX_BACKOFF_S = 5.0
 class BackendUnavailable(UpstreamUnavailable):
     """This backend failed (down, slow, overloaded, misconfigured) before any output."""
 
+    component = Component.ANSWER_MODEL
+
 
 class LlmRequestRejected(InvalidInput):
     """The backend refused the request itself (e.g. the prompt is over its context size)."""
@@ -40,6 +42,8 @@ class LlmRequestRejected(InvalidInput):
 
 class StreamInterrupted(UpstreamUnavailable):
     """The backend failed after part of the answer was already streamed."""
+
+    component = Component.ANSWER_MODEL
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,19 @@ class TextDelta:
 @dataclass(frozen=True)
 class StreamEnd:
     finish_reason: str | None
+    # The backend's own token counts (None where it sends none); not part of equality, so a
+    # stream compares by what it said and why it stopped.
+    prompt_tokens: int | None = field(default=None, compare=False)
+    completion_tokens: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What a caller may tune beyond ``max_tokens``/``temperature``/``stop``; None: the
+    backend's default. Backends that do not know ``seed`` ignore it."""
+
+    top_p: float | None = None
+    seed: int | None = None
 
 
 StreamEvent = StreamStart | TextDelta | StreamEnd
@@ -96,8 +113,9 @@ class LlmClient:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
+        sampling: Sampling | None = None,
     ) -> Completion:
-        params = self._params(messages, max_tokens, temperature, stop)
+        params = self._params(messages, max_tokens, temperature, stop, sampling)
         for attempt in self._attempts():
             try:
                 response = await self._openai.chat.completions.create(**params)
@@ -123,6 +141,7 @@ class LlmClient:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """``StreamStart``, then ``TextDelta``s, then ``StreamEnd``.
 
@@ -130,7 +149,12 @@ class LlmClient:
         :class:`BackendUnavailable` (nothing was yielded: the caller may try elsewhere);
         after it, a failure raises :class:`StreamInterrupted`.
         """
-        params = self._params(messages, max_tokens, temperature, stop) | {"stream": True}
+        # include_usage: the backend's own token counts in a last chunk (vLLM, llama.cpp and
+        # OpenAI send it; a backend that does not leaves them None).
+        params = self._params(messages, max_tokens, temperature, stop, sampling) | {
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         for attempt in self._attempts():
             chunks = None
             try:
@@ -158,19 +182,21 @@ class LlmClient:
         finish: str | None,
     ) -> AsyncIterator[StreamEvent]:
         sent = len(first_text)
+        usage = None
         try:
             if first_text:
                 yield TextDelta(first_text)
-            if finish is None:
-                async for chunk in iterator:
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.delta.content:
-                        sent += len(choice.delta.content)
-                        yield TextDelta(choice.delta.content)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
+            # Read to the end even after the finish reason: the usage chunk comes last.
+            async for chunk in iterator:
+                usage = getattr(chunk, "usage", None) or usage
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                if choice.delta.content:
+                    sent += len(choice.delta.content)
+                    yield TextDelta(choice.delta.content)
+                if choice.finish_reason:
+                    finish = choice.finish_reason
         except (openai.OpenAIError, httpx.HTTPError) as exc:
             raise StreamInterrupted(
                 f"LLM backend {self.name!r} failed after {sent} characters of the answer: "
@@ -178,7 +204,11 @@ class LlmClient:
             ) from exc
         finally:
             await chunks.close()
-        yield StreamEnd(finish_reason=finish)
+        yield StreamEnd(
+            finish_reason=finish,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+        )
 
     def _params(
         self,
@@ -186,15 +216,22 @@ class LlmClient:
         max_tokens: int | None,
         temperature: float,
         stop: Sequence[str] | None,
+        sampling: Sampling | None,
     ) -> dict[str, Any]:
+        # The backend's ``max_tokens`` is its ceiling: a caller may ask for fewer, never more.
+        ceiling = self.settings.max_tokens
         params: dict[str, Any] = {
             "model": self.model,
             "messages": list(messages),
-            "max_tokens": max_tokens or self.settings.max_tokens,
+            "max_tokens": min(max_tokens, ceiling) if max_tokens else ceiling,
             "temperature": temperature,
         }
         if stop:
             params["stop"] = list(stop)
+        if sampling is not None and sampling.top_p is not None:
+            params["top_p"] = sampling.top_p
+        if sampling is not None and sampling.seed is not None:
+            params["seed"] = sampling.seed
         return params
 
     def _attempts(self) -> range:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
-from core.errors import NotFound, UpstreamUnavailable
+from core.errors import Component, NotFound, UpstreamUnavailable
 from core.settings import LlmBackendSettings, LlmSettings
 from llm.client import (
     BackendUnavailable,
     Completion,
     LlmClient,
     Message,
+    Sampling,
     StreamEvent,
 )
 
@@ -79,6 +80,7 @@ class LlmRouter:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
+        sampling: Sampling | None = None,
     ) -> Completion:
         """The whole answer from the first backend of ``role`` that gives one.
 
@@ -90,7 +92,11 @@ class LlmRouter:
         for client in self.backends_for(role, model):
             try:
                 return await client.complete(
-                    messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+                    messages,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=stop,
+                    sampling=sampling,
                 )
             except BackendUnavailable as exc:
                 failures.append(str(exc))
@@ -105,6 +111,7 @@ class LlmRouter:
         max_tokens: int | None = None,
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
+        sampling: Sampling | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """``StreamStart`` (backend and model), ``TextDelta``s, ``StreamEnd``.
 
@@ -114,7 +121,11 @@ class LlmRouter:
         failures: list[str] = []
         for client in self.backends_for(role, model):
             stream = client.stream(
-                messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+                messages,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=stop,
+                sampling=sampling,
             )
             # aclosing: a caller that stops reading (client gone) closes the HTTP stream.
             async with contextlib.aclosing(stream) as events:
@@ -136,5 +147,6 @@ class LlmRouter:
 
 def _all_down(role: str, failures: list[str]) -> UpstreamUnavailable:
     return UpstreamUnavailable(
-        f"no LLM backend answered for {role!r}: " + "; ".join(failures or ["none tried"])
+        f"no LLM backend answered for {role!r}: " + "; ".join(failures or ["none tried"]),
+        component=Component.ANSWER_MODEL,
     )

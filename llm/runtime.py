@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from core.errors import UpstreamUnavailable
+from core.errors import Component, Outage, UpstreamUnavailable
 from core.settings import Settings
 from llm.local_server import LlamaCppServer
 from llm.routing import LlmRouter
@@ -67,12 +67,20 @@ class AnswerModels:
         if self._router is not None:
             return self._router
         if self._status == "starting":
-            raise UpstreamUnavailable("the answer model is still starting; try again shortly")
+            raise UpstreamUnavailable(
+                "the answer model is still starting",
+                component=Component.ANSWER_MODEL,
+                outage=Outage.STARTING,
+            )
         if self._status == "not configured":
             raise UpstreamUnavailable(
-                "no answer model is configured: set ZHIKU_LLM__BACKENDS or enable the local one"
+                "no answer model is configured: set ZHIKU_LLM__BACKENDS or enable the local one",
+                component=Component.ANSWER_MODEL,
+                outage=Outage.NOT_CONFIGURED,
             )
-        raise UpstreamUnavailable(f"the answer model is {self._status}")
+        raise UpstreamUnavailable(
+            f"the answer model is {self._status}", component=Component.ANSWER_MODEL
+        )
 
     async def aclose(self) -> None:
         router, self._router = self._router, None

@@ -1,11 +1,17 @@
-"""Caps on answers: how many one tenant and one user may have generating at once, and how much
-history a client may send with a question.
+"""Caps on answers: how many one tenant, one user and one API key may have generating at once,
+and how much history a client may send with a question.
 
 An answer holds a slot of the model for up to minutes on a CPU (the embedded llama.cpp server
 answers one request at a time), so one busy caller could otherwise queue every other tenant
 behind it. A caller over a cap gets ``TooManyRequests`` (429 with Retry-After) at once instead
-of a long wait. The counts live in this process: with several API processes each enforces its
-own caps.
+of a long wait. The key cap applies to a caller that authenticated with a key
+(``Principal.key_id``); one without (a web session) has the user and tenant caps only.
+
+The counts live in this process. With N API processes behind a load balancer each enforces
+its own caps, so a tenant may have up to N × ``per_tenant`` answers generating at once (and
+likewise per user and per key): set the caps per process as the share of the model servers'
+capacity one process may take, or run one API process per model server. A process that dies
+takes its counts with it, so no slot is ever leaked across a restart.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ class AnswerLease:
 
 
 class AnswerLimiter:
-    """Counts answers in flight per tenant and per user. Used from the event loop only: the
-    check and the count happen with no ``await`` between them, so no lock is needed."""
+    """Counts answers in flight per tenant, per user and per key. Used from the event loop
+    only: the check and the count happen with no ``await`` between them, so no lock is
+    needed."""
 
     def __init__(self, limits: AnswerLimits) -> None:
         self._limits = limits
@@ -43,7 +50,14 @@ class AnswerLimiter:
     def acquire(self, principal: Principal) -> AnswerLease:
         tenant = f"tenant:{principal.tenant_id}"
         user = f"user:{principal.tenant_id}:{principal.user_id}"
+        key = f"key:{principal.key_id}" if principal.key_id is not None else None
         limits = self._limits
+        if key is not None and self._running[key] >= limits.per_key:
+            raise TooManyRequests(
+                f"this API key already has {limits.per_key} answers being generated; "
+                "wait for one to finish",
+                limits.retry_after_s,
+            )
         if self._running[user] >= limits.per_user:
             raise TooManyRequests(
                 f"you already have {limits.per_user} answers being generated; "
@@ -56,9 +70,10 @@ class AnswerLimiter:
                 "try again shortly",
                 limits.retry_after_s,
             )
-        self._running[user] += 1
-        self._running[tenant] += 1
-        return AnswerLease(self, (user, tenant))
+        held = (user, tenant) if key is None else (key, user, tenant)
+        for name in held:
+            self._running[name] += 1
+        return AnswerLease(self, held)
 
     def running(self, principal: Principal) -> int:
         """Answers in flight for ``principal``'s tenant (for tests and health)."""

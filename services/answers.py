@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 
 import anyio
 import anyio.to_thread
@@ -26,7 +25,7 @@ from core.resources import Resource
 from core.settings import LlmSettings, RetrievalSettings
 from llm import prompts
 from llm.citations import CitationFilter, is_dont_know
-from llm.client import Message, StreamStart, TextDelta
+from llm.client import Message, StreamEnd, StreamStart, TextDelta
 from llm.routing import LlmRouter
 from llm.runtime import AnswerModels
 from retrieval.context import Passage, build_passages
@@ -34,6 +33,15 @@ from retrieval.filters import MetadataFilters
 from retrieval.language import query_language
 from retrieval.search import Retriever, SearchResult
 from services.answer_limits import AnswerLease, AnswerLimiter, check_history, trim_history
+from services.answer_types import (
+    AnswerEvent,
+    Delta,
+    Final,
+    GenerationOptions,
+    Prepared,
+    Started,
+    with_client_instructions,
+)
 from services.search import retrieved_summary
 
 log = logging.getLogger(__name__)
@@ -47,45 +55,6 @@ REWRITE_MAX_TOKENS = 64
 # Candidates retrieved for the passages: more than the passages, so merging and the budget
 # have something to choose from.
 CANDIDATES_PER_PASSAGE = 2
-
-
-@dataclass
-class Prepared:
-    """Everything decided before the model speaks."""
-
-    question: str
-    search_query: str
-    language: str
-    filters: MetadataFilters
-    result: SearchResult
-    passages: list[Passage]
-    messages: list[Message] | None  # None: nothing readable matched, no model call
-    prompt_version: str
-    started: float = field(default_factory=time.perf_counter)
-
-
-@dataclass
-class Final:
-    answer: str
-    citations: list[dict[str, object]]
-    outcome: str  # "ok", "no_context", "declined"
-    model: str | None
-    backend: str | None
-    finish_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Started:
-    model: str | None
-    backend: str | None
-
-
-@dataclass(frozen=True)
-class Delta:
-    text: str
-
-
-AnswerEvent = Started | Delta | Final
 
 
 class AnswerService:
@@ -105,7 +74,9 @@ class AnswerService:
         self._settings = retrieval
         self._limits = llm.answers
         self._limiter = AnswerLimiter(llm.answers)
-        self._prompt_version = llm.prompt_versions.get("answer") or prompts.versions("answer")[-1]
+        self._prompt_version = llm.prompt_versions.get("answer") or prompts.default_version(
+            "answer"
+        )
 
     def check_question(self, question: str) -> str:
         text = question.strip()
@@ -129,6 +100,7 @@ class AnswerService:
         *,
         endpoint: str,
         conversation_id: str | None = None,
+        options: GenerationOptions | None = None,
     ) -> AnswerStream:
         """Everything before the first event: check the input, rewrite a follow-up, retrieve,
         build the prompt and wait for the model's first event. Raises a ``ZhikuError`` (bad
@@ -139,7 +111,7 @@ class AnswerService:
         filters.to_filter()  # bad filters are a 400 now, not an error event later
         lease = self._limiter.acquire(principal)
         try:
-            prepared = await self.prepare(principal, question, history, filters)
+            prepared = await self.prepare(principal, question, history, filters, options)
             stream = AnswerStream(self, principal, prepared, endpoint, conversation_id, lease)
             await stream.start()
         except BaseException:
@@ -157,7 +129,11 @@ class AnswerService:
         question: str,
         history: Sequence[Message],
         filters: MetadataFilters,
+        options: GenerationOptions | None = None,
     ) -> Prepared:
+        """``options``: the caller's say over the output; their instructions join the prompt
+        after retrieval, so they can change how the answer reads, never what it may draw on."""
+        options = options or GenerationOptions()
         router = self._models.router()
         search_query = await self.standalone_query(router, history, question)
         # Retrieval blocks (the query is embedded, the engine searched, and on the first
@@ -173,6 +149,7 @@ class AnswerService:
             messages = prompts.answer_messages(
                 asked, [_passage_text(p) for p in passages], version=self._prompt_version
             )
+            messages = with_client_instructions(messages, options.instructions)
         return Prepared(
             question=question,
             search_query=search_query,
@@ -182,6 +159,7 @@ class AnswerService:
             passages=passages,
             messages=messages,
             prompt_version=f"answer.{self._prompt_version}",
+            options=options,
         )
 
     def _retrieve(
@@ -245,30 +223,52 @@ class AnswerService:
             return
         router = self._models.router()
         citations = CitationFilter(len(prepared.passages))
+        options = prepared.options
         shown: list[str] = []
-        model = backend = finish = None
-        async for event in router.stream("answer", prepared.messages):
+        raw: list[str] = []
+        model = backend = None
+        end = StreamEnd(None)
+        async for event in router.stream(
+            "answer",
+            prepared.messages,
+            max_tokens=options.max_tokens,
+            temperature=options.temperature,
+            stop=options.stop,
+            sampling=options.sampling(),
+        ):
             if isinstance(event, StreamStart):
                 model, backend = event.model, event.backend
                 yield Started(model, backend)
             elif isinstance(event, TextDelta):
+                raw.append(event.text)
                 visible = citations.feed(event.text)
                 if visible:
                     shown.append(visible)
                     yield Delta(visible)
             else:
-                finish = event.finish_reason
+                end = event
         tail = citations.flush()
         if tail:
             shown.append(tail)
             yield Delta(tail)
         answer = "".join(shown).strip()
-        if is_dont_know(answer):
-            yield Final(answer, [], "declined", model, backend, finish)
-            return
-        by_number = {p.number: p for p in prepared.passages}
-        cited = [by_number[n].citation() for n in citations.cited if n in by_number]
-        yield Final(answer, cited, "ok", model, backend, finish)
+        usage = self._usage(prepared, end, raw)
+        final = Final(answer, [], "declined", model, backend, end.finish_reason, *usage)
+        if not is_dont_know(answer):
+            by_number = {p.number: p for p in prepared.passages}
+            final.citations = [by_number[n].citation() for n in citations.cited if n in by_number]
+            final.outcome = "ok"
+        yield final
+
+    def _usage(self, prepared: Prepared, end: StreamEnd, raw: list[str]) -> tuple[int, int]:
+        """The backend's token counts; where it sent none (llama-cpp-python's server, when
+        streaming), estimates: the prompt by our tokenizer, the answer by its streamed chunks
+        (one token each on llama.cpp and vLLM; a character split over two tokens is one)."""
+        prompt = end.prompt_tokens
+        if prompt is None:
+            prompt = sum(self._token_count(m["content"]) for m in prepared.messages or [])
+        completion = end.completion_tokens if end.completion_tokens is not None else len(raw)
+        return prompt, completion
 
     def record(
         self,

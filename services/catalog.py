@@ -12,6 +12,7 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.search import SearchService
+from services.sign_in import SignInService
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,4 @@ class Services:
     audit: AuditService
     admin: AdminService
     health: HealthService
+    sign_in: SignInService

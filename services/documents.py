@@ -25,10 +25,12 @@ from core.db.models import Document, DocumentStatus
 from core.db.session import Session, SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import (
+    Component,
     InvalidInput,
     NotFound,
     PermissionDenied,
     UnsupportedFormat,
+    UpstreamUnavailable,
     ZhikuError,
 )
 from core.resources import Resource
@@ -47,6 +49,11 @@ from services.schemas.documents import (
 log = logging.getLogger(__name__)
 
 MAX_TAGS = 50
+QUEUE_DOWN_NOTICE = (
+    "The files are saved, but processing is delayed: the job queue is unavailable right now."
+    " They show as queued and will be processed automatically once it is back; do not upload"
+    " them again."
+)
 MAX_TAG_CHARS = 100
 
 
@@ -62,6 +69,14 @@ class UploadRejected(ZhikuError):
 class IncomingFile:
     filename: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """A committed access change; ``in_force``: the store (so search) applies it already."""
+
+    document: DocumentPublic
+    in_force: bool
 
 
 def to_public(doc: Document, reused_from_readable: bool = False) -> DocumentPublic:
@@ -227,11 +242,10 @@ class DocumentService:
                 for doc in docs:
                     _record(session, principal, doc, "document.upload", access=doc.access)
                 accepted = [to_public(doc) for doc in docs]
-        if accepted:  # one hand-over for the request: with a broker, a few messages in all
-            self._dispatcher.parse_many(
-                [QueuedDocument(d.id, d.version, principal.tenant_id) for d in accepted]
-            )
-        return UploadResult(data=accepted, errors=errors)
+        # One hand-over for the request: with a broker, a few messages in all.
+        queued = [QueuedDocument(d.id, d.version, principal.tenant_id) for d in accepted]
+        notice = None if not queued or self._hand_over(queued) else QUEUE_DOWN_NOTICE
+        return UploadResult(data=accepted, errors=errors, notice=notice)
 
     def new_version(
         self, principal: Principal, doc_id: str, incoming: IncomingFile
@@ -254,10 +268,22 @@ class DocumentService:
             session.flush()
             _record(session, principal, doc, "document.version")
             public = to_public(doc)
-        self._dispatcher.parse_many(
-            [QueuedDocument(public.id, public.version, principal.tenant_id)]
-        )
+        self._hand_over([QueuedDocument(public.id, public.version, principal.tenant_id)])
         return public
+
+    def _hand_over(self, queued: list[QueuedDocument]) -> bool:
+        """Queue committed documents for parsing; False when the job queue is down. The
+        upload is not refused then: its rows and files are committed (a 503 would invite the
+        client to send it twice), the documents stay "queued", and the worker's sweeper queues
+        them once the broker is back."""
+        try:
+            self._dispatcher.parse_many(queued)
+        except UpstreamUnavailable as exc:
+            if exc.component is not Component.JOB_QUEUE:
+                raise
+            log.warning("job queue down: %d document(s) saved, left queued: %s", len(queued), exc)
+            return False
+        return True
 
     def _keep_original(self, doc: Document, incoming: IncomingFile) -> None:
         """Store the bytes under a key we choose (never the uploader's name), inside the
@@ -267,41 +293,36 @@ class DocumentService:
 
     # --- managing
 
-    def change_access(self, principal: Principal, doc_id: str, spec: AccessSpec) -> DocumentPublic:
-        """Commit the new list (its version bumped, under the row lock), then apply the newest
-        committed list to the store, which beats any chunk written meanwhile with an old one."""
-        tokens = self.resolve_access(principal, spec)
-        store = self._store.get()
-        store_touched = False
-        try:
-            with transaction(self._sessions) as session:
-                doc = _lock_and_read(session, principal, doc_id)
-                _require_manager(principal, doc)
-                before = doc.access
-                doc_queries.set_access(session, doc, tokens)
-                _record(session, principal, doc, "document.access", before=before, after=doc.access)
-                # Also under the lock, before the commit: a store that refuses leaves the row
-                # (and, once re-applied below, the store) with the old list.
-                store_touched = True
-                stored = access_queries.store_tokens(tokens, doc.owner_id)
-                store.set_document_access(doc.tenant_id, doc.id, stored)
-                public = _public_many(session, principal, [doc])[0]
-        except Exception:
-            if store_touched:
-                self._reapply_after_failure(doc_id)
-            raise
-        access_queries.apply_latest(self._sessions, [doc_id], store.set_document_access)
-        return public
+    def change_access(self, principal: Principal, doc_id: str, spec: AccessSpec) -> AccessChange:
+        """Commit the new list (its version bumped, under the row lock), then write the newest
+        committed list to the store (``apply_latest``), which beats any chunk written
+        meanwhile with an old one.
 
-    def _reapply_after_failure(self, doc_id: str) -> None:
-        """The store may hold part of a list the database rolled back: put the committed one
-        back. Best effort: the original error is what the caller must see."""
+        The database is the record: once the commit is done the change is made (listed,
+        audited). When the store then refuses the write (down, restarting), the change is
+        returned with ``in_force`` False (the API answers 202, not 200): search still applies
+        the previous list until the sweeper, or the next start of a process, writes the
+        committed one (``core.db.access``, rule 5). A crash after the commit ends the same way.
+        """
+        tokens = self.resolve_access(principal, spec)
+        with transaction(self._sessions) as session:
+            doc = _lock_and_read(session, principal, doc_id)
+            _require_manager(principal, doc)
+            before = doc.access
+            doc_queries.set_access(session, doc, tokens)
+            _record(session, principal, doc, "document.access", before=before, after=doc.access)
+            public = _public_many(session, principal, [doc])[0]
         try:
-            access_queries.apply_latest(
-                self._sessions, [doc_id], self._store.get().set_document_access
-            )
+            write = self._store.get().set_document_access
+            access_queries.apply_latest(self._sessions, [doc_id], write)
         except Exception:
-            log.warning("could not re-apply the access list of %s", doc_id, exc_info=True)
+            log.warning(
+                "access list of %s committed; the store will be brought in line by the sweeper",
+                doc_id,
+                exc_info=True,
+            )
+            return AccessChange(public, in_force=False)
+        return AccessChange(public, in_force=True)
 
     def delete(self, principal: Principal, doc_id: str) -> None:
         with transaction(self._sessions) as session:

@@ -23,6 +23,7 @@ def key_public(row: ApiKey) -> KeyPublic:
         user_id=row.user_id,
         name=row.name,
         prefix=row.prefix,
+        created_by=row.created_by,
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,

@@ -9,9 +9,13 @@ dwarf. Several messages, not one, so that several workers share a large upload.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from kombu.exceptions import OperationalError as BrokerError
 
 from core.dispatch import QueuedDocument
+from core.errors import Component, UpstreamUnavailable
 from core.settings import Settings
 from workers.celery_app import create_celery
 from workers.queues import (
@@ -41,7 +45,12 @@ def job_from_args(args: Sequence[object]) -> StageJob:
 
 class CeleryDispatcher:
     """A ``core.dispatch.Dispatcher`` for uploads and a ``workers.runner.Scheduler`` for
-    follow-ups and retries."""
+    follow-ups and retries.
+
+    Messages are sent with ``ignore_result``: nobody waits on a stage's result (the database
+    holds the progress), and otherwise every send subscribes this process to the result's
+    channel on Redis, which with Redis down fails as a ``RuntimeError`` that leaves Celery's
+    result consumer asking for a restart, instead of the broker's error."""
 
     def __init__(self, settings: Settings) -> None:
         # Built from the settings given, not the environment's: the producer and the
@@ -66,21 +75,39 @@ class CeleryDispatcher:
 
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
         task, queue = _ROUTES[stage]
-        self._app.send_task(
-            task,
-            args=(job.doc_id, job.version, job.attempt),
-            queue=queue,
-            expires=self._expires + delay_s,
-            countdown=delay_s or None,
-        )
+        with _broker():
+            self._app.send_task(
+                task,
+                args=(job.doc_id, job.version, job.attempt),
+                queue=queue,
+                expires=self._expires + delay_s,
+                countdown=delay_s or None,
+                ignore_result=True,
+            )
 
     def schedule_many(self, stage: Stage, jobs: Sequence[StageJob]) -> None:
         _, queue = _ROUTES[stage]
-        for start in range(0, len(jobs), JOBS_PER_MESSAGE):
-            batch = jobs[start : start + JOBS_PER_MESSAGE]
-            self._app.send_task(
-                _MANY_TASKS[stage],
-                args=([job_args(job) for job in batch],),
-                queue=queue,
-                expires=self._expires,
-            )
+        with _broker():
+            for start in range(0, len(jobs), JOBS_PER_MESSAGE):
+                batch = jobs[start : start + JOBS_PER_MESSAGE]
+                self._app.send_task(
+                    _MANY_TASKS[stage],
+                    args=([job_args(job) for job in batch],),
+                    queue=queue,
+                    expires=self._expires,
+                    ignore_result=True,
+                )
+
+
+@contextmanager
+def _broker() -> Iterator[None]:
+    """A broker that cannot take the message is the job queue being unavailable. Callers
+    hand work over only after committing it, and the sweeper re-queues documents left
+    queued, so nothing is lost: the caller is told so (``api.errors``)."""
+    try:
+        yield
+    except (BrokerError, OSError) as exc:
+        raise UpstreamUnavailable(
+            f"the Celery broker did not take the message: {type(exc).__name__}: {exc}",
+            component=Component.JOB_QUEUE,
+        ) from exc

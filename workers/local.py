@@ -86,7 +86,10 @@ class LocalDispatcher:
             thread.start()
         if sweep:
             self._resume_unfinished()
-            self._sweeper = Sweeper(self._context.sessions, self, self._context.worker)
+            context = self._context
+            self._sweeper = Sweeper(
+                context.sessions, self, context.worker, lambda: context.store.set_document_access
+            )
             self._sweeper.start()
 
     def _resume_unfinished(self) -> None:

@@ -10,7 +10,7 @@ import logging
 import socket
 from dataclasses import dataclass
 
-from core.errors import UpstreamUnavailable
+from core.errors import Component, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class RetryPolicy:
         if transient and attempt < self.max_retries:
             return Retry(min(self.cap_s, 2.0 ** (attempt + 1)))
         log.warning("document failed after %d retries: %s", attempt, internal_detail(error))
+        if isinstance(error, UpstreamUnavailable) and error.component is not Component.SERVICE:
+            # The component, in words, is all of an outage a document's reader may see.
+            return Fail(f"{error.component.words} was unavailable, retried {attempt} times")
         if transient:
             return Fail(f"a temporary failure, retried {attempt} times")
         return Fail(describe(error))

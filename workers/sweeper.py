@@ -1,19 +1,25 @@
-"""Re-queue documents whose processing went silent.
+"""Re-queue documents whose processing went silent; bring the store's access lists in line.
 
 A worker that dies (SIGKILL, OOM, lost machine) leaves its document ``processing`` with a
 heartbeat that stops moving. With Redis the message comes back only after the visibility
 timeout (an hour by default), so the database, not the broker, decides: a document silent for
 ``stale_after_s`` is queued again at the stage it reached. Stages are idempotent, so a message
 the broker also redelivers later finds nothing to do.
+
+Where the process can write the vector store, each sweep (the first at start-up) also writes
+the committed access list of every document whose store copy is behind: an access change
+whose process died after its commit, or whose store write failed (``core.db.access``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from core.db import documents as doc_queries
+from core.db.access import StoreAccessWriter, behind_in_store, reconcile_store_access
 from core.db.models import DocumentStage, utcnow
 from core.db.session import SessionFactory, transaction
 from core.dispatch import Dispatcher
@@ -48,13 +54,35 @@ def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: Worke
     return requeued
 
 
+def reconcile_access(
+    sessions: SessionFactory, store_access: Callable[[], StoreAccessWriter]
+) -> int:
+    """Write the committed list of every document whose store copy is behind; logged. The
+    store is opened only when one is behind (a start-up need not wait for it otherwise)."""
+    with sessions() as session:
+        if not behind_in_store(session, 1):
+            return 0
+    written = reconcile_store_access(sessions, store_access())
+    if written:
+        log.info("wrote the committed access list of %d documents to the store", written)
+    return written
+
+
 class Sweeper:
+    """``store_access``: how to reach the store's access writer (opened on first use), where
+    this process may write the store; None: it may not, another process reconciles."""
+
     def __init__(
-        self, sessions: SessionFactory, dispatcher: Dispatcher, settings: WorkerSettings
+        self,
+        sessions: SessionFactory,
+        dispatcher: Dispatcher,
+        settings: WorkerSettings,
+        store_access: Callable[[], StoreAccessWriter] | None = None,
     ) -> None:
         self._sessions = sessions
         self._dispatcher = dispatcher
         self._settings = settings
+        self._store_access = store_access
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="zhiku-sweeper", daemon=True)
 
@@ -70,5 +98,10 @@ class Sweeper:
                 sweep_once(self._sessions, self._dispatcher, self._settings)
             except Exception:  # the sweeper must outlive a database hiccup
                 log.warning("sweep failed", exc_info=True)
+            if self._store_access is not None:
+                try:
+                    reconcile_access(self._sessions, self._store_access)
+                except Exception:  # a store that is down: the next sweep tries again
+                    log.warning("access lists could not be brought in line", exc_info=True)
             if self._stop.wait(self._settings.sweep_interval_s):
                 return

@@ -120,3 +120,19 @@ def rotate_key(settings: Settings, key_id: str, grace_seconds: int = 0) -> ident
 def _user(session: Session, tenant: str, name: str) -> User:
     tenant_id = identity.get_tenant_by_name(session, tenant).id
     return identity.get_user_by_name(session, tenant_id, name)
+
+
+def set_password(settings: Settings, tenant: str, user: str, password: str) -> None:
+    """A user's web sign-in password (policy: ``services.passwords``); their browser
+    sessions end, so whoever knew the old one is signed out."""
+    from core.db import web_sessions
+    from services import passwords
+
+    with transaction(build_sessions(settings, migrate=True)) as session:
+        row = _user(session, tenant, user)
+        text = passwords.check_policy(password, row.name)
+        now = utcnow()
+        web_sessions.set_password_hash(
+            session, row, passwords.hash_password(text), now=now, actor_id=None
+        )
+        web_sessions.revoke_user_sessions(session, row.id, now=now)

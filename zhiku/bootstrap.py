@@ -1,19 +1,24 @@
-"""First start of a fresh installation: a tenant, an admin and a key, so one command is enough."""
+"""First start of a fresh installation: a tenant, an admin with a key and a password, so one
+command is enough."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from core.db import identity
+from core.db import identity, web_sessions
+from core.db.models import utcnow
 from core.db.session import transaction
 from core.errors import NotFound
 from core.settings import Settings, owner_only
+from services import passwords
 from zhiku.database import build_sessions
 
 DEFAULT_TENANT = "default"
 DEFAULT_ADMIN = "admin"
 ADMIN_KEY_FILE = "admin-api-key"
+# The first admin's web sign-in password (the portal); change it after the first sign-in.
+ADMIN_PASSWORD_FILE = "admin-password"
 
 
 def ensure_first_admin(settings: Settings) -> Path | None:
@@ -32,11 +37,17 @@ def ensure_first_admin(settings: Settings) -> Path | None:
         tenant = identity.create_tenant(session, DEFAULT_TENANT)
         user = identity.create_user(session, tenant.id, DEFAULT_ADMIN, is_admin=True)
         key = identity.issue_api_key(session, user, settings.secret_key, "first admin").plaintext
-        # Written inside the transaction: if the file cannot be written, no key exists that
-        # nobody holds, and the next start tries again.
+        password = passwords.generate_password()
+        web_sessions.set_password_hash(
+            session, user, passwords.hash_password(password), now=utcnow(), actor_id=None
+        )
+        # Written inside the transaction: if a file cannot be written, no key or password
+        # exists that nobody holds, and the next start tries again.
         path = write_secret_file(settings.data_dir / ADMIN_KEY_FILE, key)
+        password_path = write_secret_file(settings.data_dir / ADMIN_PASSWORD_FILE, password)
     print(f"Created tenant '{DEFAULT_TENANT}' and admin user '{DEFAULT_ADMIN}'.")
     print(f"The admin API key is in {path} (readable by this user only).")
+    print(f"The admin's sign-in password is in {password_path} (readable by this user only).")
     return path
 
 

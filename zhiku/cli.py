@@ -250,6 +250,27 @@ def list_keys(tenant: str, user: str) -> None:
         )
 
 
+@admin.command("set-password")
+def set_password(tenant: str, user: str) -> None:
+    """Set a user's web sign-in password: prompted twice on a terminal, else the first line
+    of standard input. Never an argument (the process list shows arguments to everyone)."""
+    import sys
+
+    from core.errors import InvalidInput
+    from zhiku import admin_commands
+
+    if sys.stdin.isatty():
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        admin_commands.set_password(get_settings(), tenant, user, password)
+    except InvalidInput as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("password set; the user's browser sessions have ended", err=True)
+
+
 @admin.command("revoke-key")
 def revoke_key(key_id: str) -> None:
     """Revoke an API key by its id; requests with it fail from now on."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from typing import TYPE_CHECKING
 
 from core.blobs import LocalBlobStore
 from core.dispatch import Dispatcher
-from core.errors import UpstreamUnavailable
+from core.errors import Component, Outage, UpstreamUnavailable
 from core.resources import Resource
 from core.settings import Settings
 from index.embedders import build_embedder
@@ -35,10 +36,12 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.search import SearchService
+from services.sign_in import SignInService
 from workers.context import StageContext
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
 from workers.retry import RetryPolicy
+from workers.sweeper import reconcile_access
 from zhiku.database import build_sessions
 from zhiku.parsing import build_parse_fn
 
@@ -89,6 +92,13 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(settings.worker.max_retries, settings.worker.retry_cap_s)
 
 
+def cookie_secure(settings: Settings) -> bool:
+    """Browser cookies marked Secure even over plain HTTP: as set, else in production."""
+    if settings.web.cookie_secure is not None:
+        return settings.web.cookie_secure
+    return settings.environment == "production"
+
+
 class Container:
     """Everything one process holds. ``role``: "api" (serves requests; in the embedded
     default it also runs ingestion), "worker" (a Celery worker process) or "cli"."""
@@ -100,12 +110,16 @@ class Container:
         self.blobs = LocalBlobStore(settings.blob_path)
         self.sparse = Bm25Encoder()
         self.embedder_resource: Resource[Embedder] = Resource(
-            "embedding model", lambda: build_model(settings)
+            "embedding model", lambda: build_model(settings), Component.EMBEDDING_MODEL
         )
         self.store_resource: Resource[VectorStore] = Resource(
-            "vector store", lambda: build_store(settings, self.embedder_resource.get().dim)
+            "vector store",
+            lambda: build_store(settings, self.embedder_resource.get().dim),
+            Component.VECTOR_STORE,
         )
-        self.retriever_resource: Resource[Retriever] = Resource("retriever", self._build_retriever)
+        self.retriever_resource: Resource[Retriever] = Resource(
+            "retriever", self._build_retriever, Component.SEARCH
+        )
         self.stage_context = StageContext(
             sessions=self.sessions,
             blobs=self.blobs,
@@ -154,7 +168,9 @@ class Container:
             raise UpstreamUnavailable(
                 "search needs the vector store, which the ingestion worker holds in this set-up"
                 " (an embedded store opens in one process): configure a Qdrant server"
-                " (ZHIKU_QDRANT__URL) or run the embedded default"
+                " (ZHIKU_QDRANT__URL) or run the embedded default",
+                component=Component.VECTOR_STORE,
+                outage=Outage.NOT_CONFIGURED,
             )
         return Retriever(
             self.store,
@@ -198,6 +214,9 @@ class Container:
                 self.store_resource if self.owns_store() else None,
                 self.models,
             ),
+            sign_in=SignInService(
+                sessions, settings.secret_key, settings.web, cookie_secure=cookie_secure(settings)
+            ),
         )
 
     # --- lifetime
@@ -214,6 +233,19 @@ class Container:
             log.info("embedded mode: ingestion runs in this process")
         if self.owns_store() and self.role == "api":
             self.retriever_resource.warm()
+            if self.local is None or not sweep:
+                # No sweeper here (Celery does the ingestion): still, an access change whose
+                # process died after its commit is written to the store at this start.
+                threading.Thread(
+                    target=self.reconcile_access, name="zhiku-access-reconcile", daemon=True
+                ).start()
+
+    def reconcile_access(self) -> None:
+        """Write the committed access list of every document whose store copy is behind."""
+        try:
+            reconcile_access(self.sessions, lambda: self.store.set_document_access)
+        except Exception:  # the store may still be down: the next start, or a sweep, retries
+            log.warning("access lists could not be brought in line at start", exc_info=True)
 
     def close(self) -> None:
         if self.local is not None:

@@ -13,21 +13,24 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from functools import cache
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready, worker_shutting_down
 
-from core.errors import UnprocessableDocument
-from core.settings import get_settings
+from core.db.access import StoreAccessWriter
+from core.errors import Component, UnprocessableDocument
+from core.resources import Resource
+from core.settings import Settings, get_settings
 from workers.celery_app import create_celery
 from workers.context import ParseResult, parse_each
 from workers.dispatch import CeleryDispatcher, job_from_args
 from workers.queues import EMBED_MANY_TASK, EMBED_TASK, PARSE_MANY_TASK, PARSE_TASK
 from workers.runner import IngestionRunner, Stage, StageJob
-from workers.sweeper import Sweeper
-from zhiku.container import Container, retry_policy
+from workers.sweeper import Sweeper, reconcile_access
+from zhiku.container import Container, build_store, retry_policy
 from zhiku.parsing import build_parse_fn
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,24 @@ def _build_runner() -> IngestionRunner:
     )
 
 
+@cache
+def _reconcile_embedded_store() -> None:
+    """With the embedded engine (it opens in one process: this worker child's) the main
+    process cannot write access lists, so the child does, once, before its first embed."""
+    container = _container()
+    if container.settings.qdrant.url:
+        return  # the main process's sweeper writes a Qdrant server
+    try:
+        reconcile_access(container.sessions, lambda: container.store.set_document_access)
+    except Exception:
+        log.warning("access lists could not be brought in line", exc_info=True)
+
+
 def run_stage(stage: Stage, jobs: list[StageJob]) -> str:
     runner = _runner()
+    if stage is Stage.EMBED:
+        with _building:
+            _reconcile_embedded_store()
     group = runner.gather(stage, jobs)
     if not group:
         return f"{stage}: nothing to do"
@@ -116,8 +135,19 @@ def _start_sweeper(**_: object) -> None:
     dispatcher = CeleryDispatcher(settings)
     from zhiku.database import build_sessions
 
-    _sweeper = Sweeper(build_sessions(settings), dispatcher, settings.worker)
+    _sweeper = Sweeper(
+        build_sessions(settings), dispatcher, settings.worker, _server_store_access(settings)
+    )
     _sweeper.start()
+
+
+def _server_store_access(settings: Settings) -> Callable[[], StoreAccessWriter] | None:
+    """The sweeper (first run at start-up) writes access lists that are behind to a Qdrant
+    server; the embedded engine is the worker child's (``_reconcile_embedded_store``)."""
+    if not settings.qdrant.url:
+        return None
+    store = Resource("vector store", lambda: build_store(settings), Component.VECTOR_STORE)
+    return lambda: store.get().set_document_access
 
 
 @worker_shutting_down.connect

@@ -172,12 +172,26 @@ async def upload_new_version(
     "/{doc_id}/access",
     response_model=DocumentPublic,
     operation_id="documents-set-access",
-    responses=error_responses(400, 403, 404, 409),
+    responses={
+        **error_responses(400, 403, 404, 409),
+        202: {
+            "model": DocumentPublic,
+            "description": "Saved, but the search index could not take it now: search applies"
+            " the previous list until it is written there (automatically, within a sweep).",
+        },
+    },
 )
 def set_access(
-    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId, spec: AccessSpec
+    service: Documents,
+    principal: CurrentPrincipal,
+    doc_id: DocumentId,
+    spec: AccessSpec,
+    response: Response,
 ) -> DocumentPublic:
-    return service.change_access(principal, doc_id, spec)
+    change = service.change_access(principal, doc_id, spec)
+    if not change.in_force:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return change.document
 
 
 @router.delete(

@@ -3,9 +3,18 @@ CRM integration can use the knowledge base as a "model", with a Zhiku API key.
 
 The model ``zhiku`` answers from the documents the key's user may read, exactly as /v1/chat
 does; the history comes from the client's ``messages`` (nothing is stored but the audit
-record). Client system messages are not passed on: the grounding instructions are ours.
+record). Retrieval is filtered by the key's principal before any prompt exists, so nothing in
+the messages can widen it. Client system (and developer) messages join the prompt as
+instructions subordinate to ours (``services.answer_types.with_client_instructions``): tone,
+format, length, language. ``max_completion_tokens`` (or ``max_tokens``; the former wins),
+``temperature`` (default 0), ``top_p``, ``stop``, ``seed`` reach the model, capped by the
+backend's own ``max_tokens``. ``usage`` is the answer's model call (the backend's count where
+it gives one), ``finish_reason`` the model's ("length" when cut). What cannot be honoured
+(tools, n > 1, JSON modes, log-probabilities, images, audio) is a 400 in OpenAI's shape, as is
+every other error on these paths (``api.routes.openai_errors``).
+
 Citations come back as [n] in the text, a "Sources" list after it, and a ``citations`` field
-beside ``choices``.
+beside ``choices`` (on the last chunk when streaming): the passages the text cites, no others.
 
 Every field is bounded (count and length); the history is further held to
 ``LlmSettings.answers`` (``max_history_messages``, ``max_history_chars``: 400 over them) and cut
@@ -19,79 +28,29 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Answers, CurrentPrincipal
 from api.disconnect import unless_disconnected
-from api.errors import status_for
-from core.errors import InvalidInput, NotFound, TooManyRequests, ZhikuError
+from api.errors import public_detail, status_for
+from api.routes.openai_errors import OPENAI_ERRORS, error_body
+from core.errors import ZhikuError
 from services.answers import Delta, Final
-from services.schemas.search import SearchFilters
+from services.schemas.openai_chat import MODEL, ChatCompletionRequest
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)
 
-MODEL = "zhiku"
 ENDPOINT = "chat.completions"
-# Outer bounds of the wire format (the settings' caps are checked after parsing, with a
-# clearer message): one message's text, content parts per message, messages per request.
-MAX_MESSAGE_CHARS = 32_000
-MAX_CONTENT_PARTS = 32
-MAX_MESSAGES = 200
-
-ShortText = Annotated[str, Field(max_length=64)]
+MODEL_CARD = {"id": MODEL, "object": "model", "created": 0, "owned_by": "zhiku"}
 
 
-class ContentPart(BaseModel):
-    # Image and audio parts are accepted and skipped: only text is answered from.
-    model_config = ConfigDict(extra="ignore")
-    type: ShortText
-    text: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
-
-
-class OpenAIMessage(BaseModel):
-    # Extra OpenAI fields (name, tool_calls…) are accepted and dropped, not kept unbounded.
-    model_config = ConfigDict(extra="ignore")
-    role: ShortText
-    content: (
-        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
-        | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)]
-        | None
-    ) = None
-
-    def text(self) -> str:
-        if isinstance(self.content, list):  # content parts: keep the text ones
-            return "".join(p.text or "" for p in self.content if p.type == "text")
-        return self.content or ""
-
-
-class ChatCompletionRequest(BaseModel):
-    # Unknown OpenAI parameters (temperature, top_p, user…) are accepted and ignored.
-    model_config = ConfigDict(extra="ignore")
-    model: ShortText
-    messages: list[OpenAIMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    # Zhiku's extension: narrow the documents searched.
-    filters: SearchFilters = Field(default_factory=SearchFilters)
-
-
-def openai_error(exc: ZhikuError) -> JSONResponse:
-    status = status_for(exc)
-    kind = {
-        400: "invalid_request_error",
-        404: "not_found_error",
-        429: "rate_limit_error",
-        503: "service_unavailable",
-    }
-    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
-    return JSONResponse(
-        {"error": {"message": str(exc), "type": kind.get(status, "api_error"), "code": status}},
-        status_code=status,
-        headers=headers,
-    )
+def refuse(
+    status: int, message: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, param=param, code=code), status_code=status)
 
 
 def sources_footer(citations: list[dict[str, object]]) -> str:
@@ -104,35 +63,56 @@ def sources_footer(citations: list[dict[str, object]]) -> str:
     return "\n\nSources:\n" + "\n".join(lines)
 
 
+def usage_of(final: Final) -> dict[str, int]:
+    return {
+        "prompt_tokens": final.prompt_tokens,
+        "completion_tokens": final.completion_tokens,
+        "total_tokens": final.prompt_tokens + final.completion_tokens,
+    }
+
+
 @router.get("/models", operation_id="openai-models")
 def list_models(_: CurrentPrincipal) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "zhiku"}],
-    }
+    return {"object": "list", "data": [MODEL_CARD]}
+
+
+@router.get("/models/{model_id}", operation_id="openai-model", response_model=None)
+def get_model(_: CurrentPrincipal, model_id: str) -> dict[str, Any] | JSONResponse:
+    if model_id != MODEL:
+        return refuse(
+            404, f"the model {model_id!r} does not exist; use {MODEL!r}", "model", "model_not_found"
+        )
+    return MODEL_CARD
 
 
 @router.post("/chat/completions", operation_id="openai-chat-completions", response_model=None)
 async def chat_completions(
     request: Request, answers: Answers, principal: CurrentPrincipal, body: ChatCompletionRequest
 ) -> Response:
-    try:
-        if body.model != MODEL:
-            raise NotFound(f"model {body.model!r} does not exist; use {MODEL!r}")
-        *earlier, last = body.messages
-        if last.role != "user":
-            raise InvalidInput("the last message must be the user's question")
-        history = [
-            {"role": m.role, "content": m.text()}
-            for m in earlier
-            if m.role in ("user", "assistant") and m.text().strip()
-        ]
-        answers.check_history(history)
-        answer = await answers.begin(
-            principal, last.text(), history, body.filters.to_domain(), endpoint=ENDPOINT
+    # Other errors (ZhikuError, validation) are raised to the app's handlers and reshaped on
+    # the way out by ``OpenAIErrorShape``; these name the parameter, as OpenAI does.
+    if body.model != MODEL:
+        return refuse(
+            404,
+            f"the model {body.model!r} does not exist; use {MODEL!r}",
+            "model",
+            "model_not_found",
         )
-    except ZhikuError as exc:
-        return openai_error(exc)
+    if (unsupported := body.unsupported()) is not None:
+        return refuse(400, unsupported.message, unsupported.param, "unsupported_parameter")
+    last = body.messages[-1]
+    if last.role != "user":
+        return refuse(400, "the last message must be the user's question", "messages")
+    history = body.history()
+    answers.check_history(history)
+    answer = await answers.begin(
+        principal,
+        last.text(),
+        history,
+        body.filters.to_domain(),
+        endpoint=ENDPOINT,
+        options=body.generation_options(),
+    )
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
@@ -143,7 +123,7 @@ async def chat_completions(
             finished, final = await unless_disconnected(request, answer.final())
         except ZhikuError as exc:
             error = str(exc)
-            return openai_error(exc)
+            raise
         finally:
             await answer.finish(final, error)  # no final, no error: audited as "cancelled"
         if not finished or final is None:
@@ -161,22 +141,29 @@ async def chat_completions(
                             "role": "assistant",
                             "content": final.answer + sources_footer(final.citations),
                         },
-                        "finish_reason": "stop",
+                        "finish_reason": final.finish_reason or "stop",
                     }
                 ],
+                "usage": usage_of(final),
                 "citations": final.citations,
             }
         )
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        payload = {
+    include_usage = body.include_usage()
+
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        payload: dict[str, Any] = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": MODEL,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **extra,
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
+        if include_usage:  # OpenAI's form: null on every chunk but the last
+            payload["usage"] = None
+        payload.update(extra)
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
     async def stream() -> AsyncIterator[str]:
@@ -193,11 +180,14 @@ async def chat_completions(
             footer = sources_footer(final.citations)
             if footer:
                 yield chunk({"content": footer})
-            yield chunk({}, "stop", citations=final.citations)
+            yield chunk({}, final.finish_reason or "stop", citations=final.citations)
+            if include_usage:
+                yield chunk(None, usage=usage_of(final))
             yield "data: [DONE]\n\n"
         except ZhikuError as exc:
             error = str(exc)
-            yield f"data: {json.dumps({'error': {'message': error, 'type': 'api_error'}})}\n\n"
+            failure = error_body(status_for(exc), public_detail(exc))
+            yield f"data: {json.dumps(failure, ensure_ascii=False)}\n\n"
         finally:
             await answer.finish(final, error)
 

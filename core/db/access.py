@@ -28,6 +28,25 @@ It rests on three rules:
 The row lock is a no-op ``UPDATE`` as the transaction's first statement: on PostgreSQL it takes
 the row lock (as ``SELECT ... FOR UPDATE`` would); on SQLite it takes the database's single
 write lock, which serialises writers the same way.
+
+A process can die between an access change's commit and its ``apply_latest``, and the store
+can refuse that write (down, restarting). So the database also records which version the
+store is known to carry, ``Document.store_access_version``:
+
+4. ``apply_latest`` sets it to the version it wrote, in its transaction (under the lock, after
+   the store write returned); a write that raises leaves it where it was. A worker that
+   finished a document sets it to the version its chunks were written with, only while that
+   is still the committed version (``record_store_versions``). A new document starts at 1,
+   its first version, before any chunk exists.
+5. ``reconcile_store_access`` runs ``apply_latest`` on every document whose store copy is
+   behind (or unknown: NULL); the API and the Celery worker run it at start-up and the
+   sweeper every ``worker.sweep_interval_s``. A change whose store write never happened is
+   thus in force at the latest one sweep after the process (or the store) is back.
+
+The mark never claims more than the store holds when every writer has returned: it only
+moves to a version the store was just given. (A worker that dies after an upsert with an
+older list but before its re-check can leave a newer mark over those chunks; its document is
+still claimed, and the run that takes it over rewrites every chunk with the committed list.)
 """
 
 from __future__ import annotations
@@ -35,11 +54,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, or_, select, update
+from sqlalchemy import ColumnElement, exists, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from core.access import Principal, user_token
-from core.db.models import Document, DocumentAccess
+from core.db.models import STORE_BEHIND, Document, DocumentAccess
 from core.db.session import SessionFactory, transaction
 
 # write(tenant_id, doc_id, tokens): rewrite the list on every chunk of a document in the store.
@@ -131,8 +150,56 @@ def apply_latest(
                 continue
             state = access_states(session, [doc_id])[doc_id]
             write(state.tenant_id, doc_id, state.tokens)
+            # Only once the store took it (rule 4): a failed write leaves the mark behind.
+            session.execute(
+                update(Document.__table__)
+                .where(Document.__table__.c.id == doc_id)
+                .values(
+                    store_access_version=state.version,
+                    updated_at=Document.__table__.c.updated_at,
+                )
+            )
             applied[doc_id] = state
     return applied
+
+
+def record_store_versions(session: Session, written: dict[str, int]) -> None:
+    """A worker finished these documents, every chunk written with the list of the given
+    version: mark the store in line, for each one still at that version (a change committed
+    since is left behind for ``apply_latest`` to catch up)."""
+    table = Document.__table__
+    for doc_id, version in sorted(written.items()):
+        session.execute(
+            update(table)
+            .where(table.c.id == doc_id, table.c.access_version == version)
+            .values(store_access_version=version, updated_at=table.c.updated_at)
+        )
+
+
+def behind_in_store(session: Session, limit: int) -> list[str]:
+    """Documents whose store copy of the list is older than the committed one, or unknown."""
+    # The partial index's own predicate, word for word, so the planner uses it.
+    query = select(Document.id).where(text(STORE_BEHIND))
+    return list(session.scalars(query.order_by(Document.id).limit(limit)))
+
+
+def reconcile_store_access(
+    sessions: SessionFactory, write: StoreAccessWriter, batch: int = 200, rounds: int = 50
+) -> int:
+    """Bring every document whose store copy is behind in line with its committed list
+    (rule 5); returns how many were written. A store that refuses raises at the first
+    document (the next sweep tries again); ``rounds`` bounds one call under a stream of
+    new changes."""
+    written = 0
+    for _ in range(rounds):
+        with sessions() as session:
+            behind = behind_in_store(session, batch)
+        if not behind:
+            break
+        written += len(apply_latest(sessions, behind, write))
+        if len(behind) < batch:
+            break
+    return written
 
 
 def owned_or_shared(principal: Principal) -> ColumnElement[bool]:

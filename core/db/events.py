@@ -26,6 +26,12 @@ ACTIONS = frozenset(
         "group.create",
         "group.member.add",
         "group.member.remove",
+        # web sign-in (core.db.web_sessions): never a password, nor an unknown username
+        "auth.login",
+        "auth.login_failed",
+        "auth.locked",
+        "auth.logout",
+        "user.password",
     }
 )
 

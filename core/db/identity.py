@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ from core.db.keys import (
     revoke_key,
     rotate_key,
 )
-from core.db.models import ApiKey, Group, Membership, Tenant, User, utcnow
+from core.db.models import ApiKey, Group, Membership, Tenant, User, WebSession, utcnow
 from core.errors import Conflict, NotFound, Unauthenticated
 
 __all__ = [
@@ -128,6 +128,12 @@ def set_disabled(session: Session, user: User, disabled: bool, *, actor_id: str 
     if (user.disabled_at is not None) == disabled:
         return
     user.disabled_at = utcnow() if disabled else None
+    if disabled:  # their browser sessions end too (they are refused anyway, see below)
+        session.execute(
+            update(WebSession)
+            .where(WebSession.user_id == user.id, WebSession.revoked_at.is_(None))
+            .values(revoked_at=user.disabled_at)
+        )
     action = "user.disable" if disabled else "user.enable"
     record_event(session, user.tenant_id, actor_id, action, "user", user.id, name=user.name)
 
@@ -288,16 +294,17 @@ def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
     last = row.last_used_at
     if last is None or now - aware(last) > LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return principal_for(user)
+    return principal_for(user, key_id=row.id)
 
 
-def principal_for(user: User) -> Principal:
+def principal_for(user: User, key_id: str | None = None) -> Principal:
     return Principal(
         tenant_id=user.tenant_id,
         user_id=user.id,
         group_ids=frozenset(g.id for g in user.groups),
         is_admin=user.is_admin,
         is_auditor=user.is_auditor,
+        key_id=key_id,
     )
 
 

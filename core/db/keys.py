@@ -57,8 +57,9 @@ def issue_api_key(
     actor_id: str | None = None,
     rotated_from: str | None = None,
 ) -> IssuedKey:
-    """A new key for ``user``. ``actor_id`` is who asked (None: the operator's command line);
-    a key made by someone else for a user is marked ``on_behalf`` in its event."""
+    """A new key for ``user``. ``actor_id`` is who asked (None: the operator, at the command
+    line or first start), kept as the key's ``created_by`` and in its event, where a key made
+    by someone else for a user is marked ``on_behalf``."""
     if count_usable_keys(session, user.tenant_id, user.id) >= MAX_ACTIVE_KEYS_PER_USER:
         raise Conflict(
             f"a user may hold at most {MAX_ACTIVE_KEYS_PER_USER} active keys: revoke one first"
@@ -72,6 +73,7 @@ def issue_api_key(
         prefix=prefix,
         key_hash=hash_secret(secret, pepper),
         expires_at=expires_at,
+        created_by=actor_id,
     )
     session.add(row)
     session.flush()
@@ -83,6 +85,7 @@ def issue_api_key(
         "key",
         row.id,
         user_id=user.id,
+        created_by=actor_id,
         name=name,
         prefix=prefix,
         expires_at=expires_at.isoformat() if expires_at else None,

@@ -53,6 +53,10 @@ class User(Base):
     is_auditor: Mapped[bool] = mapped_column(Boolean, default=False)
     # A disabled user's keys are refused on their next request; their documents stay.
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # argon2id (PHC string) of the web sign-in password; None: this user cannot sign in on
+    # the web (API keys only) until a password is set (services.passwords).
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     groups: Mapped[list[Group]] = relationship(secondary="memberships", lazy="selectin")
 
@@ -90,6 +94,9 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # None: the key does not expire.
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The user who issued it (the key's owner, or an admin for them); None: the operator
+    # (the command line, or the first admin's key made at first start).
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class DocumentStatus(enum.StrEnum):
@@ -106,6 +113,10 @@ class DocumentStage(enum.StrEnum):
     DONE = "done"
 
 
+# A document whose store copy of its access list is behind the committed one, or unknown.
+STORE_BEHIND = "store_access_version IS NULL OR store_access_version < access_version"
+
+
 class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (
@@ -119,6 +130,13 @@ class Document(Base):
             postgresql_where=text("status IN ('queued', 'processing')"),
             sqlite_where=text("status IN ('queued', 'processing')"),
         ),
+        # What the sweeper looks for every minute (core.db.access): rarely any row at all.
+        Index(
+            "ix_documents_store_behind",
+            "id",
+            postgresql_where=text(STORE_BEHIND),
+            sqlite_where=text(STORE_BEHIND),
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -131,6 +149,9 @@ class Document(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Bumped by every access change, so the store can tell the newest list from an older one.
     access_version: Mapped[int] = mapped_column(Integer, default=1)
+    # The access version every chunk in the vector store is known to carry (core.db.access);
+    # behind ``access_version`` (or None: unknown) until the list is written there again.
+    store_access_version: Mapped[int | None] = mapped_column(Integer, default=1)
     # Access tokens as written on every chunk (core.access): the one source of truth.
     access_entries: Mapped[list[DocumentAccess]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
@@ -273,4 +294,43 @@ class AuditEvent(Base):
     target_id: Mapped[str] = mapped_column(String(36))
     # Ids and names only (never content): e.g. the access list before and after.
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebSession(Base):
+    """A browser session (web sign-in). The cookie carries a random token; only its SHA-256
+    is kept here, so a copy of this table signs nobody in."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user", "user_id", "revoked_at"),)
+    # hex SHA-256 of the cookie's token
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Kept to the minute (like an API key's last use): the idle timeout counts from it.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The absolute end, however active the session is.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class SignInAttempt(Base):
+    """One web sign-in attempt, for lockout and the per-address limit. The account is kept
+    as a keyed hash of (organisation, username) as typed: people type passwords into the
+    username field, and this table must hold no password."""
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (
+        Index("ix_sign_in_attempts_account", "account_hash", "created_at"),
+        Index("ix_sign_in_attempts_ip", "ip", "created_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    account_hash: Mapped[str] = mapped_column(String(64))
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set on the failure that locked the account: refused until then, whatever the password.
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

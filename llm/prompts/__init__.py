@@ -8,7 +8,8 @@ substituted once and never re-read as template text, so passages may contain any
     messages = render("answer", version="v1", …)       # pinned; default: the latest version
 
 A new wording is a new file (``answer.v2.txt``): old versions stay for comparison and for
-``LlmSettings.prompt_versions`` pins.
+``LlmSettings.prompt_versions`` pins. The default is the version in :data:`DEFAULT_VERSIONS`,
+else the latest: a new wording becomes the default once ``bench/answer_rate.py`` shows it better.
 
 From ``answer.v4`` on, passages are quoted between ``<passage id="N">`` and ``</passage>``
 (:func:`quote_passages`), and anything in a document's text that reads as such a tag, in any
@@ -33,6 +34,10 @@ SECTION = re.compile(r"^--- (system|user|assistant) ---$", re.MULTILINE)
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # The first answer prompt version that quotes passages in tags.
 TAGGED_FROM_VERSION = 4
+# Versions used when none is asked for; a prompt not listed uses its latest. answer.v5 answers
+# questions whose passages hold an injection attempt (v4 declines them) but declines fewer
+# questions its passages cannot answer (bench/answer_rate.py, docs/benchmarks.md): not yet.
+DEFAULT_VERSIONS: dict[str, str] = {"answer": "v4"}
 # Characters a model may read as "<" (NFKC folds only some of them).
 _ANGLE_LOOKALIKES = frozenset(
     "\u2039\u2329\u3008\u27e8\u300a\u276c\u276e\u02c2\u1438\uff1c\ufe64"
@@ -57,8 +62,8 @@ def versions(name: str) -> list[str]:
 
 
 def render(name: str, *, version: str | None = None, **variables: str) -> list[Message]:
-    """The chat messages of prompt ``name`` (its latest version unless one is given)."""
-    template = _load(name, version or _latest(name))
+    """The chat messages of prompt ``name`` (its default version unless one is given)."""
+    template = _load(name, version or default_version(name))
     messages = []
     for role, text in template:
         try:
@@ -120,7 +125,7 @@ def answer_messages(
 ) -> list[Message]:
     """``language`` names the answer's language ("Chinese"); by default it is guessed from
     the question: small models told "the language of the question" often answer in English."""
-    version = version or _latest("answer")
+    version = version or default_version("answer")
     tagged = int(version.removeprefix("v")) >= TAGGED_FROM_VERSION
     return render(
         "answer",
@@ -143,6 +148,11 @@ def rewrite_messages(
     history: Sequence[Mapping[str, str]], question: str, *, version: str | None = None
 ) -> list[Message]:
     return render("rewrite", version=version, history=format_history(history), question=question)
+
+
+def default_version(name: str) -> str:
+    """The version of prompt ``name`` used when none is asked for."""
+    return DEFAULT_VERSIONS.get(name) or _latest(name)
 
 
 def _latest(name: str) -> str:

@@ -129,6 +129,9 @@ class KeyPublic(BaseModel):
     name: str
     # The public part, as it appears in the key (``zk_<prefix>_...``): tells keys apart.
     prefix: str
+    # The user who issued it: ``user_id`` themself, or an admin for them; None: the
+    # operator (command line, or the first admin's key made at first start).
+    created_by: str | None
     created_at: datetime
     last_used_at: datetime | None
     expires_at: datetime | None

@@ -71,3 +71,6 @@ class UploadError(BaseModel):
 class UploadResult(BaseModel):
     data: list[DocumentPublic]
     errors: list[UploadError]
+    # Set when the files were saved but could not be handed to the job queue (it is down):
+    # they stay "queued" and the worker's sweeper picks them up once it is back.
+    notice: str | None = None

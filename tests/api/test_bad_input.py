@@ -235,7 +235,9 @@ def test_503_names_what_is_unavailable_and_nothing_more(ann: httpx.Client) -> No
     # No answer model is configured in these tests: chat is unavailable, in general terms.
     r = ann.post("/v1/chat", json={"message": "什么是向量数据库？", "stream": False})
     assert r.status_code == 503, r.text
-    assert r.json() == {"detail": "the answer model is unavailable, try again later"}
+    assert r.json() == {
+        "detail": "The answer model is not set up on this server; ask an administrator."
+    }
 
 
 def test_validation_errors_do_not_echo_the_input(ann: httpx.Client) -> None:

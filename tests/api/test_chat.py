@@ -138,7 +138,7 @@ def test_streamed_answer_cites_its_source_and_is_stored(server: ThreadServer, wo
     assert record.outcome == "ok" and record.backend == "local" and record.model
     assert record.retrieved[0]["doc_id"] == etna
     assert record.cited == [{"number": 1, "doc_id": etna, "chunk_ids": citations[0]["chunk_ids"]}]
-    assert record.prompt_version == f"answer.{prompts.versions('answer')[-1]}"
+    assert record.prompt_version == f"answer.{prompts.default_version('answer')}"
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ def test_close_and_reopen_keeps_everything(tmp_path: Path) -> None:
 
 def test_a_second_opener_is_refused_until_close(tmp_path: Path) -> None:
     store = filled(tmp_path / "q")
-    with pytest.raises(UpstreamUnavailable, match="one process only"):
+    with pytest.raises(UpstreamUnavailable, match="open in another process"):
         EmbeddedQdrantStore(tmp_path / "q")
     store.close()
     store.close()  # idempotent

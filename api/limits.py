@@ -159,14 +159,7 @@ class RequestGuard:
                 return None
             await _answer(scope, receive, send, 401, str(exc))
         except Exception as exc:
-            domain = exc if isinstance(exc, ZhikuError) else database_outage(exc)
-            if domain is None:
-                log.exception("session authentication failed")
-                await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
-            else:
-                log.warning("session authentication failed: %s", domain)
-                status, detail = status_for(domain), public_detail(domain)
-                await _answer(scope, receive, send, status, detail, error_headers(domain))
+            await _unavailable(scope, receive, send, exc, "session authentication")
         return False
 
     async def _authenticate(self, scope: Scope, receive: Receive, send: Send) -> Principal | None:
@@ -183,15 +176,7 @@ class RequestGuard:
         except Unauthenticated as exc:
             await _answer(scope, receive, send, 401, str(exc), {"WWW-Authenticate": "Bearer"})
         except Exception as exc:
-            # The key lookup is the first database call: a database outage shows here first.
-            domain = exc if isinstance(exc, ZhikuError) else database_outage(exc)
-            if domain is None:
-                log.exception("authentication failed")
-                await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
-            else:
-                log.warning("authentication failed: %s", domain)
-                status, detail = status_for(domain), public_detail(domain)
-                await _answer(scope, receive, send, status, detail, error_headers(domain))
+            await _unavailable(scope, receive, send, exc, "authentication")
         return None
 
     def _plan(self, scope: Scope) -> _BodyPlan:
@@ -383,6 +368,21 @@ def _too_large(cap: int) -> str:
 async def _redirect(scope: Scope, receive: Receive, send: Send, location: str) -> None:
     response = RedirectResponse(location, status_code=303, headers={"Connection": "close"})
     await response(scope, receive, send)
+
+
+async def _unavailable(
+    scope: Scope, receive: Receive, send: Send, exc: Exception, what: str
+) -> None:
+    """Authentication could not be decided. The caller's lookup is the request's first
+    database call, so a database outage shows here first: a 503 naming it, not a 500."""
+    domain = exc if isinstance(exc, ZhikuError) else database_outage(exc)
+    if domain is None:
+        log.exception("%s failed", what)
+        await _answer(scope, receive, send, 503, "authentication is unavailable, try again")
+        return
+    log.warning("%s failed: %s", what, domain)
+    status, detail = status_for(domain), public_detail(domain)
+    await _answer(scope, receive, send, status, detail, error_headers(domain))
 
 
 async def _answer(

@@ -32,6 +32,18 @@ def key_public(row: ApiKey) -> KeyPublic:
     )
 
 
+def me_of(user: User) -> MePublic:
+    """Who a user is, as ``/v1/me`` and the sign-in routes show it."""
+    return MePublic(
+        id=user.id,
+        tenant_id=user.tenant_id,
+        name=user.name,
+        is_admin=user.is_admin,
+        is_auditor=user.is_auditor,
+        group_ids=sorted(g.id for g in user.groups),
+    )
+
+
 def keys_public(rows: list[ApiKey]) -> KeysPublic:
     return KeysPublic(data=[key_public(r) for r in rows], count=len(rows))
 
@@ -82,14 +94,7 @@ class IdentityService:
     def me(self, principal: Principal) -> MePublic:
         with transaction(self._sessions) as session:
             user = identity.get_user(session, principal.tenant_id, principal.user_id)
-            return MePublic(
-                id=user.id,
-                tenant_id=user.tenant_id,
-                name=user.name,
-                is_admin=user.is_admin,
-                is_auditor=user.is_auditor,
-                group_ids=sorted(g.id for g in user.groups),
-            )
+            return me_of(user)
 
     # --- the caller's own keys
 

@@ -29,7 +29,7 @@ from core.db.web_sessions import SessionCaller
 from core.errors import Conflict, PermissionDenied, TooManyRequests, Unauthenticated
 from core.settings import WebSettings
 from services import passwords
-from services.schemas.admin import MePublic
+from services.identity import me_of
 from services.schemas.auth import SessionPublic
 
 log = logging.getLogger(__name__)
@@ -50,17 +50,6 @@ class SignedIn:
 @dataclass(frozen=True)
 class _Refusal:
     error: Exception
-
-
-def me_of(user: User) -> MePublic:
-    return MePublic(
-        id=user.id,
-        tenant_id=user.tenant_id,
-        name=user.name,
-        is_admin=user.is_admin,
-        is_auditor=user.is_auditor,
-        group_ids=sorted(g.id for g in user.groups),
-    )
 
 
 class SignInService:

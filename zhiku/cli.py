@@ -40,6 +40,8 @@ def serve(
     _logging(log_level)
     settings = get_settings()
     ensure_first_admin(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"Zhiku: sign in at http://{shown}:{port}/login (API: /v1, docs: /docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 

@@ -16,7 +16,7 @@ from core.db.models import AnswerRecord
 from core.db.session import transaction
 from llm import prompts
 from llm.local_server import LlamaCppServer
-from tests.api.world import World, upload, wait_terminal
+from tests.api.world import World, seeded_world, upload, wait_terminal
 from tests.live import ThreadServer
 from tests.llm.backends import dead_backend
 from tests.support import make_settings
@@ -56,14 +56,7 @@ def server(pg_url, tmp_path_factory, llama_server: LlamaCppServer):  # type: ign
 
 @pytest.fixture(scope="module")
 def world(server: ThreadServer) -> World:
-    world = World(server)
-    with world.client("ann") as ann:
-        r = upload(ann, [(n, b.encode()) for n, b in DOCS.items()], access={"everyone": True})
-        assert r.status_code == 202, r.text
-        world.doc_ids = {d["filename"]: d["id"] for d in r.json()["data"]}  # type: ignore[attr-defined]
-        for doc_id in world.doc_ids.values():  # type: ignore[attr-defined]
-            assert wait_terminal(ann, doc_id)["status"] == "ready"
-    return world
+    return seeded_world(server, DOCS)
 
 
 def sse_events(response: httpx.Response) -> Iterator[tuple[str, dict]]:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from core.db.models import AnswerRecord
 from core.db.session import transaction
 from llm.local_server import LlamaCppServer
-from tests.api.world import World, upload, wait_terminal
+from tests.api.world import World, seeded_world
 from tests.live import ThreadServer
 from tests.support import make_settings
 
@@ -56,17 +56,7 @@ def server(pg_url, tmp_path_factory, llama_server: LlamaCppServer):  # type: ign
 
 @pytest.fixture(scope="module")
 def world(server: ThreadServer) -> World:
-    world = World(server)
-    with world.client("ann") as ann:
-        r = upload(ann, [(n, b.encode()) for n, b in DOCS.items()], access={"everyone": True})
-        assert r.status_code == 202, r.text
-        ids = {d["filename"]: d["id"] for d in r.json()["data"]}
-        r = upload(ann, [(PRIVATE[0], PRIVATE[1].encode())])  # ann only
-        ids[PRIVATE[0]] = r.json()["data"][0]["id"]
-        for doc_id in ids.values():
-            assert wait_terminal(ann, doc_id)["status"] == "ready"
-    world.doc_ids = ids  # type: ignore[attr-defined]
-    return world
+    return seeded_world(server, DOCS, PRIVATE)
 
 
 def client_for(server: ThreadServer, key: str) -> openai.OpenAI:

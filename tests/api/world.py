@@ -72,3 +72,23 @@ def chunks_of(server: ThreadServer, tenant_id: str, doc_id: str, vectors: bool =
     return server.container.store.document_chunks(
         Scope.admin(tenant_id), doc_id, with_vectors=vectors
     )
+
+
+def seeded_world(
+    server: ThreadServer, public: dict[str, str], private: tuple[str, str] | None = None
+) -> World:
+    """A world where ann uploaded ``public`` (readable by everyone) and ``private`` (ann's
+    own), all ready; ``world.doc_ids`` maps file names to ids."""
+    world = World(server)
+    with world.client("ann") as ann:
+        r = upload(ann, [(n, b.encode()) for n, b in public.items()], access={"everyone": True})
+        assert r.status_code == 202, r.text
+        ids = {d["filename"]: d["id"] for d in r.json()["data"]}
+        if private is not None:
+            r = upload(ann, [(private[0], private[1].encode())])  # no access given: ann only
+            assert r.status_code == 202, r.text
+            ids[private[0]] = r.json()["data"][0]["id"]
+        for doc_id in ids.values():
+            assert wait_terminal(ann, doc_id)["status"] == "ready"
+    world.doc_ids = ids  # type: ignore[attr-defined]
+    return world

@@ -12,7 +12,7 @@ from llama_index.core.schema import NodeWithScore
 from integrations import ZhikuAuthenticationError, ZhikuClientError
 from integrations.langchain import ZhikuRetriever as LangChainRetriever
 from integrations.llamaindex import ZhikuRetriever as LlamaIndexRetriever
-from tests.api.world import World, upload, wait_terminal
+from tests.api.world import World, seeded_world
 from tests.live import ThreadServer
 from tests.support import make_settings
 
@@ -45,18 +45,7 @@ def server(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def world(server: ThreadServer) -> World:
-    world = World(server)
-    with world.client("ann") as ann:
-        r = upload(ann, [(n, b.encode()) for n, b in PUBLIC.items()], access={"everyone": True})
-        assert r.status_code == 202, r.text
-        ids = {d["filename"]: d["id"] for d in r.json()["data"]}
-        r = upload(ann, [(PRIVATE[0], PRIVATE[1].encode())])  # no access given: ann only
-        assert r.status_code == 202, r.text
-        ids[PRIVATE[0]] = r.json()["data"][0]["id"]
-        for doc_id in ids.values():
-            assert wait_terminal(ann, doc_id)["status"] == "ready"
-    world.doc_ids = ids  # type: ignore[attr-defined]
-    return world
+    return seeded_world(server, PUBLIC, PRIVATE)
 
 
 def llama(server: ThreadServer, key: str, **options: object) -> LlamaIndexRetriever:

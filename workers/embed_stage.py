@@ -18,10 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from core.blobs import chunks_key
-from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
-from core.db.session import transaction
 from index import types as fields
 from index.store import Scope
 from index.types import ChunkPoint, chunk_id
@@ -79,10 +77,9 @@ def run_embed_group(
             # Each document is marked ready as soon as its last chunk is written.
             _embed_and_upsert(svc, runs)
             rest = [(run, len(run.chunks)) for run in runs if run.active and not run.finished]
-            lost = finish_all(svc, rest)  # none, unless a document had no slice of its own
+            finish_all(svc, rest)  # none, unless a document had no slice of its own
             for run, _ in rest:
                 run.finished = True
-            _mark_store_in_line(svc, [run for run, _ in rest if run not in lost])
         except Exception as exc:
             # The model or the store failed: the documents not yet finished share the fate.
             for run in runs:
@@ -178,21 +175,9 @@ def _write_slice(
     if complete:
         # Ready now, not when the whole group is: a small document embedded beside a large
         # one does not wait for it. (A run whose claim was lost is made inactive.)
-        lost = finish_all(svc, [(run, len(run.chunks)) for run in complete])
+        finish_all(svc, [(run, len(run.chunks)) for run in complete])
         for run in complete:
             run.finished = True
-        _mark_store_in_line(svc, [run for run in complete if run not in lost])
-
-
-def _mark_store_in_line(svc: StageContext, runs: list[Run]) -> None:
-    """These finished runs wrote every chunk with ``run.access`` (re-applied after each
-    upsert when the version moved): record that version as the store's, where it is still
-    the committed one (``core.db.access``, rule 4)."""
-    if runs:
-        with transaction(svc.sessions) as session:
-            access_queries.record_store_versions(
-                session, {run.doc_id: run.access_version for run in runs}
-            )
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
@@ -249,6 +234,5 @@ def _reuse_twin(svc: StageContext, run: Run) -> bool:
     settle_access(svc, [run])
     record_progress(svc, {run: {"reused_from": twin_id, "parse_info": twin_parse_info}})
     finish(svc, run, len(points))
-    _mark_store_in_line(svc, [run])
     log.info("document %s reused the chunks of identical document %s", run.doc_id, twin_id)
     return True

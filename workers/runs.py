@@ -226,7 +226,12 @@ def finish(svc: StageContext, run: Run, count: int) -> None:
 
 def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
     """Drop stale chunks and mark documents ready, all in one transaction. Returns the runs
-    that could not be finished (claim lost: already handled) with their exception."""
+    that could not be finished (claim lost: already handled) with their exception.
+
+    The same transaction records that the store carries each finished document's access
+    list: every chunk was written with ``run.access``, re-applied after each upsert when the
+    version moved (``settle_access``), so the store is in line where that version is still
+    the committed one (``core.db.access``, rule 4)."""
     failures: dict[Run, Exception]
     for run, count in done:
         if run.may_have_stale_chunks():
@@ -238,6 +243,9 @@ def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exce
         )
         job_queries.end_jobs(session, [run.job_id for run, _ in done if run.doc_id in held], "done")
         failures = {run: ClaimLost(run.doc_id) for run, _ in done if run.doc_id not in held}
+        access_queries.record_store_versions(
+            session, {run.doc_id: run.access_version for run, _ in done if run.doc_id in held}
+        )
     for run in failures:
         _after_claim_lost(svc, run)
     for run, _ in done:

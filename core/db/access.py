@@ -168,10 +168,14 @@ def record_store_versions(session: Session, written: dict[str, int]) -> None:
     version: mark the store in line, for each one still at that version (a change committed
     since is left behind for ``apply_latest`` to catch up)."""
     table = Document.__table__
-    for doc_id, version in sorted(written.items()):
+    by_version: dict[int, list[str]] = {}
+    for doc_id, version in written.items():
+        by_version.setdefault(version, []).append(doc_id)
+    # One statement per version (nearly always one in all), not one per document.
+    for version, doc_ids in sorted(by_version.items()):
         session.execute(
             update(table)
-            .where(table.c.id == doc_id, table.c.access_version == version)
+            .where(table.c.id.in_(sorted(doc_ids)), table.c.access_version == version)
             .values(store_access_version=version, updated_at=table.c.updated_at)
         )
 

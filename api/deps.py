@@ -21,6 +21,7 @@ from services.health import HealthService
 from services.identity import IdentityService
 from services.search import SearchService
 from services.sign_in import SignInService
+from services.sources import SourceService
 
 
 class Runtime(Protocol):
@@ -77,6 +78,7 @@ Answers = Annotated[AnswerService, Depends(_service("answers"))]
 Conversations = Annotated[ConversationService, Depends(_service("conversations"))]
 Audit = Annotated[AuditService, Depends(_service("audit"))]
 Health = Annotated[HealthService, Depends(_service("health"))]
+Sources = Annotated[SourceService, Depends(_service("sources"))]
 
 
 # --- roles and the identity services (docs/security.md)

@@ -13,6 +13,10 @@ body (JSON in memory, multipart files on disk). ``RequestGuard`` runs first:
    refused at once, and a file past the per-file limit is cut to one byte over the limit,
    so the route refuses that file alone (413 in its ``errors``) without spooling the rest.
 
+A key may be narrowed by its owner (``api.scopes``: only the chat, or only uploads) and bound
+to browser origins (``api.origins``, the widget): both are checked here too, before the body,
+and a preflight of a route such a key may call is answered here (no key comes with it).
+
 A browser's session cookie (``api.cookies``) is checked at the same point: on ``/v1/*``
 when no key is sent, on the pages always. A cookie request that changes something must come
 from our own origin and, on ``/v1/*``, carry the session's ``X-CSRF-Token`` (403; a key needs
@@ -31,7 +35,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import cookies
+from api import cookies, origins, scopes
 from api.errors import error_headers, public_detail, status_for
 from core.access import Principal
 from core.db.outages import database_outage
@@ -44,7 +48,7 @@ log = logging.getLogger(__name__)
 # Where ``RequestGuard`` leaves the authenticated caller for ``api.deps.get_principal``.
 PRINCIPAL_STATE_KEY = "principal"
 
-_PUBLIC_PREFIXES = ("/health/", "/docs", "/openapi.json", "/static/")
+_PUBLIC_PREFIXES = ("/health/", "/docs", "/openapi.json", "/static/", "/widget")
 # Sign-in: no caller yet, so a small body (a name and a password), checked for its origin.
 SIGN_IN_PATHS = frozenset({"/login", "/v1/auth/login"})
 SIGN_IN_BODY_BYTES = 8 * 1024
@@ -57,6 +61,17 @@ _VERSION_UPLOAD = re.compile(r"/v1/documents/[^/]+/versions/?")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,256}")
 _INVALID_KEY = "invalid or revoked API key"
 _MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
+
+
+def key_refusal(principal: Principal, scope: Scope) -> str | None:
+    """Why this key may not make this request (403): another origin than the ones it is
+    bound to, or a route outside its scope (``api.scopes``); None: it may."""
+    refusal = origins.origin_refusal(principal, scope)
+    if refusal is not None or principal.key_scope == scopes.FULL:
+        return refusal
+    if principal.key_scope in scopes.allowed_scopes(scope["app"].router.routes, scope):
+        return None
+    return scopes.refusal(principal.key_scope, scope["method"], scope["path"])
 
 
 def upload_body_bytes(limits: LimitsSettings, files: int) -> int:
@@ -103,6 +118,11 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        routes = scope["app"].router.routes
+        if origins.is_preflight(scope):
+            await origins.answer_preflight(scope, receive, send, routes)
+            return
+        send = origins.cors_send(scope, send, routes, PRINCIPAL_STATE_KEY)
         if path in SIGN_IN_PATHS and scope["method"] not in cookies.SAFE_METHODS:
             if not cookies.origin_ok(scope, required=False):
                 await _answer(scope, receive, send, 403, _CROSS_SITE)
@@ -121,7 +141,13 @@ class RequestGuard:
             principal = await self._authenticate(scope, receive, send)
             if principal is None:
                 return False
-            scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
+            state = scope.setdefault("state", {})
+            state[PRINCIPAL_STATE_KEY] = principal
+            refusal = key_refusal(principal, scope)
+            if refusal is not None:
+                state[origins.REFUSED_STATE_KEY] = True
+                await _answer(scope, receive, send, 403, refusal)
+                return False
             return True
         safe = scope["method"] in cookies.SAFE_METHODS
         caller = await self._session(scope, receive, send, token, page=not api)

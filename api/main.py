@@ -19,6 +19,7 @@ from api.deps import Runtime
 from api.limits import RequestGuard
 from api.routes import (
     admin,
+    answers,
     audit,
     auth,
     chat,
@@ -28,9 +29,10 @@ from api.routes import (
     me,
     openai_compat,
     search,
+    sources,
 )
 from api.routes.openai_errors import OpenAIErrorShape
-from api.web import pages
+from api.web import admin_page, chat_page, documents_page, oidc, pages, widget
 from core.settings import LimitsSettings
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,24 @@ def create_api(
     app.add_middleware(RequestGuard, limits=limits)
     # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.
     app.add_middleware(OpenAIErrorShape)
-    for module in (health, documents, search, chat, conversations, openai_compat, audit, admin, me):
+    for module in (
+        health,
+        documents,
+        sources,
+        search,
+        chat,
+        conversations,
+        answers,
+        openai_compat,
+        audit,
+        admin,
+        me,
+    ):
         app.include_router(module.router)
+    app.include_router(documents.directory_router)
     app.include_router(auth.router)
     # The portal's pages and their static files (committed, served offline).
-    app.include_router(pages.router)
+    for page in (pages, documents_page, chat_page, admin_page, widget, oidc):
+        app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), "static")
     return app

@@ -62,7 +62,12 @@ def client(stack: Stack, key: str, timeout_s: float = 600.0) -> httpx.Client:
 
 
 def count(http: httpx.Client, status: str) -> int:
-    r = http.get("/v1/documents", params={"status": status, "limit": 1})
+    try:
+        r = http.get("/v1/documents", params={"status": status, "limit": 1})
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        # A kept-alive connection the server closed as this poll went out (seen after the
+        # server stalled past its keep-alive timeout): once more, on a fresh connection.
+        r = http.get("/v1/documents", params={"status": status, "limit": 1})
     r.raise_for_status()
     return int(r.json()["count"])
 

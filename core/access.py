@@ -67,6 +67,11 @@ class Principal:
     # The API key this request authenticated with; None for a caller without one. Not part
     # of equality: the key a request came through does not change who the caller is.
     key_id: str | None = field(default=None, compare=False)
+    # What that key may do: "full" (all the user may), "chat" or "upload" (docs/widget.md).
+    # A caller without a key (a browser session) is "full". Not part of equality either.
+    key_scope: str = field(default="full", compare=False)
+    # The browser origins the key may be used from (``scheme://host[:port]``); empty: any.
+    key_origins: tuple[str, ...] = field(default=(), compare=False)
 
     def access_tokens(self) -> frozenset[str]:
         """Tokens that admit this caller. Never empty: a caller at least matches itself."""

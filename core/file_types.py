@@ -19,4 +19,22 @@ FORMAT_MIME_TYPES: dict[str, str] = {
     "msg": "application/vnd.ms-outlook",
     "csv": "text/csv",
     "tsv": "text/tab-separated-values",
+    # Converted to the formats above before parsing (ingest.office_convert).
+    "doc": "application/msword",
+    "wps": "application/wps-office.wps",
+    "rtf": "application/rtf",
+    "odt": "application/vnd.oasis.opendocument.text",
+    "xls": "application/vnd.ms-excel",
+    "et": "application/wps-office.et",
+    "ods": "application/vnd.oasis.opendocument.spreadsheet",
+    "ppt": "application/vnd.ms-powerpoint",
+    "dps": "application/wps-office.dps",
+    "odp": "application/vnd.oasis.opendocument.presentation",
+    "epub": "application/epub+zip",
+    # OCR'd as image-only pages (ingest.images).
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "tiff": "image/tiff",
+    "bmp": "image/bmp",
+    "webp": "image/webp",
 }

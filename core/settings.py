@@ -11,6 +11,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,13 @@ class QdrantSettings(BaseModel):
     exact_search_below_fraction: float = 0.1
     upsert_batch: int = 256
     timeout_s: float = 30.0
+    # The embedded engine builds HNSW for new points once this many are written, after the
+    # store has been unused for ``optimize_idle_s`` (0: never by itself). In a child process
+    # on a copy of the shard unless ``optimize_in_child`` is false, when the engine holds
+    # the whole process (every request) for the optimize: seconds per 10,000 points.
+    optimize_after: int = Field(default=20_000, ge=0)
+    optimize_idle_s: float = Field(default=30.0, ge=0)
+    optimize_in_child: bool = True
 
 
 class EmbeddingSettings(BaseModel):
@@ -124,6 +132,13 @@ class ParsingSettings(BaseModel):
     min_ocr_dpi: int = Field(default=50, ge=10)
     # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
     workers: int = 0
+    # Legacy Office, WPS, RTF and OpenDocument files are converted by LibreOffice headless
+    # (EPUB by pandoc) before parsing (ingest.office_convert): the most one conversion may
+    # take, in seconds and in address space (LibreOffice maps ~1 GiB before reading a byte).
+    convert_timeout_s: float = Field(default=120.0, gt=0)
+    convert_max_memory_mib: int = Field(default=3072, ge=0)
+    soffice: str = "soffice"
+    pandoc: str = "pandoc"
 
 
 class LimitsSettings(BaseModel):
@@ -290,6 +305,70 @@ class WebSettings(BaseModel):
     address_failures: int = Field(default=50, ge=1)
 
 
+class OidcSettings(BaseModel):
+    """Optional single sign-on with an OpenID Connect provider (``services.oidc``, docs/sso.md):
+    off while ``issuer`` is empty. People sign in at the provider and are mapped by e-mail to
+    a user of ``tenant``."""
+
+    # The provider's issuer URL (its ``/.well-known/openid-configuration`` is read from it);
+    # HTTPS, except on a loopback address (tests, a provider on the same machine).
+    issuer: str = Field(default="", max_length=500)
+    client_id: str = Field(default="", max_length=500)
+    client_secret: str = Field(default="", repr=False, max_length=2000)
+    # How the client secret is sent to the token endpoint.
+    token_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    # The button's words: "Sign in with <provider_name>".
+    provider_name: str = Field(default="SSO", min_length=1, max_length=60)
+    # The organisation whose users people are mapped to; empty: ``web.default_tenant``.
+    tenant: str = Field(default="", max_length=200)
+    scopes: list[str] = Field(default=["openid", "email", "profile"], max_length=20)
+    # The callback URL registered at the provider (``https://kb.example.com/login/oidc/
+    # callback``); empty: this server's own address as the browser reached it.
+    redirect_uri: str = Field(default="", max_length=500)
+    # Accept an e-mail the provider does not mark ``email_verified`` (only for a provider
+    # that never sends the claim but owns the addresses it hands out).
+    allow_unverified_email: bool = False
+    # Create a member (no roles, no groups) for a verified e-mail no user has yet.
+    create_users: bool = False
+    # Signature algorithms accepted on ID tokens: asymmetric ones only.
+    algorithms: list[Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]] = [
+        "RS256",
+        "ES256",
+    ]
+    # Clock difference tolerated on ``exp``/``iat``/``nbf``.
+    leeway_s: int = Field(default=60, ge=0, le=600)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # How long the discovery document and the signing keys are kept (keys are read again at
+    # once when a token names a key not seen yet: the provider rotated them).
+    metadata_cache_s: int = Field(default=3600, ge=0)
+    # How long a sign-in may spend at the provider.
+    flow_timeout_s: int = Field(default=600, ge=60, le=3600)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+    @model_validator(mode="after")
+    def _check(self) -> OidcSettings:
+        if not self.issuer:
+            return self
+        if not (self.client_id and self.client_secret):
+            raise ValueError("oidc.client_id and oidc.client_secret are required with an issuer")
+        for name, url in (("issuer", self.issuer), ("redirect_uri", self.redirect_uri)):
+            if url and not _https_or_loopback(url):
+                raise ValueError(f"oidc.{name} must be an https:// URL (or http on loopback)")
+        if "openid" not in self.scopes:
+            raise ValueError("oidc.scopes must include openid")
+        return self
+
+
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ZHIKU_",
@@ -320,6 +399,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     web: WebSettings = WebSettings()
+    oidc: OidcSettings = OidcSettings()
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:

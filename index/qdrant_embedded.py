@@ -5,20 +5,24 @@ own WAL lock) refuse a second opener with :class:`~core.errors.UpstreamUnavailab
 :meth:`EmbeddedQdrantStore.close` releases both.
 
 The engine builds HNSW only when :meth:`optimize` runs; until then new points sit in plain
-segments, searched by brute force (exact, slower as they grow). ``optimize`` holds the GIL for
-its whole run (measured: no other Python thread moves), so in a serving process it stops the
-API too: there (:meth:`EmbeddedQdrantStore.from_settings`) it runs only once the store is idle,
-on a background thread (:mod:`index.idle_optimizer`); a store built directly without
-``optimize_idle_s`` optimizes at the end of the ``upsert`` that passes ``optimize_after``.
+segments, searched by brute force (exact, slower as they grow). The engine's ``optimize`` holds
+the GIL for its whole run (measured: no other Python thread moves), so the serving store
+(:meth:`EmbeddedQdrantStore.from_settings`) optimizes a copy of the shard in a child process
+(:mod:`index.shard_optimize`) once the store is idle (:mod:`index.idle_optimizer`), searching
+and writing the live shard meanwhile; a store built directly optimizes in process, at the end
+of the ``upsert`` that passes ``optimize_after`` unless ``optimize_idle_s`` is given.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ import qdrant_edge as edge
 from core.errors import Component, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
+from index import shard_optimize as isolated
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
 from index.store import DimensionMismatch, Scope, SearchRequest
@@ -41,12 +46,17 @@ from index.types import (
     ranked,
 )
 
+log = logging.getLogger(__name__)
+
 _PAGE = 256
 _SEGMENTS = 8
 # Seconds without a write or search before a serving process's store optimizes.
-OPTIMIZE_IDLE_S = 30.0
+OPTIMIZE_IDLE_S = QdrantSettings().optimize_idle_s
 _META = "zhiku.json"
 _LOCK = ".zhiku.lock"
+# Points written during a child's optimize kept for its replay; past this the optimize is
+# abandoned (and retried later) rather than holding more in memory.
+REPLAY_LIMIT = 50_000
 
 _INDEX_SCHEMAS: dict[str, Any] = {
     "keyword": edge.PayloadSchemaType.Keyword,
@@ -117,9 +127,12 @@ class EmbeddedQdrantStore:
         optimize_idle_s: float | None = None,
         indexing_threshold_kb: int | None = None,
         full_scan_threshold_kb: int | None = None,
+        optimize_in_child: bool = False,
     ) -> None:
-        """``indexing_threshold_kb``: segments above it get HNSW on optimize (engine default
-        ~10 MB, about 6,500 384-d vectors). ``full_scan_threshold_kb``: filters whose matches
+        """``optimize_in_child``: :meth:`optimize` works on a copy in a child process and
+        never holds this process's GIL (the serving store). ``indexing_threshold_kb``:
+        segments above it get HNSW on optimize (engine default ~10 MB, about 6,500 384-d
+        vectors). ``full_scan_threshold_kb``: filters whose matches
         fit under it are searched by brute force inside the engine. Tests lower both so a few
         thousand points exercise the HNSW path."""
         self._path = Path(path)
@@ -127,6 +140,13 @@ class EmbeddedQdrantStore:
         self._batch = upsert_batch
         self._optimizer = IdleOptimizer(self.optimize, optimize_after, optimize_idle_s)
         self._optimizing = threading.Lock()  # ``close`` waits for a running optimize
+        self._in_child = optimize_in_child
+        self._writes = threading.Lock()  # one write at a time; a copy or a swap waits for it
+        self._gate = isolated.ShardGate()  # searches and writes vs. swapping or closing
+        self._replay: list[tuple[edge.UpdateOperation, int]] | None = None
+        self._replay_points = 0
+        self.child: isolated.OptimizeChild | None = None  # the running optimize child
+        self._closing = False
         self._hnsw = (
             None
             if full_scan_threshold_kb is None
@@ -139,7 +159,9 @@ class EmbeddedQdrantStore:
         self._optimizers = edge.EdgeOptimizersConfig(
             default_segment_number=_SEGMENTS, indexing_threshold=indexing_threshold_kb
         )
+        isolated.restore(self._path)  # a swap interrupted by a crash: the old shard back
         self._lock: _FolderLock | None = _FolderLock(self._path)
+        isolated.clean(self._path)  # what an interrupted optimize left beside it
         self._shard: edge.EdgeShard | None = None
         self._dim: int | None = None
         try:
@@ -158,7 +180,9 @@ class EmbeddedQdrantStore:
             data_path / settings.collection,
             settings.exact_search_below_fraction,
             settings.upsert_batch,
-            optimize_idle_s=OPTIMIZE_IDLE_S,
+            optimize_after=settings.optimize_after or None,
+            optimize_idle_s=settings.optimize_idle_s,
+            optimize_in_child=settings.optimize_in_child,
         )
 
     def _open(self, opener: Any) -> edge.EdgeShard:
@@ -177,6 +201,10 @@ class EmbeddedQdrantStore:
     # --- schema -------------------------------------------------------------------------
 
     def ensure_collection(self, dense_dim: int) -> None:
+        with self._writes:
+            self._ensure_collection(dense_dim)
+
+    def _ensure_collection(self, dense_dim: int) -> None:
         if self._shard is None:
             self._require_open()
             if (self._path / "segments").exists():
@@ -221,10 +249,27 @@ class EmbeddedQdrantStore:
         if self._lock is None:
             raise RuntimeError("the embedded vector store is closed")
 
+    @contextmanager
+    def _reading(self) -> Iterator[tuple[edge.EdgeShard, int]]:
+        """The open shard, which no swap or close replaces while the block runs."""
+        with self._gate.using():
+            yield self._ready()
+
+    def _apply(self, operation: edge.UpdateOperation, points: int = 0) -> None:
+        """One write to the live shard, kept for replay while a child optimizes a copy."""
+        with self._writes, self._gate.using():
+            shard, _ = self._ready()
+            shard.update(operation)
+            if self._replay is not None:
+                self._replay.append((operation, points))
+                self._replay_points += points
+                if self._replay_points > REPLAY_LIMIT and self.child is not None:
+                    self.child.kill()  # abandoned: retried once the store is idle again
+
     # --- writes -------------------------------------------------------------------------
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
-        shard, dim = self._ready()
+        _, dim = self._ready()
         engine_points = [
             edge.Point(
                 common.check_point(p, dim),
@@ -237,9 +282,8 @@ class EmbeddedQdrantStore:
             for p in points
         ]
         for start in range(0, len(engine_points), self._batch):
-            shard.update(
-                edge.UpdateOperation.upsert_points(engine_points[start : start + self._batch])
-            )
+            batch = engine_points[start : start + self._batch]
+            self._apply(edge.UpdateOperation.upsert_points(batch), len(batch))
         self._optimizer.added(len(engine_points))
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
@@ -255,27 +299,101 @@ class EmbeddedQdrantStore:
         )
 
     def _update_by_filter(self, flt: Filter, payload: dict[str, Any] | None) -> None:
-        shard, _ = self._ready()
+        self._ready()
         engine_filter = compile_filter(flt)
         if payload is None:
-            shard.update(edge.UpdateOperation.delete_points_by_filter(engine_filter))
+            self._apply(edge.UpdateOperation.delete_points_by_filter(engine_filter))
         else:
-            shard.update(edge.UpdateOperation.set_payload_by_filter(engine_filter, payload))
+            self._apply(edge.UpdateOperation.set_payload_by_filter(engine_filter, payload))
 
     def optimize(self) -> None:
-        """Build HNSW for new points (and merge segments) now. Blocks the whole process, the
-        engine holding the GIL: on 2 shared cores, 100k 384-d points at once took 44-280 s,
-        each further 20k about 15-20 s."""
+        """Build HNSW for new points (and merge segments) now. In process, this blocks the
+        whole process, the engine holding the GIL: on 2 shared cores, 100k 384-d points at
+        once took 44-280 s, each further 20k about 15-20 s. With ``optimize_in_child`` it
+        blocks only the caller (see :mod:`index.shard_optimize`); :class:`OptimizeFailed`
+        if the child failed, the live shard untouched."""
         with self._optimizing:
-            shard, _ = self._ready()
-            shard.optimize()
-            self._optimizer.pending = 0
+            if not self._in_child:
+                with self._reading() as (shard, _):
+                    shard.optimize()
+                self._optimizer.pending = 0
+                return
+            staging = isolated.staging_path(self._path)
+            try:
+                self._optimize_in_child(staging)
+            finally:
+                self.child, self._replay, self._replay_points = None, None, 0
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def _optimize_in_child(self, staging: Path) -> None:
+        with self._writes:
+            with self._reading() as (shard, _):
+                shard.flush()
+            isolated.copy_shard(self._path, staging, _LOCK)
+            self._replay, self._replay_points = [], 0
+            taken = self._optimizer.pending
+            if self._closing:
+                raise RuntimeError("the embedded vector store is closed")
+            self.child = isolated.OptimizeChild(staging)
+        try:
+            self.child.wait()
+        except isolated.OptimizeFailed:
+            if self._closing:
+                raise RuntimeError("the embedded vector store is closed") from None
+            if self._replay_points > REPLAY_LIMIT:
+                raise isolated.OptimizeFailed(
+                    f"optimize abandoned: over {REPLAY_LIMIT} points written meanwhile"
+                ) from None
+            raise
+        with self._writes:
+            _, dim = self._ready()
+            optimized = edge.EdgeShard.load(str(staging), self._config(dim))
+            try:
+                for operation, _ in self._replay or ():
+                    optimized.update(operation)
+                optimized.flush()
+            finally:
+                optimized.close()
+            lock = _FolderLock(staging)  # moves into place with the folder
+            try:
+                with self._gate.exclusive():
+                    old = self._swap(staging, dim)
+            except BaseException:
+                lock.release()
+                raise
+            assert self._lock is not None
+            self._lock.release()
+            self._lock = lock
+            self._optimizer.pending = max(0, self._optimizer.pending - taken)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _swap(self, staging: Path, dim: int) -> Path:
+        """The optimized copy in place of the live shard; returns where the old one went."""
+        assert self._shard is not None
+        self._shard.flush()
+        self._shard.close()
+        self._shard = None
+        old = isolated.exchange(self._path, staging)
+        config = self._config(dim)
+        try:
+            self._shard = edge.EdgeShard.load(str(self._path), config)
+        except BaseException:
+            log.exception("the optimized shard did not open: the old one goes back")
+            isolated.exchange(self._path, old)
+            self._shard = edge.EdgeShard.load(str(self._path), config)
+            raise
+        return old
 
     # --- reads --------------------------------------------------------------------------
 
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
-        shard, dim = self._ready()
         self._optimizer.touch()  # postpones a waiting optimize
+        with self._reading() as (shard, dim):
+            return self._search(shard, dim, request, scope)
+
+    def _search(
+        self, shard: edge.EdgeShard, dim: int, request: SearchRequest, scope: Scope
+    ) -> list[ScoredChunk]:
         common.check_search(request, dim)
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
         exact = common.use_exact(
@@ -312,38 +430,44 @@ class EmbeddedQdrantStore:
         )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
-        shard, _ = self._ready()
         engine_filter = compile_filter(common.read_filter(scope, filter))
-        return shard.count(edge.CountRequest(exact=True, filter=engine_filter))
+        with self._reading() as (shard, _):
+            return shard.count(edge.CountRequest(exact=True, filter=engine_filter))
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False
     ) -> list[ChunkPoint]:
-        shard, _ = self._ready()
         flt = common.read_filter(scope, common.document_filter(scope.tenant_id, doc_id))
         engine_filter = compile_filter(flt)
         records: list[edge.Record] = []
         offset: Any = None
-        while True:
-            page, offset = shard.scroll(
-                edge.ScrollRequest(
-                    offset=offset,
-                    limit=_PAGE,
-                    filter=engine_filter,
-                    with_payload=True,
-                    with_vector=with_vectors,
+        with self._reading() as (shard, _):  # one shard for every page
+            while True:
+                page, offset = shard.scroll(
+                    edge.ScrollRequest(
+                        offset=offset,
+                        limit=_PAGE,
+                        filter=engine_filter,
+                        with_payload=True,
+                        with_vector=with_vectors,
+                    )
                 )
-            )
-            records.extend(page)
-            if offset is None:
-                break
+                records.extend(page)
+                if offset is None:
+                    break
         chunks = [_chunk(r) for r in records]
         chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
         return chunks
 
     def close(self) -> None:
         self._optimizer.stop()
-        with self._optimizing:  # an optimize in progress finishes first
+        with self._writes:  # an optimize checks ``_closing`` before it starts a child
+            self._closing = True
+            child = self.child
+        if child is not None:
+            child.kill()  # its copy is dropped: the live shard holds everything
+        # An optimize in progress finishes (or gives up) first.
+        with self._optimizing, self._writes, self._gate.exclusive():
             self._close()
 
     def _close(self) -> None:

@@ -40,18 +40,41 @@ _EXTENSIONS = {
     ".msg": "msg",
     ".csv": "csv",
     ".tsv": "tsv",
+    # Converted first (ingest.office_convert): Office 97-2003, WPS Office, RTF, OpenDocument.
+    ".doc": "doc",
+    ".dot": "doc",
+    ".wps": "wps",
+    ".wpt": "wps",
+    ".rtf": "rtf",
+    ".odt": "odt",
+    ".ott": "odt",
+    ".xls": "xls",
+    ".xlt": "xls",
+    ".et": "et",
+    ".ett": "et",
+    ".ods": "ods",
+    ".ots": "ods",
+    ".ppt": "ppt",
+    ".pps": "ppt",
+    ".pot": "ppt",
+    ".dps": "dps",
+    ".dpt": "dps",
+    ".odp": "odp",
+    ".otp": "odp",
+    ".epub": "epub",
+    # OCR'd (ingest.images): scans and photos, one page per frame.
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".jpe": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".bmp": "bmp",
+    ".webp": "webp",
 }
 # Known but refused, with the advice a user needs.
 _UNSUPPORTED = {
-    ".doc": "legacy Word .doc files are not supported; save it as .docx",
-    ".ppt": "legacy PowerPoint .ppt files are not supported; save it as .pptx",
-    ".xls": "legacy Excel .xls files are not supported; save it as .xlsx",
-    ".odt": "OpenDocument files are not supported; save it as .docx",
-    ".ods": "OpenDocument files are not supported; save it as .xlsx",
-    ".odp": "OpenDocument files are not supported; save it as .pptx",
-    ".rtf": "RTF files are not supported; save it as .docx",
-    ".epub": "EPUB files are not supported",
-    ".zip": "archives are not supported; upload the files inside",
+    ".zip": "the .zip file is not a readable zip archive (damaged or incomplete)",
 }
 _CONTENT_NAMES = {
     "pdf": "a PDF",
@@ -59,6 +82,34 @@ _CONTENT_NAMES = {
     "pptx": "a PPTX file",
     "xlsx": "an XLSX file",
     "msg": "an Outlook MSG file",
+    "doc": "a Word 97-2003 .doc file",
+    "wps": "a WPS Writer file",
+    "rtf": "an RTF file",
+    "odt": "an OpenDocument text file",
+    "xls": "an Excel 97-2003 .xls file",
+    "et": "a WPS Spreadsheets file",
+    "ods": "an OpenDocument spreadsheet",
+    "ppt": "a PowerPoint 97-2003 .ppt file",
+    "dps": "a WPS Presentation file",
+    "odp": "an OpenDocument presentation",
+    "epub": "an EPUB book",
+    "png": "a PNG image",
+    "jpeg": "a JPEG image",
+    "tiff": "a TIFF image",
+    "bmp": "a BMP image",
+    "webp": "a WebP image",
+}
+# What a claimed (extension's) format may really contain and still be read, as what it is:
+# WPS Office writes the Office 97-2003 containers under its own extensions, Word saves RTF
+# under .doc, and "Excel exports" are often OOXML or RTF under the old extension.
+_ALSO_READ_AS = {
+    "doc": {"rtf", "docx", "odt"},
+    "wps": {"doc", "rtf", "docx"},
+    "rtf": {"doc", "docx"},
+    "xls": {"xlsx", "ods"},
+    "et": {"xls", "xlsx"},
+    "ppt": {"pptx", "odp"},
+    "dps": {"ppt", "pptx"},
 }
 
 # Reasons in plain words: zipfile's own messages ("Bad magic number for central directory")
@@ -70,6 +121,15 @@ _UNSUPPORTED_ZIP = (
 _CORRUPT_ZIP_CONTENT = "a corrupt zip archive"
 _CORRUPT_ZIP = "corrupt zip container: the file is damaged or incomplete (it may be truncated)"
 _OLE_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+# The sizes a BMP's DIB header may have (BITMAPCOREHEADER … BITMAPV5HEADER): "BM" alone would
+# also start a text file ("BMW …").
+_BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 _ZIP_MAGIC = b"PK\x03\x04"
 # An archive with more members than this is refused before a parser walks it.
 MAX_ARCHIVE_MEMBERS = 10_000
@@ -131,7 +191,19 @@ def detect_type(data: bytes, filename: str) -> str:
                 f"not a text file: {extension} but the content is {_describe(content)}"
             )
         return claimed
-    if content == _CORRUPT_ZIP_CONTENT and claimed in ("docx", "pptx", "xlsx"):
+    if content != claimed and content in _ALSO_READ_AS.get(claimed, ()):
+        # The same family under another extension: read it as what it really is, except
+        # WPS's own extensions, which keep their name (the same converter reads both).
+        return claimed if claimed in ("wps", "et", "dps") else content
+    if content == _CORRUPT_ZIP_CONTENT and claimed in (
+        "docx",
+        "pptx",
+        "xlsx",
+        "odt",
+        "ods",
+        "odp",
+        "epub",
+    ):
         raise UnprocessableDocument(
             f"corrupt {claimed.upper()} file: the file is damaged or incomplete (it may have "
             "been truncated)"
@@ -193,6 +265,19 @@ def _sniff(data: bytes) -> str:
 def _sniff_content(data: bytes) -> str:
     if b"%PDF-" in data[:1024]:
         return "pdf"
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"{\\rtf":
+        return "rtf"
+    for magic_bytes, image_format in _IMAGE_MAGIC:
+        if data.startswith(magic_bytes):
+            return image_format
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if (
+        data[:2] == b"BM"
+        and data[6:10] == b"\x00\x00\x00\x00"
+        and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES
+    ):
+        return "bmp"
     if data.startswith(_ZIP_MAGIC):
         return _sniff_zip(data)
     if data.startswith(_OLE_MAGIC):
@@ -218,7 +303,9 @@ def _sniff_zip(data: bytes) -> str:
         return "pptx"
     if "xl/workbook.xml" in names:
         return "xlsx"
-    if "mimetype" in names or "content.xml" in names:
+    if "mimetype" in names:
+        return _ODF_MIMETYPES.get(archive_mimetype(data), "an OpenDocument file")
+    if "content.xml" in names:
         return "an OpenDocument file"
     return "a zip archive"
 
@@ -236,12 +323,32 @@ def _sniff_ole(data: bytes) -> str:
     if any(stream.startswith("__substg1.0_") for stream in streams):
         return "msg"
     if "WordDocument" in streams:
-        return "a legacy Word .doc file"
+        return "doc"
     if "PowerPoint Document" in streams:
-        return "a legacy PowerPoint .ppt file"
+        return "ppt"
     if "Workbook" in streams or "Book" in streams:
-        return "a legacy Excel .xls file"
+        return "xls"
     return "an OLE container"
+
+
+_ODF_MIMETYPES = {
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.oasis.opendocument.text-template": "odt",
+    "application/vnd.oasis.opendocument.spreadsheet": "ods",
+    "application/vnd.oasis.opendocument.spreadsheet-template": "ods",
+    "application/vnd.oasis.opendocument.presentation": "odp",
+    "application/vnd.oasis.opendocument.presentation-template": "odp",
+    "application/epub+zip": "epub",
+}
+
+
+def archive_mimetype(data: bytes) -> str:
+    """The ``mimetype`` member of an OpenDocument/EPUB zip (its first, stored member)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo("mimetype")
+        if info.file_size > 200:
+            return ""
+        return archive.read(info).decode("ascii", "replace").strip()
 
 
 def _looks_like_text(data: bytes) -> bool:

@@ -3,8 +3,11 @@
 Plain text is read by :mod:`ingest.plain_text` (no unstructured, no spaCy) unless
 ``ParsingSettings.plain_text`` asks for unstructured's ``partition_text``. Every other format goes
 to its own unstructured partitioner with explicit arguments (never ``partition`` with ``auto``):
-PDFs through :mod:`ingest.pdf`; e-mail without attachments (``process_attachments`` defaults to
-on and would parse any attached file type, past our checks and limits). The first such call
+PDFs through :mod:`ingest.pdf`; images through :mod:`ingest.images` (OCR); legacy Office, WPS,
+RTF, OpenDocument and EPUB converted first (:mod:`ingest.office_convert`). E-mail bodies go
+through unstructured without their attachments (its ``process_attachments`` would parse any
+attached type past our checks and limits); each attachment is parsed here like an upload and
+appended under a section naming it (:mod:`ingest.attachments`). The first such call
 imports unstructured and loads the spaCy model (~5 s); later calls reuse both. Safe to call
 from several threads and from Celery prefork children.
 
@@ -21,15 +24,20 @@ from __future__ import annotations
 import importlib
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from core.errors import InvalidInput, UnprocessableDocument
 from core.settings import LimitsSettings, ParsingSettings
 from ingest import unstructured_runtime
+from ingest.attachments import ATTACHMENT_SECTION, email_attachments
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
+from ingest.images import IMAGE_FORMATS, images_to_pdf
+from ingest.office_convert import CONVERTED_FORMATS, ConvertLimits, convert
 from ingest.parse_failures import plain_reason
 from ingest.pdf import OcrBudget, partition_pdf_pages
 from ingest.plain_text import parse_plain_text
@@ -41,7 +49,8 @@ logger = logging.getLogger(__name__)
 # Format key → (module, function, keyword arguments) of its partitioner.
 _PARTITIONERS: dict[str, tuple[str, str, dict[str, object]]] = {
     "docx": ("unstructured.partition.docx", "partition_docx", {}),
-    "pptx": ("unstructured.partition.pptx", "partition_pptx", {}),
+    # Speaker notes are text a presenter wrote for the slide: often its real content.
+    "pptx": ("unstructured.partition.pptx", "partition_pptx", {"include_slide_notes": True}),
     "xlsx": ("unstructured.partition.xlsx", "partition_xlsx", {}),
     "html": ("unstructured.partition.html", "partition_html", {}),
     "md": ("unstructured.partition.md", "partition_md", {}),
@@ -67,7 +76,12 @@ def _installation_faults() -> tuple[type[BaseException], ...]:
 
 
 def parse_document(
-    data: bytes, filename: str, settings: ParsingSettings, limits: LimitsSettings
+    data: bytes,
+    filename: str,
+    settings: ParsingSettings,
+    limits: LimitsSettings,
+    *,
+    attachments: bool = True,
 ) -> ParsedDocument:
     started = time.monotonic()
     name = safe_filename(filename)
@@ -76,19 +90,128 @@ def parse_document(
     file_format = detect_type(data, name)
     check_archive_safety(data, limits)
     facts: dict[str, object] = {"format": file_format}
+    if file_format in CONVERTED_FORMATS:
+        data, name, file_format = _converted(data, name, file_format, settings, facts)
+        check_archive_safety(data, limits)
     if file_format == "txt" and settings.plain_text == "fast":
         text, facts["encoding"] = decode_text(data, name)
         elements = parse_plain_text(text)
         facts["strategy"] = "plain_text"
     else:
         elements = _partition(data, name, file_format, settings, started, facts)
-    if not any(element.kind not in _BOILERPLATE for element in elements):
-        if file_format in ("eml", "msg"):
+    has_text = any(element.kind not in _BOILERPLATE for element in elements)
+    if file_format in ("eml", "msg"):
+        if not has_text:  # an encrypted message's "attachments" are its ciphertext
             raise UnprocessableDocument("the e-mail has no readable body (it may be encrypted)")
+        if attachments:
+            elements = elements + _attachment_elements(
+                data, name, file_format, settings, limits, facts
+            )
+    if not has_text:
         raise UnprocessableDocument(f"no text found in {name}")
+    if file_format != "pdf" and file_format not in IMAGE_FORMATS:
+        # A PDF's running heads were told from content by their repetition (ingest.pdf_elements).
+        elements = keep_distinct_furniture(elements)
     facts["elements"] = len(elements)
     facts["parse_seconds"] = round(time.monotonic() - started, 3)
     return ParsedDocument(elements=elements, metadata=facts)
+
+
+def _attachment_elements(
+    data: bytes,
+    name: str,
+    file_format: str,
+    settings: ParsingSettings,
+    limits: LimitsSettings,
+    facts: dict[str, object],
+) -> list[Element]:
+    """Each attached file's elements under a section naming it; one that cannot be read is
+    listed in ``facts["attachments_skipped"]`` with its reason, and the message stands."""
+    try:
+        found = email_attachments(data, file_format)
+    except Exception as exc:  # a malformed MIME tree: the body was still read
+        logger.warning("could not list the attachments of %s", name, exc_info=exc)
+        facts["attachments_skipped"] = [["*", "the attachments could not be read"]]
+        return []
+    out: list[Element] = []
+    skipped: list[list[str]] = []
+    for attachment in found:
+        try:
+            attached_name = safe_filename(attachment.filename)
+            parsed = parse_document(
+                attachment.data, attached_name, settings, limits, attachments=False
+            )
+        except (InvalidInput, UnprocessableDocument) as exc:
+            skipped.append([attachment.filename[:200], str(exc)[:300]])
+            continue
+        section = ATTACHMENT_SECTION.format(name=attached_name)
+        out.extend(
+            replace(element, section_path=(section, *element.section_path), page=None)
+            for element in parsed.elements
+        )
+    facts["attachments"] = len(found) - len(skipped)
+    if skipped:
+        facts["attachments_skipped"] = skipped
+    return out
+
+
+_DIGITS = re.compile(r"\d+")
+_LETTERS = re.compile(r"[^\W\d_]")
+_FURNITURE = frozenset({"header", "footer"})
+
+
+def keep_distinct_furniture(elements: list[Element]) -> list[Element]:
+    """Page headers and footers that carry content ("机密：仅限内部使用", a contract's
+    number, a department) become text once per document; their repeats and the bare running
+    heads ("Page 3 of 10", "— 7 —") stay furniture, which chunking leaves out.
+
+    Two headers that differ only in their numbers are one header."""
+    seen: set[str] = set()
+    out: list[Element] = []
+    for element in elements:
+        if element.kind in _FURNITURE:
+            key = _DIGITS.sub("#", " ".join(element.text.split())).casefold()
+            letters = len(_LETTERS.findall(_DIGITS.sub("", element.text)))
+            if key not in seen and letters >= _MIN_FURNITURE_LETTERS and not _is_page_label(key):
+                seen.add(key)
+                element = replace(element, kind="text")
+            else:
+                seen.add(key)
+        out.append(element)
+    return out
+
+
+# "Page # of #" and its kin in the languages we read: a page label, not content.
+_PAGE_LABEL = re.compile(
+    r"^(page|p\.|第|页|頁|seite|pagina)?\s*#\s*(of|/|页|頁|共)?\s*#?\s*(页|頁)?$"
+)
+_MIN_FURNITURE_LETTERS = 4
+
+
+def _is_page_label(key: str) -> bool:
+    return bool(_PAGE_LABEL.match(key.strip(" -—–·|")))
+
+
+def _converted(
+    data: bytes, name: str, file_format: str, settings: ParsingSettings, facts: dict[str, object]
+) -> tuple[bytes, str, str]:
+    """A legacy/office-suite file as the modern format it converts to, checked like an upload
+    (a converted file can still be a zip bomb), named after the original."""
+    limits = ConvertLimits(
+        timeout_s=min(settings.convert_timeout_s, settings.timeout_s),
+        max_memory_mib=settings.convert_max_memory_mib,
+        soffice=settings.soffice,
+        pandoc=settings.pandoc,
+    )
+    started = time.monotonic()
+    result = convert(data, name, file_format, limits)
+    facts.update(
+        converted_from=file_format,
+        converter=result.tool,
+        convert_seconds=round(time.monotonic() - started, 3),
+    )
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return result.data, f"{stem}.{result.file_format}", result.file_format
 
 
 def _partition(
@@ -103,6 +226,17 @@ def _partition(
     unstructured_runtime.configure()
     languages = [code for code in settings.ocr_languages.split("+") if code]
     try:
+        if file_format in IMAGE_FORMATS:
+            data, image_facts = images_to_pdf(
+                data,
+                name,
+                dpi=settings.ocr_dpi,
+                max_pixels=settings.max_ocr_page_pixels,
+                max_pages=settings.max_pages,
+                deadline=started + settings.timeout_s,
+            )
+            facts.update(image_facts)
+            file_format = "pdf"
         if file_format == "pdf":
             deadline = started + settings.timeout_s
             raw, pdf_facts = partition_pdf_pages(
@@ -120,7 +254,12 @@ def _partition(
                 file=io.BytesIO(data), metadata_filename=name, languages=languages
             )
             facts["strategy"] = "native"
-    except (UnprocessableDocument, *_installation_faults()):
+    except UnprocessableDocument as exc:
+        if facts.get("image_pages") and str(exc).startswith("no text found in the PDF"):
+            # The PDF was ours (ingest.images); the person uploaded an image.
+            raise UnprocessableDocument("no text found in the image, even with OCR") from exc
+        raise
+    except _installation_faults():
         raise
     except Exception as exc:
         # The library's words are for operators; the caller gets a plain reason.

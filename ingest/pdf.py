@@ -30,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -38,6 +39,7 @@ import pypdfium2.raw as pdfium_c
 from core.errors import UnprocessableDocument
 from core.settings import ParsingSettings
 from ingest.pdf_elements import to_unstructured
+from ingest.pdf_tables import MIN_RULES, PdfTable, find_tables
 from ingest.pdf_text import PageText, read_page
 
 MIN_PAGE_CHARS = 20
@@ -74,6 +76,8 @@ class PdfLayout:
     pages: list[PageText] | None = None
     # Per page, its size in points (1/72 inch), as declared: what rendering it would cost.
     sizes: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # Pages drawing enough straight paths to hold a ruled table (ingest.pdf_tables).
+    ruled: frozenset[int] = frozenset()
 
 
 def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayout:
@@ -98,6 +102,7 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
                 raise UnprocessableDocument(f"the PDF has {count} pages (limit {max_pages})")
             text_chars, has_image = {}, {}
             sizes: dict[int, tuple[float, float]] = {}
+            ruled: set[int] = set()
             pages: list[PageText] = []
             for index in range(count):
                 page = document[index]
@@ -111,12 +116,17 @@ def inspect_pdf(data: bytes, max_pages: int, read_text: bool = False) -> PdfLayo
                     )
                     if read_text:
                         pages.append(read_page(page, textpage, index + 1))
+                        paths = page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_PATH], max_depth=3)
+                        if sum(1 for _ in islice(paths, MIN_RULES)) >= MIN_RULES:
+                            ruled.add(index + 1)
                 finally:
                     textpage.close()
                     page.close()
         finally:
             document.close()
-    return PdfLayout(count, text_chars, has_image, pages if read_text else None, sizes)
+    return PdfLayout(
+        count, text_chars, has_image, pages if read_text else None, sizes, frozenset(ruled)
+    )
 
 
 def ocr_dpi(
@@ -151,8 +161,10 @@ def partition_pdf_pages(
     layout = inspect_pdf(data, max_pages, read_text=text_reader == "pdfium")
     elements: list[Any] = []
     text_strategy = "fast"
+    tables: dict[int, list[PdfTable]] = {}
     if layout.pages is not None:
-        elements = to_unstructured(layout.pages, filename)
+        tables = find_tables(data, sorted(layout.ruled))
+        elements = to_unstructured(layout.pages, filename, tables)
         text_strategy = "pdfium"
     elif any(layout.text_chars.values()):
         elements = partition_pdf(
@@ -184,7 +196,14 @@ def partition_pdf_pages(
     strategy = "ocr_only" if len(to_ocr) == layout.page_count else text_strategy
     if to_ocr and strategy == text_strategy:
         strategy = f"{text_strategy}+ocr_only"
-    return elements, {"pages": layout.page_count, "strategy": strategy, "ocr_pages": len(to_ocr)}
+    facts: dict[str, object] = {
+        "pages": layout.page_count,
+        "strategy": strategy,
+        "ocr_pages": len(to_ocr),
+    }
+    if tables:
+        facts["ruled_tables"] = sum(len(found) for found in tables.values())
+    return elements, facts
 
 
 def _ocr_pages(

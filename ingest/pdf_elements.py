@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from typing import Any
 
+from ingest.pdf_tables import PdfTable, place_tables
 from ingest.pdf_text import BULLET, Block, Line, PageText, half_point
 
 _PAGE_NUMBER = re.compile(
@@ -33,8 +34,11 @@ MIN_RUNNING_CHARS = 100
 MARGIN_SHARE = 0.08
 
 
-def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
-    """unstructured elements for the pages' blocks, in reading order."""
+def to_unstructured(
+    pages: list[PageText], filename: str, tables: dict[int, list[PdfTable]] | None = None
+) -> list[Any]:
+    """unstructured elements for the pages' blocks, in reading order; ``tables`` (by 1-based
+    page) replace the lines they hold (:mod:`ingest.pdf_tables`)."""
     from unstructured.documents.elements import (
         ElementMetadata,
         Footer,
@@ -42,9 +46,19 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
         ListItem,
         NarrativeText,
         PageNumber,
+        Table,
         Title,
     )
 
+    laid_out = [
+        place_tables(page, tables[number]) if tables and number in tables else list(page.blocks)
+        for number, page in enumerate(pages, 1)
+    ]
+    # Styles, headings and running heads are measured on text outside tables only.
+    pages = [
+        PageText(page.bottom, page.top, [b for b in items if isinstance(b, Block)])
+        for page, items in zip(pages, laid_out, strict=True)
+    ]
     blocks = [block for page in pages for block in page.blocks]
     body_size, body_bold = _body_style(blocks)
     running = _running_texts(pages)
@@ -54,8 +68,14 @@ def to_unstructured(pages: list[PageText], filename: str) -> list[Any]:
     depths = _heading_depths(headings, body_size)
     depth_of = {id(b): depths[_size_key(b.first.size, body_size)] for b in headings}
     out: list[Any] = []
-    for page in pages:
-        for block in page.blocks:
+    for page, items in zip(pages, laid_out, strict=True):
+        for block in items:
+            if isinstance(block, PdfTable):
+                metadata = ElementMetadata(filename=filename, page_number=block.page)
+                metadata.text_as_html = block.html()
+                text = "\n".join(" | ".join(row) for row in block.rows)
+                out.append(Table(text=text, metadata=metadata))
+                continue
             text = block.text().replace("\x02", "").strip()
             if not text:
                 continue

@@ -126,3 +126,28 @@ def _guessed_reading(data: bytes, name: str) -> tuple[str, str]:
         raise UnprocessableDocument(
             f"{name} is not readable text: its encoding was not recognised (save it as UTF-8)"
         ) from exc
+
+
+def decode_legacy_name(raw: bytes) -> str:
+    """A file name stored without an encoding (a zip member written by Chinese Windows, which
+    uses the ANSI code page: GBK or Big5): UTF-8 when it is valid, else the Chinese reading
+    whose characters are common ones, else cp437 (the zip format's own default)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best: tuple[float, str] | None = None
+    for encoding, common in (("gb18030", _common_in_gb2312), ("cp950", _common_in_big5)):
+        try:
+            name = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        # A name is short: one private-use or control character marks the wrong reading.
+        if _UNREADABLE.search(name):
+            continue
+        han = _HAN.findall(name)
+        if han:
+            score = sum(1 for ch in han if common(ch)) / len(han)
+            if score >= MIN_COMMON_HAN_SHARE and (best is None or score > best[0]):
+                best = (score, name)
+    return best[1] if best else raw.decode("cp437")

@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[install] %s\n' "$*" >&2; }
 
-# --- Debian packages: OCR (with Chinese), PDF rendering, file-type sniffing.
-apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf fonts-wqy-zenhei)
+# --- Debian packages: OCR (with Chinese), PDF rendering, file-type sniffing, office conversion.
+# LibreOffice headless and pandoc convert legacy Office, WPS, RTF, OpenDocument and EPUB files
+# (ingest/office_convert.py).
+apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf fonts-wqy-zenhei
+  libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui pandoc)
 if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -5,6 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$(bash scripts/install.sh | tail -n 1)
+# The portal's browser tests (tests/web) drive Debian's Chromium; Playwright's own browser
+# download cannot reach its CDN here.
+if ! command -v chromium >/dev/null && [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+  echo "[test] apt-get install chromium" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >&2
+fi
 export PATH="$venv/bin:$PATH"
 # The real vLLM server's environment (tests/llm/test_vllm.py), built once and cached. If it
 # cannot be built the rest still runs; that test then fails under CI and skips elsewhere.

@@ -10,7 +10,10 @@ what the model reserves for auditors:
 - an admin issues and rotates keys for members only, not for other admins or for auditors
   (who make their own at ``/v1/me/keys``): a key made for an auditor would read as one;
 - an admin cannot disable themselves nor drop their own admin role, so a tenant is never
-  left without the admin who was managing it by mistake.
+  left without the admin who was managing it by mistake;
+- an admin resets the passwords of members only, for the reason keys follow: resetting an
+  auditor's password would let the admin sign in as one. Admins and auditors change their
+  own (``/v1/me/password``) or ask the operator (``zhiku admin set-password``).
 
 A key an admin issues for a member does act as that member: onboarding needs it, and the
 event says so (``on_behalf``), and the member sees the key in their own list.
@@ -19,10 +22,11 @@ event says so (``on_behalf``), and the member sees the key in their own list.
 from __future__ import annotations
 
 from core.access import Principal
-from core.db import identity
-from core.db.models import User
+from core.db import identity, web_sessions
+from core.db.models import User, utcnow
 from core.db.session import SessionFactory, transaction
 from core.errors import Conflict, PermissionDenied
+from services import passwords
 from services.identity import grace, issue_key, issued_public, keys_public
 from services.schemas.admin import (
     GroupCreate,
@@ -32,7 +36,10 @@ from services.schemas.admin import (
     KeyIssued,
     KeyRotate,
     KeysPublic,
+    PasswordIssued,
+    PasswordReset,
     RolesUpdate,
+    TenantPublic,
     UserCreate,
     UserPublic,
     UsersPublic,
@@ -73,11 +80,14 @@ class AdminService:
 
     # --- users
 
-    def list_users(self, principal: Principal, offset: int, limit: int) -> UsersPublic:
+    def list_users(
+        self, principal: Principal, offset: int, limit: int, name: str | None = None
+    ) -> UsersPublic:
+        """A page of the tenant's users; ``name``: those whose name holds it (any case)."""
         require_admin(principal)
         with transaction(self._sessions) as session:
             rows, total = identity.list_users(
-                session, principal.tenant_id, offset=offset, limit=limit
+                session, principal.tenant_id, offset=offset, limit=limit, name_contains=name
             )
             data = [user_public(u) for u in rows]
         return UsersPublic(data=data, count=total, offset=offset, limit=limit)
@@ -128,6 +138,60 @@ class AdminService:
             )
             return user_public(user)
 
+    def set_email(self, principal: Principal, user_id: str, email: str | None) -> UserPublic:
+        """Set or remove a user's e-mail (Conflict when another user of the tenant has it)."""
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            identity.set_email(session, user, email, actor_id=principal.user_id)
+            return user_public(user)
+
+    def reset_password(
+        self, principal: Principal, user_id: str, spec: PasswordReset
+    ) -> PasswordIssued:
+        """A member's new password (as given, or generated and returned once): it must meet
+        the policy (``services.passwords``); every browser session of the user ends, and the
+        change is a ``user.password`` event with the admin as actor."""
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            user = identity.get_user(session, principal.tenant_id, user_id)
+            if user.is_admin or user.is_auditor:
+                raise PermissionDenied(
+                    "passwords of admins and auditors are changed by their owners"
+                    " (/v1/me/password) or by the operator (zhiku admin set-password)"
+                )
+            generated = spec.password is None
+            text = passwords.check_policy(
+                passwords.generate_password() if spec.password is None else spec.password,
+                user.name,
+            )
+            now = utcnow()
+            web_sessions.set_password_hash(
+                session, user, passwords.hash_password(text), now=now, actor_id=principal.user_id
+            )
+            ended = web_sessions.revoke_user_sessions(session, user.id, now=now)
+        return PasswordIssued(
+            user_id=user_id,
+            generated=generated,
+            password=text if generated else None,
+            sessions_ended=ended,
+        )
+
+    # --- the tenant
+
+    def tenant(self, principal: Principal) -> TenantPublic:
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            tenant, users, groups, documents = identity.tenant_counts(session, principal.tenant_id)
+            return TenantPublic(
+                id=tenant.id,
+                name=tenant.name,
+                created_at=tenant.created_at,
+                users=users,
+                groups=groups,
+                documents=documents,
+            )
+
     # --- groups
 
     def list_groups(self, principal: Principal, offset: int, limit: int) -> GroupsPublic:
@@ -151,6 +215,13 @@ class AdminService:
             return GroupPublic(
                 id=group.id, name=group.name, member_count=0, created_at=group.created_at
             )
+
+    def delete_group(self, principal: Principal, group_id: str) -> None:
+        """Delete a group and its memberships (Conflict while an access list names it)."""
+        require_admin(principal)
+        with transaction(self._sessions) as session:
+            group = identity.get_group(session, principal.tenant_id, group_id)
+            identity.delete_group(session, group, actor_id=principal.user_id)
 
     def group_members(
         self, principal: Principal, group_id: str, offset: int, limit: int

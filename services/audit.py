@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from core.access import Principal
 from core.db import conversations as queries
 from core.db import events
@@ -41,6 +43,8 @@ def answer_record_public(record: AnswerRecord, full: bool) -> AnswerRecordPublic
         cited_count=len(record.cited or []),
         created_at=record.created_at,
         redacted=not full,
+        feedback=record.feedback,
+        feedback_at=record.feedback_at,
     )
     if not full:
         return summary
@@ -53,6 +57,7 @@ def answer_record_public(record: AnswerRecord, full: bool) -> AnswerRecordPublic
             "cited": record.cited,
             "error": record.error,
             "answer": record.answer,
+            "feedback_comment": record.feedback_comment,
         }
     )
 
@@ -91,6 +96,8 @@ class AuditService:
         action: str | None = None,
         actor_id: str | None = None,
         target_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         offset: int = 0,
         limit: int = 50,
     ) -> AuditEventsPublic:
@@ -102,6 +109,8 @@ class AuditService:
                 action=action,
                 actor_id=actor_id,
                 target_id=target_id,
+                since=since,
+                until=until,
                 offset=offset,
                 limit=limit,
             )

@@ -11,8 +11,10 @@ from services.conversations import ConversationService
 from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
+from services.oidc import OidcService
 from services.search import SearchService
 from services.sign_in import SignInService
+from services.sources import SourceService
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,6 @@ class Services:
     admin: AdminService
     health: HealthService
     sign_in: SignInService
+    sources: SourceService
+    # Single sign-on (OpenID Connect); None unless ``oidc.issuer`` is set.
+    oidc: OidcService | None = None

@@ -12,6 +12,7 @@ from services.schemas.chat import (
     ConversationDetail,
     ConversationPublic,
     ConversationsPublic,
+    FeedbackPublic,
     MessagePublic,
 )
 
@@ -27,13 +28,15 @@ def to_public(conversation: Conversation) -> ConversationPublic:
     )
 
 
-def message_public(message: Message) -> MessagePublic:
+def message_public(message: Message, feedback: dict[str, str] | None = None) -> MessagePublic:
     return MessagePublic(
         id=message.id,
         role=message.role,
         content=message.content,
         citations=[Citation.model_validate(c) for c in message.citations or []],
         created_at=message.created_at,
+        answer_id=message.answer_id,
+        feedback=(feedback or {}).get(message.answer_id or ""),  # type: ignore[arg-type]
     )
 
 
@@ -87,11 +90,29 @@ class ConversationService:
     def get(self, principal: Principal, conversation_id: str) -> ConversationDetail:
         with transaction(self._sessions) as session:
             conversation = queries.owned_conversation(session, principal, conversation_id)
+            messages = queries.messages(session, conversation)
+            votes = queries.feedback_by_answer(
+                session, principal, [m.answer_id for m in messages if m.answer_id]
+            )
             return ConversationDetail(
                 **to_public(conversation).model_dump(),
-                messages=[message_public(m) for m in queries.messages(session, conversation)],
+                messages=[message_public(m, votes) for m in messages],
             )
 
     def delete(self, principal: Principal, conversation_id: str) -> None:
         with transaction(self._sessions) as session:
             queries.delete_conversation(session, principal, conversation_id)
+
+    def feedback(
+        self, principal: Principal, answer_id: str, rating: str, comment: str
+    ) -> FeedbackPublic:
+        """The asker's thumbs on their own answer; a later vote replaces the earlier one."""
+        with transaction(self._sessions) as session:
+            record = queries.set_feedback(session, principal, answer_id, rating, comment)
+            assert record.feedback_at is not None
+            return FeedbackPublic(
+                answer_id=record.id,
+                rating=rating,  # type: ignore[arg-type]
+                comment=record.feedback_comment or "",
+                updated_at=record.feedback_at,
+            )

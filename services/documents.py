@@ -26,6 +26,7 @@ from core.db.session import Session, SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import (
     Component,
+    Conflict,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -36,9 +37,12 @@ from core.errors import (
 from core.resources import Resource
 from core.settings import LimitsSettings
 from index.store import VectorStore
+from ingest.archives import is_archive, unpack
 from ingest.formats import FORMAT_MIME_TYPES, check_archive_safety, detect_type, safe_filename
 from services.schemas.documents import (
     AccessSpec,
+    DirectoryEntry,
+    DirectoryPublic,
     DocumentPublic,
     DocumentsPublic,
     Progress,
@@ -77,6 +81,10 @@ class AccessChange:
 
     document: DocumentPublic
     in_force: bool
+
+
+# A title made from an archive member's path stays readable in a list.
+_MAX_TITLE_CHARS = 300
 
 
 def to_public(doc: Document, reused_from_readable: bool = False) -> DocumentPublic:
@@ -139,10 +147,26 @@ class DocumentService:
         status: DocumentStatus | None = None,
         offset: int = 0,
         limit: int = 50,
+        *,
+        name: str | None = None,
+        tag: str | None = None,
+        file_type: str | None = None,
+        ids: list[str] | None = None,
     ) -> DocumentsPublic:
+        """A page of the documents the caller may read; ``file_type`` is a format key
+        (``pdf``) or a MIME type."""
+        mime_type = FORMAT_MIME_TYPES.get(file_type, file_type) if file_type else None
         with transaction(self._sessions) as session:
             rows, total = doc_queries.list_documents(
-                session, principal, status=status, offset=offset, limit=limit
+                session,
+                principal,
+                status=status,
+                name=(name or "").strip() or None,
+                tag=(tag or "").strip() or None,
+                mime_type=mime_type,
+                ids=ids or (),
+                offset=offset,
+                limit=limit,
             )
             data = _public_many(session, principal, rows)
         return DocumentsPublic(data=data, count=total, offset=offset, limit=limit)
@@ -154,7 +178,36 @@ class DocumentService:
         """Several documents in one transaction (a progress display polls them all)."""
         with transaction(self._sessions) as session:
             docs = [doc_queries.readable_document(session, principal, doc_id) for doc_id in doc_ids]
+            if principal.key_scope == "upload" and any(
+                d.owner_id != principal.user_id for d in docs
+            ):
+                # An upload key follows its user's uploads only (``api.scopes``).
+                raise NotFound("no such document")
             return _public_many(session, principal, docs)
+
+    def directory(
+        self,
+        principal: Principal,
+        name: str = "",
+        user_ids: list[str] | None = None,
+        group_ids: list[str] | None = None,
+        limit: int = 20,
+    ) -> DirectoryPublic:
+        """Users and groups of the caller's tenant whose name holds ``name``, or these ids:
+        whom a document can be shared with, and the names of an access list."""
+        with transaction(self._sessions) as session:
+            users, groups = identity.directory(
+                session,
+                principal.tenant_id,
+                name=name.strip(),
+                user_ids=user_ids or (),
+                group_ids=group_ids or (),
+                limit=limit,
+            )
+        return DirectoryPublic(
+            users=[DirectoryEntry(id=i, name=n) for i, n in users],
+            groups=[DirectoryEntry(id=i, name=n) for i, n in groups],
+        )
 
     # --- uploading
 
@@ -206,27 +259,29 @@ class DocumentService:
         is refused is reported with its reason; the others are accepted, in one transaction."""
         if len(files) > self.limits.max_files_per_upload:
             raise InvalidInput(f"at most {self.limits.max_files_per_upload} files per upload")
-        checked: list[tuple[IncomingFile, str, str]] = []
+        checked: list[tuple[IncomingFile, str, str, str | None]] = []
         errors: list[UploadError] = []
-        for incoming in files:
+        for incoming, title, label in self._unpacked(files, errors):
             try:
-                checked.append((incoming, *self.check_file(incoming)))
+                checked.append((incoming, *self.check_file(incoming), title))
             except UploadRejected as exc:
                 errors.append(
                     UploadError(
-                        filename=incoming.filename, status_code=exc.status_code, detail=str(exc)
+                        filename=label,
+                        status_code=exc.status_code,
+                        detail=str(exc),
                     )
                 )
         accepted: list[DocumentPublic] = []
         if checked:
             with transaction(self._sessions) as session:
                 docs = []
-                for incoming, clean, mime in checked:
+                for incoming, clean, mime, title in checked:
                     doc = doc_queries.create_document(
                         session,
                         tenant_id=principal.tenant_id,
                         owner_id=principal.user_id,
-                        title=PurePath(clean).stem or clean,
+                        title=title or PurePath(clean).stem or clean,
                         filename=clean,
                         mime_type=mime,
                         size_bytes=len(incoming.data),
@@ -246,6 +301,46 @@ class DocumentService:
         queued = [QueuedDocument(d.id, d.version, principal.tenant_id) for d in accepted]
         notice = None if not queued or self._hand_over(queued) else QUEUE_DOWN_NOTICE
         return UploadResult(data=accepted, errors=errors, notice=notice)
+
+    def _unpacked(
+        self, files: list[IncomingFile], errors: list[UploadError]
+    ) -> list[tuple[IncomingFile, str | None, str]]:
+        """The upload's files with each zip archive replaced by its members: (file, title,
+        the name errors give it). A member is titled by its path in the archive
+        ("资料.zip/2024/季度报告"); an archive or member that cannot be taken out is reported
+        in ``errors`` (the rest of the upload goes on)."""
+        out: list[tuple[IncomingFile, str | None, str]] = []
+        for incoming in files:
+            name = incoming.filename or ""
+            if not is_archive(incoming.data, name):
+                out.append((incoming, None, name))
+                continue
+            try:
+                unpacked = unpack(incoming.data, name, self.limits)
+            except ZhikuError as exc:
+                errors.append(UploadError(filename=name, status_code=400, detail=str(exc)))
+                continue
+            if not unpacked.members and not unpacked.refused:
+                errors.append(
+                    UploadError(filename=name, status_code=400, detail="the archive is empty")
+                )
+            for member in unpacked.members:
+                title = f"{name}/{PurePath(member.path).with_suffix('')}"[:_MAX_TITLE_CHARS]
+                try:
+                    filename = member.filename
+                except ZhikuError as exc:
+                    errors.append(
+                        UploadError(
+                            filename=f"{name}/{member.path}", status_code=400, detail=str(exc)
+                        )
+                    )
+                    continue
+                out.append((IncomingFile(filename, member.data), title, f"{name}/{member.path}"))
+            errors.extend(
+                UploadError(filename=f"{name}/{path}", status_code=422, detail=reason)
+                for path, reason in unpacked.refused
+            )
+        return out
 
     def new_version(
         self, principal: Principal, doc_id: str, incoming: IncomingFile
@@ -268,6 +363,21 @@ class DocumentService:
             session.flush()
             _record(session, principal, doc, "document.version")
             public = to_public(doc)
+        self._hand_over([QueuedDocument(public.id, public.version, principal.tenant_id)])
+        return public
+
+    def retry(self, principal: Principal, doc_id: str) -> DocumentPublic:
+        """Process a failed document again from its stored file (owner or admin); Conflict
+        when it has not failed."""
+        with transaction(self._sessions) as session:
+            doc = _lock_and_read(session, principal, doc_id)
+            _require_manager(principal, doc)
+            if doc.status != DocumentStatus.FAILED:
+                raise Conflict(f"only a failed document can be retried; this one is {doc.status}")
+            reason = doc.error
+            doc_queries.requeue_failed(session, doc)
+            _record(session, principal, doc, "document.retry", reason=reason)
+            public = _public_many(session, principal, [doc])[0]
         self._hand_over([QueuedDocument(public.id, public.version, principal.tenant_id)])
         return public
 

@@ -8,13 +8,22 @@ killed by its owner without waiting for an admin. The key helpers here are share
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from core.access import Principal
 from core.db import identity
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import Session, SessionFactory, transaction
-from core.errors import NotFound, Unauthenticated
-from services.schemas.admin import KeyCreate, KeyIssued, KeyPublic, KeyRotate, KeysPublic, MePublic
+from core.errors import NotFound, PermissionDenied, Unauthenticated
+from services.schemas.admin import (
+    KeyCreate,
+    KeyIssued,
+    KeyPublic,
+    KeyRotate,
+    KeyScope,
+    KeysPublic,
+    MePublic,
+)
 
 
 def key_public(row: ApiKey) -> KeyPublic:
@@ -29,6 +38,8 @@ def key_public(row: ApiKey) -> KeyPublic:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         active=identity.is_usable(row, utcnow()),
+        scope=cast(KeyScope, row.scope),
+        allowed_origins=list(identity.key_origins(row)),
     )
 
 
@@ -60,16 +71,39 @@ def grace(spec: KeyRotate) -> timedelta:
 def issue_key(
     session: Session, user: User, pepper: str, spec: KeyCreate, actor: Principal
 ) -> KeyIssued:
-    """A new key for ``user`` as ``spec`` asks, issued (and recorded) by ``actor``."""
+    """A new key for ``user`` as ``spec`` asks, issued (and recorded) by ``actor``, who can
+    only hand on what their own key may do: a chat key mints no full key (and no upload key)."""
+    if not scope_within(spec.scope, actor.key_scope):
+        raise PermissionDenied(
+            f"a {actor.key_scope!r} key cannot issue a {spec.scope!r} key: "
+            "use a full key or sign in"
+        )
     issued = identity.issue_api_key(
-        session, user, pepper, spec.name, expires_at=expiry(spec), actor_id=actor.user_id
+        session,
+        user,
+        pepper,
+        spec.name,
+        expires_at=expiry(spec),
+        actor_id=actor.user_id,
+        scope=spec.scope,
+        allowed_origins=tuple(spec.allowed_origins),
     )
     return issued_public(issued)
 
 
+def scope_within(wanted: str, held: str) -> bool:
+    """Whether a key of scope ``held`` may issue one of scope ``wanted``: full covers all."""
+    return held == "full" or wanted == held
+
+
 def issued_public(issued: identity.IssuedKey) -> KeyIssued:
     return KeyIssued(
-        id=issued.id, name=issued.name, key=issued.plaintext, expires_at=issued.expires_at
+        id=issued.id,
+        name=issued.name,
+        key=issued.plaintext,
+        expires_at=issued.expires_at,
+        scope=cast(KeyScope, issued.scope),
+        allowed_origins=list(issued.allowed_origins),
     )
 
 

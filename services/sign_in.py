@@ -122,12 +122,21 @@ class SignInService:
         store.record_attempt(session, account, ip, now=now, succeeded=True)
         if user.password_hash and passwords.needs_rehash(user.password_hash):
             store.rehash_password(user, passwords.hash_password(password))
+        return self.open_session(session, user, tenant_name, ip=ip, user_agent=ua)
+
+    def open_session(
+        self, session: Session, user: User, tenant_name: str, *, ip: str, user_agent: str
+    ) -> SignedIn:
+        """A new browser session for a user whose sign-in has been checked (a password
+        here, or single sign-on in ``services.oidc``), in the caller's transaction;
+        records ``auth.login``."""
+        now = utcnow()
         token, expires_at = store.create_session(
             session,
             user,
             now=now,
             lifetime=timedelta(seconds=self.web.session_lifetime_s),
-            user_agent=ua,
+            user_agent=user_agent,
             ip=ip,
         )
         if random.random() < _CLEANUP_CHANCE:  # keeps both tables bounded, off the hot path

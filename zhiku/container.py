@@ -35,8 +35,10 @@ from services.conversations import ConversationService
 from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
+from services.oidc import OidcService
 from services.search import SearchService
 from services.sign_in import SignInService
+from services.sources import SourceService
 from workers.context import StageContext
 from workers.isolation import IsolatedParser
 from workers.local import LocalDispatcher
@@ -191,6 +193,9 @@ class Container:
     def _build_services(self) -> Services:
         settings, sessions = self.settings, self.sessions
         models = self.models or AnswerModels(settings)
+        sign_in = SignInService(
+            sessions, settings.secret_key, settings.web, cookie_secure=cookie_secure(settings)
+        )
         return Services(
             identity=IdentityService(sessions, settings.secret_key),
             documents=DocumentService(
@@ -207,6 +212,7 @@ class Container:
             ),
             conversations=ConversationService(sessions, settings.retrieval.history_messages),
             audit=AuditService(sessions),
+            sources=SourceService(sessions, self.blobs),
             admin=AdminService(sessions, settings.secret_key),
             health=HealthService(
                 sessions,
@@ -214,9 +220,16 @@ class Container:
                 self.store_resource if self.owns_store() else None,
                 self.models,
             ),
-            sign_in=SignInService(
-                sessions, settings.secret_key, settings.web, cookie_secure=cookie_secure(settings)
-            ),
+            sign_in=sign_in,
+            oidc=OidcService(
+                sessions,
+                settings.oidc,
+                default_tenant=settings.web.default_tenant,
+                secret_key=settings.secret_key,
+                sign_in=sign_in,
+            )
+            if settings.oidc.enabled
+            else None,
         )
 
     # --- lifetime

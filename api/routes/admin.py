@@ -13,6 +13,8 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 
 from api.deps import Admin, AdminPrincipal, require_admin
 from services.schemas.admin import (
+    MAX_SEARCH_CHARS,
+    EmailUpdate,
     GroupCreate,
     GroupPublic,
     GroupsPublic,
@@ -20,7 +22,10 @@ from services.schemas.admin import (
     KeyIssued,
     KeyRotate,
     KeysPublic,
+    PasswordIssued,
+    PasswordReset,
     RolesUpdate,
+    TenantPublic,
     UserCreate,
     UserPublic,
     UsersPublic,
@@ -34,6 +39,16 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 # Rotating takes an optional body: no body, no grace period.
 OptionalRotate = Annotated[KeyRotate | None, Body()]
+# Resetting takes an optional body: no body, a generated password.
+OptionalReset = Annotated[PasswordReset | None, Body()]
+NameSearch = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_SEARCH_CHARS,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Only users whose name contains this text (ignoring case).",
+    ),
+]
 # The response carries a key's only copy: no cache may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -43,9 +58,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @router.get("/users", response_model=UsersPublic, operation_id="admin-users-list")
 def list_users(
-    service: Admin, principal: AdminPrincipal, offset: Offset = 0, limit: Limit = 50
+    service: Admin,
+    principal: AdminPrincipal,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    q: NameSearch = None,
 ) -> UsersPublic:
-    return service.list_users(principal, offset, limit)
+    """The tenant's users by name, disabled ones included; ``q`` searches names."""
+    return service.list_users(principal, offset, limit, (q or "").strip() or None)
 
 
 @router.post(
@@ -78,12 +98,50 @@ def enable_user(service: Admin, principal: AdminPrincipal, user_id: Id) -> UserP
     return service.set_disabled(principal, user_id, False)
 
 
+@router.put("/users/{user_id}/email", response_model=UserPublic, operation_id="admin-users-email")
+def set_email(
+    service: Admin, principal: AdminPrincipal, user_id: Id, body: EmailUpdate
+) -> UserPublic:
+    """Set or remove a user's e-mail, unique in the tenant whatever its case (409 when
+    another user has it). Single sign-on maps people to users by it (docs/sso.md)."""
+    return service.set_email(principal, user_id, body.email)
+
+
 @router.put("/users/{user_id}/roles", response_model=UserPublic, operation_id="admin-users-roles")
 def set_roles(
     service: Admin, principal: AdminPrincipal, user_id: Id, body: RolesUpdate
 ) -> UserPublic:
     """Grant or withdraw the admin role. The auditor role is the operator's to grant."""
     return service.set_roles(principal, user_id, body)
+
+
+@router.post(
+    "/users/{user_id}/password",
+    response_model=PasswordIssued,
+    operation_id="admin-users-password",
+)
+def reset_password(
+    service: Admin,
+    principal: AdminPrincipal,
+    user_id: Id,
+    response: Response,
+    body: OptionalReset = None,
+) -> PasswordIssued:
+    """Set a member's web sign-in password: the one given (at least 12 characters, not the
+    username: 400 otherwise) or, with no body or no ``password``, a random one returned this
+    once. Every browser session of the user ends. Members only: an admin's or auditor's
+    password is 403 (they change their own at ``/v1/me/password``)."""
+    response.headers.update(NO_STORE)
+    return service.reset_password(principal, user_id, body or PasswordReset())
+
+
+# --- the tenant
+
+
+@router.get("/tenant", response_model=TenantPublic, operation_id="admin-tenant-get")
+def get_tenant(service: Admin, principal: AdminPrincipal) -> TenantPublic:
+    """The admin's organisation: name, id, and its numbers of users, groups and documents."""
+    return service.tenant(principal)
 
 
 # --- groups
@@ -104,6 +162,18 @@ def list_groups(
 )
 def create_group(service: Admin, principal: AdminPrincipal, body: GroupCreate) -> GroupPublic:
     return service.create_group(principal, body)
+
+
+@router.delete(
+    "/groups/{group_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="admin-groups-delete",
+)
+def delete_group(service: Admin, principal: AdminPrincipal, group_id: Id) -> Response:
+    """Delete a group and its memberships: 409 while a document's access list names it
+    (remove it there first, so no document silently leaves its members' reach)."""
+    service.delete_group(principal, group_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

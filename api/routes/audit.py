@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -42,15 +43,26 @@ def list_events(
     action: Action = None,
     actor_id: OptionalId = None,
     target_id: OptionalId = None,
+    since: Annotated[datetime | None, Query(description="From this moment (inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this moment.")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> AuditEventsPublic:
-    """Newest first; filter by action (e.g. ``key.revoke``), actor or target."""
+    """Newest first; filter by action (e.g. ``key.revoke``), actor, target, and time
+    (ISO 8601; a time without a zone is UTC)."""
     return service.events(
         principal,
         action=action,
         actor_id=actor_id,
         target_id=target_id,
+        since=_aware(since),
+        until=_aware(until),
         offset=offset,
         limit=limit,
     )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -3,10 +3,17 @@
 Streams Server-Sent Events by default:
 
     event: meta       data: {"conversation_id", "search_query"}
+    event: sources    data: {"sources": [...]}             (before the first token)
     event: token      data: {"text"}                       (many)
     event: citations  data: {"citations": [...]}
     event: done       data: {"message_id", "answer_id", "outcome", "model"}
     event: error      data: {"detail"}                     (instead of the rest, on failure)
+
+``sources`` lists the passages the model reads, each with the number the answer cites it by
+(``[n]``), its document, pages, chunk ids and an excerpt of its text (at most
+``MAX_SOURCE_EXCERPT_CHARS`` characters, ``truncated`` when cut): a client can show them while
+the answer is still being written. It is empty when nothing readable matched. Clients that do
+not know the event can ignore it; every other event is unchanged.
 
 Errors found before the first token (bad input, unknown conversation, every model backend
 down) are plain HTTP errors instead.
@@ -27,7 +34,7 @@ from api.deps import Answers, Conversations, CurrentPrincipal
 from api.disconnect import unless_disconnected
 from api.errors import GUARDED, error_responses, public_detail
 from core.errors import ZhikuError
-from services.answers import Delta, Final
+from services.answers import Delta, Final, sources_of
 from services.schemas.chat import ChatAnswer, ChatRequestBody, Citation
 
 log = logging.getLogger(__name__)
@@ -42,8 +49,16 @@ def sse(event: str, data: dict[str, Any]) -> str:
 @router.post(
     "",
     operation_id="chat",
+    description=__doc__,
     response_model=ChatAnswer,
-    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(400, 404, 503)},
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-Sent Events: meta, sources, token…, citations, done (or"
+            " error); one JSON answer when `stream` is false",
+        },
+        **error_responses(400, 404, 503),
+    },
 )
 async def chat(
     request: Request,
@@ -94,6 +109,7 @@ async def chat(
             outcome=final.outcome,
             search_query=answer.prepared.search_query,
             model=final.model,
+            sources=sources_of(answer.prepared.passages),
         )
 
     async def stream() -> AsyncIterator[str]:
@@ -106,6 +122,8 @@ async def chat(
                     "search_query": answer.prepared.search_query,
                 },
             )
+            sources = sources_of(answer.prepared.passages)
+            yield sse("sources", {"sources": [s.model_dump() for s in sources]})
             final: Final | None = None
             async for event in answer.events():
                 if isinstance(event, Delta):

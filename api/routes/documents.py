@@ -1,4 +1,5 @@
-"""/v1/documents: upload, list, read, new version, change access, delete."""
+"""/v1/documents: upload, list (filtered, searched), read, new version, retry, change access,
+delete; /v1/directory: the names of the tenant's users and groups, to share with."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from services.schemas.bounds import (
 from services.schemas.documents import (
     MAX_ACCESS_IDS,
     AccessSpec,
+    DirectoryPublic,
     DocumentPublic,
     DocumentsPublic,
     UploadError,
@@ -41,8 +43,17 @@ from services.schemas.documents import (
 )
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=GUARDED)
+directory_router = APIRouter(prefix="/v1/directory", tags=["documents"], responses=GUARDED)
 
 DocumentId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+MAX_SEARCH_CHARS = 200
+MAX_LISTED_IDS = 200
+MAX_DIRECTORY_IDS = 100
+MAX_DIRECTORY_RESULTS = 50
+IdList = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]],
+    Field(max_length=MAX_LISTED_IDS),
+]
 # Room for every id of a full access list, quoted and separated; the JSON's own size bound.
 MAX_ACCESS_CHARS = 2 * MAX_ACCESS_IDS * (MAX_ID_CHARS + 4) + 256
 _ACCESS_SHAPE = 'access must be JSON like {"users": [...], "groups": [...], "everyone": false}'
@@ -129,10 +140,44 @@ def list_documents(
     service: Documents,
     principal: CurrentPrincipal,
     status_filter: Annotated[DocumentStatus | None, Query(alias="status")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=MAX_SEARCH_CHARS, description="Part of the title or file name"),
+    ] = None,
+    tag: Annotated[
+        str | None, Query(max_length=MAX_TAG_CHARS, description="Documents with this tag")
+    ] = None,
+    file_type: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            max_length=120,
+            pattern=r"^[a-z0-9.+/-]+$",
+            description="A format key (pdf, docx, txt, ...) or a MIME type",
+        ),
+    ] = None,
+    ids: Annotated[
+        IdList | None,
+        Query(alias="id", description="Only these documents (repeat the parameter)"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DocumentsPublic:
-    return service.list(principal, status=status_filter, offset=offset, limit=limit)
+    for text in (q, tag):
+        try:
+            reject_control_characters(text or "")
+        except ValueError as exc:
+            raise InvalidInput(f"search {exc}") from exc
+    return service.list(
+        principal,
+        status=status_filter,
+        offset=offset,
+        limit=limit,
+        name=q,
+        tag=tag,
+        file_type=file_type,
+        ids=ids,
+    )
 
 
 @router.get(
@@ -166,6 +211,20 @@ async def upload_new_version(
         return await run_in_threadpool(service.new_version, principal, doc_id, incoming)
     except UploadRejected as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
+
+
+@router.post(
+    "/{doc_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentPublic,
+    operation_id="documents-retry",
+    responses=error_responses(403, 404, 409),
+)
+def retry_document(
+    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId
+) -> DocumentPublic:
+    """Process a failed document again from its stored file (its owner or an admin)."""
+    return service.retry(principal, doc_id)
 
 
 @router.patch(
@@ -205,3 +264,30 @@ def delete_document(
 ) -> Response:
     service.delete(principal, doc_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@directory_router.get("", response_model=DirectoryPublic, operation_id="directory-search")
+def search_directory(
+    service: Documents,
+    principal: CurrentPrincipal,
+    q: Annotated[str, Query(max_length=MAX_SEARCH_CHARS, description="Part of a name")] = "",
+    user_ids: Annotated[
+        list[Annotated[str, Field(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]] | None,
+        Query(alias="user", max_length=MAX_DIRECTORY_IDS, description="Names of these users"),
+    ] = None,
+    group_ids: Annotated[
+        list[Annotated[str, Field(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]] | None,
+        Query(alias="group", max_length=MAX_DIRECTORY_IDS, description="Names of these groups"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_DIRECTORY_RESULTS)] = 20,
+) -> DirectoryPublic:
+    """Users (enabled) and groups of the caller's tenant whose name holds ``q``, or those
+    with the ids given: whom a document can be shared with."""
+    try:
+        reject_control_characters(q)
+    except ValueError as exc:
+        raise InvalidInput(f"q {exc}") from exc
+    wanted = len(user_ids or []) + len(group_ids or [])
+    return service.directory(
+        principal, q, user_ids, group_ids, limit=max(limit, min(wanted, MAX_DIRECTORY_IDS))
+    )

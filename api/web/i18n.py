@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from api.web.messages import admin, chat, common, documents, oidc, widget
+
 ENGLISH = "en"
 CHINESE = "zh-CN"
 LANGUAGES = (CHINESE, ENGLISH)
@@ -16,52 +18,23 @@ LANGUAGE_COOKIE = "zhiku_lang"
 # Names shown in the switch, each in its own language.
 LANGUAGE_NAMES = {CHINESE: "中文", ENGLISH: "English"}
 
-CATALOGUE: dict[str, dict[str, str]] = {
-    ENGLISH: {
-        "app_name": "Zhiku",
-        "sign_in_title": "Sign in",
-        "sign_in_intro": "Sign in to your organisation's knowledge base.",
-        "organisation": "Organisation",
-        "organisation_hint": "Leave as it is unless your administrator gave you another.",
-        "username": "Username",
-        "password": "Password",
-        "sign_in": "Sign in",
-        "refused": "Wrong organisation, username or password.",
-        "locked": "Too many failed sign-ins. Try again in {minutes} minutes.",
-        "form_expired": "This form had expired. Please sign in again.",
-        "signed_out": "You have signed out.",
-        "signed_in_as": "Signed in as {name}",
-        "roles": "Roles",
-        "role_admin": "administrator",
-        "role_auditor": "auditor",
-        "role_member": "member",
-        "portal_coming": "The portal's pages will appear here.",
-        "sign_out": "Sign out",
-        "language": "Language",
-    },
-    CHINESE: {
-        "app_name": "知库",
-        "sign_in_title": "登录",
-        "sign_in_intro": "登录您所在组织的知识库。",
-        "organisation": "组织",
-        "organisation_hint": "除非管理员另有告知，请保持不变。",
-        "username": "用户名",
-        "password": "密码",
-        "sign_in": "登录",
-        "refused": "组织、用户名或密码错误。",
-        "locked": "登录失败次数过多，请 {minutes} 分钟后再试。",
-        "form_expired": "表单已过期，请重新登录。",
-        "signed_out": "您已退出登录。",
-        "signed_in_as": "当前用户：{name}",
-        "roles": "角色",
-        "role_admin": "管理员",
-        "role_auditor": "审计员",
-        "role_member": "成员",
-        "portal_coming": "门户的各个页面将显示在这里。",
-        "sign_out": "退出登录",
-        "language": "语言",
-    },
-}
+# One module of words per page (``api/web/messages/``), merged here; the same key in two
+# modules is an error at import, so pages cannot overwrite each other's words.
+_PAGES = (common, documents, chat, admin, widget, oidc)
+
+
+def _merge(language: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for page in _PAGES:
+        words: dict[str, str] = getattr(page, "CHINESE" if language == CHINESE else "ENGLISH")
+        clash = merged.keys() & words.keys()
+        if clash:
+            raise RuntimeError(f"{page.__name__} redefines {sorted(clash)}")
+        merged.update(words)
+    return merged
+
+
+CATALOGUE: dict[str, dict[str, str]] = {ENGLISH: _merge(ENGLISH), CHINESE: _merge(CHINESE)}
 
 _RANGE = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?"

@@ -66,6 +66,12 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         {
             "lang": language,
             "t": lambda key, **values: i18n.text(language, key, **values),
+            # A page's words for its script (``{{ words("chat_") | tojson }}``), by key prefix.
+            "words": lambda prefix: {
+                key: value
+                for key, value in i18n.CATALOGUE[language].items()
+                if key.startswith(prefix)
+            },
             "languages": i18n.LANGUAGE_NAMES,
             **context,
         },
@@ -88,6 +94,8 @@ def login_form(request: Request, status_code: int = 200, **context: Any) -> HTML
     """The form with a fresh pre-session CSRF token, in a cookie and in a field."""
     token = secrets.token_urlsafe(32)
     context.setdefault("tenant", sign_in_service(request.scope).web.default_tenant)
+    oidc = request.app.state.runtime.services.oidc  # single sign-on (api.web.oidc), if set up
+    context.setdefault("oidc_provider", oidc.provider_name if oidc is not None else None)
     response = render(request, "login.html", status_code, csrf_token=token, **context)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -149,14 +157,25 @@ async def login_submit(request: Request) -> Response:
     return response
 
 
-@router.get("/")
-async def home(request: Request) -> Response:
+async def signed_in_page(
+    request: Request, template: str, *, admin_only: bool = False, **context: Any
+) -> Response:
+    """A portal page for the signed-in user (``session`` in the template: the user, their
+    roles, the CSRF token its scripts send as ``X-CSRF-Token``), or the sign-in page for
+    anyone else; ``admin_only`` pages answer 403 to the rest."""
     auth = web_auth_of(request)
     if auth is None:
         return RedirectResponse("/login", status_code=303)
     service = sign_in_service(request.scope)
     session = await run_in_threadpool(service.describe, auth.caller, auth.token)
-    return render(request, "home.html", session=session)
+    if admin_only and not session.user.is_admin:
+        return render(request, "error.html", 403, message="not_allowed", session=session)
+    return render(request, template, session=session, **context)
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    return await signed_in_page(request, "home.html")
 
 
 @router.post("/logout")

@@ -115,3 +115,44 @@ def answer_records(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = query.order_by(AnswerRecord.created_at.desc(), AnswerRecord.id)
     return list(session.scalars(page.offset(offset).limit(limit))), total
+
+
+def owned_answer(session: Session, principal: Principal, answer_id: str) -> AnswerRecord:
+    """The caller's own answer record; NotFound for anyone else's (or another tenant's)."""
+    record = session.get(AnswerRecord, answer_id)
+    if (
+        record is None
+        or record.tenant_id != principal.tenant_id
+        or record.user_id != principal.user_id
+    ):
+        raise NotFound("answer not found")
+    return record
+
+
+def set_feedback(
+    session: Session, principal: Principal, answer_id: str, rating: str, comment: str
+) -> AnswerRecord:
+    """Store the asker's vote on their answer, replacing any earlier one."""
+    record = owned_answer(session, principal, answer_id)
+    record.feedback = rating
+    record.feedback_comment = comment or None
+    record.feedback_at = utcnow()
+    session.flush()
+    return record
+
+
+def feedback_by_answer(
+    session: Session, principal: Principal, answer_ids: Sequence[str]
+) -> dict[str, str]:
+    """The caller's votes on these answers (those that have one), by answer id."""
+    if not answer_ids:
+        return {}
+    rows = session.execute(
+        select(AnswerRecord.id, AnswerRecord.feedback).where(
+            AnswerRecord.id.in_(list(answer_ids)),
+            AnswerRecord.tenant_id == principal.tenant_id,
+            AnswerRecord.user_id == principal.user_id,
+            AnswerRecord.feedback.is_not(None),
+        )
+    )
+    return {answer_id: rating for answer_id, rating in rows}

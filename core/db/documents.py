@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from core.access import Principal
@@ -68,17 +69,53 @@ def readable_document(session: Session, principal: Principal, doc_id: str) -> Do
     return doc
 
 
+def like_pattern(text: str) -> str:
+    """``%text%`` for LIKE with ``\\`` as the escape: the user's ``%``, ``_`` and ``\\`` match
+    themselves, never as wildcards."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
+    """Documents whose tag list holds ``tag`` exactly (tags are a JSON array)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Document.tags.cast(JSONB).contains([tag])
+    each = func.json_each(Document.tags).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+
 def list_documents(
     session: Session,
     principal: Principal,
     *,
     status: str | None = None,
+    name: str | None = None,
+    tag: str | None = None,
+    mime_type: str | None = None,
+    ids: Sequence[str] = (),
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Document], int]:
+    """The caller's readable documents of their tenant, newest first, with the total that
+    match. ``name``: a case-insensitive substring of the title or the file name (no
+    wildcards); ``tag``: one tag exactly; ``ids``: only these (a progress display's poll)."""
     query = select(Document).where(Document.tenant_id == principal.tenant_id)
     if status:
         query = query.where(Document.status == status)
+    if name:
+        pattern = like_pattern(name)
+        query = query.where(
+            or_(
+                Document.title.ilike(pattern, escape="\\"),
+                Document.filename.ilike(pattern, escape="\\"),
+            )
+        )
+    if tag:
+        query = query.where(_has_tag(session, tag))
+    if mime_type:
+        query = query.where(Document.mime_type == mime_type)
+    if ids:
+        query = query.where(Document.id.in_(list(ids)))
     if not principal.is_admin:
         query = query.where(owned_or_shared(principal))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
@@ -86,22 +123,41 @@ def list_documents(
     return list(session.scalars(page)), total
 
 
-def find_indexed_twin(
-    session: Session, tenant_id: str, content_hash: str, exclude_id: str
-) -> tuple[str, dict] | None:
-    """(id, parse facts) of a ready document of the tenant with the same bytes: its chunks
-    can be reused."""
-    row = session.execute(
-        select(Document.id, Document.parse_info)
-        .where(
-            Document.tenant_id == tenant_id,
-            Document.content_hash == content_hash,
+def requeue_failed(session: Session, doc: Document) -> None:
+    """Send a failed document back to the start of its pipeline (same version, same file):
+    its counters, reason and any claim cleared, as for a new version."""
+    doc.status = DocumentStatus.QUEUED
+    doc.stage = DocumentStage.STORED
+    doc.chunks_done = doc.chunks_total = doc.attempts = 0
+    doc.error = doc.run_token = doc.heartbeat_at = doc.reused_from = None
+    doc.parse_info = {}
+    session.flush()
+
+
+def find_indexed_twins(
+    session: Session, wanted: Sequence[tuple[str, str, str]]
+) -> dict[str, tuple[str, dict]]:
+    """Ready documents with the same bytes in the same tenant, whose chunks can be reused, for
+    many documents in one query: ``wanted`` holds (tenant, content hash, document id); the
+    result maps each document that has such a twin to the twin's (id, parse facts)."""
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Document.id, Document.tenant_id, Document.content_hash, Document.parse_info).where(
+            Document.tenant_id.in_(sorted({tenant for tenant, _, _ in wanted})),
+            Document.content_hash.in_(sorted({digest for _, digest, _ in wanted})),
             Document.status == DocumentStatus.READY,
-            Document.id != exclude_id,
         )
-        .limit(1)
-    ).first()
-    return (row[0], dict(row[1] or {})) if row else None
+    )
+    ready: dict[tuple[str, str], list[tuple[str, dict]]] = {}
+    for twin_id, tenant, digest, parse_info in rows:
+        ready.setdefault((tenant, digest), []).append((twin_id, dict(parse_info or {})))
+    twins: dict[str, tuple[str, dict]] = {}
+    for tenant, digest, doc_id in wanted:
+        twin = next((t for t in ready.get((tenant, digest), ()) if t[0] != doc_id), None)
+        if twin is not None:
+            twins[doc_id] = twin
+    return twins
 
 
 def claim_many(

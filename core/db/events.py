@@ -3,6 +3,7 @@ change they record, so an event exists exactly when its change was committed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ ACTIONS = frozenset(
         "document.version",
         "document.access",
         "document.delete",
+        "document.retry",
         "key.create",
         "key.revoke",
         "user.create",
@@ -26,12 +28,16 @@ ACTIONS = frozenset(
         "group.create",
         "group.member.add",
         "group.member.remove",
+        "group.delete",
         # web sign-in (core.db.web_sessions): never a password, nor an unknown username
         "auth.login",
         "auth.login_failed",
         "auth.locked",
         "auth.logout",
         "user.password",
+        # single sign-on (core.db.oidc): a provider account linked to a user at first sign-in
+        "user.oidc_link",
+        "user.email",
     }
 )
 
@@ -68,10 +74,12 @@ def list_events(
     action: str | None = None,
     actor_id: str | None = None,
     target_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AuditEvent], int]:
-    """A tenant's events, newest first."""
+    """A tenant's events, newest first; ``since`` inclusive, ``until`` exclusive."""
     query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
     if action:
         query = query.where(AuditEvent.action == action)
@@ -79,6 +87,10 @@ def list_events(
         query = query.where(AuditEvent.actor_id == actor_id)
     if target_id:
         query = query.where(AuditEvent.target_id == target_id)
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.created_at < until)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id)
     return list(session.scalars(page.offset(offset).limit(limit))), total

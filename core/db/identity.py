@@ -9,13 +9,15 @@ themselves are in ``core.db.keys`` (re-exported here for callers that predate th
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.access import Principal
+from core.access import Principal, group_token
+from core.db.documents import like_pattern
 from core.db.events import record_event
 from core.db.keys import (
     DUMMY_HASH,
@@ -26,12 +28,24 @@ from core.db.keys import (
     hash_secret,
     is_usable,
     issue_api_key,
+    key_origins,
     list_keys,
     revoke_api_key,
     revoke_key,
     rotate_key,
 )
-from core.db.models import ApiKey, Group, Membership, Tenant, User, WebSession, utcnow
+from core.db.models import (
+    ApiKey,
+    Document,
+    DocumentAccess,
+    Group,
+    Membership,
+    OidcIdentity,
+    Tenant,
+    User,
+    WebSession,
+    utcnow,
+)
 from core.errors import Conflict, NotFound, Unauthenticated
 
 __all__ = [
@@ -78,6 +92,8 @@ def create_user(
     is_auditor: bool = False,
     actor_id: str | None = None,
 ) -> User:
+    if email is not None and email_taken(session, tenant_id, email):
+        raise Conflict("another user of this tenant has this e-mail address")
     user = User(
         tenant_id=tenant_id, name=name, email=email, is_admin=is_admin, is_auditor=is_auditor
     )
@@ -97,6 +113,32 @@ def create_user(
     return user
 
 
+def email_taken(session: Session, tenant_id: str, email: str, *, but: str | None = None) -> bool:
+    """Whether a user of the tenant (other than ``but``) has this e-mail, in any case (a
+    unique index enforces it too: ``ux_users_tenant_email``)."""
+    query = select(User.id).where(
+        User.tenant_id == tenant_id, func.lower(User.email) == email.lower()
+    )
+    if but is not None:
+        query = query.where(User.id != but)
+    return session.scalar(query.limit(1)) is not None
+
+
+def set_email(session: Session, user: User, email: str | None, *, actor_id: str | None) -> None:
+    """Change a user's e-mail (``user.email``, recorded without the address itself)."""
+    if email == user.email:
+        return
+    if email is not None and email_taken(session, user.tenant_id, email, but=user.id):
+        raise Conflict("another user of this tenant has this e-mail address")
+    user.email = email
+    _flush_or_conflict(session, "another user of this tenant has this e-mail address")
+    # Single sign-on found this user by the old address: the next sign-in maps anew.
+    session.execute(delete(OidcIdentity).where(OidcIdentity.user_id == user.id))
+    record_event(
+        session, user.tenant_id, actor_id, "user.email", "user", user.id, has_email=bool(email)
+    )
+
+
 def get_user(session: Session, tenant_id: str, user_id: str) -> User:
     """A user of ``tenant_id``; another tenant's user is not found."""
     user = session.get(User, user_id)
@@ -113,10 +155,18 @@ def get_user_by_name(session: Session, tenant_id: str, name: str) -> User:
 
 
 def list_users(
-    session: Session, tenant_id: str, *, offset: int = 0, limit: int = 50
+    session: Session,
+    tenant_id: str,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    name_contains: str | None = None,
 ) -> tuple[list[User], int]:
-    """A tenant's users by name, disabled ones included."""
+    """A tenant's users by name, disabled ones included; ``name_contains``: only names
+    holding that text, ignoring case (``%`` and ``_`` match themselves)."""
     query = select(User).where(User.tenant_id == tenant_id)
+    if name_contains:
+        query = query.where(User.name.ilike(like_pattern(name_contains), escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = query.order_by(User.name, User.id).offset(offset).limit(limit)
     return list(session.scalars(page)), total
@@ -194,6 +244,49 @@ def list_groups(
     total = session.scalar(select(func.count()).where(Group.tenant_id == tenant_id)) or 0
     page = query.order_by(Group.name, Group.id).offset(offset).limit(limit)
     return [(group, int(count)) for group, count in session.execute(page)], total
+
+
+def delete_group(session: Session, group: Group, *, actor_id: str | None = None) -> None:
+    """Delete a group and its memberships. Refused (Conflict) while a document's access list
+    names it: deleting it would silently take those documents from its members, and a list
+    naming a group that no longer exists could not be edited back."""
+    named = session.scalar(
+        select(func.count())
+        .select_from(DocumentAccess)
+        .join(Document, Document.id == DocumentAccess.document_id)
+        .where(Document.tenant_id == group.tenant_id, DocumentAccess.token == group_token(group.id))
+    )
+    if named:
+        raise Conflict(
+            f"the group is named in the access lists of {named} documents: remove it there first"
+        )
+    removed = session.execute(delete(Membership).where(Membership.group_id == group.id))
+    members = int(removed.rowcount or 0)  # type: ignore[attr-defined]
+    session.delete(group)
+    session.flush()
+    record_event(
+        session,
+        group.tenant_id,
+        actor_id,
+        "group.delete",
+        "group",
+        group.id,
+        name=group.name,
+        members=members,
+    )
+
+
+def tenant_counts(session: Session, tenant_id: str) -> tuple[Tenant, int, int, int]:
+    """A tenant with its numbers of users, groups and documents."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("tenant not found")
+
+    def count(model: type[User] | type[Group] | type[Document]) -> int:
+        query = select(func.count()).select_from(model).where(model.tenant_id == tenant_id)
+        return int(session.scalar(query) or 0)
+
+    return tenant, count(User), count(Group), count(Document)
 
 
 def group_members(
@@ -294,17 +387,20 @@ def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
     last = row.last_used_at
     if last is None or now - aware(last) > LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return principal_for(user, key_id=row.id)
+    return principal_for(user, key=row)
 
 
-def principal_for(user: User, key_id: str | None = None) -> Principal:
+def principal_for(user: User, key: ApiKey | None = None) -> Principal:
+    """The caller: ``user``, through ``key`` (its id, scope and origins) or none (a session)."""
     return Principal(
         tenant_id=user.tenant_id,
         user_id=user.id,
         group_ids=frozenset(g.id for g in user.groups),
         is_admin=user.is_admin,
         is_auditor=user.is_auditor,
-        key_id=key_id,
+        key_id=key.id if key is not None else None,
+        key_scope=key.scope if key is not None else "full",
+        key_origins=key_origins(key) if key is not None else (),
     )
 
 
@@ -314,3 +410,34 @@ def _flush_or_conflict(session: Session, message: str) -> None:
             session.flush()
     except IntegrityError as exc:
         raise Conflict(message) from exc
+
+
+# --- the directory: names any member may look up, to share a document
+
+
+def directory(
+    session: Session,
+    tenant_id: str,
+    *,
+    name: str = "",
+    user_ids: Sequence[str] = (),
+    group_ids: Sequence[str] = (),
+    limit: int = 20,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(id, name) of the tenant's enabled users and its groups, by name: those whose name
+    holds ``name`` (case-insensitive, no wildcards), or, with ids, those ids (the names of an
+    access list). At most ``limit`` of each."""
+    users = select(User.id, User.name).where(
+        User.tenant_id == tenant_id, User.disabled_at.is_(None)
+    )
+    groups = select(Group.id, Group.name).where(Group.tenant_id == tenant_id)
+    if user_ids or group_ids:
+        users = users.where(User.id.in_(list(user_ids)))
+        groups = groups.where(Group.id.in_(list(group_ids)))
+    elif name:
+        pattern = like_pattern(name)
+        users = users.where(User.name.ilike(pattern, escape="\\"))
+        groups = groups.where(Group.name.ilike(pattern, escape="\\"))
+    found_users = session.execute(users.order_by(User.name, User.id).limit(limit))
+    found_groups = session.execute(groups.order_by(Group.name, Group.id).limit(limit))
+    return [(i, n) for i, n in found_users], [(i, n) for i, n in found_groups]

@@ -31,6 +31,8 @@ class IssuedKey:
     plaintext: str
     name: str = ""
     expires_at: datetime | None = None
+    scope: str = "full"
+    allowed_origins: tuple[str, ...] = ()
 
 
 def hash_secret(secret: str, pepper: str) -> str:
@@ -56,10 +58,13 @@ def issue_api_key(
     expires_at: datetime | None = None,
     actor_id: str | None = None,
     rotated_from: str | None = None,
+    scope: str = "full",
+    allowed_origins: tuple[str, ...] = (),
 ) -> IssuedKey:
     """A new key for ``user``. ``actor_id`` is who asked (None: the operator, at the command
     line or first start), kept as the key's ``created_by`` and in its event, where a key made
-    by someone else for a user is marked ``on_behalf``."""
+    by someone else for a user is marked ``on_behalf``. ``scope`` and ``allowed_origins``
+    (validated by the caller) limit what the key may call and from which browser origins."""
     if count_usable_keys(session, user.tenant_id, user.id) >= MAX_ACTIVE_KEYS_PER_USER:
         raise Conflict(
             f"a user may hold at most {MAX_ACTIVE_KEYS_PER_USER} active keys: revoke one first"
@@ -74,6 +79,8 @@ def issue_api_key(
         key_hash=hash_secret(secret, pepper),
         expires_at=expires_at,
         created_by=actor_id,
+        scope=scope,
+        allowed_origins=list(allowed_origins),
     )
     session.add(row)
     session.flush()
@@ -91,8 +98,22 @@ def issue_api_key(
         expires_at=expires_at.isoformat() if expires_at else None,
         on_behalf=actor_id != user.id,
         rotated_from=rotated_from,
+        scope=scope,
+        allowed_origins=list(allowed_origins),
     )
-    return IssuedKey(row.id, f"{KEY_PREFIX}_{prefix}_{secret}", name, expires_at)
+    return IssuedKey(
+        row.id,
+        f"{KEY_PREFIX}_{prefix}_{secret}",
+        name,
+        expires_at,
+        scope,
+        tuple(allowed_origins),
+    )
+
+
+def key_origins(row: ApiKey) -> tuple[str, ...]:
+    """The browser origins a key may be used from (empty: any)."""
+    return tuple(str(origin) for origin in (row.allowed_origins or []))
 
 
 def list_keys(session: Session, tenant_id: str, user_id: str) -> list[ApiKey]:
@@ -159,9 +180,9 @@ def rotate_key(
     grace: timedelta = timedelta(0),
     actor_id: str | None = None,
 ) -> IssuedKey:
-    """A new key with the old one's name and lifetime; the old one is revoked at once, or
-    expires after ``grace`` (so running clients can switch over). One transaction: both
-    happen or neither."""
+    """A new key with the old one's name, lifetime, scope and origins; the old one is
+    revoked at once, or expires after ``grace`` (so running clients can switch over). One
+    transaction: both happen or neither."""
     if row.revoked_at is not None:
         raise Conflict("a revoked key cannot be rotated: create a new one")
     now = utcnow()
@@ -174,6 +195,8 @@ def rotate_key(
         expires_at=now + lifetime if lifetime is not None else None,
         actor_id=actor_id,
         rotated_from=row.id,
+        scope=row.scope,
+        allowed_origins=key_origins(row),
     )
     if grace > timedelta(0):
         ends = now + grace

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -43,7 +44,11 @@ class Tenant(Base):
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name"),
+        # One user per e-mail within a tenant, whatever its case (single sign-on maps by it).
+        Index("ux_users_tenant_email", "tenant_id", func.lower(text("email")), unique=True),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -59,6 +64,24 @@ class User(Base):
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     groups: Mapped[list[Group]] = relationship(secondary="memberships", lazy="selectin")
+
+
+class OidcIdentity(Base):
+    """A user's account at an OpenID Connect provider: its issuer and ``sub``, recorded at
+    the first single sign-on; later sign-ins must present the same ``sub`` (services.oidc)."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "issuer", "subject"),
+        UniqueConstraint("user_id", "issuer"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Group(Base):
@@ -97,6 +120,10 @@ class ApiKey(Base):
     # The user who issued it (the key's owner, or an admin for them); None: the operator
     # (the command line, or the first admin's key made at first start).
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # What the key may call: "full", "chat" or "upload" (``api.scopes``), and the browser
+    # origins it may be used from (empty: any); both fixed when the key is issued.
+    scope: Mapped[str] = mapped_column(String(16), default="full", server_default="full")
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class DocumentStatus(enum.StrEnum):
@@ -275,6 +302,10 @@ class AnswerRecord(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The asker's verdict on the answer: "up" or "down" (a later vote replaces it), a comment.
+    feedback: Mapped[str | None] = mapped_column(String(8))
+    feedback_comment: Mapped[str | None] = mapped_column(Text)
+    feedback_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEvent(Base):

@@ -27,6 +27,9 @@ class AnswerRecordPublic(BaseModel):
     cited_count: int
     created_at: datetime
     redacted: bool
+    # The asker's thumbs: "up", "down" or None (no vote), and when they last voted.
+    feedback: str | None = None
+    feedback_at: datetime | None = None
     # Content: auditors only.
     question: str | None = None
     search_query: str | None = None
@@ -35,6 +38,7 @@ class AnswerRecordPublic(BaseModel):
     cited: list[dict[str, Any]] | None = None
     error: str | None = None
     answer: str | None = None
+    feedback_comment: str | None = None
 
 
 class AnswerRecordsPublic(BaseModel):

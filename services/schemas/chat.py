@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
@@ -19,6 +19,19 @@ from services.schemas.search import SearchFilters
 Question = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_QUERY_CHARS),
+    BeforeValidator(tidy_paragraphs),
+    AfterValidator(reject_control_characters),
+]
+
+
+# What a client may show of a source before the answer arrives, and of a cited passage.
+MAX_SOURCE_EXCERPT_CHARS = 1200
+MAX_SURROUNDING_CHARS = 600
+MAX_FEEDBACK_COMMENT_CHARS = 1000
+
+FeedbackComment = Annotated[
+    str,
+    StringConstraints(max_length=MAX_FEEDBACK_COMMENT_CHARS),
     BeforeValidator(tidy_paragraphs),
     AfterValidator(reject_control_characters),
 ]
@@ -44,6 +57,24 @@ class Citation(BaseModel):
     positions: list[int]
 
 
+class Source(BaseModel):
+    """A passage the model reads, as the ``sources`` event sends it (before the first token):
+    ``number`` is what the answer cites as [n]; ``excerpt`` is the passage's text, cut to
+    ``MAX_SOURCE_EXCERPT_CHARS``."""
+
+    number: int
+    document_id: str
+    version: int
+    title: str
+    filename: str
+    page: int | None
+    page_end: int | None
+    section: list[str]
+    chunk_ids: list[str]
+    excerpt: str
+    truncated: bool
+
+
 class ChatAnswer(BaseModel):
     conversation_id: str
     message_id: str
@@ -54,6 +85,8 @@ class ChatAnswer(BaseModel):
     outcome: str
     search_query: str
     model: str | None
+    # The passages the model read (what the ``sources`` event carries when streaming).
+    sources: list[Source] = Field(default_factory=list)
 
 
 class MessagePublic(BaseModel):
@@ -62,6 +95,9 @@ class MessagePublic(BaseModel):
     content: str
     citations: list[Citation]
     created_at: datetime
+    # An assistant message's audit record (for feedback) and the asker's vote on it.
+    answer_id: str | None = None
+    feedback: Literal["up", "down"] | None = None
 
 
 class ConversationPublic(BaseModel):
@@ -80,3 +116,35 @@ class ConversationsPublic(BaseModel):
     count: int
     offset: int
     limit: int
+
+
+class PassagePublic(BaseModel):
+    """One chunk of a document the caller may read, with the text around it."""
+
+    document_id: str
+    version: int
+    title: str
+    filename: str
+    mime_type: str
+    chunk_id: str
+    position: int
+    page: int | None
+    page_end: int | None
+    section: list[str]
+    text: str
+    # The end of the chunk before and the start of the one after (each cut), when they exist.
+    before: str
+    after: str
+    file_url: str
+
+
+class FeedbackBody(BaseModel):
+    rating: Literal["up", "down"] = Field(description="Thumbs up or down; a new vote replaces it")
+    comment: FeedbackComment = Field("", description="Why, optionally")
+
+
+class FeedbackPublic(BaseModel):
+    answer_id: str
+    rating: Literal["up", "down"]
+    comment: str
+    updated_at: datetime

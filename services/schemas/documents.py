@@ -74,3 +74,15 @@ class UploadResult(BaseModel):
     # Set when the files were saved but could not be handed to the job queue (it is down):
     # they stay "queued" and the worker's sweeper picks them up once it is back.
     notice: str | None = None
+
+
+class DirectoryEntry(BaseModel):
+    id: str
+    name: str
+
+
+class DirectoryPublic(BaseModel):
+    """Users and groups of the caller's tenant, by name: whom a document can be shared with."""
+
+    users: list[DirectoryEntry]
+    groups: list[DirectoryEntry]

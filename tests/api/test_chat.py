@@ -106,12 +106,18 @@ def test_streamed_answer_cites_its_source_and_is_stored(server: ThreadServer, wo
     with world.client("bob") as bob:
         events = ask(bob, "When did lava from Mount Etna reach Nicolosi?")
         kinds = [e for e, _ in events]
-        assert kinds[0] == "meta" and kinds[-2:] == ["citations", "done"]
+        assert kinds[:2] == ["meta", "sources"] and kinds[-2:] == ["citations", "done"]
         assert kinds.count("token") >= 2, events
         answer = "".join(d["text"] for e, d in events if e == "token")
         assert "1886" in answer
         citations = dict(events)["citations"]["citations"]
         etna = world.doc_ids["etna.txt"]  # type: ignore[attr-defined]
+        # The passages the model read, before its first token, numbered as it cites them.
+        sources = dict(events)["sources"]["sources"]
+        assert [s["number"] for s in sources] == list(range(1, len(sources) + 1))
+        first = sources[0]
+        assert first["document_id"] == etna and "Nicolosi" in first["excerpt"]
+        assert first["chunk_ids"] == citations[0]["chunk_ids"] and not first["truncated"]
         assert [c["document_id"] for c in citations] == [etna]
         assert citations[0]["number"] == 1 and citations[0]["chunk_ids"]
         assert f"[{citations[0]['number']}]" in answer
@@ -161,6 +167,8 @@ def test_says_so_when_the_passages_lack_the_answer(server: ThreadServer, world: 
         body = r.json()
         assert body["outcome"] == "declined", body["answer"]
         assert body["citations"] == []
+        # Not an answer, but the passages it read are still shown, numbered.
+        assert body["sources"] and body["sources"][0]["number"] == 1
 
 
 @pytest.mark.slow

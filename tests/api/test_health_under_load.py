@@ -1,5 +1,5 @@
 """The API stays responsive while a large upload is ingested on the embedded default: the
-engine's optimize (which holds the GIL for seconds) waits until the store is idle instead of
+store's optimize (a child process's CPU for seconds) waits until the store is idle instead of
 running on the ingestion path. Probes /health/live and /v1/search throughout and after."""
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def test_health_keeps_answering_and_optimize_waits_during_a_large_upload(tmp_pat
             search.join(30)
             health_during, search_during = list(health.latencies), list(search.latencies)
             optimized_while_busy = store._optimizer.runs
-            # Searches count as use: once they stop the store is idle, and optimizes on its
-            # own thread (the engine holds the GIL: health waits for it, measured below).
+            # Searches count as use: once they stop the store is idle, and optimizes (in a
+            # child process: tests/index/test_optimize_in_child.py; measured in bench/).
             deadline = time.monotonic() + IDLE_S + 120
             while store._optimizer.pending:
                 assert time.monotonic() < deadline, "the idle store never optimized"

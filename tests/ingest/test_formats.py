@@ -32,6 +32,12 @@ UNSTRUCTURED = "unstructured-example-docs"
         (f"{UNSTRUCTURED}/fake-email.msg", "msg"),
         (f"{UNSTRUCTURED}/stanley-cups.csv", "csv"),
         (f"{UNSTRUCTURED}/stanley-cups.tsv", "tsv"),
+        (f"{UNSTRUCTURED}/simple.doc", "doc"),
+        (f"{UNSTRUCTURED}/fake-doc.rtf", "rtf"),
+        (f"{UNSTRUCTURED}/simple.odt", "odt"),
+        (f"{UNSTRUCTURED}/tests-example.xls", "xls"),
+        (f"{UNSTRUCTURED}/fake-power-point.ppt", "ppt"),
+        (f"{UNSTRUCTURED}/winter-sports.epub", "epub"),
     ],
 )
 def test_detects_real_files(docs: Path, relative: str, expected: str) -> None:
@@ -68,14 +74,30 @@ def test_refuses_office_and_text_mismatches(docs: Path) -> None:
 
 
 def test_refuses_unsupported_and_empty(docs: Path) -> None:
-    with pytest.raises(UnprocessableDocument, match=r"unsupported type: legacy Word \.doc"):
-        detect_type((docs / UNSTRUCTURED / "fake.doc").read_bytes(), "fake.doc")
     with pytest.raises(UnprocessableDocument, match="unsupported type"):
-        detect_type((docs / UNSTRUCTURED / "img" / "example.jpg").read_bytes(), "example.jpg")
-    with pytest.raises(UnprocessableDocument, match="OpenDocument"):
-        detect_type((docs / UNSTRUCTURED / "simple.odt").read_bytes(), "simple.odt")
+        detect_type((docs / UNSTRUCTURED / "img" / "DA-1p.heic").read_bytes(), "DA-1p.heic")
     with pytest.raises(UnprocessableDocument, match="empty"):
         detect_type(b"", "empty.txt")
+
+
+def test_office_suite_files_are_known_by_content_and_extension(docs: Path) -> None:
+    doc = (docs / UNSTRUCTURED / "simple.doc").read_bytes()
+    xls = (docs / UNSTRUCTURED / "tests-example.xls").read_bytes()
+    ppt = (docs / UNSTRUCTURED / "fake-power-point.ppt").read_bytes()
+    rtf = (docs / UNSTRUCTURED / "fake-doc.rtf").read_bytes()
+    # WPS Office writes the 97-2003 containers under its own extensions, kept as its formats.
+    assert detect_type(doc, "合同.wps") == "wps"
+    assert detect_type(xls, "预算.et") == "et"
+    assert detect_type(ppt, "汇报.dps") == "dps"
+    # Word saves RTF under .doc: read as what it is; no extension at all: by content.
+    assert detect_type(rtf, "letter.doc") == "rtf"
+    assert detect_type(doc, "upload") == "doc"
+    assert detect_type(rtf, "upload") == "rtf"
+    # A different family is still refused: a spreadsheet is not a Word document.
+    with pytest.raises(UnprocessableDocument, match=r"not a Word 97-2003 \.doc file"):
+        detect_type(xls, "report.doc")
+    with pytest.raises(UnprocessableDocument, match=r"not an XLSX file: the content is a Word"):
+        detect_type(doc, "sheet.xlsx")
 
 
 def test_refuses_password_protected_office_file(docs: Path) -> None:

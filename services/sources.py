@@ -1,0 +1,88 @@
+"""The sources behind an answer: a cited passage in its surroundings, and the original file.
+
+Every read is filtered like a search: a document the caller may not read is not found, exactly
+as one that does not exist (``core.db.documents.readable_document``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from core.access import Principal
+from core.blobs import BlobStore, chunks_key
+from core.db import documents as doc_queries
+from core.db.session import SessionFactory, transaction
+from core.errors import NotFound
+from index.types import chunk_id
+from services.schemas.chat import MAX_SURROUNDING_CHARS, PassagePublic
+
+
+@dataclass(frozen=True)
+class OriginalFile:
+    data: bytes
+    filename: str
+    mime_type: str
+
+
+class SourceService:
+    def __init__(self, sessions: SessionFactory, blobs: BlobStore) -> None:
+        self._sessions = sessions
+        self._blobs = blobs
+
+    def passage(self, principal: Principal, doc_id: str, wanted: str) -> PassagePublic:
+        """The chunk ``wanted`` of the document's current version, with the end of the chunk
+        before it and the start of the one after. NotFound for a document the caller may not
+        read, and for a chunk the current version does not hold (replaced by a new version)."""
+        with transaction(self._sessions) as session:
+            doc = doc_queries.readable_document(session, principal, doc_id)
+            tenant_id, version = doc.tenant_id, doc.version
+            title, filename, mime_type = doc.title, doc.filename, doc.mime_type
+        try:
+            chunks = json.loads(self._blobs.get(chunks_key(tenant_id, doc_id, version)))
+        except NotFound as exc:  # not parsed yet, or its chunks are gone
+            raise NotFound("passage not found") from exc
+        by_position = {int(c["position"]): c for c in chunks}
+        position = next(
+            (p for p in by_position if chunk_id(tenant_id, doc_id, version, p) == wanted), None
+        )
+        if position is None:
+            raise NotFound("passage not found")
+        chunk = by_position[position]
+        before = by_position.get(position - 1)
+        after = by_position.get(position + 1)
+        return PassagePublic(
+            document_id=doc_id,
+            version=version,
+            title=title,
+            filename=filename,
+            mime_type=mime_type,
+            chunk_id=wanted,
+            position=position,
+            page=chunk.get("page"),
+            page_end=chunk.get("page_end"),
+            section=list(chunk.get("section_path") or []),
+            text=chunk["text"],
+            before=_tail(before["text"]) if before else "",
+            after=_head(after["text"]) if after else "",
+            file_url=f"/v1/documents/{doc_id}/file",
+        )
+
+    def original(self, principal: Principal, doc_id: str) -> OriginalFile:
+        """The uploaded bytes of the document's current version."""
+        with transaction(self._sessions) as session:
+            doc = doc_queries.readable_document(session, principal, doc_id)
+            key, filename, mime_type = doc.blob_key, doc.filename, doc.mime_type
+        try:
+            data = self._blobs.get(key)
+        except NotFound as exc:
+            raise NotFound("document not found") from exc
+        return OriginalFile(data, filename, mime_type)
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= MAX_SURROUNDING_CHARS else "…" + text[-MAX_SURROUNDING_CHARS:]
+
+
+def _head(text: str) -> str:
+    return text if len(text) <= MAX_SURROUNDING_CHARS else text[:MAX_SURROUNDING_CHARS] + "…"

@@ -1,0 +1,79 @@
+"""E-mail attachments are read as part of their message, each under a section naming it;
+an attachment that cannot be read is listed with its reason and the message still stands."""
+
+from __future__ import annotations
+
+import io
+from email.message import EmailMessage
+from pathlib import Path
+
+import docx
+
+from tests.ingest.helpers import parse_bytes
+
+DOCLING_EMAIL = "docling-test-data/email/sources"
+
+
+def _docx(text: str) -> bytes:
+    document = docx.Document()
+    document.add_paragraph(text)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def _message() -> bytes:
+    message = EmailMessage()
+    message["Subject"] = "报价单 Quotation"
+    message["From"] = "sales@example.com"
+    message["To"] = "buyer@example.com"
+    message.set_content("您好，报价单见附件。Please find the quotation attached.")
+    message.add_attachment(
+        _docx("单价为每台三千二百元，含税。"),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="报价单.docx",
+    )
+    message.add_attachment(
+        "交货期：签约后三十天。".encode("gbk"),
+        maintype="text",
+        subtype="plain",
+        filename="交货.txt",
+    )
+    message.add_attachment(
+        b"%PDF-1.4 broken", maintype="application", subtype="pdf", filename="坏.pdf"
+    )
+    message.add_attachment(
+        b"MZ\x90\x00" + bytes(300),
+        maintype="application",
+        subtype="octet-stream",
+        filename="setup.exe",
+    )
+    return message.as_bytes()
+
+
+def test_attachments_are_indexed_under_their_names() -> None:
+    parsed = parse_bytes(_message(), "报价.eml")
+    by_section: dict[tuple[str, ...], str] = {}
+    for element in parsed.elements:
+        key = element.section_path[:1]
+        by_section[key] = by_section.get(key, "") + element.text
+    assert "单价为每台三千二百元，含税。" in by_section[("附件 Attachment: 报价单.docx",)]
+    assert "交货期：签约后三十天。" in by_section[("附件 Attachment: 交货.txt",)]
+    body = "".join(
+        e.text
+        for e in parsed.elements
+        if not (e.section_path and e.section_path[0].startswith("附件"))
+    )
+    assert "报价单见附件" in body
+    assert parsed.metadata["attachments"] == 2
+    skipped = dict(parsed.metadata["attachments_skipped"])  # type: ignore[arg-type]
+    assert set(skipped) == {"坏.pdf", "setup.exe"}
+    assert "PDF" in skipped["坏.pdf"] and "unsupported" in skipped["setup.exe"]
+
+
+def test_real_messages_with_attachments(docs: Path) -> None:
+    for name in ("eml_with_attachment.eml", "msg_with_attachment.msg"):
+        parsed = parse_bytes((docs / DOCLING_EMAIL / name).read_bytes(), name)
+        sections = {e.section_path[0] for e in parsed.elements if e.section_path}
+        assert "附件 Attachment: test.txt" in sections, (name, parsed.metadata)

@@ -7,83 +7,83 @@ behind it. A caller over a cap gets ``TooManyRequests`` (429 with Retry-After) a
 of a long wait. The key cap applies to a caller that authenticated with a key
 (``Principal.key_id``); one without (a web session) has the user and tenant caps only.
 
-The counts live in this process. With N API processes behind a load balancer each enforces
-its own caps, so a tenant may have up to N × ``per_tenant`` answers generating at once (and
-likewise per user and per key): set the caps per process as the share of the model servers'
-capacity one process may take, or run one API process per model server. A process that dies
-takes its counts with it, so no slot is ever leaked across a restart.
+The counts live in ``core.slots``: in this process on the embedded default, in Redis when one
+is configured (``redis_url``), so that N API processes behind a load balancer share one cap
+instead of N of them. A process that dies loses its Redis leases after ``lease_ttl_s``; a
+Redis that stops answering leaves each process counting its own until it answers again.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 from core.access import Principal
 from core.errors import InvalidInput, TooManyRequests
 from core.settings import AnswerLimits
+from core.slots import LocalSlots, SlotCounter
 from llm.client import Message
 
 
 class AnswerLease:
     """One answer's slots; ``release`` gives them back (once, however often it is called)."""
 
-    def __init__(self, limiter: AnswerLimiter, keys: tuple[str, ...]) -> None:
-        self._limiter = limiter
-        self._keys: tuple[str, ...] | None = keys
+    def __init__(self, slots: SlotCounter, lease: str, names: tuple[str, ...]) -> None:
+        self._slots = slots
+        self._lease: str | None = lease
+        self._names = names
 
     def release(self) -> None:
-        keys, self._keys = self._keys, None
-        if keys is not None:
-            self._limiter._release(keys)
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            self._slots.give_back(lease, self._names)
 
 
 class AnswerLimiter:
-    """Counts answers in flight per tenant, per user and per key. Used from the event loop
-    only: the check and the count happen with no ``await`` between them, so no lock is
-    needed."""
+    """Caps answers in flight per key, per user and per tenant (checked in that order, so the
+    refusal names the narrowest cap reached)."""
 
-    def __init__(self, limits: AnswerLimits) -> None:
+    def __init__(self, limits: AnswerLimits, slots: SlotCounter | None = None) -> None:
         self._limits = limits
-        self._running: Counter[str] = Counter()
+        self._slots = slots or LocalSlots()
 
     def acquire(self, principal: Principal) -> AnswerLease:
+        limits = self._limits
         tenant = f"tenant:{principal.tenant_id}"
         user = f"user:{principal.tenant_id}:{principal.user_id}"
-        key = f"key:{principal.key_id}" if principal.key_id is not None else None
-        limits = self._limits
-        if key is not None and self._running[key] >= limits.per_key:
-            raise TooManyRequests(
-                f"this API key already has {limits.per_key} answers being generated; "
-                "wait for one to finish",
-                limits.retry_after_s,
+        wanted: list[tuple[str, int, str]] = []
+        if principal.key_id is not None:
+            wanted.append(
+                (
+                    f"key:{principal.key_id}",
+                    limits.per_key,
+                    f"this API key already has {limits.per_key} answers being generated; "
+                    "wait for one to finish",
+                )
             )
-        if self._running[user] >= limits.per_user:
-            raise TooManyRequests(
+        wanted.append(
+            (
+                user,
+                limits.per_user,
                 f"you already have {limits.per_user} answers being generated; "
                 "wait for one to finish",
-                limits.retry_after_s,
             )
-        if self._running[tenant] >= limits.per_tenant:
-            raise TooManyRequests(
+        )
+        wanted.append(
+            (
+                tenant,
+                limits.per_tenant,
                 f"your organisation already has {limits.per_tenant} answers being generated; "
                 "try again shortly",
-                limits.retry_after_s,
             )
-        held = (user, tenant) if key is None else (key, user, tenant)
-        for name in held:
-            self._running[name] += 1
-        return AnswerLease(self, held)
+        )
+        lease, refused = self._slots.take([(name, cap) for name, cap, _ in wanted])
+        if lease is None:
+            raise TooManyRequests(wanted[refused][2], limits.retry_after_s)
+        return AnswerLease(self._slots, lease, tuple(name for name, _, _ in wanted))
 
     def running(self, principal: Principal) -> int:
         """Answers in flight for ``principal``'s tenant (for tests and health)."""
-        return self._running[f"tenant:{principal.tenant_id}"]
-
-    def _release(self, keys: tuple[str, ...]) -> None:
-        for key in keys:
-            self._running[key] -= 1
-            if self._running[key] <= 0:
-                del self._running[key]
+        return self._slots.held(f"tenant:{principal.tenant_id}")
 
 
 def check_history(history: Sequence[Message], limits: AnswerLimits) -> None:

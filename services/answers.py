@@ -23,6 +23,7 @@ from core.db.session import SessionFactory, transaction
 from core.errors import InvalidInput, UpstreamUnavailable, ZhikuError
 from core.resources import Resource
 from core.settings import LlmSettings, RetrievalSettings
+from core.slots import SlotCounter
 from llm import prompts
 from llm.citations import CitationFilter, is_dont_know
 from llm.client import Message, StreamEnd, StreamStart, TextDelta
@@ -67,6 +68,7 @@ class AnswerService:
         token_count: Callable[[str], int],
         retrieval: RetrievalSettings,
         llm: LlmSettings,
+        slots: SlotCounter | None = None,
     ) -> None:
         self._sessions = sessions
         self._retriever = retriever
@@ -74,7 +76,8 @@ class AnswerService:
         self._token_count = token_count
         self._settings = retrieval
         self._limits = llm.answers
-        self._limiter = AnswerLimiter(llm.answers)
+        # Shared by every API process through Redis when there is one (core.slots).
+        self._limiter = AnswerLimiter(llm.answers, slots)
         self._prompt_version = llm.prompt_versions.get("answer") or prompts.default_version(
             "answer"
         )

@@ -20,6 +20,7 @@ from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.resources import Resource
 from core.settings import Settings
+from core.slots import RedisSlots
 from index.embedders import build_embedder
 from index.embedding import Embedder, available_cores
 from index.sparse import Bm25Encoder
@@ -209,6 +210,7 @@ class Container:
                 token_counter(settings.embedding),
                 settings.retrieval,
                 settings.llm,
+                RedisSlots(settings.redis_url) if settings.redis_url else None,
             ),
             conversations=ConversationService(sessions, settings.retrieval.history_messages),
             audit=AuditService(sessions),

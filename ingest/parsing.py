@@ -192,6 +192,22 @@ def _is_page_label(key: str) -> bool:
     return bool(_PAGE_LABEL.match(key.strip(" -—–·|")))
 
 
+# Text formats unstructured would read as UTF-8 (or guess at): decoded by our own reader first
+# (GBK/GB18030, Big5, UTF-16…; a Chinese CSV saved by Excel on Windows is GBK).
+_DECODED_FIRST = frozenset({"csv", "tsv", "md", "html", "txt"})
+_DECLARED_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*[\w-]+", re.I)
+
+
+def _as_utf8(data: bytes, name: str, file_format: str, facts: dict[str, object]) -> bytes:
+    """``data`` as UTF-8, from whatever encoding ``ingest.text_decoding`` finds. An HTML page
+    that declares its charset is left to the HTML parser, which honours the declaration."""
+    if file_format == "html" and _DECLARED_CHARSET.search(data[:4096]):
+        return data
+    text, encoding = decode_text(data, name)
+    facts["encoding"] = encoding
+    return data if encoding in ("utf-8", "ascii") else text.encode("utf-8")
+
+
 def _converted(
     data: bytes, name: str, file_format: str, settings: ParsingSettings, facts: dict[str, object]
 ) -> tuple[bytes, str, str]:
@@ -250,6 +266,8 @@ def _partition(
             )
             facts.update(pdf_facts)
         else:
+            if file_format in _DECODED_FIRST:
+                data = _as_utf8(data, name, file_format, facts)
             raw = _partitioner(file_format)(
                 file=io.BytesIO(data), metadata_filename=name, languages=languages
             )

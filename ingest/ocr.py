@@ -2,29 +2,178 @@
 
 Registered through the ``OCR_AGENT`` setting by :mod:`ingest.unstructured_runtime`; never
 imported directly by our code.
+
+Tesseract reports Chinese one character per "word", with gaps between them. unstructured's
+own grouping pads each box by a share of its *width* before joining neighbours, which for a
+narrow character is less than the gap: a line came out as "合同金额为人民币八 / 十 / 万 / 元".
+Here words are grouped as a reader sees them: into lines (boxes side by side at the same
+height, gaps measured in character heights, a wide gap keeping table columns apart), lines
+into paragraphs (close below one another, overlapping across), each read left to right and
+top to bottom, joined without spaces between Chinese characters.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from statistics import median
 from typing import TYPE_CHECKING
 
-from unstructured.partition.pdf_image.inference_utils import build_layout_elements_from_ocr_regions
 from unstructured.partition.utils.ocr_models.tesseract_ocr import OCRAgentTesseract
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+    from unstructured_inference.inference.elements import TextRegions
     from unstructured_inference.inference.layoutelement import LayoutElements
+
+# Gaps, in character heights: wider than this between two words of a line is another
+# column (a table cell, a two-column layout); taller than this between two lines, another
+# paragraph.
+MAX_WORD_GAP = 1.5
+MAX_LINE_GAP = 0.8
+# Two boxes are on one line when they overlap over this share of the smaller height.
+MIN_LINE_OVERLAP = 0.5
+
+
+@dataclass
+class _Box:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    text: str
+
+    @property
+    def height(self) -> float:
+        return max(self.y2 - self.y1, 1.0)
+
+
+@dataclass
+class _Run:
+    """Boxes read in one go: a line's words, or a paragraph's lines."""
+
+    boxes: list[_Box] = field(default_factory=list)
+
+    @property
+    def x1(self) -> float:
+        return min(b.x1 for b in self.boxes)
+
+    @property
+    def x2(self) -> float:
+        return max(b.x2 for b in self.boxes)
+
+    @property
+    def y1(self) -> float:
+        return min(b.y1 for b in self.boxes)
+
+    @property
+    def y2(self) -> float:
+        return max(b.y2 for b in self.boxes)
+
+    @property
+    def height(self) -> float:
+        return median(b.height for b in self.boxes)
 
 
 class SpatialTesseractAgent(OCRAgentTesseract):
-    """Groups OCR words into blocks by their position on the page.
-
-    The stock agent groups them by matching each word against ``image_to_string``'s text split
-    on whitespace (``group_by_ocr_text=True``), which fails for scripts written without spaces
-    (Chinese) and runs tesseract twice per page. Grouping by position needs one run.
-    """
+    """Groups OCR words into lines and paragraphs by their position on the page (one
+    tesseract run per page; the stock agent runs it twice and matches words against text
+    split on spaces, which Chinese does not have)."""
 
     def get_layout_elements_from_image(self, image: PILImage.Image) -> LayoutElements:
-        return build_layout_elements_from_ocr_regions(
-            ocr_regions=self.get_layout_from_image(image), group_by_ocr_text=False
-        )
+        return group_regions(self.get_layout_from_image(image))
+
+
+def group_regions(regions: TextRegions) -> LayoutElements:
+    import numpy as np
+    from unstructured.documents.elements import ElementType
+    from unstructured_inference.inference.layoutelement import LayoutElements
+
+    boxes = [
+        _Box(float(x1), float(y1), float(x2), float(y2), str(text).strip())
+        for (x1, y1, x2, y2), text in zip(regions.element_coords, regions.texts, strict=True)
+        if text and str(text).strip()
+    ]
+    paragraphs = _paragraphs(_lines(boxes))
+    coords = np.array([_bbox(p) for p in paragraphs], dtype=float).reshape(-1, 4)
+    texts = np.array([_paragraph_text(p) for p in paragraphs], dtype=object)
+    source = regions.sources[0] if len(regions.sources) else None
+    return LayoutElements(
+        element_coords=coords,
+        texts=texts,
+        sources=np.array([source] * len(paragraphs), dtype=object),
+        element_class_ids=np.zeros(len(paragraphs)),
+        element_class_id_map={0: ElementType.UNCATEGORIZED_TEXT},
+    )
+
+
+def _lines(boxes: list[_Box]) -> list[_Run]:
+    """Words side by side at one height, split where a gap is wider than a column gap."""
+    rows: list[_Run] = []
+    for box in sorted(boxes, key=lambda b: (b.y1 + b.y2) / 2):
+        for row in rows:
+            last = row.boxes[-1]
+            overlap = min(last.y2, box.y2) - max(last.y1, box.y1)
+            if overlap >= MIN_LINE_OVERLAP * min(last.height, box.height):
+                row.boxes.append(box)
+                break
+        else:
+            rows.append(_Run([box]))
+    lines: list[_Run] = []
+    for row in rows:
+        ordered = sorted(row.boxes, key=lambda b: b.x1)
+        current = _Run([ordered[0]])
+        for box in ordered[1:]:
+            gap = box.x1 - current.boxes[-1].x2
+            if gap > MAX_WORD_GAP * max(current.height, box.height):
+                lines.append(current)
+                current = _Run([box])
+            else:
+                current.boxes.append(box)
+        lines.append(current)
+    return lines
+
+
+def _paragraphs(lines: list[_Run]) -> list[list[_Run]]:
+    """Lines close below one another and overlapping across, top to bottom."""
+    paragraphs: list[list[_Run]] = []
+    for line in sorted(lines, key=lambda r: (r.y1, r.x1)):
+        for paragraph in paragraphs:
+            last = paragraph[-1]
+            gap = line.y1 - last.y2
+            across = min(line.x2, last.x2) - max(line.x1, last.x1)
+            if -0.5 * line.height <= gap <= MAX_LINE_GAP * line.height and across > 0:
+                paragraph.append(line)
+                break
+        else:
+            paragraphs.append([line])
+    return paragraphs
+
+
+def _bbox(paragraph: list[_Run]) -> list[float]:
+    return [
+        min(line.x1 for line in paragraph),
+        min(line.y1 for line in paragraph),
+        max(line.x2 for line in paragraph),
+        max(line.y2 for line in paragraph),
+    ]
+
+
+def _paragraph_text(paragraph: list[_Run]) -> str:
+    """Words of a line joined by a space, except between Chinese characters; lines likewise
+    (a line break inside a paragraph is wrapping)."""
+    text = ""
+    for line in paragraph:
+        for box in line.boxes:
+            if text and not (_cjk(text[-1]) and _cjk(box.text[0])):
+                text += " "
+            text += box.text
+    return text
+
+
+def _cjk(ch: str) -> bool:
+    return (
+        "\u3000" <= ch <= "\u9fff"
+        or "\uf900" <= ch <= "\ufaff"
+        or "\uff00" <= ch <= "\uffef"
+        or "\u3400" <= ch <= "\u4dbf"
+    )

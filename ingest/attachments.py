@@ -14,6 +14,10 @@ import email.policy
 from dataclasses import dataclass
 
 ATTACHMENT_SECTION = "附件 Attachment: {name}"
+EMBEDDED_SECTION = "嵌入 Embedded: {name}"
+# Where Office files keep the documents embedded in them (a worksheet in a report, a deck in a
+# workbook); OLE packages (``oleObject1.bin``) wrap other programs' data and are left alone.
+_EMBEDDING_FOLDERS = ("word/embeddings/", "xl/embeddings/", "ppt/embeddings/")
 MAX_ATTACHMENTS = 50
 # Signatures, keys and encrypted payloads travel as attachments: nothing to read in them.
 _CRYPTO_SUFFIXES = (".p7m", ".p7s", ".p7c", ".pgp-encrypted", ".asc", ".sig", ".gpg", ".pgp")
@@ -66,4 +70,21 @@ def _msg(data: bytes) -> list[Attachment]:
         payload = attachment.file_bytes
         if name and payload:
             out.append(Attachment(name, payload))
+    return out
+
+
+def office_embeddings(data: bytes) -> list[Attachment]:
+    """Documents embedded in a DOCX, XLSX or PPTX (stored whole in its embeddings folder)."""
+    import io
+    import zipfile
+
+    out: list[Attachment] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            name = info.filename
+            if not name.startswith(_EMBEDDING_FOLDERS) or name.lower().endswith(".bin"):
+                continue
+            out.append(Attachment(name.rsplit("/", 1)[-1], archive.read(info)))
+            if len(out) >= MAX_ATTACHMENTS:
+                break
     return out

@@ -33,7 +33,12 @@ from typing import Any
 from core.errors import InvalidInput, UnprocessableDocument
 from core.settings import LimitsSettings, ParsingSettings
 from ingest import unstructured_runtime
-from ingest.attachments import ATTACHMENT_SECTION, email_attachments
+from ingest.attachments import (
+    ATTACHMENT_SECTION,
+    EMBEDDED_SECTION,
+    email_attachments,
+    office_embeddings,
+)
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
 from ingest.images import IMAGE_FORMATS, images_to_pdf
@@ -107,6 +112,11 @@ def parse_document(
             elements = elements + _attachment_elements(
                 data, name, file_format, settings, limits, facts
             )
+    if file_format in ("docx", "xlsx", "pptx") and attachments:
+        elements = elements + _attachment_elements(
+            data, name, file_format, settings, limits, facts, embedded=True
+        )
+        has_text = has_text or any(e.kind not in _BOILERPLATE for e in elements)
     if not has_text:
         raise UnprocessableDocument(f"no text found in {name}")
     if file_format != "pdf" and file_format not in IMAGE_FORMATS:
@@ -124,15 +134,21 @@ def _attachment_elements(
     settings: ParsingSettings,
     limits: LimitsSettings,
     facts: dict[str, object],
+    *,
+    embedded: bool = False,
 ) -> list[Element]:
-    """Each attached file's elements under a section naming it; one that cannot be read is
-    listed in ``facts["attachments_skipped"]`` with its reason, and the message stands."""
+    """Each attached (or, with ``embedded``, embedded) file's elements under a section naming
+    it; one that cannot be read is listed in ``facts["attachments_skipped"]`` with its reason,
+    and the parent stands."""
     try:
-        found = email_attachments(data, file_format)
-    except Exception as exc:  # a malformed MIME tree: the body was still read
-        logger.warning("could not list the attachments of %s", name, exc_info=exc)
-        facts["attachments_skipped"] = [["*", "the attachments could not be read"]]
+        found = office_embeddings(data) if embedded else email_attachments(data, file_format)
+    except Exception as exc:  # a malformed MIME tree or package: the parent was still read
+        logger.warning("could not list what %s carries", name, exc_info=exc)
+        facts["attachments_skipped"] = [["*", "the attached files could not be read"]]
         return []
+    if not found:
+        return []
+    heading = EMBEDDED_SECTION if embedded else ATTACHMENT_SECTION
     out: list[Element] = []
     skipped: list[list[str]] = []
     for attachment in found:
@@ -144,7 +160,7 @@ def _attachment_elements(
         except (InvalidInput, UnprocessableDocument) as exc:
             skipped.append([attachment.filename[:200], str(exc)[:300]])
             continue
-        section = ATTACHMENT_SECTION.format(name=attached_name)
+        section = heading.format(name=attached_name)
         out.extend(
             replace(element, section_path=(section, *element.section_path), page=None)
             for element in parsed.elements

@@ -77,3 +77,36 @@ def test_real_messages_with_attachments(docs: Path) -> None:
         parsed = parse_bytes((docs / DOCLING_EMAIL / name).read_bytes(), name)
         sections = {e.section_path[0] for e in parsed.elements if e.section_path}
         assert "附件 Attachment: test.txt" in sections, (name, parsed.metadata)
+
+
+def _with_embedded_workbook(document: bytes) -> bytes:
+    """A DOCX carrying a worksheet in ``word/embeddings/``, as Word stores an embedded
+    Excel object (its drawing and relationship parts are not needed to read it)."""
+    import zipfile
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["项目 Item", "预算 Budget"])
+    sheet.append(["服务器采购", "120万元"])
+    workbook = io.BytesIO()
+    book.save(workbook)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(document)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(info, source.read(info))
+        target.writestr("word/embeddings/Microsoft_Excel_Worksheet.xlsx", workbook.getvalue())
+        target.writestr("word/embeddings/oleObject1.bin", b"\xd0\xcf\x11\xe0 opaque")
+    return out.getvalue()
+
+
+def test_a_workbook_embedded_in_a_report_is_read_with_it() -> None:
+    parsed = parse_bytes(_with_embedded_workbook(_docx("预算见下表。")), "预算报告.docx")
+    embedded = [
+        e
+        for e in parsed.elements
+        if e.section_path[:1] == ("嵌入 Embedded: Microsoft_Excel_Worksheet.xlsx",)
+    ]
+    assert any("服务器采购 | 120万元" in e.text for e in embedded), parsed.elements
+    assert "预算见下表。" in [e.text for e in parsed.elements if not e.section_path]

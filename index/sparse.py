@@ -71,17 +71,38 @@ def _chinese_segmenter() -> jieba.Tokenizer:
     return _segmenter
 
 
-@lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
-    return _stemmer.stem(word)
+# Each word seen: its stem, or "" for a stop word. One dictionary read per word (a hot loop:
+# every chunk's every word); emptied when full, so memory stays bounded.
+_TERMS: dict[str, str] = {}
+_TERMS_MAX = 200_000
+
+
+def _term(word: str) -> str:
+    term = _TERMS.get(word)
+    if term is None:
+        if len(_TERMS) >= _TERMS_MAX:
+            _TERMS.clear()
+        term = _TERMS[word] = "" if word in _STOP_WORDS else _stemmer.stem(word)
+    return term
 
 
 def _latin_tokens(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text) if w not in _STOP_WORDS]
+    terms = _TERMS
+    tokens: list[str] = []
+    for word in _WORD.findall(text):
+        term = terms.get(word)
+        if term is None:
+            term = _term(word)
+        if term:
+            tokens.append(term)
+    return tokens
 
 
 def tokenize(text: str) -> list[str]:
     """Search tokens of ``text``, in order, repeats kept (they are term frequencies)."""
+    if text.isascii():
+        # Most chunks: NFKC leaves ASCII as it is, and there is no Chinese to segment.
+        return _latin_tokens(text.lower())
     # NFKC folds full-width letters and digits, common in Chinese text, into ASCII.
     text = unicodedata.normalize("NFKC", text).lower()
     tokens: list[str] = []

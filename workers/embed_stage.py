@@ -64,14 +64,26 @@ def run_embed_group(
         claiming = list(items[:cut])
         outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
 
-    def load_chunks(run: Run) -> None:
-        if _reuse_twin(svc, run):
-            outcomes[run.doc_id] = Outcome.DONE
-            return
-        run.chunks = _load_chunks(svc, run)
-        runs.append(run)
-
-    results.claim(claiming, DocumentStage.EMBEDDING, load_chunks)
+    claimed: list[Run] = []
+    results.claim(claiming, DocumentStage.EMBEDDING, claimed.append)
+    twins: dict[str, tuple[str, dict]] = {}
+    try:
+        # Identical bytes already indexed: one query for the whole group.
+        twins = _indexed_twins(svc, claimed)
+    except Exception as exc:
+        for run in claimed:
+            end(run, exc)
+        claimed = []
+    for run in claimed:
+        try:
+            twin = twins.get(run.doc_id)
+            if twin is not None and _reuse_twin(svc, run, *twin):
+                outcomes[run.doc_id] = Outcome.DONE
+                continue
+            run.chunks = _load_chunks(svc, run)
+            runs.append(run)
+        except Exception as exc:
+            end(run, exc)
     if runs:
         try:
             # Each document is marked ready as soon as its last chunk is written.
@@ -147,7 +159,9 @@ def _write_slice(
     # Slices are written one after another on one thread, so a run that lost its claim
     # while the previous slice was settled (deleted: its chunks already removed) gets no
     # more writes.
-    kept = [(rc, vector) for rc, vector in zip(batch, dense, strict=True) if rc[0].active]
+    # One conversion of the whole slice to Python floats (what the store takes), not one per row.
+    rows = dense.tolist()
+    kept = [(rc, vector) for rc, vector in zip(batch, rows, strict=True) if rc[0].active]
     if not kept:
         return
     texts = [chunk.text for (_, chunk), _ in kept]
@@ -155,7 +169,7 @@ def _write_slice(
     points = [
         ChunkPoint(
             id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
-            dense=vector.tolist(),
+            dense=vector,
             sparse=sparse_vector,
             payload=chunk_payload(run, chunk),
         )
@@ -200,13 +214,18 @@ def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
     }
 
 
-def _reuse_twin(svc: StageContext, run: Run) -> bool:
-    """Identical bytes already indexed in this tenant: copy its vectors instead of embedding."""
+def _indexed_twins(svc: StageContext, runs: Sequence[Run]) -> dict[str, tuple[str, dict]]:
+    """Each run's ready twin in its tenant (same bytes), if any: (twin id, parse facts)."""
+    if not runs:
+        return {}
     with svc.sessions() as session:
-        twin = doc_queries.find_indexed_twin(session, run.tenant_id, run.content_hash, run.doc_id)
-    if twin is None:
-        return False
-    twin_id, twin_parse_info = twin
+        return doc_queries.find_indexed_twins(
+            session, [(run.tenant_id, run.content_hash, run.doc_id) for run in runs]
+        )
+
+
+def _reuse_twin(svc: StageContext, run: Run, twin_id: str, twin_parse_info: dict) -> bool:
+    """Identical bytes already indexed in this tenant: copy its vectors instead of embedding."""
     source = svc.store.document_chunks(Scope.admin(run.tenant_id), twin_id, with_vectors=True)
     if not source:
         return False

@@ -124,6 +124,33 @@ def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-u
             assert (doc.status, doc.chunks_done, doc.chunks_total) == ("ready", 1, 1)
 
 
+def test_a_group_copies_the_vectors_of_identical_ready_documents_only(env) -> None:  # type: ignore[no-untyped-def]
+    svc, parse, principal = env
+    text = "Pump 7 in hall B was serviced on Monday. 七号泵已于周一完成保养。"
+    source = new_doc(svc, principal, text)
+    assert run_parse_stage(svc, source, 1, parse) is Outcome.EMBED_NEXT
+    assert run_embed_stage(svc, source, 1) is Outcome.DONE
+    copy = new_doc(svc, principal, text)
+    # Two identical uploads in one group: neither is ready, so both are embedded.
+    leak = "Valve 3 leaks after a restart. 三号阀重启后漏水。"
+    pair = [new_doc(svc, principal, leak), new_doc(svc, principal, leak)]
+    fresh = new_doc(svc, principal, "Fan 9 is louder than last week.")
+    group = [pair[0], copy, fresh, pair[1]]
+    for doc_id in group:
+        assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    outcomes, errors = run_embed_group(svc, [(d, 1) for d in group])
+    assert errors == {} and outcomes == dict.fromkeys(group, Outcome.DONE)
+    with svc.sessions() as s:
+        docs = {d: doc_queries.get_document(s, d) for d in group}
+    assert docs[copy].reused_from == source
+    assert [docs[d].reused_from for d in (*pair, fresh)] == [None, None, None]
+    assert {doc.status for doc in docs.values()} == {"ready"}
+    texts = {d: [c.payload[fields.TEXT] for c in _chunks(svc, principal, d)] for d in group}
+    assert texts[copy] == [c.payload[fields.TEXT] for c in _chunks(svc, principal, source)]
+    assert texts[pair[0]] == texts[pair[1]] and "三号阀" in texts[pair[0]][0]
+    assert "Fan 9" in texts[fresh][0]
+
+
 def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = env
     good = [new_doc(svc, principal, f"Memo {i}: the boiler in block {i} is due.") for i in range(4)]

@@ -20,6 +20,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from core.errors import InvalidInput, UnprocessableDocument, UnsupportedFormat
 from core.file_types import FORMAT_MIME_TYPES  # also imported from here by api/
 from core.settings import LimitsSettings
+from ingest.text_decoding import utf16_without_bom
 
 TEXT_FORMATS = frozenset({"html", "md", "txt", "eml", "csv", "tsv"})
 
@@ -357,7 +358,14 @@ def _looks_like_text(data: bytes) -> bool:
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return True
     if b"\x00" in head:
-        return False
+        encoding = utf16_without_bom(head)
+        if encoding is None:
+            return False
+        try:
+            head[: len(head) // 2 * 2].decode(encoding)
+        except UnicodeDecodeError:
+            return False
+        return True
     try:
         head.decode("utf-8")
         return True

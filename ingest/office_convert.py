@@ -60,6 +60,13 @@ LIBREOFFICE_TARGETS: dict[str, tuple[str, str]] = {
 # pandoc reads EPUB (a zip of XHTML chapters) better than LibreOffice, which cannot import it.
 PANDOC_TARGETS: dict[str, str] = {"epub": "html"}
 CONVERTED_FORMATS = frozenset(LIBREOFFICE_TARGETS) | frozenset(PANDOC_TARGETS)
+# A modern Office file its parser could not read (ISO "Strict" OOXML, a file written by an
+# unusual program) is saved again by LibreOffice in the common dialect and read once more.
+ROUND_TRIPS: dict[str, tuple[str, str]] = {
+    "docx": ("docx", "docx:MS Word 2007 XML"),
+    "xlsx": ("xlsx", "xlsx:Calc MS Excel 2007 XML"),
+    "pptx": ("pptx", "pptx:Impress MS PowerPoint 2007 XML"),
+}
 
 # The profile's settings, written before its first start (LibreOffice merges the rest).
 _REGISTRY = """<?xml version="1.0" encoding="UTF-8"?>
@@ -101,9 +108,10 @@ def convert(data: bytes, name: str, file_format: str, limits: ConvertLimits) -> 
     """``data`` (a ``file_format`` file called ``name``) as bytes of the format it maps to."""
     if file_format in PANDOC_TARGETS:
         return _pandoc(data, file_format, PANDOC_TARGETS[file_format], limits)
-    if file_format not in LIBREOFFICE_TARGETS:
+    targets = LIBREOFFICE_TARGETS | ROUND_TRIPS
+    if file_format not in targets:
         raise ValueError(f"no converter for {file_format}")
-    target, export_filter = LIBREOFFICE_TARGETS[file_format]
+    target, export_filter = targets[file_format]
     with _profiles().take() as profile, tempfile.TemporaryDirectory(prefix="zhiku-lo-") as work:
         source = Path(work) / f"source.{file_format}"
         source.write_bytes(data)

@@ -42,7 +42,7 @@ from ingest.attachments import (
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
 from ingest.images import IMAGE_FORMATS, images_to_pdf
-from ingest.office_convert import CONVERTED_FORMATS, ConvertLimits, convert
+from ingest.office_convert import CONVERTED_FORMATS, ROUND_TRIPS, ConvertLimits, convert
 from ingest.parse_failures import plain_reason
 from ingest.pdf import OcrBudget, partition_pdf_pages
 from ingest.plain_text import parse_plain_text
@@ -106,12 +106,13 @@ def parse_document(
         elements = _partition(data, name, file_format, settings, started, facts)
     has_text = any(element.kind not in _BOILERPLATE for element in elements)
     if file_format in ("eml", "msg"):
-        if not has_text:  # an encrypted message's "attachments" are its ciphertext
-            raise UnprocessableDocument("the e-mail has no readable body (it may be encrypted)")
-        if attachments:
+        if attachments:  # signatures and encrypted payloads are not among them
             elements = elements + _attachment_elements(
                 data, name, file_format, settings, limits, facts
             )
+            has_text = any(element.kind not in _BOILERPLATE for element in elements)
+        if not has_text:
+            raise UnprocessableDocument("the e-mail has no readable body (it may be encrypted)")
     if file_format in ("docx", "xlsx", "pptx") and attachments:
         elements = elements + _attachment_elements(
             data, name, file_format, settings, limits, facts, embedded=True
@@ -210,7 +211,7 @@ def _is_page_label(key: str) -> bool:
 
 # Text formats unstructured would read as UTF-8 (or guess at): decoded by our own reader first
 # (GBK/GB18030, Big5, UTF-16…; a Chinese CSV saved by Excel on Windows is GBK).
-_DECODED_FIRST = frozenset({"csv", "tsv", "md", "html", "txt"})
+_DECODED_FIRST = frozenset({"csv", "tsv", "md", "html", "txt", "eml"})
 _DECLARED_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*[\w-]+", re.I)
 
 
@@ -220,8 +221,71 @@ def _as_utf8(data: bytes, name: str, file_format: str, facts: dict[str, object])
     if file_format == "html" and _DECLARED_CHARSET.search(data[:4096]):
         return data
     text, encoding = decode_text(data, name)
+    if file_format == "eml" and not encoding.startswith(("utf-16", "utf-32")):
+        # An 8-bit message's parts declare their own charsets: the MIME parser honours them.
+        return data
     facts["encoding"] = encoding
     return data if encoding in ("utf-8", "ascii") else text.encode("utf-8")
+
+
+def _second_reading(
+    data: bytes, name: str, file_format: str, settings: ParsingSettings, facts: dict[str, object]
+) -> list[Element] | None:
+    """Another way to read a file its partitioner failed on, or None: CSV whose rows do not
+    all have the header's length (pandas refuses them; a person sees a table), and modern
+    Office files in a dialect python-docx/-pptx/openpyxl cannot read (ISO Strict OOXML),
+    saved again by LibreOffice."""
+    try:
+        if file_format in ("csv", "tsv"):
+            facts["strategy"] = "csv_rows"
+            return _csv_table(data, name, "\t" if file_format == "tsv" else None)
+        if file_format in ROUND_TRIPS:
+            again = convert(data, name, file_format, _convert_limits(settings))
+            raw = _partitioner(file_format)(
+                file=io.BytesIO(again.data),
+                metadata_filename=name,
+                languages=[code for code in settings.ocr_languages.split("+") if code],
+            )
+            facts.update(strategy="native", converter=again.tool, converted_from=file_format)
+            return to_elements(raw)
+    except Exception as exc:  # the first reason stands
+        logger.info("second reading of %s failed too: %r", name, exc)
+    return None
+
+
+def _csv_table(data: bytes, name: str, delimiter: str | None) -> list[Element]:
+    import csv
+    import html as html_escape
+
+    text, _ = decode_text(data, name)
+    sample = text[:8192]
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = [
+        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+    ]
+    rows = [row for row in rows if any(row)]
+    if not rows:
+        raise UnprocessableDocument(f"no text found in {name}")
+    width = max(len(row) for row in rows)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_escape.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    table_text = "\n".join(" | ".join(row) for row in rows)
+    return [Element(table_text, "table", None, (), f"<table>{body}</table>")]
+
+
+def _convert_limits(settings: ParsingSettings) -> ConvertLimits:
+    return ConvertLimits(
+        timeout_s=min(settings.convert_timeout_s, settings.timeout_s),
+        max_memory_mib=settings.convert_max_memory_mib,
+        soffice=settings.soffice,
+        pandoc=settings.pandoc,
+    )
 
 
 def _converted(
@@ -229,14 +293,8 @@ def _converted(
 ) -> tuple[bytes, str, str]:
     """A legacy/office-suite file as the modern format it converts to, checked like an upload
     (a converted file can still be a zip bomb), named after the original."""
-    limits = ConvertLimits(
-        timeout_s=min(settings.convert_timeout_s, settings.timeout_s),
-        max_memory_mib=settings.convert_max_memory_mib,
-        soffice=settings.soffice,
-        pandoc=settings.pandoc,
-    )
     started = time.monotonic()
-    result = convert(data, name, file_format, limits)
+    result = convert(data, name, file_format, _convert_limits(settings))
     facts.update(
         converted_from=file_format,
         converter=result.tool,
@@ -296,6 +354,10 @@ def _partition(
     except _installation_faults():
         raise
     except Exception as exc:
+        rescued = _second_reading(data, name, file_format, settings, facts)
+        if rescued is not None:
+            logger.info("read %s the second way after: %r", name, exc)
+            return rescued
         # The library's words are for operators; the caller gets a plain reason.
         logger.warning("could not parse %s as %s", name, file_format, exc_info=exc)
         reason = plain_reason(exc, file_format)

@@ -64,6 +64,12 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
                     f"{name} is not readable text: it starts with a {label} byte-order mark "
                     f"but is not valid {label}"
                 ) from exc
+    unmarked = utf16_without_bom(data)
+    if unmarked is not None:
+        try:
+            return data.decode(unmarked), unmarked
+        except UnicodeDecodeError:
+            pass
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -72,6 +78,22 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
     if chinese is not None:
         return chinese
     return _guessed_reading(data, name)
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" for UTF-16 text saved without a byte-order mark (Windows
+    tools do), told by its NUL bytes: Latin text has one in every other position, on the
+    same side. Chinese-only UTF-16 has few NULs and is not recognised here."""
+    head = data[:4096]
+    if len(head) < 8 or b"\x00" not in head:
+        return None
+    even, odd = head[0::2], head[1::2]
+    even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
+    if odd_nul > 0.3 and even_nul < 0.05:
+        return "utf-16-le"
+    if even_nul > 0.3 and odd_nul < 0.05:
+        return "utf-16-be"
+    return None
 
 
 def _chinese_reading(data: bytes) -> tuple[str, str] | None:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 ATTACHMENT_SECTION = "附件 Attachment: {name}"
 EMBEDDED_SECTION = "嵌入 Embedded: {name}"
+PICTURE_SECTION = "图片 Picture: {name}"
+_MEDIA_FOLDERS = ("word/media/", "xl/media/", "ppt/media/")
+_PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+# Pictures smaller than this are icons and bullets, not pages.
+_MIN_PICTURE_BYTES = 2_000
 # Where Office files keep the documents embedded in them (a worksheet in a report, a deck in a
 # workbook); OLE packages (``oleObject1.bin``) wrap other programs' data and are left alone.
 _EMBEDDING_FOLDERS = ("word/embeddings/", "xl/embeddings/", "ppt/embeddings/")
@@ -88,3 +93,25 @@ def office_embeddings(data: bytes) -> list[Attachment]:
             if len(out) >= MAX_ATTACHMENTS:
                 break
     return out
+
+
+def office_pictures(data: bytes, limit: int = 20) -> list[Attachment]:
+    """The pictures of a DOCX, XLSX or PPTX (largest first, at most ``limit``): read by OCR
+    when the file has next to no text of its own (a scan pasted into Word, a deck of
+    screenshots)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        found = [
+            info
+            for info in archive.infolist()
+            if info.filename.startswith(_MEDIA_FOLDERS)
+            and info.filename.lower().endswith(_PICTURE_SUFFIXES)
+            and info.file_size >= _MIN_PICTURE_BYTES
+        ]
+        found.sort(key=lambda info: -info.file_size)
+        return [
+            Attachment(info.filename.rsplit("/", 1)[-1], archive.read(info))
+            for info in found[:limit]
+        ]

@@ -36,8 +36,10 @@ from ingest import unstructured_runtime
 from ingest.attachments import (
     ATTACHMENT_SECTION,
     EMBEDDED_SECTION,
+    PICTURE_SECTION,
     email_attachments,
     office_embeddings,
+    office_pictures,
 )
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
@@ -65,6 +67,9 @@ _PARTITIONERS: dict[str, tuple[str, str, dict[str, object]]] = {
     "eml": ("unstructured.partition.email", "partition_email", {"process_attachments": False}),
     "msg": ("unstructured.partition.msg", "partition_msg", {"process_attachments": False}),
 }
+# An Office file with less text than this (a scan pasted into Word, a deck of screenshots) has
+# its pictures OCR'd.
+MIN_TEXT_BEFORE_PICTURES = 100
 # Kinds that carry no content of their own.
 _BOILERPLATE = frozenset({"header", "footer", "page_number", "image"})
 
@@ -117,7 +122,12 @@ def parse_document(
         elements = elements + _attachment_elements(
             data, name, file_format, settings, limits, facts, embedded=True
         )
-        has_text = has_text or any(e.kind not in _BOILERPLATE for e in elements)
+        own_text = sum(len(e.text) for e in elements if e.kind not in _BOILERPLATE)
+        if own_text < MIN_TEXT_BEFORE_PICTURES:
+            elements = elements + _attachment_elements(
+                data, name, file_format, settings, limits, facts, pictures=True
+            )
+        has_text = any(e.kind not in _BOILERPLATE for e in elements)
     if not has_text:
         raise UnprocessableDocument(f"no text found in {name}")
     if file_format != "pdf" and file_format not in IMAGE_FORMATS:
@@ -137,19 +147,25 @@ def _attachment_elements(
     facts: dict[str, object],
     *,
     embedded: bool = False,
+    pictures: bool = False,
 ) -> list[Element]:
     """Each attached (or, with ``embedded``, embedded) file's elements under a section naming
     it; one that cannot be read is listed in ``facts["attachments_skipped"]`` with its reason,
     and the parent stands."""
     try:
-        found = office_embeddings(data) if embedded else email_attachments(data, file_format)
+        if pictures:
+            found = office_pictures(data)
+        elif embedded:
+            found = office_embeddings(data)
+        else:
+            found = email_attachments(data, file_format)
     except Exception as exc:  # a malformed MIME tree or package: the parent was still read
         logger.warning("could not list what %s carries", name, exc_info=exc)
         facts["attachments_skipped"] = [["*", "the attached files could not be read"]]
         return []
     if not found:
         return []
-    heading = EMBEDDED_SECTION if embedded else ATTACHMENT_SECTION
+    heading = PICTURE_SECTION if pictures else EMBEDDED_SECTION if embedded else ATTACHMENT_SECTION
     out: list[Element] = []
     skipped: list[list[str]] = []
     for attachment in found:

@@ -110,3 +110,42 @@ def test_a_workbook_embedded_in_a_report_is_read_with_it() -> None:
     ]
     assert any("服务器采购 | 120万元" in e.text for e in embedded), parsed.elements
     assert "预算见下表。" in [e.text for e in parsed.elements if not e.section_path]
+
+
+def _scan_png(lines: list[str]) -> bytes:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 40)
+    image = Image.new("RGB", (1300, 100 + 80 * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        draw.text((50, 50 + row * 80), line, fill="black", font=font)
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_scan_pasted_into_word_is_read_by_ocr() -> None:
+    from docx.shared import Inches
+
+    scan = _scan_png(
+        ["租赁合同第五条", "租金为每月人民币九万元整", "The rent is due on the first day."]
+    )
+    pasted = docx.Document()
+    pasted.add_picture(io.BytesIO(scan), width=Inches(6))
+    out = io.BytesIO()
+    pasted.save(out)
+    parsed = parse_bytes(out.getvalue(), "租赁合同扫描.docx")
+    pictures = [
+        e
+        for e in parsed.elements
+        if e.section_path and e.section_path[0].startswith("图片 Picture:")
+    ]
+    assert "租金为每月人民币九万元整" in "".join("".join(e.text for e in pictures).split())
+    # A document with text of its own keeps its pictures as pictures: no OCR.
+    report = docx.Document()
+    report.add_paragraph("本报告说明第三季度的经营情况，详见下图。" * 5)
+    report.add_picture(io.BytesIO(scan), width=Inches(6))
+    out = io.BytesIO()
+    report.save(out)
+    assert not any(e.section_path for e in parse_bytes(out.getvalue(), "报告.docx").elements)

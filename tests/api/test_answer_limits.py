@@ -167,7 +167,9 @@ def ann_of(world: World) -> Principal:
     [
         (
             "/v1/chat/completions",
-            completion("Write a very long, detailed report about the Lisbon office."),
+            # A question the corpus answers at length (a decline would end before the client
+            # leaves, and there would be nothing to cancel).
+            completion("详细介绍里斯本办公室的一切，越详细越好。"),
             "chat.completions",
         ),
         ("/v1/chat", {"message": "详细介绍里斯本办公室的一切。", "stream": False}, "chat"),
@@ -184,6 +186,9 @@ def test_a_client_that_leaves_a_non_streaming_answer_stops_it(
         r.outcome == "cancelled" and r.endpoint == endpoint
         for r in records(server, world.ids["carol"])
     ):
-        assert time.monotonic() < deadline, "the abandoned answer was not cancelled"
+        assert time.monotonic() < deadline, (
+            "the abandoned answer was not cancelled",
+            [(r.outcome, r.endpoint) for r in records(server, world.ids["carol"])],
+        )
         time.sleep(0.2)
     assert server.container.services.answers.answers_running(ann_of(world)) == 0

@@ -119,7 +119,8 @@ def test_a_person_signs_in_through_the_provider_and_lands_signed_in(
     callback = context.cookies(server.url + "/login/oidc/callback")
     assert "zhiku_oidc_flow" not in {c["name"] for c in callback}  # one use only
     with transaction(server.container.sessions) as s:
-        user = s.scalar(select(User).where(User.name == "王芳"))
+        # By id: other tests' tenants in this database have a 王芳 too.
+        user = s.get(User, me.json()["user"]["id"])
         assert user is not None
         linked = s.scalar(select(OidcIdentity).where(OidcIdentity.user_id == user.id))
         assert linked is not None and linked.subject == "sub-wang-0001"

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from api.reasons import language_of, localize
 from core.db.outages import UNAVAILABLE_ERRORS, database_outage
 from core.errors import (
     Component,
@@ -174,7 +175,8 @@ def install(app: FastAPI) -> None:
         elif status >= 500:
             log.warning("%s on %s %s: %r", status, request.method, request.url.path, exc)
         headers = error_headers(exc)
-        return SafeJSONResponse({"detail": public_detail(exc)}, status, headers=headers)
+        detail = localize(public_detail(exc), language_of(request))
+        return SafeJSONResponse({"detail": detail}, status, headers=headers)
 
     # PostgreSQL down or out of connections: the database is unavailable, not the code broken.
     for error_type in UNAVAILABLE_ERRORS:

@@ -32,11 +32,13 @@ from typing import Literal
 
 import anyio.to_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import cookies, origins, scopes
 from api.errors import error_headers, public_detail, status_for
+from api.reasons import language_of, localize
 from core.access import Principal
 from core.db.outages import database_outage
 from core.errors import Unauthenticated, ZhikuError
@@ -420,6 +422,7 @@ async def _answer(
     headers: dict[str, str] | None = None,
 ) -> None:
     # The body may be left unread: close the connection rather than read it to reuse it.
+    detail = localize(detail, language_of(HTTPConnection(scope))) or detail
     response = JSONResponse(
         {"detail": detail}, status_code=status, headers={**(headers or {}), "Connection": "close"}
     )

@@ -13,6 +13,7 @@ from fastapi import (
     HTTPException,
     Path,
     Query,
+    Request,
     Response,
     UploadFile,
     status,
@@ -23,6 +24,7 @@ from pydantic import Field, ValidationError
 
 from api.deps import CurrentPrincipal, Documents
 from api.errors import GUARDED, InvalidBody, error_responses
+from api.reasons import language_of, localize
 from core.db.models import DocumentStatus
 from core.errors import InvalidInput
 from services.documents import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
@@ -65,6 +67,25 @@ class UploadFailure(InvalidBody):
     errors: list[UploadError] = Field(default_factory=list)
 
 
+def _doc_in(request: Request, doc: DocumentPublic) -> DocumentPublic:
+    """The document with its failure reason in the caller's language (``api.reasons``)."""
+    if doc.error is None:
+        return doc
+    return doc.model_copy(update={"error": localize(doc.error, language_of(request))})
+
+
+def _in_language(request: Request, result: UploadResult) -> UploadResult:
+    language = language_of(request)
+    return result.model_copy(
+        update={
+            "data": [_doc_in(request, d) for d in result.data],
+            "errors": [
+                e.model_copy(update={"detail": localize(e.detail, language)}) for e in result.errors
+            ],
+        }
+    )
+
+
 def _parse_access(raw: str | None) -> AccessSpec | None:
     if raw is None or not raw.strip():
         return None
@@ -97,6 +118,7 @@ _UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
     responses=_UPLOAD_ERRORS,
 )
 async def upload_documents(
+    request: Request,
     service: Documents,
     principal: CurrentPrincipal,
     files: Annotated[list[UploadFile], File(description="One or more files")],
@@ -125,7 +147,7 @@ async def upload_documents(
             principal, incoming, service.resolve_access(principal, spec), tag_list
         )
 
-    result = await run_in_threadpool(store)
+    result = _in_language(request, await run_in_threadpool(store))
     if not result.data:
         first = result.errors[0]
         return JSONResponse(
@@ -137,6 +159,7 @@ async def upload_documents(
 
 @router.get("", response_model=DocumentsPublic, operation_id="documents-list")
 def list_documents(
+    request: Request,
     service: Documents,
     principal: CurrentPrincipal,
     status_filter: Annotated[DocumentStatus | None, Query(alias="status")] = None,
@@ -168,7 +191,7 @@ def list_documents(
             reject_control_characters(text or "")
         except ValueError as exc:
             raise InvalidInput(f"search {exc}") from exc
-    return service.list(
+    found = service.list(
         principal,
         status=status_filter,
         offset=offset,
@@ -178,6 +201,7 @@ def list_documents(
         file_type=file_type,
         ids=ids,
     )
+    return found.model_copy(update={"data": [_doc_in(request, d) for d in found.data]})
 
 
 @router.get(
@@ -187,9 +211,9 @@ def list_documents(
     responses=error_responses(404),
 )
 def get_document(
-    service: Documents, principal: CurrentPrincipal, doc_id: DocumentId
+    request: Request, service: Documents, principal: CurrentPrincipal, doc_id: DocumentId
 ) -> DocumentPublic:
-    return service.get(principal, doc_id)
+    return _doc_in(request, service.get(principal, doc_id))
 
 
 @router.post(

@@ -44,6 +44,7 @@ WORDS = {
         "find": "按名称查找人员和群组",
         "save": "保存",
         "refused": "被拒绝",
+        "unparsed": "无法解析该文件：PDF 已损坏或不完整",
         "count_one": "共 1 个文档",
         "none": "没有符合条件的文档。",
     },
@@ -62,6 +63,7 @@ WORDS = {
         "find": "Find people and groups by name",
         "save": "Save",
         "refused": "Refused",
+        "unparsed": "the file could not be parsed: corrupt PDF",
         "count_one": "1 document",
         "none": "No documents match.",
     },
@@ -164,7 +166,7 @@ def test_upload_watch_filter_share_and_delete(
     expect(uploads.locator("li", has_text="notes.md").locator(".badge")).to_have_text(w["ready"])
     broken = row(page, "broken.pdf")
     expect(broken.locator(".badge")).to_have_text(w["failed"], timeout=PROCESSING_MS)
-    expect(broken.locator(".reason")).to_contain_text("could not be parsed")
+    expect(broken.locator(".reason")).to_contain_text(w["unparsed"])
     expect(page.locator("#count")).to_have_text(
         "共 7 个文档" if language == "zh-CN" else "7 documents"
     )
@@ -188,7 +190,7 @@ def test_upload_watch_filter_share_and_delete(
     assert retried.value.status == 202
     expect(broken.locator(".badge")).not_to_have_text(w["failed"])
     expect(broken.locator(".badge")).to_have_text(w["failed"], timeout=PROCESSING_MS)
-    expect(broken.locator(".reason")).to_contain_text("could not be parsed")
+    expect(broken.locator(".reason")).to_contain_text(w["unparsed"])
 
     assert_accessible(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -40,7 +40,10 @@ async function failure(response) {
 }
 
 function headersFor(method, body, extra) {
-  const headers = { Accept: "application/json", ...extra };
+  // The server words its reasons (why a file failed, why a request was refused) in the page's
+  // language (api/reasons.py).
+  const language = document.documentElement.lang || navigator.language || "en";
+  const headers = { Accept: "application/json", "Accept-Language": language, ...extra };
   if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = csrfToken();
   if (body !== undefined && !(body instanceof FormData)) headers["Content-Type"] = "application/json";
   return headers;

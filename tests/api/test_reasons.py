@@ -1,0 +1,98 @@
+"""The server's reasons in the caller's language: a Chinese page (or an ``Accept-Language:
+zh`` client) reads why a file failed or a request was refused in Chinese, nested reasons
+included; everyone else reads the English they always did; an unknown sentence stays as it is
+rather than being guessed at."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.reasons import localize
+from api.web.i18n import CHINESE, ENGLISH
+from tests.api.world import World, upload, wait_terminal
+from tests.live import ThreadServer
+from tests.support import make_settings
+
+CORRUPT_PDF = b"%PDF-1.7\n" + bytes(range(256)) * 20
+
+
+@pytest.mark.parametrize(
+    ("english", "chinese"),
+    [
+        (
+            "the file could not be parsed: corrupt PDF: the file is damaged or incomplete "
+            "(it may have been truncated)",
+            "无法解析该文件：PDF 已损坏或不完整（可能被截断）",
+        ),
+        (
+            "the file could not be parsed: could not parse 报告.docx as DOCX: the file is "
+            "damaged or incomplete (it may have been truncated or corrupted)",
+            "无法解析该文件：无法将 报告.docx 解析为 DOCX 文件："
+            "文件已损坏或不完整（可能被截断或损坏）",
+        ),
+        ("empty.txt is empty", "empty.txt 是空文件"),
+        ("no text found in scan.png", "scan.png 中没有找到文字"),
+        (
+            "unsupported type: .wav (binary data (audio/x-wav))",
+            "不支持的文件类型：.wav (binary data (audio/x-wav))",
+        ),
+        (
+            "you already have 2 answers being generated; wait for one to finish",
+            "您已有 2 个回答正在生成，请等待其中一个完成",
+        ),
+        (
+            "the PDF is password-protected; remove the password",
+            "PDF 受密码保护，请去除密码后再上传",
+        ),
+    ],
+)
+def test_known_reasons_read_in_chinese(english: str, chinese: str) -> None:
+    assert localize(english, CHINESE) == chinese
+    assert localize(english, ENGLISH) == english
+
+
+def test_an_unknown_reason_stays_as_it_is() -> None:
+    assert localize("something nobody wrote a pattern for", CHINESE) == (
+        "something nobody wrote a pattern for"
+    )
+    assert localize(None, CHINESE) is None
+
+
+@pytest.fixture(scope="module")
+def server(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path_factory.mktemp("reasons"), database={"url": pg_url})
+    with ThreadServer(settings) as srv:
+        yield srv
+
+
+def test_reasons_over_http_follow_the_callers_language(server: ThreadServer) -> None:
+    world = World(server)
+    with world.client("ann") as ann:
+        r = upload(ann, [("坏.pdf", CORRUPT_PDF), ("空.txt", b"")])
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert body["errors"][0]["detail"] == "空.txt is empty"  # no language asked: English
+        doc_id = body["data"][0]["id"]
+        assert wait_terminal(ann, doc_id)["status"] == "failed"
+        english = ann.get(f"/v1/documents/{doc_id}").json()["error"]
+        chinese = ann.get(f"/v1/documents/{doc_id}", headers={"Accept-Language": "zh-CN"}).json()
+        assert english.startswith("the file could not be parsed: corrupt PDF")
+        assert chinese["error"].startswith("无法解析该文件：PDF 已损坏或不完整")
+        listed = ann.get("/v1/documents", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).json()
+        assert listed["data"][0]["error"] == chinese["error"]
+        refused = ann.post(
+            "/v1/documents",
+            files=[("files", ("空.txt", b""))],
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert refused.json()["errors"][0]["detail"] == "空.txt 是空文件"
+    # Refusals before any route (the guard) and in a route (a domain error) alike.
+    missing = httpx.get(server.url + "/v1/documents", headers={"Accept-Language": "zh-CN"})
+    assert missing.status_code == 401 and missing.json()["detail"].startswith("缺少 API 密钥")
+    with world.client("ann") as ann:
+        gone = ann.get(
+            "/v1/documents/00000000-0000-0000-0000-000000000000",
+            headers={"Accept-Language": "zh-CN"},
+        )
+        assert gone.status_code == 404 and gone.json()["detail"] == "找不到该文档", gone.text

@@ -277,8 +277,10 @@ class DocumentService:
             with transaction(self._sessions) as session:
                 docs = []
                 for incoming, clean, mime, title in checked:
-                    doc = doc_queries.create_document(
+                    # Added, not flushed: one flush below writes the request's rows together.
+                    doc = doc_queries.add_document(
                         session,
+                        access,
                         tenant_id=principal.tenant_id,
                         owner_id=principal.user_id,
                         title=title or PurePath(clean).stem or clean,
@@ -290,7 +292,6 @@ class DocumentService:
                         tags=tags,
                         blob_key="",
                     )
-                    doc.access = access
                     self._keep_original(doc, incoming)
                     docs.append(doc)
                 session.flush()

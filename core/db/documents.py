@@ -35,6 +35,16 @@ def create_document(session: Session, **fields: object) -> Document:
     return doc
 
 
+def add_document(session: Session, access: Sequence[str], **fields: object) -> Document:
+    """A new document with its id and access list set, added but not flushed: an upload of
+    many files writes all its rows in one flush (the access list set before it, so nothing is
+    read back)."""
+    doc = Document(id=fields.pop("id", None) or new_id(), **fields)
+    doc.access = list(access)
+    session.add(doc)
+    return doc
+
+
 def get_document(session: Session, doc_id: str) -> Document:
     doc = session.get(Document, doc_id)
     if doc is None:

@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from ingest.cjk import CJK, CJK_CHAR
 from ingest.tables import render_rows, table_rows
 from ingest.types import Element
 
@@ -43,9 +44,7 @@ _KINDS = {
     "PageNumber": "page_number",
     "Image": "image",
 }
-_CJK = "\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
-_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
-_CJK_CHAR = re.compile(rf"[{_CJK}]")
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK}])[ \t]+(?=[{CJK}])")
 _SENTENCE_END = re.compile(r"[。！？；!?]\W*$")
 # Typographic ligatures (ﬁ, ﬂ, ﬀ...) from PDF text layers; "conﬁguration" matches no query.
 _LIGATURES = re.compile("[\ufb00-\ufb06]")
@@ -106,7 +105,7 @@ def reads_like_title(text: str) -> bool:
         return False  # letters of a rotated or spaced-out line, not a heading
     if not any(ch.isalnum() for ch in text):
         return False
-    cjk_share = len(_CJK_CHAR.findall(text)) / len(text)
+    cjk_share = len(CJK_CHAR.findall(text)) / len(text)
     if cjk_share > 0.3:
         clause = "，" in text or "；" in text  # headings are phrases, not clauses
         return len(text) <= MAX_CJK_TITLE_CHARS and not clause and not _SENTENCE_END.search(text)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 from unstructured.partition.utils.ocr_models.tesseract_ocr import OCRAgentTesseract
 
+from ingest.cjk import join_words
+
 if TYPE_CHECKING:
     from PIL import Image as PILImage
     from unstructured_inference.inference.elements import TextRegions
@@ -164,16 +166,5 @@ def _paragraph_text(paragraph: list[_Run]) -> str:
     text = ""
     for line in paragraph:
         for box in line.boxes:
-            if text and not (_cjk(text[-1]) and _cjk(box.text[0])):
-                text += " "
-            text += box.text
+            text = join_words(text, box.text)
     return text
-
-
-def _cjk(ch: str) -> bool:
-    return (
-        "\u3000" <= ch <= "\u9fff"
-        or "\uf900" <= ch <= "\ufaff"
-        or "\uff00" <= ch <= "\uffef"
-        or "\u3400" <= ch <= "\u4dbf"
-    )

@@ -17,6 +17,7 @@ import io
 import logging
 from dataclasses import dataclass
 
+from ingest.cjk import join_words
 from ingest.pdf_text import Block, Line, PageText
 
 logger = logging.getLogger(__name__)
@@ -96,17 +97,11 @@ def _table(page: int, found: object, top: float) -> PdfTable | None:
 
 def _cell(value: str | None) -> str:
     # A cell's own line breaks are wrapping; between Chinese characters they join without a space.
-    lines = [part.strip() for part in (value or "").splitlines() if part.strip()]
-    out = ""
-    for part in lines:
-        if out and not (_is_cjk(out[-1]) and _is_cjk(part[0])):
-            out += " "
-        out += part
-    return out
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+    text = ""
+    for part in (value or "").splitlines():
+        if part.strip():
+            text = join_words(text, part.strip())
+    return text
 
 
 def place_tables(page: PageText, tables: list[PdfTable]) -> list[Block | PdfTable]:

@@ -35,13 +35,14 @@ from itertools import pairwise
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from ingest.cjk import CJK_CHAR
+
 _LINE = re.compile(r"[^\r\n]+")
 _ALNUM = re.compile(r"\w")
 BULLET = re.compile(r"^(?:[•●▪◦‣∙·○■□➢►✓\-–*]|\(?(?:\d{1,2}|[a-z]|[ivx]{1,4})[.)])\s+\S")
 _SENTENCE_END = re.compile(r"[.!?:。！？：]['\")\]]*$")
 _RTL_SENTENCE_END = re.compile(r"^['\"(\[]*[.!?:؟]")  # visual order: the stop comes first
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
 _BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _FORCE_BOLD_FLAG = 1 << 18
@@ -263,7 +264,7 @@ def _join(text: str, more: str) -> str:
         len(text) > 1 and text[-1] in "-\xad" and text[-2].isalpha() and more[:1].islower()
     ):
         return text[:-1] + more  # a word hyphenated across the line break
-    if _CJK.match(text[-1]) and _CJK.match(more[0]):
+    if CJK_CHAR.match(text[-1]) and CJK_CHAR.match(more[0]):
         return text + more
     return text + " " + more
 

@@ -26,14 +26,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.cjk import CJK, join_words
 from ingest.elements import normalize_text, reads_like_title
 from ingest.types import Element
 
-_CJK = "\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef"
-_CJK_CHAR = re.compile(rf"[{_CJK}]")
 _NUMERAL = "一二三四五六七八九十百千零〇两"
 # Numbered headings. Their ranks order the levels of nesting; smaller is outer.
-_CHAPTER = re.compile(rf"^第[{_NUMERAL}\d]+([编篇部卷章节])(?:\s|$|(?=[{_CJK}]))")
+_CHAPTER = re.compile(rf"^第[{_NUMERAL}\d]+([编篇部卷章节])(?:\s|$|(?=[{CJK}]))")
 _CHAPTER_RANKS = {"编": 0, "篇": 0, "部": 0, "卷": 0, "章": 1, "节": 2}
 _DIVISION = re.compile(
     r"^(part|book|volume|chapter|section|appendix)\s+(?:[\dIVXLC]+|[A-Z]|one|two|three|four|"
@@ -44,7 +43,7 @@ _DIVISION_RANKS = {"part": 0, "book": 0, "volume": 0, "chapter": 1, "appendix": 
 _DIVISION_MAX_WORDS = 8
 _CHINESE_SECTION = re.compile(rf"^[{_NUMERAL}]+[、．.]\s*\S")  # 一、
 _DECIMAL_SECTION = re.compile(r"^(\d{1,3}(?:\.\d{1,3})+)\.?\s+\S")  # 1.2 Scope
-_NUMBER_SECTION = re.compile(rf"^(\d{{1,3}})\s+[A-Z{_CJK}]")  # 1 Scope (needs a paragraph)
+_NUMBER_SECTION = re.compile(rf"^(\d{{1,3}})\s+[A-Z{CJK}]")  # 1 Scope (needs a paragraph)
 # List markers kept as text, and bullets that are removed.
 _NUMBERED_ITEM = re.compile(
     rf"^(?:\d{{1,3}}[.)、．](?!\d)|[(（]\s*(?:\d{{1,3}}|[{_NUMERAL}]+|[a-z])\s*[)）]"
@@ -114,7 +113,9 @@ def parse_plain_text(text: str) -> list[Element]:
             _append(out, _BULLET.sub("", line.text), "list_item", stack)
         elif out and out[-1].kind == "list_item" and _continues_item(line, lines[index - 1]):
             last = out.pop()
-            out.append(Element(_join(last.text, line.text), "list_item", None, last.section_path))
+            out.append(
+                Element(join_words(last.text, line.text), "list_item", None, last.section_path)
+            )
         else:
             if paragraph and line.block != lines[index - 1].block:
                 flush()
@@ -178,16 +179,10 @@ def _unwrap(raw: list[str], block: int) -> list[_Line]:
             and not _starts_structure(stripped)
             and (len(previous) >= wrap_at or _CONTINUES.match(stripped))
         ):
-            lines[-1].text = _join(previous, stripped)
+            lines[-1].text = join_words(previous, stripped)
         else:
             lines.append(_Line(stripped, line[:1].isspace(), block))
     return lines
-
-
-def _join(left: str, right: str) -> str:
-    if _CJK_CHAR.match(left[-1:]) and _CJK_CHAR.match(right[:1]):
-        return left + right
-    return f"{left} {right}"
 
 
 def _starts_structure(text: str) -> bool:

@@ -142,3 +142,53 @@ def long_text(paragraphs: int, seed: int = 0) -> str:
         body = " ".join(rng.choice(words) for _ in range(60))
         out.append(f"Paragraph {i} of the generated handbook. {body.capitalize()}.")
     return "\n\n".join(out)
+
+
+def saved_by_libreoffice(data: bytes, suffix: str, export_filter: str) -> bytes:
+    """``data`` (a file ending in ``suffix``, e.g. ".docx") saved again by LibreOffice
+    headless with ``export_filter`` ("pdf", "doc:MS Word 97"…), on a profile of its own."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as work:
+        root = Path(work)
+        source = root / f"source{suffix}"
+        source.write_bytes(data)
+        out = root / "out"
+        subprocess.run(
+            [
+                "soffice",
+                f"-env:UserInstallation={(root / 'profile').as_uri()}",
+                "--headless",
+                "--convert-to",
+                export_filter,
+                "--outdir",
+                str(out),
+                str(source),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        (produced,) = out.iterdir()
+        return produced.read_bytes()
+
+
+class _AnsiName(zipfile.ZipInfo):
+    """A member named in a legacy code page with no UTF-8 flag, as Chinese Windows writes it
+    (``zipfile`` itself would write UTF-8 and set the flag)."""
+
+    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
+        return self.filename.encode("cp437"), self.flag_bits
+
+
+def legacy_named_zip(members: dict[str, bytes], encoding: str = "gbk") -> bytes:
+    """A zip whose member names are in ``encoding`` (GBK, Big5) without the UTF-8 flag."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            info = _AnsiName(name.encode(encoding).decode("cp437"))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return out.getvalue()

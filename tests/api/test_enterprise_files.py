@@ -6,13 +6,13 @@ the archive cannot give up is reported without losing the others."""
 from __future__ import annotations
 
 import io
-import zipfile
 from email.message import EmailMessage
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.api.world import World, upload, wait_terminal
+from tests.files import legacy_named_zip
 from tests.live import ThreadServer
 from tests.support import make_settings, shared_data_dir
 
@@ -29,21 +29,6 @@ def server(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def world(server: ThreadServer) -> World:
     return World(server)
-
-
-class _AnsiName(zipfile.ZipInfo):
-    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
-        return self.filename.encode("cp437"), self.flag_bits
-
-
-def _gbk_zip(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            info = _AnsiName(name.encode("gbk").decode("cp437"))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    return out.getvalue()
 
 
 def _scan(lines: list[str]) -> bytes:
@@ -76,7 +61,7 @@ def _search(client, query: str) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_an_archive_becomes_its_documents(server: ThreadServer, world: World) -> None:
     legacy = (shared_data_dir() / "docs/unstructured-example-docs/simple.doc").read_bytes()
-    archive = _gbk_zip(
+    archive = legacy_named_zip(
         {
             "制度/差旅报销制度.txt": "出差住宿标准为每晚五百元，须提前申请。".encode(),
             "制度/旧版手册.doc": legacy,

@@ -12,27 +12,16 @@ import pytest
 from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
 from ingest.archives import is_archive, unpack
-
-
-class _AnsiName(zipfile.ZipInfo):
-    """A member named in a legacy code page with no UTF-8 flag, as Chinese Windows writes it
-    (``zipfile`` itself would write UTF-8 and set the flag)."""
-
-    def _encodeFilenameFlags(self) -> tuple[bytes, int]:
-        return self.filename.encode("cp437"), self.flag_bits
+from tests.files import legacy_named_zip
 
 
 def _zip(members: dict[str, bytes], *, legacy: str | None = None) -> bytes:
+    if legacy:  # what Chinese Windows writes: names in its ANSI code page, no UTF-8 flag
+        return legacy_named_zip(members, legacy)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
-            if legacy:
-                # What Chinese Windows writes: the name in its ANSI code page, no UTF-8 flag.
-                info = _AnsiName(name.encode(legacy).decode("cp437"))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, data)
-            else:
-                archive.writestr(name, data)
+            archive.writestr(name, data)
     return out.getvalue()
 
 

@@ -4,15 +4,14 @@ pieces, and its characters match the text layer's."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
+import io
 
 import docx
 import pypdfium2 as pdfium
 import pytest
 from rapidfuzz.distance import Levenshtein
 
+from tests.files import saved_by_libreoffice
 from tests.ingest.helpers import parse_bytes
 
 PARAGRAPHS = [
@@ -28,31 +27,14 @@ def _rendered_scan() -> tuple[bytes, str]:
     document.add_heading("发行人基本情况", level=1)
     for text in PARAGRAPHS:
         document.add_paragraph(text)
-    with tempfile.TemporaryDirectory() as work:
-        root = Path(work)
-        document.save(root / "p.docx")
-        subprocess.run(
-            [
-                "soffice",
-                f"-env:UserInstallation={(root / 'profile').as_uri()}",
-                "--headless",
-                "--convert-to",
-                "pdf",
-                "--outdir",
-                str(root),
-                str(root / "p.docx"),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        pdf = pdfium.PdfDocument((root / "p.pdf").read_bytes())
-        page = pdf[0]
-        truth = page.get_textpage().get_text_range()
-        image = page.render(scale=200 / 72).to_pil()
-        out = root / "scan.png"
-        image.save(out)
-        return out.read_bytes(), truth
+    source = io.BytesIO()
+    document.save(source)
+    pdf = pdfium.PdfDocument(saved_by_libreoffice(source.getvalue(), ".docx", "pdf"))
+    page = pdf[0]
+    truth = page.get_textpage().get_text_range()
+    scan = io.BytesIO()
+    page.render(scale=200 / 72).to_pil().save(scan, "PNG")
+    return scan.getvalue(), truth
 
 
 def _chars(text: str) -> str:

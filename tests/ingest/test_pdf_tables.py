@@ -5,14 +5,13 @@ writes, in Chinese and English, as an office would make them."""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
+import io
 
 import docx
 import pytest
 
 from ingest.chunking import Chunker
+from tests.files import saved_by_libreoffice
 from tests.ingest.helpers import parse_bytes
 
 RATINGS = [
@@ -29,25 +28,9 @@ PRICES = [
 
 
 def _pdf_of(document: docx.Document) -> bytes:
-    with tempfile.TemporaryDirectory() as work:
-        root = Path(work)
-        document.save(root / "t.docx")
-        subprocess.run(
-            [
-                "soffice",
-                f"-env:UserInstallation={(root / 'profile').as_uri()}",
-                "--headless",
-                "--convert-to",
-                "pdf",
-                "--outdir",
-                str(root),
-                str(root / "t.docx"),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        return (root / "t.pdf").read_bytes()
+    out = io.BytesIO()
+    document.save(out)
+    return saved_by_libreoffice(out.getvalue(), ".docx", "pdf")
 
 
 def _add_table(document: docx.Document, rows: list[tuple[str, ...]]) -> None:

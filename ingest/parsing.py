@@ -43,11 +43,13 @@ from ingest.attachments import (
 )
 from ingest.elements import to_elements
 from ingest.formats import check_archive_safety, detect_type, safe_filename
+from ingest.furniture import keep_distinct_furniture
 from ingest.images import IMAGE_FORMATS, images_to_pdf
 from ingest.office_convert import CONVERTED_FORMATS, ROUND_TRIPS, ConvertLimits, convert
 from ingest.parse_failures import plain_reason
 from ingest.pdf import OcrBudget, partition_pdf_pages
 from ingest.plain_text import parse_plain_text
+from ingest.tables import csv_table
 from ingest.text_decoding import decode_text
 from ingest.types import Element, ParsedDocument
 
@@ -188,43 +190,6 @@ def _attachment_elements(
     return out
 
 
-_DIGITS = re.compile(r"\d+")
-_LETTERS = re.compile(r"[^\W\d_]")
-_FURNITURE = frozenset({"header", "footer"})
-
-
-def keep_distinct_furniture(elements: list[Element]) -> list[Element]:
-    """Page headers and footers that carry content ("机密：仅限内部使用", a contract's
-    number, a department) become text once per document; their repeats and the bare running
-    heads ("Page 3 of 10", "— 7 —") stay furniture, which chunking leaves out.
-
-    Two headers that differ only in their numbers are one header."""
-    seen: set[str] = set()
-    out: list[Element] = []
-    for element in elements:
-        if element.kind in _FURNITURE:
-            key = _DIGITS.sub("#", " ".join(element.text.split())).casefold()
-            letters = len(_LETTERS.findall(_DIGITS.sub("", element.text)))
-            if key not in seen and letters >= _MIN_FURNITURE_LETTERS and not _is_page_label(key):
-                seen.add(key)
-                element = replace(element, kind="text")
-            else:
-                seen.add(key)
-        out.append(element)
-    return out
-
-
-# "Page # of #" and its kin in the languages we read: a page label, not content.
-_PAGE_LABEL = re.compile(
-    r"^(page|p\.|第|页|頁|seite|pagina)?\s*#\s*(of|/|页|頁|共)?\s*#?\s*(页|頁)?$"
-)
-_MIN_FURNITURE_LETTERS = 4
-
-
-def _is_page_label(key: str) -> bool:
-    return bool(_PAGE_LABEL.match(key.strip(" -—–·|")))
-
-
 # Text formats unstructured would read as UTF-8 (or guess at): decoded by our own reader first
 # (GBK/GB18030, Big5, UTF-16…; a Chinese CSV saved by Excel on Windows is GBK).
 _DECODED_FIRST = frozenset({"csv", "tsv", "md", "html", "txt", "eml"})
@@ -254,7 +219,7 @@ def _second_reading(
     try:
         if file_format in ("csv", "tsv"):
             facts["strategy"] = "csv_rows"
-            return _csv_table(data, name, "\t" if file_format == "tsv" else None)
+            return csv_table(data, name, "\t" if file_format == "tsv" else None)
         if file_format in ROUND_TRIPS:
             again = convert(data, name, file_format, _convert_limits(settings))
             raw = _partitioner(file_format)(
@@ -267,32 +232,6 @@ def _second_reading(
     except Exception as exc:  # the first reason stands
         logger.info("second reading of %s failed too: %r", name, exc)
     return None
-
-
-def _csv_table(data: bytes, name: str, delimiter: str | None) -> list[Element]:
-    import csv
-    import html as html_escape
-
-    text, _ = decode_text(data, name)
-    sample = text[:8192]
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-    rows = [
-        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)
-    ]
-    rows = [row for row in rows if any(row)]
-    if not rows:
-        raise UnprocessableDocument(f"no text found in {name}")
-    width = max(len(row) for row in rows)
-    rows = [row + [""] * (width - len(row)) for row in rows]
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html_escape.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    table_text = "\n".join(" | ".join(row) for row in rows)
-    return [Element(table_text, "table", None, (), f"<table>{body}</table>")]
 
 
 def _convert_limits(settings: ParsingSettings) -> ConvertLimits:

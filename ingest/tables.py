@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import html as html_lib
+import io
 
 from lxml import html as lxml_html
+
+from core.errors import UnprocessableDocument
+from ingest.text_decoding import decode_text
+from ingest.types import Element
 
 CELL_SEPARATOR = " | "
 
@@ -42,3 +48,28 @@ def rows_to_html(rows: list[list[str]]) -> str:
         for row in rows
     )
     return f"<table>{body}</table>"
+
+
+def csv_table(data: bytes, name: str, delimiter: str | None) -> list[Element]:
+    """A CSV/TSV file as one table element, rows padded to the widest (pandas refuses ragged
+    rows; a person still sees a table). ``delimiter`` None: sniffed."""
+    text, _ = decode_text(data, name)
+    sample = text[:8192]
+    if delimiter is None:
+        try:
+            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    rows = [
+        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)
+    ]
+    rows = [row for row in rows if any(row)]
+    if not rows:
+        raise UnprocessableDocument(f"no text found in {name}")
+    width = max(len(row) for row in rows)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_lib.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    table_text = "\n".join(" | ".join(row) for row in rows)
+    return [Element(table_text, "table", None, (), f"<table>{body}</table>")]

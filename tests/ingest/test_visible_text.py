@@ -10,7 +10,7 @@ import pptx
 from pptx.util import Inches
 
 from ingest.chunking import SKIPPED_KINDS
-from ingest.parsing import keep_distinct_furniture
+from ingest.furniture import keep_distinct_furniture
 from ingest.types import Element
 from tests.ingest.helpers import parse_bytes
 

@@ -37,4 +37,5 @@ FORMAT_MIME_TYPES: dict[str, str] = {
     "tiff": "image/tiff",
     "bmp": "image/bmp",
     "webp": "image/webp",
+    "heic": "image/heic",  # HEIC/HEIF photos (iPhones' default), decoded by pillow-heif
 }

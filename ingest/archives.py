@@ -1,4 +1,4 @@
-"""A zip archive → its member files, each to become a document of its own.
+"""An archive (zip, 7z, RAR) → its member files, each to become a document of its own.
 
 The limits that guard Office files guard archives too, over the whole tree: the number of
 members, the bytes they unpack to, the ratio of unpacked to packed size, and how deep archives
@@ -7,6 +7,8 @@ as the program that wrote them meant: the UTF-8 flag when set, else UTF-8 if val
 GBK/GB18030 or Big5 (Chinese Windows' own zip writes its ANSI code page) scored as in
 :mod:`ingest.text_decoding`. Folders, system litter (``__MACOSX/``, ``.DS_Store``,
 ``Thumbs.db``) and empty files are skipped; an encrypted member is reported, not guessed at.
+7z and RAR archives are read by :mod:`ingest.archive_readers` under the same limits, and any
+of the three may hold any other.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import PurePosixPath
 
 from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
-from ingest.formats import MAX_ARCHIVE_MEMBERS, safe_filename
+from ingest.archive_readers import Budget, archive_kind, read_entries
+from ingest.formats import safe_filename
+from ingest.mailboxes import is_mbox, split_mbox
 from ingest.text_decoding import decode_legacy_name
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -51,7 +55,12 @@ class Unpacked:
 
 
 def is_archive(data: bytes, filename: str) -> bool:
-    """A zip that is an archive of files, not an Office/OpenDocument/EPUB file (also zips)."""
+    """A 7z or RAR archive (by content or name), or a zip that is an archive of files, not an
+    Office/OpenDocument/EPUB file (also zips)."""
+    if archive_kind(data) or PurePosixPath(filename.lower()).suffix in (".7z", ".rar"):
+        return True
+    if is_mbox(data, filename):  # a mailbox: one document per message
+        return True
     if not data.startswith(ZIP_MAGIC):
         return False
     try:
@@ -65,21 +74,25 @@ def is_archive(data: bytes, filename: str) -> bool:
 
 def unpack(data: bytes, name: str, limits: LimitsSettings) -> Unpacked:
     result = Unpacked()
-    budget = _Budget(limits)
-    _unpack(data, name, "", 1, budget, result)
+    _unpack(data, name, "", 1, Budget(limits), result)
     return result
 
 
-class _Budget:
-    def __init__(self, limits: LimitsSettings) -> None:
-        self.limits = limits
-        self.members = 0
-        self.unpacked = 0
-
-
-def _unpack(
-    data: bytes, name: str, prefix: str, depth: int, budget: _Budget, out: Unpacked
-) -> None:
+def _unpack(data: bytes, name: str, prefix: str, depth: int, budget: Budget, out: Unpacked) -> None:
+    kind = archive_kind(data)
+    if kind is None and not data.startswith(ZIP_MAGIC):
+        suffix = PurePosixPath(name.lower()).suffix
+        kind = {".7z": "7z", ".rar": "rar"}.get(suffix)
+    mailbox = kind is None and not data.startswith(ZIP_MAGIC) and is_mbox(data, name)
+    if kind is not None or mailbox:
+        entries = read_entries(data, name, kind, budget) if kind else split_mbox(data, budget)
+        for entry in entries:
+            path = prefix + entry.path
+            if entry.refused:
+                out.refused.append((path, entry.refused))
+            elif not _litter(path):
+                _take(entry.data, path, depth, budget, out)
+        return
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except NotImplementedError as exc:
@@ -92,11 +105,7 @@ def _unpack(
         ) from exc
     with archive:
         infos = archive.infolist()
-        budget.members += len(infos)
-        if budget.members > MAX_ARCHIVE_MEMBERS:
-            raise UnprocessableDocument(
-                f"the archive holds more than {MAX_ARCHIVE_MEMBERS} files (limit)"
-            )
+        budget.add_members(len(infos))
         declared = sum(info.file_size for info in infos)
         if declared > budget.limits.max_unpacked_bytes - budget.unpacked:
             raise UnprocessableDocument(
@@ -122,17 +131,24 @@ def _unpack(
             except Exception:
                 out.refused.append((path, "the file is damaged inside the archive"))
                 continue
-            if not content:
-                continue
-            if content.startswith(ZIP_MAGIC) and is_archive(content, path):
-                if depth >= MAX_NESTING:
-                    out.refused.append(
-                        (path, f"archives nested more than {MAX_NESTING} deep are not unpacked")
-                    )
-                    continue
-                _unpack(content, path, path + "/", depth + 1, budget, out)
-                continue
-            out.members.append(Member(path, content))
+            _take(content, path, depth, budget, out)
+
+
+def _take(content: bytes, path: str, depth: int, budget: Budget, out: Unpacked) -> None:
+    """A member's bytes: a document, or an archive to unpack in its turn (within the depth)."""
+    if not content:
+        return
+    nested = (
+        archive_kind(content) is not None
+        or (content.startswith(ZIP_MAGIC) and is_archive(content, path))
+        or is_mbox(content, path)
+    )
+    if not nested:
+        out.members.append(Member(path, content))
+    elif depth >= MAX_NESTING:
+        out.refused.append((path, f"archives nested more than {MAX_NESTING} deep are not unpacked"))
+    else:
+        _unpack(content, path, path + "/", depth + 1, budget, out)
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
@@ -151,5 +167,9 @@ def _skipped(info: zipfile.ZipInfo, path: str) -> bool:
     mode = info.external_attr >> 16
     if mode and stat.S_ISLNK(mode):  # a symbolic link stored as a member: never followed
         return True
+    return _litter(path)
+
+
+def _litter(path: str) -> bool:
     parts = path.split("/")
-    return parts[0] == "__MACOSX" or parts[-1].lower() in _LITTER or parts[-1].startswith("._")
+    return "__MACOSX" in parts or parts[-1].lower() in _LITTER or parts[-1].startswith("._")

@@ -4,13 +4,17 @@ Each attachment goes through the same checks and parser as an upload (type sniff
 limits, the converter for legacy files), and its elements are appended to the message's under
 a section naming it ("附件 Attachment: 报价单.xlsx"), so every chunk says where it came from.
 Attachments are not unpacked further (an attachment of an attached e-mail is left alone), and
-what cannot be read is recorded in the parse facts instead of failing the message.
+what cannot be read is recorded in the parse facts instead of failing the message. A forwarded
+message and each message of a MIME digest are attachments too, read as EML files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email
+import email.message
 import email.policy
+import re
 from dataclasses import dataclass
 
 ATTACHMENT_SECTION = "附件 Attachment: {name}"
@@ -52,6 +56,15 @@ def _eml(data: bytes) -> list[Attachment]:
     message = email.message_from_bytes(data, policy=email.policy.default)
     out: list[Attachment] = []
     for part in message.walk():
+        if part is not message and part.get_content_type() == "message/rfc822":
+            # A forwarded message, or one of a MIME digest's (multipart/digest): read as an
+            # EML of its own; the files attached to it are still found by this walk.
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner:
+                with contextlib.suppress(Exception):  # one that cannot be written back is skipped
+                    name = _message_filename(inner[0], part, len(out))
+                    out.append(Attachment(name, inner[0].as_bytes()))
+            continue
         if part.is_multipart():
             continue
         filename = part.get_filename()
@@ -61,6 +74,14 @@ def _eml(data: bytes) -> list[Attachment]:
         if isinstance(payload, bytes):
             out.append(Attachment(str(filename), payload))
     return out
+
+
+def _message_filename(inner: email.message.Message, part: email.message.Message, index: int) -> str:
+    named = part.get_filename()
+    if named:
+        return str(named) if str(named).lower().endswith(".eml") else f"{named}.eml"
+    subject = re.sub(r'[\x00-\x1f\x7f<>:"/\\|?*]+', " ", str(inner.get("subject", "") or ""))
+    return f"{subject.strip(' .')[:60].strip() or f'message {index + 1}'}.eml"
 
 
 def _msg(data: bytes) -> list[Attachment]:

@@ -72,6 +72,9 @@ _EXTENSIONS = {
     ".tiff": "tiff",
     ".bmp": "bmp",
     ".webp": "webp",
+    ".heic": "heic",
+    ".heif": "heic",
+    ".hif": "heic",
 }
 # Known but refused, with the advice a user needs.
 _UNSUPPORTED = {
@@ -99,6 +102,7 @@ _CONTENT_NAMES = {
     "tiff": "a TIFF image",
     "bmp": "a BMP image",
     "webp": "a WebP image",
+    "heic": "a HEIC/HEIF photo",
 }
 # What a claimed (extension's) format may really contain and still be read, as what it is:
 # WPS Office writes the Office 97-2003 containers under its own extensions, Word saves RTF
@@ -273,6 +277,8 @@ def _sniff_content(data: bytes) -> str:
             return image_format
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if _is_heif(data):
+        return "heic"
     if (
         data[:2] == b"BM"
         and data[6:10] == b"\x00\x00\x00\x00"
@@ -288,6 +294,19 @@ def _sniff_content(data: bytes) -> str:
     import magic  # libmagic; imported late so that importing this module stays cheap
 
     return f"binary data ({magic.from_buffer(data[:65536], mime=True)})"
+
+
+# An ISO base media file whose ``ftyp`` box names a HEIF image brand (HEVC-coded stills and
+# sequences); ``mif1``/``msf1`` alone are also AVIF's, so they count only with ``heic`` listed.
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx")
+
+
+def _is_heif(data: bytes) -> bool:
+    if data[4:8] != b"ftyp":
+        return False
+    box = data[8 : min(int.from_bytes(data[:4], "big"), 64)]
+    major = box[:4]
+    return major in _HEIF_BRANDS or (major in (b"mif1", b"msf1") and b"heic" in box[8:])
 
 
 def _sniff_zip(data: bytes) -> str:

@@ -1,4 +1,4 @@
-"""Scanned pages and photos (PNG, JPEG, TIFF with many pages, BMP, WebP) → a PDF of image-only
+"""Scanned pages and photos (PNG, JPEG, multi-page TIFF, BMP, WebP, HEIC) → a PDF of image-only
 pages, which :mod:`ingest.pdf` then OCRs like a scanned PDF: the same Chinese-aware tesseract
 agent, the same pixel budget, one page per image frame.
 
@@ -20,7 +20,7 @@ from core.errors import UnprocessableDocument
 
 logger = logging.getLogger(__name__)
 
-IMAGE_FORMATS = frozenset({"png", "jpeg", "tiff", "bmp", "webp"})
+IMAGE_FORMATS = frozenset({"png", "jpeg", "tiff", "bmp", "webp", "heic"})
 # OSD's confidence under which its rotation is not trusted (tesseract's scale; ~2 is its own
 # advice for "reliable").
 MIN_OSD_CONFIDENCE = 2.0
@@ -44,6 +44,7 @@ def images_to_pdf(
     gives back each frame's pixels), and facts: frames, rotations applied."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    _register_heif()
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:  # PIL's own guard, past ~179 MP declared
@@ -92,6 +93,14 @@ def images_to_pdf(
     out = io.BytesIO()
     pages[0].save(out, "PDF", resolution=float(dpi), save_all=True, append_images=pages[1:])
     return out.getvalue(), {"image_pages": frames, "rotated_pages": sum(1 for a in rotations if a)}
+
+
+def _register_heif() -> None:
+    """HEIC/HEIF photos (an iPhone's default) through pillow-heif's decoder (libheif, libde265 in
+    its wheel); it applies the photo's own rotation and mirror boxes as it decodes."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _upright_angle(frame: object) -> int:

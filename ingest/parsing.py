@@ -46,6 +46,7 @@ from ingest.formats import check_archive_safety, detect_type, safe_filename
 from ingest.furniture import keep_distinct_furniture
 from ingest.images import IMAGE_FORMATS, images_to_pdf
 from ingest.office_convert import CONVERTED_FORMATS, ROUND_TRIPS, ConvertLimits, convert
+from ingest.office_extras import complete_office_text
 from ingest.parse_failures import plain_reason
 from ingest.pdf import OcrBudget, partition_pdf_pages
 from ingest.plain_text import parse_plain_text
@@ -111,6 +112,7 @@ def parse_document(
         facts["strategy"] = "plain_text"
     else:
         elements = _partition(data, name, file_format, settings, started, facts)
+        elements = complete_office_text(data, file_format, elements, settings)
     has_text = any(element.kind not in _BOILERPLATE for element in elements)
     if file_format in ("eml", "msg"):
         if attachments:  # signatures and encrypted payloads are not among them

@@ -9,11 +9,21 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[install] %s\n' "$*" >&2; }
 
+# One install at a time: two clones installing at once (a CI run beside a session) race on the
+# shared venv and wheel cache (pip fails half-way with OSError).
+mkdir -p "$HOME/.cache/zhiku"
+exec 9>"$HOME/.cache/zhiku/.install.lock"
+if ! flock -n 9; then
+  log "another install is running; waiting for it"
+  flock 9
+fi
+
 # --- Debian packages: OCR (with Chinese), PDF rendering, file-type sniffing, office conversion.
 # LibreOffice headless and pandoc convert legacy Office, WPS, RTF, OpenDocument and EPUB files
 # (ingest/office_convert.py).
 apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf fonts-wqy-zenhei
-  libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui pandoc)
+  libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui pandoc
+  libarchive13)
 if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

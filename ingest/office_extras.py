@@ -1,0 +1,181 @@
+"""Text in DOCX, XLSX and PPTX files that unstructured's readers leave out, read from the
+package's XML.
+
+Always, since a reader sees it: Japanese/Chinese ruby (python-docx reads no run inside
+``w:ruby``, so a paragraph of annotated kanji came out empty; the base text is kept with its
+reading in parentheses, "漢字(かんじ)"), text inserted as a tracked change (python-docx reads
+no run inside ``w:ins`` either: such a paragraph is added as Word shows it, changes accepted)
+and text boxes and shapes on worksheets (xlsx drawings). As options (``ParsingSettings``, off
+by default: what the author did not put on the page): Word comments, tracked changes listed
+as such (inserted and deleted text, "修订 Tracked changes"), charts' titles, axis titles and
+series names, and hidden worksheets (unstructured reads every sheet; without the option, the
+hidden ones are dropped). Text already found by the main reader is not
+added twice. Sizes were bounded before this (``check_archive_safety``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+from core.settings import ParsingSettings
+from ingest.types import Element
+
+logger = logging.getLogger(__name__)
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+COMMENTS_SECTION = "批注 Comments"
+TRACKED_SECTION = "修订 Tracked changes"
+TEXT_BOX_SECTION = "文本框 Text box"
+CHART_SECTION = "图表 Chart"
+_SPACE = re.compile(r"\s+")
+_CHARTS = re.compile(r"^(word|xl|ppt)/charts/chart\d+\.xml$")
+_DRAWINGS = re.compile(r"^xl/drawings/drawing\d+\.xml$")
+
+
+def complete_office_text(
+    data: bytes, file_format: str, elements: list[Element], settings: ParsingSettings
+) -> list[Element]:
+    """``elements`` with the text the reader missed added at the end (each under a section
+    saying what it is) and, for a workbook, its hidden sheets dropped unless asked for."""
+    if file_format not in ("docx", "xlsx", "pptx"):
+        return elements
+    try:
+        return _complete(data, file_format, elements, settings)
+    except Exception as exc:  # malformed XML in a part the main reader did not need
+        logger.warning("could not read the extra Office text", exc_info=exc)
+        return elements
+
+
+def _complete(
+    data: bytes, file_format: str, elements: list[Element], settings: ParsingSettings
+) -> list[Element]:
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        names = set(package.namelist())
+        if file_format == "xlsx" and not settings.office_hidden_sheets:
+            hidden = _hidden_sheets(package, names)
+            elements = [
+                e for e in elements if not (e.section_path[:1] and e.section_path[0] in hidden)
+            ]
+        seen = _SPACE.sub("", "".join(e.text for e in elements))
+        extra: list[Element] = []
+
+        def add(text: str, section: tuple[str, ...]) -> None:
+            nonlocal seen
+            flat = _SPACE.sub("", text)
+            if flat and flat not in seen:
+                extra.append(Element(text, "text", None, section))
+                seen += flat
+
+        docx = file_format == "docx" and "word/document.xml" in names
+        raw = package.read("word/document.xml") if docx else b""
+        # Parsed only when there is something to find: most documents have neither.
+        if raw and (b":ruby" in raw or b":ins " in raw):
+            body = _xml(raw)
+            for paragraph in body.iter(f"{_W}p"):
+                if paragraph.find(f".//{_W}ruby") is not None or _inserts_text(paragraph):
+                    add(_paragraph_text(paragraph), ())
+            if settings.office_tracked_changes:
+                for kind, label in (("ins", "插入 Inserted"), ("del", "删除 Deleted")):
+                    for change in body.iter(f"{_W}{kind}"):
+                        text = _word_text(change)
+                        if text:
+                            extra.append(Element(text, "text", None, (TRACKED_SECTION, label)))
+            if settings.office_comments and "word/comments.xml" in names:
+                for comment in _xml(package.read("word/comments.xml")).iter(f"{_W}comment"):
+                    author = comment.get(f"{_W}author") or ""
+                    text = "\n".join(_word_text(p) for p in comment.iter(f"{_W}p")).strip()
+                    if text:
+                        section = (COMMENTS_SECTION, author) if author else (COMMENTS_SECTION,)
+                        extra.append(Element(text, "text", None, section))
+        for name in sorted(names):
+            if _DRAWINGS.match(name):
+                for box in _xml(package.read(name)).iter("{*}txBody"):  # xdr: in sheets
+                    add(_drawing_text(box), (TEXT_BOX_SECTION,))
+            elif settings.office_chart_titles and _CHARTS.match(name):
+                for text in _chart_labels(_xml(package.read(name))):
+                    add(text, (CHART_SECTION,))
+    return elements + extra
+
+
+def _xml(raw: bytes) -> Any:
+    from lxml import etree
+
+    # No entities, no network, no DTD: the package is untrusted.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.fromstring(raw, parser)
+
+
+def _hidden_sheets(package: zipfile.ZipFile, names: set[str]) -> set[str]:
+    if "xl/workbook.xml" not in names:
+        return set()
+    workbook = _xml(package.read("xl/workbook.xml"))
+    return {
+        sheet.get("name", "")
+        for sheet in workbook.iter(f"{_S}sheet")
+        if sheet.get("state") in ("hidden", "veryHidden")
+    }
+
+
+def _inserts_text(paragraph: Any) -> bool:
+    return any(change.find(f".//{_W}t") is not None for change in paragraph.iter(f"{_W}ins"))
+
+
+def _paragraph_text(paragraph: Any) -> str:
+    """The paragraph as Word shows it with its changes accepted: inserted runs in, deleted
+    ones out, ruby as base(reading)."""
+    return "".join(_ruby_parts(paragraph)).strip()
+
+
+def _ruby_parts(node: Any) -> Iterator[str]:
+    for child in node:
+        if child.tag == f"{_W}ruby":
+            base = "".join(t.text or "" for t in child.iter(f"{_W}t") if _in_base(t, child))
+            reading = "".join(
+                t.text or "" for rt in child.iter(f"{_W}rt") for t in rt.iter(f"{_W}t")
+            )
+            yield f"{base}({reading})" if reading else base
+        elif child.tag == f"{_W}t":
+            yield child.text or ""
+        elif child.tag == f"{_W}tab":
+            yield "\t"
+        elif child.tag not in (f"{_W}del", f"{_W}rPr", f"{_W}pPr"):
+            yield from _ruby_parts(child)
+
+
+def _in_base(text: Any, ruby: Any) -> bool:
+    node = text.getparent()
+    while node is not None and node is not ruby:
+        if node.tag == f"{_W}rt":
+            return False
+        node = node.getparent()
+    return True
+
+
+def _word_text(node: Any) -> str:
+    return "".join(t.text or "" for t in node.iter(f"{_W}t", f"{_W}delText")).strip()
+
+
+def _drawing_text(body: Any) -> str:
+    lines = ["".join(t.text or "" for t in p.iter(f"{_A}t")) for p in body.iter(f"{_A}p")]
+    return "\n".join(line for line in lines if line.strip()).strip()
+
+
+def _chart_labels(chart: Any) -> Iterator[str]:
+    """The chart's title, its axes' titles and its series' names."""
+    for title in chart.iter(f"{_C}title"):
+        text = "".join(t.text or "" for t in title.iter(f"{_A}t"))
+        if text.strip():
+            yield text.strip()
+    for series in chart.iter(f"{_C}ser"):
+        name = series.find(f"{_C}tx")
+        if name is not None:
+            text = "".join(v.text or "" for v in name.iter(f"{_C}v", f"{_A}t"))
+            if text.strip():
+                yield text.strip()

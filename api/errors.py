@@ -15,11 +15,15 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import validation_words
 from api.reasons import language_of, localize
+from api.web.i18n import CHINESE
 from core.db.outages import UNAVAILABLE_ERRORS, database_outage
 from core.errors import (
     Component,
@@ -151,8 +155,9 @@ def _trim(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # ``input`` and ``ctx`` can carry what the client sent; loc and msg are bounded.
+def _validation_errors(exc: RequestValidationError, language: str) -> list[dict[str, Any]]:
+    # ``input`` and ``ctx`` can carry what the client sent; loc and msg are bounded. A Chinese
+    # caller's ``msg`` is worded from the error's type and our own limits in ``ctx``.
     return [
         {
             "type": str(error.get("type", "value_error")),
@@ -160,10 +165,16 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
                 part if isinstance(part, int) else _trim(part, _MAX_LOC_CHARS)
                 for part in error.get("loc", ())
             ],
-            "msg": _trim(error.get("msg", ""), _MAX_MESSAGE_CHARS),
+            "msg": _trim(_message(error, language), _MAX_MESSAGE_CHARS),
         }
         for error in exc.errors()[:_MAX_VALIDATION_ERRORS]
     ]
+
+
+def _message(error: dict[str, Any], language: str) -> str:
+    if language != CHINESE:
+        return str(error.get("msg", ""))
+    return validation_words.chinese(error, lambda text: localize(text, language) or text)
 
 
 def install(app: FastAPI) -> None:
@@ -189,8 +200,18 @@ def install(app: FastAPI) -> None:
             return await _domain(request, outage)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return SafeJSONResponse({"detail": _validation_errors(exc)}, status_code=422)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = _validation_errors(exc, language_of(request))
+        return SafeJSONResponse({"detail": detail}, status_code=422)
+
+    # Routing's own refusals (404 "Not Found", 405) and a route's HTTPException: the same
+    # body as FastAPI's, the detail in the caller's language.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (204, 304) or not isinstance(exc.detail, str):
+            return await http_exception_handler(request, exc)
+        detail = localize(exc.detail, language_of(request))
+        return SafeJSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     # Raised by parsing what a client sent (a nesting too deep, bytes that are not the
     # encoding they claim): the request is bad, not the server. Logged, as it may be a bug.
@@ -201,9 +222,11 @@ def install(app: FastAPI) -> None:
         log.warning(
             "refused as unparseable on %s %s", request.method, request.url.path, exc_info=exc
         )
-        return SafeJSONResponse({"detail": "the request could not be parsed"}, status_code=400)
+        detail = localize("the request could not be parsed", language_of(request))
+        return SafeJSONResponse({"detail": detail}, status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+        detail = localize("internal error", language_of(request))
+        return JSONResponse({"detail": detail}, status_code=500)

@@ -5,7 +5,10 @@ who do not ask otherwise). A caller whose language is Chinese (``Accept-Language
 portal's remembered choice) gets them in Chinese here, at the edge: each known sentence is a
 pattern, its parts (a file name, a number, a nested reason) carried over, a nested reason
 translated in turn. A sentence with no pattern stays English rather than being guessed at;
-``tests/api/test_reasons.py`` keeps the common ones covered.
+``tests/api/test_reasons_coverage.py`` reads every raise site from the source and fails on
+one without a pattern (request refusals live in ``api.reasons_refusals``; 422 field errors
+are worded by type in ``api.validation_words``). Any Chinese tag (zh-TW and zh-HK included)
+reads Simplified Chinese, the one Chinese the portal has.
 """
 
 from __future__ import annotations
@@ -14,135 +17,140 @@ import re
 
 from starlette.requests import HTTPConnection
 
+from api.reasons_refusals import COMPONENTS, REFUSALS
 from api.web import i18n
 
+_ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
+    (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
+    (
+        r"could not parse (?P<name>.+?) as (?P<fmt>[A-Z0-9]+): (?P<reason>.+)",
+        "无法将 {name} 解析为 {fmt} 文件：{reason}",
+    ),
+    (r"the file is empty", "文件是空的"),
+    (r"(?P<name>.+) is empty", "{name} 是空文件"),
+    (r"no text found in the image, even with OCR", "图片中没有识别出文字（已尝试 OCR）"),
+    (r"no text found in the PDF, even with OCR", "PDF 中没有找到文字（已尝试 OCR）"),
+    (r"no text found in the PDF", "PDF 中没有找到文字"),
+    (r"no text found in (?P<name>.+)", "{name} 中没有找到文字"),
+    (r"no text could be extracted from this document", "无法从该文档中提取文字"),
+    (
+        r"the PDF is password-protected; remove the password",
+        "PDF 受密码保护，请去除密码后再上传",
+    ),
+    (
+        r"the Office file is password-protected; remove the password",
+        "Office 文件受密码保护，请去除密码后再上传",
+    ),
+    (r"the PDF has no pages", "PDF 没有页面"),
+    (
+        r"the PDF has (?P<n>[\d,]+) pages \(limit (?P<limit>[\d,]+)\)",
+        "PDF 有 {n} 页（上限 {limit} 页）",
+    ),
+    (
+        r"corrupt PDF: the file is damaged or incomplete \(it may have been truncated\)",
+        "PDF 已损坏或不完整（可能被截断）",
+    ),
+    (
+        r"corrupt (?P<fmt>[A-Z]+) file: the file is damaged or incomplete"
+        r" \(it may have been truncated\)",
+        "{fmt} 文件已损坏或不完整（可能被截断）",
+    ),
+    (
+        r"the file is damaged or incomplete \(it may have been truncated or corrupted\)",
+        "文件已损坏或不完整（可能被截断或损坏）",
+    ),
+    (
+        r"the e-mail has no readable body \(it may be encrypted\)",
+        "邮件没有可读的正文（可能已加密）",
+    ),
+    (r"unsupported type: (?P<what>.+)", "不支持的文件类型：{what}"),
+    (
+        r"not a text file: (?P<ext>\S+) but the content is (?P<what>.+)",
+        "不是文本文件：扩展名为 {ext}，内容却是 {what}",
+    ),
+    (r"(?P<name>.+) is larger than the (?P<n>\d+) byte limit", "{name} 超过 {n} 字节的上限"),
+    (r"(?P<name>.+) is not readable text: (?P<why>.+)", "{name} 不是可读的文本：{why}"),
+    (
+        r"its encoding was not recognised \(save it as UTF-8\)",
+        "无法识别其编码（请另存为 UTF-8）",
+    ),
+    (r"it holds binary data or uses an unknown encoding", "其中含有二进制数据或使用了未知编码"),
+    (
+        r"(?P<name>.+) is not a readable zip archive \(damaged or incomplete\)",
+        "{name} 不是可读的 zip 压缩包（已损坏或不完整）",
+    ),
+    (
+        r"the \.zip file is not a readable zip archive \(damaged or incomplete\)",
+        ".zip 文件不是可读的压缩包（已损坏或不完整）",
+    ),
+    (r"the archive is empty", "压缩包是空的"),
+    (r"the file is password-protected inside the archive", "压缩包内的该文件受密码保护"),
+    (r"the file is damaged inside the archive", "压缩包内的该文件已损坏"),
+    (
+        r"archives nested more than (?P<n>\d+) deep are not unpacked",
+        "嵌套超过 {n} 层的压缩包不会解压",
+    ),
+    (r".*refused as a possible zip bomb", "解压后过大，疑似压缩炸弹，已拒绝"),
+    (r"parsing took longer than the (?P<n>\d+) s limit", "解析时间超过 {n} 秒的上限"),
+    (r"parsing ran out of time.*", "解析超时"),
+    (
+        r"the parser crashed on this file.*",
+        "解析程序处理该文件时崩溃（文件可能已损坏，或所需内存超过上限）",
+    ),
+    (
+        r"could not convert (?P<name>.+?): the file is damaged, password-protected or not"
+        r" really a (?P<fmt>\S+) file",
+        "无法转换 {name}：文件已损坏、受密码保护，或并非真正的 {fmt} 文件",
+    ),
+    (
+        r"converting (?P<name>.+?) with LibreOffice took longer than (?P<n>\d+) s.*",
+        "用 LibreOffice 转换 {name} 超过 {n} 秒：文件过于复杂或已损坏",
+    ),
+    (r"(?P<name>.+?) is a damaged image: .*", "{name} 是损坏的图片"),
+    (r"(?P<name>.+?) is not a readable image: .*", "{name} 不是可读的图片"),
+    (
+        r".*declares an image too large to read.*",
+        "图片尺寸过大，无法读取（请以较低分辨率扫描）",
+    ),
+    (r"the stored file is missing; upload it again", "存储的文件已丢失，请重新上传"),
+    (
+        r"processing stopped on an unexpected error; the administrator's log has the details",
+        "处理因意外错误而中止；详情见管理员日志",
+    ),
+    (r"the file has no name", "文件没有名称"),
+    (r"at most (?P<n>\d+) files per upload", "每次上传最多 {n} 个文件"),
+    (
+        r"the access list is empty: name users, groups, or everyone",
+        "访问列表为空：请指定用户、群组或所有人",
+    ),
+    (r"document not found", "找不到该文档"),
+    (r"not found", "未找到"),
+    (r"invalid or revoked API key", "API 密钥无效或已被吊销"),
+    (
+        r"missing API key: send 'Authorization: Bearer <key>'",
+        "缺少 API 密钥：请发送 'Authorization: Bearer <key>'",
+    ),
+    (
+        r"you already have (?P<n>\d+) answers being generated; wait for one to finish",
+        "您已有 {n} 个回答正在生成，请等待其中一个完成",
+    ),
+    (
+        r"this API key already has (?P<n>\d+) answers being generated; wait for one to finish",
+        "此 API 密钥已有 {n} 个回答正在生成，请等待其中一个完成",
+    ),
+    (
+        r"your organisation already has (?P<n>\d+) answers being generated; try again shortly",
+        "您的组织已有 {n} 个回答正在生成，请稍后再试",
+    ),
+    (r"the question is empty", "问题为空"),
+    (r"the question is longer than (?P<n>\d+) characters", "问题超过 {n} 个字符"),
+    *REFUSALS,
+]
+# Fixed sentences first: "the question is empty" must not read as a file "the question" that
+# "is empty". Among patterns with parts, the order above decides.
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(p, re.S), zh)
-    for p, zh in [
-        (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
-        (
-            r"could not parse (?P<name>.+?) as (?P<fmt>[A-Z0-9]+): (?P<reason>.+)",
-            "无法将 {name} 解析为 {fmt} 文件：{reason}",
-        ),
-        (r"the file is empty", "文件是空的"),
-        (r"(?P<name>.+) is empty", "{name} 是空文件"),
-        (r"no text found in the image, even with OCR", "图片中没有识别出文字（已尝试 OCR）"),
-        (r"no text found in the PDF, even with OCR", "PDF 中没有找到文字（已尝试 OCR）"),
-        (r"no text found in the PDF", "PDF 中没有找到文字"),
-        (r"no text found in (?P<name>.+)", "{name} 中没有找到文字"),
-        (r"no text could be extracted from this document", "无法从该文档中提取文字"),
-        (
-            r"the PDF is password-protected; remove the password",
-            "PDF 受密码保护，请去除密码后再上传",
-        ),
-        (
-            r"the Office file is password-protected; remove the password",
-            "Office 文件受密码保护，请去除密码后再上传",
-        ),
-        (r"the PDF has no pages", "PDF 没有页面"),
-        (
-            r"the PDF has (?P<n>[\d,]+) pages \(limit (?P<limit>[\d,]+)\)",
-            "PDF 有 {n} 页（上限 {limit} 页）",
-        ),
-        (
-            r"corrupt PDF: the file is damaged or incomplete \(it may have been truncated\)",
-            "PDF 已损坏或不完整（可能被截断）",
-        ),
-        (
-            r"corrupt (?P<fmt>[A-Z]+) file: the file is damaged or incomplete"
-            r" \(it may have been truncated\)",
-            "{fmt} 文件已损坏或不完整（可能被截断）",
-        ),
-        (
-            r"the file is damaged or incomplete \(it may have been truncated or corrupted\)",
-            "文件已损坏或不完整（可能被截断或损坏）",
-        ),
-        (
-            r"the e-mail has no readable body \(it may be encrypted\)",
-            "邮件没有可读的正文（可能已加密）",
-        ),
-        (r"unsupported type: (?P<what>.+)", "不支持的文件类型：{what}"),
-        (
-            r"not a text file: (?P<ext>\S+) but the content is (?P<what>.+)",
-            "不是文本文件：扩展名为 {ext}，内容却是 {what}",
-        ),
-        (r"(?P<name>.+) is larger than the (?P<n>\d+) byte limit", "{name} 超过 {n} 字节的上限"),
-        (r"(?P<name>.+) is not readable text: (?P<why>.+)", "{name} 不是可读的文本：{why}"),
-        (
-            r"its encoding was not recognised \(save it as UTF-8\)",
-            "无法识别其编码（请另存为 UTF-8）",
-        ),
-        (r"it holds binary data or uses an unknown encoding", "其中含有二进制数据或使用了未知编码"),
-        (
-            r"(?P<name>.+) is not a readable zip archive \(damaged or incomplete\)",
-            "{name} 不是可读的 zip 压缩包（已损坏或不完整）",
-        ),
-        (
-            r"the \.zip file is not a readable zip archive \(damaged or incomplete\)",
-            ".zip 文件不是可读的压缩包（已损坏或不完整）",
-        ),
-        (r"the archive is empty", "压缩包是空的"),
-        (r"the file is password-protected inside the archive", "压缩包内的该文件受密码保护"),
-        (r"the file is damaged inside the archive", "压缩包内的该文件已损坏"),
-        (
-            r"archives nested more than (?P<n>\d+) deep are not unpacked",
-            "嵌套超过 {n} 层的压缩包不会解压",
-        ),
-        (r".*refused as a possible zip bomb", "解压后过大，疑似压缩炸弹，已拒绝"),
-        (r"parsing took longer than the (?P<n>\d+) s limit", "解析时间超过 {n} 秒的上限"),
-        (r"parsing ran out of time.*", "解析超时"),
-        (
-            r"the parser crashed on this file.*",
-            "解析程序处理该文件时崩溃（文件可能已损坏，或所需内存超过上限）",
-        ),
-        (
-            r"could not convert (?P<name>.+?): the file is damaged, password-protected or not"
-            r" really a (?P<fmt>\S+) file",
-            "无法转换 {name}：文件已损坏、受密码保护，或并非真正的 {fmt} 文件",
-        ),
-        (
-            r"converting (?P<name>.+?) with LibreOffice took longer than (?P<n>\d+) s.*",
-            "用 LibreOffice 转换 {name} 超过 {n} 秒：文件过于复杂或已损坏",
-        ),
-        (r"(?P<name>.+?) is a damaged image: .*", "{name} 是损坏的图片"),
-        (r"(?P<name>.+?) is not a readable image: .*", "{name} 不是可读的图片"),
-        (
-            r".*declares an image too large to read.*",
-            "图片尺寸过大，无法读取（请以较低分辨率扫描）",
-        ),
-        (r"the stored file is missing; upload it again", "存储的文件已丢失，请重新上传"),
-        (
-            r"processing stopped on an unexpected error; the administrator's log has the details",
-            "处理因意外错误而中止；详情见管理员日志",
-        ),
-        (r"the file has no name", "文件没有名称"),
-        (r"at most (?P<n>\d+) files per upload", "每次上传最多 {n} 个文件"),
-        (
-            r"the access list is empty: name users, groups, or everyone",
-            "访问列表为空：请指定用户、群组或所有人",
-        ),
-        (r"document not found", "找不到该文档"),
-        (r"not found", "未找到"),
-        (r"invalid or revoked API key", "API 密钥无效或已被吊销"),
-        (
-            r"missing API key: send 'Authorization: Bearer <key>'",
-            "缺少 API 密钥：请发送 'Authorization: Bearer <key>'",
-        ),
-        (
-            r"you already have (?P<n>\d+) answers being generated; wait for one to finish",
-            "您已有 {n} 个回答正在生成，请等待其中一个完成",
-        ),
-        (
-            r"this API key already has (?P<n>\d+) answers being generated; wait for one to finish",
-            "此 API 密钥已有 {n} 个回答正在生成，请等待其中一个完成",
-        ),
-        (
-            r"your organisation already has (?P<n>\d+) answers being generated; try again shortly",
-            "您的组织已有 {n} 个回答正在生成，请稍后再试",
-        ),
-        (r"the question is empty", "问题为空"),
-        (r"the question is longer than (?P<n>\d+) characters", "问题超过 {n} 个字符"),
-    ]
+    for p, zh in sorted(_ENGLISH_TO_CHINESE, key=lambda entry: "(?P" in entry[0])
 ]
 # Parts that are themselves reasons, translated in turn.
 _NESTED = frozenset({"reason", "why"})
@@ -166,6 +174,8 @@ def _chinese(text: str, depth: int) -> str:
             key: _chinese(value, depth + 1) if key in _NESTED else value
             for key, value in match.groupdict().items()
         }
+        if "component" in parts:
+            parts["component"] = COMPONENTS.get(parts["component"], parts["component"])
         return template.format(**parts)
     return text
 

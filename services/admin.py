@@ -26,7 +26,7 @@ from core.db import identity, web_sessions
 from core.db.models import User, utcnow
 from core.db.session import SessionFactory, transaction
 from core.errors import Conflict, PermissionDenied
-from services import passwords
+from services import passwords, tenant_settings
 from services.identity import grace, issue_key, issued_public, keys_public
 from services.schemas.admin import (
     GroupCreate,
@@ -191,6 +191,22 @@ class AdminService:
                 groups=groups,
                 documents=documents,
             )
+
+    def tenant_settings(self, principal: Principal) -> tenant_settings.TenantSettingsPublic:
+        require_admin(principal)
+        return tenant_settings.read(self._sessions, principal.tenant_id)
+
+    def update_tenant_settings(
+        self, principal: Principal, change: tenant_settings.TenantSettingsUpdate
+    ) -> tenant_settings.TenantSettingsPublic:
+        require_admin(principal)
+        return tenant_settings.update(
+            self._sessions, principal.tenant_id, principal.user_id, change
+        )
+
+    def settings_in_force(self, tenant_id: str) -> tenant_settings.TenantSettingsPublic:
+        """What every member's pages and uploads follow (no admin needed to be read)."""
+        return tenant_settings.read(self._sessions, tenant_id)
 
     # --- groups
 

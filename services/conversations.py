@@ -19,16 +19,21 @@ from services.schemas.chat import (
 TITLE_CHARS = 80
 
 
-def to_public(conversation: Conversation) -> ConversationPublic:
+def to_public(conversation: Conversation, stopped: bool = False) -> ConversationPublic:
     return ConversationPublic(
         id=conversation.id,
         title=conversation.title,
         created_at=conversation.created_at,
         updated_at=conversation.updated_at,
+        stopped=stopped,
     )
 
 
-def message_public(message: Message, feedback: dict[str, str] | None = None) -> MessagePublic:
+def message_public(
+    message: Message,
+    feedback: dict[str, str] | None = None,
+    stopped: set[str] | frozenset[str] = frozenset(),
+) -> MessagePublic:
     return MessagePublic(
         id=message.id,
         role=message.role,
@@ -37,6 +42,7 @@ def message_public(message: Message, feedback: dict[str, str] | None = None) -> 
         created_at=message.created_at,
         answer_id=message.answer_id,
         feedback=(feedback or {}).get(message.answer_id or ""),  # type: ignore[arg-type]
+        stopped=message.answer_id in stopped,
     )
 
 
@@ -83,20 +89,25 @@ class ConversationService:
     def list(self, principal: Principal, offset: int, limit: int) -> ConversationsPublic:
         with transaction(self._sessions) as session:
             rows, total = queries.list_conversations(session, principal, offset, limit)
+            stopped = queries.last_answer_stopped(session, principal, [c.id for c in rows])
             return ConversationsPublic(
-                data=[to_public(c) for c in rows], count=total, offset=offset, limit=limit
+                data=[to_public(c, c.id in stopped) for c in rows],
+                count=total,
+                offset=offset,
+                limit=limit,
             )
 
     def get(self, principal: Principal, conversation_id: str) -> ConversationDetail:
         with transaction(self._sessions) as session:
             conversation = queries.owned_conversation(session, principal, conversation_id)
             messages = queries.messages(session, conversation)
-            votes = queries.feedback_by_answer(
-                session, principal, [m.answer_id for m in messages if m.answer_id]
-            )
+            answer_ids = [m.answer_id for m in messages if m.answer_id]
+            votes = queries.feedback_by_answer(session, principal, answer_ids)
+            stopped = queries.cancelled_answers(session, principal, answer_ids)
+            last = messages[-1].answer_id if messages else None
             return ConversationDetail(
-                **to_public(conversation).model_dump(),
-                messages=[message_public(m, votes) for m in messages],
+                **to_public(conversation, last in stopped).model_dump(),
+                messages=[message_public(m, votes, stopped) for m in messages],
             )
 
     def delete(self, principal: Principal, conversation_id: str) -> None:

@@ -1,4 +1,4 @@
-"""/v1/admin: a tenant admin manages its users, roles, groups and API keys.
+"""/v1/admin: a tenant admin manages its users, roles, groups, API keys and settings.
 
 Every route needs an admin (declared once, on the router): a member is refused before any
 lookup, so the answer says nothing about which ids exist. Another tenant's ids are not
@@ -31,6 +31,7 @@ from services.schemas.admin import (
     UsersPublic,
 )
 from services.schemas.bounds import ID_PATTERN, MAX_ID_CHARS, MAX_OFFSET
+from services.tenant_settings import TenantSettingsPublic, TenantSettingsUpdate
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
@@ -142,6 +143,33 @@ def reset_password(
 def get_tenant(service: Admin, principal: AdminPrincipal) -> TenantPublic:
     """The admin's organisation: name, id, and its numbers of users, groups and documents."""
     return service.tenant(principal)
+
+
+@router.get(
+    "/tenant/settings",
+    response_model=TenantSettingsPublic,
+    operation_id="admin-tenant-settings-get",
+)
+def get_tenant_settings(service: Admin, principal: AdminPrincipal) -> TenantSettingsPublic:
+    """The organisation's settings in force (defaults where none was chosen):
+    ``display_name`` (the portal's header), ``default_access`` (who reads an upload that
+    names no access list: ``owner`` or ``everyone``) and ``default_language`` (the portal's
+    language for members who have not picked one; null follows the browser)."""
+    return service.tenant_settings(principal)
+
+
+@router.put(
+    "/tenant/settings",
+    response_model=TenantSettingsPublic,
+    operation_id="admin-tenant-settings-update",
+)
+def update_tenant_settings(
+    service: Admin, principal: AdminPrincipal, body: TenantSettingsUpdate
+) -> TenantSettingsPublic:
+    """Change the fields given (the others keep their values); ``display_name`` "" or
+    ``default_language`` null go back to the default. Recorded in the audit trail as
+    ``tenant.settings`` with each changed field before and after."""
+    return service.update_tenant_settings(principal, body)
 
 
 # --- groups

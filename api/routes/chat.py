@@ -33,6 +33,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import Answers, Conversations, CurrentPrincipal
 from api.disconnect import unless_disconnected
 from api.errors import GUARDED, error_responses, public_detail
+from api.reasons import language_of, localize
 from core.errors import ZhikuError
 from services.answers import Delta, Final, sources_of
 from services.schemas.chat import ChatAnswer, ChatRequestBody, Citation
@@ -145,7 +146,7 @@ async def chat(
         except ZhikuError as exc:
             error = str(exc)  # the audit keeps the reason; the caller reads the public one
             log.warning("chat stream failed: %r", exc)
-            yield sse("error", {"detail": public_detail(exc)})
+            yield sse("error", {"detail": localize(public_detail(exc), language_of(request))})
         finally:
             # Failed, or the client went away: the attempt is audited all the same.
             await answer.finish(None, error)

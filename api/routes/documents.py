@@ -25,6 +25,7 @@ from pydantic import Field, ValidationError
 from api.deps import CurrentPrincipal, Documents
 from api.errors import GUARDED, InvalidBody, error_responses
 from api.reasons import language_of, localize
+from core.access import Principal
 from core.db.models import DocumentStatus
 from core.errors import InvalidInput
 from services.documents import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
@@ -96,6 +97,13 @@ def _parse_access(raw: str | None) -> AccessSpec | None:
         raise InvalidInput(_ACCESS_SHAPE) from exc
 
 
+async def _tenant_default_access(request: Request, principal: Principal) -> AccessSpec | None:
+    """No access list sent: the organisation's default (services.tenant_settings)."""
+    admin = request.app.state.runtime.services.admin
+    chosen = await run_in_threadpool(admin.settings_in_force, principal.tenant_id)
+    return AccessSpec(everyone=True) if chosen.default_access == "everyone" else None
+
+
 def _parse_tags(raw: str | None) -> list[str]:
     try:
         reject_control_characters(raw or "")
@@ -124,7 +132,11 @@ async def upload_documents(
     files: Annotated[list[UploadFile], File(description="One or more files")],
     access: Annotated[
         str | None,
-        Form(max_length=MAX_ACCESS_CHARS, description="JSON access list; default: only you"),
+        Form(
+            max_length=MAX_ACCESS_CHARS,
+            description="JSON access list; default: the organisation's (only you, unless an"
+            " admin chose everyone in /v1/admin/tenant/settings)",
+        ),
     ] = None,
     tags: Annotated[
         str | None,
@@ -134,7 +146,7 @@ async def upload_documents(
     limits = service.limits
     if len(files) > limits.max_files_per_upload:
         raise InvalidInput(f"at most {limits.max_files_per_upload} files per upload")
-    spec = _parse_access(access)
+    spec = _parse_access(access) or await _tenant_default_access(request, principal)
     tag_list = _parse_tags(tags)
     # Read one byte past the limit: enough to know a file is too big, never the whole file.
     incoming = [

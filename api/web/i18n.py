@@ -71,9 +71,15 @@ def from_accept_language(header: str | None) -> str | None:
     return min(ranked)[2] if ranked else None
 
 
-def pick(query: str | None, cookie: str | None, accept_language: str | None) -> str:
-    """The switch (``?lang=``) first, then the remembered choice, then the browser's."""
-    for choice in (query, cookie):
+def pick(
+    query: str | None,
+    cookie: str | None,
+    accept_language: str | None,
+    organisation: str | None = None,
+) -> str:
+    """The switch (``?lang=``) first, then the remembered choice, then the organisation's
+    default (a tenant setting, for signed-in pages), then the browser's."""
+    for choice in (query, cookie, organisation):
         if choice in LANGUAGES:
             return choice
     return from_accept_language(accept_language) or ENGLISH

@@ -50,16 +50,18 @@ LOGIN_CSRF_MAX_AGE_S = 2 * 3600
 LANGUAGE_MAX_AGE_S = 365 * 24 * 3600
 
 
-def language_of(request: Request) -> str:
+def language_of(request: Request, organisation: str | None = None) -> str:
     return i18n.pick(
         request.query_params.get("lang"),
         request.cookies.get(i18n.LANGUAGE_COOKIE),
         request.headers.get("accept-language"),
+        organisation,
     )
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    language = language_of(request)
+    chosen = context.get("tenant_settings")
+    language = language_of(request, chosen.default_language if chosen else None)
     response = templates.TemplateResponse(
         request,
         template,
@@ -168,8 +170,12 @@ async def signed_in_page(
         return RedirectResponse("/login", status_code=303)
     service = sign_in_service(request.scope)
     session = await run_in_threadpool(service.describe, auth.caller, auth.token)
+    # The organisation's settings: its display name, language and upload default.
+    admin = request.app.state.runtime.services.admin
+    chosen = await run_in_threadpool(admin.settings_in_force, auth.caller.principal.tenant_id)
+    context.update(tenant_settings=chosen, org_name=chosen.display_name or session.tenant_name)
     if admin_only and not session.user.is_admin:
-        return render(request, "error.html", 403, message="not_allowed", session=session)
+        return render(request, "error.html", 403, message="not_allowed", session=session, **context)
     return render(request, template, session=session, **context)
 
 

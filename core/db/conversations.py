@@ -156,3 +156,68 @@ def feedback_by_answer(
         )
     )
     return {answer_id: rating for answer_id, rating in rows}
+
+
+def cancelled_answers(
+    session: Session, principal: Principal, answer_ids: Sequence[str]
+) -> set[str]:
+    """Which of these answers the caller stopped (or left) before they were done."""
+    if not answer_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(AnswerRecord.id).where(
+                AnswerRecord.id.in_(list(answer_ids)),
+                AnswerRecord.tenant_id == principal.tenant_id,
+                AnswerRecord.user_id == principal.user_id,
+                AnswerRecord.outcome == "cancelled",
+            )
+        )
+    )
+
+
+def last_answer_stopped(
+    session: Session, principal: Principal, conversation_ids: Sequence[str]
+) -> set[str]:
+    """Which of these conversations end in an answer that was stopped: the side list marks
+    them, so a stopped question is not taken for an answered one."""
+    if not conversation_ids:
+        return set()
+    newest = (
+        select(Message.conversation_id, func.max(Message.seq).label("seq"))
+        .where(Message.conversation_id.in_(list(conversation_ids)))
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    query = (
+        select(Message.conversation_id)
+        .join(
+            newest,
+            (Message.conversation_id == newest.c.conversation_id) & (Message.seq == newest.c.seq),
+        )
+        .join(AnswerRecord, AnswerRecord.id == Message.answer_id)
+        .where(
+            AnswerRecord.tenant_id == principal.tenant_id,
+            AnswerRecord.user_id == principal.user_id,
+            AnswerRecord.outcome == "cancelled",
+        )
+    )
+    return set(session.scalars(query))
+
+
+def keep_stopped_turn(
+    session: Session,
+    principal: Principal,
+    conversation_id: str,
+    question: str,
+    shown: str,
+    answer_id: str,
+) -> None:
+    """A stopped answer's turn: the question and what had been shown of the answer, written
+    with its audit record (whose ``outcome``, cancelled, marks the turn stopped when read)."""
+    try:
+        conversation = owned_conversation(session, principal, conversation_id)
+    except NotFound:
+        return  # deleted while the answer ran: nothing to keep it in
+    append_message(session, conversation, "user", question)
+    append_message(session, conversation, "assistant", shown, (), answer_id)

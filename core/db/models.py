@@ -365,3 +365,21 @@ class SignInAttempt(Base):
     # Set on the failure that locked the account: refused until then, whatever the password.
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TenantSettings(Base):
+    """What a tenant's admins choose for their organisation (``services.tenant_settings``);
+    no row: every default. Changed at ``PUT /v1/admin/tenant/settings``, audited."""
+
+    __tablename__ = "tenant_settings"
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Shown in the portal's header instead of the sign-in name (which stays the identifier).
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    # Who reads a new upload that names no access list: "owner" (the uploader) or "everyone".
+    default_access: Mapped[str] = mapped_column(String(16), default="owner")
+    # The portal's language for members who have not chosen one: None follows the browser.
+    default_language: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(36))

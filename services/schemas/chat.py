@@ -98,6 +98,8 @@ class MessagePublic(BaseModel):
     # An assistant message's audit record (for feedback) and the asker's vote on it.
     answer_id: str | None = None
     feedback: Literal["up", "down"] | None = None
+    # An answer the asker stopped (or left) before it was done: ``content`` is what was shown.
+    stopped: bool = False
 
 
 class ConversationPublic(BaseModel):
@@ -105,6 +107,8 @@ class ConversationPublic(BaseModel):
     title: str
     created_at: datetime
     updated_at: datetime
+    # Its latest answer was stopped before it was done.
+    stopped: bool = False
 
 
 class ConversationDetail(ConversationPublic):

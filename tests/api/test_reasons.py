@@ -96,3 +96,55 @@ def test_reasons_over_http_follow_the_callers_language(server: ThreadServer) -> 
             headers={"Accept-Language": "zh-CN"},
         )
         assert gone.status_code == 404 and gone.json()["detail"] == "找不到该文档", gone.text
+
+
+ZH = {"Accept-Language": "zh-TW,zh;q=0.9"}  # Traditional callers read the Simplified words
+
+
+def test_validation_errors_follow_the_callers_language(server: ThreadServer) -> None:
+    world = World(server)
+    with world.client("ann") as ann:
+        cases = [
+            ({"name": "x" * 201}, "string_too_long", "最多 200 个字符"),
+            ({}, "missing", "缺少必填字段"),
+            ({"name": "名字\x00"}, "value_error", "不能包含控制字符或格式字符"),
+            ({"name": "ok", "is_admin": "maybe"}, "bool_parsing", "应为布尔值"),
+            ({"name": "ok", "surprise": 1}, "extra_forbidden", "不允许额外的字段"),
+        ]
+        for body, kind, chinese in cases:
+            zh = ann.post("/v1/admin/users", json=body, headers=ZH)
+            en = ann.post("/v1/admin/users", json=body)
+            assert zh.status_code == en.status_code == 422, zh.text
+            zh_error = next(e for e in zh.json()["detail"] if e["type"] == kind)
+            en_error = next(e for e in en.json()["detail"] if e["type"] == kind)
+            assert zh_error["msg"].startswith(chinese), zh_error
+            assert zh_error["loc"] == en_error["loc"]
+            assert not any("\u4e00" <= ch <= "\u9fff" for ch in en_error["msg"]), en_error
+        # A query parameter that is not an integer, and a malformed JSON body.
+        bad_int = ann.get("/v1/documents", params={"limit": "many"}, headers=ZH).json()
+        assert bad_int["detail"][0]["msg"].startswith("应为整数"), bad_int
+        not_json = ann.post(
+            "/v1/admin/users",
+            content=b"{not json",
+            headers={**ZH, "Content-Type": "application/json"},
+        ).json()
+        assert not_json["detail"][0]["msg"] == "请求体不是有效的 JSON", not_json
+
+
+def test_refusals_and_routing_errors_read_in_chinese(server: ThreadServer) -> None:
+    world = World(server)
+    with world.client("bob") as bob:
+        denied = bob.get("/v1/admin/users", headers=ZH)
+        assert (
+            denied.status_code == 403 and denied.json()["detail"] == "只有租户管理员可以执行此操作"
+        )
+        assert bob.get("/v1/admin/users").json()["detail"] == "only a tenant admin may do this"
+        nowhere = bob.get("/v1/no-such-route", headers=ZH)
+        assert nowhere.status_code == 404 and nowhere.json()["detail"] == "未找到"
+        assert bob.get("/v1/no-such-route").json()["detail"] == "Not Found"
+        wrong = bob.delete("/v1/documents", headers=ZH)
+        assert wrong.status_code == 405 and wrong.json()["detail"] == "不支持此请求方法"
+    with world.client("ann") as ann:
+        me = world.ids["ann"]
+        refused = ann.post(f"/v1/admin/users/{me}/disable", headers=ZH)
+        assert refused.status_code == 409 and refused.json()["detail"] == "管理员不能停用自己"

@@ -268,7 +268,13 @@ def test_a_member_is_refused_the_console_and_the_api(
         assert response is not None and response.status == 403, path
         expect(page.get_by_role("alert")).to_have_text(w["not_allowed"])
     assert_accessible(page)
-    for path in ("/v1/admin/users", "/v1/admin/tenant", "/v1/audit/events", "/v1/audit/answers"):
+    for path in (
+        "/v1/admin/users",
+        "/v1/admin/tenant",
+        "/v1/admin/tenant/settings",
+        "/v1/audit/events",
+        "/v1/audit/answers",
+    ):
         assert context.request.get(path).status == 403, path
     me = context.request.get("/v1/me").json()
     csrf = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""

@@ -290,6 +290,7 @@ def test_english_question_never_shows_what_the_user_may_not_read(
     while records(server, tenant.users["bob"])[0].outcome != "cancelled":
         assert time.monotonic() < deadline, "the stopped answer was not cancelled"
         time.sleep(0.5)
+    check_stopped_turn_kept(browser, server, tenant, page)
 
     # Delete a conversation (two steps): gone from the list and from the API.
     items = page.locator(".chat-list li")
@@ -304,6 +305,47 @@ def test_english_question_never_shows_what_the_user_may_not_read(
     expect(items.first).not_to_contain_text(first.splitlines()[0])
     assert context.console_errors == []  # type: ignore[attr-defined]
     context.close()
+
+
+def check_stopped_turn_kept(
+    browser: Browser, server: ThreadServer, tenant: Tenant, page: Page
+) -> None:
+    """The stopped question and what was shown of its answer stay in the conversation, marked
+    stopped in the side list and in the conversation, in English and in Chinese."""
+    question = "Which coast of Sicily is Mount Etna on?"
+    conversation_id = page.evaluate("new URL(location.href).searchParams.get('c')")
+    assert conversation_id
+    detail = page.request.get(f"{server.url}/v1/conversations/{conversation_id}").json()
+    user, assistant = detail["messages"]
+    assert (user["role"], user["content"], user["stopped"]) == ("user", question, False)
+    assert assistant["role"] == "assistant" and assistant["stopped"] is True
+    assert assistant["answer_id"] == records(server, tenant.users["bob"])[0].id
+    assert detail["stopped"] is True
+    listed = page.request.get(f"{server.url}/v1/conversations").json()["data"]
+    assert [c["stopped"] for c in listed] == [True, False]  # the older one was answered
+    page.reload()  # reopens ?c=<the stopped conversation>
+    turn = page.locator(".chat-turn").last
+    expect(turn.locator(".chat-question")).to_have_text(question)
+    expect(turn.locator(".chat-stopped")).to_have_text(
+        "Stopped before it was done: the answer may be incomplete."
+    )
+    expect(page.locator(".chat-list li").first.locator(".chat-stopped-mark")).to_have_text(
+        "stopped"
+    )
+    expect(page.locator(".chat-list li").last.locator(".chat-stopped-mark")).to_have_count(0)
+    assert_accessible(page)
+    chinese = signed_in(browser, server.url, tenant.name, "bob", language="zh-CN")
+    zh_page = chinese.new_page()
+    zh_page.goto(f"/chat?c={conversation_id}")
+    zh_turn = zh_page.locator(".chat-turn").last
+    expect(zh_turn.locator(".chat-question")).to_have_text(question)
+    expect(zh_turn.locator(".chat-stopped")).to_have_text("回答在完成前被停止，可能不完整。")
+    expect(zh_page.locator(".chat-list li").first.locator(".chat-stopped-mark")).to_have_text(
+        "已停止"
+    )
+    assert_accessible(zh_page)
+    assert chinese.console_errors == []  # type: ignore[attr-defined]
+    chinese.close()
 
 
 def test_html_in_an_answer_or_a_document_never_becomes_markup(

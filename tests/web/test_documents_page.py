@@ -302,3 +302,94 @@ def test_files_dropped_on_a_phone_sized_screen(
     assert_accessible(page)
     assert context.console_errors == []  # type: ignore[attr-defined]
     context.close()
+
+
+# Builds a drop whose items yield directory entries, the way Chromium hands a dropped OS
+# folder to the page (webkitGetAsEntry → FileSystemDirectoryEntry): Playwright cannot drop a
+# real folder. Each directory's reader answers in pieces of two, then an empty piece, as
+# readEntries does in pieces of about a hundred; a loose file comes without an entry.
+DROP_FOLDER = """(zone, [tree, loose]) => {
+    const fileEntry = (path, text) => {
+        const name = path.split("/").pop();
+        return {isFile: true, isDirectory: false, name, fullPath: "/" + path,
+                file: (ok) => setTimeout(() => ok(new File([text], name)))};
+    };
+    const dirEntry = (path, node) => {
+        const children = Object.entries(node).map(([name, value]) =>
+            typeof value === "string" ? fileEntry(path + "/" + name, value)
+                                      : dirEntry(path + "/" + name, value));
+        return {isFile: false, isDirectory: true, name: path.split("/").pop(),
+                fullPath: "/" + path,
+                createReader: () => {
+                    let next = 0;
+                    return {readEntries: (ok) => setTimeout(() => {
+                        ok(children.slice(next, next + 2));
+                        next += 2;
+                    })};
+                }};
+    };
+    const items = Object.entries(tree).map(([name, node]) => (
+        {kind: "file", webkitGetAsEntry: () => dirEntry(name, node), getAsFile: () => null}));
+    for (const [name, text] of loose) {
+        const file = new File([text], name);
+        items.push({kind: "file", webkitGetAsEntry: () => null, getAsFile: () => file});
+    }
+    const drop = new Event("drop", {bubbles: true, cancelable: true});
+    Object.defineProperty(drop, "dataTransfer", {value: {items, files: []}});
+    zone.dispatchEvent(drop);
+}"""
+FOLDER_TREE = {
+    "项目资料": {
+        "概述.txt": "项目资料概述：预算三十万元，明年三月完成。",
+        "team-notes.txt": "The team meets every Tuesday in room 4.",
+        "reports": {
+            "summary.md": "# Summary\n\nRevenue grew in the third quarter.",
+            "季度": {"第三季度.txt": "第三季度收入增长百分之八。"},
+            "空目录": {},
+        },
+    }
+}
+DROPPED_PATHS = {
+    "项目资料/概述.txt": "概述.txt",
+    "项目资料/team-notes.txt": "team-notes.txt",
+    "项目资料/reports/summary.md": "summary.md",
+    "项目资料/reports/季度/第三季度.txt": "第三季度.txt",
+    "loose-文件.txt": "loose-文件.txt",
+}
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_a_dropped_folder_uploads_every_nested_file(
+    browser: Browser, server: ThreadServer, language: str
+) -> None:
+    w = WORDS[language]
+    tenant = f"文件夹-{uuid.uuid4().hex[:6]}"
+    add_people(server, tenant, {"赵磊": False})
+    context = signed_in(browser, server.url, tenant, "赵磊", language=language)
+    page = context.new_page()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/documents")
+    expect(page.locator("#count")).to_have_text(
+        "共 0 个文档" if language == "zh-CN" else "0 documents"
+    )
+    page.locator("#drop-zone").evaluate(
+        DROP_FOLDER, [FOLDER_TREE, [["loose-文件.txt", "A loose file beside the folder."]]]
+    )
+    uploads = page.locator("#upload-list .upload-name")
+    # Every nested file, listed by its path inside the dropped folder; nothing else.
+    expect(uploads).to_have_count(len(DROPPED_PATHS))
+    assert sorted(uploads.all_inner_texts()) == sorted(DROPPED_PATHS)
+    for filename in DROPPED_PATHS.values():
+        expect(row(page, filename).locator(".badge")).to_have_text(
+            w["ready"], timeout=PROCESSING_MS
+        )
+    count = len(DROPPED_PATHS)
+    expect(page.locator("#count")).to_have_text(
+        f"共 {count} 个文档" if language == "zh-CN" else f"{count} documents"
+    )
+    # The upload list follows each nested file to the end too.
+    deep = page.locator("#upload-list li", has_text="项目资料/reports/季度/第三季度.txt")
+    expect(deep.locator(".badge")).to_have_text(w["ready"])
+    assert_accessible(page)
+    assert context.console_errors == []  # type: ignore[attr-defined]
+    context.close()

@@ -109,7 +109,9 @@
   function refusalKey(status, detail) {
     if (status === 401) return "widget_bad_key";
     if (status === 403) {
-      return detail.includes("may not be used from") ? "widget_refused_origin" : "widget_refused";
+      // The server words it in the browser's language (api/reasons_refusals.py): either.
+      const origin = detail.includes("may not be used from") || detail.includes("不能从");
+      return origin ? "widget_refused_origin" : "widget_refused";
     }
     if (status === 429) return "widget_busy";
     if (status >= 500) return "widget_unavailable";

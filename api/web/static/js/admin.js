@@ -186,11 +186,12 @@ function roleNames(user) {
 
 // --- users
 
-// The policy's refusals in the page's language; anything else as the API words it.
+// The policy's refusals in the page's own words (the API words them in the page's language
+// too: either is recognised); anything else as the API words it.
 function passwordProblem(error) {
   if (!(error instanceof ApiError)) return t("admin_err_network");
-  if (error.status === 400 && /username/.test(error.message)) return t("admin_password_is_name");
-  if (error.status === 400 && /at (least|most)/.test(error.message)) return t("admin_password_rule");
+  if (error.status === 400 && /username|用户名/.test(error.message)) return t("admin_password_is_name");
+  if (error.status === 400 && /at (least|most)|至少|最多/.test(error.message)) return t("admin_password_rule");
   return t("admin_err_generic", { detail: error.message });
 }
 
@@ -590,6 +591,36 @@ async function organisationSection() {
     const value = tenant[name];
     node.textContent = name === "created_at" ? when(value) : typeof value === "number" ? count.format(value) : value;
   }
+  settingsForm();
+}
+
+// The organisation's settings: read, edited in one form, saved with one PUT (audited).
+async function settingsForm() {
+  const form = document.getElementById("settings-form");
+  const name = document.getElementById("settings-display-name");
+  const language = document.getElementById("settings-language");
+  const updated = document.getElementById("settings-updated");
+  const show = (settings) => {
+    name.value = settings.display_name ?? "";
+    for (const radio of form.elements.default_access) radio.checked = radio.value === settings.default_access;
+    language.value = settings.default_language ?? "";
+    updated.textContent = settings.updated_at ? t("admin_settings_updated", { when: when(settings.updated_at) }) : "";
+  };
+  const current = await attempt(() => api("GET", "/v1/admin/tenant/settings"));
+  if (!current) return;
+  show(current);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      display_name: name.value.trim(),
+      default_access: form.elements.default_access.value || "owner",
+      default_language: language.value || null,
+    };
+    const saved = await attempt(() => api("PUT", "/v1/admin/tenant/settings", body));
+    if (!saved) return;
+    show(saved);
+    say(t("admin_settings_saved"));
+  });
 }
 
 wireSecretDialog();

@@ -24,7 +24,14 @@ function messageOf(status, body) {
   const detail = body && body.detail;
   if (typeof detail === "string") return detail;
   if (Array.isArray(detail) && detail.length) {
-    return detail.map((d) => (d && d.msg) || String(d)).join("; ");
+    // Each field error names its field (the last part of its location), then why.
+    return detail
+      .map((d) => {
+        const field = d && Array.isArray(d.loc) ? d.loc.filter((part) => part !== "body").pop() : null;
+        const why = (d && d.msg) || String(d);
+        return field !== null && field !== undefined ? `${field}: ${why}` : why;
+      })
+      .join("; ");
   }
   return `HTTP ${status}`;
 }

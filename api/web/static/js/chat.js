@@ -81,6 +81,8 @@ function conversationItem(conversation) {
     { type: "button", class: "chat-open" },
     el("span", { text: conversation.title }),
     el("time", { datetime: conversation.updated_at, text: dateFormat.format(when) }),
+    // Its last answer was stopped: said in words, not only by a colour or an icon.
+    conversation.stopped ? el("span", { class: "chat-stopped-mark", text: say("chat_stopped_mark") }) : null,
   );
   if (conversation.id === current) open.setAttribute("aria-current", "true");
   open.addEventListener("click", () => openConversation(conversation.id));
@@ -157,6 +159,10 @@ async function openConversation(id) {
     turn.text = message.content;
     renderAnswer(turn);
     finishTurn(turn, { answer_id: message.answer_id, outcome: null }, message.feedback);
+    if (message.stopped) {
+      turn.article.classList.add("stopped");
+      turn.answer.after(el("p", { class: "chat-outcome chat-stopped", text: say("chat_stopped_answer") }));
+    }
   }
   if (question !== null) addTurn(question);
   await loadConversations();

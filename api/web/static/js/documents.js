@@ -303,8 +303,10 @@ const uploadsByDoc = new Map();
 const waiting = [];
 let inFlight = 0;
 
+// Always an explicit list: "only me" must not fall back to the organisation's default.
 function accessField() {
-  return $("upload-access").value === "everyone" ? JSON.stringify({ everyone: true }) : "";
+  if ($("upload-access").value === "everyone") return JSON.stringify({ everyone: true });
+  return JSON.stringify({ users: [document.querySelector(".docs").dataset.user] });
 }
 
 function addUploads(files) {

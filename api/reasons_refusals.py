@@ -1,0 +1,316 @@
+"""Why a request was refused, in Chinese: sign-in and keys, permissions, the admin console,
+limits, filters, and the checks of an upload's files before parsing. Used by ``api.reasons``
+(which holds the mechanism and why a file failed to parse); each entry is an English pattern
+and its Chinese template, parts carried over by name (``reason``/``why`` translated in turn).
+
+``tests/api/test_reasons_coverage.py`` reads every raise site from the source and fails when
+one has no entry here or in ``api.reasons``.
+"""
+
+from __future__ import annotations
+
+_NUMBER = r"[\d,]+"
+
+REFUSALS: list[tuple[str, str]] = [
+    # Signing in, sessions, keys
+    (r"invalid or expired session: sign in again", "会话无效或已过期，请重新登录"),
+    (
+        r"cross-site request refused: its Origin is not this server",
+        "已拒绝跨站请求：其来源（Origin）不是本服务器",
+    ),
+    (
+        r"missing or wrong CSRF token: send the session's token in X-CSRF-Token",
+        "CSRF 令牌缺失或错误：请在 X-CSRF-Token 中发送会话的令牌",
+    ),
+    (r"authentication is unavailable, try again", "身份验证暂时不可用，请重试"),
+    (
+        r"this request carries an API key, not a browser session",
+        "此请求携带的是 API 密钥，而不是浏览器会话",
+    ),
+    (
+        r"this account has no password yet: an admin sets the first one",
+        "此账户还没有密码：首个密码由管理员设置",
+    ),
+    (r"a password needs at least (?P<n>\d+) characters", "密码至少需要 {n} 个字符"),
+    (r"a password has at most (?P<n>\d+) characters", "密码最多 {n} 个字符"),
+    (r"a password must not be the username", "密码不能与用户名相同"),
+    (r"a password (?P<reason>.+)", "密码{reason}"),
+    (r"no such API key", "找不到该 API 密钥"),
+    (
+        r"a user may hold at most (?P<n>\d+) active keys: revoke one first",
+        "每个用户最多持有 {n} 个有效密钥：请先吊销一个",
+    ),
+    (r"a revoked key cannot be rotated: create a new one", "已吊销的密钥无法轮换：请新建一个"),
+    (
+        r"a '?(?P<have>[\w-]+)'? key cannot issue a '?(?P<want>[\w-]+)'? key:"
+        r" use a full key or sign in",
+        "{have} 范围的密钥不能签发 {want} 范围的密钥：请使用完整权限的密钥或登录",
+    ),
+    (
+        r"this API key's scope is '?(?P<scope>[\w-]+)'?: it may not call (?P<call>.+?)"
+        r" \(use a full key, or sign in\)",
+        "此 API 密钥的范围是 {scope}：不能调用 {call}（请使用完整权限的密钥或登录）",
+    ),
+    (
+        r"this API key may not be used from (?P<origin>.+): its owner bound it to other origins",
+        "此 API 密钥不能从 {origin} 使用：其所有者已将它限定于其他来源",
+    ),
+    (
+        r"cross-origin requests are not accepted on this route",
+        "此接口不接受跨域请求",
+    ),
+    # Permissions and the admin console
+    (r"only a tenant admin may do this", "只有租户管理员可以执行此操作"),
+    (
+        r"only a tenant's admins and auditors read its audit trail",
+        "只有租户的管理员和审计员可以查看审计记录",
+    ),
+    (
+        r"only the document's owner or a tenant admin may change it",
+        "只有文档的所有者或租户管理员可以修改它",
+    ),
+    (
+        r"keys of admins and auditors are made by their owners \(/v1/me/keys\) or by the"
+        r" operator \(zhiku admin create-key\)",
+        "管理员和审计员的密钥由其本人（/v1/me/keys）或运维人员（zhiku admin create-key）创建",
+    ),
+    (
+        r"passwords of admins and auditors are changed by their owners \(/v1/me/password\)"
+        r" or by the operator \(zhiku admin set-password\)",
+        "管理员和审计员的密码由其本人（/v1/me/password）或运维人员（zhiku admin set-password）修改",
+    ),
+    (r"an admin cannot disable themselves", "管理员不能停用自己"),
+    (
+        r"the auditor role is granted by the operator: zhiku admin set-roles",
+        "审计员角色由运维人员授予：zhiku admin set-roles",
+    ),
+    (r"an admin cannot drop their own admin role", "管理员不能取消自己的管理员角色"),
+    (
+        r"another user of this tenant has this e-mail address",
+        "本租户的另一位用户已使用此电子邮件地址",
+    ),
+    (r"tenant (?P<name>.+) already exists", "租户 {name} 已存在"),
+    (r"user (?P<name>.+) already exists in this tenant", "本租户已有名为 {name} 的用户"),
+    (r"group (?P<name>.+) already exists in this tenant", "本租户已有名为 {name} 的群组"),
+    (r"a user can only join groups of their own tenant", "用户只能加入本租户的群组"),
+    (
+        r"the group is named in the access lists of (?P<n>\d+) documents: remove it there first",
+        "有 {n} 个文档的访问列表中包含该群组：请先从中移除",
+    ),
+    (r"unknown users in access list: (?P<ids>.+)", "访问列表中有未知用户：{ids}"),
+    (r"unknown groups in access list: (?P<ids>.+)", "访问列表中有未知群组：{ids}"),
+    # Things not found
+    (r"no such document", "找不到该文档"),
+    (r"passage not found", "找不到该段落"),
+    (r"conversation not found", "找不到该对话"),
+    (r"answer not found", "找不到该回答"),
+    (r"user not found", "找不到该用户"),
+    (r"group not found", "找不到该群组"),
+    (r"tenant not found", "找不到该租户"),
+    (r"no tenant named (?P<name>.+)", "没有名为 {name} 的租户"),
+    (r"no user named (?P<name>.+)", "没有名为 {name} 的用户"),
+    (r"no group named (?P<name>.+)", "没有名为 {name} 的群组"),
+    (r"blob (?P<key>.+) is missing", "存储的文件 {key} 已丢失"),
+    (r"not found in the search index", "在搜索索引中未找到"),
+    (r"collection (?P<name>.+) does not exist yet", "搜索索引 {name} 尚未建立"),
+    (r"Not Found", "未找到"),
+    (r"Method Not Allowed", "不支持此请求方法"),
+    # Documents
+    (
+        r"only a failed document can be retried; this one is (?P<status>.+)",
+        "只有处理失败的文档可以重试；此文档的状态是 {status}",
+    ),
+    (
+        r"access must be JSON like .+",
+        '访问权限须为如下格式的 JSON：{{"users": [...], "groups": [...], "everyone": false}}',
+    ),
+    (r"tags (?P<reason>.+)", "标签{reason}"),
+    (r"search (?P<reason>.+)", "搜索词{reason}"),
+    (r"q (?P<reason>.+)", "查询{reason}"),
+    (
+        rf"at most (?P<n>{_NUMBER}) tags of at most (?P<chars>{_NUMBER}) characters",
+        "最多 {n} 个标签，每个最多 {chars} 个字符",
+    ),
+    (r"a folder, not a file name: (?P<name>.+)", "这是文件夹，不是文件名：{name}"),
+    (r"unusable file name: (?P<name>.+)", "无法使用的文件名：{name}"),
+    (
+        rf"(?P<name>.+) is (?P<n>{_NUMBER}) bytes \(limit (?P<limit>{_NUMBER})\)",
+        "{name} 有 {n} 字节（上限 {limit}）",
+    ),
+    (
+        r"request body larger than the (?P<n>\d+) byte limit for this route",
+        "请求体超过此接口 {n} 字节的上限",
+    ),
+    (r"a part's headers exceed (?P<n>\d+) bytes", "表单某部分的头部超过 {n} 字节"),
+    (r"at most (?P<n>\d+) form fields", "最多 {n} 个表单字段"),
+    (r"a form field exceeds (?P<n>\d+) bytes", "某个表单字段超过 {n} 字节"),
+    (r"the request could not be parsed", "无法解析该请求"),
+    (r"internal error", "服务器内部错误"),
+    # Files refused or failed before parsing proper
+    (
+        r"(?P<name>.+?): the archive uses a zip feature that cannot be read",
+        "{name}：该压缩包使用了无法读取的 zip 功能",
+    ),
+    (
+        rf"the archive holds more than (?P<n>{_NUMBER}) files \(limit\)",
+        "压缩包中的文件超过 {n} 个（上限）",
+    ),
+    (
+        rf"the archive holds (?P<n>{_NUMBER}) members \(limit (?P<limit>{_NUMBER})\)",
+        "压缩包中有 {n} 个条目（上限 {limit}）",
+    ),
+    (
+        r"corrupt zip container: the file is damaged or incomplete \(it may be truncated\)",
+        "zip 容器已损坏：文件已损坏或不完整（可能被截断）",
+    ),
+    (
+        r"corrupt (?P<fmt>\S+) file: the file is damaged or incomplete"
+        r" \(it may have been truncated\)",
+        "{fmt} 文件已损坏或不完整（可能被截断）",
+    ),
+    (r"not (?P<fmt>\S+): the content is (?P<what>.+)", "不是 {fmt} 文件：其内容是 {what}"),
+    (
+        rf"the image has (?P<n>{_NUMBER}) pages \(limit (?P<limit>{_NUMBER})\)",
+        "图片有 {n} 页（上限 {limit} 页）",
+    ),
+    (
+        r"page (?P<page>\d+) of the image is (?P<w>\d+) × (?P<h>\d+) pixels: too large to"
+        r" read \(scan it at a lower resolution\)",
+        "图片第 {page} 页为 {w} × {h} 像素，过大无法读取（请以较低分辨率扫描）",
+    ),
+    (
+        r"page (?P<page>\d+) is (?P<w>[\d.]+) × (?P<h>[\d.]+) inches: reading it with OCR"
+        r" would render more than (?P<mp>[\d.]+) megapixels even at (?P<dpi>\d+) dpi",
+        "第 {page} 页为 {w} × {h} 英寸：即使以 {dpi} dpi 进行 OCR 也会超过 {mp} 百万像素",
+    ),
+    (r"could not read the (?P<fmt>\S+) file", "无法读取该 {fmt} 文件"),
+    (
+        r"(?P<what>.+?) took longer than (?P<n>\d+) s: the file is too complex or damaged",
+        "{what} 超过 {n} 秒：文件过于复杂或已损坏",
+    ),
+    (
+        r"(?P<what>.+?) needed more than (?P<n>\d+) MiB of memory or crashed",
+        "{what} 所需内存超过 {n} MiB 或已崩溃",
+    ),
+    (
+        r"(?P<what>.+?) failed: the file is damaged or unsupported",
+        "{what} 失败：文件已损坏或不受支持",
+    ),
+    (
+        r"it starts with a (?P<enc>\S+) byte-order mark but is not valid \S+",
+        "以 {enc} 字节顺序标记开头，但并非有效的 {enc} 文本",
+    ),
+    (
+        r"(?P<name>.+?): the (?P<fmt>\S+) archive is password-protected; remove the password",
+        "{name}：该 {fmt} 压缩包受密码保护，请去除密码",
+    ),
+    (
+        r"(?P<name>.+?) is not a readable (?P<fmt>\S+) archive"
+        r" \(damaged, incomplete or an unsupported variant\)",
+        "{name} 不是可读的 {fmt} 压缩包（已损坏、不完整或为不支持的变体）",
+    ),
+    (
+        r"unsupported zip container: the file needs a zip feature that cannot be read here"
+        r" \(a newer zip version or an unusual compression\); save it again with a standard"
+        r" program",
+        "不支持的 zip 容器：该文件使用了此处无法读取的 zip 功能（较新的 zip 版本或不常见的"
+        "压缩方式）；请用常规程序重新保存",
+    ),
+    (
+        r"file name (?P<name>.+) must not contain path separators",
+        "文件名 {name} 不能包含路径分隔符",
+    ),
+    # The search index and re-indexing
+    (
+        r"the index was built by (?P<built>.+), and the model configured now is (?P<now>.+):"
+        r" run `(?P<command>.+)` to re-embed it, or configure the model that built it",
+        "索引由 {built} 建立，而当前配置的模型是 {now}：请运行 `{command}` 重新嵌入，"
+        "或改回建立索引时的模型",
+    ),
+    (
+        r"a re-index is already running: follow it with its status",
+        "重新索引已在进行中：请通过其状态跟进",
+    ),
+    (
+        r"collection (?P<name>.+) holds (?P<n>\d+)-d vectors, the embedding model makes"
+        r" (?P<m>\d+)-d ones",
+        "搜索索引 {name} 中的向量为 {n} 维，而嵌入模型生成的是 {m} 维",
+    ),
+    (
+        r"collection (?P<name>.+) lacks the (?P<names>.+) named vectors",
+        "搜索索引 {name} 缺少命名向量 {names}",
+    ),
+    (r"collection (?P<name>.+): sparse vectors lack IDF", "搜索索引 {name}：稀疏向量缺少 IDF"),
+    # Questions, searches and filters
+    (
+        r"the conversation has (?P<n>\d+) earlier messages \(limit (?P<limit>\d+)\):"
+        r" send only the recent ones",
+        "对话中有 {n} 条之前的消息（上限 {limit}）：请只发送最近的消息",
+    ),
+    (
+        rf"the earlier messages hold (?P<n>{_NUMBER}) characters \(limit (?P<limit>{_NUMBER})\):"
+        r" send only the recent ones",
+        "之前的消息共 {n} 个字符（上限 {limit}）：请只发送最近的消息",
+    ),
+    (r"the query is empty", "查询为空"),
+    (r"the query is longer than (?P<n>\d+) chars", "查询超过 {n} 个字符"),
+    (r"limit must be between 1 and (?P<n>\d+)", "limit 须在 1 到 {n} 之间"),
+    (r"at most (?P<n>\d+) values in (?P<field>.+)", "{field} 中最多 {n} 个值"),
+    (
+        r"unknown file type (?P<type>.+); use a MIME type or one of: (?P<known>.+)",
+        "未知的文件类型 {type}；请使用 MIME 类型或以下之一：{known}",
+    ),
+    (
+        r"dates need a time zone, e\.g\. 2026-01-31T00:00:00Z",
+        "日期需要带时区，例如 2026-01-31T00:00:00Z",
+    ),
+    (r"the search index refused the request", "搜索索引拒绝了该请求"),
+    # Request validators (a field's value_error)
+    (
+        r"must not contain NUL, control characters or lone surrogates",
+        "不能包含 NUL、控制字符或孤立的代理字符",
+    ),
+    (r"must not contain control or format characters", "不能包含控制字符或格式字符"),
+    (r"an origin is at most (?P<n>\d+) characters", "来源最多 {n} 个字符"),
+    (
+        r"an origin is ASCII without spaces \(write a Unicode host as xn--…\)",
+        "来源须为不含空格的 ASCII（Unicode 主机名请写成 xn--… 形式）",
+    ),
+    (r"an origin is http:// or https://", "来源须以 http:// 或 https:// 开头"),
+    (
+        r"an origin has no path, query or fragment: scheme://host\[:port\]",
+        "来源不能带路径、查询或片段：scheme://host[:port]",
+    ),
+    (r"an origin has no user name or password", "来源不能包含用户名或密码"),
+    (r"an origin's port is a number from 1 to 65535", "来源的端口须为 1 到 65535 之间的数字"),
+    (r"an origin needs a host name or an IP address", "来源需要主机名或 IP 地址"),
+    # 503s, worded from the component and the outage (api.errors)
+    (
+        r"(?P<component>.+) is unavailable right now; try again shortly\.",
+        "{component}暂时不可用，请稍后再试。",
+    ),
+    (
+        r"(?P<component>.+) is still starting; try again in a minute\.",
+        "{component}仍在启动，请一分钟后再试。",
+    ),
+    (
+        r"(?P<component>.+) is not set up on this server; ask an administrator\.",
+        "此服务器未配置{component}，请联系管理员。",
+    ),
+    (
+        r"The job queue is unavailable right now, so processing has not started\..*",
+        "任务队列暂时不可用，处理尚未开始。上传的文件已保存，队列恢复后会自动处理"
+        "（其文档显示为排队中）；请勿重复上传。",
+    ),
+]
+
+# The components a 503 names (core.errors.Component.words), for the outage sentences.
+COMPONENTS = {
+    "The answer model": "回答模型",
+    "The embedding model": "嵌入模型",
+    "The search index": "搜索索引",
+    "Search": "搜索",
+    "The job queue": "任务队列",
+    "The database": "数据库",
+    "A service this request needs": "此请求所需的服务",
+}

@@ -26,6 +26,7 @@ from api.routes import (
     conversations,
     documents,
     health,
+    index_admin,
     me,
     openai_compat,
     search,
@@ -82,6 +83,7 @@ def create_api(
         openai_compat,
         audit,
         admin,
+        index_admin,
         me,
     ):
         app.include_router(module.router)

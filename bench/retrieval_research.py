@@ -91,9 +91,14 @@ class Context:
 
 
 def open_context(
-    name: str, model: DenseModel, with_title: bool, title_every_chunk: bool = False
+    name: str,
+    model: DenseModel,
+    with_title: bool,
+    title_every_chunk: bool = False,
+    data: Dataset | None = None,
 ) -> Context:
-    data = load_beir(shared_data_dir() / name, with_title=with_title)
+    """``data``: a dataset already loaded (e.g. a documented subset); else ``name``'s whole."""
+    data = data or load_beir(shared_data_dir() / name, with_title=with_title)
     data.title_every_chunk = title_every_chunk
     chunks = chunk_dataset(data)
     dense = passage_vectors(model, chunks, name)

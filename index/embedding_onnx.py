@@ -27,9 +27,10 @@ from index.embedding import (
     model_position_limit,
     model_window,
     normalise_rows,
+    prompt_reserve,
     special_token_count,
 )
-from index.models import UnsupportedModel, resolve_model
+from index.models import UnsupportedModel, known_prompts, resolve_model
 from index.onnx_export import MODEL_FILE, export_int8, local_model_dir, model_key, publish_export
 from index.tokens import TOKENIZER_FILE, count_tokens, plain_copy
 
@@ -44,7 +45,7 @@ _POOLING_MODES = ("mean", "cls", "max")
 
 def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
     """The cached export of ``model`` ("" = the packaged default), building it if absent."""
-    source, name = resolve_model(model)
+    source, name = resolve_model(model, cache_dir)
     folder = local_model_dir(source)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-60:] or "model"
     target = Path(cache_dir) / "onnx" / f"{slug}-{model_key(folder, EXPORT_RECIPE)[:16]}"
@@ -68,7 +69,8 @@ def _pooling_mode(config: dict[str, Any]) -> str:
 
 
 def _export_quantized(folder: Path, out: Path) -> None:
-    """Export the transformer to ONNX, quantise it, and describe pooling in the manifest."""
+    """Export the transformer to ONNX, quantise it, and describe pooling in the manifest (with
+    the prompts a known family needs, found from the folder's path when it lacks them)."""
 
     st_model = load_sentence_transformer(str(folder), "cpu")
     kinds = [type(module).__name__ for module in st_model]
@@ -128,12 +130,17 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self._inputs: list[str] = manifest["inputs"]
         self._pooling: str = manifest["pooling"]
-        self._prompts: dict[str, str] = manifest.get("prompts", {})
+        # An export made before a model family's prompts were known lacks them in its manifest.
+        declared = {k: v for k, v in manifest.get("prompts", {}).items() if v}
+        self._prompts: dict[str, str] = {**known_prompts(name), **declared}
         self._counter = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
         self._tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
-        self.max_tokens, window = model_window(
-            max_tokens, special_token_count(self._counter), int(manifest["max_positions"])
+        # The window makes room for the prompt, which the chunker's count leaves out.
+        reserve = prompt_reserve(self._counter, self._prompts)
+        content, window = model_window(
+            max_tokens + reserve, special_token_count(self._counter), int(manifest["max_positions"])
         )
+        self.max_tokens = content - reserve
         self._tokenizer.enable_truncation(max_length=window)
         self._tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
 
@@ -172,7 +179,7 @@ class OnnxEmbedder:
 
     @classmethod
     def from_model(cls, model: str, cache_dir: Path, **options: Any) -> OnnxEmbedder:
-        _, name = resolve_model(model)
+        _, name = resolve_model(model, cache_dir)
         return cls(ensure_onnx_model(model, cache_dir), name=name, **options)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

@@ -25,6 +25,9 @@ _OPSET = 17
 # onnx/, openvino/ and framework-specific weight variants.
 _HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]
 _STALE_STAGING_S = 24 * 3600
+# A model folder that Zhiku wrote itself (index.packaged_e5) names its own content key in
+# this file, written last: hashing its 470 MB on every start would cost seconds.
+SELF_KEYED_MARKER = "zhiku-packaged.json"
 
 
 def local_model_dir(source: str) -> Path:
@@ -44,6 +47,10 @@ def model_key(folder: Path, recipe: str) -> str:
     """Hash of every file's relative path and content, plus the export ``recipe`` (change the
     recipe whenever the export or quantisation changes)."""
     digest = hashlib.sha256(recipe.encode())
+    marker = folder / SELF_KEYED_MARKER
+    if marker.is_file():
+        digest.update(marker.read_bytes())
+        return digest.hexdigest()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder).as_posix()
         if relative.startswith(".") or "/." in relative:

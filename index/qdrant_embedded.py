@@ -32,6 +32,7 @@ from core.errors import Component, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import shard_optimize as isolated
+from index.embedded_generations import EmbeddedGenerations
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
 from index.store import DimensionMismatch, Scope, SearchRequest
@@ -383,6 +384,10 @@ class EmbeddedQdrantStore:
             self._shard = edge.EdgeShard.load(str(self._path), config)
             raise
         return old
+
+    def generations(self) -> EmbeddedGenerations:
+        """Re-indexing beside the live shard (:mod:`index.embedded_generations`)."""
+        return EmbeddedGenerations(self, _FolderLock, _INDEX_SCHEMAS)
 
     # --- reads --------------------------------------------------------------------------
 

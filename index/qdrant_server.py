@@ -7,9 +7,10 @@ dense and sparse prefetches and fuses them (RRF or DBSF) inside one ``query_poin
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,6 +21,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from core.errors import Component, InvalidInput, NotFound, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
+from index import server_generations as generations
 from index.filters import Filter
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
@@ -106,10 +108,40 @@ class QdrantServerStore:
         upsert_batch: int = 256,
     ) -> None:
         self._client = client
-        self._collection = collection
+        # The configured name: the first generation's collection, and the pointer's prefix.
+        self._name = collection
+        self._target: str | None = None  # the live generation's collection, as last read
+        self._follow_at = 0.0
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
         self._dim: int | None = None
+        # This process's writes; a re-index holds it for its last pass and the switch.
+        self._writes = threading.RLock()
+        # Told when another generation became live (a re-index, maybe in another process):
+        # the owner re-reads which model embeds queries (zhiku.container).
+        self.on_generation_change: Callable[[], None] | None = None
+
+    @property
+    def _collection(self) -> str:
+        """The live generation's collection (:mod:`index.server_generations`)."""
+        if self._target is None or time.monotonic() >= self._follow_at:
+            self._follow()
+        assert self._target is not None
+        return self._target
+
+    def _follow(self) -> None:
+        """Re-read which collection is live (a re-index may have switched it)."""
+        with _upstream():
+            target = generations.live_collection(self._client, self._name)
+        if target != self._target:
+            changed = self._target is not None
+            self._target, self._dim = target, None
+            if changed and self.on_generation_change is not None:
+                self.on_generation_change()
+        self._follow_at = time.monotonic() + generations.POINTER_TTL_S
+
+    def generations(self) -> generations.ServerGenerations:
+        return generations.ServerGenerations(self, _upstream)
 
     @classmethod
     def from_settings(cls, settings: QdrantSettings) -> QdrantServerStore:
@@ -142,10 +174,10 @@ class QdrantServerStore:
                 )
             self._ensure_indexes()
 
-    def _create(self, dense_dim: int) -> None:
+    def _create(self, dense_dim: int, name: str | None = None) -> None:
         try:
             self._client.create_collection(
-                self._collection,
+                name or self._collection,
                 vectors_config={
                     DENSE: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
                 },
@@ -171,8 +203,9 @@ class QdrantServerStore:
             raise DimensionMismatch(f"collection {self._collection!r}: sparse vectors lack IDF")
         return vectors[DENSE].size
 
-    def _ensure_indexes(self) -> None:
-        existing = self._client.get_collection(self._collection).payload_schema or {}
+    def _ensure_indexes(self, name: str | None = None) -> None:
+        name = name or self._collection
+        existing = self._client.get_collection(name).payload_schema or {}
         for field, kind in common.PAYLOAD_INDEXES.items():
             if field in existing:
                 continue
@@ -185,19 +218,25 @@ class QdrantServerStore:
             with warnings.catch_warnings():
                 # qdrant-client's local mode (tests) ignores payload indexes and says so.
                 warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-                self._client.create_payload_index(self._collection, field, schema, wait=True)
+                self._client.create_payload_index(name, field, schema, wait=True)
 
     def _dense_dim(self) -> int:
+        name = self._collection  # first: a switch of generations resets the dimension
         if self._dim is None:
             with _upstream():
-                if not self._client.collection_exists(self._collection):
-                    raise NotFound(f"collection {self._collection!r} does not exist yet")
+                if not self._client.collection_exists(name):
+                    raise NotFound(f"collection {name!r} does not exist yet")
                 self._dim = self._read_dim()
         return self._dim
 
     # --- writes -------------------------------------------------------------------------
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        with self._writes:
+            self._follow()  # a write goes to the generation live now, never a dropped one
+            self._upsert(points)
+
+    def _upsert(self, points: Sequence[ChunkPoint]) -> None:
         dim = self._dense_dim()
         structs = [
             models.PointStruct(
@@ -222,12 +261,19 @@ class QdrantServerStore:
         self._delete(common.stale_filter(tenant_id, doc_id, version, count))
 
     def _delete(self, flt: Filter) -> None:
-        self._dense_dim()
         selector = models.FilterSelector(filter=compile_filter(flt))
-        with _upstream():
-            self._client.delete(self._collection, points_selector=selector, wait=True)
+        with self._writes:
+            self._follow()
+            self._dense_dim()
+            with _upstream():
+                self._client.delete(self._collection, points_selector=selector, wait=True)
 
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+        with self._writes:
+            self._follow()
+            self._set_document_access(tenant_id, doc_id, access)
+
+    def _set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         self._dense_dim()
         # A payload update by filter: one call, vectors untouched, no re-embedding.
         selector = models.FilterSelector(

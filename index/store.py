@@ -13,6 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 from core.access import Principal
 from core.errors import InvalidInput
 from index.filters import Filter
+from index.generations import GenerationOps
 from index.types import ChunkPoint, ScoredChunk, SparseVector
 
 
@@ -93,5 +94,9 @@ class VectorStore(Protocol):
 
     def optimize(self) -> None:
         """Build pending vector indexes (HNSW) now and wait for them; call after bulk loads."""
+
+    def generations(self) -> GenerationOps:
+        """The index generations: which model built the live vectors, and re-indexing
+        beside them (:mod:`index.generations`)."""
 
     def close(self) -> None: ...

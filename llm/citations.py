@@ -21,7 +21,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-DONT_KNOW = "I don't know based on the provided passages."
+from llm.reply_language import ENGLISH, REFUSALS
+
+# What the prompt asks the model to say; the answer path replaces it by the question's
+# language's own refusal (``llm.reply_language.REFUSALS``), which is recognised as well.
+DONT_KNOW = REFUSALS[ENGLISH]
 
 BRACKETS = {"[": "]", "【": "】", "［": "］", "(": ")", "（": "）"}
 PARENS = frozenset("(（")
@@ -223,20 +227,31 @@ _NOT_IN_PASSAGES = re.compile(
     r"|\b(?:passages?|documents?|context) (?:do|does) not (?:mention|contain|say|state|specify|"
     r"describe|provide|include)\b"
 )
-# Chinese answers rarely keep the English sentence; these near the start mean the same.
-_DONT_KNOW_CHINESE = ("不知道", "无法回答", "无法从", "没有提供", "未提及", "没有提到")
+# Chinese answers rarely keep the English sentence; these near the start mean the same
+# (Simplified, then Traditional).
+_DONT_KNOW_CHINESE = (
+    *("不知道", "无法回答", "无法从", "没有提供", "未提及", "没有提到"),
+    *("無法回答", "無法從", "沒有提供", "沒有提到"),
+)
 
 
 def is_dont_know(answer: str) -> bool:
     """True when the model said it cannot answer from the passages (in any wording we know).
 
     The prompt asks for exactly :data:`DONT_KNOW`; small models paraphrase or translate it.
-    An answer that opens with "The passages do not mention X, but…" counts as not knowing.
+    An answer that opens with "The passages do not mention X, but…" counts as not knowing,
+    and so does each language's own refusal in ``REFUSALS``.
     """
     text = unicodedata.normalize("NFKC", answer).strip().lower().replace("’", "'")
     text = re.sub(r"^(?:[\s*_\"'>#-]|\[\d+\])+", "", text)  # emphasis, quotes, a stray [1]
-    if text.startswith(_DONT_KNOW_OPENINGS) or DONT_KNOW.lower() in text:
+    if text.startswith(_DONT_KNOW_OPENINGS) or any(
+        _folded(refusal) in text for refusal in REFUSALS.values()
+    ):
         return True
     if _NOT_IN_PASSAGES.search(re.split(r"[.!?\n]", text, maxsplit=1)[0]):
         return True
     return any(phrase in text[:40] for phrase in _DONT_KNOW_CHINESE)
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower().replace("’", "'")

@@ -13,12 +13,14 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -49,6 +51,24 @@ runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 # What identifies our llama.cpp child in a process's command line (orphan check).
 _COMMAND_MARK = "llama_cpp.server"
+# What the server logs per request with ``--verbose true`` (llama-cpp-python 0.3.36): the
+# prompt tokens found in its cache, then llama.cpp's timing of the tokens it evaluated.
+_PREFIX_HIT = re.compile(rb"Llama\.generate: (\d+) prefix-match hit, remaining (\d+) prompt")
+_PROMPT_EVAL = re.compile(rb"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens")
+
+
+@dataclass(frozen=True)
+class PromptEval:
+    """One request's prompt as the server processed it: tokens reused from its cache (the
+    start shared with the previous request), tokens evaluated, and how long those took."""
+
+    cached_tokens: int
+    evaluated_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.evaluated_tokens / self.seconds if self.seconds > 0 else 0.0
 
 
 class LocalServerError(RuntimeError):
@@ -76,6 +96,7 @@ class LlamaCppServer:
         n_threads: int = 1,
         n_threads_batch: int | None = None,
         startup_timeout_s: float = 180.0,
+        timings: bool = True,
         log_path: Path | None = None,
         python: str = sys.executable,
         pid_file: Path | None = None,
@@ -88,7 +109,12 @@ class LlamaCppServer:
         self.n_threads = n_threads
         self.n_threads_batch = n_threads_batch or n_threads
         self.startup_timeout_s = startup_timeout_s
+        # Per-request prompt timings in the log (``prompt_evals``): what the warm-up and the
+        # passage budget measure the prompt speed from; a few hundred bytes per request.
+        self.timings = timings
         self.log_path = log_path
+        self._log_read = 0  # bytes of the log already read by ``new_prompt_evals``
+        self._pending_cached = 0
         self.python = python
         self.pid_file = pid_file
         self.port: int | None = None
@@ -113,6 +139,7 @@ class LlamaCppServer:
             alias=alias,
             n_ctx=settings.n_ctx,
             n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads_batch,
             startup_timeout_s=settings.startup_timeout_s,
             pid_file=pid_file,
         )
@@ -152,7 +179,7 @@ class LlamaCppServer:
             # By default a new request cuts the running stream short (ending it as if the
             # model had finished): with several users that silently truncates answers.
             "--interrupt_requests", "false",
-            "--verbose", "false",
+            "--verbose", "true" if self.timings else "false",
         ]  # fmt: skip
 
     def start(self) -> Self:
@@ -168,6 +195,7 @@ class LlamaCppServer:
             os.close(handle)
             self.log_path, self._owns_log = Path(name), True
         self._log = self.log_path.open("ab")
+        self._log_read, self._pending_cached = self._log.tell(), 0
         env = dict(os.environ)
         # Idle OpenMP threads spin by default and steal the CPU from everything else.
         env.setdefault("OMP_WAIT_POLICY", "passive")
@@ -210,6 +238,53 @@ class LlamaCppServer:
                     f"log tail:\n{self.log_tail()}"
                 )
             time.sleep(0.2)
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def count_tokens(self, text: str, timeout_s: float = 30.0) -> int:
+        """``text``'s tokens in the model's own vocabulary (the server's tokenize endpoint)."""
+        response = httpx.post(
+            f"{self.root_url}/extras/tokenize/count", json={"input": text}, timeout=timeout_s
+        )
+        response.raise_for_status()
+        return int(response.json()["count"])
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int = 1) -> int:
+        """One chat completion, its answer unused (the warm-up: it leaves ``messages`` in the
+        server's cache and its prompt timing in the log); returns the prompt's tokens."""
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+        }
+        response = httpx.post(
+            f"{self.base_url}/chat/completions", json=body, timeout=self.startup_timeout_s
+        )
+        response.raise_for_status()
+        return int(response.json()["usage"]["prompt_tokens"])
+
+    def new_prompt_evals(self) -> list[PromptEval]:
+        """The prompts the server processed since the last call, oldest first (empty
+        without ``timings``). Reads only the part of the log not read before."""
+        if not self.timings or self.log_path is None or not self.log_path.exists():
+            return []
+        with self.log_path.open("rb") as handle:
+            handle.seek(self._log_read)
+            data = handle.read()
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next call
+        self._log_read += end
+        evals = []
+        for line in data[:end].splitlines():
+            if hit := _PREFIX_HIT.search(line):
+                self._pending_cached = int(hit[1])
+            elif timing := _PROMPT_EVAL.search(line):
+                evaluated, ms = int(timing[2]), float(timing[1])
+                evals.append(PromptEval(self._pending_cached, evaluated, ms / 1000))
+                self._pending_cached = 0
+        return evals
 
     def log_tail(self) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -1,15 +1,26 @@
 """The answering models of this process: the configured backends, or the embedded llama.cpp
-server, started in the background so the API is up (and ingesting) while the model loads."""
+server, started in the background so the API is up (and ingesting) while the model loads.
+
+The embedded server is warmed up before it answers (issue 12: the first token on a CPU is
+almost all prompt processing): the answer prompt's fixed start (rules and examples, ~400
+tokens) is evaluated once, so the first question finds it cached as every later one does, and
+a second prompt with the same start measures how fast the server evaluates new prompt tokens.
+:meth:`AnswerModels.prompt_speed` keeps that speed current from the server's own timings of
+each answer; the answer service sizes the passages to it (``retrieval.context.timed_budget``).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.settings import Settings
-from llm.local_server import LlamaCppServer
+from llm import prompts
+from llm.local_server import LlamaCppServer, PromptEval
 from llm.routing import LlmRouter
 
 log = logging.getLogger(__name__)
@@ -21,11 +32,52 @@ def local_server_pid_file(settings: Settings) -> Path:
     return settings.data_dir / "run" / "llama-server.pid"
 
 
+# What the warm-up measures the prompt speed on: passages of the ordinary kind after the
+# fixed start (which the first warm-up prompt has left in the cache), in both languages.
+_MEASURE_PASSAGES = (
+    "Travel policy\nEmployees may book hotels up to EUR 180 per night in capital cities and EUR "
+    "130 per night elsewhere; breakfast is included. Economy class is booked for flights under "
+    "six hours, premium economy for longer ones. Claims are submitted with receipts within 30 "
+    "days of the end of the trip; late claims need the finance director's approval.",
+    "员工手册\n员工入职满一年后享有15天带薪年假，未休年假可顺延至次年3月31日。连续病假超过2天的，"
+    "须提供二级以上医院出具的病假证明。工作日加班按1.5倍工资支付，休息日加班优先安排调休。"
+    "新员工试用期为6个月，试用期工资不低于正式工资的80%。",
+)
+# Texts whose length in the model's tokens, against the answer service's own counter, turns a
+# budget in the model's tokens into the counter's (a Chinese character is about one token of
+# a BERT vocabulary, two thirds of one of Qwen's).
+CALIBRATION_TEXTS = {"en": _MEASURE_PASSAGES[0], "zh": _MEASURE_PASSAGES[1]}
+# A prompt timing over fewer tokens than this says more about overheads than about speed.
+MIN_MEASURED_TOKENS = 48
+# Weight of the newest timing in the running speed: a loaded machine shows within a few
+# answers, one slow answer does not halve the next one's passages.
+SPEED_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True)
+class PromptSpeed:
+    """The embedded model's measured prompt speed and what the passages may cost at it."""
+
+    tokens_per_s: float
+    target_s: float
+    floor_tokens: int
+    # Language -> the model's tokens of ``CALIBRATION_TEXTS[language]``.
+    calibration: dict[str, int] = field(default_factory=dict)
+
+    def counter_per_model_token(self, language: str, count_tokens: Callable[[str], int]) -> float:
+        """Tokens of ``count_tokens`` per model token for text in ``language`` (1.0 unknown)."""
+        model_tokens = self.calibration.get(language) or self.calibration.get("en")
+        text = CALIBRATION_TEXTS.get(language, CALIBRATION_TEXTS["en"])
+        return count_tokens(text) / model_tokens if model_tokens else 1.0
+
+
 class AnswerModels:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._router: LlmRouter | None = None
         self._local: LlamaCppServer | None = None
+        self._speed: PromptSpeed | None = None
+        self._speed_lock = threading.Lock()
         self._status = "starting"
         self._thread: threading.Thread | None = None
         if settings.llm.backends:
@@ -55,6 +107,8 @@ class AnswerModels:
                 pid_file=local_server_pid_file(self._settings),
             )
             self._local = server.start()
+            if local.warm_up:
+                self._speed = warm_up(server, self._settings)
             backend = server.backend_settings(name="local", read_timeout_s=local.read_timeout_s)
             self._router = LlmRouter.from_settings(self._settings.llm, [backend])
             self._status = "ok"
@@ -62,6 +116,22 @@ class AnswerModels:
         except Exception as exc:
             log.exception("the embedded answer model could not be started")
             self._status = f"unavailable: {exc}"[:300]
+
+    def prompt_speed(self) -> PromptSpeed | None:
+        """The embedded model's prompt speed, updated from its timings of the answers since the
+        last call; None where passages keep their fixed budget (a configured backend, no
+        warm-up, no target, no timing)."""
+        local = self._local
+        if local is None or self._speed is None:
+            return None
+        with self._speed_lock:
+            speed = self._speed.tokens_per_s
+            for timing in local.new_prompt_evals():
+                speed = smoothed_speed(speed, timing)
+            self._speed = PromptSpeed(
+                speed, self._speed.target_s, self._speed.floor_tokens, self._speed.calibration
+            )
+            return self._speed
 
     def router(self) -> LlmRouter:
         if self._router is not None:
@@ -89,3 +159,43 @@ class AnswerModels:
         if self._local is not None:
             self._local.stop()
             self._local = None
+
+
+def smoothed_speed(speed: float, timing: PromptEval) -> float:
+    """``speed`` moved towards ``timing``'s (timings over few tokens are ignored)."""
+    if timing.evaluated_tokens < MIN_MEASURED_TOKENS or timing.seconds <= 0:
+        return speed
+    return (1 - SPEED_SMOOTHING) * speed + SPEED_SMOOTHING * timing.tokens_per_s
+
+
+def warm_up(server: LlamaCppServer, settings: Settings) -> PromptSpeed | None:
+    """The fixed start of the answer prompt into ``server``'s cache, and its prompt speed
+    measured on a second prompt sharing that start: None where it cannot be measured or no
+    first-token target is set. A failure costs only the head start, never the answers."""
+    version = settings.llm.prompt_versions.get("answer")
+    try:
+        server.complete(prompts.answer_messages("Warm-up", ["Warm-up."], version=version))
+        server.new_prompt_evals()  # the cold start: loading the weights, the fixed start
+        server.complete(
+            prompts.answer_messages("年假有多少天？", list(_MEASURE_PASSAGES), version=version)
+        )
+        measured = [
+            e for e in server.new_prompt_evals() if e.evaluated_tokens >= MIN_MEASURED_TOKENS
+        ]
+        calibration = {
+            language: server.count_tokens(text) for language, text in CALIBRATION_TEXTS.items()
+        }
+    except Exception as exc:  # any failure: answer without the head start
+        log.warning("warming up the answer model failed: %s", exc)
+        return None
+    local = settings.llm.local
+    if not measured or local.first_token_target_s <= 0:
+        return None
+    timing = measured[-1]
+    log.info(
+        "answer model: prompt %.1f tokens/s (%d tokens cached, %d evaluated at warm-up)",
+        timing.tokens_per_s, timing.cached_tokens, timing.evaluated_tokens,
+    )  # fmt: skip
+    return PromptSpeed(
+        timing.tokens_per_s, local.first_token_target_s, local.min_context_tokens, calibration
+    )

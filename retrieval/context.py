@@ -53,6 +53,34 @@ class Passage:
         }
 
 
+# What the answer prompt adds after the cached fixed start besides the passages' own text, in
+# the model's tokens (Qwen2.5, answer.v4): the closing instructions and chat markup (~70) and
+# the question; per passage, its tags and title line.
+PROMPT_TAIL_TOKENS = 80
+PASSAGE_WRAPPER_TOKENS = 16
+
+
+def timed_budget(
+    ceiling: int,
+    *,
+    tokens_per_s: float,
+    target_s: float,
+    question_tokens: int,
+    floor: int,
+    counter_per_model_token: float = 1.0,
+) -> int:
+    """The passage budget (in the counter's tokens, wrappers included: pass
+    ``passage_overhead_tokens=PASSAGE_WRAPPER_TOKENS`` to :func:`build_passages`) that a backend
+    evaluating ``tokens_per_s`` prompt tokens per second gets through in ``target_s`` after
+    the prompt's tail; never above ``ceiling`` (the configured budget) nor below ``floor`` (one
+    useful passage, however slow the backend).
+
+    The prompt's fixed start is not counted: it is cached by the server (llm/runtime.py)."""
+    model_tokens = tokens_per_s * target_s - PROMPT_TAIL_TOKENS - question_tokens
+    budget = int(model_tokens * counter_per_model_token)
+    return max(min(floor, ceiling), min(ceiling, budget))
+
+
 def build_passages(
     hits: Sequence[Hit],
     count_tokens: Callable[[str], int],
@@ -60,8 +88,12 @@ def build_passages(
     budget_tokens: int,
     max_passages: int,
     merge_neighbours: bool = True,
+    passage_overhead_tokens: int = 0,
 ) -> list[Passage]:
+    """``passage_overhead_tokens``: what each passage costs besides its text (tags, title),
+    counted against the budget."""
     groups = _merge(hits) if merge_neighbours else [[h] for h in hits]
+    rank = {h.chunk_id: i for i, h in enumerate(hits)}
     passages: list[Passage] = []
     spent = 0
     for group in groups:
@@ -69,13 +101,19 @@ def build_passages(
             break
         text = _join([h.text for h in group])
         cost = count_tokens(text)
-        if spent + cost > budget_tokens:
-            room = budget_tokens - spent
+        if spent + passage_overhead_tokens + cost > budget_tokens and len(group) > 1:
+            # Cut short, merged neighbours would keep the first chunk in the document, not
+            # the one the search found: that one alone instead (a tight budget, issue 12).
+            group = [min(group, key=lambda h: rank[h.chunk_id])]
+            text = group[0].text
+            cost = count_tokens(text)
+        if spent + passage_overhead_tokens + cost > budget_tokens:
+            room = budget_tokens - spent - passage_overhead_tokens
             if room < _MIN_TAIL_TOKENS:
                 break
             text = _truncate(text, room, count_tokens)
             cost = count_tokens(text)
-        spent += cost
+        spent += passage_overhead_tokens + cost
         first = group[0]
         pages = [h.page for h in group if h.page is not None]
         ends = [h.page_end or h.page for h in group if (h.page_end or h.page) is not None]

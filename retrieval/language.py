@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+from core.text_forms import HAN_CHAR, fold_width
+
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
@@ -13,9 +14,12 @@ def query_language(text: str) -> str:
 
     Characters against words, because a Chinese character carries about as much as an
     English word: a Chinese question quoting an English product name is still a Chinese
-    question, and an English-only dense model would still miss it.
+    question, and an English-only dense model would still miss it. Traditional and
+    Simplified characters are both Han; full-width letters (ｉＰｈｏｎｅ) count as the
+    Latin words they are.
     """
-    han = len(_HAN.findall(text))
+    text = fold_width(text)
+    han = len(HAN_CHAR.findall(text))
     if not han:
         return "en"
     return "zh" if han * 2 >= len(_LATIN_WORD.findall(text)) else "en"

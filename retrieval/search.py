@@ -17,6 +17,7 @@ from core.errors import InvalidInput
 from core.settings import RetrievalSettings
 from index import types as fields
 from index.embedding import Embedder
+from index.models import dense_languages_of
 from index.sparse import SparseEncoder
 from index.store import Scope, SearchRequest, VectorStore
 from index.types import ScoredChunk
@@ -155,7 +156,9 @@ class Retriever:
         return text
 
     def _route(self, mode: Mode, language: str) -> Mode:
-        if mode == "hybrid" and language not in self._settings.dense_languages:
+        model = getattr(self._embedder, "name", "")
+        languages = self._settings.dense_languages or dense_languages_of(model)
+        if mode == "hybrid" and language not in languages:
             return "sparse"
         return mode
 

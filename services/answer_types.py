@@ -82,6 +82,9 @@ class Final:
     # an estimate (``AnswerService._usage``); 0 when no model was asked.
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # The question's language ("en", "zh-Hans", "zh-Hant"; llm.reply_language), which the
+    # answer's own words (a refusal, "nothing found") are in: a route's words around it too.
+    language: str = "en"
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,13 @@ from core.resources import Resource
 from core.settings import LlmSettings, RetrievalSettings
 from core.slots import SlotCounter
 from llm import prompts
+from llm.attribution import SentenceAttributor
 from llm.citations import CitationFilter, is_dont_know
 from llm.client import Message, StreamEnd, StreamStart, TextDelta
+from llm.reply_language import ENGLISH, no_passages, refusal, reply_language
 from llm.routing import LlmRouter
 from llm.runtime import AnswerModels
-from retrieval.context import Passage, build_passages
+from retrieval.context import PASSAGE_WRAPPER_TOKENS, Passage, build_passages, timed_budget
 from retrieval.filters import MetadataFilters
 from retrieval.language import query_language
 from retrieval.search import Retriever, SearchResult
@@ -48,10 +50,6 @@ from services.search import retrieved_summary
 
 log = logging.getLogger(__name__)
 
-NO_CONTEXT = {
-    "en": "I could not find anything about this in the documents you have access to.",
-    "zh": "在您有权访问的文档中，没有找到与此相关的内容。",
-}
 # Enough for a standalone query; a rewriter that rambles is cut, not waited for.
 REWRITE_MAX_TOKENS = 64
 # Candidates retrieved for the passages: more than the passages, so merging and the budget
@@ -173,14 +171,35 @@ class AnswerService:
         result = self._retriever.get().search(
             principal, query, limit=settings.max_passages * CANDIDATES_PER_PASSAGE, filters=filters
         )
+        budget, overhead = self._passage_budget(query)
         passages = build_passages(
             result.hits,
             self._token_count,
-            budget_tokens=settings.context_tokens,
+            budget_tokens=budget,
             max_passages=settings.max_passages,
             merge_neighbours=settings.merge_neighbours,
+            passage_overhead_tokens=overhead,
         )
         return result, passages
+
+    def _passage_budget(self, query: str) -> tuple[int, int]:
+        """(budget, tokens per passage besides its text): ``context_tokens``, or what the
+        embedded model's measured prompt speed gets through before its first-token target
+        (issue 12: 29.7 s to the first token over 1,500 tokens on 2 cores)."""
+        speed = self._models.prompt_speed()
+        if speed is None:
+            return self._settings.context_tokens, 0
+        budget = timed_budget(
+            self._settings.context_tokens,
+            tokens_per_s=speed.tokens_per_s,
+            target_s=speed.target_s,
+            question_tokens=self._token_count(query),
+            floor=speed.floor_tokens,
+            counter_per_model_token=speed.counter_per_model_token(
+                query_language(query), self._token_count
+            ),
+        )
+        return budget, PASSAGE_WRAPPER_TOKENS
 
     async def standalone_query(
         self, router: LlmRouter, history: Sequence[Message], question: str
@@ -219,14 +238,22 @@ class AnswerService:
         """``Started``, ``Delta``s, then ``Final``. With no passages the model is not asked.
 
         ``UpstreamUnavailable`` comes out of the first ``anext`` when every backend is down."""
+        language = reply_language(prepared.question)
         if prepared.messages is None:
-            text = NO_CONTEXT.get(prepared.language, NO_CONTEXT["en"])
+            text = no_passages(language)
             yield Started(None, None)
             yield Delta(text)
-            yield Final(text, [], "no_context", None, None)
+            yield Final(text, [], "no_context", None, None, language=language)
             return
         router = self._models.router()
         citations = CitationFilter(len(prepared.passages))
+        # Cites each sentence the model left uncited (llm.attribution); a refusal to a question
+        # not in English is replaced by its language's own (the prompt asks for English).
+        attributor = SentenceAttributor(
+            [_passage_text(p) for p in prepared.passages],
+            prepared.question,
+            refusal=refusal(language) if language != ENGLISH else "",
+        )
         options = prepared.options
         shown: list[str] = []
         raw: list[str] = []
@@ -245,22 +272,22 @@ class AnswerService:
                 yield Started(model, backend)
             elif isinstance(event, TextDelta):
                 raw.append(event.text)
-                visible = citations.feed(event.text)
+                visible = attributor.feed(citations.feed(event.text))
                 if visible:
                     shown.append(visible)
                     yield Delta(visible)
             else:
                 end = event
-        tail = citations.flush()
+        tail = attributor.feed(citations.flush()) + attributor.flush()
         if tail:
             shown.append(tail)
             yield Delta(tail)
         answer = "".join(shown).strip()
         usage = self._usage(prepared, end, raw)
-        final = Final(answer, [], "declined", model, backend, end.finish_reason, *usage)
-        if not is_dont_know(answer):
+        final = Final(answer, [], "declined", model, backend, end.finish_reason, *usage, language)
+        if not attributor.declined and not is_dont_know(answer):
             by_number = {p.number: p for p in prepared.passages}
-            final.citations = [by_number[n].citation() for n in citations.cited if n in by_number]
+            final.citations = [by_number[n].citation() for n in attributor.cited if n in by_number]
             final.outcome = "ok"
         yield final
 
@@ -283,8 +310,10 @@ class AnswerService:
         final: Final | None,
         error: str | None = None,
         conversation_id: str | None = None,
+        shown: str = "",
     ) -> str:
-        """The audit record of one answer (or failed attempt); returns its id."""
+        """The audit record of one answer (or failed attempt); returns its id. A stopped
+        answer in a conversation keeps its turn too: the question and the ``shown`` part."""
         outcome = final.outcome if final else ("cancelled" if error is None else "error")
         with transaction(self._sessions) as session:
             row = records.record_answer(
@@ -312,6 +341,10 @@ class AnswerService:
                 answer=final.answer if final else None,
                 latency_ms=int((time.perf_counter() - prepared.started) * 1000),
             )
+            if outcome == "cancelled" and conversation_id is not None:
+                records.keep_stopped_turn(
+                    session, principal, conversation_id, prepared.question, shown, row.id
+                )
             return row.id
 
 
@@ -336,6 +369,7 @@ class AnswerStream:
         self._conversation_id = conversation_id
         self._events = service.generate(prepared)
         self._first: AnswerEvent | None = None
+        self._shown: list[str] = []  # the text sent so far: kept as the turn if stopped
         self.answer_id: str | None = None
 
     async def start(self) -> None:
@@ -349,6 +383,8 @@ class AnswerStream:
         assert self._first is not None, "start() first"
         yield self._first
         async for event in self._events:
+            if isinstance(event, Delta):
+                self._shown.append(event.text)
             yield event
 
     async def final(self) -> Final:
@@ -374,6 +410,7 @@ class AnswerStream:
                         final=final,
                         error=error,
                         conversation_id=self._conversation_id,
+                        shown="".join(self._shown),
                     )
                 )
         return self.answer_id

@@ -148,6 +148,29 @@ def test_ingest_in_process_with_progress(env: dict[str, str], tmp_path: Path) ->
     assert "all documents" in out  # the overall bar
 
 
+def test_reindex_in_process_with_progress(env: dict[str, str], tmp_path: Path) -> None:
+    """Another backend configured (ONNX, then torch: other vectors, another model key): the
+    command re-embeds every chunk beside the old index, printing its progress, and switches."""
+    import json
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "合同.txt").write_text("本合同约定乙方在三十日内交付设备。The buyer pays in 30 days.")
+    (folder / "pumps.md").write_text("# Pumps\n\nThe pump in hall 3 needs oil every week.\n")
+    assert zhiku(["ingest", str(folder), "--everyone"], env).returncode == 0
+    meta = Path(env["ZHIKU_DATA_DIR"]) / "qdrant" / "zhiku_chunks" / "zhiku.json"
+    before = json.loads(meta.read_text())["generation"]
+    result = zhiku(["admin", "reindex"], {**env, "ZHIKU_EMBEDDING__BACKEND": "torch"})
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert f"generation {before['number'] + 1}: building" in out
+    assert "[done]" in out
+    after = json.loads(meta.read_text())["generation"]
+    assert after["number"] == before["number"] + 1
+    assert after["recipe"]["backend"] == "torch" and after["model"] != before["model"]
+    assert not (meta.parent.parent / ".zhiku_chunks.generation").exists()  # the old one dropped
+
+
 @pytest.mark.slow
 def test_serve_embedded_default_and_remote_ingest(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()

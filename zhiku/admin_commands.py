@@ -7,13 +7,17 @@ changes are audit events like any other, with no actor (``actor_id`` None).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from core.db import identity
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import transaction
+from core.errors import UpstreamUnavailable, ZhikuError
 from core.settings import Settings
 from zhiku.database import build_sessions
 
@@ -136,3 +140,93 @@ def set_password(settings: Settings, tenant: str, user: str, password: str) -> N
             session, row, passwords.hash_password(text), now=now, actor_id=None
         )
         web_sessions.revoke_user_sessions(session, row.id, now=now)
+
+
+def reindex(
+    settings: Settings,
+    echo: Callable[[str], None],
+    url: str | None = None,
+    key: str | None = None,
+    poll_s: float = 1.0,
+) -> str:
+    """Re-embed the index with the configured model; returns the final state ("done").
+
+    With ``url``, through the running server's admin route (it holds an embedded index's
+    folder, and serves on while it builds); otherwise in this process, which needs the
+    index for itself (an embedded index: the server stopped)."""
+    if url:
+        return _reindex_remote(url, key or "", echo, poll_s)
+    from core.resources import ready
+    from index.embedders import build_embedder
+    from index.sparse import Bm25Encoder
+    from services.reindex import ReindexService
+    from zhiku.container import build_store
+
+    try:
+        store = build_store(settings)
+    except UpstreamUnavailable as exc:
+        raise UpstreamUnavailable(
+            f"{exc}. A server holds the index: run `zhiku admin reindex --url <server> "
+            "--key <admin API key>` to re-index through it",
+            component=exc.component,
+        ) from exc
+    try:
+        service = ReindexService(
+            build_sessions(settings, migrate=True),
+            ready(store, "vector store"),
+            Bm25Encoder(),
+            settings.embedding,
+            lambda embedding: build_embedder(embedding, settings.model_cache_path),
+        )
+        printer = _ProgressPrinter(echo)
+        final = service.run(None, report=printer)
+        store.optimize()  # the new generation's HNSW, before a server serves it
+        return final.state
+    finally:
+        store.close()
+
+
+def _reindex_remote(url: str, key: str, echo: Callable[[str], None], poll_s: float) -> str:
+    import httpx
+
+    from services.reindex import ReindexStatus
+
+    route = url.rstrip("/") + "/v1/admin/index/reindex"
+    headers = {"Authorization": f"Bearer {key}"}
+    started = httpx.post(route, headers=headers, timeout=60)
+    if started.status_code != 202:
+        raise ReindexRefused(f"the server refused ({started.status_code}): {started.text[:300]}")
+    printer = _ProgressPrinter(echo)
+    while True:
+        state = ReindexStatus(**httpx.get(route, headers=headers, timeout=60).json())
+        printer(state)
+        if state.state in ("done", "failed"):
+            if state.state == "failed":
+                raise ReindexRefused(f"the re-index failed: {state.error}")
+            return state.state
+        time.sleep(poll_s)
+
+
+class ReindexRefused(ZhikuError):
+    """The server would not re-index, or the re-index failed (the old index still serves)."""
+
+
+class _ProgressPrinter:
+    """One line per phase, and about every 5% of a pass: readable in a log and a terminal."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self._echo = echo
+        self._last: tuple[str, int, int] | None = None
+
+    def __call__(self, state: Any) -> None:
+        step = max(1, state.total // 20)
+        mark = (state.phase, state.passes, state.done // step)
+        if mark == self._last and state.state == "running":
+            return
+        self._last = mark
+        line = f"generation {state.generation or '?'}: {state.phase}"
+        if state.total:
+            line += f" {state.done}/{state.total} (pass {state.passes})"
+        if state.state != "running":
+            line += f", {state.embedded} chunks embedded [{state.state}]"
+        self._echo(line)

@@ -296,5 +296,22 @@ def rotate_key(
     typer.echo(issued.plaintext)
 
 
+@admin.command("reindex")
+def reindex(
+    url: Annotated[
+        str | None,
+        typer.Option(envvar="ZHIKU_URL", help="A running server's URL: re-index through it"),
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(envvar="ZHIKU_API_KEY", help="An admin's API key for --url")
+    ] = None,
+) -> None:
+    """Re-embed every chunk with the configured embedding model, beside the live index,
+    and switch to it when complete (all tenants; the old index serves until then)."""
+    from zhiku import admin_commands
+
+    admin_commands.reindex(get_settings(), lambda line: typer.echo(line, err=True), url, key)
+
+
 if __name__ == "__main__":
     app()

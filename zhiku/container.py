@@ -19,12 +19,13 @@ from core.blobs import LocalBlobStore
 from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.resources import Resource
-from core.settings import Settings
+from core.settings import EmbeddingSettings, Settings
 from core.slots import RedisSlots
 from index.embedders import build_embedder
 from index.embedding import Embedder, available_cores
+from index.generations import GenerationMismatch
 from index.sparse import Bm25Encoder
-from index.store import VectorStore
+from index.store import DimensionMismatch, VectorStore
 from index.tokens import token_counter
 from llm.runtime import AnswerModels
 from retrieval.search import Retriever
@@ -37,6 +38,7 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.oidc import OidcService
+from services.reindex import ReindexService, open_serving_model
 from services.search import SearchService
 from services.sign_in import SignInService
 from services.sources import SourceService
@@ -112,13 +114,14 @@ class Container:
         self.sessions = build_sessions(settings)
         self.blobs = LocalBlobStore(settings.blob_path)
         self.sparse = Bm25Encoder()
+        # The model is the live index generation's (services.reindex): opened with the store.
+        self._served: Embedder | None = None
+        self._served_error: Exception | None = None
         self.embedder_resource: Resource[Embedder] = Resource(
-            "embedding model", lambda: build_model(settings), Component.EMBEDDING_MODEL
+            "embedding model", self._serving_model, Component.EMBEDDING_MODEL
         )
         self.store_resource: Resource[VectorStore] = Resource(
-            "vector store",
-            lambda: build_store(settings, self.embedder_resource.get().dim),
-            Component.VECTOR_STORE,
+            "vector store", self._open_store, Component.VECTOR_STORE
         )
         self.retriever_resource: Resource[Retriever] = Resource(
             "retriever", self._build_retriever, Component.SEARCH
@@ -138,6 +141,14 @@ class Container:
         self.dispatcher: Dispatcher = self._build_dispatcher()
         self.models = AnswerModels(settings) if role == "api" else None
         self._services: Services | None = None
+        self.reindex = ReindexService(
+            self.sessions,
+            self.store_resource,
+            self.sparse,
+            settings.embedding,
+            self._model_for,
+            on_switched=self._serve_model,
+        )
 
     # --- components
 
@@ -148,6 +159,64 @@ class Container:
     @property
     def embedder(self) -> Embedder:
         return self.stage_context.embedder
+
+    def _model_for(self, embedding: EmbeddingSettings) -> Embedder:
+        try:
+            return build_embedder(embedding, self.settings.model_cache_path)
+        except UpstreamUnavailable:
+            raise
+        except Exception as exc:  # reported as the model's outage, not the store's
+            log.exception("the embedding model could not be opened")
+            raise UpstreamUnavailable(
+                f"the embedding model could not be opened: {type(exc).__name__}: {exc}",
+                component=Component.EMBEDDING_MODEL,
+            ) from exc
+
+    def _open_store(self) -> VectorStore:
+        """The store, and the model its live generation was built with. A model that does
+        not match leaves the store open (``zhiku admin reindex`` needs it) and search down."""
+        store = build_store(self.settings)
+        if self.settings.qdrant.url:  # a server: another process may switch its generation
+            from index.qdrant_server import QdrantServerStore
+
+            if isinstance(store, QdrantServerStore):
+                store.on_generation_change = self._forget_model
+        try:
+            self._served = open_serving_model(
+                store, self.settings.embedding, self.sparse, self._model_for
+            )
+            self._served_error = None
+        except (GenerationMismatch, DimensionMismatch) as exc:
+            log.error("%s", exc)
+            self._served, self._served_error = None, exc
+        except BaseException:
+            store.close()  # the next try opens it again (an embedded folder takes one opener)
+            raise
+        return store
+
+    def _serving_model(self) -> Embedder:
+        if not self.owns_store():
+            return build_model(self.settings)
+        store = self.store
+        if self._served is None and self._served_error is None:  # the generation changed
+            self._served = open_serving_model(
+                store, self.settings.embedding, self.sparse, self._model_for
+            )
+        if self._served is None:
+            raise self._served_error or RuntimeError("no embedding model")
+        return self._served
+
+    def _forget_model(self) -> None:
+        """Another generation is live: the next use opens the model that built it."""
+        self._served, self._served_error = None, None
+        self.embedder_resource.reset()
+        self.retriever_resource.reset()
+
+    def _serve_model(self, embedder: Embedder) -> None:
+        """After a re-index switched generations: this process embeds with the new model."""
+        self._served, self._served_error = embedder, None
+        self.embedder_resource.reset()
+        self.retriever_resource.reset()
 
     def owns_store(self) -> bool:
         """Whether this process may open the vector store: always with a Qdrant server; with

@@ -38,6 +38,7 @@ from api.disconnect import unless_disconnected
 from api.errors import public_detail, status_for
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from core.errors import ZhikuError
+from llm.reply_language import sources_heading
 from services.answers import Delta, Final
 from services.schemas.openai_chat import MODEL, ChatCompletionRequest
 
@@ -53,14 +54,19 @@ def refuse(
     return JSONResponse(error_body(status, message, param=param, code=code), status_code=status)
 
 
-def sources_footer(citations: list[dict[str, object]]) -> str:
+def sources_footer(citations: list[dict[str, object]], language: str = "en") -> str:
+    """The list after the answer, in the question's language (``Final.language``)."""
     if not citations:
         return ""
+    chinese = language != "en"
     lines = []
     for c in citations:
-        page = f", p. {c['page']}" if c.get("page") else ""
+        page = ""
+        if c.get("page"):
+            unit = "頁" if language == "zh-Hant" else "页"
+            page = f"，第 {c['page']} {unit}" if chinese else f", p. {c['page']}"
         lines.append(f"[{c['number']}] {c['title'] or c['filename']}{page}")
-    return "\n\nSources:\n" + "\n".join(lines)
+    return "\n\n" + sources_heading(language) + "\n" + "\n".join(lines)
 
 
 def usage_of(final: Final) -> dict[str, int]:
@@ -128,6 +134,7 @@ async def chat_completions(
             await answer.finish(final, error)  # no final, no error: audited as "cancelled"
         if not finished or final is None:
             return Response(status_code=499)  # nobody is listening; nginx's "client closed"
+        footer = sources_footer(final.citations, final.language)
         return JSONResponse(
             {
                 "id": completion_id,
@@ -139,7 +146,7 @@ async def chat_completions(
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": final.answer + sources_footer(final.citations),
+                            "content": final.answer + footer,
                         },
                         "finish_reason": final.finish_reason or "stop",
                     }
@@ -177,7 +184,7 @@ async def chat_completions(
                 elif isinstance(event, Final):
                     final = event
             assert final is not None
-            footer = sources_footer(final.citations)
+            footer = sources_footer(final.citations, final.language)
             if footer:
                 yield chunk({"content": footer})
             yield chunk({}, final.finish_reason or "stop", citations=final.citations)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.db.models import AuditEvent
+from core.db.models import AuditEvent, Tenant
 
 # The actions recorded. A new kind of change adds its name here.
 ACTIONS = frozenset(
@@ -38,6 +38,10 @@ ACTIONS = frozenset(
         # single sign-on (core.db.oidc): a provider account linked to a user at first sign-in
         "user.oidc_link",
         "user.email",
+        # a re-index with another embedding model (services.reindex): one event per tenant
+        "index.reindex",
+        # the organisation's settings (core.db.tenant_settings): the fields before and after
+        "tenant.settings",
     }
 )
 
@@ -65,6 +69,22 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def record_event_in_every_tenant(
+    session: Session,
+    actor: tuple[str, str] | None,
+    action: str,
+    target_type: str,
+    target_id: str,
+    **details: Any,
+) -> None:
+    """One event per tenant, for a change to what they all share (the search index).
+    ``actor``: (tenant, user) who made it, named only in their own tenant's event."""
+    actor_tenant, actor_id = actor if actor is not None else (None, None)
+    for tenant_id in session.scalars(select(Tenant.id)):
+        own = actor_id if tenant_id == actor_tenant else None
+        record_event(session, tenant_id, own, action, target_type, target_id, **details)
 
 
 def list_events(

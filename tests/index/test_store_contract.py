@@ -15,6 +15,7 @@ from index.store import Scope, SearchRequest, VectorStore
 from index.types import DOC_ID, SparseVector
 from tests.index.contract.common import DIM, EVERYONE, point
 from tests.index.contract.filters import FilterContract
+from tests.index.contract.generations import GenerationContract
 from tests.index.contract.scope import ScopeContract
 from tests.index.contract.search import RecallContract, SearchContract
 from tests.index.contract.writes import (
@@ -36,6 +37,7 @@ class StoreContract(
     FilterContract,
     SearchContract,
     RecallContract,
+    GenerationContract,
 ):
     pass
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llm.citations import DONT_KNOW, CitationFilter, is_dont_know, repair_citations
+from llm.reply_language import refusal
 
 
 @pytest.mark.parametrize(
@@ -174,3 +175,17 @@ def test_dont_know_is_detected(answer: str) -> None:
 )
 def test_real_answers_are_not_dont_know(answer: str) -> None:
     assert not is_dont_know(answer)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-Hans", "zh-Hant"])
+def test_each_languages_own_refusal_is_recognised(language: str) -> None:
+    assert is_dont_know(refusal(language))
+    assert is_dont_know(f"**{refusal(language)}**")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["根據所提供的資料，無法回答這個問題。", "所提供的段落中沒有提到保修期。"],
+)
+def test_traditional_chinese_paraphrases_are_recognised(answer: str) -> None:
+    assert is_dont_know(answer)

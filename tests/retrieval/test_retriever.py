@@ -88,3 +88,10 @@ def test_reranker_scores_blend_with_the_fused_ones(parts: tuple, blend: float, f
     # Other languages keep the fused order: this reranker was "trained" on English.
     zh = retriever.search(Principal("t1", "ann"), "龙井茶产于哪里", limit=2)
     assert not zh.reranked
+
+
+def test_dense_languages_follow_the_model_when_not_configured() -> None:
+    from index.models import dense_languages_of
+
+    assert dense_languages_of("intfloat/multilingual-e5-small") == ["en", "zh"]
+    assert dense_languages_of("sentence-transformers/all-MiniLM-L6-v2") == ["en"]

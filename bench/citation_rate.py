@@ -1,0 +1,376 @@
+"""Citation coverage and precision of answers, in Chinese (xquad-r-zh) and English (SciFact
+test), with the packaged model through the product's answer path (``AnswerService.generate``
+against the real llama.cpp server), before and after sentences are attributed in code.
+
+    python -m bench.citation_rate --per-language 16 --unanswerable 3
+
+Each question gets the passages qrels call relevant plus distractors a retriever would put
+beside them (the passages of the same article, or SciFact abstracts, that share the most
+terms with the question), in a fixed shuffled order. Per language:
+
+- coverage: answered questions whose answer cites at least one passage;
+- precision: cited passages that are relevant (qrels) or hold an answer string (xquad);
+- correct (xquad): answered questions whose answer holds an answer string;
+- refusals: questions shown only distractors that were declined, and declined in the
+  question's language.
+
+"Before" is the same model text through the old path (``repair_citations``: normalised,
+nothing attributed); "after" is what the product now shows. Greedy decoding, so both come
+from one generation per question. Figures go to ``bench/results/citation-rate-<date>.json``
+and the headline ones into ``bench/results/summary.json`` (merged: others write it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import random
+import re
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from bench.answer_rate import OneRouter, RecordingRouter, normalise
+from bench.common import REPO_ROOT, machine_info, shared_data_dir
+from core.settings import LlmSettings, RetrievalSettings, Settings
+from llm import prompts
+from llm.attribution import terms
+from llm.citations import is_dont_know, repair_citations
+from llm.local_server import LlamaCppServer
+from llm.packaged_models import DEFAULT_MODEL, ensure_model
+from llm.reply_language import refusal, reply_language
+from llm.routing import LlmRouter
+from retrieval.context import Passage
+from retrieval.filters import MetadataFilters
+from services.answers import AnswerService, Final, Prepared, _passage_text
+
+RESULTS = REPO_ROOT / "bench" / "results"
+SUMMARY = RESULTS / "summary.json"
+DEFAULT_MAX_TOKENS = 96
+# A SciFact abstract is cut here (about 350 tokens), as a chunk of it would be.
+MAX_PASSAGE_CHARS = 1400
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    language: str  # "zh" or "en"
+    dataset: str
+    text: str
+    answers: tuple[str, ...]  # strings a correct answer holds (xquad); empty for SciFact
+    passages: tuple[tuple[str, str, bool], ...]  # (title, text, relevant)
+    answerable: bool
+
+
+@dataclass
+class Outcome:
+    id: str
+    language: str
+    answerable: bool
+    declined_before: bool
+    declined_after: bool
+    cited_before: list[int]
+    cited_after: list[int]
+    relevant: list[int]
+    correct: bool
+    refusal_in_language: bool
+    seconds: float
+    answer: str
+    raw: str
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _qrels(path: Path) -> dict[str, set[str]]:
+    relevant: dict[str, set[str]] = {}
+    for line in path.read_text().splitlines()[1:]:
+        query, doc, score = line.split("\t")
+        if int(score) > 0:
+            relevant.setdefault(query, set()).add(doc)
+    return relevant
+
+
+@cache
+def _terms(text: str) -> frozenset[str]:
+    return frozenset(terms(text))
+
+
+def _overlap(question: str, text: str) -> int:
+    return len(_terms(question) & _terms(text))
+
+
+def _build(
+    qid: str, language: str, dataset: str, question: str, answers: Sequence[str],
+    relevant: list[dict[str, Any]], pool: list[dict[str, Any]], distractors: int,
+    answerable: bool, max_chars: int = MAX_PASSAGE_CHARS,
+) -> Question:  # fmt: skip
+    chosen = sorted(pool, key=lambda d: -_overlap(question, d["text"]))[:distractors]
+    passages = [(d["title"], d["text"][:max_chars], True) for d in relevant]
+    passages += [(d["title"], d["text"][:max_chars], False) for d in chosen]
+    if not answerable:
+        passages = [p for p in passages if not p[2]]
+    random.Random(qid).shuffle(passages)
+    return Question(qid, language, dataset, question, tuple(answers), tuple(passages), answerable)
+
+
+def xquad_questions(count: int, unanswerable: int, distractors: int) -> list[Question]:
+    """Every 7th test question (spread over the articles), its sentence and the article's
+    sentences nearest to it; the last ``unanswerable`` without the relevant sentence."""
+    root = shared_data_dir() / "xquad-r-zh"
+    corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
+    qrels = _qrels(root / "qrels" / "test.tsv")
+    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels][::7]
+    questions = []
+    for index, query in enumerate(queries[: count + unanswerable]):
+        relevant = [corpus[d] for d in sorted(qrels[query["_id"]])]
+        titles = {d["title"] for d in relevant}
+        pool = [
+            d
+            for d in corpus.values()
+            if d["title"] in titles and d["_id"] not in qrels[query["_id"]]
+        ]
+        questions.append(
+            _build(
+                query["_id"], "zh", "xquad-r-zh", query["text"], query["metadata"]["answers"],
+                relevant, pool, distractors, answerable=index < count,
+            )
+        )  # fmt: skip
+    return questions
+
+
+def scifact_questions(
+    count: int, unanswerable: int, distractors: int, max_chars: int = MAX_PASSAGE_CHARS
+) -> list[Question]:
+    """Test claims with evidence, asked as questions ("Is it true that …?"), each with its
+    abstracts and the corpus' abstracts sharing the most terms with it."""
+    root = shared_data_dir() / "scifact"
+    corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
+    qrels = _qrels(root / "qrels" / "test.tsv")
+    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels and q["metadata"]]
+    questions = []
+    for index, query in enumerate(queries[: count + unanswerable]):
+        claim = query["text"].strip().rstrip(".")
+        asked = f"Is it true that {claim[0].lower()}{claim[1:]}?"
+        relevant = [corpus[d] for d in sorted(qrels[query["_id"]]) if d in corpus]
+        pool = [d for d in corpus.values() if d["_id"] not in qrels[query["_id"]]]
+        questions.append(
+            _build(
+                query["_id"], "en", "scifact", asked, (), relevant, pool, distractors,
+                answerable=index < count, max_chars=max_chars,
+            )
+        )  # fmt: skip
+    return questions
+
+
+def passages_of(question: Question) -> list[Passage]:
+    return [
+        Passage(
+            number=n,
+            doc_id=f"doc-{n}",
+            version=1,
+            title=title,
+            filename=title,
+            page=None,
+            page_end=None,
+            section_path=(),
+            text=text,
+            chunk_ids=[f"c{n}"],
+            positions=[0],
+            score=1.0,
+        )
+        for n, (title, text, _) in enumerate(question.passages, start=1)
+    ]
+
+
+async def answer(service: AnswerService, router: RecordingRouter, question: Question) -> Outcome:
+    passages = passages_of(question)
+    messages = prompts.answer_messages(question.text, [_passage_text(p) for p in passages])
+    prepared = Prepared(
+        question=question.text, search_query=question.text, language=question.language,
+        filters=MetadataFilters(), result=cast(Any, None), passages=passages,
+        messages=messages, prompt_version="answer.default",
+    )  # fmt: skip
+    router.raw = []
+    started = time.perf_counter()
+    final: Final | None = None
+    async for event in service.generate(prepared):
+        if isinstance(event, Final):
+            final = event
+    assert final is not None
+    raw = "".join(router.raw)
+    before = repair_citations(raw, len(passages))
+    declined_before = is_dont_know(before.text)
+    declined_after = final.outcome == "declined"
+    relevant = [
+        n
+        for n, (_, text, is_relevant) in enumerate(question.passages, start=1)
+        if is_relevant or any(normalise(a) in normalise(text) for a in question.answers)
+    ]
+    chinese_reply = bool(_HAN.search(final.answer))
+    return Outcome(
+        id=question.id,
+        language=question.language,
+        answerable=question.answerable,
+        declined_before=declined_before,
+        declined_after=declined_after,
+        cited_before=[] if declined_before else before.cited,
+        cited_after=[int(str(c["number"])) for c in final.citations],
+        relevant=relevant,
+        correct=not declined_after
+        and any(normalise(a) in normalise(final.answer) for a in question.answers),
+        refusal_in_language=declined_after
+        and final.answer == refusal(reply_language(question.text))
+        and chinese_reply == (question.language == "zh"),
+        seconds=round(time.perf_counter() - started, 1),
+        answer=final.answer,
+        raw=raw,
+    )
+
+
+def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    def share(hits: int, total: int) -> float | None:
+        return round(hits / total, 3) if total else None
+
+    answerable = [o for o in outcomes if o.answerable]
+    summary: dict[str, Any] = {"questions": len(answerable)}
+    for when in ("before", "after"):
+        answered = [o for o in answerable if not getattr(o, f"declined_{when}")]
+        cited = [(o, getattr(o, f"cited_{when}")) for o in answered]
+        pairs = [(n, o.relevant) for o, numbers in cited for n in numbers]
+        summary[when] = {
+            "answered": len(answered),
+            "coverage": share(sum(bool(numbers) for _, numbers in cited), len(answered)),
+            "precision": share(sum(n in relevant for n, relevant in pairs), len(pairs)),
+            "citations": len(pairs),
+        }
+        if any(o.correct for o in answered):  # xquad: the citations of right answers only
+            right = [n in o.relevant for o, numbers in cited if o.correct for n in numbers]
+            summary[when]["precision_when_correct"] = share(sum(right), len(right))
+    unanswerable = [o for o in outcomes if not o.answerable]
+    summary["correct"] = share(sum(o.correct for o in answerable), len(answerable))
+    summary["unanswerable"] = len(unanswerable)
+    summary["declined"] = share(sum(o.declined_after for o in unanswerable), len(unanswerable))
+    summary["refusal_in_language"] = share(
+        sum(_refused_in_language(o) for o in unanswerable if o.declined_after),
+        sum(o.declined_after for o in unanswerable),
+    )
+    summary["mean_seconds"] = share(sum(o.seconds for o in outcomes), len(outcomes))
+    return summary
+
+
+def _refused_in_language(outcome: Outcome) -> bool:
+    """A Chinese question's refusal is ours in Chinese (xquad-r-zh is Simplified); an English
+    one's is the model's own words, in English."""
+    if outcome.language == "zh":
+        return outcome.answer == refusal("zh-Hans")
+    return not _HAN.search(outcome.answer)
+
+
+async def run(backend: Any, questions: Sequence[Question]) -> list[Outcome]:
+    router = RecordingRouter(LlmRouter.from_settings(LlmSettings(backends=[backend])))
+    service = AnswerService(
+        cast(Any, None), cast(Any, None), cast(Any, OneRouter(router)), len,
+        RetrievalSettings(), LlmSettings(),
+    )  # fmt: skip
+    outcomes = []
+    try:
+        for question in questions:
+            outcome = await answer(service, router, question)
+            print(f"  {question.language} {question.id[:14]:<14} before {outcome.cited_before} "
+                  f"after {outcome.cited_after} relevant {outcome.relevant} {outcome.seconds}s "
+                  f"{outcome.answer[:60]!r}", flush=True)  # fmt: skip
+            outcomes.append(outcome)
+    finally:
+        await router._router.aclose()
+    return outcomes
+
+
+def merge_summary(figures: dict[str, float | None]) -> None:
+    """Merge into ``summary.json``, re-read just before writing (other benchmarks write it)."""
+    current = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
+    current.update({k: v for k, v in figures.items() if v is not None})
+    SUMMARY.write_text(json.dumps(dict(sorted(current.items())), indent=1) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Citation coverage and precision of answers.")
+    parser.add_argument("--per-language", type=int, default=16)
+    parser.add_argument("--unanswerable", type=int, default=3, help="per language")
+    parser.add_argument("--distractors", type=int, default=3, help="xquad; SciFact gets 2")
+    parser.add_argument("--languages", default="zh,en")
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--no-summary", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--max-chars", type=int, default=MAX_PASSAGE_CHARS, help="per passage")
+    parser.add_argument(
+        "--from-report", type=Path, default=None, help="summarise a saved run again, no model"
+    )
+    args = parser.parse_args(argv)
+    if args.from_report:
+        saved = json.loads(args.from_report.read_text())
+        for language, outcomes in saved["outcomes"].items():
+            saved["summaries"][language] = summarise([Outcome(**o) for o in outcomes])
+        args.from_report.write_text(json.dumps(saved, ensure_ascii=False, indent=1))
+        print(json.dumps(saved["summaries"], indent=1))
+        if not args.no_summary:
+            merge_summary(headline(saved["summaries"]))
+        return
+    languages = [x for x in args.languages.split(",") if x]
+    sets = {
+        "zh": lambda: xquad_questions(args.per_language, args.unanswerable, args.distractors),
+        "en": lambda: scifact_questions(args.per_language, args.unanswerable, 2, args.max_chars),
+    }
+    out = args.out or RESULTS / f"citation-rate-{datetime.date.today().isoformat()}.json"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report: dict[str, Any] = {
+        "model": args.model, "max_tokens": args.max_tokens, "threads": args.threads,
+        "prompt": prompts.default_version("answer"), "machine": machine_info(),
+        "summaries": {}, "outcomes": {},
+    }  # fmt: skip
+    path = ensure_model(args.model, Settings(environment="test").model_cache_path)
+    with LlamaCppServer(path, alias=args.model, n_threads=args.threads) as server:
+        backend = server.backend_settings(read_timeout_s=300.0).model_copy(
+            update={"max_tokens": args.max_tokens}
+        )
+        for language in languages:
+            questions = sets[language]()
+            print(f"{language}: {len(questions)} questions", flush=True)
+            outcomes = asyncio.run(run(backend, questions))
+            report["summaries"][language] = summarise(outcomes)
+            report["outcomes"][language] = [asdict(o) for o in outcomes]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    print(json.dumps(report["summaries"], indent=1))
+    if not args.no_summary:
+        merge_summary(headline(report["summaries"]))
+    print(f"written to {out}")
+
+
+def headline(summaries: dict[str, Any]) -> dict[str, float | None]:
+    """``dataset/split/metric/configuration`` figures for ``summary.json``."""
+    figures: dict[str, float | None] = {}
+    keys = {"zh": "xquad-r-zh/test", "en": "scifact/test"}
+    for language, summary in summaries.items():
+        for when, name in (("before", "repaired-only"), ("after", "attributed")):
+            for metric in ("coverage", "precision"):
+                figures[f"{keys[language]}/citation-{metric}/{name}"] = summary[when][metric]
+        figures[f"{keys[language]}/refusal-in-question-language/default"] = summary[
+            "refusal_in_language"
+        ]
+    return figures
+
+
+if __name__ == "__main__":
+    main()

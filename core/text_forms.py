@@ -1,0 +1,81 @@
+"""One written form for matching text: full-width forms folded, Traditional Chinese as Simplified.
+
+Chinese text arrives in several forms that mean the same thing: full-width letters, digits and
+punctuation (ＡＢＣ１２３，？) from Chinese input methods, and Traditional or Simplified
+characters (龍井茶產於杭州 / 龙井茶产于杭州). Keyword search only matches what is written
+identically, so the sparse encoder reduces documents and queries alike to :func:`search_form`
+before segmenting them, and a Traditional query finds a Simplified document and the reverse.
+
+Traditional → Simplified is OpenCC's ``t2s``, phrase-aware (乾隆 stays, 乾燥 becomes 干燥).
+Its ``tw2sp`` also rewrites Taiwan's vocabulary as the mainland's (軟體 → 软件) but rewrites
+Simplified text too (向量 → 矢量, 建立 → 创建): on xquad-r-zh its Taiwan-worded questions gained
+little (see ``docs/benchmarks.md``, "Chinese query normalisation"), so characters and phrases
+only. The package was chosen by measurement: converting xquad-r-zh's 1,192 passages to
+Traditional and back, the ``opencc`` wheel (C++, Apache-2.0) restored 99.5% of them exactly at
+~2.7M characters/s; ``opencc-purepy`` was as correct at ~0.8M/s, ``opencc-py`` ~0.14M/s (and
+installs the same ``opencc`` module name), ``zhconv`` is GPL, ``hanziconv`` has no wheel.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from typing import Literal
+
+import opencc
+
+# Han ideographs: extension A, the unified block, compatibility ideographs, extensions B and on.
+HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+HAN_CHAR = re.compile(f"[{HAN_CLASS}]")
+HAN_RUN = re.compile(f"[{HAN_CLASS}]+")
+
+# OpenCC's configuration for search; others (``tw2sp.json``) are for comparison in bench/.
+SEARCH_CONVERSION = "t2s.json"
+
+_lock = threading.Lock()
+_converters: dict[str, opencc.OpenCC] = {}
+
+
+def _converter(config: str) -> opencc.OpenCC:
+    """OpenCC's dictionaries for ``config``, loaded once per process on first use (~50 ms).
+    A converter is safe to share between threads."""
+    converter = _converters.get(config)
+    if converter is None:
+        with _lock:
+            converter = _converters.get(config)
+            if converter is None:
+                converter = _converters[config] = opencc.OpenCC(config)
+    return converter
+
+
+def fold_width(text: str) -> str:
+    """Full-width letters, digits and punctuation as their ASCII forms (NFKC): ``ｉＰｈｏｎｅ１５``
+    is ``iPhone15``. Also folds compatibility ideographs into the unified ones."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+def to_simplified(text: str, config: str = SEARCH_CONVERSION) -> str:
+    """``text`` with Traditional Chinese written as Simplified; anything else is left as is."""
+    if text.isascii() or not HAN_CHAR.search(text):
+        return text
+    return _converter(config).convert(text)
+
+
+def search_form(text: str) -> str:
+    """The form both documents and queries are matched in: :func:`fold_width`, then
+    :func:`to_simplified`. Case is left to the caller (the tokenizer lowercases)."""
+    return to_simplified(fold_width(text))
+
+
+def chinese_script(text: str) -> Literal["traditional", "simplified"] | None:
+    """Which script ``text``'s Chinese is written in: ``"traditional"`` when converting it to
+    Simplified changes it, ``"simplified"`` for other Han text, None without Han characters.
+
+    Characters common to both scripts (most of them) count as Simplified, so a short question
+    such as 你是谁 reads as Simplified; an answer should then follow the question's script.
+    """
+    folded = fold_width(text)
+    if not HAN_CHAR.search(folded):
+        return None
+    return "traditional" if to_simplified(folded) != folded else "simplified"

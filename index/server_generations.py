@@ -1,0 +1,244 @@
+"""Generations on a Qdrant server: one collection per generation, behind a stored pointer.
+
+The first generation is the configured collection itself (``chunks``), as every index made
+before generations is; a later one is ``chunks-g<N>``. Which one is live is a one-point
+pointer collection (``chunks-generations``), read by every process that serves or writes the
+index (:meth:`QdrantServerStore._collection`: writes re-read it each time, reads at most every
+:data:`POINTER_TTL_S`). A pointer rather than a Qdrant alias: an alias cannot take the name of
+the existing ``chunks`` collection, so indexes made before generations could not switch
+without a moment where ``chunks`` named nothing.
+
+The switch is one pointer write. Writes from other processes (Celery workers) that reached
+the old collection in the instant before it are carried over after it
+(:meth:`ServerGenerations.late_fingerprints`), and the old collection is dropped once every
+process has re-read the pointer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from qdrant_client import QdrantClient, models
+
+from index import qdrant_common as common
+from index.generations import Generation, Side, fingerprint
+from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+
+# How long a reading process may go on using the collection it last resolved.
+POINTER_TTL_S = 1.0
+_POINTER_ID = str(uuid.UUID(int=1))
+_PAGE = 512
+
+
+def pointer_collection(base: str) -> str:
+    return f"{base}-generations"
+
+
+def read_pointer(client: QdrantClient, base: str) -> dict[str, Any]:
+    name = pointer_collection(base)
+    if not client.collection_exists(name):
+        return {}
+    records = client.retrieve(name, [_POINTER_ID], with_payload=True)
+    return dict(records[0].payload or {}) if records else {}
+
+
+def write_pointer(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
+    name = pointer_collection(base)
+    if not client.collection_exists(name):
+        client.create_collection(
+            name, vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT)
+        )
+    point = models.PointStruct(id=_POINTER_ID, vector=[1.0], payload=pointer)
+    client.upsert(name, points=[point], wait=True)
+
+
+def live_collection(client: QdrantClient, base: str) -> str:
+    live = read_pointer(client, base).get("live") or {}
+    return str(live.get("collection") or base)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _translated(method: F) -> F:
+    """The client's transport errors as the store's (503 when the server is down)."""
+
+    @wraps(method)
+    def wrapper(self: ServerGenerations, *args: Any, **kwargs: Any) -> Any:
+        with self._upstream():
+            return method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+class ServerGenerations:
+    def __init__(self, store: Any, upstream: Callable[[], AbstractContextManager[None]]) -> None:
+        """``store``: the :class:`~index.qdrant_server.QdrantServerStore` (which imports this
+        module); ``upstream``: its translation of the client's errors into domain errors."""
+        self._store = store
+        self._upstream = upstream
+        self._client = store._client
+        self._base = store._name
+        self._previous: str | None = None
+        self._switched_to: str | None = None
+
+    def _pointer(self) -> dict[str, Any]:
+        return read_pointer(self._client, self._base)
+
+    # --- records
+
+    @_translated
+    def live_generation(self) -> Generation | None:
+        raw = (self._pointer().get("live") or {}).get("generation")
+        return Generation.from_json(raw) if raw else None
+
+    @_translated
+    def adopt(self, generation: Generation) -> None:
+        pointer = self._pointer()
+        live = pointer.get("live") or {"collection": self._store._collection}
+        pointer["live"] = {**live, "generation": generation.to_json()}
+        write_pointer(self._client, self._base, pointer)
+
+    @_translated
+    def building_generation(self) -> Generation | None:
+        building = self._pointer().get("building") or {}
+        name = building.get("collection")
+        if not name or not self._client.collection_exists(name):
+            return None
+        return Generation.from_json(building["generation"])
+
+    def _building(self) -> str:
+        building = self._pointer().get("building") or {}
+        if not building.get("collection"):
+            raise RuntimeError("no generation is being built")
+        return str(building["collection"])
+
+    # --- the new collection
+
+    @_translated
+    def start_building(self, generation: Generation) -> None:
+        self.discard_building()
+        name = f"{self._base}-g{generation.number}"
+        if self._client.collection_exists(name):  # left by a crash before its pointer write
+            self._client.delete_collection(name)
+        self._store._create(generation.model.dim, name)
+        self._store._ensure_indexes(name)
+        pointer = self._pointer()
+        pointer["building"] = {"collection": name, "generation": generation.to_json()}
+        if "live" not in pointer:
+            pointer["live"] = {"collection": self._store._collection}
+        write_pointer(self._client, self._base, pointer)
+
+    @_translated
+    def discard_building(self) -> None:
+        pointer = self._pointer()
+        building = pointer.pop("building", None) or {}
+        name = building.get("collection")
+        if name and name != (pointer.get("live") or {}).get("collection"):
+            self._client.delete_collection(name)
+        if building:
+            write_pointer(self._client, self._base, pointer)
+
+    # --- reading and writing
+
+    @_translated
+    def fingerprints(self, side: Side) -> dict[str, str]:
+        name = self._building() if side == "building" else self._store._collection
+        return _fingerprints(self._client, name)
+
+    @_translated
+    def fetch_live(self, ids: Sequence[str]) -> list[ChunkPoint]:
+        return _fetch(self._client, self._store._collection, ids)
+
+    @_translated
+    def write_building(self, points: Sequence[ChunkPoint]) -> None:
+        name = self._new_collection()
+        dim = self._client.get_collection(name).config.params.vectors[DENSE].size  # type: ignore[index]
+        structs = [
+            models.PointStruct(
+                id=common.check_point(p, dim),
+                vector={
+                    DENSE: list(p.dense),
+                    SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                },
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        if structs:
+            self._client.upsert(name, points=structs, wait=True)
+
+    @_translated
+    def delete_building(self, ids: Sequence[str]) -> None:
+        if ids:
+            selector = models.PointIdsList(points=list(ids))
+            self._client.delete(self._new_collection(), points_selector=selector, wait=True)
+
+    def _new_collection(self) -> str:
+        """The collection being built; after the switch, the one that became live."""
+        return self._switched_to or self._building()
+
+    @contextmanager
+    def pause_writes(self) -> Iterator[None]:
+        with self._store._writes:
+            yield
+
+    # --- the switch
+
+    @_translated
+    def switch(self) -> dict[str, str]:
+        old = self._store._collection
+        before = _fingerprints(self._client, old)
+        pointer = self._pointer()
+        building = pointer.pop("building")
+        pointer["live"] = building
+        write_pointer(self._client, self._base, pointer)
+        self._switched_to = str(building["collection"])
+        self._previous = old
+        self._store._follow()
+        return before
+
+    @_translated
+    def late_fingerprints(self) -> dict[str, str]:
+        # Every other process re-reads the pointer within its TTL: after this, none writes
+        # to the old collection any more.
+        time.sleep(2 * POINTER_TTL_S)
+        assert self._previous is not None
+        return _fingerprints(self._client, self._previous)
+
+    @_translated
+    def fetch_previous(self, ids: Sequence[str]) -> list[ChunkPoint]:
+        assert self._previous is not None
+        return _fetch(self._client, self._previous, ids)
+
+    @_translated
+    def drop_previous(self) -> None:
+        if self._previous is not None:
+            self._client.delete_collection(self._previous)
+            self._previous = None
+
+    def close(self) -> None:
+        pass
+
+
+def _fingerprints(client: QdrantClient, name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    offset: Any = None
+    while True:
+        page, offset = client.scroll(
+            name, limit=_PAGE, offset=offset, with_payload=True, with_vectors=False
+        )
+        for record in page:
+            out[str(record.id)] = fingerprint(dict(record.payload or {}))
+        if offset is None:
+            return out
+
+
+def _fetch(client: QdrantClient, name: str, ids: Sequence[str]) -> list[ChunkPoint]:
+    records = client.retrieve(name, list(ids), with_payload=True, with_vectors=False)
+    return [ChunkPoint(str(r.id), [], SparseVector([], []), dict(r.payload or {})) for r in records]

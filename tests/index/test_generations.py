@@ -1,0 +1,106 @@
+"""Generation switches, backend by backend: what the shared contract cannot stage (a restart
+in the middle of a build, a second process on the same server, a write in the switch's
+instant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdrant_client import QdrantClient
+
+from index import server_generations
+from index.embedded_generations import building_path
+from index.generations import Generation, ModelIdentity, next_generation, rebuild
+from index.qdrant_embedded import EmbeddedQdrantStore
+from index.qdrant_server import QdrantServerStore
+from index.store import DimensionMismatch, Scope, SearchRequest
+from index.types import TEXT
+from tests.index.contract.common import DIM, EVERYONE, point
+from tests.index.contract.generations import NEW, NEW_DIM, OLD, TinyEncoder, tiny_vector
+
+pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+
+
+def _load(store: Any, count: int = 12) -> None:
+    store.ensure_collection(DIM)
+    store.generations().adopt(Generation(1, OLD, {"model": "old"}))
+    store.upsert([point("t1", "d", i, text=f"第{i}段 paragraph {i}") for i in range(count)])
+
+
+def _rebuild(store: Any, encoder: TinyEncoder) -> Generation:
+    ops = store.generations()
+    return rebuild(ops, next_generation(ops, NEW, {"model": "tiny"}), encoder, batch=4)
+
+
+def test_embedded_build_resumes_after_a_restart(tmp_path: Path) -> None:
+    folder = tmp_path / "chunks"
+    with EmbeddedQdrantStore(folder, optimize_after=None) as store:
+        _load(store)
+        with pytest.raises(RuntimeError):
+            _rebuild(store, TinyEncoder(fail_after=4))
+    assert building_path(folder).is_dir()  # the half-built generation stays, unserved
+    with EmbeddedQdrantStore(folder, optimize_after=None) as store:
+        ops = store.generations()
+        assert ops.live_generation() == Generation(1, OLD)
+        assert store.count(Scope.admin("t1")) == 12
+        store.search(SearchRequest(dense=[1.0] * DIM), Scope("t1", EVERYONE))  # old vectors
+        encoder = TinyEncoder()
+        _rebuild(store, encoder)
+        assert len(encoder.texts) == 8
+    assert not building_path(folder).exists()
+    with EmbeddedQdrantStore(folder, optimize_after=None) as store:  # the switch outlives it
+        assert store.generations().live_generation() == Generation(2, NEW)
+        query = SearchRequest(dense=tiny_vector("第3段 paragraph 3"), limit=12)
+        found = store.search(query, Scope.admin("t1"))
+        # The new model's vectors: the chunk's own text scores 1 (digits may share a bucket).
+        best = {r.payload[TEXT] for r in found if r.score == pytest.approx(1.0, abs=1e-5)}
+        assert "第3段 paragraph 3" in best and len(best) < 12
+
+
+def test_embedded_old_folder_left_by_a_crash_is_discarded(tmp_path: Path) -> None:
+    folder = tmp_path / "chunks"
+    with EmbeddedQdrantStore(folder, optimize_after=None) as store:
+        _load(store)
+        ops = store.generations()
+        ops.drop_previous = lambda: None  # type: ignore[method-assign]  # "crashed" before
+        rebuild(ops, next_generation(ops, NEW, {}), TinyEncoder(), batch=4)
+    assert building_path(folder).is_dir()  # the old generation, an older number
+    with EmbeddedQdrantStore(folder, optimize_after=None) as store:
+        assert store.generations().building_generation() is None
+        encoder = TinyEncoder()
+        ops = store.generations()
+        target = Generation(3, ModelIdentity("tiny-model", "v2", NEW_DIM, "bm25-test"))
+        rebuild(ops, target, encoder, batch=4)
+        assert len(encoder.texts) == 12
+        assert store.generations().live_generation() == target
+
+
+def test_a_second_server_process_follows_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine)
+    other.ensure_collection(DIM)
+    told: list[str] = []
+    other.on_generation_change = lambda: told.append("switched")
+    scope = Scope("t1", EVERYONE)
+    assert len(other.search(SearchRequest(dense=[1.0] * DIM, limit=50), scope)) == 12
+    late = point("t1", "late", 0, text="最后一刻 written in the switch's instant")
+    real_write = server_generations.write_pointer
+
+    def write_in_the_instant(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
+        if "building" not in pointer and pointer["live"]["collection"] != "chunks":
+            other.upsert([late])  # another process, still on the old collection
+            other.delete_document("t1", "d")
+        real_write(client, base, pointer)
+
+    monkeypatch.setattr(server_generations, "write_pointer", write_in_the_instant)
+    _rebuild(mine, TinyEncoder())
+    assert not client.collection_exists("chunks")  # the old generation dropped
+    with pytest.raises(DimensionMismatch):
+        other.search(SearchRequest(dense=[1.0] * DIM), scope)
+    assert told == ["switched"]  # its owner re-reads which model to embed with
+    found = other.search(SearchRequest(dense=tiny_vector("最后一刻"), limit=50), scope)
+    assert [r.payload[TEXT] for r in found] == [late.payload[TEXT]]  # carried over; d deleted

@@ -26,6 +26,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -80,15 +81,18 @@ async def chat(
 
     async def save(final: Final) -> tuple[str, str]:
         answer_id = await answer.finish(final)
-        message_id = await run_in_threadpool(
-            conversations.save_turn,
-            principal,
-            conversation_id,
-            answer.prepared.question,
-            final.answer,
-            final.citations,
-            answer_id,
-        )
+        # Shielded like the audit record: a client that leaves once the answer is complete
+        # (a cancellation landing here) must not leave an audited answer without its turn.
+        with anyio.CancelScope(shield=True):
+            message_id = await run_in_threadpool(
+                conversations.save_turn,
+                principal,
+                conversation_id,
+                answer.prepared.question,
+                final.answer,
+                final.citations,
+                answer_id,
+            )
         return message_id, answer_id
 
     if not body.stream:

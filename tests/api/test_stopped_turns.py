@@ -117,3 +117,43 @@ def test_a_stopped_stream_keeps_its_question_and_partial_answer(server: ThreadSe
         assert [m["stopped"] for m in detail["messages"]] == [False, True, False, False]
         assert detail["stopped"] is False
         assert bob.get("/v1/conversations").json()["data"][0]["stopped"] is False
+
+
+@pytest.mark.slow
+def test_a_client_leaving_mid_answer_never_loses_the_turn(server: ThreadServer) -> None:
+    """Closed after the first tokens: whether the server saw it go while the model was still
+    writing (a stopped turn) or only once the answer was complete (a whole turn), the
+    conversation keeps the question and the answer, and the audit agrees with it."""
+    world: World = server.world  # type: ignore[attr-defined]
+    question = "Tell me everything about the Lisbon office, in as much detail as you can."
+    with world.client("carol") as carol:
+        received = ""
+        conversation_id = None
+        with carol.stream("POST", "/v1/chat", json={"message": question}, timeout=300) as r:
+            assert r.status_code == 200
+            event = None
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    event = line[len("event: ") :]
+                elif line.startswith("data: "):
+                    data = json.loads(line[len("data: ") :])
+                    if event == "meta":
+                        conversation_id = data["conversation_id"]
+                    elif event == "token":
+                        received += data["text"]
+                        break  # the client goes away in the middle of the answer
+                    elif event in ("done", "error"):
+                        pytest.fail(f"the answer ended before its first token: {data}")
+        assert conversation_id and received
+        deadline = time.monotonic() + 300
+        while (
+            len(messages := carol.get(f"/v1/conversations/{conversation_id}").json()["messages"])
+            < 2
+        ):
+            assert time.monotonic() < deadline, ("the turn was lost", outcomes(server))
+            time.sleep(0.3)
+        asked, answer = messages
+        assert (asked["role"], asked["content"]) == ("user", question)
+        assert answer["role"] == "assistant" and answer["content"].startswith(received)
+        expected = {"cancelled"} if answer["stopped"] else {"ok", "declined"}
+        assert outcome_of(server, answer["answer_id"]) in expected

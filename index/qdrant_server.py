@@ -23,6 +23,13 @@ from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import server_generations as generations
 from index.filters import Filter
+from index.qdrant_server_models import (
+    chunk_of,
+    compile_filter,
+    fusion_of,
+    point_structs,
+    search_legs,
+)
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
@@ -32,7 +39,6 @@ from index.types import (
     TENANT,
     ChunkPoint,
     ScoredChunk,
-    SparseVector,
     ranked,
 )
 
@@ -40,33 +46,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 256
 _GREEN = models.CollectionStatus.GREEN
-
-
-class _Build:
-    """qdrant-client's filter classes for :func:`index.qdrant_common.compile_filter`."""
-
-    def equals(self, key: str, value: str | int) -> Any:
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-    def any_of(self, key: str, values: list[str] | list[int]) -> Any:
-        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
-
-    def within(self, key: str, **bounds: float | None) -> Any:
-        return models.FieldCondition(key=key, range=models.Range(**bounds))
-
-    def group(
-        self, must: Sequence[Any] = (), should: Sequence[Any] = (), must_not: Sequence[Any] = ()
-    ) -> models.Filter:
-        return models.Filter(
-            must=list(must) or None, should=list(should) or None, must_not=list(must_not) or None
-        )
-
-
-_BUILD = _Build()
-
-
-def compile_filter(flt: Filter) -> models.Filter:
-    return common.compile_filter(flt, _BUILD)
 
 
 _INDEX_SCHEMAS: dict[str, Any] = {
@@ -237,18 +216,7 @@ class QdrantServerStore:
             self._upsert(points)
 
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
-        dim = self._dense_dim()
-        structs = [
-            models.PointStruct(
-                id=common.check_point(p, dim),
-                vector={
-                    DENSE: list(p.dense),
-                    SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
-                },
-                payload=p.payload,
-            )
-            for p in points
-        ]
+        structs = point_structs(points, self._dense_dim())
         with _upstream():
             for start in range(0, len(structs), self._batch):
                 batch = structs[start : start + self._batch]
@@ -300,7 +268,7 @@ class QdrantServerStore:
                 lambda: self._count(None, exact=False),
                 self._exact_below,
             )
-            legs = _legs(request, exact, compile_filter(common.scope_filter(scope)))
+            legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
             if len(legs) == 1:
                 query, using, params = legs[0]
                 response = self._client.query_points(
@@ -323,7 +291,7 @@ class QdrantServerStore:
                 response = self._client.query_points(
                     self._collection,
                     prefetch=prefetch,
-                    query=_fusion(request),
+                    query=fusion_of(request),
                     query_filter=engine_filter,
                     limit=request.limit,
                     with_payload=request.with_payload,
@@ -361,7 +329,7 @@ class QdrantServerStore:
                 records.extend(page)
                 if offset is None:
                     break
-        chunks = [_chunk(r) for r in records]
+        chunks = [chunk_of(r) for r in records]
         chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
         return chunks
 
@@ -386,40 +354,3 @@ class QdrantServerStore:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _legs(
-    request: SearchRequest, exact: bool, idf_corpus: models.Filter
-) -> list[tuple[Any, str, models.SearchParams]]:
-    """(query, vector name, params) per side. IDF is measured over what the caller may read:
-    the same for every backend (both count live points) and no statistic about documents the
-    caller cannot see leaks into scores."""
-    legs: list[tuple[Any, str, models.SearchParams]] = []
-    if request.dense is not None:
-        legs.append((list(request.dense), DENSE, models.SearchParams(exact=exact)))
-    if request.sparse is not None:
-        sparse = models.SparseVector(indices=request.sparse.indices, values=request.sparse.values)
-        idf = models.IdfCorpusParams(corpus=idf_corpus)
-        legs.append((sparse, SPARSE, models.SearchParams(exact=exact, idf=idf)))
-    return legs
-
-
-def _chunk(record: models.Record) -> ChunkPoint:
-    vectors = record.vector if isinstance(record.vector, dict) else {}
-    dense = vectors.get(DENSE)
-    sparse = vectors.get(SPARSE)
-    return ChunkPoint(
-        id=str(record.id),
-        dense=list(dense) if isinstance(dense, list) else [],
-        sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
-        if isinstance(sparse, models.SparseVector)
-        else SparseVector([], []),
-        payload=dict(record.payload or {}),
-    )
-
-
-def _fusion(request: SearchRequest) -> models.Query:
-    if request.fusion == "dbsf":
-        return models.FusionQuery(fusion=models.Fusion.DBSF)
-    weights = list(request.weights) if request.weights else None
-    return models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=weights))

@@ -25,9 +25,9 @@ from typing import Any, TypeVar, cast
 
 from qdrant_client import QdrantClient, models
 
-from index import qdrant_common as common
 from index.generations import Generation, Side, fingerprint
-from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+from index.qdrant_server_models import point_structs
+from index.types import DENSE, ChunkPoint, SparseVector
 
 # How long a reading process may go on using the collection it last resolved.
 POINTER_TTL_S = 1.0
@@ -159,17 +159,7 @@ class ServerGenerations:
     def write_building(self, points: Sequence[ChunkPoint]) -> None:
         name = self._new_collection()
         dim = self._client.get_collection(name).config.params.vectors[DENSE].size  # type: ignore[index]
-        structs = [
-            models.PointStruct(
-                id=common.check_point(p, dim),
-                vector={
-                    DENSE: list(p.dense),
-                    SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
-                },
-                payload=p.payload,
-            )
-            for p in points
-        ]
+        structs = point_structs(points, dim)
         if structs:
             self._client.upsert(name, points=structs, wait=True)
 

@@ -1,0 +1,94 @@
+"""Translation between the store's types and qdrant-client's models: filters, points,
+records and the query's legs and fusion. Shared by :mod:`index.qdrant_server` and its
+generations (:mod:`index.server_generations`), so a point is written one way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from qdrant_client import models
+
+from index import qdrant_common as common
+from index.filters import Filter
+from index.store import SearchRequest
+from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+
+
+class _Build:
+    """qdrant-client's filter classes for :func:`index.qdrant_common.compile_filter`."""
+
+    def equals(self, key: str, value: str | int) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+    def any_of(self, key: str, values: list[str] | list[int]) -> Any:
+        return models.FieldCondition(key=key, match=models.MatchAny(any=values))
+
+    def within(self, key: str, **bounds: float | None) -> Any:
+        return models.FieldCondition(key=key, range=models.Range(**bounds))
+
+    def group(
+        self, must: Sequence[Any] = (), should: Sequence[Any] = (), must_not: Sequence[Any] = ()
+    ) -> models.Filter:
+        return models.Filter(
+            must=list(must) or None, should=list(should) or None, must_not=list(must_not) or None
+        )
+
+
+_BUILD = _Build()
+
+
+def compile_filter(flt: Filter) -> models.Filter:
+    return common.compile_filter(flt, _BUILD)
+
+
+def point_structs(points: Sequence[ChunkPoint], dense_dim: int) -> list[models.PointStruct]:
+    """Checked (tenant, access list, dimension) and ready to upsert."""
+    return [
+        models.PointStruct(
+            id=common.check_point(p, dense_dim),
+            vector={
+                DENSE: list(p.dense),
+                SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+            },
+            payload=p.payload,
+        )
+        for p in points
+    ]
+
+
+def search_legs(
+    request: SearchRequest, exact: bool, idf_corpus: models.Filter
+) -> list[tuple[Any, str, models.SearchParams]]:
+    """(query, vector name, params) per side. IDF is measured over what the caller may read:
+    the same for every backend (both count live points) and no statistic about documents the
+    caller cannot see leaks into scores."""
+    legs: list[tuple[Any, str, models.SearchParams]] = []
+    if request.dense is not None:
+        legs.append((list(request.dense), DENSE, models.SearchParams(exact=exact)))
+    if request.sparse is not None:
+        sparse = models.SparseVector(indices=request.sparse.indices, values=request.sparse.values)
+        idf = models.IdfCorpusParams(corpus=idf_corpus)
+        legs.append((sparse, SPARSE, models.SearchParams(exact=exact, idf=idf)))
+    return legs
+
+
+def chunk_of(record: models.Record) -> ChunkPoint:
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense = vectors.get(DENSE)
+    sparse = vectors.get(SPARSE)
+    return ChunkPoint(
+        id=str(record.id),
+        dense=list(dense) if isinstance(dense, list) else [],
+        sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
+        if isinstance(sparse, models.SparseVector)
+        else SparseVector([], []),
+        payload=dict(record.payload or {}),
+    )
+
+
+def fusion_of(request: SearchRequest) -> models.Query:
+    if request.fusion == "dbsf":
+        return models.FusionQuery(fusion=models.Fusion.DBSF)
+    weights = list(request.weights) if request.weights else None
+    return models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=weights))

@@ -56,31 +56,41 @@ def outcome_of(server: ThreadServer, answer_id: str) -> str | None:
         return s.scalar(select(AnswerRecord.outcome).where(AnswerRecord.id == answer_id))
 
 
+def read_until(response, stop_at: str) -> tuple[str | None, str]:  # type: ignore[no-untyped-def]
+    """Reads a /v1/chat stream until its first ``stop_at`` event ("sources" or "token"), then
+    returns (conversation id, the answer text received), leaving the rest unread: the client
+    closes the stream there. An answer that ends first fails the test."""
+    received = ""
+    conversation_id = None
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line[len("event: ") :]
+        elif line.startswith("data: "):
+            data = json.loads(line[len("data: ") :])
+            if event == "meta":
+                conversation_id = data["conversation_id"]
+            elif event == "sources" and stop_at == "sources":
+                assert data["sources"], "nothing retrieved: no answer to stop"
+                break
+            elif event == "token":
+                received += data["text"]
+                if stop_at == "token":
+                    break
+            elif event in ("done", "error"):
+                pytest.fail(f"the answer ended before it could be stopped: {data}")
+    return conversation_id, received
+
+
 @pytest.mark.slow
 def test_a_stopped_stream_keeps_its_question_and_partial_answer(server: ThreadServer) -> None:
     world: World = server.world  # type: ignore[attr-defined]
     with world.client("bob") as bob:
-        received = ""
-        conversation_id = None
         with bob.stream("POST", "/v1/chat", json={"message": QUESTION}, timeout=180) as r:
             assert r.status_code == 200
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    event = line[len("event: ") :]
-                elif line.startswith("data: "):
-                    data = json.loads(line[len("data: ") :])
-                    if event == "meta":
-                        conversation_id = data["conversation_id"]
-                    elif event == "sources":
-                        # The stop button, while the model reads the passages (its first
-                        # token takes seconds on a CPU): the client closes the stream.
-                        assert data["sources"], "nothing retrieved: no answer to stop"
-                        break
-                    elif event == "token":
-                        received += data["text"]
-                    elif event in ("done", "error"):
-                        pytest.fail(f"the answer ended before it could be stopped: {data}")
+            # The stop button, while the model reads the passages (its first token takes
+            # seconds on a CPU): the client closes the stream.
+            conversation_id, received = read_until(r, "sources")
         assert conversation_id
         # The server notices the closed stream at its next token, then stops the model.
         deadline = time.monotonic() + 180
@@ -127,23 +137,10 @@ def test_a_client_leaving_mid_answer_never_loses_the_turn(server: ThreadServer) 
     world: World = server.world  # type: ignore[attr-defined]
     question = "Tell me everything about the Lisbon office, in as much detail as you can."
     with world.client("carol") as carol:
-        received = ""
-        conversation_id = None
         with carol.stream("POST", "/v1/chat", json={"message": question}, timeout=300) as r:
             assert r.status_code == 200
-            event = None
-            for line in r.iter_lines():
-                if line.startswith("event: "):
-                    event = line[len("event: ") :]
-                elif line.startswith("data: "):
-                    data = json.loads(line[len("data: ") :])
-                    if event == "meta":
-                        conversation_id = data["conversation_id"]
-                    elif event == "token":
-                        received += data["text"]
-                        break  # the client goes away in the middle of the answer
-                    elif event in ("done", "error"):
-                        pytest.fail(f"the answer ended before its first token: {data}")
+            # The client goes away in the middle of the answer.
+            conversation_id, received = read_until(r, "token")
         assert conversation_id and received
         deadline = time.monotonic() + 300
         while (

@@ -60,7 +60,9 @@ from bench.retrieval_eval import (
     rrf,
 )
 from index import qdrant_common as common
-from index.qdrant_embedded import EmbeddedQdrantStore, _legs, compile_filter
+from index.qdrant_embedded import EmbeddedQdrantStore
+from index.qdrant_embedded_models import compile_filter
+from index.qdrant_embedded_models import search_legs as _legs
 from index.sparse import Bm25Encoder
 from index.store import SearchRequest
 from index.types import SparseVector

@@ -28,7 +28,8 @@ import qdrant_edge as edge
 from index import qdrant_common as common
 from index import shard_optimize as isolated
 from index.generations import Generation, Side, fingerprint
-from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+from index.qdrant_embedded_models import engine_points_of
+from index.types import ChunkPoint, SparseVector
 
 _PAGE = 512
 _META = "zhiku.json"
@@ -139,17 +140,7 @@ class EmbeddedGenerations:
 
     def write_building(self, points: Sequence[ChunkPoint]) -> None:
         shard = self._open_building()
-        engine_points = [
-            edge.Point(
-                common.check_point(p, self._dim),
-                {
-                    DENSE: list(p.dense),
-                    SPARSE: edge.SparseVector(p.sparse.indices, p.sparse.values),
-                },
-                p.payload,
-            )
-            for p in points
-        ]
+        engine_points = engine_points_of(points, self._dim)
         if engine_points:
             shard.update(edge.UpdateOperation.upsert_points(engine_points))
 

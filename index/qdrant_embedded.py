@@ -35,6 +35,13 @@ from index import shard_optimize as isolated
 from index.embedded_generations import EmbeddedGenerations
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
+from index.qdrant_embedded_models import (
+    chunk_of,
+    compile_filter,
+    engine_points_of,
+    fusion_of,
+    search_legs,
+)
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
@@ -43,7 +50,6 @@ from index.types import (
     SPARSE,
     ChunkPoint,
     ScoredChunk,
-    SparseVector,
     ranked,
 )
 
@@ -64,33 +70,6 @@ _INDEX_SCHEMAS: dict[str, Any] = {
     "integer": edge.IntegerIndexParams(lookup=True, range=True),
     "float": edge.PayloadSchemaType.Float,
 }
-
-
-class _Build:
-    """qdrant-edge's filter classes for :func:`index.qdrant_common.compile_filter`."""
-
-    def equals(self, key: str, value: str | int) -> Any:
-        return edge.FieldCondition(key, match=edge.MatchValue(value))
-
-    def any_of(self, key: str, values: list[str] | list[int]) -> Any:
-        return edge.FieldCondition(key, match=edge.MatchAny(values))
-
-    def within(self, key: str, **bounds: float | None) -> Any:
-        return edge.FieldCondition(key, range=edge.RangeFloat(**bounds))
-
-    def group(
-        self, must: Sequence[Any] = (), should: Sequence[Any] = (), must_not: Sequence[Any] = ()
-    ) -> edge.Filter:
-        return edge.Filter(
-            must=list(must) or None, should=list(should) or None, must_not=list(must_not) or None
-        )
-
-
-_BUILD = _Build()
-
-
-def compile_filter(flt: Filter) -> edge.Filter:
-    return common.compile_filter(flt, _BUILD)
 
 
 class _FolderLock:
@@ -271,17 +250,7 @@ class EmbeddedQdrantStore:
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         _, dim = self._ready()
-        engine_points = [
-            edge.Point(
-                common.check_point(p, dim),
-                {
-                    DENSE: list(p.dense),
-                    SPARSE: edge.SparseVector(p.sparse.indices, p.sparse.values),
-                },
-                p.payload,
-            )
-            for p in points
-        ]
+        engine_points = engine_points_of(points, dim)
         for start in range(0, len(engine_points), self._batch):
             batch = engine_points[start : start + self._batch]
             self._apply(edge.UpdateOperation.upsert_points(batch), len(batch))
@@ -408,7 +377,7 @@ class EmbeddedQdrantStore:
             lambda: shard.info().points_count,
             self._exact_below,
         )
-        legs = _legs(request, exact, compile_filter(common.scope_filter(scope)))
+        legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
         if len(legs) == 1:
             leg, params = legs[0]
             query = edge.QueryRequest(
@@ -426,7 +395,7 @@ class EmbeddedQdrantStore:
                     edge.Prefetch(limit=depth, query=leg, filter=engine_filter, params=params)
                     for leg, params in legs
                 ],
-                query=_fusion(request),
+                query=fusion_of(request),
                 filter=engine_filter,
                 with_payload=request.with_payload,
             )
@@ -460,7 +429,7 @@ class EmbeddedQdrantStore:
                 records.extend(page)
                 if offset is None:
                     break
-        chunks = [_chunk(r) for r in records]
+        chunks = [chunk_of(r) for r in records]
         chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
         return chunks
 
@@ -489,41 +458,3 @@ class EmbeddedQdrantStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _fusion(request: SearchRequest) -> Any:
-    if request.fusion == "dbsf":
-        return edge.Fusion.Dbsf()
-    weights = list(request.weights) if request.weights else None
-    return edge.Fusion.Rrf(k=request.rrf_k, weights=weights)
-
-
-def _legs(
-    request: SearchRequest, exact: bool, idf_corpus: edge.Filter
-) -> list[tuple[Any, edge.SearchParams]]:
-    """(query, params) per side; IDF over what the caller may read (see qdrant_server)."""
-    legs: list[tuple[Any, edge.SearchParams]] = []
-    if request.dense is not None:
-        dense = edge.Query.Nearest(list(request.dense), using=DENSE)
-        legs.append((dense, edge.SearchParams(exact=exact)))
-    if request.sparse is not None:
-        vector = edge.SparseVector(request.sparse.indices, request.sparse.values)
-        idf = edge.IdfParams(corpus=idf_corpus)
-        legs.append(
-            (edge.Query.Nearest(vector, using=SPARSE), edge.SearchParams(exact=exact, idf=idf))
-        )
-    return legs
-
-
-def _chunk(record: edge.Record) -> ChunkPoint:
-    vectors = record.vector if isinstance(record.vector, dict) else {}
-    dense = vectors.get(DENSE)
-    sparse = vectors.get(SPARSE)
-    return ChunkPoint(
-        id=str(record.id),
-        dense=[float(v) for v in dense] if isinstance(dense, list) else [],
-        sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
-        if isinstance(sparse, edge.SparseVector)
-        else SparseVector([], []),
-        payload=dict(record.payload or {}),
-    )

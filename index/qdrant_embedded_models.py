@@ -1,0 +1,95 @@
+"""Translation between the store's types and qdrant-edge's: filters, points, records and
+the query's legs and fusion. Shared by :mod:`index.qdrant_embedded` and its generations
+(:mod:`index.embedded_generations`), so a point is written one way everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import qdrant_edge as edge
+
+from index import qdrant_common as common
+from index.filters import Filter
+from index.store import SearchRequest
+from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+
+
+class _Build:
+    """qdrant-edge's filter classes for :func:`index.qdrant_common.compile_filter`."""
+
+    def equals(self, key: str, value: str | int) -> Any:
+        return edge.FieldCondition(key, match=edge.MatchValue(value))
+
+    def any_of(self, key: str, values: list[str] | list[int]) -> Any:
+        return edge.FieldCondition(key, match=edge.MatchAny(values))
+
+    def within(self, key: str, **bounds: float | None) -> Any:
+        return edge.FieldCondition(key, range=edge.RangeFloat(**bounds))
+
+    def group(
+        self, must: Sequence[Any] = (), should: Sequence[Any] = (), must_not: Sequence[Any] = ()
+    ) -> edge.Filter:
+        return edge.Filter(
+            must=list(must) or None, should=list(should) or None, must_not=list(must_not) or None
+        )
+
+
+_BUILD = _Build()
+
+
+def compile_filter(flt: Filter) -> edge.Filter:
+    return common.compile_filter(flt, _BUILD)
+
+
+def engine_points_of(points: Sequence[ChunkPoint], dense_dim: int) -> list[edge.Point]:
+    """Checked (tenant, access list, dimension) and ready to upsert."""
+    return [
+        edge.Point(
+            common.check_point(p, dense_dim),
+            {
+                DENSE: list(p.dense),
+                SPARSE: edge.SparseVector(p.sparse.indices, p.sparse.values),
+            },
+            p.payload,
+        )
+        for p in points
+    ]
+
+
+def fusion_of(request: SearchRequest) -> Any:
+    if request.fusion == "dbsf":
+        return edge.Fusion.Dbsf()
+    weights = list(request.weights) if request.weights else None
+    return edge.Fusion.Rrf(k=request.rrf_k, weights=weights)
+
+
+def search_legs(
+    request: SearchRequest, exact: bool, idf_corpus: edge.Filter
+) -> list[tuple[Any, edge.SearchParams]]:
+    """(query, params) per side; IDF over what the caller may read (see qdrant_server)."""
+    legs: list[tuple[Any, edge.SearchParams]] = []
+    if request.dense is not None:
+        dense = edge.Query.Nearest(list(request.dense), using=DENSE)
+        legs.append((dense, edge.SearchParams(exact=exact)))
+    if request.sparse is not None:
+        vector = edge.SparseVector(request.sparse.indices, request.sparse.values)
+        idf = edge.IdfParams(corpus=idf_corpus)
+        legs.append(
+            (edge.Query.Nearest(vector, using=SPARSE), edge.SearchParams(exact=exact, idf=idf))
+        )
+    return legs
+
+
+def chunk_of(record: edge.Record) -> ChunkPoint:
+    vectors = record.vector if isinstance(record.vector, dict) else {}
+    dense = vectors.get(DENSE)
+    sparse = vectors.get(SPARSE)
+    return ChunkPoint(
+        id=str(record.id),
+        dense=[float(v) for v in dense] if isinstance(dense, list) else [],
+        sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
+        if isinstance(sparse, edge.SparseVector)
+        else SparseVector([], []),
+        payload=dict(record.payload or {}),
+    )

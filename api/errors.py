@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import validation_words
 from api.reasons import language_of, localize
 from api.web.i18n import CHINESE
+from core import request_context
 from core.db.outages import UNAVAILABLE_ERRORS, database_outage
 from core.errors import (
     Component,
@@ -131,7 +132,9 @@ def error_headers(exc: ZhikuError) -> dict[str, str] | None:
 def log_unavailable(request: Request | None, exc: UpstreamUnavailable) -> None:
     """The one log line of a 503: the internal detail, with the request it failed."""
     where = f"{request.method} {request.url.path}" if request is not None else "a request"
-    request_id = request.headers.get("x-request-id") if request is not None else None
+    # The id the request runs under (api.observability): the client's X-Request-ID when
+    # plausible, else one made for it; returned in the response's header too.
+    request_id = request_context.current()
     log.warning(
         "503 on %s%s: %s %s: %s",
         where,

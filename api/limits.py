@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import cookies, origins, scopes
 from api.errors import error_headers, public_detail, status_for
+from api.rate_limits import over_rate
 from api.reasons import language_of, localize
 from core.access import Principal
 from core.db.outages import database_outage
@@ -129,7 +130,9 @@ class RequestGuard:
             if not cookies.origin_ok(scope, required=False):
                 await _answer(scope, receive, send, 403, _CROSS_SITE)
                 return
-        elif not is_public(path) and not await self._admit(scope, receive, send):
+        elif not is_public(path) and not (
+            await self._admit(scope, receive, send) and await _within_rate(scope, receive, send)
+        ):
             return
         await self._limit_body(scope, receive, send)
 
@@ -391,6 +394,16 @@ def _multipart_watch(
 
 def _too_large(cap: int) -> str:
     return f"request body larger than the {cap} byte limit for this route"
+
+
+async def _within_rate(scope: Scope, receive: Receive, send: Send) -> bool:
+    """False once a 429 was sent: the caller or its tenant is over its rate (api.rate_limits),
+    checked here so that a refused upload is never read."""
+    principal = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
+    refusal = over_rate(scope, principal) if isinstance(principal, Principal) else None
+    if refusal is not None:
+        await _answer(scope, receive, send, 429, public_detail(refusal), error_headers(refusal))
+    return refusal is None
 
 
 async def _redirect(scope: Scope, receive: Receive, send: Send, location: str) -> None:

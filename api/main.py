@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import Runtime
 from api.limits import RequestGuard
+from api.observability import Observability, QueueDepths
 from api.routes import (
     admin,
     answers,
@@ -35,6 +36,7 @@ from api.routes import (
 from api.routes.openai_errors import OpenAIErrorShape
 from api.web import admin_page, chat_page, documents_page, oidc, pages, widget
 from core.settings import LimitsSettings
+from core.settings_observability import ObservabilitySettings
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,11 @@ def create_api(
     *,
     public_docs: bool,
     limits: LimitsSettings,
+    observability: ObservabilitySettings | None = None,
+    queue_depths: QueueDepths | None = None,
 ) -> FastAPI:
-    """``limits``: the body caps of each route (``RequestGuard``)."""
+    """``limits``: the body caps of each route (``RequestGuard``); ``observability``: who may
+    scrape ``/metrics``, where ``queue_depths(runtime)`` adds the ingestion backlog."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +77,12 @@ def create_api(
     app.add_middleware(RequestGuard, limits=limits)
     # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.
     app.add_middleware(OpenAIErrorShape)
+    # Outermost: the request id, latency and span cover the guard's refusals too.
+    app.add_middleware(
+        Observability,
+        settings=observability or ObservabilitySettings(),
+        queue_depths=queue_depths,
+    )
     for module in (
         health,
         documents,

@@ -84,7 +84,10 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         ".zip 文件不是可读的压缩包（已损坏或不完整）",
     ),
     (r"the archive is empty", "压缩包是空的"),
-    (r"the file is password-protected inside the archive", "压缩包内的该文件受密码保护"),
+    (
+        r"the file is (?:encrypted \(password-protected\)|password-protected) inside the archive",
+        "压缩包内的该文件已加密（受密码保护）",
+    ),
     (r"the file is damaged inside the archive", "压缩包内的该文件已损坏"),
     (
         r"archives nested more than (?P<n>\d+) deep are not unpacked",
@@ -105,6 +108,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (
         r"converting (?P<name>.+?) with LibreOffice took longer than (?P<n>\d+) s.*",
         "用 LibreOffice 转换 {name} 超过 {n} 秒：文件过于复杂或已损坏",
+    ),
+    (
+        r"converting (?P<name>.+?) with LibreOffice needed more than (?P<n>\d+) MiB of memory"
+        r" or crashed",
+        "用 LibreOffice 转换 {name} 所需内存超过 {n} MiB 或已崩溃",
     ),
     (r"(?P<name>.+?) is a damaged image: .*", "{name} 是损坏的图片"),
     (r"(?P<name>.+?) is not a readable image: .*", "{name} 不是可读的图片"),

@@ -23,6 +23,15 @@ REFUSALS: list[tuple[str, str]] = [
         "CSRF 令牌缺失或错误：请在 X-CSRF-Token 中发送会话的令牌",
     ),
     (r"authentication is unavailable, try again", "身份验证暂时不可用，请重试"),
+    # /metrics (api.observability, core.metrics.scrape_refusal)
+    (
+        r"missing or wrong metrics token: send 'Authorization: Bearer <token>'",
+        "指标令牌缺失或错误：请发送 'Authorization: Bearer <令牌>'",
+    ),
+    (
+        r"metrics are served to loopback clients only unless a metrics token is set",
+        "未设置指标令牌时，指标仅对本机回环地址的客户端开放",
+    ),
     (
         r"this request carries an API key, not a browser session",
         "此请求携带的是 API 密钥，而不是浏览器会话",
@@ -201,8 +210,26 @@ REFUSALS: list[tuple[str, str]] = [
         "以 {enc} 字节顺序标记开头，但并非有效的 {enc} 文本",
     ),
     (
-        r"(?P<name>.+?): the (?P<fmt>\S+) archive is password-protected; remove the password",
-        "{name}：该 {fmt} 压缩包受密码保护，请去除密码",
+        r"(?P<name>.+?): the (?P<fmt>\S+) archive is"
+        r" (?:encrypted \(password-protected\)|password-protected); remove the password",
+        "{name}：该 {fmt} 压缩包已加密（受密码保护），请去除密码",
+    ),
+    # 7z/RAR unpacked in a limited child (ingest.archive_child)
+    (
+        r"unpacking (?P<name>.+?) took longer than (?P<n>\d+) s \(limit\)",
+        "解压 {name} 的时间超过 {n} 秒（上限）",
+    ),
+    (
+        r"unpacking (?P<name>.+?) crashed the unpacker or needed too much memory",
+        "解压 {name} 时解压程序崩溃或所需内存过多",
+    ),
+    (
+        r"the file needs more memory to unpack than the limit allows \(possibly an archive bomb\)",
+        "解压该文件所需内存超过上限（可能是压缩炸弹）",
+    ),
+    (
+        r"unpacking (?P<name>.+?) needed more memory than its limit \(possibly an archive bomb\)",
+        "解压 {name} 所需内存超过上限（可能是压缩炸弹）",
     ),
     (
         r"(?P<name>.+?) is not a readable (?P<fmt>\S+) archive"
@@ -241,6 +268,22 @@ REFUSALS: list[tuple[str, str]] = [
         "搜索索引 {name} 缺少命名向量 {names}",
     ),
     (r"collection (?P<name>.+): sparse vectors lack IDF", "搜索索引 {name}：稀疏向量缺少 IDF"),
+    # Request rates (services.rate_limits)
+    (
+        r"too many requests to (?P<route>\S+) from this API key: at most (?P<n>\d+) a minute;"
+        r" try again in (?P<s>\d+) s",
+        "此 API 密钥对 {route} 的请求过多：每分钟最多 {n} 次，请在 {s} 秒后重试",
+    ),
+    (
+        r"too many requests to (?P<route>\S+) from your account: at most (?P<n>\d+) a minute;"
+        r" try again in (?P<s>\d+) s",
+        "您的账户对 {route} 的请求过多：每分钟最多 {n} 次，请在 {s} 秒后重试",
+    ),
+    (
+        r"too many requests to (?P<route>\S+) from your organisation: at most (?P<n>\d+)"
+        r" a minute; try again in (?P<s>\d+) s",
+        "您的组织对 {route} 的请求过多：每分钟最多 {n} 次，请在 {s} 秒后重试",
+    ),
     # Questions, searches and filters
     (
         r"the conversation has (?P<n>\d+) earlier messages \(limit (?P<limit>\d+)\):"
@@ -312,5 +355,6 @@ COMPONENTS = {
     "Search": "搜索",
     "The job queue": "任务队列",
     "The database": "数据库",
+    "The file store": "文件存储",
     "A service this request needs": "此请求所需的服务",
 }

@@ -58,6 +58,8 @@ class Stack:
     database: str = ""
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started_s: float = 0.0
+    # The checkout the processes run from (bench.load_search runs an older one beside it).
+    root: Path = REPO_ROOT
 
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
@@ -86,6 +88,7 @@ def start_stack(
     worker_concurrency: int = 1,
     parse_workers: int = 0,
     settings_env: dict[str, str] | None = None,
+    root: Path = REPO_ROOT,
 ) -> Stack:
     """``embedded``: serve alone (SQLite, embedded Qdrant, in-process ingestion).
     ``celery``: serve on PostgreSQL + Redis, and one worker for both queues with
@@ -100,7 +103,7 @@ def start_stack(
         "ZHIKU_SECRET_KEY": SECRET,
         "ZHIKU_LLM__LOCAL__ENABLED": "false",  # ingestion only: no answer model
     }
-    stack = Stack(name, data_dir, {})
+    stack = Stack(name, data_dir, {}, root=root)
     if name == "celery":
         stack.database = f"zhiku_bench_{os.getpid()}_{int(time.time())}"
         _create_database(stack.database)
@@ -163,7 +166,7 @@ def _spawn(stack: Stack, name: str, args: list[str]) -> subprocess.Popen[bytes]:
     with (stack.data_dir / f"{name}.log").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "zhiku.cli", *args],
-            cwd=REPO_ROOT,
+            cwd=stack.root,
             env=stack.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,7 +177,7 @@ def _spawn(stack: Stack, name: str, args: list[str]) -> subprocess.Popen[bytes]:
 def _cli(stack: Stack, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "zhiku.cli", *args],
-        cwd=REPO_ROOT,
+        cwd=stack.root,
         env=stack.env,
         capture_output=True,
         text=True,

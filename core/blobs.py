@@ -1,12 +1,16 @@
-"""Where original files are kept. A local folder by default; an S3-compatible store can
-implement the same protocol later. Keys are chosen by us (``tenant/doc/version``), never by
-the uploader, so a hostile file name cannot reach the file system."""
+"""Where original files are kept. A local folder by default; an S3-compatible store
+(``core.blobs_s3``) implements the same protocol. Keys are chosen by us
+(``tenant/doc/version``), never by the uploader, so a hostile file name cannot reach the file
+system."""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -15,14 +19,33 @@ from core.errors import NotFound
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 
+def check_key(key: str) -> str:
+    """The key, if it is one of ours; ValueError otherwise (no ``..``, no leading slash)."""
+    if not _KEY.match(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: datetime  # UTC
+
+
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str) -> bytes:
+        """The bytes; NotFound when there is no such object."""
 
     def delete_prefix(self, prefix: str) -> None: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Every object under ``prefix`` (a whole key component: ``t1`` is not ``t10``),
+        for maintenance (orphan sweeps, backups), in no promised order."""
 
 
 class LocalBlobStore:
@@ -31,9 +54,7 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key.split("/"):
-            raise ValueError(f"invalid blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
@@ -67,6 +88,25 @@ class LocalBlobStore:
         for path in sorted(base.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         base.rmdir()
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        base = self._path(prefix.rstrip("/")) if prefix else self.root
+        if base.is_file():
+            paths: Iterator[Path] = iter([base])
+        else:
+            paths = base.rglob("*")
+        for path in paths:
+            if path.name.startswith(".tmp-") or not path.is_file():
+                continue  # a write in progress (put's temporary file), or a folder
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # deleted while listed
+            yield BlobInfo(
+                path.relative_to(self.root).as_posix(),
+                stat.st_size,
+                datetime.fromtimestamp(stat.st_mtime, UTC),
+            )
 
 
 def original_key(tenant_id: str, doc_id: str, version: int) -> str:

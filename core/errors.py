@@ -42,6 +42,7 @@ class Component(StrEnum):
     SEARCH = "search"  # the retriever over the store and the models (with its reranker)
     JOB_QUEUE = "job_queue"
     DATABASE = "database"
+    FILE_STORE = "file_store"  # where uploaded files are kept (core.blobs)
     SERVICE = "service"  # none of the above; prefer naming one
 
     @property
@@ -57,6 +58,7 @@ _COMPONENT_WORDS = {
     Component.SEARCH: "search",
     Component.JOB_QUEUE: "the job queue",
     Component.DATABASE: "the database",
+    Component.FILE_STORE: "the file store",
     Component.SERVICE: "a service this request needs",
 }
 

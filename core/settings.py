@@ -14,7 +14,15 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from core.settings_blobs import BlobSettings
+from core.settings_env import refuse_unknown_variables
+from core.settings_maintenance import MaintenanceSettings
+from core.settings_observability import ObservabilitySettings
+from core.settings_pii import PiiSettings
+from core.settings_qdrant_placement import QdrantPlacementSettings
+from core.settings_rate_limits import RateLimitSettings
 
 
 def default_data_dir() -> Path:
@@ -63,8 +71,14 @@ def load_or_create_secret(path: Path) -> str:
 class DatabaseSettings(BaseModel):
     # Empty means a SQLite file inside ``data_dir`` (the embedded default).
     url: str = ""
-    pool_size: int = 5
+    # Connections kept open per process (as many again may open under a burst, and close
+    # after it). Was 5: under 16+ concurrent searches each request's key lookup opened and
+    # closed a PostgreSQL connection (a server process each); see docs/benchmarks.md.
+    pool_size: int = 20
     echo: bool = False
+    # Processes bring the schema up to date as they start. A deployment that runs one
+    # migration job first (`zhiku db upgrade`, compose.yaml) sets it false: no two race.
+    auto_migrate: bool = True
 
 
 class QdrantSettings(BaseModel):
@@ -86,6 +100,7 @@ class QdrantSettings(BaseModel):
     optimize_after: int = Field(default=20_000, ge=0)
     optimize_idle_s: float = Field(default=30.0, ge=0)
     optimize_in_child: bool = True
+    placement: QdrantPlacementSettings = Field(default_factory=QdrantPlacementSettings)
 
 
 class EmbeddingSettings(BaseModel):
@@ -103,6 +118,10 @@ class EmbeddingSettings(BaseModel):
     # Threads per ONNX model call: ``threads // intra_op_threads`` batches run at once. One
     # thread per batch used the least CPU per text and kept its speed beside other work.
     intra_op_threads: int = 1
+    # The torch backend (CUDA): half precision ("auto": fp16 on CUDA, fp32 on CPU), and batches
+    # cut by padded size (longest text x texts <= batch_tokens) instead of a fixed count.
+    precision: Literal["auto", "fp32", "fp16"] = "auto"
+    batch_tokens: int = Field(default=16_384, ge=0)
 
 
 class ChunkingSettings(BaseModel):
@@ -403,6 +422,19 @@ class Settings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Each read of the environment refuses a ZHIKU_* name that sets nothing (a typo).
+        refuse_unknown_variables(settings_cls, env_file=getattr(dotenv_settings, "env_file", None))
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     environment: Literal["development", "production", "test"] = "development"
     data_dir: Path = Field(default_factory=default_data_dir)
     # Empty means "no broker": API and ingestion run in one process (embedded default).
@@ -424,6 +456,11 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     web: WebSettings = WebSettings()
     oidc: OidcSettings = OidcSettings()
+    blobs: BlobSettings = BlobSettings()  # local folder, or S3 (core.settings_blobs)
+    maintenance: MaintenanceSettings = MaintenanceSettings()  # orphan clean-up, beat
+    observability: ObservabilitySettings = ObservabilitySettings()
+    pii: PiiSettings = PiiSettings()  # personal-data redaction (core.settings_pii)
+    rate_limits: RateLimitSettings = RateLimitSettings()  # core.settings_rate_limits
 
     @model_validator(mode="after")
     def _resolve_secret_key(self) -> Settings:

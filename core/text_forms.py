@@ -62,6 +62,12 @@ def to_simplified(text: str, config: str = SEARCH_CONVERSION) -> str:
     return _converter(config).convert(text)
 
 
+def to_traditional(text: str) -> str:
+    """``text`` with Simplified Chinese written as Traditional (OpenCC's ``s2t``, phrase-aware:
+    后天 → 後天 but 皇后 stays); anything else is left as is."""
+    return to_simplified(text, "s2t.json")
+
+
 def search_form(text: str) -> str:
     """The form both documents and queries are matched in: :func:`fold_width`, then
     :func:`to_simplified`. Case is left to the caller (the tokenizer lowercases)."""

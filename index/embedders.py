@@ -22,6 +22,8 @@ def _build_torch(settings: EmbeddingSettings, cache_dir: Path, device: str) -> E
         batch_size=settings.batch_size,
         max_tokens=settings.max_tokens,
         cache_dir=cache_dir,
+        precision=settings.precision,
+        batch_tokens=settings.batch_tokens,
     )
 
 

@@ -160,12 +160,22 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         max_tokens: int = 256,
         cache_dir: Path | None = None,
+        precision: str = "auto",
+        batch_tokens: int = 0,
     ) -> None:
         source, self.name = resolve_model(model, cache_dir)
         self.device = resolve_device(device)
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self.concurrency = 1
         self._model = load_sentence_transformer(source, self.device, self.name)
+        # fp16 on a GPU: about twice the throughput and half the memory of fp32, vectors
+        # within 1e-3 cosine; the sums that normalise them are taken in fp32 by torch.
+        if precision == "auto":
+            precision = "fp16" if self.device.startswith("cuda") else "fp32"
+        self.precision = precision
+        if self.precision == "fp16":
+            self._model.half()
         # The HF wrapper reconfigures its backend on every call: count with a plain copy.
         self._counter = plain_copy(self._model.tokenizer.backend_tokenizer)
         limit = model_position_limit(self._model)
@@ -188,14 +198,25 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dim), dtype=np.float32)
+        if not self.batch_tokens:
+            return normalise_rows(self._encode(list(texts), self.batch_size))
+        # Batches by padded size: a GPU is busy for (longest × texts) tokens per batch, so many
+        # short chunks go in one batch and long ones in smaller ones, shortest first.
+        counts = [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for batch in token_batches(counts, self.batch_size * 8, self.batch_tokens):
+            out[batch] = self._encode([texts[i] for i in batch], len(batch))
+        return normalise_rows(out)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         vectors = self._model.encode_document(
-            list(texts),
-            batch_size=self.batch_size,
+            texts,
+            batch_size=batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return normalise_rows(vectors)
+        return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         vector = self._model.encode_query(
@@ -205,6 +226,25 @@ class SentenceTransformerEmbedder:
 
     def token_count(self, text: str) -> int:
         return count_tokens(self._counter, text)
+
+
+def token_batches(counts: Sequence[int], max_texts: int, batch_tokens: int) -> list[list[int]]:
+    """Text indices in batches, shortest first, each with at most ``max_texts`` texts and a
+    padded size (its longest text's tokens × its texts) of at most ``batch_tokens``; a text
+    longer than the budget goes alone."""
+    order = sorted(range(len(counts)), key=counts.__getitem__)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        # Sorted ascending: this text is the longest of the batch it joins.
+        padded = (len(current) + 1) * max(counts[index], 1)
+        if current and (len(current) >= max_texts or padded > batch_tokens):
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def model_position_limit(model: Any) -> int:

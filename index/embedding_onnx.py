@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -30,9 +30,9 @@ from index.embedding import (
     prompt_reserve,
     special_token_count,
 )
-from index.models import UnsupportedModel, known_prompts, resolve_model
+from index.models import UnsupportedModel, is_packaged, known_prompts, resolve_model
 from index.onnx_export import MODEL_FILE, export_int8, local_model_dir, model_key, publish_export
-from index.tokens import TOKENIZER_FILE, count_tokens, plain_copy
+from index.tokens import TOKENIZER_FILE, count_tokens, plain_copy, shared_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,10 @@ class OnnxEmbedder:
     Activations are quantised with one scale per batch, so a text's vector moves slightly
     (cosine ~0.99) with the company it is embedded in; the same batch always gives the same
     vectors, and a query, embedded alone, always the same vector.
+
+    ``arena``: onnxruntime's CPU memory arena kept between calls ("on"), emptied after each
+    call ("shrink"), or not used ("off"); ``tokenizer_file``: a ``tokenizer.json`` that
+    tokenizes as the export's copy does (default: that copy), loaded once per process.
     """
 
     def __init__(
@@ -123,6 +127,8 @@ class OnnxEmbedder:
         max_tokens: int = 256,
         threads: int = 0,
         intra_op_threads: int = 1,
+        arena: Literal["shrink", "on", "off"] = "shrink",
+        tokenizer_file: Path | None = None,
     ) -> None:
         manifest = json.loads((export_dir / MANIFEST).read_text())
         self.name = name
@@ -133,16 +139,20 @@ class OnnxEmbedder:
         # An export made before a model family's prompts were known lacks them in its manifest.
         declared = {k: v for k, v in manifest.get("prompts", {}).items() if v}
         self._prompts: dict[str, str] = {**known_prompts(name), **declared}
-        self._counter = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
-        self._tokenizer = Tokenizer.from_file(str(export_dir / TOKENIZER_FILE))
+        # One plain tokenizer, shared with the chunker's counter: truncation and padding are
+        # done here instead of by configuring a copy (two copies of multilingual-e5's 250k-piece
+        # vocabulary held ~280 MiB).
+        self._tokenizer: Tokenizer = shared_tokenizer(tokenizer_file or export_dir / TOKENIZER_FILE)
         # The window makes room for the prompt, which the chunker's count leaves out.
-        reserve = prompt_reserve(self._counter, self._prompts)
+        reserve = prompt_reserve(self._tokenizer, self._prompts)
         content, window = model_window(
-            max_tokens + reserve, special_token_count(self._counter), int(manifest["max_positions"])
+            max_tokens + reserve,
+            special_token_count(self._tokenizer),
+            int(manifest["max_positions"]),
         )
         self.max_tokens = content - reserve
-        self._tokenizer.enable_truncation(max_length=window)
-        self._tokenizer.enable_padding(pad_id=manifest["pad_id"], pad_token=manifest["pad_token"])
+        self._content = content
+        self._pad_id = int(manifest["pad_id"])
 
         cores = threads or available_cores()
         intra = max(1, min(intra_op_threads, cores))
@@ -154,6 +164,12 @@ class OnnxEmbedder:
         options.intra_op_num_threads = intra
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # The CPU arena keeps a batch's peak activations (for e5, 32 x 258 tokens: ~600 MiB)
+        # after the batch. "shrink" hands unused arena memory back after every call.
+        options.enable_cpu_mem_arena = arena != "off"
+        self._run_options = ort.RunOptions()
+        if arena == "shrink":
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" in ort.get_available_providers():
@@ -179,7 +195,12 @@ class OnnxEmbedder:
 
     @classmethod
     def from_model(cls, model: str, cache_dir: Path, **options: Any) -> OnnxEmbedder:
-        _, name = resolve_model(model, cache_dir)
+        source, name = resolve_model(model, cache_dir)
+        # A packaged model's own tokenizer.json tokenizes as the export's copy does (tested)
+        # and is the file the chunker's counter loads (index.tokens): one copy for both.
+        own = Path(source) / TOKENIZER_FILE
+        if is_packaged(model) and own.is_file():
+            options.setdefault("tokenizer_file", own)
         return cls(ensure_onnx_model(model, cache_dir), name=name, **options)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -189,31 +210,78 @@ class OnnxEmbedder:
         return self._embed([self._prompts.get("query", "") + text])[0]
 
     def token_count(self, text: str) -> int:
-        return count_tokens(self._counter, text)
+        return count_tokens(self._tokenizer, text)
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
+    def embed_with_tokens(
+        self, texts: Sequence[str], kind: str = "document"
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vectors ``embed_documents`` (``kind="query"``: ``embed_query``) gives, batched
+        the same way, and each text's token vectors: the last hidden states of its tokens
+        (prompt and special tokens included), each L2-normalised, float16. For late
+        interaction (MaxSim) over the same forward pass."""
+        prompt = self._prompts.get(kind, "")
+        tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
+        vectors = self._embed([prompt + t for t in texts], tokens)
+        return vectors, tokens
+
+    def _embed(self, texts: list[str], tokens: list[np.ndarray] | None = None) -> np.ndarray:
         result = np.empty((len(texts), self.dim), dtype=np.float32)
         # Batches of similar length waste less compute on padding.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        run = self._embed_batch
+
+        def run(batch_texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
+            return self._embed_batch(batch_texts, tokens is not None)
+
         if self._workers is not None and len(batches) > 1:
             vectors = self._workers.map(lambda batch: run([texts[i] for i in batch]), batches)
         else:
             vectors = (run([texts[i] for i in batch]) for batch in batches)
-        for batch, rows in zip(batches, vectors, strict=True):
+        for batch, (rows, token_rows) in zip(batches, vectors, strict=True):
             result[batch] = rows
+            if tokens is not None:
+                for i, matrix in zip(batch, token_rows, strict=True):
+                    tokens[i] = matrix
         return result
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(texts)
+    def _embed_batch(
+        self, texts: list[str], keep_tokens: bool = False
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        columns = self._encode(texts)
+        (hidden,) = self._session.run(
+            None, {n: columns[n] for n in self._inputs}, self._run_options
+        )
+        mask = columns["attention_mask"]
+        pooled = normalise_rows(_pool(hidden, mask, self._pooling))
+        if not keep_tokens:
+            return pooled, []
+        lengths = mask.sum(axis=1)
+        kept = [
+            normalise_rows(h[:n]).astype(np.float16) for h, n in zip(hidden, lengths, strict=True)
+        ]
+        return pooled, kept
+
+    def _encode(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """What ``enable_truncation(window)`` + ``enable_padding()`` gave: content cut to the
+        window less the special tokens, then the model's template, then right padding."""
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        rows = []
+        for encoding in encodings:
+            if len(encoding.ids) > self._content:
+                encoding.truncate(self._content)
+            rows.append(self._tokenizer.post_process(encoding))
+        width = max(len(e.ids) for e in rows)
         columns = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+            "input_ids": np.full((len(rows), width), self._pad_id, dtype=np.int64),
+            "attention_mask": np.zeros((len(rows), width), dtype=np.int64),
+            "token_type_ids": np.zeros((len(rows), width), dtype=np.int64),
         }
-        (hidden,) = self._session.run(None, {n: columns[n] for n in self._inputs})
-        return normalise_rows(_pool(hidden, columns["attention_mask"], self._pooling))
+        for row, encoding in enumerate(rows):
+            size = len(encoding.ids)
+            columns["input_ids"][row, :size] = encoding.ids
+            columns["attention_mask"][row, :size] = encoding.attention_mask
+            columns["token_type_ids"][row, :size] = encoding.type_ids
+        return columns
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

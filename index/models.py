@@ -58,6 +58,11 @@ def resolve_model(model: str, cache_dir: Path | None = None) -> tuple[str, str]:
     return model, model
 
 
+def is_packaged(model: str) -> bool:
+    """Whether ``model`` names a model shipped inside a PyPI package ("" included)."""
+    return not model or model.startswith(PACKAGED_PREFIX)
+
+
 def known_prompts(name: str) -> dict[str, str]:
     """The query/document prefixes a model family needs when its files do not declare them."""
     return dict(packaged_e5.E5_PROMPTS) if _E5_FAMILY.search(name) else {}

@@ -46,8 +46,10 @@ from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
     DENSE,
+    DOC_ID,
     POSITION,
     SPARSE,
+    TENANT,
     ChunkPoint,
     ScoredChunk,
     ranked,
@@ -432,6 +434,21 @@ class EmbeddedQdrantStore:
         chunks = [chunk_of(r) for r in records]
         chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
         return chunks
+
+    def document_ids(self) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        offset: Any = None
+        self._require_open()
+        if self._shard is None:
+            return found  # no index yet
+        with self._reading() as (shard, _):
+            while True:
+                page, offset = shard.scroll(
+                    edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=[TENANT, DOC_ID])
+                )
+                found.update((r.payload[TENANT], r.payload[DOC_ID]) for r in page if r.payload)
+                if offset is None:
+                    return found
 
     def close(self) -> None:
         self._optimizer.stop()

@@ -23,6 +23,7 @@ from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import server_generations as generations
 from index.filters import Filter
+from index.qdrant_placement import Placement
 from index.qdrant_server_models import (
     chunk_of,
     compile_filter,
@@ -34,6 +35,7 @@ from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
     DENSE,
+    DOC_ID,
     POSITION,
     SPARSE,
     TENANT,
@@ -85,8 +87,11 @@ class QdrantServerStore:
         collection: str,
         exact_below_fraction: float = 0.1,
         upsert_batch: int = 256,
+        placement: Placement | None = None,
     ) -> None:
         self._client = client
+        # Which shard key each tenant's requests name (none unless tenants are dedicated).
+        self.placement = placement or Placement()
         # The configured name: the first generation's collection, and the pointer's prefix.
         self._name = collection
         self._target: str | None = None  # the live generation's collection, as last read
@@ -128,15 +133,21 @@ class QdrantServerStore:
             raise ValueError(
                 "QdrantServerStore needs ZHIKU_QDRANT__URL; leave it empty for embedded"
             )
+        placement = Placement(settings.placement)
         if settings.url == ":memory:":
-            # qdrant-client's in-process stand-in for a server: tests and trials only.
+            # qdrant-client's in-process stand-in for a server: tests and trials only (it
+            # refuses shard keys: no dedicated tenants).
             client = QdrantClient(":memory:")
         else:
             client = QdrantClient(
                 url=settings.url, api_key=settings.api_key or None, timeout=int(settings.timeout_s)
             )
         return cls(
-            client, settings.collection, settings.exact_search_below_fraction, settings.upsert_batch
+            client,
+            settings.collection,
+            settings.exact_search_below_fraction,
+            settings.upsert_batch,
+            placement,
         )
 
     # --- schema -------------------------------------------------------------------------
@@ -145,6 +156,8 @@ class QdrantServerStore:
         with _upstream():
             if not self._client.collection_exists(self._collection):
                 self._create(dense_dim)
+            self.placement.check(self._client, self._collection)
+            self.placement.ensure_keys(self._client, self._collection)
             self._dim = self._read_dim()
             if self._dim != dense_dim:
                 raise DimensionMismatch(
@@ -165,10 +178,12 @@ class QdrantServerStore:
                 sparse_vectors_config={
                     SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
+                **self.placement.create_options(),
             )
         except UnexpectedResponse as exc:
             if exc.status_code != 409:  # another worker created it first
                 raise
+        self.placement.ensure_keys(self._client, name or self._collection)
 
     def _read_dim(self) -> int:
         params = self._client.get_collection(self._collection).config.params
@@ -218,23 +233,29 @@ class QdrantServerStore:
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
         structs = point_structs(points, self._dense_dim())
         with _upstream():
-            for start in range(0, len(structs), self._batch):
-                batch = structs[start : start + self._batch]
-                self._client.upsert(self._collection, points=batch, wait=True)
+            for route, group in self.placement.by_tenant(points, structs):
+                for start in range(0, len(group), self._batch):
+                    batch = group[start : start + self._batch]
+                    self._client.upsert(self._collection, points=batch, wait=True, **route)
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:
-        self._delete(common.document_filter(tenant_id, doc_id))
+        self._delete(common.document_filter(tenant_id, doc_id), tenant_id)
 
     def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
-        self._delete(common.stale_filter(tenant_id, doc_id, version, count))
+        self._delete(common.stale_filter(tenant_id, doc_id, version, count), tenant_id)
 
-    def _delete(self, flt: Filter) -> None:
+    def _delete(self, flt: Filter, tenant_id: str) -> None:
         selector = models.FilterSelector(filter=compile_filter(flt))
         with self._writes:
             self._follow()
             self._dense_dim()
             with _upstream():
-                self._client.delete(self._collection, points_selector=selector, wait=True)
+                self._client.delete(
+                    self._collection,
+                    points_selector=selector,
+                    wait=True,
+                    **self.placement.route(tenant_id),
+                )
 
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         with self._writes:
@@ -253,6 +274,7 @@ class QdrantServerStore:
                 payload={ACCESS: common.check_access(access)},
                 points=selector,
                 wait=True,
+                **self.placement.route(tenant_id),
             )
 
     # --- reads --------------------------------------------------------------------------
@@ -260,12 +282,14 @@ class QdrantServerStore:
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         common.check_search(request, self._dense_dim())
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
+        # Custom sharding: the search, and the counts choosing exact search, in the tenant's shard.
+        route = self.placement.route(scope.tenant_id)
         with _upstream():
             exact = common.use_exact(
                 request,
-                lambda: self._count(engine_filter, exact=False),
-                lambda: self._count(engine_filter),
-                lambda: self._count(None, exact=False),
+                lambda: self._count(engine_filter, exact=False, **route),
+                lambda: self._count(engine_filter, **route),
+                lambda: self._count(None, exact=False, **route),
                 self._exact_below,
             )
             legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
@@ -279,6 +303,7 @@ class QdrantServerStore:
                     search_params=params,
                     limit=request.limit,
                     with_payload=request.with_payload,
+                    **route,
                 )
             else:
                 depth = max(request.prefetch_limit, request.limit)
@@ -295,6 +320,7 @@ class QdrantServerStore:
                     query_filter=engine_filter,
                     limit=request.limit,
                     with_payload=request.with_payload,
+                    **route,
                 )
         return ranked(
             ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points
@@ -303,10 +329,14 @@ class QdrantServerStore:
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         self._dense_dim()
         with _upstream():
-            return self._count(compile_filter(common.read_filter(scope, filter)))
+            return self._count(
+                compile_filter(common.read_filter(scope, filter)),
+                **self.placement.route(scope.tenant_id),
+            )
 
-    def _count(self, engine_filter: models.Filter | None, exact: bool = True) -> int:
-        return self._client.count(self._collection, count_filter=engine_filter, exact=exact).count
+    def _count(self, engine_filter: models.Filter | None, exact: bool = True, **route: Any) -> int:
+        flt = engine_filter
+        return self._client.count(self._collection, count_filter=flt, exact=exact, **route).count
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False
@@ -325,6 +355,7 @@ class QdrantServerStore:
                     offset=offset,
                     with_payload=True,
                     with_vectors=with_vectors,
+                    **self.placement.route(scope.tenant_id),
                 )
                 records.extend(page)
                 if offset is None:
@@ -332,6 +363,19 @@ class QdrantServerStore:
         chunks = [chunk_of(r) for r in records]
         chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
         return chunks
+
+    def document_ids(self) -> set[tuple[str, str]]:
+        self._dense_dim()
+        found: set[tuple[str, str]] = set()
+        offset: Any = None
+        with _upstream():
+            while True:
+                page, offset = self._client.scroll(
+                    self._collection, limit=_PAGE, offset=offset, with_payload=[TENANT, DOC_ID]
+                )
+                found.update((r.payload[TENANT], r.payload[DOC_ID]) for r in page if r.payload)
+                if offset is None:
+                    return found
 
     def optimize(self, timeout_s: float = 600.0) -> None:
         """The server indexes in the background; this waits until it reports green."""

@@ -160,8 +160,9 @@ class ServerGenerations:
         name = self._new_collection()
         dim = self._client.get_collection(name).config.params.vectors[DENSE].size  # type: ignore[index]
         structs = point_structs(points, dim)
-        if structs:
-            self._client.upsert(name, points=structs, wait=True)
+        # One call per shard key under tiered placement; one call, no key, by default.
+        for route, group in self._store.placement.by_tenant(points, structs):
+            self._client.upsert(name, points=group, wait=True, **route)
 
     @_translated
     def delete_building(self, ids: Sequence[str]) -> None:

@@ -92,6 +92,10 @@ class VectorStore(Protocol):
     ) -> list[ChunkPoint]:
         """All chunks of a document the scope may read, ordered by position."""
 
+    def document_ids(self) -> set[tuple[str, str]]:
+        """Every (tenant id, document id) with chunks in the live index, across tenants: for
+        maintenance only (``workers.maintenance`` removes those with no document row)."""
+
     def optimize(self) -> None:
         """Build pending vector indexes (HNSW) now and wait for them; call after bulk loads."""
 

@@ -10,6 +10,7 @@ no model weights); the embedders count with :func:`count_tokens` on their own to
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,10 @@ TOKENIZER_FILE = "tokenizer.json"
 
 _lock = threading.Lock()
 _tokenizers: dict[str, Tokenizer] = {}
+# Plain tokenizers by their file's content: the chunker's counter and the embedder share one
+# (multilingual-e5's 250k-piece unigram costs ~280 MiB per loaded copy in ``tokenizers``).
+_by_content: dict[str, Tokenizer] = {}
+_content_lock = threading.Lock()  # taken inside ``_lock`` (model_tokenizer -> _load)
 
 
 def count_tokens(tokenizer: Tokenizer, text: str) -> int:
@@ -39,6 +44,21 @@ def plain_copy(tokenizer: Tokenizer) -> Tokenizer:
     copy.no_truncation()
     copy.no_padding()
     return copy
+
+
+def shared_tokenizer(path: Path) -> Tokenizer:
+    """The plain tokenizer in ``path`` (a ``tokenizer.json``), loaded once per process for
+    each distinct content. It must never be given truncation or padding: callers share it."""
+    data = Path(path).read_bytes()
+    key = hashlib.sha256(data).hexdigest()
+    with _content_lock:
+        tokenizer = _by_content.get(key)
+        if tokenizer is None:
+            tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            _by_content[key] = tokenizer
+    return tokenizer
 
 
 def model_tokenizer(model: str) -> Tokenizer:
@@ -65,12 +85,9 @@ def _load(model: str) -> Tokenizer:
     source, _ = resolve_model(model)
     folder = Path(source)
     if (folder / TOKENIZER_FILE).is_file():
-        tokenizer = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-    elif folder.is_dir():
-        # A folder with only the slow tokenizer's files: transformers converts it.
-        tokenizer = _converted(source)
-    else:
-        tokenizer = Tokenizer.from_pretrained(source)
+        return shared_tokenizer(folder / TOKENIZER_FILE)
+    # A folder with only the slow tokenizer's files: transformers converts it.
+    tokenizer = _converted(source) if folder.is_dir() else Tokenizer.from_pretrained(source)
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer

@@ -20,23 +20,31 @@ from ingest.text_decoding import decode_legacy_name
 
 SEVEN_ZIP_MAGIC = b"7z\xbc\xaf\x27\x1c"
 RAR_MAGIC = b"Rar!\x1a\x07"  # then \x00 (RAR 4) or \x01\x00 (RAR 5)
+RAR5_MAGIC = b"Rar!\x1a\x07\x01\x00"
 _BLOCK = 64 * 1024
 _KIND_NAMES = {"7z": "7z", "rar": "RAR"}
+# Said of a member that cannot be read without its password (zip, 7z, RAR alike).
+ENCRYPTED_MEMBER = "the file is encrypted (password-protected) inside the archive"
+MEMBER_TOO_BIG = (
+    "the file needs more memory to unpack than the limit allows (possibly an archive bomb)"
+)
 
 
 class Budget:
     """What the whole tree (an archive and the archives inside it) may still unpack."""
 
-    def __init__(self, limits: LimitsSettings) -> None:
+    def __init__(self, limits: LimitsSettings, max_members: int | None = None) -> None:
         self.limits = limits
+        # Read when the budget is made, so that the unpacking child gets the same number.
+        self.max_members = MAX_ARCHIVE_MEMBERS if max_members is None else max_members
         self.members = 0
         self.unpacked = 0
 
     def add_members(self, count: int) -> None:
         self.members += count
-        if self.members > MAX_ARCHIVE_MEMBERS:
+        if self.members > self.max_members:
             raise UnprocessableDocument(
-                f"the archive holds more than {MAX_ARCHIVE_MEMBERS} files (limit)"
+                f"the archive holds more than {self.max_members} files (limit)"
             )
 
     def bytes_left(self) -> int:
@@ -63,14 +71,15 @@ def archive_kind(data: bytes) -> str | None:
 def read_entries(data: bytes, name: str, kind: str, budget: Budget) -> Iterator[Entry]:
     """The regular files of a 7z or RAR archive in stored order (folders, links and devices
     left out). Raises ``UnprocessableDocument`` for an archive that cannot be opened, one that
-    is encrypted as a whole, and one that breaks the limits (members, bytes, ratio)."""
+    is encrypted as a whole, and one that breaks the limits (members, bytes, ratio). Runs
+    libarchive in this process: callers use :func:`ingest.archive_child.read_isolated`."""
     import libarchive
     from libarchive.exception import ArchiveError
 
     label = _KIND_NAMES[kind]
     unpacked_here = 0
     try:
-        with libarchive.memory_reader(data, format_name=_FORMATS[kind]) as archive:
+        with libarchive.memory_reader(data, format_name=_format(data, kind)) as archive:
             for entry in archive:
                 budget.add_members(1)
                 if not entry.isreg:  # folders, symbolic and hard links, devices: never followed
@@ -79,7 +88,7 @@ def read_entries(data: bytes, name: str, kind: str, budget: Budget) -> Iterator[
                 if not path:
                     continue
                 if _encrypted(entry):
-                    yield Entry(path, refused="the file is password-protected inside the archive")
+                    yield Entry(path, refused=ENCRYPTED_MEMBER)
                     continue
                 declared = entry.size or 0
                 _check(declared, unpacked_here, len(data), budget, name)
@@ -100,7 +109,12 @@ def read_entries(data: bytes, name: str, kind: str, budget: Budget) -> Iterator[
         message = str(exc).lower()
         if "passphrase" in message or "encrypt" in message or "password" in message:
             raise UnprocessableDocument(
-                f"{name}: the {label} archive is password-protected; remove the password"
+                f"{name}: the {label} archive is encrypted (password-protected); remove the "
+                "password"
+            ) from exc
+        if "allocate" in message or "memory" in message:  # the unpacking child's limit
+            raise UnprocessableDocument(
+                f"unpacking {name} needed more memory than its limit (possibly an archive bomb)"
             ) from exc
         raise UnprocessableDocument(
             f"{name} is not a readable {label} archive (damaged, incomplete or an unsupported "
@@ -109,6 +123,14 @@ def read_entries(data: bytes, name: str, kind: str, budget: Budget) -> Iterator[
 
 
 _FORMATS = {"7z": "7zip", "rar": "rar"}
+
+
+def _format(data: bytes, kind: str) -> str:
+    # libarchive's "rar" reader knows RAR 1.5-4 only; RAR 5 (WinRAR's default since 5.0, 2013)
+    # has a reader of its own.
+    if kind == "rar" and data.startswith(RAR5_MAGIC):
+        return "rar5"
+    return _FORMATS[kind]
 
 
 def _check(size: int, before: int, packed: int, budget: Budget, name: str) -> None:
@@ -150,5 +172,7 @@ def _encrypted(entry: object) -> bool:
 def _damaged(exc: Exception) -> str:
     message = str(exc).lower()
     if "passphrase" in message or "encrypt" in message or "password" in message:
-        return "the file is password-protected inside the archive"
+        return ENCRYPTED_MEMBER
+    if "allocate" in message or "memory" in message:  # the unpacking child's limit
+        return MEMBER_TOO_BIG
     return "the file is damaged inside the archive (or uses an unsupported compression)"

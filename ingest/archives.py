@@ -7,8 +7,9 @@ as the program that wrote them meant: the UTF-8 flag when set, else UTF-8 if val
 GBK/GB18030 or Big5 (Chinese Windows' own zip writes its ANSI code page) scored as in
 :mod:`ingest.text_decoding`. Folders, system litter (``__MACOSX/``, ``.DS_Store``,
 ``Thumbs.db``) and empty files are skipped; an encrypted member is reported, not guessed at.
-7z and RAR archives are read by :mod:`ingest.archive_readers` under the same limits, and any
-of the three may hold any other.
+7z and RAR archives are read by :mod:`ingest.archive_readers` under the same limits, in a
+child process with an address-space limit (:mod:`ingest.archive_child`), and any of the three
+may hold any other.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from pathlib import PurePosixPath
 
 from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
-from ingest.archive_readers import Budget, archive_kind, read_entries
+from ingest.archive_child import read_isolated
+from ingest.archive_readers import ENCRYPTED_MEMBER, Budget, archive_kind
 from ingest.formats import safe_filename
 from ingest.mailboxes import is_mbox, split_mbox
 from ingest.text_decoding import decode_legacy_name
@@ -85,7 +87,7 @@ def _unpack(data: bytes, name: str, prefix: str, depth: int, budget: Budget, out
         kind = {".7z": "7z", ".rar": "rar"}.get(suffix)
     mailbox = kind is None and not data.startswith(ZIP_MAGIC) and is_mbox(data, name)
     if kind is not None or mailbox:
-        entries = read_entries(data, name, kind, budget) if kind else split_mbox(data, budget)
+        entries = read_isolated(data, name, kind, budget) if kind else split_mbox(data, budget)
         for entry in entries:
             path = prefix + entry.path
             if entry.refused:
@@ -123,7 +125,7 @@ def _unpack(data: bytes, name: str, prefix: str, depth: int, budget: Budget, out
             if _skipped(info, path):
                 continue
             if info.flag_bits & _ENCRYPTED_FLAG:
-                out.refused.append((path, "the file is password-protected inside the archive"))
+                out.refused.append((path, ENCRYPTED_MEMBER))
                 continue
             try:
                 # zipfile never inflates past the declared size (checked above).

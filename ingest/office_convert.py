@@ -4,8 +4,11 @@ Word/Excel/PowerPoint 97-2003, WPS Office, RTF and OpenDocument; pandoc for EPUB
 A converted file then goes through the same partitioner as a native one (sections, tables,
 slides as pages), so ``.doc`` and ``.docx`` give the same chunks.
 
-LibreOffice is slow to start, can hang on a hostile file and can grow without bound, so every
-conversion:
+LibreOffice is slow to start (1-2 s a file, nearly all of a conversion): where the system
+Python has ``uno`` (Debian's ``python3-uno``), a warm soffice per process converts the files
+(:mod:`ingest.office_warm`, under the same guarantees: deadline, memory limit, fresh profile
+per soffice, no macros, no network); elsewhere soffice is started per file as below.
+LibreOffice can hang on a hostile file and can grow without bound, so every conversion:
 
 - runs in its own process group with a wall-clock deadline (the whole group is killed past it)
   and an address-space limit (``RLIMIT_AS``), in a fresh scratch folder removed afterwards;
@@ -41,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UnprocessableDocument
+from ingest import office_warm
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,17 @@ LIBREOFFICE_TARGETS: dict[str, tuple[str, str]] = {
 # pandoc reads EPUB (a zip of XHTML chapters) better than LibreOffice, which cannot import it.
 PANDOC_TARGETS: dict[str, str] = {"epub": "html"}
 CONVERTED_FORMATS = frozenset(LIBREOFFICE_TARGETS) | frozenset(PANDOC_TARGETS)
+# soffice without a window, a splash, a first-start wizard, a lock check or a restore offer
+# (``ingest/uno_helper.py`` has its own copy: it runs outside the project).
+SOFFICE_FLAGS = (
+    "--headless",
+    "--invisible",
+    "--nologo",
+    "--nodefault",
+    "--nofirststartwizard",
+    "--nolockcheck",
+    "--norestore",
+)
 # A modern Office file its parser could not read (ISO "Strict" OOXML, a file written by an
 # unusual program) is saved again by LibreOffice in the common dialect and read once more.
 ROUND_TRIPS: dict[str, tuple[str, str]] = {
@@ -95,6 +110,10 @@ class ConvertLimits:
     max_memory_mib: int = 3072
     soffice: str = "soffice"
     pandoc: str = "pandoc"
+    # A warm soffice per process (ingest.office_warm) where the system Python has uno;
+    # otherwise, or when False, one soffice start per file.
+    warm: bool = True
+    python: str = office_warm.SYSTEM_PYTHON
 
 
 @dataclass(frozen=True)
@@ -112,6 +131,8 @@ def convert(data: bytes, name: str, file_format: str, limits: ConvertLimits) -> 
     if file_format not in targets:
         raise ValueError(f"no converter for {file_format}")
     target, export_filter = targets[file_format]
+    if limits.warm and office_warm.available(limits.python):
+        return _convert_warm(data, name, file_format, target, export_filter, limits)
     with _profiles().take() as profile, tempfile.TemporaryDirectory(prefix="zhiku-lo-") as work:
         source = Path(work) / f"source.{file_format}"
         source.write_bytes(data)
@@ -119,13 +140,7 @@ def convert(data: bytes, name: str, file_format: str, limits: ConvertLimits) -> 
         command = [
             _executable(limits.soffice),
             f"-env:UserInstallation={profile.as_uri()}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--nodefault",
-            "--nofirststartwizard",
-            "--nolockcheck",
-            "--norestore",
+            *SOFFICE_FLAGS,
             "--convert-to",
             export_filter,
             "--outdir",
@@ -133,14 +148,50 @@ def convert(data: bytes, name: str, file_format: str, limits: ConvertLimits) -> 
             str(source),
         ]
         _run(command, limits, what=f"converting {name} with LibreOffice")
-        produced = out / f"source.{target}"
-        if not produced.is_file() or produced.stat().st_size == 0:
-            # LibreOffice says nothing useful on failure: it just writes no file.
+        return _produced(out / f"source.{target}", name, file_format, target)
+
+
+def _convert_warm(
+    data: bytes, name: str, file_format: str, target: str, export_filter: str, limits: ConvertLimits
+) -> Converted:
+    """The same conversion by a warm soffice (:mod:`ingest.office_warm`): same limits, same
+    failures and messages."""
+    what = f"converting {name} with LibreOffice"
+    with (
+        office_warm.pool().take(
+            _executable(limits.soffice),  # FileNotFoundError, as the cold path: see above
+            limits.python,
+            limits.max_memory_mib,
+            _REGISTRY,
+            _no_network_prefix(),
+        ) as office,
+        tempfile.TemporaryDirectory(prefix="zhiku-lo-") as work,
+    ):
+        source = Path(work) / f"source.{file_format}"
+        source.write_bytes(data)
+        produced = Path(work) / f"out.{target}"
+        try:
+            office.convert(source, produced, export_filter.split(":", 1)[1], limits.timeout_s)
+        except TimeoutError:
             raise UnprocessableDocument(
-                f"could not convert {name}: the file is damaged, password-protected or not "
-                f"really a {file_format.upper()} file"
-            )
-        return Converted(produced.read_bytes(), target, "libreoffice")
+                f"{what} took longer than {limits.timeout_s:.0f} s: the file is too complex or "
+                "damaged"
+            ) from None
+        except office_warm.OfficeDied:
+            raise UnprocessableDocument(
+                f"{what} needed more than {limits.max_memory_mib} MiB of memory or crashed"
+            ) from None
+        return _produced(produced, name, file_format, target)
+
+
+def _produced(produced: Path, name: str, file_format: str, target: str) -> Converted:
+    if not produced.is_file() or produced.stat().st_size == 0:
+        # LibreOffice says nothing useful on failure: it just writes no file.
+        raise UnprocessableDocument(
+            f"could not convert {name}: the file is damaged, password-protected or not "
+            f"really a {file_format.upper()} file"
+        )
+    return Converted(produced.read_bytes(), target, "libreoffice")
 
 
 def _pandoc(data: bytes, file_format: str, target: str, limits: ConvertLimits) -> Converted:

@@ -4,17 +4,19 @@ package's XML.
 Always, since a reader sees it: Japanese/Chinese ruby (python-docx reads no run inside
 ``w:ruby``, so a paragraph of annotated kanji came out empty; the base text is kept with its
 reading in parentheses, "漢字(かんじ)"), text inserted as a tracked change (python-docx reads
-no run inside ``w:ins`` either: such a paragraph is added as Word shows it, changes accepted)
-and text boxes and shapes on worksheets (xlsx drawings). As options (``ParsingSettings``, off
-by default: what the author did not put on the page): Word comments, tracked changes listed
-as such (inserted and deleted text, "修订 Tracked changes"), charts' titles, axis titles and
-series names, and hidden worksheets (unstructured reads every sheet; without the option, the
-hidden ones are dropped). Text already found by the main reader is not
+no run inside ``w:ins`` either: such a paragraph is completed where the reader left it, as
+Word shows it, changes accepted) and text boxes and shapes on worksheets (xlsx drawings). As
+options (``ParsingSettings``, off by default: what the author did not put on the page): Word
+comments, tracked changes listed as such (deleted text, and inserted text the body lacks,
+"修订 Tracked changes", by author), charts' titles, axis titles, series names and data
+(:mod:`ingest.office_charts`), and hidden worksheets (unstructured reads every sheet; without
+the option, the hidden ones are dropped). Text already found by the main reader is not
 added twice. Sizes were bounded before this (``check_archive_safety``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import re
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.settings import ParsingSettings
+from ingest.office_charts import WorkbookCells, chart_texts
 from ingest.types import Element
 
 logger = logging.getLogger(__name__)
@@ -76,17 +79,33 @@ def _complete(
         docx = file_format == "docx" and "word/document.xml" in names
         raw = package.read("word/document.xml") if docx else b""
         # Parsed only when there is something to find: most documents have neither.
-        if raw and (b":ruby" in raw or b":ins " in raw):
+        if raw and (b":ruby" in raw or b":ins " in raw or b":del " in raw):
             body = _xml(raw)
             for paragraph in body.iter(f"{_W}p"):
                 if paragraph.find(f".//{_W}ruby") is not None or _inserts_text(paragraph):
-                    add(_paragraph_text(paragraph), ())
+                    whole = _paragraph_text(paragraph)
+                    # The reader's own copy of the paragraph lacks the inserted runs: it is
+                    # completed where it stands instead of the whole paragraph added again.
+                    at = _reader_copy(elements, _SPACE.sub("", _reader_text(paragraph)))
+                    if at is not None and _SPACE.sub("", whole) not in seen:
+                        seen += _SPACE.sub("", whole)
+                        elements = list(elements)
+                        elements[at] = dataclasses.replace(elements[at], text=whole)
+                    else:
+                        add(whole, ())
             if settings.office_tracked_changes:
+                # Inserted text is already in the body (as Word shows it): listed here only
+                # where the body lacks it, so that no text is indexed twice. Deleted text is
+                # nowhere else. Each under its author, when the change names one.
                 for kind, label in (("ins", "插入 Inserted"), ("del", "删除 Deleted")):
                     for change in body.iter(f"{_W}{kind}"):
                         text = _word_text(change)
-                        if text:
-                            extra.append(Element(text, "text", None, (TRACKED_SECTION, label)))
+                        author = change.get(f"{_W}author") or ""
+                        section = (TRACKED_SECTION, label, *([author] if author else []))
+                        if kind == "ins":
+                            add(text, section)
+                        elif text:
+                            extra.append(Element(text, "text", None, section))
             if settings.office_comments and "word/comments.xml" in names:
                 for comment in _xml(package.read("word/comments.xml")).iter(f"{_W}comment"):
                     author = comment.get(f"{_W}author") or ""
@@ -94,12 +113,14 @@ def _complete(
                     if text:
                         section = (COMMENTS_SECTION, author) if author else (COMMENTS_SECTION,)
                         extra.append(Element(text, "text", None, section))
+        # An XLSX chart written without caches (openpyxl's) names its cells: read from the sheets.
+        cells = WorkbookCells(package, names, _xml) if file_format == "xlsx" else None
         for name in sorted(names):
             if _DRAWINGS.match(name):
                 for box in _xml(package.read(name)).iter("{*}txBody"):  # xdr: in sheets
                     add(_drawing_text(box), (TEXT_BOX_SECTION,))
             elif settings.office_chart_titles and _CHARTS.match(name):
-                for text in _chart_labels(_xml(package.read(name))):
+                for text in chart_texts(_xml(package.read(name)), cells):
                     add(text, (CHART_SECTION,))
     return elements + extra
 
@@ -121,6 +142,30 @@ def _hidden_sheets(package: zipfile.ZipFile, names: set[str]) -> set[str]:
         for sheet in workbook.iter(f"{_S}sheet")
         if sheet.get("state") in ("hidden", "veryHidden")
     }
+
+
+def _reader_text(paragraph: Any) -> str:
+    """The paragraph as python-docx (unstructured's reader) reads it: its runs' text, none
+    inside a tracked change or a ruby."""
+    skipped = (f"{_W}ins", f"{_W}del", f"{_W}ruby", f"{_W}moveFrom", f"{_W}moveTo")
+    parts = []
+    for text in paragraph.iter(f"{_W}t"):
+        node = text.getparent()
+        while node is not None and node is not paragraph and node.tag not in skipped:
+            node = node.getparent()
+        if node is paragraph:
+            parts.append(text.text or "")
+    return "".join(parts)
+
+
+def _reader_copy(elements: list[Element], flat: str) -> int | None:
+    """Where the reader's copy of a paragraph (``flat``: its text without white space) is."""
+    if not flat:
+        return None
+    for index, element in enumerate(elements):
+        if element.kind != "table" and _SPACE.sub("", element.text) == flat:
+            return index
+    return None
 
 
 def _inserts_text(paragraph: Any) -> bool:
@@ -165,17 +210,3 @@ def _word_text(node: Any) -> str:
 def _drawing_text(body: Any) -> str:
     lines = ["".join(t.text or "" for t in p.iter(f"{_A}t")) for p in body.iter(f"{_A}p")]
     return "\n".join(line for line in lines if line.strip()).strip()
-
-
-def _chart_labels(chart: Any) -> Iterator[str]:
-    """The chart's title, its axes' titles and its series' names."""
-    for title in chart.iter(f"{_C}title"):
-        text = "".join(t.text or "" for t in title.iter(f"{_A}t"))
-        if text.strip():
-            yield text.strip()
-    for series in chart.iter(f"{_C}ser"):
-        name = series.find(f"{_C}tx")
-        if name is not None:
-            text = "".join(v.text or "" for v in name.iter(f"{_C}v", f"{_A}t"))
-            if text.strip():
-                yield text.strip()

@@ -10,6 +10,7 @@ context size) is never retried: :class:`LlmRequestRejected`. A backend that is m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -21,6 +22,7 @@ import openai
 
 from core.errors import Component, InvalidInput, UpstreamUnavailable
 from core.settings import LlmBackendSettings
+from llm import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,19 @@ class StreamInterrupted(UpstreamUnavailable):
     """The backend failed after part of the answer was already streamed."""
 
     component = Component.ANSWER_MODEL
+
+
+class MalformedReply(Exception):
+    """A 200 whose body is not a chat completion (an HTML error page from a proxy, JSON
+    that does not parse, an event stream that ends before any answer): transient, as a
+    5xx is (a proxy in front of a restarting backend sends exactly that)."""
+
+
+# What the OpenAI library and our reading of its objects raise on such a body: it parses
+# JSON only when asked, returns the raw text for a non-JSON content type, and builds its
+# objects without validation (a missing field is an AttributeError on first use).
+_MALFORMED = (ValueError, TypeError, AttributeError, IndexError, KeyError)
+_BAD_BODY = (MalformedReply, *_MALFORMED)
 
 
 @dataclass(frozen=True)
@@ -115,24 +130,45 @@ class LlmClient:
         stop: Sequence[str] | None = None,
         sampling: Sampling | None = None,
     ) -> Completion:
+        watch = telemetry.CallWatch(self.name, "complete", self.model)
+        try:
+            completion = await self._complete(messages, max_tokens, temperature, stop, sampling)
+        except BaseException as exc:
+            watch.failed(_error_kind(exc), exc)
+            raise
+        watch.finished(completion.prompt_tokens, completion.completion_tokens)
+        return completion
+
+    async def _complete(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        temperature: float,
+        stop: Sequence[str] | None,
+        sampling: Sampling | None,
+    ) -> Completion:
         params = self._params(messages, max_tokens, temperature, stop, sampling)
         for attempt in self._attempts():
             try:
                 response = await self._openai.chat.completions.create(**params)
+                return self._completion(response)
             except (openai.OpenAIError, httpx.HTTPError) as exc:
                 await self._handle_failure(exc, attempt)
-                continue
-            choice = response.choices[0]
-            usage = response.usage
-            return Completion(
-                text=choice.message.content or "",
-                backend=self.name,
-                model=response.model or self.model,
-                finish_reason=choice.finish_reason,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-            )
+            except _MALFORMED as exc:
+                await self._handle_failure(_malformed(exc), attempt)
         raise AssertionError("unreachable: the last attempt raises")
+
+    def _completion(self, response: Any) -> Completion:
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            backend=self.name,
+            model=response.model or self.model,
+            finish_reason=choice.finish_reason,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+        )
 
     async def stream(
         self,
@@ -142,6 +178,33 @@ class LlmClient:
         temperature: float = 0.0,
         stop: Sequence[str] | None = None,
         sampling: Sampling | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """See ``_stream``; each event is also reported (``llm.telemetry``)."""
+        watch = telemetry.CallWatch(self.name, "stream", self.model)
+        events = self._stream(messages, max_tokens, temperature, stop, sampling)
+        # aclosing: a caller that stops reading closes the backend's stream too.
+        async with contextlib.aclosing(events):
+            try:
+                async for event in events:
+                    if isinstance(event, StreamStart):
+                        watch.first_token()
+                    elif isinstance(event, StreamEnd):
+                        watch.finished(event.prompt_tokens, event.completion_tokens)
+                    yield event
+            except (GeneratorExit, asyncio.CancelledError):
+                watch.abandoned()
+                raise
+            except Exception as exc:
+                watch.failed(_error_kind(exc), exc)
+                raise
+
+    async def _stream(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int | None,
+        temperature: float,
+        stop: Sequence[str] | None,
+        sampling: Sampling | None,
     ) -> AsyncIterator[StreamEvent]:
         """``StreamStart``, then ``TextDelta``s, then ``StreamEnd``.
 
@@ -164,10 +227,10 @@ class LlmClient:
                     chunks = await self._openai.chat.completions.create(**params)
                     iterator = aiter(chunks)
                     first_text, finish = await _first_content(iterator)
-            except (openai.OpenAIError, httpx.HTTPError, TimeoutError) as exc:
+            except (openai.OpenAIError, httpx.HTTPError, TimeoutError, *_BAD_BODY) as exc:
                 if chunks is not None:
                     await chunks.close()
-                await self._handle_failure(exc, attempt)
+                await self._handle_failure(_malformed(exc), attempt)
                 continue
             yield StreamStart(backend=self.name, model=self.model)
             async for event in self._rest(chunks, iterator, first_text, finish):
@@ -197,10 +260,14 @@ class LlmClient:
                     yield TextDelta(choice.delta.content)
                 if choice.finish_reason:
                     finish = choice.finish_reason
-        except (openai.OpenAIError, httpx.HTTPError) as exc:
+            if finish is None:
+                # Every OpenAI-compatible server ends with a finish reason: a stream without
+                # one was cut off (the connection closed mid-answer), not a short answer.
+                raise MalformedReply("the stream ended without a finish reason")
+        except (openai.OpenAIError, httpx.HTTPError, *_BAD_BODY) as exc:
             raise StreamInterrupted(
                 f"LLM backend {self.name!r} failed after {sent} characters of the answer: "
-                f"{_describe(exc)}"
+                f"{_describe(_malformed(exc))}"
             ) from exc
         finally:
             await chunks.close()
@@ -246,15 +313,15 @@ class LlmClient:
             ) from exc
         if status is not None:
             transient = status in (408, 409, 429) or status >= 500
-        else:  # no answer at all: refused, reset, timed out
-            transient = isinstance(
-                exc, openai.APIConnectionError | httpx.TransportError | TimeoutError
-            )
+        else:  # no answer at all (refused, reset, timed out), or not an answer
+            transient = isinstance(exc, openai.APIConnectionError | httpx.TransportError)
+            transient = transient or isinstance(exc, TimeoutError | MalformedReply)
         if not transient or attempt >= self.settings.max_retries:
             raise BackendUnavailable(f"{self.name}: {_describe(exc)}") from exc
         delay = min(MAX_BACKOFF_S, self.settings.retry_backoff_s * 2**attempt)
         delay *= random.uniform(0.75, 1.25)  # several clients must not retry in step
         log.info("LLM backend %s: %s; retrying in %.2fs", self.name, _describe(exc), delay)
+        telemetry.retried(self.name)
         await asyncio.sleep(delay)
 
     async def aclose(self) -> None:
@@ -269,10 +336,33 @@ async def _first_content(iterator: AsyncIterator[Any]) -> tuple[str, str | None]
         choice = chunk.choices[0]
         if choice.delta.content or choice.finish_reason:
             return choice.delta.content or "", choice.finish_reason
-    return "", None
+    # No text and no finish reason: not an empty answer (that ends with "stop"), but a body
+    # with no events in it (an HTML page) or a stream cut off before its first token.
+    raise MalformedReply("the reply held no answer")
+
+
+def _malformed(exc: BaseException) -> BaseException:
+    """``exc`` as the client classifies it: a parse failure of the body is a MalformedReply."""
+    if isinstance(exc, _MALFORMED):
+        wrapped = MalformedReply(f"{type(exc).__name__}: {str(exc)[:200]}")
+        wrapped.__cause__ = exc
+        return wrapped
+    return exc
+
+
+def _error_kind(exc: BaseException) -> str:
+    if isinstance(exc, StreamInterrupted):
+        return telemetry.INTERRUPTED
+    if isinstance(exc, LlmRequestRejected):
+        return telemetry.REJECTED
+    if isinstance(exc, UpstreamUnavailable):
+        return telemetry.UNAVAILABLE
+    return telemetry.OTHER
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, MalformedReply):
+        return f"malformed reply ({exc})"
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException | TimeoutError):
         return "timed out"
     if isinstance(exc, openai.APIConnectionError):

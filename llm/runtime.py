@@ -20,6 +20,7 @@ from pathlib import Path
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.settings import Settings
 from llm import prompts
+from llm.backend_probe import BackendProbe, answer_backends
 from llm.local_server import LlamaCppServer, PromptEval
 from llm.routing import LlmRouter
 
@@ -80,15 +81,25 @@ class AnswerModels:
         self._speed_lock = threading.Lock()
         self._status = "starting"
         self._thread: threading.Thread | None = None
+        # Configured backends: readiness asks them (a vLLM server may still be loading).
+        self._probe: BackendProbe | None = None
         if settings.llm.backends:
             self._router = LlmRouter.from_settings(settings.llm)
             self._status = "ok"
+            self._probe = BackendProbe(answer_backends(settings.llm))
         elif not settings.llm.local.enabled:
             self._status = "not configured"
 
     @property
     def status(self) -> str:
         """ "ok", "starting", "not configured" or "unavailable: <why>"."""
+        return self._status
+
+    def readiness(self) -> str:
+        """:attr:`status`, where backends are configured whether one answers now: "ok" or
+        "unavailable: <why>" (probed at most every few seconds)."""
+        if self._probe is not None and self._status == "ok":
+            return self._probe.state()
         return self._status
 
     def start(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from core import metrics, tracing
 from core.access import Principal
 from core.errors import InvalidInput
 from core.settings import RetrievalSettings
@@ -20,7 +21,7 @@ from index.embedding import Embedder
 from index.models import dense_languages_of
 from index.sparse import SparseEncoder
 from index.store import Scope, SearchRequest, VectorStore
-from index.types import ScoredChunk
+from index.types import ScoredChunk, SparseVector
 from retrieval.filters import MetadataFilters
 from retrieval.language import query_language
 
@@ -113,12 +114,32 @@ class Retriever:
         want_rerank = self._reranker is not None and (
             rerank if rerank is not None else language in self._settings.reranker_languages
         )
+        with tracing.span("retrieval.search", mode=mode, language=language, limit=limit):
+            return self._search(text, scope, language, mode, want_rerank, limit, filters)
+
+    def _search(
+        self,
+        text: str,
+        scope: Scope,
+        language: str,
+        mode: Mode,
+        want_rerank: bool,
+        limit: int,
+        filters: MetadataFilters | None,
+    ) -> SearchResult:
         depth = max(limit, self._settings.rerank_depth) if want_rerank else limit
         timings: dict[str, float] = {}
+        stage = metrics.RETRIEVAL_STAGE_SECONDS
 
         started = time.perf_counter()
-        dense = self._embedder.embed_query(text).tolist() if mode != "sparse" else None
-        sparse = self._sparse.encode_query(text) if mode != "dense" else None
+        dense: list[float] | None = None
+        sparse: SparseVector | None = None
+        if mode != "sparse":
+            with metrics.timed(stage.labels("dense_encode", mode), "retrieval.dense_encode"):
+                dense = self._embedder.embed_query(text).tolist()
+        if mode != "dense":
+            with metrics.timed(stage.labels("sparse_encode", mode), "retrieval.sparse_encode"):
+                sparse = self._sparse.encode_query(text)
         timings["encode"] = _ms(started)
         if sparse is not None and not sparse.indices and dense is None:
             return SearchResult([], language, mode, False, timings)  # nothing to match on
@@ -134,12 +155,17 @@ class Retriever:
             rrf_k=self._settings.rrf_k,
             weights=self._settings.fusion_weights,
         )
-        candidates = self._store.search(request, scope)
+        # One engine query: the dense and sparse legs and their fusion (Qdrant's prefetch).
+        with metrics.timed(
+            stage.labels("search", mode), "qdrant.query", tracing.CLIENT, fusion=request.fusion
+        ):
+            candidates = self._store.search(request, scope)
         timings["search"] = _ms(started)
 
         if want_rerank and candidates:
             started = time.perf_counter()
-            hits = self._rerank(text, candidates)[:limit]
+            with metrics.timed(stage.labels("rerank", mode), "retrieval.rerank"):
+                hits = self._rerank(text, candidates)[:limit]
             timings["rerank"] = _ms(started)
         else:
             hits = [Hit.from_scored(c) for c in candidates[:limit]]

@@ -13,6 +13,13 @@ if ! command -v chromium >/dev/null && [ "${ZHIKU_NO_APT:-0}" != 1 ] && command 
   $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >&2
 fi
+# tests/deploy validates compose.yaml with Debian's docker-compose (`config` needs no daemon).
+if ! command -v docker-compose >/dev/null && [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
+  echo "[test] apt-get install docker-compose" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-compose >&2
+fi
 export PATH="$venv/bin:$PATH"
 # The real vLLM server's environment (tests/llm/test_vllm.py), built once and cached. If it
 # cannot be built the rest still runs; that test then fails under CI and skips elsewhere.

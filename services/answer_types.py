@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from core.pii_redact import Redactor
 from llm import prompts
 from llm.client import Message, Sampling
 from retrieval.context import Passage
@@ -68,6 +69,9 @@ class Prepared:
     prompt_version: str
     started: float = field(default_factory=time.perf_counter)
     options: GenerationOptions = field(default_factory=GenerationOptions)
+    # The tenant's mask for what is served (services.pii): the answer as it streams, and the
+    # passages shown as sources (the model reads them as written). None: nothing masked.
+    mask: Redactor | None = None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from core.resources import Resource
 from core.settings import LlmSettings, RetrievalSettings
 from core.slots import SlotCounter
 from llm import prompts
+from llm.answer_script import ScriptFollower
 from llm.attribution import SentenceAttributor
 from llm.citations import CitationFilter, is_dont_know
 from llm.client import Message, StreamEnd, StreamStart, TextDelta
@@ -45,6 +46,7 @@ from services.answer_types import (
     Started,
     with_client_instructions,
 )
+from services.pii import PiiPolicy, mask_fields, stream_mask
 from services.schemas.chat import MAX_SOURCE_EXCERPT_CHARS, Source
 from services.search import retrieved_summary
 
@@ -67,8 +69,10 @@ class AnswerService:
         retrieval: RetrievalSettings,
         llm: LlmSettings,
         slots: SlotCounter | None = None,
+        pii: PiiPolicy | None = None,
     ) -> None:
         self._sessions = sessions
+        self._pii = pii
         self._retriever = retriever
         self._models = models
         self._token_count = token_count
@@ -152,6 +156,9 @@ class AnswerService:
                 asked, [_passage_text(p) for p in passages], version=self._prompt_version
             )
             messages = with_client_instructions(messages, options.instructions)
+        language = reply_language(question)
+        mask = self._pii.served(principal.tenant_id, language) if self._pii else None
+        passages = [mask_fields(mask, p, "text") for p in passages]
         return Prepared(
             question=question,
             search_query=search_query,
@@ -162,6 +169,7 @@ class AnswerService:
             messages=messages,
             prompt_version=f"answer.{self._prompt_version}",
             options=options,
+            mask=mask,
         )
 
     def _retrieve(
@@ -254,6 +262,10 @@ class AnswerService:
             prepared.question,
             refusal=refusal(language) if language != ENGLISH else "",
         )
+        # ... and written in the question's script (Traditional for Traditional).
+        script = ScriptFollower(language)
+        # Last, masking personal data: a number split over tokens is held until it is whole.
+        masking = stream_mask(prepared.mask)
         options = prepared.options
         shown: list[str] = []
         raw: list[str] = []
@@ -272,13 +284,14 @@ class AnswerService:
                 yield Started(model, backend)
             elif isinstance(event, TextDelta):
                 raw.append(event.text)
-                visible = attributor.feed(citations.feed(event.text))
+                visible = masking.feed(script.feed(attributor.feed(citations.feed(event.text))))
                 if visible:
                     shown.append(visible)
                     yield Delta(visible)
             else:
                 end = event
-        tail = attributor.feed(citations.flush()) + attributor.flush()
+        tail = script.feed(attributor.feed(citations.flush()) + attributor.flush())
+        tail = masking.feed(tail + script.flush()) + masking.flush()
         if tail:
             shown.append(tail)
             yield Delta(tail)

@@ -12,6 +12,7 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.oidc import OidcService
+from services.rate_limits import RateLimiter
 from services.search import SearchService
 from services.sign_in import SignInService
 from services.sources import SourceService
@@ -31,3 +32,5 @@ class Services:
     sources: SourceService
     # Single sign-on (OpenID Connect); None unless ``oidc.issuer`` is set.
     oidc: OidcService | None = None
+    # Request rates per caller and tenant (services.rate_limits); None: not counted.
+    rate_limits: RateLimiter | None = None

@@ -10,7 +10,8 @@ from index.store import VectorStore
 from llm.runtime import AnswerModels
 
 # The states a check may be in and still count as ready.
-READY_STATES = ("ok", "in-process", "not configured")
+# "degraded": the answer backend answered once and not now; search and the rest still serve.
+READY_STATES = ("ok", "in-process", "not configured", "degraded")
 
 
 class HealthService:
@@ -48,8 +49,9 @@ class HealthService:
             checks["vector_store"] = self._store.status
         if self._models is not None:
             # "ok", "starting" (the embedded model loads for a few seconds after start-up),
-            # "not configured" (answers switched off on purpose) or "unavailable: …".
-            checks["answer_model"] = self._models.status.split(":")[0]
+            # "not configured" (answers switched off on purpose) or "unavailable: …" (also a
+            # configured backend that does not answer yet: vLLM loading its model).
+            checks["answer_model"] = self._models.readiness().split(":")[0]
         return checks
 
     @staticmethod

@@ -6,9 +6,12 @@ import time
 
 from core.access import Principal
 from core.db import conversations as records
+from core.db.group_commit import GroupCommitter
+from core.db.models import utcnow
 from core.db.session import SessionFactory, transaction
 from core.resources import Resource
 from retrieval.search import Hit, Retriever
+from services.pii import PiiPolicy, mask_fields
 from services.schemas.search import SearchHit, SearchRequestBody, SearchResponse
 
 
@@ -27,9 +30,18 @@ def retrieved_summary(hits: list[Hit]) -> list[dict[str, object]]:
 
 
 class SearchService:
-    def __init__(self, sessions: SessionFactory, retriever: Resource[Retriever]) -> None:
+    def __init__(
+        self,
+        sessions: SessionFactory,
+        retriever: Resource[Retriever],
+        audit_writer: GroupCommitter | None = None,
+        pii: PiiPolicy | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._pii = pii  # personal data masked in the results, where the tenant chose so
         self._retriever = retriever
+        # Audit rows committed in groups (core.db.group_commit); None: one transaction each.
+        self._audit_writer = audit_writer
 
     def search(self, principal: Principal, body: SearchRequestBody) -> SearchResponse:
         """Blocking (the query is embedded, the engine searched): call it off the event loop."""
@@ -43,23 +55,30 @@ class SearchService:
             mode=body.mode,
             rerank=body.rerank,
         )
-        with transaction(self._sessions) as session:
-            records.record_answer(
-                session,
-                principal,
-                endpoint="search",
-                question=body.query,
-                search_query=body.query,
-                filters=filters.describe(),
-                retrieved=retrieved_summary(result.hits),
-                outcome="ok" if result.hits else "no_context",
-                latency_ms=int((time.perf_counter() - started) * 1000),
+        row = {
+            "endpoint": "search",
+            "question": body.query,
+            "search_query": body.query,
+            "filters": filters.describe(),
+            "retrieved": retrieved_summary(result.hits),
+            "outcome": "ok" if result.hits else "no_context",
+            "latency_ms": int((time.perf_counter() - started) * 1000),
+            "created_at": utcnow(),  # when it was asked, not when its group commits
+        }
+        if self._audit_writer is not None:
+            # Returns once the row is committed: the answer never outruns its audit row.
+            self._audit_writer.write(
+                lambda session: records.record_answer(session, principal, **row)
             )
+        else:
+            with transaction(self._sessions) as session:
+                records.record_answer(session, principal, **row)
+        mask = self._pii.served(principal.tenant_id) if self._pii else None
         return SearchResponse(
             query=body.query,
             language=result.language,
             mode=result.mode,
             reranked=result.reranked,
-            results=[SearchHit.from_hit(h) for h in result.hits],
+            results=[SearchHit.from_hit(mask_fields(mask, h, "text")) for h in result.hits],
             timings_ms=result.timings_ms,
         )

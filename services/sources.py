@@ -15,6 +15,7 @@ from core.db import documents as doc_queries
 from core.db.session import SessionFactory, transaction
 from core.errors import NotFound
 from index.types import chunk_id
+from services.pii import PiiPolicy
 from services.schemas.chat import MAX_SURROUNDING_CHARS, PassagePublic
 
 
@@ -26,9 +27,12 @@ class OriginalFile:
 
 
 class SourceService:
-    def __init__(self, sessions: SessionFactory, blobs: BlobStore) -> None:
+    def __init__(
+        self, sessions: SessionFactory, blobs: BlobStore, pii: PiiPolicy | None = None
+    ) -> None:
         self._sessions = sessions
         self._blobs = blobs
+        self._pii = pii  # personal data masked in a passage, where the tenant chose so
 
     def passage(self, principal: Principal, doc_id: str, wanted: str) -> PassagePublic:
         """The chunk ``wanted`` of the document's current version, with the end of the chunk
@@ -51,6 +55,11 @@ class SourceService:
         chunk = by_position[position]
         before = by_position.get(position - 1)
         after = by_position.get(position + 1)
+        mask = self._pii.served(tenant_id) if self._pii else None
+        if mask is not None:
+            chunk, before, after = (
+                {**c, "text": mask.redact(c["text"])} if c else c for c in (chunk, before, after)
+            )
         return PassagePublic(
             document_id=doc_id,
             version=version,

@@ -6,7 +6,9 @@
   uploader, and admins) or ``everyone`` in the organisation. The upload API and the documents
   page both follow it;
 - ``default_language``: the portal's language for a member who has not picked one (``?lang=``
-  or the remembered switch): ``zh-CN`` or ``en``; none follows the browser.
+  or the remembered switch): ``zh-CN`` or ``en``; none follows the browser;
+- ``pii_redaction``: personal data masked at ingestion, in what is served, in both, or off
+  (``core.settings_pii``); none follows the deployment's ``ZHIKU_PII__DEFAULT_MODE``.
 
 Admins read and change them (``/v1/admin/tenant/settings``, audited as ``tenant.settings``);
 every member's pages and uploads read them.
@@ -14,6 +16,8 @@ every member's pages and uploads read them.
 
 from __future__ import annotations
 
+import threading
+import time
 import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
@@ -22,6 +26,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from core.db import tenant_settings as store
 from core.db.session import SessionFactory, transaction
+from core.settings_pii import Mode
 
 MAX_DISPLAY_NAME_CHARS = 200
 DefaultAccess = Literal["owner", "everyone"]
@@ -47,19 +52,21 @@ class TenantSettingsPublic(BaseModel):
     display_name: str | None = None
     default_access: DefaultAccess = "owner"
     default_language: Language | None = None
+    pii_redaction: Mode | None = None
     updated_at: datetime | None = None
     updated_by: str | None = None
 
 
 class TenantSettingsUpdate(BaseModel):
-    """The fields to change; a field left out keeps its value. An empty ``display_name`` or
-    a null ``default_language`` goes back to the default."""
+    """The fields to change; a field left out keeps its value. An empty ``display_name``, a
+    null ``default_language`` or ``pii_redaction`` goes back to the default."""
 
     model_config = ConfigDict(extra="forbid")
 
     display_name: DisplayName | None = None
     default_access: DefaultAccess | None = None
     default_language: Language | None = None
+    pii_redaction: Mode | None = None
 
 
 DEFAULTS = TenantSettingsPublic()
@@ -74,6 +81,7 @@ def read(sessions: SessionFactory, tenant_id: str) -> TenantSettingsPublic:
             display_name=row.display_name,
             default_access=row.default_access,  # type: ignore[arg-type]
             default_language=row.default_language,  # type: ignore[arg-type]
+            pii_redaction=row.pii_redaction,  # type: ignore[arg-type]
             updated_at=row.updated_at,
             updated_by=row.updated_by,
         )
@@ -89,4 +97,17 @@ def update(
         values["default_access"] = "owner"
     with transaction(sessions) as session:
         store.update_settings(session, tenant_id, actor_id, values)
+    with _changes_lock:
+        _changes[tenant_id] = time.monotonic()
     return read(sessions, tenant_id)
+
+
+# When each tenant's settings were last changed through this process: a cache of them
+# (services.pii) older than that is read again at once.
+_changes: dict[str, float] = {}
+_changes_lock = threading.Lock()
+
+
+def changed_at(tenant_id: str) -> float:
+    with _changes_lock:
+        return _changes.get(tenant_id, float("-inf"))

@@ -11,11 +11,13 @@ from celery import Celery
 from kombu import Queue
 
 from core.settings import Settings
+from workers import task_context
 from workers.queues import (
     EMBED_MANY_TASK,
     EMBED_QUEUE,
     EMBED_TASK,
     MAINTENANCE_QUEUE,
+    MAINTENANCE_TASK,
     PARSE_MANY_TASK,
     PARSE_QUEUE,
     PARSE_TASK,
@@ -24,6 +26,8 @@ from workers.queues import (
 
 def create_celery(settings: Settings, include: list[str] | None = None) -> Celery:
     """``include``: the task modules, for the worker only; producers send tasks by name."""
+    # Request ids and traces travel in every message this process sends or runs.
+    task_context.connect()
     app = Celery(
         "zhiku", broker=settings.redis_url, backend=settings.redis_url, include=include or []
     )
@@ -37,6 +41,15 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
             EMBED_MANY_TASK: {"queue": EMBED_QUEUE},
         },
         task_default_queue=MAINTENANCE_QUEUE,
+        # ``zhiku beat`` (one per deployment) sends the clean-up; a message no worker took
+        # before the next one is due expires, so a long outage does not pile them up.
+        beat_schedule={
+            "zhiku-maintenance": {
+                "task": MAINTENANCE_TASK,
+                "schedule": float(settings.maintenance.interval_s),
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.maintenance.interval_s},
+            }
+        },
         # A task is acknowledged only after it ran, so a worker that dies loses nothing...
         task_acks_late=True,
         task_reject_on_worker_lost=True,

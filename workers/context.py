@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from core.blobs import BlobStore
 from core.db.session import SessionFactory
 from core.resources import Resource
 from core.settings import WorkerSettings
+from core.settings_pii import PiiSettings
 from index.embedding import Embedder
 from index.sparse import SparseEncoder
 from index.store import VectorStore
@@ -60,6 +61,8 @@ class StageContext:
     worker: WorkerSettings
     upsert_batch: int = 256
     worker_name: str = "local"
+    # Personal-data redaction: each tenant's mode decides whether chunks are masked.
+    pii: PiiSettings = field(default_factory=PiiSettings)
 
     @property
     def store(self) -> VectorStore:

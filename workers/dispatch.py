@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from kombu.exceptions import OperationalError as BrokerError
 
+from core import tracing
 from core.dispatch import QueuedDocument
 from core.errors import Component, UpstreamUnavailable
 from core.settings import Settings
@@ -75,7 +76,8 @@ class CeleryDispatcher:
 
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
         task, queue = _ROUTES[stage]
-        with _broker():
+        # The message carries this span's trace (workers.task_context): the task joins it.
+        with _broker(), tracing.span("celery.send", tracing.PRODUCER, queue=queue):
             self._app.send_task(
                 task,
                 args=(job.doc_id, job.version, job.attempt),
@@ -87,7 +89,7 @@ class CeleryDispatcher:
 
     def schedule_many(self, stage: Stage, jobs: Sequence[StageJob]) -> None:
         _, queue = _ROUTES[stage]
-        with _broker():
+        with _broker(), tracing.span("celery.send", tracing.PRODUCER, queue=queue, jobs=len(jobs)):
             for start in range(0, len(jobs), JOBS_PER_MESSAGE):
                 batch = jobs[start : start + JOBS_PER_MESSAGE]
                 self._app.send_task(

@@ -9,6 +9,7 @@ stage leaves exactly one copy of each chunk.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections import Counter, deque
@@ -17,13 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from core import metrics, tracing
 from core.blobs import chunks_key
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from index import types as fields
+from index.embedding import Embedder
 from index.store import Scope
 from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
+from services.pii import IngestMasks
 from workers.context import Outcome, StageContext
 from workers.runs import (
     Results,
@@ -134,14 +138,17 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             # instead of piling vectors up in memory.
             while len(writing) >= 2:
                 writing.popleft().result()
-            writing.append(writer.submit(_write_slice, svc, batch, dense, done))
+            write = contextvars.copy_context().run
+            writing.append(writer.submit(write, _write_slice, svc, runs, batch, dense, done))
 
         for start in range(0, len(work), step):
             batch = [(r, c) for r, c in work[start : start + step] if r.active]
             if not batch:
                 continue
             texts = [chunk.text for _, chunk in batch]
-            in_model.append((batch, feeder.submit(embedder.embed_documents, texts)))
+            # In the caller's context: its request id and trace follow into the threads.
+            embed = contextvars.copy_context().run
+            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts)))
             if len(in_model) >= 2:
                 hand_over()
         while in_model:
@@ -150,8 +157,28 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             future.result()
 
 
+def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+    with metrics.timed(metrics.INGEST_STAGE_SECONDS.labels("embed"), "ingest.embed"):
+        return embedder.embed_documents(texts)
+
+
 def _write_slice(
     svc: StageContext,
+    group: Sequence[Run],
+    batch: list[tuple[Run, Chunk]],
+    dense: np.ndarray,
+    done: Counter[Run],
+) -> None:
+    with metrics.timed(
+        metrics.INGEST_STAGE_SECONDS.labels("index"), "ingest.index", chunks=len(batch)
+    ):
+        _write(svc, group, batch, dense, done)
+    metrics.INGEST_CHUNKS.inc(len(batch))
+
+
+def _write(
+    svc: StageContext,
+    group: Sequence[Run],
     batch: list[tuple[Run, Chunk]],
     dense: np.ndarray,
     done: Counter[Run],
@@ -175,13 +202,22 @@ def _write_slice(
         )
         for ((run, chunk), vector), sparse_vector in zip(kept, sparse, strict=True)
     ]
-    svc.store.upsert(points)
+    with tracing.span("qdrant.upsert", tracing.CLIENT, points=len(points)):
+        svc.store.upsert(points)
     touched = Counter(run for (run, _), _ in kept)
     # Every run written, even one that lost its claim meanwhile: its chunks are in the store.
     settle_access(svc, list(touched))
     done.update(touched)
     complete = [run for run in touched if run.active and done[run] == len(run.chunks)]
-    ongoing = {run: {"chunks_done": done[run]} for run in touched if run.active}
+    # Every run of the group still at work gets a heartbeat, not only those written here:
+    # chunks go shortest first across the group, so a long document's come last, and a run
+    # silent for ``stale_after_s`` meanwhile would be taken over by the sweeper (and that
+    # one again: on a loaded machine the two kept replacing each other).
+    ongoing = {
+        run: {"chunks_done": done[run]}
+        for run in group
+        if run.active and not run.finished and (run in touched or done[run] < len(run.chunks))
+    }
     for run in complete:
         del ongoing[run]
     if ongoing:
@@ -216,6 +252,12 @@ def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:
 
 def _indexed_twins(svc: StageContext, runs: Sequence[Run]) -> dict[str, tuple[str, dict]]:
     """Each run's ready twin in its tenant (same bytes), if any: (twin id, parse facts)."""
+    if not runs:
+        return {}
+    # A tenant masking personal data at ingestion re-embeds its chunks (masked by the parse
+    # stage): a twin indexed before the mode was chosen would carry the numbers back in.
+    masks = IngestMasks(svc.sessions, svc.pii)
+    runs = [run for run in runs if masks.for_tenant(run.tenant_id) is None]
     if not runs:
         return {}
     with svc.sessions() as session:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
@@ -78,7 +78,13 @@ class LocalDispatcher:
         self._sweeper: Sweeper | None = None
         self._started = False
 
-    def start(self, sweep: bool = True) -> None:
+    def start(
+        self,
+        sweep: bool = True,
+        cleanup: Callable[[], object] | None = None,
+        cleanup_every_s: float = 3600.0,
+    ) -> None:
+        """``cleanup``: the periodic orphan clean-up, run by the sweeper (no beat here)."""
         if self._started:
             return
         self._started = True
@@ -88,7 +94,12 @@ class LocalDispatcher:
             self._resume_unfinished()
             context = self._context
             self._sweeper = Sweeper(
-                context.sessions, self, context.worker, lambda: context.store.set_document_access
+                context.sessions,
+                self,
+                context.worker,
+                lambda: context.store.set_document_access,
+                cleanup,
+                cleanup_every_s,
             )
             self._sweeper.start()
 
@@ -154,7 +165,7 @@ class LocalDispatcher:
             # A fair share of what is waiting, so that every parser gets some of a burst.
             share = -(-(q.qsize() + 1) // len(self._parsers))
             group, stop = _take_group(q, first, min(PARSE_GROUP_DOCS, share))
-            self.runner.parse(group, parse_many)
+            _survive(self.runner.parse, group, parse_many)
             if stop:
                 return
 
@@ -162,9 +173,20 @@ class LocalDispatcher:
         q = self._queues[Stage.EMBED]
         while (first := q.get()) is not None:
             group, stop = _take_group(q, first, EMBED_GROUP_DOCS)
-            self.runner.embed(group, max_chunks=EMBED_GROUP_CHUNKS)
+            _survive(self.runner.embed, group, max_chunks=EMBED_GROUP_CHUNKS)
             if stop:
                 return
+
+
+def _survive(run: Callable[..., None], *args: object, **kwargs: object) -> None:
+    """Run one group; an error that escapes the runner (the database gone while it settled
+    the group: even marking a document failed needs it) must not end this loop, or the
+    process ingests nothing more until restarted. The group's documents, left unfinished,
+    go stale and the sweeper queues them again once the database is back."""
+    try:
+        run(*args, **kwargs)
+    except Exception:
+        log.warning("an ingestion group ended on an error; the sweeper retries it", exc_info=True)
 
 
 def _take_group(q: FairQueue[StageJob], first: StageJob, limit: int) -> tuple[list[StageJob], bool]:

@@ -11,12 +11,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+from core import metrics
 from core.blobs import chunks_key, original_key
 from core.db import documents as doc_queries
 from core.db import jobs as job_queries
 from core.db.models import DocumentStage
 from core.db.session import transaction
 from core.errors import UnprocessableDocument
+from services.pii import IngestMasks, mask_chunks
 from workers.context import Outcome, ParseManyFn, ParseResult, StageContext
 from workers.runs import ClaimLost, Results, Run, close_run, heartbeat, once_each
 
@@ -85,7 +87,10 @@ def run_parse_group(
             beating.enter_context(heartbeat(svc, run))
         for wave in parse_waves([len(data) for _, data in runs]):
             batch = [runs[position] for position in wave]
-            parsed = parse_many([(data, run.filename) for run, data in batch])
+            with metrics.timed(
+                metrics.INGEST_STAGE_SECONDS.labels("parse"), "ingest.parse", files=len(batch)
+            ):
+                parsed = parse_many([(data, run.filename) for run, data in batch])
             _hand_over(svc, [run for run, _ in batch], parsed, results)
             send()
     return outcomes, errors
@@ -100,6 +105,7 @@ def _hand_over(
     """Store a wave's chunks and pass its documents to the embed stage in one transaction."""
     end, outcomes = results.end, results.outcomes
     parsed: list[tuple[Run, int, dict[str, object]]] = []
+    masks = IngestMasks(svc.sessions, svc.pii)
     for run, result in zip(runs, parse_results, strict=True):
         try:
             if isinstance(result, Exception):
@@ -107,6 +113,11 @@ def _hand_over(
             chunks, facts = result
             if not chunks:
                 raise UnprocessableDocument("no text could be extracted from this document")
+            # Masked here, before the chunks are kept: neither the blob beside the original,
+            # nor the index, nor its keyword vectors ever hold the personal data.
+            mask = masks.for_tenant(run.tenant_id)
+            if mask is not None:
+                chunks = mask_chunks(mask, chunks)
             payload = json.dumps([asdict(c) for c in chunks], ensure_ascii=False).encode()
             svc.blobs.put(chunks_key(run.tenant_id, run.doc_id, run.version), payload)
             parsed.append((run, len(chunks), facts))

@@ -10,3 +10,5 @@ EMBED_TASK = "zhiku.ingest.embed"
 # Several documents in one message (an upload request, a parsed wave).
 PARSE_MANY_TASK = "zhiku.ingest.parse_many"
 EMBED_MANY_TASK = "zhiku.ingest.embed_many"
+# The periodic clean-up (workers.maintenance), sent by Celery beat.
+MAINTENANCE_TASK = "zhiku.maintenance.run"

@@ -16,6 +16,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from core import metrics
 from core.db import documents as doc_queries
 from core.db import stage_queue
 from core.db.models import DocumentStage
@@ -135,6 +136,7 @@ class IngestionRunner:
                 self._decide(stage, job, error)
                 continue
             outcome = report.outcomes.get(job.doc_id, Outcome.SKIPPED)
+            metrics.INGEST_DOCUMENTS.labels(str(stage), outcome.value).inc()
             if outcome is Outcome.EMBED_NEXT:
                 following[Stage.EMBED].append(replace(job, attempt=0))
             elif outcome is Outcome.PARSE_NEXT:
@@ -149,6 +151,8 @@ class IngestionRunner:
 
     def _decide(self, stage: Stage, job: StageJob, error: BaseException) -> None:
         decision = self._policy.decide(error, job.attempt)
+        failed = isinstance(decision, Fail)
+        metrics.INGEST_DOCUMENTS.labels(str(stage), "failed" if failed else "retry").inc()
         if isinstance(decision, Fail):
             log.error("document %s: %s stage failed: %s", job.doc_id, stage, decision.reason)
             fail_document(self.context, job.doc_id, decision.reason)

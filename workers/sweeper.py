@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from core.db import documents as doc_queries
+from core.db import jobs as job_queries
 from core.db.access import StoreAccessWriter, behind_in_store, reconcile_store_access
 from core.db.models import DocumentStage, utcnow
 from core.db.session import SessionFactory, transaction
@@ -36,11 +38,14 @@ def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: Worke
             (d.id, d.version, d.stage, d.attempts)
             for d in doc_queries.stale_documents(session, stale_after)
         ]
-    for doc_id, version, stage, attempts in candidates:
+    for doc_id, version, stage, _ in candidates:
         with transaction(sessions) as session:
-            if attempts >= settings.max_retries + 1:
+            # Dead runs, not claims: a database restart makes every document retry a few
+            # times (each retry a claim), and must not read as a worker that kept dying.
+            deaths = job_queries.silent_runs(session, doc_id, version)
+            if deaths >= settings.max_retries + 1:
                 doc_queries.fail(
-                    session, doc_id, f"gave up after {attempts} attempts (worker kept dying)"
+                    session, doc_id, f"gave up after {deaths} attempts (worker kept dying)"
                 )
                 continue
             if not doc_queries.touch(session, doc_id, utcnow() - stale_after):
@@ -70,7 +75,9 @@ def reconcile_access(
 
 class Sweeper:
     """``store_access``: how to reach the store's access writer (opened on first use), where
-    this process may write the store; None: it may not, another process reconciles."""
+    this process may write the store; None: it may not, another process reconciles.
+    ``cleanup``: where no Celery beat runs (the embedded default), the orphan clean-up
+    (``workers.maintenance``), run every ``cleanup_every_s`` after the first."""
 
     def __init__(
         self,
@@ -78,11 +85,16 @@ class Sweeper:
         dispatcher: Dispatcher,
         settings: WorkerSettings,
         store_access: Callable[[], StoreAccessWriter] | None = None,
+        cleanup: Callable[[], object] | None = None,
+        cleanup_every_s: float = 3600.0,
     ) -> None:
         self._sessions = sessions
         self._dispatcher = dispatcher
         self._settings = settings
         self._store_access = store_access
+        self._cleanup = cleanup
+        self._cleanup_every_s = cleanup_every_s
+        self._next_cleanup = time.monotonic() + cleanup_every_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="zhiku-sweeper", daemon=True)
 
@@ -103,5 +115,11 @@ class Sweeper:
                     reconcile_access(self._sessions, self._store_access)
                 except Exception:  # a store that is down: the next sweep tries again
                     log.warning("access lists could not be brought in line", exc_info=True)
+            if self._cleanup is not None and time.monotonic() >= self._next_cleanup:
+                self._next_cleanup = time.monotonic() + self._cleanup_every_s
+                try:
+                    self._cleanup()
+                except Exception:  # a store that is down: the next round tries again
+                    log.warning("orphan clean-up failed", exc_info=True)
             if self._stop.wait(self._settings.sweep_interval_s):
                 return

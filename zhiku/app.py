@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.main import create_api
+from core import tracing
 from core.settings import Settings, get_settings
+from workers.queue_depth import read_depths
 from zhiku.container import Container
 from zhiku.database import build_sessions
 
@@ -17,8 +19,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         build_sessions(settings, migrate=True)
         return Container(settings, role="api")
 
+    tracing.configure(settings.observability, role="api")
     return create_api(
         build_runtime,
         public_docs=settings.environment != "production",
         limits=settings.limits,
+        observability=settings.observability,
+        queue_depths=lambda runtime: read_depths(runtime.sessions, settings.redis_url),
     )

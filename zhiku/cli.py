@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 from pathlib import Path
@@ -11,18 +10,35 @@ from typing import Annotated
 import typer
 
 from core.settings import get_settings
+from zhiku import cli_operations
 
 app = typer.Typer(
     help="Zhiku: a self-hosted, permission-aware knowledge base.", no_args_is_help=True
 )
 admin = typer.Typer(help="Manage tenants, users, groups and API keys.", no_args_is_help=True)
 app.add_typer(admin, name="admin")
+db = typer.Typer(help="The database schema (migrations).", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@app.callback()
+def _environment_checked() -> None:
+    # A typo in a ZHIKU_* name stops every command with its message (not a traceback),
+    # before anything starts; core.settings refuses it the same way wherever it loads.
+    from core.settings import Settings
+    from core.settings_env import UnknownSettings, refuse_unknown_variables
+
+    try:
+        refuse_unknown_variables(Settings, env_file=Settings.model_config.get("env_file"))
+    except UnknownSettings as exc:
+        typer.echo(f"zhiku: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from core.logs import configure
+
+    configure(level, get_settings().observability.log_format)
 
 
 @app.command()
@@ -42,7 +58,15 @@ def serve(
     ensure_first_admin(settings)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"Zhiku: sign in at http://{shown}:{port}/login (API: /v1, docs: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    # JSON logs: uvicorn's loggers propagate to ours (one format, with the request id).
+    json_logs = settings.observability.log_format == "json"
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        **({"log_config": None} if json_logs else {}),
+    )
 
 
 # Embed groups in flight in an embed-only worker: while one is claimed or finished (database
@@ -55,6 +79,9 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated: parse, embed")] = "parse,embed",
     concurrency: Annotated[int, typer.Option(help="Processes (prefork)")] = 1,
     log_level: Annotated[str, typer.Option()] = "info",
+    autoscale: Annotated[
+        str, typer.Option(help="MAX,MIN: a parse worker's pool grows with its queue")
+    ] = "",
 ) -> None:
     """Run a Celery ingestion worker (needs ZHIKU_REDIS_URL).
 
@@ -62,9 +89,14 @@ def worker(
     store), so that one group is embedded while the next is claimed or the last finished, as
     the embedded default's two embed loops do; with a Qdrant server, ``--concurrency N`` makes
     it N processes instead."""
+    from workers import metrics_endpoint
+
+    # Before anything that defines a series is imported (it picks the metrics' mode).
+    if get_settings().observability.worker_metrics_port:
+        metrics_endpoint.prepare()
     from core.db.migrate import upgrade
     from index.embedding import available_cores
-    from workers.queues import EMBED_QUEUE, PARSE_QUEUE
+    from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE
 
     embed_threads = queues.strip() == "embed" and concurrency == 1
     # Each prefork process embeds on its share of the cores, not on all of them (unless the
@@ -79,6 +111,14 @@ def worker(
     asked = [q.strip() for q in queues.split(",") if q.strip()]
     if not asked or any(q not in names for q in asked):
         raise typer.BadParameter(f"--queues takes parse, embed or both, not {queues!r}")
+    # Celery's --autoscale grows a prefork pool with the queue: parse only (an embed process
+    # holds a model, and the embedded store admits one process).
+    scale = autoscale.replace(" ", "").split(",") if autoscale else []
+    if autoscale and (
+        asked != ["parse"] or len(scale) != 2 or not all(n.isdigit() for n in scale)
+        or int(scale[0]) < max(1, int(scale[1]))
+    ):  # fmt: skip
+        raise typer.BadParameter("--autoscale MAX,MIN (MAX >= MIN, MAX >= 1) with --queues parse")
     if "embed" in asked and concurrency > 1 and not settings.qdrant.url:
         # Each prefork process would open the embedded store, which one process may hold.
         raise typer.BadParameter(
@@ -86,9 +126,13 @@ def worker(
             " --concurrency 1 (parse in another worker: --queues parse --concurrency N), or"
             " set ZHIKU_QDRANT__URL to a Qdrant server"
         )
-    upgrade(settings.database_url)
-    wanted = [names[q] for q in asked]
+    if settings.database.auto_migrate:  # else `zhiku db upgrade` ran first (compose.yaml)
+        upgrade(settings.database_url)
+    # Every worker also takes the periodic clean-up that ``zhiku beat`` sends.
+    wanted = [*(names[q] for q in asked), MAINTENANCE_QUEUE]
     from zhiku.worker import app as celery
+
+    metrics_endpoint.serve(settings.observability)
 
     celery.worker_main(
         [
@@ -96,7 +140,9 @@ def worker(
             f"--queues={','.join(wanted)}",
             # Threads for embedding alone: no hostile input reaches the model, so a process
             # pool's time limits are not needed there (they are for parsing).
-            f"--concurrency={EMBED_TASK_THREADS if embed_threads else concurrency}",
+            f"--autoscale={','.join(scale)}"
+            if scale
+            else f"--concurrency={EMBED_TASK_THREADS if embed_threads else concurrency}",
             f"--pool={'threads' if embed_threads else 'prefork'}",
             f"--loglevel={log_level.upper()}",
             f"--hostname=zhiku-{os.getpid()}@{socket.gethostname()}",
@@ -140,6 +186,19 @@ def _expand(paths: list[Path]) -> list[Path]:
         else:
             raise typer.BadParameter(f"{path} does not exist")
     return out
+
+
+@db.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="Alembic revision to reach")] = "head",
+) -> None:
+    """Bring the schema up to date, then exit: a deployment's one migration job, run before
+    the API and the workers (which then skip it: ZHIKU_DATABASE__AUTO_MIGRATE=false)."""
+    from core.db.migrate import upgrade
+
+    _logging("info")
+    upgrade(get_settings().database_url, revision)
+    typer.echo(f"database schema at {revision}", err=True)
 
 
 @admin.command("create-tenant")
@@ -311,6 +370,12 @@ def reindex(
     from zhiku import admin_commands
 
     admin_commands.reindex(get_settings(), lambda line: typer.echo(line, err=True), url, key)
+
+
+# Operations: the periodic clean-up and backups (zhiku/cli_operations.py).
+app.command()(cli_operations.beat)
+admin.command("backup")(cli_operations.backup)
+admin.command("restore")(cli_operations.restore)
 
 
 if __name__ == "__main__":

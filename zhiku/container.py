@@ -15,9 +15,11 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from core.blobs import LocalBlobStore
+from core.blobs import BlobStore, LocalBlobStore
+from core.db.group_commit import GroupCommitter
 from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
+from core.rate_buckets import RedisBuckets
 from core.resources import Resource
 from core.settings import EmbeddingSettings, Settings
 from core.slots import RedisSlots
@@ -38,6 +40,8 @@ from services.documents import DocumentService
 from services.health import HealthService
 from services.identity import IdentityService
 from services.oidc import OidcService
+from services.pii import PiiPolicy
+from services.rate_limits import RateLimiter
 from services.reindex import ReindexService, open_serving_model
 from services.search import SearchService
 from services.sign_in import SignInService
@@ -70,6 +74,15 @@ def build_store(settings: Settings, dense_dim: int | None = None) -> VectorStore
     if dense_dim is not None:
         store.ensure_collection(dense_dim)
     return store
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The local folder (the embedded default), or an S3-compatible store shared by machines."""
+    if settings.blobs.backend == "s3":
+        from core.blobs_s3 import S3BlobStore
+
+        return S3BlobStore.from_settings(settings.blobs)
+    return LocalBlobStore(settings.blob_path)
 
 
 def build_model(settings: Settings) -> Embedder:
@@ -112,7 +125,9 @@ class Container:
         self.settings = settings
         self.role = role
         self.sessions = build_sessions(settings)
-        self.blobs = LocalBlobStore(settings.blob_path)
+        # Search's audit rows, committed in groups by one thread (core.db.group_commit).
+        self.audit_writer = GroupCommitter(self.sessions, name="zhiku-audit-writer")
+        self.blobs = build_blob_store(settings)
         self.sparse = Bm25Encoder()
         # The model is the live index generation's (services.reindex): opened with the store.
         self._served: Embedder | None = None
@@ -135,6 +150,7 @@ class Container:
             worker=settings.worker,
             upsert_batch=settings.qdrant.upsert_batch,
             worker_name=role if role != "worker" else f"{socket.gethostname()}:{os.getpid()}",
+            pii=settings.pii,
         )
         self.local: LocalDispatcher | None = None
         self.celery: CeleryDispatcher | None = None
@@ -263,6 +279,7 @@ class Container:
     def _build_services(self) -> Services:
         settings, sessions = self.settings, self.sessions
         models = self.models or AnswerModels(settings)
+        pii = PiiPolicy(sessions, settings.pii)  # each tenant's redaction of what is served
         sign_in = SignInService(
             sessions, settings.secret_key, settings.web, cookie_secure=cookie_secure(settings)
         )
@@ -271,7 +288,7 @@ class Container:
             documents=DocumentService(
                 sessions, self.blobs, self.store_resource, self.dispatcher, settings.limits
             ),
-            search=SearchService(sessions, self.retriever_resource),
+            search=SearchService(sessions, self.retriever_resource, self.audit_writer, pii),
             answers=AnswerService(
                 sessions,
                 self.retriever_resource,
@@ -280,10 +297,11 @@ class Container:
                 settings.retrieval,
                 settings.llm,
                 RedisSlots(settings.redis_url) if settings.redis_url else None,
+                pii=pii,
             ),
             conversations=ConversationService(sessions, settings.retrieval.history_messages),
             audit=AuditService(sessions),
-            sources=SourceService(sessions, self.blobs),
+            sources=SourceService(sessions, self.blobs, pii),
             admin=AdminService(sessions, settings.secret_key),
             health=HealthService(
                 sessions,
@@ -301,6 +319,10 @@ class Container:
             )
             if settings.oidc.enabled
             else None,
+            rate_limits=RateLimiter(
+                settings.rate_limits,
+                RedisBuckets(settings.redis_url) if settings.redis_url else None,
+            ),
         )
 
     # --- lifetime
@@ -313,7 +335,12 @@ class Container:
         if self.models is not None:
             self.models.start()
         if self.local is not None:
-            self.local.start(sweep=sweep)
+            maintenance = self.settings.maintenance
+            self.local.start(
+                sweep=sweep,
+                cleanup=self.remove_orphans if maintenance.remove_orphans else None,
+                cleanup_every_s=maintenance.interval_s,
+            )
             log.info("embedded mode: ingestion runs in this process")
         if self.owns_store() and self.role == "api":
             self.retriever_resource.warm()
@@ -323,6 +350,17 @@ class Container:
                 threading.Thread(
                     target=self.reconcile_access, name="zhiku-access-reconcile", daemon=True
                 ).start()
+
+    def remove_orphans(self) -> object:
+        """Files and vectors whose document is gone (``workers.maintenance``); the embedded
+        default's sweeper runs it, Celery beat does elsewhere."""
+        from datetime import timedelta
+
+        from workers.maintenance import remove_orphans
+
+        grace = timedelta(seconds=self.settings.maintenance.orphan_grace_s)
+        store = self.store if self.owns_store() else None
+        return remove_orphans(self.sessions, self.blobs, store, grace)
 
     def reconcile_access(self) -> None:
         """Write the committed access list of every document whose store copy is behind."""
@@ -334,6 +372,7 @@ class Container:
     def close(self) -> None:
         if self.local is not None:
             self.local.stop()
+        self.audit_writer.close()  # after the last request: commits what is queued
         store = self.store_resource.reset()
         if store is not None:
             store.close()  # type: ignore[attr-defined]

@@ -16,7 +16,8 @@ def _sessions(url: str, pool_size: int, echo: bool) -> SessionFactory:
 
 
 def build_sessions(settings: Settings, migrate: bool = False) -> SessionFactory:
-    if migrate:
+    # auto_migrate false: one migration job (`zhiku db upgrade`) ran before this process.
+    if migrate and settings.database.auto_migrate:
         upgrade(settings.database_url)
     db = settings.database
     return _sessions(settings.database_url, db.pool_size, db.echo)

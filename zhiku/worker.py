@@ -18,8 +18,9 @@ from functools import cache
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import setup_logging, worker_ready, worker_shutting_down
 
+from core import logs
 from core.db.access import StoreAccessWriter
 from core.errors import Component, UnprocessableDocument
 from core.resources import Resource
@@ -27,7 +28,13 @@ from core.settings import Settings, get_settings
 from workers.celery_app import create_celery
 from workers.context import ParseResult, parse_each
 from workers.dispatch import CeleryDispatcher, job_from_args
-from workers.queues import EMBED_MANY_TASK, EMBED_TASK, PARSE_MANY_TASK, PARSE_TASK
+from workers.queues import (
+    EMBED_MANY_TASK,
+    EMBED_TASK,
+    MAINTENANCE_TASK,
+    PARSE_MANY_TASK,
+    PARSE_TASK,
+)
 from workers.runner import IngestionRunner, Stage, StageJob
 from workers.sweeper import Sweeper, reconcile_access
 from zhiku.container import Container, build_store, retry_policy
@@ -87,6 +94,14 @@ def _reconcile_embedded_store() -> None:
         log.warning("access lists could not be brought in line", exc_info=True)
 
 
+@setup_logging.connect
+def _logging(loglevel: int | str = "INFO", **_: object) -> None:
+    """Our format (text or JSON, with the request id) instead of Celery's: a receiver of this
+    signal makes Celery leave logging alone."""
+    level = loglevel if isinstance(loglevel, str) else logging.getLevelName(loglevel)
+    logs.configure(level, get_settings().observability.log_format)
+
+
 def run_stage(stage: Stage, jobs: list[StageJob]) -> str:
     runner = _runner()
     if stage is Stage.EMBED:
@@ -95,6 +110,8 @@ def run_stage(stage: Stage, jobs: list[StageJob]) -> str:
     group = runner.gather(stage, jobs)
     if not group:
         return f"{stage}: nothing to do"
+    # The documents a task took, under the id of the request that queued it.
+    log.info("%s stage: %d documents: %s", stage, len(group), " ".join(j.doc_id for j in group))
     if stage is Stage.PARSE:
         runner.parse(group)
     else:
@@ -120,6 +137,29 @@ def parse_documents(self: Task, jobs: list[list[object]]) -> str:
 @app.task(name=EMBED_MANY_TASK, bind=True, acks_late=True)
 def embed_documents(self: Task, jobs: list[list[object]]) -> str:
     return run_stage(Stage.EMBED, [job_from_args(args) for args in jobs])
+
+
+@app.task(name=MAINTENANCE_TASK, acks_late=True)
+def maintenance() -> dict[str, int]:
+    """Celery beat's periodic clean-up (``workers.maintenance``). Vectors are cleaned where a
+    Qdrant server holds them; an embedded index is the embed worker's alone (files only)."""
+    from dataclasses import asdict
+
+    from workers.maintenance import run_maintenance
+
+    container = _container()
+    settings = container.settings
+    store = (lambda: container.store) if settings.qdrant.url else None
+    done = run_maintenance(
+        container.sessions,
+        container.dispatcher,
+        settings.worker,
+        settings.maintenance,
+        container.blobs,
+        store,
+    )
+    log.info("maintenance: %s", done)
+    return asdict(done)
 
 
 _sweeper: Sweeper | None = None

@@ -153,8 +153,10 @@ def get_tenant(service: Admin, principal: AdminPrincipal) -> TenantPublic:
 def get_tenant_settings(service: Admin, principal: AdminPrincipal) -> TenantSettingsPublic:
     """The organisation's settings in force (defaults where none was chosen):
     ``display_name`` (the portal's header), ``default_access`` (who reads an upload that
-    names no access list: ``owner`` or ``everyone``) and ``default_language`` (the portal's
-    language for members who have not picked one; null follows the browser)."""
+    names no access list: ``owner`` or ``everyone``), ``default_language`` (the portal's
+    language for members who have not picked one; null follows the browser) and
+    ``pii_redaction`` (personal data masked at ``ingest``, in ``answers`` and everything
+    served from the index, ``both``, or ``off``; null follows the deployment's default)."""
     return service.tenant_settings(principal)
 
 
@@ -166,9 +168,9 @@ def get_tenant_settings(service: Admin, principal: AdminPrincipal) -> TenantSett
 def update_tenant_settings(
     service: Admin, principal: AdminPrincipal, body: TenantSettingsUpdate
 ) -> TenantSettingsPublic:
-    """Change the fields given (the others keep their values); ``display_name`` "" or
-    ``default_language`` null go back to the default. Recorded in the audit trail as
-    ``tenant.settings`` with each changed field before and after."""
+    """Change the fields given (the others keep their values); ``display_name`` "",
+    ``default_language`` or ``pii_redaction`` null go back to the default. Recorded in the
+    audit trail as ``tenant.settings`` with each changed field before and after."""
     return service.update_tenant_settings(principal, body)
 
 

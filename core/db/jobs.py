@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db.models import Document, IngestionJob, utcnow
@@ -13,7 +13,25 @@ from core.db.models import Document, IngestionJob, utcnow
 def start_jobs(
     session: Session, docs: Sequence[Document], stage: str, worker: str
 ) -> list[IngestionJob]:
-    """One job row per document, inserted in one batch."""
+    """One job row per document, inserted in one batch.
+
+    A run that died (SIGKILL, a lost machine, the database gone as it ended) never ended its
+    job; a new claim means that run is over, so its row says so instead of "running" for
+    ever. A slow run that is in fact alive finds its claim lost and marks it "superseded"."""
+    if docs:
+        session.execute(
+            update(IngestionJob)
+            .where(
+                IngestionJob.document_id.in_([doc.id for doc in docs]),
+                IngestionJob.status == "running",
+            )
+            .values(
+                status="abandoned",
+                error="the run went silent; another run took the document over",
+                finished_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
     jobs = [
         IngestionJob(
             document_id=doc.id,
@@ -54,4 +72,23 @@ def jobs_for(session: Session, doc_id: str) -> list[IngestionJob]:
             .where(IngestionJob.document_id == doc_id)
             .order_by(IngestionJob.started_at)
         )
+    )
+
+
+def silent_runs(session: Session, doc_id: str, version: int) -> int:
+    """Runs of this document version that went silent: "abandoned" (a later claim found them
+    unfinished) or still "running" (the caller found the document stale). The sweeper's
+    count of dead workers: unlike ``Document.attempts``, neither the normal stage claims nor
+    the retries of a transient error (a database restart) count."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(IngestionJob)
+            .where(
+                IngestionJob.document_id == doc_id,
+                IngestionJob.version == version,
+                IngestionJob.status.in_(("running", "abandoned")),
+            )
+        )
+        or 0
     )

@@ -381,5 +381,8 @@ class TenantSettings(Base):
     default_access: Mapped[str] = mapped_column(String(16), default="owner")
     # The portal's language for members who have not chosen one: None follows the browser.
     default_language: Mapped[str | None] = mapped_column(String(8))
+    # Personal-data redaction: "off", "ingest", "answers", "both"; None: the deployment's
+    # default (core.settings_pii).
+    pii_redaction: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by: Mapped[str | None] = mapped_column(String(36))

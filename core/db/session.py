@@ -9,14 +9,25 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+# AnyIO's worker threads (40) each may hold a connection, with the ingestion threads beside.
+SQLITE_POOL_SIZE = 48
+
 
 def make_engine(url: str, pool_size: int = 5, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Connections kept open, not opened and closed under load: a connection past the
+        # pool's size is closed when handed back, and opening one runs the PRAGMAs below
+        # (journal_mode takes a lock). Under 64 clients that churn showed in the profile
+        # (docs/benchmarks.md, search under load). A SQLite connection costs a file handle.
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=max(pool_size, SQLITE_POOL_SIZE),
+            max_overflow=SQLITE_POOL_SIZE,
         )
 
         @event.listens_for(engine, "connect")

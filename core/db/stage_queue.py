@@ -115,3 +115,15 @@ def waiting_fairly(
         WaitingDocument(doc_id, version, total or 0, tenant_id)
         for doc_id, version, total, tenant_id in session.execute(query)
     ]
+
+
+def waiting_counts(session: Session) -> dict[str, int]:
+    """Unfinished documents by stage (``stored``: waiting to be parsed, ``parsing``,
+    ``embedding``), held by a run or not: the ingestion backlog as the database sees it, for
+    ``zhiku_ingest_queue_depth`` (the partial index over unfinished documents serves it)."""
+    rows = session.execute(
+        select(Document.stage, func.count())
+        .where(Document.status.in_(ACTIVE))
+        .group_by(Document.stage)
+    )
+    return {str(stage): int(count) for stage, count in rows}

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from core.db.events import record_event
 from core.db.models import TenantSettings, utcnow
 
-FIELDS = ("display_name", "default_access", "default_language")
+FIELDS = ("display_name", "default_access", "default_language", "pii_redaction")
 
 
 def settings_of(session: Session, tenant_id: str) -> TenantSettings | None:

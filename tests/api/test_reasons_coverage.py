@@ -79,6 +79,7 @@ DYNAMIC = {
     "api/limits.py:RequestGuard._authenticate": "str() of an Unauthenticated raised in core.db",
     "api/limits.py:RequestGuard._admit": "key_refusal: api.origins / api.scopes sentences",
     "api/limits.py:_unavailable": "public_detail: the outage sentences",
+    "api/limits.py:_within_rate": "public_detail of services.rate_limits' three sentences",
     "api/limits.py:RequestGuard._limit_body": "_too_large(), covered below",
     "api/limits.py:RequestGuard._limit_body.guarded_receive": "_too_large() and _refuse's",
     "services/documents.py:DocumentService.check_file": "str() of safe_filename's"

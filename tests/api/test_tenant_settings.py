@@ -32,6 +32,7 @@ def test_admins_read_and_change_the_settings_and_the_change_is_audited(
             "display_name": None,
             "default_access": "owner",
             "default_language": None,
+            "pii_redaction": None,
             "updated_at": None,
             "updated_by": None,
         }

@@ -86,7 +86,9 @@ def test_an_encrypted_member_is_reported() -> None:
     data[central + 8] |= 0x1
     got = unpack(bytes(data), "a.zip", LimitsSettings())
     assert [m.path for m in got.members] == ["open.txt"]
-    assert got.refused == [("机密.txt", "the file is password-protected inside the archive")]
+    assert got.refused == [
+        ("机密.txt", "the file is encrypted (password-protected) inside the archive")
+    ]
 
 
 def test_bombs_are_refused_across_the_whole_tree() -> None:

@@ -105,4 +105,6 @@ def test_damaged_and_password_protected_archives_are_reported(tmp_path: Path) ->
     )
     got = unpack(data, "secret.rar", LimitsSettings())
     assert [m.path for m in got.members] == ["open.txt"]
-    assert got.refused == [("机密.txt", "the file is password-protected inside the archive")]
+    assert got.refused == [
+        ("机密.txt", "the file is encrypted (password-protected) inside the archive")
+    ]

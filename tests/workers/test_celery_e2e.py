@@ -13,6 +13,7 @@ import pytest
 from core.settings import Settings
 from index import types as fields
 from index.store import Scope
+from tests.faults.checks import assert_ready_exactly_once
 from tests.files import long_text
 from tests.live import free_port, kill_group, process, wait_http, zhiku_env
 from tests.support import shared_data_dir
@@ -173,3 +174,16 @@ def test_killed_worker_mid_group_each_chunk_exactly_once(stack: dict) -> None:
         positions = [c.payload[fields.POSITION] for c in chunks]
         assert sorted(positions) == list(range(count))  # every chunk, each exactly once
         assert len({c.id for c in chunks}) == count
+    # The database agrees: one finished job per stage, none left running by the dead worker,
+    # and the store holds exactly the chunk ids each document's count names.
+    from zhiku.container import build_store
+    from zhiku.database import build_sessions
+
+    store = build_store(stack["settings"])
+    try:
+        counts = assert_ready_exactly_once(
+            build_sessions(stack["settings"]), store, [big_id, *small_ids]
+        )
+    finally:
+        store.close()
+    assert counts == {big_id: total, **dict.fromkeys(small_ids, 1)}

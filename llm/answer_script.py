@@ -10,7 +10,9 @@ answers pass untouched.
 OpenCC converts by phrases (皇后 stays 皇后, 后天 becomes 後天), so a run of Han characters is
 held back at the end of each piece until it is closed by anything else (punctuation, a space,
 a citation), or grows past ``MAX_HELD`` characters, when all but its last ``KEEP`` go out:
-phrases in OpenCC's tables are shorter than that.
+nearly all phrases in OpenCC's tables are two to four characters, and a Chinese clause runs
+to its punctuation with no other break, so a longer hold would delay the first words shown
+by a whole clause (seconds on a CPU model).
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from __future__ import annotations
 from core.text_forms import HAN_CHAR, to_simplified, to_traditional
 from llm.reply_language import SIMPLIFIED, TRADITIONAL
 
-MAX_HELD = 24
-KEEP = 8
+MAX_HELD = 10
+KEEP = 4
 
 
 class ScriptFollower:
     """``feed(text)`` returns what can be shown now, in the question's script; ``flush()`` the
-    rest. Joined, the pieces equal the whole text converted at once (phrases are never cut
-    by a piece boundary shorter than ``KEEP`` characters)."""
+    rest. Joined, the pieces equal the whole text converted at once wherever no run of Han
+    characters is longer than ``MAX_HELD`` (a longer one may be cut between phrases)."""
 
     def __init__(self, language: str) -> None:
         if language == TRADITIONAL:
@@ -35,6 +37,9 @@ class ScriptFollower:
         else:
             self._convert = None
         self._held = ""
+        # The last characters already shown, unconverted: the left context of the next piece,
+        # so a phrase cut by a forced release (皇|后) still converts as a phrase.
+        self._context = ""
 
     def feed(self, text: str) -> str:
         if self._convert is None:
@@ -44,12 +49,25 @@ class ScriptFollower:
         while cut > 0 and HAN_CHAR.match(text[cut - 1]):
             cut -= 1
         if len(text) - cut > MAX_HELD:
-            cut = len(text) - KEEP
+            cut = len(text) - KEEP  # the held run's tail is the right context of what goes
         self._held = text[cut:]
-        return self._convert(text[:cut]) if cut else ""
+        return self._release(text, cut)
 
     def flush(self) -> str:
         held, self._held = self._held, ""
         if self._convert is None or not held:
             return held
-        return self._convert(held)
+        return self._release(held, len(held))
+
+    def _release(self, text: str, cut: int) -> str:
+        """``text[:cut]`` converted with the shown context before it and ``text[cut:]`` after."""
+        if not cut:
+            return ""
+        assert self._convert is not None
+        whole = self._context + text
+        converted = self._convert(whole)
+        self._context = whole[: len(self._context) + cut][-KEEP:]
+        if len(converted) != len(whole):  # not one for one: convert the piece on its own
+            return self._convert(text[:cut])
+        start = len(whole) - len(text)
+        return converted[start : start + cut]

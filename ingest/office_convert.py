@@ -341,13 +341,5 @@ class _ProfilePool:
         return profile
 
 
-# By process: a forked child (Celery prefork, the parse child) must not share its parent's
-# profiles, which the parent may be using.
-_pools: dict[int, _ProfilePool] = {}
-
-
-def _profiles() -> _ProfilePool:
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools[pid] = _ProfilePool()
-    return _pools[pid]
+# By process: a forked child must not take profiles its parent may be using.
+_profiles = office_warm.per_process(_ProfilePool)

@@ -34,9 +34,9 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 _HELPER = Path(__file__).with_name("uno_helper.py")
@@ -280,13 +280,21 @@ class _Pool:
             return [office.soffice_pid for office in self._all if office.soffice_pid]
 
 
-# By process: a forked child (Celery prefork, the parse child) must not share its parent's
-# helper pipes.
-_pools: dict[int, _Pool] = {}
+_T = TypeVar("_T")
 
 
-def pool() -> _Pool:
-    pid = os.getpid()
-    if pid not in _pools:
-        _pools[pid] = _Pool()
-    return _pools[pid]
+def per_process(factory: Callable[[], _T]) -> Callable[[], _T]:
+    """A getter of one ``factory()`` per process: a forked child (Celery prefork, the parse
+    child) must not share what its parent holds (helper pipes, profiles in use)."""
+    instances: dict[int, _T] = {}
+
+    def get() -> _T:
+        pid = os.getpid()
+        if pid not in instances:
+            instances[pid] = factory()
+        return instances[pid]
+
+    return get
+
+
+pool = per_process(_Pool)

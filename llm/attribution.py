@@ -41,6 +41,24 @@ MAX_HELD_CHARS = 400
 # A first sentence this long with no refusal in it is no refusal (``is_dont_know`` looks for
 # Chinese refusal phrases in the first 40 characters).
 REFUSAL_CHECK_CHARS = 40
+# How refusals open, in the wordings the small models use ("根据所提供的文档内容，我无法回答",
+# "抱歉，…", "文中未提及…", "I don't know…"): a first sentence that opens otherwise is an
+# answer ("申请成为议员必须年满18周岁") and streams from its first characters instead of being
+# held for a whole sentence (seconds of a CPU model's first token). Folded as ``is_dont_know``
+# folds; any Latin letter opens a hold too (an English reply to a Chinese question).
+_REFUSAL_OPENERS = (
+    *("根据", "根據", "基于", "基於", "依据", "依據", "按照", "鉴于", "鑒於", "经过", "經過"),
+    *("抱歉", "很抱歉", "对不起", "對不起", "不好意思", "遗憾", "遺憾", "很遗憾", "很遺憾"),
+    *("无法", "無法", "不能", "不知道", "不清楚", "不确定", "不確定", "我", "您", "目前"),
+    *("没有", "沒有", "没", "沒", "未", "并未", "並未", "并没", "並沒", "尚未", "无", "無"),
+    *("提供", "所提供", "给定", "給定", "所给", "所給", "上述", "以上", "前述", "该问题"),
+    *("該問題", "这个问题", "這個問題", "此问题", "此問題", "问题", "問題", "关于", "關於"),
+    *("对于", "對於", "文档", "文檔", "文件", "文中", "文本", "文章", "段落", "资料", "資料"),
+    *("材料", "内容", "內容", "信息", "資訊", "上下文", "在提供", "在所", "在给", "在給"),
+    *("在上述", "在文", "在段落", "在资料", "在資料", "从", "從", "参考", "參考", "很遗"),
+)
+_OPENER_CHARS = max(map(len, _REFUSAL_OPENERS))
+_LATIN = re.compile(r"[a-z]")
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -97,13 +115,28 @@ def _stem(word: str) -> str:
     return word
 
 
+def _may_open_refusal(text: str) -> bool:
+    """True while ``text`` (the first sentence so far) may still be a refusal's opening:
+    too short to tell, or opening as refusals do (``_REFUSAL_OPENERS``)."""
+    opening = unicodedata.normalize("NFKC", text).lower()
+    opening = re.sub(r"^(?:[\s*_\"'>#-]|\[\d+\])+", "", opening)  # as ``is_dont_know``
+    if _LATIN.match(opening):
+        return True
+    opening = opening[:_OPENER_CHARS]
+    if len(opening) < _OPENER_CHARS:
+        # Too short to tell unless nothing it could grow into opens a refusal.
+        return any(o.startswith(opening) or opening.startswith(o) for o in _REFUSAL_OPENERS)
+    return opening.startswith(_REFUSAL_OPENERS)
+
+
 class SentenceAttributor:
     """Streaming: ``feed(text)`` returns what can be shown now, ``flush()`` the rest.
 
     A sentence is shown as it comes, up to what attribution may still change: from its first
     citation on, and its full stop (a citation may go before it). With a ``refusal`` (for a
-    question not in English), the first sentence is held until it ends or is clearly no
-    refusal (``REFUSAL_CHECK_CHARS``), so a refusal in the wrong language is never shown.
+    question not in English), a first sentence that opens as refusals do is held until it ends
+    or is clearly no refusal (``REFUSAL_CHECK_CHARS``), so a refusal in the wrong language is
+    never shown; one that opens otherwise streams at once.
 
     ``cited`` lists the passage numbers in the order the shown answer first cites them;
     ``declined`` is set when the answer opened with a refusal: ``refusal`` is shown instead
@@ -145,7 +178,7 @@ class SentenceAttributor:
         """The part of the sentence in progress that attribution cannot change any more."""
         text = self._pending
         if self._refusal and not self._started:
-            if len(text.strip()) < REFUSAL_CHECK_CHARS:
+            if _may_open_refusal(text) and len(text.strip()) < REFUSAL_CHECK_CHARS:
                 return ""
             self._started = True
             if is_dont_know(text):

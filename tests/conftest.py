@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,16 +18,33 @@ from llm.packaged_models import ensure_model
 from tests.support import PG_ADMIN_URL, REDIS_URL, TEST_LLM_MODEL
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A database of our own on the real PostgreSQL server, dropped afterwards."""
+@contextmanager
+def _fresh_database() -> Iterator[str]:
     name = f"zhiku_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A database of our own on the real PostgreSQL server, dropped afterwards; shared by
+    the session, so tests that use it must not assume fixed names are free."""
+    with _fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url() -> Iterator[str]:
+    """A database for one module alone: for stacks that create fixed tenant names
+    ("acme") and read the whole database (sweepers, metrics)."""
+    with _fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

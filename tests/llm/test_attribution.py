@@ -160,18 +160,55 @@ def test_a_sentence_streams_up_to_what_attribution_may_change() -> None:
     assert attributor.cited == [2, 1]
 
 
-def test_the_first_sentence_of_a_chinese_answer_is_held_until_it_cannot_be_a_refusal() -> None:
+def test_a_chinese_answer_that_opens_as_refusals_do_is_held_until_it_cannot_be_one() -> None:
     citations = CitationFilter(3)
     attributor = SentenceAttributor(CHINESE, "有多少员工？", refusal=refusal("zh-Hans"))
-    assert attributor.feed(citations.feed("里斯本办公室有十二名员工")) == ""
+    assert attributor.feed(citations.feed("根据段落，里斯本办公室有十二名员工")) == ""
     assert attributor.feed(citations.feed("。")) == ""  # a citation may still follow
-    assert attributor.feed(citations.feed("经理")) == "里斯本办公室有十二名员工[2]。经理"
+    assert attributor.feed(citations.feed("经理")) == "根据段落，里斯本办公室有十二名员工[2]。经理"
     long_first = (
-        "里斯本办公室位于市中心，共有十二名员工，其中五名是工程师，他们每天九点上班并在五点下班"
+        "根据资料，里斯本办公室位于市中心，共有十二名员工，"
+        "其中五名是工程师，他们每天九点上班并在五点下班"
     )
     attributor = SentenceAttributor(CHINESE, "有多少员工？", refusal=refusal("zh-Hans"))
     assert attributor.feed(long_first[:30]) == ""
     assert attributor.feed(long_first[30:]) == long_first  # 40 characters and no refusal
+
+
+@pytest.mark.parametrize(
+    ("first", "question", "language"),
+    [
+        ("里斯本办公室有十二名员工", "有多少员工？", "zh-Hans"),
+        ("40,000人", "有多少人？", "zh-Hans"),
+        ("每位員工每月", "伙食津貼多少？", "zh-Hant"),
+    ],
+)
+def test_a_chinese_answer_that_opens_with_its_content_streams_at_once(
+    first: str, question: str, language: str
+) -> None:
+    """No refusal opens this way: the first characters are shown as they come, not after
+    the whole first sentence (the CPU model's first token)."""
+    attributor = SentenceAttributor(CHINESE, question, refusal=refusal(language))
+    assert attributor.feed(first[:1]) == first[:1]
+    assert attributor.feed(first[1:]) == first[1:]
+    assert not attributor.declined
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "根据所提供的文档内容，我无法回答这个问题。",
+        "根據所提供的文件內容，我無法回答這個問題。",
+        "抱歉，提供的段落中没有提到经理是谁。",
+        "文中未提及经理的名字。",
+        "I don't know based on the provided passages.",
+        "**I don't know** based on the provided passages.",
+    ],
+)
+def test_a_refusal_to_a_chinese_question_is_never_shown_in_its_own_words(raw: str) -> None:
+    for size in (1, 3, 7):
+        shown, attributor = attribute(raw, CHINESE, "经理是谁？", chunks=[size] * 20)
+        assert shown == refusal("zh-Hans") and attributor.declined, (size, shown)
 
 
 def test_an_english_refusal_is_shown_as_written_and_not_cited() -> None:

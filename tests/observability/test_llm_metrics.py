@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from prometheus_client import REGISTRY
 
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 from llm.client import BackendUnavailable, LlmClient, LlmRequestRejected, StreamEnd, TextDelta
 from llm.local_server import LlamaCppServer
 from tests.live import free_port

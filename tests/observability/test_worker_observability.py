@@ -37,7 +37,8 @@ def _json_lines(path) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+def stack(module_pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+    pg_url = module_pg_url
     data_dir = tmp_path_factory.mktemp("observed")
     worker_port = free_port()
     env = zhiku_env(

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow  # real worker processes
 
 
 @pytest.fixture(scope="module")
-def stack(pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+def stack(module_pg_url, redis_url, tmp_path_factory):  # type: ignore[no-untyped-def]
+    pg_url = module_pg_url
     data_dir = tmp_path_factory.mktemp("celery")
     env = zhiku_env(
         {

@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import validation_words
-from api.reasons import language_of, localize
-from api.web.i18n import CHINESE
+from api.reasons import in_script, language_of, localize
+from api.web.i18n import CHINESE, TRADITIONAL
 from core import request_context
 from core.db.outages import UNAVAILABLE_ERRORS, database_outage
 from core.errors import (
@@ -175,9 +175,13 @@ def _validation_errors(exc: RequestValidationError, language: str) -> list[dict[
 
 
 def _message(error: dict[str, Any], language: str) -> str:
-    if language != CHINESE:
+    if language not in (CHINESE, TRADITIONAL):
         return str(error.get("msg", ""))
-    return validation_words.chinese(error, lambda text: localize(text, language) or text)
+    return validation_words.chinese(
+        error,
+        lambda text: localize(text, language) or text,
+        lambda words: in_script(words, language),
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -9,9 +9,10 @@ body (JSON in memory, multipart files on disk). ``RequestGuard`` runs first:
    to the route in ``scope["state"]`` (``api.deps.get_principal`` reuses it);
 2. the body is counted as it arrives, with or without a Content-Length, against the cap of
    its route: small for JSON routes, files × bytes for uploads (413 past it);
-3. an upload's multipart stream is followed as it arrives: too many files or fields is
-   refused at once, and a file past the per-file limit is cut to one byte over the limit,
-   so the route refuses that file alone (413 in its ``errors``) without spooling the rest.
+3. an upload's multipart stream is followed as it arrives (``api.multipart_watch``): too many
+   files or fields is refused at once, and a file past the per-file limit is cut to one byte
+   over the limit, so the route refuses that file alone (413 in its ``errors``) without
+   spooling the rest.
 
 A key may be narrowed by its owner (``api.scopes``: only the chat, or only uploads) and bound
 to browser origins (``api.origins``, the widget): both are checked here too, before the body,
@@ -31,13 +32,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import anyio.to_thread
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import cookies, origins, scopes
 from api.errors import error_headers, public_detail, status_for
+from api.multipart_watch import multipart_watch
 from api.rate_limits import over_rate
 from api.reasons import language_of, localize
 from core.access import Principal
@@ -231,7 +232,7 @@ class RequestGuard:
         if declared is not None and (not declared.isdigit() or int(declared) > plan.cap):
             await _answer(scope, receive, send, 413, _too_large(plan.cap))
             return
-        watch = _multipart_watch(headers.get(b"content-type"), plan, self._limits)
+        watch = multipart_watch(headers.get(b"content-type"), plan.files, self._limits)
         seen = 0
         refused = False
         started = False
@@ -273,125 +274,6 @@ class RequestGuard:
         await self.app(scope, guarded_receive, guarded_send)
 
 
-class _MultipartWatch:
-    """Follows an upload's multipart stream beside the framework's own parser.
-
-    Counts file parts and field parts, and sizes each; ``feed`` returns the chunk to pass on,
-    less the bytes of a file past ``max_upload_bytes + 1`` (enough for the route to refuse that
-    file, and no more on disk). A stream it cannot follow is left to the framework (400).
-    """
-
-    def __init__(self, boundary: bytes, limits: LimitsSettings, max_files: int) -> None:
-        self.refusal: tuple[int, str] | None = None
-        self._limits = limits
-        self._max_files = max_files
-        self._files = 0
-        self._fields = 0
-        self._is_file = False
-        self._part_bytes = 0
-        self._header_bytes = 0
-        self._header_name = b""
-        self._header_value = b""
-        self._disposition = b""
-        self._chunk = b""
-        self._cuts: list[tuple[int, int]] = []
-        self._lost = False
-        self._parser = MultipartParser(
-            boundary,
-            callbacks={
-                "on_part_begin": self._on_part_begin,
-                "on_header_field": self._on_header_field,
-                "on_header_value": self._on_header_value,
-                "on_header_end": self._on_header_end,
-                "on_headers_finished": self._on_headers_finished,
-                "on_part_data": self._on_part_data,
-            },
-        )
-
-    def feed(self, chunk: bytes) -> bytes:
-        if self._lost:
-            return chunk
-        self._chunk, self._cuts = chunk, []
-        try:
-            self._parser.write(chunk)
-        except Exception:  # malformed: the framework's parser answers it
-            self._lost = True
-            return chunk
-        if not self._cuts:
-            return chunk
-        kept, start = [], 0
-        for cut_start, cut_end in self._cuts:
-            kept.append(chunk[start:cut_start])
-            start = cut_end
-        kept.append(chunk[start:])
-        return b"".join(kept)
-
-    def _refuse(self, status: int, detail: str) -> None:
-        if self.refusal is None:
-            self.refusal = (status, detail)
-
-    def _on_part_begin(self) -> None:
-        self._is_file = False
-        self._part_bytes = self._header_bytes = 0
-        self._header_name = self._header_value = self._disposition = b""
-
-    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._count_header(end - start)
-        self._header_name += data[start:end]
-
-    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._count_header(end - start)
-        self._header_value += data[start:end]
-
-    def _on_header_end(self) -> None:
-        if self._header_name.strip().lower() == b"content-disposition":
-            self._disposition = self._header_value
-        self._header_name = self._header_value = b""
-
-    def _count_header(self, length: int) -> None:
-        self._header_bytes += length
-        if self._header_bytes > self._limits.max_part_header_bytes:
-            self._refuse(400, f"a part's headers exceed {self._limits.max_part_header_bytes} bytes")
-
-    def _on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._disposition)
-        self._is_file = b"filename" in options or b"filename*" in options
-        if self._is_file:
-            self._files += 1
-            if self._files > self._max_files:
-                self._refuse(400, f"at most {self._max_files} files per upload")
-        else:
-            self._fields += 1
-            if self._fields > self._limits.max_form_fields:
-                self._refuse(400, f"at most {self._limits.max_form_fields} form fields")
-
-    def _on_part_data(self, data: bytes, start: int, end: int) -> None:
-        length = end - start
-        if not self._is_file:
-            self._part_bytes += length
-            if self._part_bytes > self._limits.max_form_field_bytes:
-                self._refuse(413, f"a form field exceeds {self._limits.max_form_field_bytes} bytes")
-            return
-        room = max(0, self._limits.max_upload_bytes + 1 - self._part_bytes)
-        self._part_bytes += length
-        # Only bytes of the chunk in hand can be cut; the parser may also hand back a few
-        # bytes held over from the previous chunk (a boundary that was not one).
-        if length > room and data is self._chunk:
-            self._cuts.append((start + room, end))
-
-
-def _multipart_watch(
-    content_type: bytes | None, plan: _BodyPlan, limits: LimitsSettings
-) -> _MultipartWatch | None:
-    if plan.files is None or content_type is None:
-        return None
-    kind, options = parse_options_header(content_type)
-    boundary = options.get(b"boundary")
-    if kind != b"multipart/form-data" or not boundary:
-        return None
-    return _MultipartWatch(boundary, limits, plan.files)
-
-
 def _too_large(cap: int) -> str:
     return f"request body larger than the {cap} byte limit for this route"
 
@@ -400,7 +282,7 @@ async def _within_rate(scope: Scope, receive: Receive, send: Send) -> bool:
     """False once a 429 was sent: the caller or its tenant is over its rate (api.rate_limits),
     checked here so that a refused upload is never read."""
     principal = scope.get("state", {}).get(PRINCIPAL_STATE_KEY)
-    refusal = over_rate(scope, principal) if isinstance(principal, Principal) else None
+    refusal = await over_rate(scope, principal) if isinstance(principal, Principal) else None
     if refusal is not None:
         await _answer(scope, receive, send, 429, public_detail(refusal), error_headers(refusal))
     return refusal is None

@@ -7,18 +7,22 @@ pattern, its parts (a file name, a number, a nested reason) carried over, a nest
 translated in turn. A sentence with no pattern stays English rather than being guessed at;
 ``tests/api/test_reasons_coverage.py`` reads every raise site from the source and fails on
 one without a pattern (request refusals live in ``api.reasons_refusals``; 422 field errors
-are worded by type in ``api.validation_words``). Any Chinese tag (zh-TW and zh-HK included)
-reads Simplified Chinese, the one Chinese the portal has.
+are worded by type in ``api.validation_words``). The patterns are written in Simplified; a
+caller whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant, as ``api.web.i18n`` reads
+tags) gets each template converted by OpenCC (``core.text_forms.to_traditional``) before its
+parts are filled in, so a file name or other value the caller sent is never rewritten.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
 from api.reasons_refusals import COMPONENTS, REFUSALS
 from api.web import i18n
+from core.text_forms import to_traditional
 
 _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
@@ -166,12 +170,24 @@ _NESTED = frozenset({"reason", "why"})
 
 def localize(text: str | None, language: str) -> str | None:
     """``text`` in ``language`` when a pattern knows it; otherwise unchanged."""
-    if text is None or language != i18n.CHINESE:
+    if text is None or language not in (i18n.CHINESE, i18n.TRADITIONAL):
         return text
-    return _chinese(text, depth=0)
+    return _chinese(text, language, depth=0)
 
 
-def _chinese(text: str, depth: int) -> str:
+def in_script(words: str, language: str) -> str:
+    """Our own Simplified ``words`` (a template, placeholders unfilled) as ``language``
+    writes them: converted for Traditional, else as they are."""
+    return _traditional(words) if language == i18n.TRADITIONAL else words
+
+
+@lru_cache(maxsize=1024)
+def _traditional(words: str) -> str:
+    # Only our own templates come here (a bounded set), never a caller's text.
+    return to_traditional(words)
+
+
+def _chinese(text: str, language: str, depth: int) -> str:
     if depth > 3:
         return text
     for pattern, template in _PATTERNS:
@@ -179,17 +195,18 @@ def _chinese(text: str, depth: int) -> str:
         if match is None:
             continue
         parts = {
-            key: _chinese(value, depth + 1) if key in _NESTED else value
+            key: _chinese(value, language, depth + 1) if key in _NESTED else value
             for key, value in match.groupdict().items()
         }
-        if "component" in parts:
-            parts["component"] = COMPONENTS.get(parts["component"], parts["component"])
-        return template.format(**parts)
+        if parts.get("component") in COMPONENTS:
+            parts["component"] = in_script(COMPONENTS[parts["component"]], language)
+        return in_script(template, language).format(**parts)
     return text
 
 
 def language_of(connection: HTTPConnection) -> str:
-    """The caller's language: the portal's remembered choice, else ``Accept-Language``."""
+    """The caller's language: the portal's remembered choice, else ``Accept-Language``
+    (``i18n.CHINESE``, ``i18n.TRADITIONAL`` or ``i18n.ENGLISH``)."""
     return i18n.pick(
         None,
         connection.cookies.get(i18n.LANGUAGE_COOKIE),

@@ -142,24 +142,29 @@ _FALLBACK = "输入无效（{type}）"
 _INVALID_VALUE = "值无效"
 
 
-def chinese(error: Mapping[str, Any], localize_reason: Callable[[str], str]) -> str:
+def chinese(
+    error: Mapping[str, Any],
+    localize_reason: Callable[[str], str],
+    script: Callable[[str], str] = str,
+) -> str:
     """One pydantic error in Chinese. ``value_error``/``assertion_error`` carry our own
     validators' sentences: those go through ``localize_reason`` (the patterns in
-    ``api.reasons``)."""
+    ``api.reasons``). ``script`` writes our own (Simplified) words in the caller's script,
+    templates before they are filled in (``api.reasons.in_script``)."""
     kind = str(error.get("type", ""))
     ctx = error.get("ctx") or {}
     if kind in ("value_error", "assertion_error"):
         reason = ctx.get("error")
         text = str(reason) if reason is not None else ""
-        return localize_reason(text) if text else _INVALID_VALUE
-    template = TEMPLATES.get(kind, _FALLBACK)
+        return localize_reason(text) if text else script(_INVALID_VALUE)
+    template = script(TEMPLATES.get(kind, _FALLBACK))
     values = {key: _shown(value) for key, value in ctx.items()}
     values["type"] = kind[:_MAX_CTX_CHARS]
-    values["container"] = _CONTAINERS.get(str(ctx.get("field_type", "")), "")
+    values["container"] = script(_CONTAINERS.get(str(ctx.get("field_type", "")), ""))
     try:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):
-        return _INVALID_VALUE  # a context pydantic did not give: no number is invented
+        return script(_INVALID_VALUE)  # a context pydantic did not give: no number is invented
 
 
 def _shown(value: object) -> str:

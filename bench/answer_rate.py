@@ -41,7 +41,9 @@ from typing import Any, cast
 
 from bench.answer_rate_cases import CASES, Case
 from bench.common import REPO_ROOT, machine_info
-from core.settings import LlmBackendSettings, LlmSettings, RetrievalSettings, Settings
+from core.settings import Settings
+from core.settings_llm import LlmBackendSettings, LlmSettings
+from core.settings_retrieval import RetrievalSettings
 from llm import prompts
 from llm.citations import repair_citations
 from llm.client import Message, StreamEvent, TextDelta
@@ -51,7 +53,9 @@ from llm.routing import LlmRouter
 from retrieval.context import Passage
 from retrieval.filters import MetadataFilters
 from retrieval.language import query_language
-from services.answers import AnswerService, Final, Prepared, _passage_text
+from services.answer_types import Final, Prepared
+from services.answers import AnswerService
+from services.passage_forms import passage_text
 
 RESULTS = REPO_ROOT / "bench" / "results"
 # Enough for a one- or two-sentence answer with citations; a rambling one is cut.
@@ -137,7 +141,7 @@ async def answer_case(
     passages = passages_of(case)
     # What AnswerService.prepare builds once retrieval has found these passages.
     messages = prompts.answer_messages(
-        case.question, [_passage_text(p) for p in passages], version=version
+        case.question, [passage_text(p) for p in passages], version=version
     )
     prepared = Prepared(
         question=case.question, search_query=case.question,

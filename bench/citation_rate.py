@@ -39,7 +39,9 @@ from typing import Any, cast
 
 from bench.answer_rate import OneRouter, RecordingRouter, normalise
 from bench.common import REPO_ROOT, machine_info, shared_data_dir
-from core.settings import LlmSettings, RetrievalSettings, Settings
+from core.settings import Settings
+from core.settings_llm import LlmSettings
+from core.settings_retrieval import RetrievalSettings
 from llm import prompts
 from llm.attribution import terms
 from llm.citations import is_dont_know, repair_citations
@@ -49,7 +51,9 @@ from llm.reply_language import refusal, reply_language
 from llm.routing import LlmRouter
 from retrieval.context import Passage
 from retrieval.filters import MetadataFilters
-from services.answers import AnswerService, Final, Prepared, _passage_text
+from services.answer_types import Final, Prepared
+from services.answers import AnswerService
+from services.passage_forms import passage_text
 
 RESULTS = REPO_ROOT / "bench" / "results"
 SUMMARY = RESULTS / "summary.json"
@@ -194,7 +198,7 @@ def passages_of(question: Question) -> list[Passage]:
 
 async def answer(service: AnswerService, router: RecordingRouter, question: Question) -> Outcome:
     passages = passages_of(question)
-    messages = prompts.answer_messages(question.text, [_passage_text(p) for p in passages])
+    messages = prompts.answer_messages(question.text, [passage_text(p) for p in passages])
     prepared = Prepared(
         question=question.text, search_query=question.text, language=question.language,
         filters=MetadataFilters(), result=cast(Any, None), passages=passages,

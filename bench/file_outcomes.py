@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidInput, UnprocessableDocument, UnsupportedFormat
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.archives import is_archive, unpack
 from ingest.parsing import parse_document
 

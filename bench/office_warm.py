@@ -36,11 +36,11 @@ from ingest import office_warm
 from ingest.office_convert import (
     _REGISTRY,
     LIBREOFFICE_TARGETS,
-    SOFFICE_FLAGS,
     ConvertLimits,
     _run,
     convert,
 )
+from ingest.soffice_flags import SOFFICE_FLAGS
 
 _SAVE_AS = {"doc": "MS Word 97", "odt": "writer8", "xls": "MS Excel 97", "ppt": "MS PowerPoint 97"}
 _SOURCE = {"doc": "docx", "odt": "docx", "xls": "xlsx", "ppt": "pptx"}

@@ -24,7 +24,8 @@ import pypdfium2 as pdfium
 
 from bench.common import machine_info, markdown_table, shared_data_dir, write_json
 from core.errors import UnprocessableDocument
-from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings, ParsingSettings
+from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings
+from core.settings_parsing import ParsingSettings
 from index.tokens import token_counter
 from ingest.chunking import Chunker
 from ingest.parsing import parse_document

@@ -34,7 +34,8 @@ from bench.retrieval_data import (
     sparse_vectors,
 )
 from core.access import Principal
-from core.settings import RetrievalSettings, Settings
+from core.settings import Settings
+from core.settings_retrieval import RetrievalSettings
 from index.embedding import Embedder
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.sparse import Bm25Encoder

@@ -143,7 +143,8 @@ def main() -> None:
     queries = [dataset.queries[q] for q in sorted(dataset.qrels["test"])[: args.queries]]
     report["rss_before_build_gib"] = round(rss_gib(), 2)
 
-    from core.settings import RetrievalSettings, Settings
+    from core.settings import Settings
+    from core.settings_retrieval import RetrievalSettings
     from retrieval.search import Retriever
     from zhiku.container import build_model
 

@@ -11,7 +11,10 @@ most ``burst / rate`` seconds ahead of now; so in any window of ``w`` seconds at
 when every one has room, charging all of them or none: a key refused by its own bucket does
 not use up its tenant's. In Redis this is one Lua script, on Redis's own clock (so API
 processes whose clocks differ share one budget). A Redis that does not answer must not refuse
-everyone: this process's own buckets stand in until it answers again.
+everyone, nor hold every request up: this process's own buckets stand in, and Redis is asked
+again only after ``REDIS_RETRY_S``, so an outage costs one timeout every few seconds rather
+than one per request. A Redis check blocks (a socket round trip): ``blocking`` tells the
+caller to run it off the event loop (``api.rate_limits``); this process's buckets never block.
 """
 
 from __future__ import annotations
@@ -47,9 +50,16 @@ class Verdict:
 
 ADMIT = Verdict(True)
 _SLACK_S = 1e-9
+# After Redis failed to answer, how long this process counts alone before asking it again.
+REDIS_RETRY_S = 5.0
 
 
 class RateBuckets(Protocol):
+    @property
+    def blocking(self) -> bool:
+        """Whether ``hit`` may wait on the network now: call it off the event loop."""
+        ...
+
     def hit(self, wanted: Sequence[Bucket]) -> Verdict: ...
 
 
@@ -64,6 +74,8 @@ def _check(tat: float, now: float, bucket: Bucket) -> tuple[float, float]:
 
 class LocalBuckets:
     """Buckets of this process. ``clock``: seconds, monotonic (tests pass their own)."""
+
+    blocking = False  # a dict and a lock: cheap enough for the event loop
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -123,20 +135,44 @@ return {0}
 
 class RedisBuckets:
     """Buckets shared by every process that uses the same Redis and ``prefix``. ``clock``:
-    None (production) for Redis's own; tests pass theirs to replay arrival times."""
+    None (production) for Redis's own; tests pass theirs to replay arrival times.
+    ``timeout_s``: how long one check waits on Redis (connecting, then answering) before
+    this process counts alone."""
 
     def __init__(
-        self, url: str, *, prefix: str = "zhiku:rate:", clock: Callable[[], float] | None = None
+        self,
+        url: str,
+        *,
+        prefix: str = "zhiku:rate:",
+        clock: Callable[[], float] | None = None,
+        timeout_s: float = 0.5,
     ) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        # No retries, whatever the client's default: each would add a timeout (and a backoff)
+        # to a request waiting on a Redis that does not answer.
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
         self._script = self._redis.register_script(_HIT)
         self._prefix = prefix
         self._clock = clock
         self._fallback = LocalBuckets()
+        self._down_until = 0.0  # time.monotonic(); until then Redis is not asked
+
+    @property
+    def blocking(self) -> bool:
+        """False while Redis is left alone after an outage: then ``hit`` counts here."""
+        return time.monotonic() >= self._down_until
 
     def hit(self, wanted: Sequence[Bucket]) -> Verdict:
+        if not self.blocking:
+            return self._fallback.hit(wanted)
         keys = [self._prefix + bucket.name for bucket in wanted]
         args: list[float | str] = [self._clock() if self._clock is not None else ""]
         for bucket in wanted:
@@ -144,7 +180,12 @@ class RedisBuckets:
         try:
             reply = self._script(keys=keys, args=args)
         except Exception as exc:  # redis.RedisError, a timeout, a closed socket
-            logger.warning("rate limits: Redis did not answer (%s); counting in this process", exc)
+            self._down_until = time.monotonic() + REDIS_RETRY_S
+            logger.warning(
+                "rate limits: Redis did not answer (%s); counting in this process for %.0f s",
+                exc,
+                REDIS_RETRY_S,
+            )
             return self._fallback.hit(wanted)
         if int(reply[0]) == 0:
             return ADMIT

@@ -35,3 +35,6 @@ class RateLimitSettings(BaseModel):
     upload: RouteRates = RouteRates(
         per_key_per_minute=600, per_tenant_per_minute=2400, burst_seconds=30.0
     )
+    # With Redis: how long a check waits on it (connecting, then answering) before this
+    # process counts alone for a few seconds (``core.rate_buckets.REDIS_RETRY_S``).
+    redis_timeout_s: float = Field(default=0.5, gt=0, le=10)

@@ -63,9 +63,11 @@ def to_simplified(text: str, config: str = SEARCH_CONVERSION) -> str:
 
 
 def to_traditional(text: str) -> str:
-    """``text`` with Simplified Chinese written as Traditional (OpenCC's ``s2t``, phrase-aware:
-    后天 → 後天 but 皇后 stays); anything else is left as is."""
-    return to_simplified(text, "s2t.json")
+    """``text`` with Simplified Chinese written as Traditional (OpenCC's ``s2tw``, phrase-aware:
+    后天 → 後天 but 皇后 stays); anything else is left as is. ``s2tw`` rather than ``s2t``:
+    the character forms readers in Taiwan and Hong Kong write (為, 裡), not OpenCC's own
+    standard (爲, 裏); words are not localised (文檔 stays, as ``s2twp`` would make it 文件)."""
+    return to_simplified(text, "s2tw.json")
 
 
 def search_form(text: str) -> str:

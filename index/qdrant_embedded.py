@@ -11,14 +11,15 @@ the GIL for its whole run (measured: no other Python thread moves), so the servi
 (:mod:`index.shard_optimize`) once the store is idle (:mod:`index.idle_optimizer`), searching
 and writing the live shard meanwhile; a store built directly optimizes in process, at the end
 of the ``upsert`` that passes ``optimize_after`` unless ``optimize_idle_s`` is given.
+
+The folder lock is :mod:`index.embedded_folder_lock`; the search and scrolls of an open shard
+are :mod:`index.embedded_reads`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -32,37 +33,26 @@ from core.errors import Component, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import shard_optimize as isolated
+from index.embedded_folder_lock import LOCK_FILE, FolderLock
 from index.embedded_generations import EmbeddedGenerations
+from index.embedded_reads import (
+    in_document_order,
+    scroll_document_ids,
+    scroll_records,
+    search_shard,
+)
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
-from index.qdrant_embedded_models import (
-    chunk_of,
-    compile_filter,
-    engine_points_of,
-    fusion_of,
-    search_legs,
-)
+from index.qdrant_embedded_models import compile_filter, engine_points_of
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import (
-    ACCESS,
-    DENSE,
-    DOC_ID,
-    POSITION,
-    SPARSE,
-    TENANT,
-    ChunkPoint,
-    ScoredChunk,
-    ranked,
-)
+from index.types import ACCESS, DENSE, SPARSE, ChunkPoint, ScoredChunk
 
 log = logging.getLogger(__name__)
 
-_PAGE = 256
 _SEGMENTS = 8
 # Seconds without a write or search before a serving process's store optimizes.
 OPTIMIZE_IDLE_S = QdrantSettings().optimize_idle_s
 _META = "zhiku.json"
-_LOCK = ".zhiku.lock"
 # Points written during a child's optimize kept for its replay; past this the optimize is
 # abandoned (and retried later) rather than holding more in memory.
 REPLAY_LIMIT = 50_000
@@ -72,30 +62,6 @@ _INDEX_SCHEMAS: dict[str, Any] = {
     "integer": edge.IntegerIndexParams(lookup=True, range=True),
     "float": edge.PayloadSchemaType.Float,
 }
-
-
-class _FolderLock:
-    """An exclusive ``flock`` on a file in the folder: released on close or process death."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self._fd: int | None = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            os.close(self._fd)
-            self._fd = None
-            raise UpstreamUnavailable(
-                f"the embedded vector store at {folder} is open in another process or store "
-                "object: stop it, or share the index through a Qdrant server (ZHIKU_QDRANT__URL)",
-                component=Component.VECTOR_STORE,
-            ) from exc
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 class EmbeddedQdrantStore:
@@ -142,7 +108,7 @@ class EmbeddedQdrantStore:
             default_segment_number=_SEGMENTS, indexing_threshold=indexing_threshold_kb
         )
         isolated.restore(self._path)  # a swap interrupted by a crash: the old shard back
-        self._lock: _FolderLock | None = _FolderLock(self._path)
+        self._lock: FolderLock | None = FolderLock(self._path)
         isolated.clean(self._path)  # what an interrupted optimize left beside it
         self._shard: edge.EdgeShard | None = None
         self._dim: int | None = None
@@ -301,7 +267,7 @@ class EmbeddedQdrantStore:
         with self._writes:
             with self._reading() as (shard, _):
                 shard.flush()
-            isolated.copy_shard(self._path, staging, _LOCK)
+            isolated.copy_shard(self._path, staging, LOCK_FILE)
             self._replay, self._replay_points = [], 0
             taken = self._optimizer.pending
             if self._closing:
@@ -326,7 +292,7 @@ class EmbeddedQdrantStore:
                 optimized.flush()
             finally:
                 optimized.close()
-            lock = _FolderLock(staging)  # moves into place with the folder
+            lock = FolderLock(staging)  # moves into place with the folder
             try:
                 with self._gate.exclusive():
                     old = self._swap(staging, dim)
@@ -358,52 +324,14 @@ class EmbeddedQdrantStore:
 
     def generations(self) -> EmbeddedGenerations:
         """Re-indexing beside the live shard (:mod:`index.embedded_generations`)."""
-        return EmbeddedGenerations(self, _FolderLock, _INDEX_SCHEMAS)
+        return EmbeddedGenerations(self, FolderLock, _INDEX_SCHEMAS)
 
     # --- reads --------------------------------------------------------------------------
 
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         self._optimizer.touch()  # postpones a waiting optimize
         with self._reading() as (shard, dim):
-            return self._search(shard, dim, request, scope)
-
-    def _search(
-        self, shard: edge.EdgeShard, dim: int, request: SearchRequest, scope: Scope
-    ) -> list[ScoredChunk]:
-        common.check_search(request, dim)
-        engine_filter = compile_filter(common.read_filter(scope, request.filter))
-        exact = common.use_exact(
-            request,
-            lambda: shard.count(edge.CountRequest(exact=False, filter=engine_filter)),
-            lambda: shard.count(edge.CountRequest(exact=True, filter=engine_filter)),
-            lambda: shard.info().points_count,
-            self._exact_below,
-        )
-        legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
-        if len(legs) == 1:
-            leg, params = legs[0]
-            query = edge.QueryRequest(
-                limit=request.limit,
-                query=leg,
-                filter=engine_filter,
-                params=params,
-                with_payload=request.with_payload,
-            )
-        else:
-            depth = max(request.prefetch_limit, request.limit)
-            query = edge.QueryRequest(
-                limit=request.limit,
-                prefetches=[
-                    edge.Prefetch(limit=depth, query=leg, filter=engine_filter, params=params)
-                    for leg, params in legs
-                ],
-                query=fusion_of(request),
-                filter=engine_filter,
-                with_payload=request.with_payload,
-            )
-        return ranked(
-            ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in shard.query(query)
-        )
+            return search_shard(shard, dim, request, scope, self._exact_below)
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         engine_filter = compile_filter(common.read_filter(scope, filter))
@@ -415,40 +343,16 @@ class EmbeddedQdrantStore:
     ) -> list[ChunkPoint]:
         flt = common.read_filter(scope, common.document_filter(scope.tenant_id, doc_id))
         engine_filter = compile_filter(flt)
-        records: list[edge.Record] = []
-        offset: Any = None
         with self._reading() as (shard, _):  # one shard for every page
-            while True:
-                page, offset = shard.scroll(
-                    edge.ScrollRequest(
-                        offset=offset,
-                        limit=_PAGE,
-                        filter=engine_filter,
-                        with_payload=True,
-                        with_vector=with_vectors,
-                    )
-                )
-                records.extend(page)
-                if offset is None:
-                    break
-        chunks = [chunk_of(r) for r in records]
-        chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
-        return chunks
+            records = scroll_records(shard, engine_filter, with_vectors)
+        return in_document_order(records)
 
     def document_ids(self) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
-        offset: Any = None
         self._require_open()
         if self._shard is None:
-            return found  # no index yet
+            return set()  # no index yet
         with self._reading() as (shard, _):
-            while True:
-                page, offset = shard.scroll(
-                    edge.ScrollRequest(offset=offset, limit=_PAGE, with_payload=[TENANT, DOC_ID])
-                )
-                found.update((r.payload[TENANT], r.payload[DOC_ID]) for r in page if r.payload)
-                if offset is None:
-                    return found
+            return scroll_document_ids(shard)
 
     def close(self) -> None:
         self._optimizer.stop()

@@ -45,6 +45,7 @@ from pathlib import Path
 
 from core.errors import UnprocessableDocument
 from ingest import office_warm
+from ingest.soffice_flags import SOFFICE_FLAGS
 
 logger = logging.getLogger(__name__)
 
@@ -64,17 +65,6 @@ LIBREOFFICE_TARGETS: dict[str, tuple[str, str]] = {
 # pandoc reads EPUB (a zip of XHTML chapters) better than LibreOffice, which cannot import it.
 PANDOC_TARGETS: dict[str, str] = {"epub": "html"}
 CONVERTED_FORMATS = frozenset(LIBREOFFICE_TARGETS) | frozenset(PANDOC_TARGETS)
-# soffice without a window, a splash, a first-start wizard, a lock check or a restore offer
-# (``ingest/uno_helper.py`` has its own copy: it runs outside the project).
-SOFFICE_FLAGS = (
-    "--headless",
-    "--invisible",
-    "--nologo",
-    "--nodefault",
-    "--nofirststartwizard",
-    "--nolockcheck",
-    "--norestore",
-)
 # A modern Office file its parser could not read (ISO "Strict" OOXML, a file written by an
 # unusual program) is saved again by LibreOffice in the common dialect and read once more.
 ROUND_TRIPS: dict[str, tuple[str, str]] = {

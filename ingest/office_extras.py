@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from core.settings import ParsingSettings
+from core.settings_parsing import ParsingSettings
 from ingest.office_charts import WorkbookCells, chart_texts
 from ingest.types import Element
 

@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from ingest.soffice_flags import SOFFICE_FLAGS
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 _HELPER = Path(__file__).with_name("uno_helper.py")
 _START_TIMEOUT_S = 90.0
@@ -158,6 +160,7 @@ class WarmOffice:
             self._soffice,
             self._profile.as_uri(),
             pipe,
+            *SOFFICE_FLAGS,
         ]
         self._proc = subprocess.Popen(
             command,

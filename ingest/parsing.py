@@ -31,7 +31,8 @@ from dataclasses import replace
 from typing import Any
 
 from core.errors import InvalidInput, UnprocessableDocument
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest import unstructured_runtime
 from ingest.attachments import (
     ATTACHMENT_SECTION,

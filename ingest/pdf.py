@@ -37,7 +37,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from core.errors import UnprocessableDocument
-from core.settings import ParsingSettings
+from core.settings_parsing import ParsingSettings
 from ingest.pdf_elements import to_unstructured
 from ingest.pdf_tables import MIN_RULES, PdfTable, find_tables
 from ingest.pdf_text import PageText, read_page

@@ -2,11 +2,13 @@
 Debian's ``python3-uno`` is built for; the project's venv cannot import ``uno``), never
 imported by the project.
 
-It starts one ``soffice --headless --accept=pipe,...`` on the profile folder it is given,
-connects to it over UNO, then converts one file per request line read from stdin, answering one
-JSON line on stdout per request. It exits, and takes soffice with it, when stdin closes (its
-parent, :mod:`ingest.office_warm`, ended or died). The parent runs it in a process group of its
-own under an address-space limit (inherited by soffice) and kills the group on a timeout.
+Arguments: soffice, the profile folder's URI, the pipe's name, then soffice's flags
+(:mod:`ingest.soffice_flags`). It starts one ``soffice <flags> --accept=pipe,...`` on the
+profile folder, connects to it over UNO, then converts one file per request line read from
+stdin, answering one JSON line on stdout per request. It exits, and takes soffice with it, when
+stdin closes (its parent, :mod:`ingest.office_warm`, ended or died). The parent runs it in a
+process group of its own under an address-space limit (inherited by soffice) and kills the
+group on a timeout.
 
 Requests: ``{"src": path, "dst": path, "filter": "MS Word 2007 XML"}``.
 Answers: ``{"ok": true}``, ``{"ok": false, "error": "..."}``; the first line is
@@ -105,20 +107,16 @@ def _end_with_parent(parent: int) -> None:
 
 
 def main() -> int:
-    soffice, profile_uri, pipe = sys.argv[1:4]
+    # The flags come from the parent (ingest.soffice_flags): this program cannot import the
+    # project.
+    soffice, profile_uri, pipe, *flags = sys.argv[1:]
     if os.getpgid(0) == os.getpid():  # our own group (as the parent starts us): safe to end
         threading.Thread(target=_end_with_parent, args=(os.getppid(),), daemon=True).start()
     office = subprocess.Popen(
         [
             soffice,
             f"-env:UserInstallation={profile_uri}",
-            "--headless",
-            "--invisible",
-            "--nologo",
-            "--nodefault",
-            "--nofirststartwizard",
-            "--nolockcheck",
-            "--norestore",
+            *flags,
             f"--accept=pipe,name={pipe};urp;StarOffice.ComponentContext",
         ],
         stdin=subprocess.DEVNULL,

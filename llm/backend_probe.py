@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 
 # How long a probe's result stands: readiness follows a backend going down within this.
 PROBE_TTL_S = 5.0

@@ -21,7 +21,7 @@ import httpx
 import openai
 
 from core.errors import Component, InvalidInput, UpstreamUnavailable
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 from llm import telemetry
 
 log = logging.getLogger(__name__)

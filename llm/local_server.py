@@ -27,7 +27,7 @@ from typing import IO, Self
 
 import httpx
 
-from core.settings import LlmBackendSettings, LocalLlmSettings
+from core.settings_llm import LlmBackendSettings, LocalLlmSettings
 from llm.packaged_models import MODELS, ensure_model
 
 LOG_TAIL_CHARS = 3000

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 from core.errors import Component, NotFound, UpstreamUnavailable
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.client import (
     BackendUnavailable,
     Completion,

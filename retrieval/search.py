@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from core import metrics, tracing
 from core.access import Principal
 from core.errors import InvalidInput
-from core.settings import RetrievalSettings
+from core.settings_retrieval import RetrievalSettings
 from index import types as fields
 from index.embedding import Embedder
 from index.models import dense_languages_of

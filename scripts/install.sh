@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Install Zhiku into a virtual environment kept outside the clone, reused while
-# pyproject.toml and constraints.txt are unchanged. Prints the venv path on its last line.
+# Install Zhiku into a virtual environment kept outside the clone, every Python package from
+# the hashed lock requirements/dev.lock (made by scripts/lock.sh), reused while that lock is
+# unchanged. Prints the venv path on its last line.
 #
-#   ZHIKU_VENV      where the venv lives (default: ~/.cache/zhiku/venv-<hash of the deps>)
+#   ZHIKU_VENV      where the venv lives (default: ~/.cache/zhiku/venv-<hash of the lock>)
 #   ZHIKU_NO_APT=1  skip the Debian packages (OCR, file-type detection)
+#
+# The lock pins PyTorch's CPU build (torch==2.13.0+cpu), which is on PyTorch's index, not PyPI:
+# where pip's configuration does not already find it, run with
+# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu (the hash decides the file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,50 +41,67 @@ if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
   fi
 fi
 
-# --- llama.cpp (the embedded answer model): its wheel is compiled from source, 8-15 minutes on
-# two cores, so it is built once per version into a cache every venv reuses (pip --find-links).
+# --- llama.cpp (the embedded answer model): its wheel is compiled from the lock's hash-checked
+# sdist, 8-15 minutes on two cores, so it is built once per version into a cache every venv
+# reuses. (A wheel built here has no published hash: it is installed by version from the cache.)
 # Portable build: no CPU-specific instructions, no multimodal (llava) parts.
+lock=requirements/dev.lock
 wheel_dir="$HOME/.cache/zhiku/wheels"
+llama_version=$(sh requirements/lock_entry.sh llama-cpp-python "$lock" | sed -n 's/^llama-cpp-python==\([^ ;]*\).*/\1/p')
 build_llama_wheel() {  # $1: the venv whose pip builds it
-  local version tmp
-  version=$("$py" -c 'import re, tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(next((m[1] for d in deps if (m := re.match(r"llama-cpp-python(?:\[[^]]*\])?==([\w.]+)", d))), ""))')
-  [ -n "$version" ] || return 0
-  if ls "$wheel_dir"/llama_cpp_python-"$version"-*.whl >/dev/null 2>&1; then return 0; fi
+  local tmp
+  [ -n "$llama_version" ] || return 0
+  if ls "$wheel_dir"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then return 0; fi
   if ! command -v g++ >/dev/null && [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends g++ make >&2
   fi
-  log "building llama-cpp-python $version (once, 8-15 minutes)"
+  log "building llama-cpp-python $llama_version (once, 8-15 minutes)"
   mkdir -p "$wheel_dir"
   tmp=$(mktemp -d "$wheel_dir/.build-XXXXXX")
-  # Built aside and moved in whole: an interrupted build leaves no half wheel to reuse.
+  sh requirements/lock_entry.sh llama-cpp-python "$lock" > "$tmp/llama.req"
+  # Built aside and moved in whole: an interrupted build leaves no half wheel to reuse. Its
+  # build backend (scikit-build-core) comes by build isolation, as in the Dockerfile.
   CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" nice -n 10 \
-    "$1/bin/pip" wheel -q --no-deps -w "$tmp" "llama-cpp-python==$version" >&2
+    "$1/bin/pip" wheel -q --require-hashes --no-deps -w "$tmp" -r "$tmp/llama.req" >&2
   mv "$tmp"/llama_cpp_python-*.whl "$wheel_dir"/
   rm -rf "$tmp"
 }
 
-# --- Python environment, keyed by the dependency files.
+# --- Python environment, keyed by the lock (which pins every package, hashes included).
 py=${PYTHON:-python3}
-# Bump when the steps below change; the key also covers the declared dependencies.
-recipe=1
-deps=$("$py" -c 'import tomllib, json; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(json.dumps([p["dependencies"], p["optional-dependencies"]], sort_keys=True))')
-key=$(printf '%s\n%s\n' "$recipe" "$deps" | cat - constraints.txt | sha256sum | cut -c1-12)
+# Bump when the steps below change.
+recipe=2
+key=$(printf '%s\n' "$recipe" | cat - "$lock" | sha256sum | cut -c1-12)
 venv=${ZHIKU_VENV:-$HOME/.cache/zhiku/venv-$key}
-if [ ! -f "$venv/.zhiku-installed" ]; then
+# The marker holds the key, so a ZHIKU_VENV made from another lock is rebuilt too.
+if [ "$(cat "$venv/.zhiku-installed" 2>/dev/null)" != "$key" ]; then
   log "creating $venv (first run: a few minutes)"
   rm -rf "$venv"
   "$py" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >&2
-  # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
-  "$venv/bin/pip" install -q "torch==2.13.0" >&2
+  req=$(mktemp)
+  trap 'rm -f "$req"' EXIT
+  # pip itself from the lock first, then everything else with --no-deps: the lock is the whole
+  # set, so nothing is resolved here and nothing unpinned (no CUDA torch) can slip in.
+  sh requirements/lock_entry.sh pip "$lock" > "$req"
+  "$venv/bin/pip" install -q --require-hashes --no-deps -r "$req" >&2
   build_llama_wheel "$venv"
-  "$venv/bin/pip" install -q -c constraints.txt --find-links "$wheel_dir" -e ".[dev]" >&2
-  # timm (via unstructured-inference) pulls PyPI's torchvision, built for CUDA torch: beside
-  # the CPU torch it fails to import and breaks transformers. Nothing here needs it.
-  "$venv/bin/pip" uninstall -q -y torchvision >&2 || true
-  touch "$venv/.zhiku-installed"
+  sh requirements/lock_entry.sh --without llama-cpp-python "$lock" > "$req"
+  "$venv/bin/pip" install -q --require-hashes --no-deps -r "$req" >&2
+  if [ -n "$llama_version" ]; then
+    "$venv/bin/pip" install -q --no-deps --no-index --find-links "$wheel_dir" \
+      "llama-cpp-python==$llama_version" >&2
+  fi
+  # The project with the lock's setuptools as build backend, not a fresh unpinned download.
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2
+  # --no-deps checks nothing: a lock that does not hold together fails here, not in a test.
+  # Only timm's torchvision is missing, on purpose (requirements/dev-overrides.txt).
+  broken=$("$venv/bin/pip" check 2>&1 | grep -v -e '^No broken' -e ' requires torchvision, ' || true)
+  if [ -n "$broken" ]; then
+    log "the lock does not hold together:"; printf '%s\n' "$broken" >&2; exit 1
+  fi
+  printf '%s\n' "$key" > "$venv/.zhiku-installed"
 else
   # Dependencies unchanged: only (re)link this clone's sources.
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e . >&2

@@ -3,6 +3,8 @@
 #   cpu.lock    the project's dependencies, CPU torch (PyTorch's CPU build), onnxruntime
 #   gpu.lock    the same with PyPI's CUDA torch and onnxruntime-gpu instead of onnxruntime
 #   llama.lock  llama-cpp-python[server] for the image that runs the embedded answer model
+#   dev.lock    the development and CI environment (scripts/install.sh): every extra, tests'
+#               tools and llama.cpp's server, at cpu.lock's and llama.lock's versions
 # for CPython 3.11 on x86_64 manylinux_2_28 (the python:3.11-slim-bookworm base), whatever
 # this machine is. Needs uv (pip install uv) and PyPI; the CPU torch wheel is found at
 # TORCH_CPU_WHEELS (default: PyTorch's CPU index page, or a folder holding the wheel).
@@ -35,3 +37,7 @@ lock requirements/gpu.lock "GPU image (Dockerfile target gpu): CUDA torch from P
   --override requirements/gpu-overrides.txt
 lock requirements/llama.lock "llama.cpp's server for the cpu-llama image, installed on top of cpu.lock (the versions they share are cpu.lock's)." \
   requirements/llama.in -c requirements/cpu.lock --find-links "$torch_cpu"
+# After cpu.lock and llama.lock: what it shares with them it takes at their versions.
+lock requirements/dev.lock "Development and CI environment (scripts/install.sh): cpu.lock plus every extra and llama-cpp-python, whose sdist scripts/install.sh compiles." \
+  pyproject.toml requirements/dev.in --all-extras -c constraints.txt -c requirements/cpu.lock -c requirements/llama.lock \
+  --override requirements/dev-overrides.txt --find-links "$torch_cpu"

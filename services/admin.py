@@ -22,7 +22,9 @@ event says so (``on_behalf``), and the member sees the key in their own list.
 from __future__ import annotations
 
 from core.access import Principal
+from core.db import groups as group_queries
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import User, utcnow
 from core.db.session import SessionFactory, transaction
 from core.errors import Conflict, PermissionDenied
@@ -213,7 +215,7 @@ class AdminService:
     def list_groups(self, principal: Principal, offset: int, limit: int) -> GroupsPublic:
         require_admin(principal)
         with transaction(self._sessions) as session:
-            rows, total = identity.list_groups(
+            rows, total = group_queries.list_groups(
                 session, principal.tenant_id, offset=offset, limit=limit
             )
             data = [
@@ -225,7 +227,7 @@ class AdminService:
     def create_group(self, principal: Principal, spec: GroupCreate) -> GroupPublic:
         require_admin(principal)
         with transaction(self._sessions) as session:
-            group = identity.create_group(
+            group = group_queries.create_group(
                 session, principal.tenant_id, spec.name, actor_id=principal.user_id
             )
             return GroupPublic(
@@ -236,16 +238,16 @@ class AdminService:
         """Delete a group and its memberships (Conflict while an access list names it)."""
         require_admin(principal)
         with transaction(self._sessions) as session:
-            group = identity.get_group(session, principal.tenant_id, group_id)
-            identity.delete_group(session, group, actor_id=principal.user_id)
+            group = group_queries.get_group(session, principal.tenant_id, group_id)
+            group_queries.delete_group(session, group, actor_id=principal.user_id)
 
     def group_members(
         self, principal: Principal, group_id: str, offset: int, limit: int
     ) -> UsersPublic:
         require_admin(principal)
         with transaction(self._sessions) as session:
-            group = identity.get_group(session, principal.tenant_id, group_id)
-            rows, total = identity.group_members(session, group, offset=offset, limit=limit)
+            group = group_queries.get_group(session, principal.tenant_id, group_id)
+            rows, total = group_queries.group_members(session, group, offset=offset, limit=limit)
             data = [user_public(u) for u in rows]
         return UsersPublic(data=data, count=total, offset=offset, limit=limit)
 
@@ -255,9 +257,9 @@ class AdminService:
         """Add ``user_id`` to the group (``member``) or take them out of it."""
         require_admin(principal)
         with transaction(self._sessions) as session:
-            group = identity.get_group(session, principal.tenant_id, group_id)
+            group = group_queries.get_group(session, principal.tenant_id, group_id)
             user = identity.get_user(session, principal.tenant_id, user_id)
-            change = identity.add_member if member else identity.remove_member
+            change = group_queries.add_member if member else group_queries.remove_member
             change(session, user, group, actor_id=principal.user_id)
 
     # --- keys
@@ -266,7 +268,7 @@ class AdminService:
         require_admin(principal)
         with transaction(self._sessions) as session:
             user = identity.get_user(session, principal.tenant_id, user_id)
-            return keys_public(identity.list_keys(session, principal.tenant_id, user.id))
+            return keys_public(key_queries.list_keys(session, principal.tenant_id, user.id))
 
     def create_key(self, principal: Principal, user_id: str, spec: KeyCreate) -> KeyIssued:
         require_admin(principal)
@@ -280,17 +282,17 @@ class AdminService:
         """Any key of the tenant: revoking never gives anyone more access."""
         require_admin(principal)
         with transaction(self._sessions) as session:
-            row = identity.get_key(session, principal.tenant_id, key_id)
-            identity.revoke_key(session, row, actor_id=principal.user_id)
+            row = key_queries.get_key(session, principal.tenant_id, key_id)
+            key_queries.revoke_key(session, row, actor_id=principal.user_id)
 
     def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
         require_admin(principal)
         with transaction(self._sessions) as session:
-            row = identity.get_key(session, principal.tenant_id, key_id)
+            row = key_queries.get_key(session, principal.tenant_id, key_id)
             user = identity.get_user(session, principal.tenant_id, row.user_id)
             if user.id != principal.user_id:
                 _may_hold_keys_made_by_admin(user)
-            issued = identity.rotate_key(
+            issued = key_queries.rotate_key(
                 session, row, user, self._pepper, grace=grace(spec), actor_id=principal.user_id
             )
         return issued_public(issued)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from core.access import Principal
 from core.errors import InvalidInput, TooManyRequests
-from core.settings import AnswerLimits
+from core.settings_llm import AnswerLimits
 from core.slots import LocalSlots, SlotCounter
 from llm.client import Message
 

@@ -1,5 +1,5 @@
 """What flows through an answer: the caller's generation options, the prepared prompt, and the
-events a route translates to its wire format (``services.answers`` re-exports them)."""
+events a route translates to its wire format."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from pathlib import PurePath
 from core.access import Principal, user_token
 from core.blobs import BlobStore, document_prefix, original_key
 from core.db import access as access_queries
+from core.db import directory as directory_queries
 from core.db import documents as doc_queries
-from core.db import identity
 from core.db.events import record_event
 from core.db.models import Document, DocumentStatus
 from core.db.session import Session, SessionFactory, transaction
@@ -196,7 +196,7 @@ class DocumentService:
         """Users and groups of the caller's tenant whose name holds ``name``, or these ids:
         whom a document can be shared with, and the names of an access list."""
         with transaction(self._sessions) as session:
-            users, groups = identity.directory(
+            users, groups = directory_queries.directory(
                 session,
                 principal.tenant_id,
                 name=name.strip(),
@@ -219,7 +219,9 @@ class DocumentService:
         if acl.is_empty():
             raise InvalidInput("the access list is empty: name users, groups, or everyone")
         with transaction(self._sessions) as session:
-            identity.existing_ids(session, principal.tenant_id, set(acl.users), set(acl.groups))
+            directory_queries.existing_ids(
+                session, principal.tenant_id, set(acl.users), set(acl.groups)
+            )
         return acl.tokens()
 
     def check_file(self, incoming: IncomingFile) -> tuple[str, str]:

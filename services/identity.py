@@ -12,6 +12,7 @@ from typing import cast
 
 from core.access import Principal
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import Session, SessionFactory, transaction
 from core.errors import NotFound, PermissionDenied, Unauthenticated
@@ -37,9 +38,9 @@ def key_public(row: ApiKey) -> KeyPublic:
         last_used_at=row.last_used_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
-        active=identity.is_usable(row, utcnow()),
+        active=key_queries.is_usable(row, utcnow()),
         scope=cast(KeyScope, row.scope),
-        allowed_origins=list(identity.key_origins(row)),
+        allowed_origins=list(key_queries.key_origins(row)),
     )
 
 
@@ -78,7 +79,7 @@ def issue_key(
             f"a {actor.key_scope!r} key cannot issue a {spec.scope!r} key: "
             "use a full key or sign in"
         )
-    issued = identity.issue_api_key(
+    issued = key_queries.issue_api_key(
         session,
         user,
         pepper,
@@ -96,7 +97,7 @@ def scope_within(wanted: str, held: str) -> bool:
     return held == "full" or wanted == held
 
 
-def issued_public(issued: identity.IssuedKey) -> KeyIssued:
+def issued_public(issued: key_queries.IssuedKey) -> KeyIssued:
     return KeyIssued(
         id=issued.id,
         name=issued.name,
@@ -134,7 +135,9 @@ class IdentityService:
 
     def list_keys(self, principal: Principal) -> KeysPublic:
         with transaction(self._sessions) as session:
-            return keys_public(identity.list_keys(session, principal.tenant_id, principal.user_id))
+            return keys_public(
+                key_queries.list_keys(session, principal.tenant_id, principal.user_id)
+            )
 
     def create_key(self, principal: Principal, spec: KeyCreate) -> KeyIssued:
         with transaction(self._sessions) as session:
@@ -143,14 +146,14 @@ class IdentityService:
 
     def revoke_key(self, principal: Principal, key_id: str) -> None:
         with transaction(self._sessions) as session:
-            row = own_key(identity.get_key(session, principal.tenant_id, key_id), principal)
-            identity.revoke_key(session, row, actor_id=principal.user_id)
+            row = own_key(key_queries.get_key(session, principal.tenant_id, key_id), principal)
+            key_queries.revoke_key(session, row, actor_id=principal.user_id)
 
     def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
         with transaction(self._sessions) as session:
-            row = own_key(identity.get_key(session, principal.tenant_id, key_id), principal)
+            row = own_key(key_queries.get_key(session, principal.tenant_id, key_id), principal)
             user = identity.get_user(session, principal.tenant_id, principal.user_id)
-            issued = identity.rotate_key(
+            issued = key_queries.rotate_key(
                 session, row, user, self._pepper, grace=grace(spec), actor_id=principal.user_id
             )
         return issued_public(issued)

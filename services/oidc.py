@@ -25,7 +25,7 @@ from core.db import oidc as store
 from core.db.models import User
 from core.db.session import Session, SessionFactory, transaction
 from core.db.web_sessions import find_tenant
-from core.settings import OidcSettings
+from core.settings_sign_in import OidcSettings
 from services.oidc_tokens import (
     MAX_EMAIL_CHARS,
     MAX_PARAM_CHARS,

@@ -6,7 +6,8 @@ The caller is its API key (``Principal.key_id``), or its user for a web session;
 own bucket, and so does its tenant: one key's flood uses up that key and, at most, its own
 tenant's budget, never another tenant's. The buckets live in ``core.rate_buckets``: in this
 process on the embedded default, in Redis when one is configured, so that API processes
-behind a load balancer share one budget.
+behind a load balancer share one budget. ``check`` blocks on Redis (``blocking``): the guard
+runs it on a worker thread then, and inline on the embedded default.
 
 Concurrent answers are capped apart (``services.answer_limits``): that is how many generate
 at once, this is how often requests come.
@@ -35,6 +36,11 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return self._settings.enabled
+
+    @property
+    def blocking(self) -> bool:
+        """Whether ``check`` may wait on the network now (Redis): run it off the event loop."""
+        return self._buckets.blocking
 
     def check(self, principal: Principal, family: Family) -> None:
         """Charge one request of ``family`` to the caller and its tenant, or raise

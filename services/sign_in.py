@@ -27,7 +27,7 @@ from core.db.models import Tenant, User, utcnow
 from core.db.session import Session, SessionFactory, transaction
 from core.db.web_sessions import SessionCaller
 from core.errors import Conflict, PermissionDenied, TooManyRequests, Unauthenticated
-from core.settings import WebSettings
+from core.settings_sign_in import WebSettings
 from services import passwords
 from services.identity import me_of
 from services.schemas.auth import SessionPublic

@@ -34,6 +34,7 @@ from workers.runs import (
     Run,
     finish,
     finish_all,
+    heartbeats,
     once_each,
     record_progress,
     settle_access,
@@ -52,8 +53,6 @@ def run_embed_group(
     is ``EMBED_NEXT``, to be queued again, so a group of large documents cannot hold every
     one of them back until all are embedded."""
     results = Results(svc)
-    outcomes, errors, end = results.outcomes, results.errors, results.end
-    runs: list[Run] = []
     items = once_each(items)
     claiming = list(items)
     if max_chunks is not None and items:
@@ -66,10 +65,20 @@ def run_embed_group(
             if gathered >= max_chunks:
                 break
         claiming = list(items[:cut])
-        outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
+        results.outcomes.update((doc_id, Outcome.EMBED_NEXT) for doc_id, _ in items[cut:])
 
     claimed: list[Run] = []
     results.claim(claiming, DocumentStage.EMBEDDING, claimed.append)
+    # Claims stay fresh however long a slice takes in the model, and a run whose claim was
+    # taken over stops at the next beat (``workers.runs``).
+    with heartbeats(svc, claimed):
+        _embed_claimed(svc, results, claimed)
+    return results.outcomes, results.errors
+
+
+def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> None:
+    outcomes, end = results.outcomes, results.end
+    runs: list[Run] = []
     twins: dict[str, tuple[str, dict]] = {}
     try:
         # Identical bytes already indexed: one query for the whole group.
@@ -92,7 +101,10 @@ def run_embed_group(
         try:
             # Each document is marked ready as soon as its last chunk is written.
             _embed_and_upsert(svc, runs)
-            rest = [(run, len(run.chunks)) for run in runs if run.active and not run.finished]
+            # A run found lost by a beat with no write of its own since: a fenced write ends
+            # it (superseded, or its chunks removed if the document was deleted).
+            record_progress(svc, {run: {} for run in runs if run.active and run.lost})
+            rest = [(run, len(run.chunks)) for run in runs if run.working]
             finish_all(svc, rest)  # none, unless a document had no slice of its own
             for run, _ in rest:
                 run.finished = True
@@ -104,7 +116,6 @@ def run_embed_group(
     for run in runs:
         if run.doc_id not in outcomes:
             outcomes[run.doc_id] = Outcome.DONE if run.active else Outcome.SKIPPED
-    return outcomes, errors
 
 
 def _load_chunks(svc: StageContext, run: Run) -> list[Chunk]:
@@ -142,7 +153,8 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             writing.append(writer.submit(write, _write_slice, svc, runs, batch, dense, done))
 
         for start in range(0, len(work), step):
-            batch = [(r, c) for r, c in work[start : start + step] if r.active]
+            # Not for a run that lost its claim: the cores go to the run that holds it.
+            batch = [(r, c) for r, c in work[start : start + step] if r.active and not r.lost]
             if not batch:
                 continue
             texts = [chunk.text for _, chunk in batch]
@@ -188,7 +200,11 @@ def _write(
     # more writes.
     # One conversion of the whole slice to Python floats (what the store takes), not one per row.
     rows = dense.tolist()
-    kept = [(rc, vector) for rc, vector in zip(batch, rows, strict=True) if rc[0].active]
+    kept = [
+        (rc, vector)
+        for rc, vector in zip(batch, rows, strict=True)
+        if rc[0].active and not rc[0].lost
+    ]
     if not kept:
         return
     texts = [chunk.text for (_, chunk), _ in kept]
@@ -209,10 +225,10 @@ def _write(
     settle_access(svc, list(touched))
     done.update(touched)
     complete = [run for run in touched if run.active and done[run] == len(run.chunks)]
-    # Every run of the group still at work gets a heartbeat, not only those written here:
-    # chunks go shortest first across the group, so a long document's come last, and a run
-    # silent for ``stale_after_s`` meanwhile would be taken over by the sweeper (and that
-    # one again: on a loaded machine the two kept replacing each other).
+    # Every run of the group still at work writes its progress, not only those written here,
+    # and a run found lost by a beat learns it here (a fenced write) and is ended. (The claims
+    # are kept fresh by ``heartbeats``, not by these writes: a slice may take longer in the
+    # model than ``stale_after_s`` on a loaded machine.)
     ongoing = {
         run: {"chunks_done": done[run]}
         for run in group

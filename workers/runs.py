@@ -4,6 +4,13 @@ A run first claims the document (``core.db.documents.claim``); every later write
 claim is still its own, and a run that lost it (the document was deleted, or a sweeper gave it
 to another worker after this one went silent) stops writing.
 
+While a run works, a heartbeat thread refreshes its claim every ``beat_interval_s``, however
+long its model or parser calls take: a claim kept fresh only between two calls went stale
+whenever one call outlasted ``stale_after_s`` (a loaded machine, or two runs on one document
+sharing the cores), the sweeper gave the document to a second run, and the two kept taking it
+from each other without end. A beat that finds the claim gone marks the run ``lost``: it
+embeds nothing more, and its next fenced write ends it.
+
 Chunks are written with the access list (and its version) read at the claim; after each upsert
 ``settle_access`` re-reads the version and re-applies the newest list if it moved, so an access
 change that raced with the upsert always wins (the invariant and its proof: ``core.db.access``).
@@ -24,7 +31,7 @@ from core.blobs import document_prefix
 from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db import jobs as job_queries
-from core.db.models import Document, DocumentStage
+from core.db.models import Document, DocumentStage, utcnow
 from core.db.session import transaction
 from core.errors import NotFound, UnprocessableDocument
 from ingest.types import Chunk
@@ -58,7 +65,15 @@ class Run:
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
     finished: bool = False  # marked ready
+    # Set by the heartbeat thread when the claim was found gone (another run holds it, or the
+    # document was deleted): do no more work for it; the stage's next fenced write ends it.
+    lost: bool = False
     next_beat: float = 0.0
+
+    @property
+    def working(self) -> bool:
+        """Still to be worked on: holds its claim as far as this process knows, not done."""
+        return self.active and not self.lost and not self.finished
 
     def may_have_stale_chunks(self) -> bool:
         """False only for the first embedding of a first version after a single parse (two
@@ -140,9 +155,11 @@ def close_run(
 
 
 def fail_document(svc: StageContext, doc_id: str, reason: str) -> None:
-    """Mark a document failed whoever holds it: the last word after retries ran out."""
+    """Mark a document failed when this job's retries ran out: the last word, unless another
+    run holds a live claim on it (a copy of the job that did get through), which goes on."""
+    stale_after = timedelta(seconds=svc.worker.stale_after_s)
     with transaction(svc.sessions) as session:
-        doc_queries.fail(session, doc_id, reason)
+        doc_queries.fail(session, doc_id, reason, unclaimed_since=utcnow() - stale_after)
 
 
 def _after_claim_lost(svc: StageContext, run: Run) -> None:
@@ -187,6 +204,8 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
 def record_progress(svc: StageContext, updates: dict[Run, dict[str, object]]) -> None:
     """Write progress for several runs in one transaction; runs that lost their claim are
     marked inactive."""
+    if not updates:
+        return
     with transaction(svc.sessions) as session:
         held = doc_queries.record_progress_many(
             session, [(run.doc_id, run.token, values) for run, values in updates.items()]
@@ -225,17 +244,28 @@ def finish(svc: StageContext, run: Run, count: int) -> None:
 
 
 def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exception]:
-    """Drop stale chunks and mark documents ready, all in one transaction. Returns the runs
-    that could not be finished (claim lost: already handled) with their exception.
+    """Drop stale chunks (for runs that still hold their claim) and mark documents ready in
+    one transaction. Returns the runs that could not be finished (claim lost: already
+    handled) with their exception.
 
     The same transaction records that the store carries each finished document's access
     list: every chunk was written with ``run.access``, re-applied after each upsert when the
     version moved (``settle_access``), so the store is in line where that version is still
     the committed one (``core.db.access``, rule 4)."""
     failures: dict[Run, Exception]
-    for run, count in done:
-        if run.may_have_stale_chunks():
-            svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
+    stale = [(run, count) for run, count in done if run.may_have_stale_chunks()]
+    if stale:
+        # Only a run that still holds its claim deletes: one that lost its document to a new
+        # version would take that version's chunks (to it, "other versions"). The check is a
+        # fenced write just before; a new version's chunks come only after its parse. (Not
+        # in the transaction below: its row locks would be held across a store call.)
+        with transaction(svc.sessions) as session:
+            holding = doc_queries.record_progress_many(
+                session, [(run.doc_id, run.token, {}) for run, _ in stale]
+            )
+        for run, count in stale:
+            if run.doc_id in holding:
+                svc.store.delete_stale_chunks(run.tenant_id, run.doc_id, run.version, count)
     with transaction(svc.sessions) as session:
         held = doc_queries.release_many(
             session,
@@ -249,6 +279,8 @@ def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exce
     for run in failures:
         _after_claim_lost(svc, run)
     for run, _ in done:
+        if run.doc_id not in held:
+            continue  # not ours to clean up any more
         for older in range(1, run.version):
             # Originals and chunk lists of replaced versions are no longer needed.
             svc.blobs.delete_prefix(f"{run.tenant_id}/{run.doc_id}/v{older}")
@@ -256,8 +288,10 @@ def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exce
 
 
 class _Heartbeats:
-    """One daemon thread per process that refreshes the claims of every long call in flight.
-    (A thread per document cost more than parsing a small one.)"""
+    """One daemon thread per process that refreshes the claims of every run at work (a
+    thread per document cost more than parsing a small one). Each beat is a fenced write: one
+    that finds the claim gone marks the run ``lost``, so it stops within a beat instead of
+    working on beside the run that took the document over."""
 
     def __init__(self) -> None:
         self._runs: dict[Run, StageContext] = {}
@@ -265,9 +299,11 @@ class _Heartbeats:
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def add(self, svc: StageContext, run: Run) -> None:
+    def add(self, svc: StageContext, runs: Sequence[Run]) -> None:
         with self._lock:
-            self._runs[run] = svc
+            for run in runs:
+                run.next_beat = time.monotonic() + svc.beat_interval_s
+                self._runs[run] = svc
             if self._thread is None or self._pid != os.getpid():  # a fork has no thread
                 self._pid = os.getpid()
                 self._thread = threading.Thread(
@@ -275,9 +311,10 @@ class _Heartbeats:
                 )
                 self._thread.start()
 
-    def remove(self, run: Run) -> None:
+    def remove(self, runs: Sequence[Run]) -> None:
         with self._lock:
-            self._runs.pop(run, None)
+            for run in runs:
+                self._runs.pop(run, None)
 
     def _loop(self) -> None:
         while True:
@@ -286,12 +323,18 @@ class _Heartbeats:
             with self._lock:
                 due = [(r, svc) for r, svc in self._runs.items() if now >= r.next_beat]
             for run, svc in due:
+                if not run.working:
+                    continue  # done, ended or lost: its own stage thread closes it
                 run.next_beat = now + svc.beat_interval_s
                 try:
                     with transaction(svc.sessions) as session:
-                        doc_queries.record_progress(session, run.doc_id, run.token)
-                except Exception:  # a missed beat is harmless; the next one may succeed
+                        held = doc_queries.record_progress(session, run.doc_id, run.token)
+                except Exception:  # a missed beat is harmless; the next round tries again
                     log.warning("heartbeat for %s failed", run.doc_id, exc_info=True)
+                    break  # the database is likely away: one warning a round, not one a run
+                if not held:
+                    run.lost = True
+                    log.info("document %s: claim lost, stopping this run", run.doc_id)
 
 
 _HEARTBEATS = _Heartbeats()
@@ -300,12 +343,21 @@ _HEARTBEATS = _Heartbeats()
 @contextmanager
 def heartbeat(svc: StageContext, run: Run) -> Iterator[None]:
     """Keep the claim fresh while a long single call (parsing, OCR) runs."""
-    run.next_beat = time.monotonic() + svc.beat_interval_s
-    _HEARTBEATS.add(svc, run)
+    with heartbeats(svc, [run]):
+        yield
+
+
+@contextmanager
+def heartbeats(svc: StageContext, runs: Sequence[Run]) -> Iterator[None]:
+    """Keep these runs' claims fresh for as long as the block runs, and mark a run ``lost``
+    when a beat finds its claim gone. The beats end with the block, whatever ends it: a group
+    that died on an error must leave its claims to go stale, for the sweeper to re-queue."""
+    runs = list(runs)
+    _HEARTBEATS.add(svc, runs)
     try:
         yield
     finally:
-        _HEARTBEATS.remove(run)
+        _HEARTBEATS.remove(runs)
 
 
 class Results:

@@ -45,7 +45,11 @@ def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: Worke
             deaths = job_queries.silent_runs(session, doc_id, version)
             if deaths >= settings.max_retries + 1:
                 doc_queries.fail(
-                    session, doc_id, f"gave up after {deaths} attempts (worker kept dying)"
+                    session,
+                    doc_id,
+                    f"gave up after {deaths} attempts (worker kept dying)",
+                    # Still silent: a run that claimed it since the candidates were read goes on.
+                    unclaimed_since=utcnow() - stale_after,
                 )
                 continue
             if not doc_queries.touch(session, doc_id, utcnow() - stale_after):

@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.db import groups as group_queries
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import transaction
 from core.errors import UpstreamUnavailable, ZhikuError
@@ -46,7 +48,7 @@ def create_user(
 def create_group(settings: Settings, tenant: str, name: str) -> str:
     with transaction(build_sessions(settings, migrate=True)) as session:
         tenant_id = identity.get_tenant_by_name(session, tenant).id
-        return identity.create_group(session, tenant_id, name).id
+        return group_queries.create_group(session, tenant_id, name).id
 
 
 def add_member(settings: Settings, tenant: str, user: str, group: str) -> None:
@@ -60,11 +62,11 @@ def remove_member(settings: Settings, tenant: str, user: str, group: str) -> Non
 def _membership(settings: Settings, tenant: str, user: str, group: str, member: bool) -> None:
     with transaction(build_sessions(settings, migrate=True)) as session:
         tenant_id = identity.get_tenant_by_name(session, tenant).id
-        change = identity.add_member if member else identity.remove_member
+        change = group_queries.add_member if member else group_queries.remove_member
         change(
             session,
             identity.get_user_by_name(session, tenant_id, user),
-            identity.get_group_by_name(session, tenant_id, group),
+            group_queries.get_group_by_name(session, tenant_id, group),
         )
 
 
@@ -92,11 +94,11 @@ def create_key(
     user: str,
     name: str = "",
     expires_in_days: int | None = None,
-) -> identity.IssuedKey:
+) -> key_queries.IssuedKey:
     expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     with transaction(build_sessions(settings, migrate=True)) as session:
         row = _user(session, tenant, user)
-        return identity.issue_api_key(
+        return key_queries.issue_api_key(
             session, row, settings.secret_key, name, expires_at=expires_at
         )
 
@@ -104,19 +106,19 @@ def create_key(
 def list_keys(settings: Settings, tenant: str, user: str) -> list[ApiKey]:
     with transaction(build_sessions(settings, migrate=True)) as session:
         row = _user(session, tenant, user)
-        return identity.list_keys(session, row.tenant_id, row.id)
+        return key_queries.list_keys(session, row.tenant_id, row.id)
 
 
 def revoke_key(settings: Settings, key_id: str) -> None:
     with transaction(build_sessions(settings, migrate=True)) as session:
-        identity.revoke_api_key(session, key_id)
+        key_queries.revoke_api_key(session, key_id)
 
 
-def rotate_key(settings: Settings, key_id: str, grace_seconds: int = 0) -> identity.IssuedKey:
+def rotate_key(settings: Settings, key_id: str, grace_seconds: int = 0) -> key_queries.IssuedKey:
     with transaction(build_sessions(settings, migrate=True)) as session:
-        row = identity.get_key(session, None, key_id)
+        row = key_queries.get_key(session, None, key_id)
         owner = identity.get_user(session, row.tenant_id, row.user_id)
-        return identity.rotate_key(
+        return key_queries.rotate_key(
             session, row, owner, settings.secret_key, grace=timedelta(seconds=grace_seconds)
         )
 

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import Conflict, InvalidInput
-from core.settings import SECRET_KEY_FILE, Settings
+from core.settings import Settings
+from core.settings_secret import SECRET_KEY_FILE
 from zhiku import backup_parts as parts
 
 MANIFEST = "manifest.json"

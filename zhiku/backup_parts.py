@@ -24,9 +24,9 @@ from sqlalchemy.engine import make_url
 from core.blobs import BlobStore
 from core.errors import Conflict
 from core.settings import Settings
+from index.embedded_folder_lock import LOCK_FILE, FolderLock
 
 Echo = Callable[[str], None]
-_LOCK_FILE = ".zhiku.lock"
 
 
 # --- database -------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def copy_embedded_index(settings: Settings, target: Path) -> dict[str, Any]:
         points = sum(store.count(Scope.admin(tenant)) for tenant in tenants)
         # The open store holds the lock and writes nothing: the copy is consistent.
         shutil.copytree(
-            settings.qdrant_path, target / "qdrant", ignore=shutil.ignore_patterns(_LOCK_FILE)
+            settings.qdrant_path, target / "qdrant", ignore=shutil.ignore_patterns(LOCK_FILE)
         )
     finally:
         store.close()
@@ -147,12 +147,10 @@ def embedded_index_held(settings: Settings) -> Iterator[None]:
     if settings.qdrant.url:
         yield
         return
-    from index.qdrant_embedded import _FolderLock
-
     path = settings.qdrant_path
-    if path.exists() and any(p.name != _LOCK_FILE for p in path.rglob("*") if p.is_file()):
+    if path.exists() and any(p.name != LOCK_FILE for p in path.rglob("*") if p.is_file()):
         raise Conflict(f"the vector index at {path} is not empty: restore into an empty deployment")
-    lock = _FolderLock(path / settings.qdrant.collection)
+    lock = FolderLock(path / settings.qdrant.collection)
     try:
         yield
     finally:
@@ -165,7 +163,7 @@ def copy_embedded_index_back(settings: Settings, source: Path) -> None:
         source / "qdrant",
         settings.qdrant_path,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(_LOCK_FILE),
+        ignore=shutil.ignore_patterns(LOCK_FILE),
     )
 
 

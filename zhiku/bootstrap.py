@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import utcnow
 from core.db.session import transaction
 from core.errors import NotFound
-from core.settings import Settings, owner_only
+from core.settings import Settings
+from core.settings_secret import owner_only
 from services import passwords
 from zhiku.database import build_sessions
 
@@ -36,7 +38,7 @@ def ensure_first_admin(settings: Settings) -> Path | None:
             pass
         tenant = identity.create_tenant(session, DEFAULT_TENANT)
         user = identity.create_user(session, tenant.id, DEFAULT_ADMIN, is_admin=True)
-        key = identity.issue_api_key(session, user, settings.secret_key, "first admin").plaintext
+        key = key_queries.issue_api_key(session, user, settings.secret_key, "first admin").plaintext
         password = passwords.generate_password()
         web_sessions.set_password_hash(
             session, user, passwords.hash_password(password), now=utcnow(), actor_id=None

@@ -321,7 +321,9 @@ class Container:
             else None,
             rate_limits=RateLimiter(
                 settings.rate_limits,
-                RedisBuckets(settings.redis_url) if settings.redis_url else None,
+                RedisBuckets(settings.redis_url, timeout_s=settings.rate_limits.redis_timeout_s)
+                if settings.redis_url
+                else None,
             ),
         )
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.access import Principal
+from core.db import groups as group_queries
 from core.db import identity
 from core.db.session import transaction
 from core.settings import Settings
@@ -41,7 +42,7 @@ def ingest_local(
     with transaction(build_sessions(settings, migrate=True)) as session:
         tenant_id = identity.get_tenant_by_name(session, tenant).id
         principal = identity.principal_for(identity.get_user_by_name(session, tenant_id, user))
-        group_ids = [identity.get_group_by_name(session, tenant_id, g).id for g in groups]
+        group_ids = [group_queries.get_group_by_name(session, tenant_id, g).id for g in groups]
     container = Container(settings, role="cli")
     if container.local is None:
         raise RuntimeError("in-process ingestion needs the embedded mode (no ZHIKU_REDIS_URL)")

@@ -36,7 +36,8 @@ from api.disconnect import unless_disconnected
 from api.errors import GUARDED, error_responses, public_detail
 from api.reasons import language_of, localize
 from core.errors import ZhikuError
-from services.answers import Delta, Final, sources_of
+from services.answer_types import Delta, Final
+from services.passage_forms import sources_of
 from services.schemas.chat import ChatAnswer, ChatRequestBody, Citation
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from api.errors import public_detail, status_for
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from core.errors import ZhikuError
 from llm.reply_language import sources_heading
-from services.answers import Delta, Final
+from services.answer_types import Delta, Final
 from services.schemas.openai_chat import MODEL, ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)

@@ -1,7 +1,9 @@
 """The portal's words in Chinese and English, and which language a request gets.
 
 One catalogue for every page: a key missing from one language is a test failure
-(``tests/web/test_i18n.py``), never an English word in a Chinese page.
+(``tests/web/test_i18n.py``), never an English word in a Chinese page. The Chinese is written
+once, in Simplified; a reader whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant)
+gets it converted by OpenCC (``core.text_forms.to_traditional``), so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ import re
 from typing import Any
 
 from api.web.messages import admin, chat, common, documents, oidc, widget
+from core.text_forms import to_traditional
 
 ENGLISH = "en"
-CHINESE = "zh-CN"
-LANGUAGES = (CHINESE, ENGLISH)
+CHINESE = "zh-CN"  # Simplified
+TRADITIONAL = "zh-Hant"
+LANGUAGES = (CHINESE, TRADITIONAL, ENGLISH)
 LANGUAGE_COOKIE = "zhiku_lang"
-# Names shown in the switch, each in its own language.
+# Names shown in the switch, each in its own language. An organisation's default is one of
+# these two: its "Chinese" reads Traditional for a reader whose browser asks for it (``pick``).
 LANGUAGE_NAMES = {CHINESE: "中文", ENGLISH: "English"}
+# Tags that ask for Traditional characters: the script subtag, or a region that writes them.
+_TRADITIONAL_SUBTAGS = frozenset({"hant", "tw", "hk", "mo"})
 
 # One module of words per page (``api/web/messages/``), merged here; the same key in two
 # modules is an error at import, so pages cannot overwrite each other's words.
@@ -35,6 +42,7 @@ def _merge(language: str) -> dict[str, str]:
 
 
 CATALOGUE: dict[str, dict[str, str]] = {ENGLISH: _merge(ENGLISH), CHINESE: _merge(CHINESE)}
+CATALOGUE[TRADITIONAL] = {key: to_traditional(words) for key, words in CATALOGUE[CHINESE].items()}
 
 _RANGE = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?"
@@ -47,15 +55,33 @@ def text(language: str, key: str, **values: Any) -> str:
 
 
 def supported(code: str | None) -> str | None:
-    """The language we have for a tag: any Chinese is zh-CN, any English is en."""
+    """The language we have for a tag: Chinese is zh-Hant when the tag names Traditional
+    (``zh-Hant``, ``zh-Hant-*``) or a region that writes it (zh-TW, zh-HK, zh-MO) and is not
+    explicitly ``Hans`` (``zh-Hans-HK``), else zh-CN; any English is en."""
     if not code:
         return None
-    primary = code.strip().lower().split("-")[0]
-    return CHINESE if primary == "zh" else ENGLISH if primary == "en" else None
+    primary, *subtags = code.strip().lower().split("-")
+    if primary == "zh":
+        if "hans" in subtags:
+            return CHINESE
+        return TRADITIONAL if _TRADITIONAL_SUBTAGS.intersection(subtags) else CHINESE
+    return ENGLISH if primary == "en" else None
 
 
 def from_accept_language(header: str | None) -> str | None:
     """The first language of ``Accept-Language``, by quality, that we have."""
+    ranked = _ranked(header)
+    return ranked[0] if ranked else None
+
+
+def chinese_of(header: str | None) -> str:
+    """Which Chinese ``Accept-Language`` prefers: its best-ranked Chinese tag's, else
+    Simplified."""
+    return next((language for language in _ranked(header) if language != ENGLISH), CHINESE)
+
+
+def _ranked(header: str | None) -> list[str]:
+    """The languages of ``Accept-Language`` that we have, best first (quality, then order)."""
     ranked: list[tuple[float, int, str]] = []
     for position, part in enumerate((header or "")[:1000].split(",")[:50]):
         match = _RANGE.match(part)
@@ -68,7 +94,7 @@ def from_accept_language(header: str | None) -> str | None:
         language = supported(match.group(1))
         if language is not None and quality > 0:
             ranked.append((-quality, position, language))
-    return min(ranked)[2] if ranked else None
+    return [language for _, _, language in sorted(ranked)]
 
 
 def pick(
@@ -78,8 +104,20 @@ def pick(
     organisation: str | None = None,
 ) -> str:
     """The switch (``?lang=``) first, then the remembered choice, then the organisation's
-    default (a tenant setting, for signed-in pages), then the browser's."""
-    for choice in (query, cookie, organisation):
+    default (a tenant setting, for signed-in pages; its Chinese in the script the browser
+    asks for), then the browser's."""
+    for choice in (query, cookie):
         if choice in LANGUAGES:
             return choice
+    if organisation == CHINESE:
+        return chinese_of(accept_language)
+    if organisation in LANGUAGES:
+        return organisation
     return from_accept_language(accept_language) or ENGLISH
+
+
+def switch(language: str, accept_language: str | None) -> dict[str, str]:
+    """The language switch's entries (code: name): its Chinese is the reader's Chinese, the
+    page's own when it is Chinese, else the one the browser asks for."""
+    chinese = language if language in (CHINESE, TRADITIONAL) else chinese_of(accept_language)
+    return {chinese: LANGUAGE_NAMES[CHINESE], ENGLISH: LANGUAGE_NAMES[ENGLISH]}

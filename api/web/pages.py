@@ -74,7 +74,8 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
                 for key, value in i18n.CATALOGUE[language].items()
                 if key.startswith(prefix)
             },
-            "languages": i18n.LANGUAGE_NAMES,
+            "languages": i18n.LANGUAGE_NAMES,  # an organisation's default language
+            "switch": i18n.switch(language, request.headers.get("accept-language")),
             **context,
         },
         status_code=status_code,

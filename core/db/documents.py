@@ -282,10 +282,23 @@ def finished_values(chunk_count: int) -> dict[str, object]:
     }
 
 
-def fail(session: Session, doc_id: str, reason: str, token: str | None = None) -> bool:
+def fail(
+    session: Session,
+    doc_id: str,
+    reason: str,
+    token: str | None = None,
+    unclaimed_since: datetime | None = None,
+) -> bool:
+    """Mark a document failed. ``token``: only while that run holds it. ``unclaimed_since``:
+    only while no live run holds it (no claim, or a heartbeat older than this), so a caller
+    that does not hold the claim never fails a document another run is finishing."""
     query = update(Document).where(Document.id == doc_id)
     if token is not None:
         query = query.where(Document.run_token == token)
+    if unclaimed_since is not None:
+        query = query.where(
+            or_(Document.run_token.is_(None), Document.heartbeat_at < unclaimed_since)
+        )
     result = session.execute(
         query.values(status=DocumentStatus.FAILED, error=reason[:2000], run_token=None)
     )

@@ -47,10 +47,16 @@ def start_jobs(
     return jobs
 
 
+# A job's end is written once: a run whose finish committed but whose connection died before
+# the answer came must not turn its "done" into "error" when it then ends on that error. Only
+# "abandoned" (another run's guess that this one died) may still be corrected by the run itself.
+_ENDABLE = ("running", "abandoned")
+
+
 def end_job(session: Session, job_id: str, status: str, error: str | None = None) -> None:
     session.execute(
         update(IngestionJob)
-        .where(IngestionJob.id == job_id)
+        .where(IngestionJob.id == job_id, IngestionJob.status.in_(_ENDABLE))
         .values(status=status, error=error, finished_at=utcnow())
     )
 
@@ -59,7 +65,7 @@ def end_jobs(session: Session, job_ids: Sequence[str], status: str) -> None:
     if job_ids:
         session.execute(
             update(IngestionJob)
-            .where(IngestionJob.id.in_(list(job_ids)))
+            .where(IngestionJob.id.in_(list(job_ids)), IngestionJob.status.in_(_ENDABLE))
             .values(status=status, finished_at=utcnow())
             .execution_options(synchronize_session=False)
         )

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from tests.api.world import World, upload
 from tests.live import ThreadServer
@@ -46,7 +47,7 @@ def world(server: ThreadServer) -> World:
     with transaction(server.container.sessions) as s:  # the operator makes the auditor
         aud = identity.create_user(s, world.tenant_a.id, "审计员", is_auditor=True)
         world.ids["aud"] = aud.id
-        world.keys["aud"] = identity.issue_api_key(
+        world.keys["aud"] = key_queries.issue_api_key(
             s, aud, server.container.settings.secret_key
         ).plaintext
     return world

@@ -14,7 +14,7 @@ from core.access import Principal
 from core.db.models import AnswerRecord
 from core.db.session import transaction
 from core.errors import InvalidInput, TooManyRequests
-from core.settings import AnswerLimits
+from core.settings_llm import AnswerLimits
 from llm.local_server import LlamaCppServer
 from services.answer_limits import AnswerLimiter, check_history, trim_history
 from tests.api.world import World, upload, wait_terminal

@@ -9,9 +9,10 @@ import pytest
 
 from core.access import Principal
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from core.errors import TooManyRequests
-from core.settings import AnswerLimits
+from core.settings_llm import AnswerLimits
 from llm.local_server import LlamaCppServer
 from services.answer_limits import AnswerLimiter
 from tests.api.world import World, upload, wait_terminal
@@ -69,7 +70,7 @@ def second_key(server: ThreadServer, world: World, who: str) -> str:
     with transaction(server.container.sessions) as s:
         user = identity.get_user(s, world.tenant_a.id, world.ids[who])
         pepper = server.container.settings.secret_key
-        return identity.issue_api_key(s, user, pepper, "第二把钥匙 second").plaintext
+        return key_queries.issue_api_key(s, user, pepper, "第二把钥匙 second").plaintext
 
 
 @pytest.mark.slow

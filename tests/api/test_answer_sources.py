@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from index.types import chunk_id
 from tests.api.test_chat import ask, llm_settings
@@ -46,8 +47,8 @@ def world(server: ThreadServer) -> World:
         # In zed's tenant: dana audits, yan administers.
         dana = identity.create_user(s, world.tenant_b.id, "dana", is_auditor=True)
         yan = identity.create_user(s, world.tenant_b.id, "yan", is_admin=True)
-        world.keys["dana"] = identity.issue_api_key(s, dana, pepper).plaintext
-        world.keys["yan"] = identity.issue_api_key(s, yan, pepper).plaintext
+        world.keys["dana"] = key_queries.issue_api_key(s, dana, pepper).plaintext
+        world.keys["yan"] = key_queries.issue_api_key(s, yan, pepper).plaintext
     return world
 
 

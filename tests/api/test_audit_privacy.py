@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from core.access import Principal
 from core.db import conversations, identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from tests.api.test_admin import ADMIN_ROUTES
 from tests.api.world import World
@@ -50,7 +51,7 @@ def world(server: ThreadServer) -> World:
         identity.set_roles(s, both, is_admin=True, is_auditor=True, actor_id=None)
         for name, user in [("aud", aud), ("both", both)]:
             world.ids[name] = user.id
-            world.keys[name] = identity.issue_api_key(s, user, pepper).plaintext
+            world.keys[name] = key_queries.issue_api_key(s, user, pepper).plaintext
     return world
 
 

@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from core.db import groups as group_queries
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.models import AnswerRecord
 from core.db.session import transaction
 from llm.local_server import LlamaCppServer
@@ -103,17 +105,17 @@ def build_world(server: ThreadServer, specs: list[TenantSpec]) -> LiveWorld:
         for t, spec in enumerate(specs):
             tenant = identity.create_tenant(s, f"perm-{run}-{t}")
             owner = identity.create_user(s, tenant.id, "owner", is_admin=True)
-            world.owner_keys[t] = identity.issue_api_key(s, owner, pepper).plaintext
+            world.owner_keys[t] = key_queries.issue_api_key(s, owner, pepper).plaintext
             world.user_ids[f"{t}/owner"] = owner.id
             world.keys[f"{t}/owner"] = world.owner_keys[t]
-            groups = [identity.create_group(s, tenant.id, f"g{g}") for g in range(spec.groups)]
+            groups = [group_queries.create_group(s, tenant.id, f"g{g}") for g in range(spec.groups)]
             for g, group in enumerate(groups):
                 group_ids[(t, g)] = group.id
             for u in range(spec.users):
                 user = identity.create_user(s, tenant.id, f"u{u}")
                 for g in spec.memberships[u]:
-                    identity.add_member(s, user, groups[g])
-                world.keys[f"{t}/u{u}"] = identity.issue_api_key(s, user, pepper).plaintext
+                    group_queries.add_member(s, user, groups[g])
+                world.keys[f"{t}/u{u}"] = key_queries.issue_api_key(s, user, pepper).plaintext
                 world.user_ids[f"{t}/u{u}"] = user.id
     for t, spec in enumerate(specs):
         with client(server, world.owner_keys[t]) as owner:

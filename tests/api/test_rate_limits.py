@@ -2,14 +2,17 @@
 real Redis (production): a key over its rate gets 429 with a Retry-After that is right, in the
 caller's language, before its body is read; another key of the tenant and another tenant go
 on; a tenant's budget is shared by its keys and by no other tenant; the OpenAI-compatible
-route refuses in OpenAI's shape. Admitted requests here are cheap on purpose (a search without
+route refuses in OpenAI's shape; a Redis that does not answer holds up no other request.
+Admitted requests here are cheap on purpose (a search without
 a query, an upload without files, a chat without a question): only the verdict is under test."""
 
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -67,6 +70,14 @@ def test_a_keys_flood_is_refused_with_retry_after_and_no_one_else_is(world: Worl
             r"此 API 密钥对 /v1/search 的请求过多：每分钟最多 12 次，请在 [1-5] 秒后重试",
             chinese.json()["detail"],
         )
+        # A Traditional caller reads Traditional, as with every message (api.reasons).
+        for tag in ("zh-TW,zh;q=0.9", "zh-HK"):
+            traditional = search(ann, **{"Accept-Language": tag})
+            assert traditional.status_code == 429
+            assert re.fullmatch(
+                r"此 API 密鑰對 /v1/search 的請求過多：每分鐘最多 12 次，請在 [1-5] 秒後重試",
+                traditional.json()["detail"],
+            )
         # Another key of the same tenant, and another tenant, are not held back by ann's.
         assert search(bob).status_code != 429
         assert search(zed).status_code != 429
@@ -139,3 +150,44 @@ def test_chat_counts_both_chat_routes_and_answers_openai_clients_in_their_shape(
         )
         native = carol.post("/v1/chat", json={})
         assert native.status_code == 429 and "detail" in native.json()
+
+
+@pytest.fixture
+def silent_redis() -> Iterator[str]:
+    """A Redis that never answers: a socket that takes connections and never replies."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+
+def test_a_redis_that_does_not_answer_holds_up_no_other_request(
+    tmp_path_factory: pytest.TempPathFactory, silent_redis: str
+) -> None:
+    """A search waits on Redis (3 s here, 0.5 s by default) on a worker thread: meanwhile the
+    server answers /health/live at once. Then it is counted in the process, and so is the next
+    search, without asking Redis again."""
+    settings = make_settings(
+        tmp_path_factory.mktemp("rates-silent-redis"),
+        redis_url=silent_redis,
+        rate_limits={**RATES, "redis_timeout_s": 3.0},
+    )
+    with ThreadServer(settings) as server, World(server).client("ann") as ann:
+        probe_s: list[float] = []
+        with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=server.url) as probe:
+            started = time.monotonic()
+            waiting = pool.submit(search, ann)
+            while not waiting.done():
+                sent = time.monotonic()
+                assert probe.get("/health/live").status_code == 200
+                probe_s.append(time.monotonic() - sent)
+                time.sleep(0.1)
+            first, first_s = waiting.result(), time.monotonic() - started
+        # Counted in this process once Redis timed out: admitted (then 422 for no query).
+        assert first.status_code == 422, first.text
+        assert first_s >= 2.9
+        # Probes all through the wait, and not one of them waited with the search.
+        assert len(probe_s) >= 10 and max(probe_s) < 1.0, probe_s
+        sent = time.monotonic()
+        assert search(ann).status_code == 422
+        assert time.monotonic() - sent < 1.0  # Redis is not asked again for a while

@@ -1,7 +1,8 @@
 """The server's reasons in the caller's language: a Chinese page (or an ``Accept-Language:
 zh`` client) reads why a file failed or a request was refused in Chinese, nested reasons
-included; everyone else reads the English they always did; an unknown sentence stays as it is
-rather than being guessed at."""
+included, in Traditional characters for a Traditional tag (zh-TW, zh-HK) with the caller's
+own values left as sent; everyone else reads the English they always did; an unknown sentence
+stays as it is rather than being guessed at."""
 
 from __future__ import annotations
 
@@ -98,7 +99,54 @@ def test_reasons_over_http_follow_the_callers_language(server: ThreadServer) -> 
         assert gone.status_code == 404 and gone.json()["detail"] == "找不到该文档", gone.text
 
 
-ZH = {"Accept-Language": "zh-TW,zh;q=0.9"}  # Traditional callers read the Simplified words
+ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
+TRADITIONAL_TAGS = ["zh-TW,zh;q=0.9", "zh-HK"]
+
+
+@pytest.mark.parametrize("tag", TRADITIONAL_TAGS)
+def test_traditional_callers_read_traditional_and_their_own_values_unchanged(
+    server: ThreadServer, tag: str
+) -> None:
+    world = World(server)
+    headers = {"Accept-Language": tag}
+    missing = httpx.get(server.url + "/v1/documents", headers=headers)
+    assert missing.status_code == 401 and missing.json()["detail"].startswith("缺少 API 密鑰")
+    with world.client("ann") as ann:
+        gone = ann.get("/v1/documents/00000000-0000-0000-0000-000000000000", headers=headers)
+        assert gone.status_code == 404 and gone.json()["detail"] == "找不到該文檔", gone.text
+        # The file name is the caller's: written in Simplified, it stays so.
+        refused = ann.post("/v1/documents", files=[("files", ("报告.txt", b""))], headers=headers)
+        assert refused.json()["errors"][0]["detail"] == "报告.txt 是空文件", refused.text
+        invalid = ann.post("/v1/admin/users", json={"name": "x" * 201}, headers=headers)
+        assert invalid.status_code == 422
+        assert invalid.json()["detail"][0]["msg"].startswith("最多 200 個字符"), invalid.text
+    with world.client("bob") as bob:
+        denied = bob.get("/v1/admin/users", headers=headers)
+        assert denied.status_code == 403
+        assert denied.json()["detail"] == "只有租戶管理員可以執行此操作"
+
+
+@pytest.mark.parametrize(
+    ("tag", "lang", "words", "not_words"),
+    [
+        ("zh-TW", "zh-Hant", ["登錄", "用戶名", "密碼", "組織"], ["用户名", "密码"]),
+        ("zh-HK,en;q=0.5", "zh-Hant", ["登錄", "用戶名", "密碼", "組織"], ["用户名", "密码"]),
+        ("zh-CN", "zh-CN", ["登录", "用户名", "密码", "组织"], ["用戶名", "密碼"]),
+    ],
+)
+def test_the_portal_page_is_in_the_callers_chinese(
+    server: ThreadServer, tag: str, lang: str, words: list[str], not_words: list[str]
+) -> None:
+    page = httpx.get(server.url + "/login", headers={"Accept-Language": tag})
+    assert page.status_code == 200, page.text
+    assert f'<html lang="{lang}">' in page.text
+    assert all(word in page.text for word in words)
+    assert not any(word in page.text for word in not_words)
+    # The switch's Chinese is the reader's own, shown as the current language.
+    assert f'<span aria-current="true" lang="{lang}">中文</span>' in page.text
+    english = httpx.get(server.url + "/login?lang=en", headers={"Accept-Language": tag})
+    assert f'<a href="?lang={lang}" lang="{lang}" hreflang="{lang}">中文</a>' in english.text
+    assert 'lang="en">English</span>' in english.text
 
 
 def test_validation_errors_follow_the_callers_language(server: ThreadServer) -> None:

@@ -56,8 +56,10 @@ CLASS_SOURCES = (*SOURCES, "index", "llm")
 MESSAGE_SECOND = frozenset({"HTTPException", "UploadRejected"})
 # Functions that hand a message on to a refusal, by file, and which argument it is.
 FORWARDERS = {
-    "core/db/identity.py": {"_flush_or_conflict": 1},
-    "api/limits.py": {"_answer": 4, "refuse": 1, "_refuse": 1},
+    "core/db/identity.py": {"flush_or_conflict": 1},
+    "core/db/groups.py": {"flush_or_conflict": 1},
+    "api/limits.py": {"_answer": 4, "refuse": 1},
+    "api/multipart_watch.py": {"_refuse": 1},
 }
 # ValueErrors raised inside request validators become 422 ``value_error`` messages.
 VALIDATOR_FILES = (
@@ -73,7 +75,7 @@ DYNAMIC = {
     " words: 'Not Found', …), localized by api.errors like every HTTPException",
     "services/answer_limits.py:AnswerLimiter.acquire": "one of three limit sentences built"
     " just above, in api.reasons",
-    "core/db/identity.py:_flush_or_conflict": "its callers' messages (a forwarder, walked)",
+    "core/db/conflicts.py:flush_or_conflict": "its callers' messages (a forwarder, walked)",
     "api/limits.py:RequestGuard._limit_body.refuse": "its callers' messages (a forwarder)",
     "api/limits.py:RequestGuard._session": "str() of an Unauthenticated raised in core.db",
     "api/limits.py:RequestGuard._authenticate": "str() of an Unauthenticated raised in core.db",

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import AuditEvent, SignInAttempt, WebSession, utcnow
 from core.db.session import transaction
 from services import passwords
@@ -65,7 +66,7 @@ class People:
                     s, user, passwords.hash_password(PASSWORDS[name]), now=utcnow(), actor_id=None
                 )
             self.ids = {name: user.id for name, user in users.items()}
-            self.ann_key = identity.issue_api_key(s, users["ann"], pepper).plaintext
+            self.ann_key = key_queries.issue_api_key(s, users["ann"], pepper).plaintext
         self.tenant_of = {name: self.tenant_a for name in users} | {"zed": self.tenant_b}
 
     def browser(self, **headers: str) -> httpx.Client:

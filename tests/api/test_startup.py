@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from tests.live import ThreadServer
 from tests.llm.backends import dead_backend
@@ -31,7 +32,7 @@ def test_first_chat_after_start_does_not_block_liveness(tmp_path: Path) -> None:
         with transaction(container.sessions) as s:
             tenant = identity.create_tenant(s, "start")
             user = identity.create_user(s, tenant.id, "u")
-            key = identity.issue_api_key(s, user, settings.secret_key).plaintext
+            key = key_queries.issue_api_key(s, user, settings.secret_key).plaintext
         assert container.embedder_resource.status == "starting"
         answer: dict[str, object] = {}
 

@@ -7,7 +7,9 @@ import time
 
 import httpx
 
+from core.db import groups as group_queries
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from index.store import Scope
 from tests.live import ThreadServer
@@ -29,11 +31,11 @@ class World:
             bob = identity.create_user(s, self.tenant_a.id, "bob")
             carol = identity.create_user(s, self.tenant_a.id, "carol")
             zed = identity.create_user(s, self.tenant_b.id, "zed", is_admin=True)
-            self.eng = identity.create_group(s, self.tenant_a.id, "eng")
-            identity.add_member(s, bob, self.eng)
+            self.eng = group_queries.create_group(s, self.tenant_a.id, "eng")
+            group_queries.add_member(s, bob, self.eng)
             self.ids = {"ann": ann.id, "bob": bob.id, "carol": carol.id, "zed": zed.id}
             self.keys = {
-                name: identity.issue_api_key(s, user, pepper).plaintext
+                name: key_queries.issue_api_key(s, user, pepper).plaintext
                 for name, user in [("ann", ann), ("bob", bob), ("carol", carol), ("zed", zed)]
             }
         self.url = server.url

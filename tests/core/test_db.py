@@ -13,8 +13,11 @@ from hypothesis import strategies as st
 from sqlalchemy import inspect
 
 from core.access import AccessList, Principal
+from core.db import directory as directory_queries
 from core.db import documents as doc_queries
+from core.db import groups as group_queries
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.migrate import alembic_config, upgrade
 from core.db.models import Base, Tenant
 from core.db.session import make_engine, make_session_factory, transaction
@@ -66,9 +69,9 @@ def test_api_key_round_trip_and_revocation(sessions) -> None:  # type: ignore[no
     with transaction(sessions) as s:
         tenant = identity.create_tenant(s, "keys-tenant")
         user = identity.create_user(s, tenant.id, "ann")
-        group = identity.create_group(s, tenant.id, "eng")
-        identity.add_member(s, user, group)
-        issued = identity.issue_api_key(s, user, "pepper")
+        group = group_queries.create_group(s, tenant.id, "eng")
+        group_queries.add_member(s, user, group)
+        issued = key_queries.issue_api_key(s, user, "pepper")
     with transaction(sessions) as s:
         principal = identity.authenticate(s, issued.plaintext, "pepper")
     assert principal == Principal(tenant.id, user.id, frozenset({group.id}), False)
@@ -78,7 +81,7 @@ def test_api_key_round_trip_and_revocation(sessions) -> None:  # type: ignore[no
     with transaction(sessions) as s, pytest.raises(Unauthenticated):
         identity.authenticate(s, issued.plaintext, "another pepper")
     with transaction(sessions) as s:
-        identity.revoke_api_key(s, issued.id)
+        key_queries.revoke_api_key(s, issued.id)
     with transaction(sessions) as s, pytest.raises(Unauthenticated):
         identity.authenticate(s, issued.plaintext, "pepper")
     # the key is stored hashed only
@@ -102,7 +105,7 @@ def test_access_list_must_name_members_of_the_tenant(sessions) -> None:  # type:
         b = identity.create_tenant(s, "acl-b")
         outsider = identity.create_user(s, b.id, "eve")
         with pytest.raises(NotFound):
-            identity.existing_ids(s, a.id, {outsider.id}, set())
+            directory_queries.existing_ids(s, a.id, {outsider.id}, set())
 
 
 _world = st.fixed_dictionaries(
@@ -140,13 +143,13 @@ def test_listing_shows_exactly_the_readable_documents(sessions, world) -> None: 
             for u in range(4)
         }
         groups = {
-            (t, g): identity.create_group(s, tenants[t].id, f"g{g}")
+            (t, g): group_queries.create_group(s, tenants[t].id, f"g{g}")
             for t in range(2)
             for g in range(3)
         }
         for t in range(2):
             for u, g in world["memberships"]:
-                identity.add_member(s, users[(t, u)], groups[(t, g)])
+                group_queries.add_member(s, users[(t, u)], groups[(t, g)])
         expected_acl = {}
         for i, (t, us, gs, everyone) in enumerate(world["docs"]):
             acl = AccessList(
@@ -195,8 +198,8 @@ def test_disabled_users_and_expired_keys_are_refused_like_any_bad_key(sessions) 
     with transaction(sessions) as s:
         tenant = identity.create_tenant(s, "lifecycle")
         user = identity.create_user(s, tenant.id, "研发-ann")
-        live = identity.issue_api_key(s, user, "pepper", expires_at=utcnow() + timedelta(days=1))
-        expired = identity.issue_api_key(s, user, "pepper", expires_at=utcnow() - timedelta(1))
+        live = key_queries.issue_api_key(s, user, "pepper", expires_at=utcnow() + timedelta(days=1))
+        expired = key_queries.issue_api_key(s, user, "pepper", expires_at=utcnow() - timedelta(1))
     with transaction(sessions) as s:
         assert identity.authenticate(s, live.plaintext, "pepper").user_id == user.id
     with transaction(sessions) as s, pytest.raises(Unauthenticated, match="invalid or revoked"):
@@ -223,12 +226,12 @@ def test_rotation_replaces_a_key_at_once_or_after_a_grace(sessions) -> None:  # 
     with transaction(sessions) as s:
         tenant = identity.create_tenant(s, "rotation")
         user = identity.create_user(s, tenant.id, "bob")
-        old = identity.issue_api_key(
+        old = key_queries.issue_api_key(
             s, user, "pepper", "ci", expires_at=utcnow() + timedelta(days=30)
         )
     with transaction(sessions) as s:
         row, owner = s.get(ApiKey, old.id), s.get(User, user.id)
-        new = identity.rotate_key(s, row, owner, "pepper", actor_id=user.id)
+        new = key_queries.rotate_key(s, row, owner, "pepper", actor_id=user.id)
     assert new.name == "ci" and new.expires_at is not None
     # The same lifetime, counted from the rotation.
     assert timedelta(days=29) < new.expires_at - utcnow() <= timedelta(days=30)
@@ -237,27 +240,27 @@ def test_rotation_replaces_a_key_at_once_or_after_a_grace(sessions) -> None:  # 
     with transaction(sessions) as s:
         assert identity.authenticate(s, new.plaintext, "pepper").user_id == user.id
         with pytest.raises(Conflict):  # a revoked key is not rotated again
-            identity.rotate_key(s, s.get(ApiKey, old.id), s.get(User, user.id), "pepper")
-        graced = identity.rotate_key(
+            key_queries.rotate_key(s, s.get(ApiKey, old.id), s.get(User, user.id), "pepper")
+        graced = key_queries.rotate_key(
             s, s.get(ApiKey, new.id), s.get(User, user.id), "pepper", grace=timedelta(hours=1)
         )
     with transaction(sessions) as s:  # both work during the grace period
         assert identity.authenticate(s, new.plaintext, "pepper").user_id == user.id
         assert identity.authenticate(s, graced.plaintext, "pepper").user_id == user.id
-        assert identity.get_key(s, tenant.id, new.id).expires_at is not None
+        assert key_queries.get_key(s, tenant.id, new.id).expires_at is not None
         with pytest.raises(NotFound):  # keys are looked up within their tenant
-            identity.get_key(s, identity.create_tenant(s, "rotation-other").id, new.id)
+            key_queries.get_key(s, identity.create_tenant(s, "rotation-other").id, new.id)
 
 
 def test_group_membership_removal_narrows_the_principal(sessions) -> None:  # type: ignore[no-untyped-def]
     with transaction(sessions) as s:
         tenant = identity.create_tenant(s, "membership")
         user = identity.create_user(s, tenant.id, "carol")
-        group = identity.create_group(s, tenant.id, "研发部")
-        identity.add_member(s, user, group, actor_id=None)
+        group = group_queries.create_group(s, tenant.id, "研发部")
+        group_queries.add_member(s, user, group, actor_id=None)
         assert identity.principal_for(user).group_ids == {group.id}
-        identity.remove_member(s, user, group, actor_id=None)
-        identity.remove_member(s, user, group, actor_id=None)  # a no-op, not an error
+        group_queries.remove_member(s, user, group, actor_id=None)
+        group_queries.remove_member(s, user, group, actor_id=None)  # a no-op, not an error
         assert identity.principal_for(user).group_ids == frozenset()
-        members, count = identity.group_members(s, group)
+        members, count = group_queries.group_members(s, group)
         assert (members, count) == ([], 0)

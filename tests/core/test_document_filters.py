@@ -8,7 +8,9 @@ import uuid
 import pytest
 
 from core.access import user_token
+from core.db import directory as directory_queries
 from core.db import documents as doc_queries
+from core.db import groups as group_queries
 from core.db import identity
 from core.db.migrate import upgrade
 from core.db.session import make_engine, make_session_factory, transaction
@@ -38,7 +40,7 @@ def world(sessions):  # type: ignore[no-untyped-def]
         owner = identity.create_user(s, tenant.id, "Owner")
         reader = identity.create_user(s, tenant.id, "reader_1")
         stranger = identity.create_user(s, other.id, "owner2")
-        identity.create_group(s, tenant.id, "财务部")
+        group_queries.create_group(s, tenant.id, "财务部")
         for name, tags, mime in zip(NAMES, TAGS, MIMES, strict=False):
             doc = doc_queries.create_document(
                 s,
@@ -99,14 +101,14 @@ def test_type_ids_and_access_filters_combine(world) -> None:  # type: ignore[no-
 def test_directory_is_per_tenant_literal_and_skips_the_disabled(world) -> None:  # type: ignore[no-untyped-def]
     sessions, principals, tenant_id = world
     with transaction(sessions) as s:
-        users, groups = identity.directory(s, tenant_id, name="OWN")
+        users, groups = directory_queries.directory(s, tenant_id, name="OWN")
         assert [n for _, n in users] == ["Owner"]  # not owner2 of the other tenant
-        users, groups = identity.directory(s, tenant_id, name="_")
+        users, groups = directory_queries.directory(s, tenant_id, name="_")
         assert [n for _, n in users] == ["reader_1"] and groups == []
-        users, groups = identity.directory(s, tenant_id, name="财务")
+        users, groups = directory_queries.directory(s, tenant_id, name="财务")
         assert users == [] and [n for _, n in groups] == ["财务部"]
         reader = identity.get_user(s, tenant_id, principals["reader"].user_id)
         identity.set_disabled(s, reader, True, actor_id=None)
     with transaction(sessions) as s:
-        users, _ = identity.directory(s, tenant_id, name="reader")
+        users, _ = directory_queries.directory(s, tenant_id, name="reader")
         assert users == []

@@ -111,7 +111,10 @@ def test_redis_that_does_not_answer_counts_in_this_process() -> None:
         port = s.getsockname()[1]
     buckets = RedisBuckets(f"redis://127.0.0.1:{port}/0")
     bucket = Bucket("key:x", 1.0, 2)
+    assert buckets.blocking and not LocalBuckets().blocking
     assert [buckets.hit([bucket]).admitted for _ in range(3)] == [True, True, False]
+    # Once Redis failed, it is left alone for a while: the checks are this process's, cheap.
+    assert not buckets.blocking
 
 
 def test_retry_after_is_whole_seconds_rounded_up() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from core.access import Principal
 from core.errors import TooManyRequests
-from core.settings import AnswerLimits
+from core.settings_llm import AnswerLimits
 from core.slots import RedisSlots
 from services.answer_limits import AnswerLimiter
 

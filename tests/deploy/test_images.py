@@ -153,7 +153,7 @@ def test_torch_builds_are_the_pinned_version() -> None:
     assert "torchvision" not in lock_entries("cpu.lock")  # CUDA-only on PyPI; breaks CPU torch
 
 
-@pytest.mark.parametrize("name", ["cpu.lock", "gpu.lock", "llama.lock"])
+@pytest.mark.parametrize("name", ["cpu.lock", "gpu.lock", "llama.lock", "dev.lock"])
 def test_locks_are_hashed_and_current_with_pyproject(name: str) -> None:
     """Every entry has hashes, and every dependency pyproject declares is in the lock at a
     version it allows: a changed pyproject without a new lock (scripts/lock.sh) fails here."""
@@ -163,9 +163,14 @@ def test_locks_are_hashed_and_current_with_pyproject(name: str) -> None:
         return
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     declared = [*project["dependencies"]]
-    for extra in ("s3", "otel"):  # the production extras scripts/lock.sh includes
+    # The production extras scripts/lock.sh includes in the images' locks; every extra in the
+    # development lock scripts/install.sh installs.
+    extras = project["optional-dependencies"] if name == "dev.lock" else ("s3", "otel")
+    for extra in extras:
         declared += project["optional-dependencies"].get(extra, [])
-    replaced = {"llama-cpp-python"} | ({"onnxruntime"} if name == "gpu.lock" else set())
+    replaced = {"onnxruntime"} if name == "gpu.lock" else set()
+    if name != "dev.lock":  # the images' locks leave llama.cpp to llama.lock
+        replaced.add("llama-cpp-python")
     for text in declared:
         requirement = Requirement(text)
         package = canonicalize_name(requirement.name)
@@ -174,6 +179,30 @@ def test_locks_are_hashed_and_current_with_pyproject(name: str) -> None:
         assert package in entries, f"{name} lacks {package}: run scripts/lock.sh"
         version = entries[package][0]
         assert requirement.specifier.contains(version, prereleases=True), (name, text, version)
+
+
+def test_development_lock_has_the_images_versions() -> None:
+    """scripts/install.sh's lock (the tests' environment) holds what the CPU images install at
+    the same versions and hashes, so the tests run what ships; no CUDA-only torchvision."""
+    dev = lock_entries("dev.lock")
+    for name in ("cpu.lock", "llama.lock"):
+        for package, entry in lock_entries(name).items():
+            assert dev.get(package) == entry, (name, package)
+    assert "torchvision" not in dev
+    assert "pip" in dev  # install.sh upgrades the venv's pip from this entry
+
+
+def test_install_script_installs_from_the_development_lock_with_hashes() -> None:
+    text = re.sub(r"\\\n", " ", (REPO_ROOT / "scripts" / "install.sh").read_text())
+    installs = [line for line in text.splitlines() if '/bin/pip" install' in line]
+    builds = [line for line in text.splitlines() if '/bin/pip" wheel' in line]
+    assert installs and builds and "lock=requirements/dev.lock" in text
+    assert all("--require-hashes" in line for line in builds)  # llama.cpp's sdist
+    # Every install from a requirements file checks hashes; the others install without
+    # dependencies (the project itself, the llama.cpp wheel built from the lock's sdist).
+    assert all("--require-hashes" in line for line in installs if " -r " in line)
+    assert all("--no-deps" in line for line in installs)
+    assert "constraints.txt" not in text
 
 
 def test_qdrant_client_supports_the_per_tenant_idf_the_server_backend_uses() -> None:

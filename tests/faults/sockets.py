@@ -13,6 +13,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from tests.loopback import free_port, listen
+
 REFUSE = "refuse"
 STALL = "stall"
 
@@ -43,9 +45,7 @@ class FaultyBackend:
     """``base_url`` stays the same whatever the mode; ``requests`` counts requests read."""
 
     def __init__(self, mode: str | bytes = REFUSE) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.requests = 0
         self._mode: str | bytes = REFUSE
@@ -63,12 +63,7 @@ class FaultyBackend:
                     self._listener.close()
                     self._listener = None
             elif self._listener is None:
-                listener = socket.socket()
-                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                listener.bind(("127.0.0.1", self.port))
-                listener.listen(64)
-                self._listener = listener
-                threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+                self._listener = listen(self.port, self._serve_apart)
             self._mode = mode
 
     def close(self) -> None:
@@ -87,13 +82,8 @@ class FaultyBackend:
         self._held = []
         self._released = threading.Event()
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:  # closed: the mode went to REFUSE
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+    def _serve_apart(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with self._lock:

@@ -18,9 +18,10 @@ import httpx
 import pytest
 
 from core.db import identity
+from core.db import keys as key_queries
 from core.db.session import transaction
 from core.errors import UpstreamUnavailable
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.routing import LlmRouter
 from tests.api.test_upstream_errors import assert_plain_503
 from tests.api.world import World, upload, wait_terminal
@@ -97,7 +98,7 @@ def served(pg_url, faulty, tmp_path_factory) -> Iterator[tuple[World, str]]:  # 
         world = World(srv)
         with transaction(srv.container.sessions) as s:
             auditor = identity.create_user(s, world.tenant_a.id, "审计员", is_auditor=True)
-            key = identity.issue_api_key(s, auditor, settings.secret_key).plaintext
+            key = key_queries.issue_api_key(s, auditor, settings.secret_key).plaintext
         with world.client("bob") as bob:
             r = upload(bob, [("etna.txt", TEXT.encode())])
             assert wait_terminal(bob, r.json()["data"][0]["id"])["status"] == "ready"

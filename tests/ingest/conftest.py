@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings, ParsingSettings
+from core.settings import ChunkingSettings, EmbeddingSettings, LimitsSettings
+from core.settings_parsing import ParsingSettings
 from index.tokens import token_counter
 from ingest.chunking import Chunker
 from ingest.parsing import parse_document

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.parsing import parse_document
 from ingest.types import Chunk, ParsedDocument
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput, UnprocessableDocument
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.parsing import parse_document
 from tests.files import encrypted_pdf, text_pdf, zip_bomb_docx
 from tests.ingest.helpers import parse_bytes

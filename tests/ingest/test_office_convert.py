@@ -17,7 +17,8 @@ import pptx
 import pytest
 
 from core.errors import UnprocessableDocument
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest import office_convert
 from ingest.office_convert import ConvertLimits, convert
 from ingest.parsing import parse_document

@@ -17,7 +17,8 @@ from pptx.chart.data import CategoryChartData
 from pptx.enum.chart import XL_CHART_TYPE
 from pptx.util import Inches
 
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.office_extras import CHART_SECTION, TEXT_BOX_SECTION, TRACKED_SECTION
 from ingest.parsing import parse_document
 from ingest.types import Element

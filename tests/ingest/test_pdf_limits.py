@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from core.errors import UnprocessableDocument
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.parsing import parse_document, warm_up
 from ingest.pdf import OcrBudget, ocr_dpi
 from tests.ingest.helpers import parse_bytes

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.parsing import parse_document
 from ingest.pdf_text import _join
 from tests.files import TextRun, styled_pdf

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import UnprocessableDocument
-from core.settings import ChunkingSettings, LimitsSettings, ParsingSettings
+from core.settings import ChunkingSettings, LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest.chunking import Chunker
 from ingest.parsing import parse_document
 from ingest.types import Element

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import LimitsSettings, ParsingSettings
+from core.settings import LimitsSettings
+from core.settings_parsing import ParsingSettings
 from ingest import unstructured_runtime
 from ingest.parsing import parse_document, warm_up
 from ingest.types import ParsedDocument
@@ -69,7 +70,8 @@ def _parse_in_child(path: str) -> list[str]:
 
 
 def _settings() -> tuple[object, object]:
-    from core.settings import LimitsSettings, ParsingSettings
+    from core.settings import LimitsSettings
+    from core.settings_parsing import ParsingSettings
 
     return ParsingSettings(), LimitsSettings()
 

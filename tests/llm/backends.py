@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 
 
 def closed_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 from llm.local_server import LlamaCppServer
 
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.citations import CitationFilter, is_dont_know, repair_citations
 from llm.client import TextDelta
 from llm.prompts import answer_messages, rewrite_messages

@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 
 from core.db.session import make_engine, make_session_factory
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.backend_probe import BackendProbe, answer_backends
 from llm.runtime import AnswerModels
 from services.health import HealthService

@@ -12,7 +12,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from core.errors import UpstreamUnavailable
-from core.settings import LlmBackendSettings, LlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.client import (
     LlmRequestRejected,
     Message,

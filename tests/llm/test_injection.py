@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from core.settings import LlmSettings
+from core.settings_llm import LlmSettings
 from llm.citations import CitationFilter
 from llm.client import TextDelta
 from llm.local_server import LlamaCppServer

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import LlmBackendSettings, LlmSettings, LocalLlmSettings
+from core.settings_llm import LlmBackendSettings, LlmSettings, LocalLlmSettings
 from llm.client import StreamInterrupted, TextDelta
 from llm.local_server import LlamaCppServer, LocalServerError
 from llm.routing import LlmRouter

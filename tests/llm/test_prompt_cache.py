@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 from llm import prompts
 from llm.local_server import LlamaCppServer, PromptEval
 from llm.runtime import (

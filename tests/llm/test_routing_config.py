@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from core.errors import NotFound
-from core.settings import LlmBackendSettings, LlmSettings, Settings
+from core.settings import Settings
+from core.settings_llm import LlmBackendSettings, LlmSettings
 from llm.routing import LlmRouter
 
 

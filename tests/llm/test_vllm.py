@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from core.settings import LlmSettings
+from core.settings_llm import LlmSettings
 from llm.client import (
     Completion,
     LlmRequestRejected,

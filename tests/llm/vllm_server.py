@@ -20,7 +20,7 @@ from typing import Self
 import httpx
 import pytest
 
-from core.settings import LlmBackendSettings
+from core.settings_llm import LlmBackendSettings
 from llm.local_server import signal_group
 from tests.live import free_port
 

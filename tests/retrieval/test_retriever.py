@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.access import Principal
-from core.settings import RetrievalSettings, Settings
+from core.settings import Settings
+from core.settings_retrieval import RetrievalSettings
 from index.embedders import build_embedder
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.sparse import Bm25Encoder

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 from sqlalchemy import select
 
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import AnswerRecord, utcnow
 from core.db.session import transaction
 from index.types import chunk_id
@@ -93,7 +94,7 @@ class Tenant:
                 )
                 self.users[name] = user.id
             owner = identity.get_user(s, self.id, self.users["王芳"])
-            key = identity.issue_api_key(s, owner, pepper).plaintext
+            key = key_queries.issue_api_key(s, owner, pepper).plaintext
         self.docs: dict[str, str] = {}
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60

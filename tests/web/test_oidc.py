@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 from sqlalchemy import select
 
 from core.db import identity
+from core.db import keys as key_queries
 from core.db import oidc as oidc_store
 from core.db.models import AuditEvent, OidcIdentity, User
 from core.db.session import transaction
@@ -308,7 +309,7 @@ def test_admins_set_unique_emails_through_the_api(server: ThreadServer) -> None:
     with transaction(container.sessions) as s:
         tenant = identity.get_tenant_by_name(s, TENANT)
         admin = identity.get_user_by_name(s, tenant.id, "王芳")
-        key = identity.issue_api_key(s, admin, container.settings.secret_key).plaintext
+        key = key_queries.issue_api_key(s, admin, container.settings.secret_key).plaintext
         zhao = identity.get_user_by_name(s, tenant.id, "zhao")
         oidc_store.link(s, zhao, container.settings.oidc.issuer, "sub-zhao-old")
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as api:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import utcnow
 from core.db.session import transaction
 from services import passwords
@@ -140,7 +141,7 @@ def test_an_api_key_is_still_the_way_for_scripts(server: ThreadServer, tenant: s
     with transaction(server.container.sessions) as s:
         t = identity.get_tenant_by_name(s, tenant)
         user = identity.get_user_by_name(s, t.id, "lena")
-        key = identity.issue_api_key(s, user, server.container.settings.secret_key).plaintext
+        key = key_queries.issue_api_key(s, user, server.container.settings.secret_key).plaintext
     r = httpx.get(server.url + "/", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 303 and r.headers["location"] == "/login"
 

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.db import identity, web_sessions
+from core.db import keys as key_queries
 from core.db.models import utcnow
 from core.db.session import transaction
 from services import passwords
@@ -44,7 +45,7 @@ def world(pg_url, tmp_path_factory):  # type: ignore[no-untyped-def]
                 hashed = passwords.hash_password(PASSWORD)
                 web_sessions.set_password_hash(s, user, hashed, now=utcnow(), actor_id=None)
             owner = identity.create_user(s, b.id, "owner", is_admin=True)
-            b_key = identity.issue_api_key(s, owner, server.container.settings.secret_key)
+            b_key = key_queries.issue_api_key(s, owner, server.container.settings.secret_key)
         docs = []
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {b_key.plaintext}"}, timeout=120

@@ -3,6 +3,8 @@ claims taken over, and documents changed or deleted while they are being embedde
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +29,7 @@ from workers.context import Outcome, ParseFn, StageContext, parse_each
 from workers.embed_stage import run_embed_group
 from workers.parse_stage import run_parse_group
 from workers.retry import Fail, RetryPolicy
-from workers.runs import open_run, record_progress
+from workers.runs import ClaimLost, finish_all, open_run, record_progress
 from zhiku.container import Container, build_parse_fn
 from zhiku.database import build_sessions
 
@@ -314,3 +316,107 @@ def test_failure_reasons_are_plain_words_and_keep_internals_out() -> None:
     bug = policy.decide(KeyError("chunks.json"), 0)
     assert isinstance(bug, Fail)
     assert "KeyError" not in bug.reason and "chunks.json" not in bug.reason
+
+
+class _SlowModel:
+    """The real model, with ``during(call number)`` run inside each call: a slice that takes
+    long in a loaded model, or something that happens meanwhile."""
+
+    def __init__(self, inner, during) -> None:  # type: ignore[no-untyped-def]
+        self._inner, self._during = inner, during
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._inner, name)
+
+    def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        self._during(call)
+        return self._inner.embed_documents(texts)
+
+
+def _beating(tmp_path: Path, doc_text: str):  # type: ignore[no-untyped-def]
+    """A parsed document, claims stale after 5 s (a beat each second), 8 texts a slice."""
+    settings = make_settings(
+        tmp_path,
+        embedding={"batch_size": 4, "threads": 2},
+        worker={"stale_after_s": 5},
+    )
+    build_sessions(settings, migrate=True)
+    svc, container = stage_context(settings)
+    with transaction(svc.sessions) as s:
+        tenant = identity.create_tenant(s, "beat")
+        principal = identity.principal_for(identity.create_user(s, tenant.id, "u"))
+    doc_id = new_doc(svc, principal, doc_text)
+    assert run_parse_stage(svc, doc_id, 1, build_parse_fn(settings)) is Outcome.EMBED_NEXT
+    return svc, container, principal, doc_id
+
+
+def test_a_slice_longer_than_stale_after_keeps_its_claim(tmp_path: Path) -> None:
+    """The claim is kept fresh while a slice is in the model, however long: a claim fresh
+    only between slices went stale on a loaded machine, and the sweeper gave the document to
+    a second run (after a database restart, two runs kept taking it from each other)."""
+    svc, container, _, doc_id = _beating(tmp_path, long_text(12, seed=40))
+    tried: list[dict[str, str]] = []
+
+    def during(call: int) -> None:
+        if call == 1:
+            time.sleep(6.5)  # past stale_after_s
+            # What the sweeper, or another worker's message, would try now.
+            with transaction(svc.sessions) as s:
+                tried.append(doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=5)))
+
+    slow = replace(svc, embedder_resource=ready(_SlowModel(svc.embedder, during)))
+    assert run_embed_stage(slow, doc_id, 1) is Outcome.DONE
+    assert tried == [{}]  # the live claim was respected
+    container.close()
+
+
+def test_a_run_whose_claim_was_taken_stops_at_the_next_beat(tmp_path: Path) -> None:
+    """A run that lost its claim while a slice was in the model embeds no further slice and
+    writes nothing: it stops at the next beat, not when it would next have written."""
+    svc, container, principal, doc_id = _beating(tmp_path, long_text(80, seed=41))
+    with svc.sessions() as s:
+        total = doc_queries.get_document(s, doc_id).chunks_total
+
+    def during(call: int) -> None:
+        if call == 1:
+            with transaction(svc.sessions) as s:  # another run takes the document over
+                assert doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=-1))
+            time.sleep(3.5)  # a few beats
+
+    model = _SlowModel(svc.embedder, during)
+    slow = replace(svc, embedder_resource=ready(model))
+    step = model.batch_size * model.concurrency
+    assert total > 2 * step, (total, step)  # slices left after the two in the model
+    assert run_embed_stage(slow, doc_id, 1) is Outcome.SKIPPED
+    assert model.calls == 2, model.calls  # only the slices already in the model
+    assert _chunks(svc, principal, doc_id) == []
+    with svc.sessions() as s:
+        assert doc_queries.get_document(s, doc_id).chunks_done == 0
+        embedding = [j for j in job_queries.jobs_for(s, doc_id) if j.stage == "embedding"]
+    assert [j.status for j in embedding] == ["superseded"]
+    container.close()
+
+
+def test_a_run_that_lost_its_claim_deletes_no_chunks(env) -> None:  # type: ignore[no-untyped-def]
+    """Finishing drops a document's stale chunks only for the run that holds it: one that
+    lost it (to a new version, say) would delete chunks that are not its to judge."""
+    svc, parse, principal = env
+    doc_id = new_doc(svc, principal, long_text(6, seed=42))
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    assert run_embed_stage(svc, doc_id, 1) is Outcome.DONE
+    kept = [c.id for c in _chunks(svc, principal, doc_id)]
+    with transaction(svc.sessions) as s:  # embedding again (a re-run: it may find stale chunks)
+        doc = doc_queries.get_document(s, doc_id)
+        doc.status, doc.stage = "processing", DocumentStage.EMBEDDING
+    old = open_run(svc, doc_id, 1, DocumentStage.EMBEDDING)
+    assert not isinstance(old, Outcome) and old.may_have_stale_chunks()
+    with transaction(svc.sessions) as s:  # taken over
+        assert doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=-1))
+    failures = finish_all(svc, [(old, 0)])  # 0: every chunk would be "stale" to it
+    assert isinstance(failures[old], ClaimLost)
+    assert [c.id for c in _chunks(svc, principal, doc_id)] == kept

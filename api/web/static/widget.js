@@ -9,7 +9,7 @@
  * (textContent), never as HTML. The key should be a chat-only key bound to the page's
  * origins: anyone can read it in the page (docs/widget.md).
  *
- * The server writes the words (both languages) and the style sheet into the two slots below.
+ * The server writes the words (every language) and the style sheet into the two slots below.
  */
 (function () {
   "use strict";
@@ -19,14 +19,17 @@
   const MAX_QUESTION_CHARS = 4000;
   const KEY_SHAPE = /^[\x21-\x7e]{1,256}$/;
   const EMBEDDER_HEADER = "X-Zhiku-Embedder-Origin";
+  const TRADITIONAL = new Set(["hant", "tw", "hk", "mo"]);
 
   const script = document.currentScript;
   if (!script || !WORDS) return;
   const BASE = new URL(script.src, window.location.href).origin;
 
   function languageOf(tag) {
-    const primary = String(tag || "").trim().toLowerCase().split("-")[0];
-    if (primary === "zh") return "zh-CN";
+    const [primary, ...subtags] = String(tag || "").trim().toLowerCase().split("-");
+    // Traditional for its script subtag or a region that writes it, as api/web/i18n.py reads.
+    if (primary === "zh" && subtags.includes("hans")) return "zh-CN";
+    if (primary === "zh") return subtags.some((s) => TRADITIONAL.has(s)) ? "zh-Hant" : "zh-CN";
     if (primary === "en") return "en";
     return null;
   }
@@ -109,8 +112,8 @@
   function refusalKey(status, detail) {
     if (status === 401) return "widget_bad_key";
     if (status === 403) {
-      // The server words it in the browser's language (api/reasons_refusals.py): either.
-      const origin = detail.includes("may not be used from") || detail.includes("不能从");
+      // The server words it in the browser's language (api/reasons_refusals.py): any.
+      const origin = ["may not be used from", "不能从", "不能從"].some((w) => detail.includes(w));
       return origin ? "widget_refused_origin" : "widget_refused";
     }
     if (status === 429) return "widget_busy";

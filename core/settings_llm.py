@@ -1,0 +1,82 @@
+"""The answering models (``Settings.llm``): configured backends, the embedded llama.cpp server,
+and the caps on answers generated at once."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class LlmBackendSettings(BaseModel):
+    """One OpenAI-compatible server (vLLM, llama.cpp, a hosted API)."""
+
+    name: str
+    base_url: str  # up to and including ``/v1``
+    model: str
+    api_key: str = ""
+    connect_timeout_s: float = 3.0
+    # Longest wait for the first token (streaming) or the whole answer (not streaming), and
+    # between two chunks: a slower backend counts as down and the next one is tried.
+    read_timeout_s: float = 60.0
+    # Retries on the same backend after a transient error, before the next backend is tried.
+    max_retries: int = 1
+    retry_backoff_s: float = 0.25
+    max_tokens: int = 512
+
+
+class LocalLlmSettings(BaseModel):
+    """The embedded llama.cpp server, started when no backend is configured."""
+
+    enabled: bool = True
+    # A packaged model's name (llm/packaged_models.py) or a path to a GGUF file.
+    model: str = "qwen2.5-coder-1.5b-instruct"
+    n_ctx: int = 4096
+    # One thread leaves a core to the API and ingestion (figures in llm/local_server.py).
+    n_threads: int = 1
+    startup_timeout_s: float = 180.0
+    # Generous: a CPU needs ~1 min for a 2,500-token prompt, and requests queue one at a time.
+    read_timeout_s: float = 300.0
+    # Time to first token (issue 12; figures in docs/benchmarks.md): on 2 cores almost all of
+    # it is prompt processing (~30-49 tok/s: 1,500 passage tokens took 29.7 s p50). Threads
+    # for the prompt only (None: ``n_threads``); generation keeps ``n_threads``.
+    n_threads_batch: int | None = None
+    # Evaluate the answer prompt's fixed start (rules, examples) once at start, so the first
+    # question finds it cached as every later one does, and measure the prompt speed there.
+    warm_up: bool = True
+    # Passages are budgeted to reach the first token in about this many seconds of prompt
+    # processing at the speed measured at warm-up (0: ``retrieval.context_tokens`` always);
+    # measured through /v1/chat in one run: TTFT p50 0.20x the fixed budget's, accuracy not lower;
+    # never below ``min_context_tokens`` (one whole 256-token chunk with its wrapper) nor
+    # above ``retrieval.context_tokens``.
+    first_token_target_s: float = 8.0
+    min_context_tokens: int = 300
+
+
+class AnswerLimits(BaseModel):
+    """Answers generated at once (each holds a model slot for up to minutes on a CPU), and the
+    history a client may send to /v1/chat/completions. Over a cap: 429 with Retry-After."""
+
+    per_tenant: int = 4
+    per_user: int = 2
+    # Per API key (a caller without a key, e.g. a web session, has only the user cap): lower
+    # it so one integration's key cannot take every slot of the user it runs as.
+    per_key: int = 2
+    retry_after_s: int = 10
+    max_history_messages: int = 50
+    max_history_chars: int = 32_000
+    # Tokens of earlier turns the question rewriter reads (the newest, cut to fit): with the
+    # rewrite prompt this stays well inside the embedded model's 4,096-token context.
+    history_tokens: int = 1024
+
+
+class LlmSettings(BaseModel):
+    # JSON in the environment:
+    # ZHIKU_LLM__BACKENDS='[{"name": "vllm", "base_url": "http://…/v1", "model": "…"}]'
+    backends: list[LlmBackendSettings] = []
+    # Role ("answer", "rewrite") -> backend names in order of preference; a role not listed
+    # uses every backend in the order above.
+    routes: dict[str, list[str]] = {}
+    # Prompt name -> version ("v1"); a prompt not listed uses its default version
+    # (llm.prompts.DEFAULT_VERSIONS, else its latest).
+    prompt_versions: dict[str, str] = {}
+    local: LocalLlmSettings = LocalLlmSettings()
+    answers: AnswerLimits = AnswerLimits()

@@ -36,19 +36,22 @@ class LocalLlmSettings(BaseModel):
     # Generous: a CPU needs ~1 min for a 2,500-token prompt, and requests queue one at a time.
     read_timeout_s: float = 300.0
     # Time to first token (issue 12; figures in docs/benchmarks.md): on 2 cores almost all of
-    # it is prompt processing (~30-49 tok/s: 1,500 passage tokens took 29.7 s p50). Threads
-    # for the prompt only (None: ``n_threads``); generation keeps ``n_threads``.
-    n_threads_batch: int | None = None
+    # it is prompt processing. Threads for the prompt only (None: ``n_threads``; never more
+    # than the machine's cores); generation keeps ``n_threads``. Two measured 30 prompt
+    # tokens/s against 22 for one on an idle 2-core machine (the prompt holds both cores
+    # for its ~10 s; under heavy load one thread was faster: 5.2 against 4.3).
+    n_threads_batch: int | None = 2
     # Evaluate the answer prompt's fixed start (rules, examples) once at start, so the first
     # question finds it cached as every later one does, and measure the prompt speed there.
     warm_up: bool = True
     # Passages are budgeted to reach the first token in about this many seconds of prompt
     # processing at the speed measured at warm-up (0: ``retrieval.context_tokens`` always);
     # measured through /v1/chat in one run: TTFT p50 0.20x the fixed budget's, accuracy not lower;
-    # never below ``min_context_tokens`` (one whole 256-token chunk with its wrapper) nor
-    # above ``retrieval.context_tokens``.
+    # never below ``min_context_tokens`` nor above ``retrieval.context_tokens``. The floor is
+    # less than a whole 256-token chunk: a passage cut to fit keeps the sentences that share
+    # most terms with the question (``retrieval.context``), so a slow CPU reads those alone.
     first_token_target_s: float = 8.0
-    min_context_tokens: int = 300
+    min_context_tokens: int = 180
 
 
 class AnswerLimits(BaseModel):

@@ -107,7 +107,8 @@ class LlamaCppServer:
         self.model = alias or self.model_path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads
-        self.n_threads_batch = n_threads_batch or n_threads
+        # More prompt threads than cores only fight each other.
+        self.n_threads_batch = min(n_threads_batch or n_threads, os.cpu_count() or 1)
         self.startup_timeout_s = startup_timeout_s
         # Per-request prompt timings in the log (``prompt_evals``): what the warm-up and the
         # passage budget measure the prompt speed from; a few hundred bytes per request.

@@ -7,9 +7,11 @@ rank order until the token budget is spent.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from core.text_forms import search_form
 from retrieval.search import Hit
 
 # Overlaps shorter than this are coincidence, not the chunker's overlap.
@@ -18,6 +20,17 @@ _MIN_OVERLAP = 12
 _ELLIPSIS = " …"
 # A truncated passage shorter than this helps no one: stop instead.
 _MIN_TAIL_TOKENS = 40
+# Sentences (a full stop in either script, or a line) and the terms that rank them against
+# the question where a passage must be cut: words for Latin text, character pairs for Han.
+_SENTENCE = re.compile(r"(?:[^\n。！？!?；;.]|\.(?!\s|$))+(?:[。！？!?；;]+|\.(?=\s|$))?")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[^\W_]+")
+_COMMON_WORDS = (
+    "the and for are was were with from that this these those which what who whom when where"
+    " why how does did has have had not but can could would should will its their there"
+    " into about than then also been being"
+)
+_COMMON = frozenset(_COMMON_WORDS.split())
 
 
 @dataclass
@@ -89,9 +102,11 @@ def build_passages(
     max_passages: int,
     merge_neighbours: bool = True,
     passage_overhead_tokens: int = 0,
+    question: str = "",
 ) -> list[Passage]:
     """``passage_overhead_tokens``: what each passage costs besides its text (tags, title),
-    counted against the budget."""
+    counted against the budget. A passage cut to fit keeps, with a ``question``, its
+    sentences that share most terms with it (in their order), else its beginning."""
     groups = _merge(hits) if merge_neighbours else [[h] for h in hits]
     rank = {h.chunk_id: i for i, h in enumerate(hits)}
     passages: list[Passage] = []
@@ -111,7 +126,7 @@ def build_passages(
             room = budget_tokens - spent - passage_overhead_tokens
             if room < _MIN_TAIL_TOKENS:
                 break
-            text = _truncate(text, room, count_tokens)
+            text = _focused(text, room, count_tokens, question)
             cost = count_tokens(text)
         spent += passage_overhead_tokens + cost
         first = group[0]
@@ -177,6 +192,54 @@ def _without_overlap(previous: str, text: str) -> str:
         if previous.endswith(text[:size]):
             return text[size:].lstrip()
     return text
+
+
+def _terms(text: str) -> set[str]:
+    """Words cut to their first five letters (manages, manager: "manag"), less the commonest;
+    Han as character pairs, Traditional folded to Simplified (誰是經理 meets 经理是李四)."""
+    text = search_form(text)
+    words = _WORD.findall(_HAN.sub(" ", text.lower()))
+    found = {w[:5] for w in words if (len(w) > 2 or w.isdigit()) and w not in _COMMON}
+    for run in _HAN.findall(text):
+        found.update(run[i : i + 2] for i in range(len(run) - 1))
+    return found
+
+
+def _focused(text: str, tokens: int, count_tokens: Callable[[str], int], question: str) -> str:
+    """``text`` cut to ``tokens``: the sentences sharing most terms with ``question`` (the
+    first line, the section path, always first), in the passage's order, a gap marked with
+    the ellipsis; the plain prefix where nothing matches. A slow CPU backend's budget holds
+    a fraction of a chunk (issue 12): the sentence that answers should be the part kept."""
+    wanted = _terms(question)
+    sentences = [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0).strip()]
+    if not wanted or len(sentences) < 3:
+        return _truncate(text, tokens, count_tokens)
+    scores = [len(_terms(sentence) & wanted) for sentence in sentences[1:]]
+    if not any(scores):
+        return _truncate(text, tokens, count_tokens)
+    ranked = sorted(range(1, len(sentences)), key=lambda i: (-scores[i - 1], i))
+    kept = {0}
+    for i in ranked:
+        if scores[i - 1] == 0:
+            break
+        if count_tokens(_joined(sentences, kept | {i})) <= tokens:
+            kept.add(i)
+    if kept == {0}:  # not even the best sentence fits whole: its beginning
+        best = sentences[ranked[0]]
+        return _truncate(sentences[0].strip() + "\n" + best, tokens, count_tokens)
+    return _joined(sentences, kept)
+
+
+def _joined(sentences: list[str], kept: set[int]) -> str:
+    parts, previous = [], -1
+    for i in sorted(kept):
+        if i != previous + 1:
+            parts.append(_ELLIPSIS.strip())
+        parts.append(sentences[i].strip())
+        previous = i
+    if previous != len(sentences) - 1:
+        parts.append(_ELLIPSIS.strip())
+    return "\n".join(parts)
 
 
 def _truncate(text: str, tokens: int, count_tokens: Callable[[str], int]) -> str:

@@ -185,6 +185,7 @@ class AnswerService:
             max_passages=settings.max_passages,
             merge_neighbours=settings.merge_neighbours,
             passage_overhead_tokens=overhead,
+            question=query,
         )
         return result, passages
 

@@ -112,3 +112,37 @@ def test_query_language() -> None:
     assert query_language("What is the iPhone 的价格") == "zh"
     assert query_language("What is the price of tea?") == "en"
     assert query_language("1234 ???") == "en"
+
+
+def test_a_passage_cut_to_fit_keeps_the_sentences_that_answer_the_question() -> None:
+    """A slow CPU's budget holds part of a chunk: the sentences sharing the question's terms
+    are kept (with the first line, in order), not the chunk's beginning."""
+    filler = " ".join(f"Visitors may park in bay {n} on weekdays." for n in range(8))
+    text = f"Staff > Lisbon\nThe office opens at nine. {filler} The manager is Ana Costa. Bye."
+    (passage,) = build_passages(
+        [hit("d", 0, text)], words, budget_tokens=45, max_passages=3, question="Who manages it?"
+    )
+    lines = passage.text.splitlines()
+    assert lines[0] == "Staff > Lisbon" and "The manager is Ana Costa." in lines
+    assert lines[lines.index("The manager is Ana Costa.") - 1] == "…"
+    (plain,) = build_passages([hit("d", 0, text)], words, budget_tokens=45, max_passages=3)
+    assert plain.text.startswith("Staff > Lisbon\nThe office opens at nine")
+    assert "Ana Costa" not in plain.text
+
+
+def test_a_chinese_passage_cut_to_fit_keeps_its_answering_sentence() -> None:
+    filler = "".join(f"访客可在{n}号车位停车。" for n in range(6))
+    text = f"员工制度\n里斯本办公室九点开门。{filler}经理是李四，他于2019年上任。共有十二名员工。"
+    (passage,) = build_passages(
+        [hit("d", 0, text)], len, budget_tokens=45, max_passages=3, question="经理是谁？"
+    )
+    assert "经理是李四，他于2019年上任。" in passage.text and "车位" not in passage.text
+    assert passage.text.startswith("员工制度\n")
+    (traditional,) = build_passages(
+        [hit("d", 0, text)], len, budget_tokens=45, max_passages=3, question="誰是經理？"
+    )
+    assert traditional.text == passage.text
+    (unrelated,) = build_passages(
+        [hit("d", 0, text)], len, budget_tokens=45, max_passages=3, question="年假几天？"
+    )
+    assert unrelated.text.startswith("员工制度\n里斯本办公室九点开门。")  # nothing shared

@@ -5,37 +5,21 @@ Plain helpers and constants live in ``tests/support.py``: conftest files hold fi
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 
 from core.settings import Settings
 from llm.local_server import LlamaCppServer
 from llm.packaged_models import ensure_model
-from tests.support import PG_ADMIN_URL, REDIS_URL, TEST_LLM_MODEL
-
-
-@contextmanager
-def _fresh_database() -> Iterator[str]:
-    name = f"zhiku_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from tests.support import REDIS_URL, TEST_LLM_MODEL, fresh_database
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A database of our own on the real PostgreSQL server, dropped afterwards; shared by
     the session, so tests that use it must not assume fixed names are free."""
-    with _fresh_database() as url:
+    with fresh_database() as url:
         yield url
 
 
@@ -43,7 +27,7 @@ def pg_url() -> Iterator[str]:
 def module_pg_url() -> Iterator[str]:
     """A database for one module alone: for stacks that create fixed tenant names
     ("acme") and read the whole database (sweepers, metrics)."""
-    with _fresh_database() as url:
+    with fresh_database() as url:
         yield url
 
 

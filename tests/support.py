@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from core.settings import Settings
@@ -56,3 +60,17 @@ def scifact_passages(count: int = 24) -> list[str]:
             if len(texts) == count:
                 break
     return texts
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new database on the test PostgreSQL server, its URL, dropped afterwards."""
+    name = f"zhiku_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -50,6 +50,12 @@ CONFIGS: dict[str, dict[str, str]] = {
         "ZHIKU_LLM__LOCAL__FIRST_TOKEN_TARGET_S": "0",
     },
     "after": {},  # the shipped defaults
+    # As on 2026-12-01 after issue 12's first changes: one prompt thread, one whole chunk as
+    # the floor (the focused cut then rarely applies).
+    "one-thread-whole-chunk": {
+        "ZHIKU_LLM__LOCAL__N_THREADS_BATCH": "1",
+        "ZHIKU_LLM__LOCAL__MIN_CONTEXT_TOKENS": "300",
+    },
 }
 YES = ("yes", "true", "correct", "supported", "support", "是的", "正确")
 NO = ("no", "not", "false", "incorrect", "contradict", "does not", "doesn't", "不")

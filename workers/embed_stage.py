@@ -154,7 +154,7 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
 
         for start in range(0, len(work), step):
             # Not for a run that lost its claim: the cores go to the run that holds it.
-            batch = [(r, c) for r, c in work[start : start + step] if r.active and not r.lost]
+            batch = [(r, c) for r, c in work[start : start + step] if r.holds_claim]
             if not batch:
                 continue
             texts = [chunk.text for _, chunk in batch]
@@ -200,11 +200,7 @@ def _write(
     # more writes.
     # One conversion of the whole slice to Python floats (what the store takes), not one per row.
     rows = dense.tolist()
-    kept = [
-        (rc, vector)
-        for rc, vector in zip(batch, rows, strict=True)
-        if rc[0].active and not rc[0].lost
-    ]
+    kept = [(rc, vector) for rc, vector in zip(batch, rows, strict=True) if rc[0].holds_claim]
     if not kept:
         return
     texts = [chunk.text for (_, chunk), _ in kept]

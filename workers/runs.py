@@ -71,9 +71,14 @@ class Run:
     next_beat: float = 0.0
 
     @property
+    def holds_claim(self) -> bool:
+        """Holds its claim as far as this process knows: not stopped, not found lost."""
+        return self.active and not self.lost
+
+    @property
     def working(self) -> bool:
-        """Still to be worked on: holds its claim as far as this process knows, not done."""
-        return self.active and not self.lost and not self.finished
+        """Still to be worked on: holds its claim, not done."""
+        return self.holds_claim and not self.finished
 
     def may_have_stale_chunks(self) -> bool:
         """False only for the first embedding of a first version after a single parse (two

@@ -30,6 +30,12 @@ class WebSettings(BaseModel):
     lockout_window_s: int = Field(default=15 * 60, ge=1)
     lockout_s: int = Field(default=15 * 60, ge=1)
     address_failures: int = Field(default=50, ge=1)
+    # How long a process keeps who an API key or a session belongs to (user, roles, groups),
+    # so that a client's next requests skip the SQL of authentication; 0: look up every
+    # request. A change made in the same process (a key revoked, a user disabled, roles or
+    # groups changed, a sign-out) takes effect at once; one made in another process (the
+    # command line, another API replica) within this many seconds.
+    principal_cache_s: float = Field(default=1.0, ge=0, le=60)
 
 
 class OidcSettings(BaseModel):

@@ -8,7 +8,12 @@ from typing import Any
 import qdrant_edge as edge
 
 from index import qdrant_common as common
-from index.qdrant_embedded_models import chunk_of, compile_filter, fusion_of, search_legs
+from index.qdrant_embedded_models import (
+    chunk_of,
+    fusion_of,
+    read_filter,
+    search_legs,
+)
 from index.store import Scope, SearchRequest
 from index.types import DOC_ID, POSITION, TENANT, ChunkPoint, ScoredChunk, ranked
 
@@ -26,7 +31,7 @@ def search_shard(
     """One search: a single leg, or dense and sparse legs fused by the engine; exact (no
     HNSW) when the filter matches under ``exact_below_fraction`` of the points."""
     common.check_search(request, dim)
-    engine_filter = compile_filter(common.read_filter(scope, request.filter))
+    engine_filter = read_filter(scope, request.filter)
     exact = common.use_exact(
         request,
         lambda: shard.count(edge.CountRequest(exact=False, filter=engine_filter)),
@@ -34,7 +39,7 @@ def search_shard(
         lambda: shard.info().points_count,
         exact_below_fraction,
     )
-    legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
+    legs = search_legs(request, exact, read_filter(scope))
     if len(legs) == 1:
         leg, params = legs[0]
         query = edge.QueryRequest(

@@ -5,13 +5,14 @@ the query's legs and fusion. Shared by :mod:`index.qdrant_embedded` and its gene
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import qdrant_edge as edge
 
 from index import qdrant_common as common
 from index.filters import Filter
-from index.store import SearchRequest
+from index.store import Scope, SearchRequest
 from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
 
 
@@ -40,6 +41,22 @@ _BUILD = _Build()
 
 def compile_filter(flt: Filter) -> edge.Filter:
     return common.compile_filter(flt, _BUILD)
+
+
+@lru_cache(maxsize=512)
+def _read_filter(scope: Scope, flt: Filter | None) -> edge.Filter:
+    return compile_filter(common.read_filter(scope, flt))
+
+
+def read_filter(scope: Scope, flt: Filter | None = None) -> edge.Filter:
+    """The engine's filter for a read of ``scope`` (and ``flt``), compiled once per distinct
+    pair: a client's searches repeat the same principal's tenant and tokens. Keyed by the
+    whole scope, tokens and all, so one caller's filter is never another's. The engine only
+    reads a filter it is given, so one object serves every thread."""
+    try:
+        return _read_filter(scope, flt)
+    except TypeError:  # a caller's filter holding a list: unhashable, compiled each time
+        return compile_filter(common.read_filter(scope, flt))
 
 
 def engine_points_of(points: Sequence[ChunkPoint], dense_dim: int) -> list[edge.Point]:

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from core.access import Principal
-from core.db import identity
+from core.db import identity, principal_cache
 from core.db import keys as key_queries
 from core.db.models import ApiKey, User, utcnow
+from core.db.principal_cache import PrincipalCache
 from core.db.session import Session, SessionFactory, transaction
 from core.errors import NotFound, PermissionDenied, Unauthenticated
 from services.schemas.admin import (
@@ -116,15 +117,26 @@ def own_key(row: ApiKey, principal: Principal) -> ApiKey:
 
 
 class IdentityService:
-    def __init__(self, sessions: SessionFactory, pepper: str) -> None:
+    def __init__(self, sessions: SessionFactory, pepper: str, *, cache_s: float = 0.0) -> None:
         self._sessions = sessions
         self._pepper = pepper
+        # A key's caller for ``cache_s`` (``web.principal_cache_s``): a client's next
+        # requests skip the SQL. Forgotten at once on any change of who may do what made
+        # in this process (``core.db.principal_cache``).
+        self._callers: PrincipalCache[Principal] = PrincipalCache(cache_s)
 
     def authenticate(self, api_key: str | None) -> Principal:
         if not api_key:
             raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+        cached = self._callers.get(api_key)
+        if cached is not None:
+            return cached
+        since = principal_cache.generation()
         with transaction(self._sessions) as session:
-            return identity.authenticate(session, api_key, self._pepper)
+            principal, expires = identity.authenticate_until(session, api_key, self._pepper)
+        # Kept only once committed (its last use written), and never a refusal.
+        self._callers.put(api_key, principal, since, expires)
+        return principal
 
     def me(self, principal: Principal) -> MePublic:
         with transaction(self._sessions) as session:

@@ -68,7 +68,7 @@ class SearchService:
         if self._audit_writer is not None:
             # Returns once the row is committed: the answer never outruns its audit row.
             self._audit_writer.write(
-                lambda session: records.record_answer(session, principal, **row)
+                lambda session: records.record_answer(session, principal, flush=False, **row)
             )
         else:
             with transaction(self._sessions) as session:

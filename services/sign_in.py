@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.access import Principal
-from core.db import identity
+from core.db import identity, principal_cache
 from core.db import web_sessions as store
 from core.db.models import Tenant, User, utcnow
+from core.db.principal_cache import PrincipalCache
 from core.db.session import Session, SessionFactory, transaction
 from core.db.web_sessions import SessionCaller
 from core.errors import Conflict, PermissionDenied, TooManyRequests, Unauthenticated
@@ -61,6 +62,8 @@ class SignInService:
         self.web = web
         # Whether cookies are marked Secure even on a plain-HTTP request (production).
         self.cookie_secure = cookie_secure
+        # A session's caller for ``web.principal_cache_s`` (``core.db.principal_cache``).
+        self._callers: PrincipalCache[SessionCaller] = PrincipalCache(web.principal_cache_s)
         passwords.warm_up()
 
     # --- tokens
@@ -191,10 +194,16 @@ class SignInService:
 
     def authenticate(self, token: str) -> SessionCaller:
         """The caller behind a session cookie (Unauthenticated when it is no longer good)."""
+        cached = self._callers.get(token)
+        if cached is not None:
+            return cached
+        since = principal_cache.generation()
         with transaction(self._sessions) as session:
-            return store.authenticate_session(
+            caller = store.authenticate_session(
                 session, token, now=utcnow(), idle=timedelta(seconds=self.web.idle_timeout_s)
             )
+        self._callers.put(token, caller, since, caller.expires_at)
+        return caller
 
     def describe(self, caller: SessionCaller, token: str) -> SessionPublic:
         with transaction(self._sessions) as session:

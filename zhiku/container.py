@@ -284,7 +284,9 @@ class Container:
             sessions, settings.secret_key, settings.web, cookie_secure=cookie_secure(settings)
         )
         return Services(
-            identity=IdentityService(sessions, settings.secret_key),
+            identity=IdentityService(
+                sessions, settings.secret_key, cache_s=settings.web.principal_cache_s
+            ),
             documents=DocumentService(
                 sessions, self.blobs, self.store_resource, self.dispatcher, settings.limits
             ),

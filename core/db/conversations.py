@@ -92,10 +92,17 @@ def append_message(
     return message
 
 
-def record_answer(session: Session, principal: Principal, **fields: Any) -> AnswerRecord:
+def record_answer(
+    session: Session, principal: Principal, *, flush: bool = True, **fields: Any
+) -> AnswerRecord:
+    """The audit row of one search or answer. ``flush=False``: written with the commit, for a
+    caller that needs no id back, so a group commit (``core.db.group_commit``) inserts its
+    rows together instead of one statement each (a failing row still fails at the commit,
+    and the group retries row by row)."""
     record = AnswerRecord(tenant_id=principal.tenant_id, user_id=principal.user_id, **fields)
     session.add(record)
-    session.flush()
+    if flush:
+        session.flush()
     return record
 
 

@@ -10,7 +10,7 @@ members look names up in (``core.db.directory``).
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -185,6 +185,14 @@ def set_roles(
 def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
     """Resolve an API key to its principal. Unauthenticated, with one message for every
     failure: unknown, wrong, revoked or expired key, or a disabled user."""
+    return authenticate_until(session, plaintext, pepper)[0]
+
+
+def authenticate_until(
+    session: Session, plaintext: str, pepper: str
+) -> tuple[Principal, datetime | None]:
+    """``authenticate``, with when the key expires (None: never), so that a cached answer
+    (``core.db.principal_cache``) never outlives the key."""
     parts = plaintext.split("_", 2)
     prefix, secret = (
         (parts[1], parts[2]) if len(parts) == 3 and parts[0] == KEY_PREFIX else ("", "")
@@ -204,7 +212,8 @@ def authenticate(session: Session, plaintext: str, pepper: str) -> Principal:
     last = row.last_used_at
     if last is None or now - aware(last) > LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return principal_for(user, key=row)
+    expires = aware(row.expires_at) if row.expires_at is not None else None
+    return principal_for(user, key=row), expires
 
 
 def principal_for(user: User, key: ApiKey | None = None) -> Principal:

@@ -116,11 +116,18 @@ def train_folds(qrels: dict[str, dict[str, int]]) -> tuple[set[str], set[str]]:
     return fit, dev
 
 
-def chunk_dataset(dataset: Dataset, log: Callable[[str], None] = print) -> Chunks:
-    """Zhiku's parse + chunk on every record, cached."""
+def chunk_dataset(
+    dataset: Dataset, log: Callable[[str], None] = print, tokens_of: str = ""
+) -> Chunks:
+    """Zhiku's parse + chunk on every record, cached. The chunker budgets with the embedding
+    model's tokenizer: ``tokens_of`` names that model as ``EmbeddingSettings.model`` does
+    ("" the packaged MiniLM, whose caches keep their old key)."""
+    from index.models import PACKAGED_MINILM
+
+    tokens_key = "" if tokens_of in ("", PACKAGED_MINILM) else f"|tokens={tokens_of}"
     key = hashlib.sha256(
         f"{CHUNK_RECIPE}|{dataset.corpus_digest}|title={dataset.with_title}"
-        f"{'|title-every-chunk' if dataset.title_every_chunk else ''}".encode()
+        f"{'|title-every-chunk' if dataset.title_every_chunk else ''}{tokens_key}".encode()
     ).hexdigest()[:16]
     path = CACHE / dataset.name / f"chunks-{key}.json"
     if path.is_file():
@@ -129,7 +136,9 @@ def chunk_dataset(dataset: Dataset, log: Callable[[str], None] = print) -> Chunk
     from core.settings import Settings
     from zhiku.container import build_parse_fn
 
-    parse = build_parse_fn(Settings())
+    settings = Settings()
+    settings.embedding.model = tokens_of
+    parse = build_parse_fn(settings)
     doc_ids: list[str] = []
     positions: list[int] = []
     texts: list[str] = []

@@ -160,13 +160,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--reranker", default="", help="a cross-encoder folder or hub name")
     parser.add_argument(
+        "--model",
+        default=Settings().embedding.model,
+        help="EmbeddingSettings.model for passages and questions (default: the product's)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "bench/results/retrieval_latency.json"
     )
     args = parser.parse_args()
 
     dataset = load_beir(shared() / "scifact", with_title=True)
-    chunks = chunk_dataset(dataset)
-    model = product_dense()
+    chunks = chunk_dataset(dataset, tokens_of=args.model)
+    model = product_dense(args.model)
     dense = passage_vectors(model, chunks, dataset.name)
     sparse = sparse_vectors(chunks, dataset.name)
     test_ids = sorted(dataset.qrels["test"])[: args.queries]
@@ -174,7 +179,9 @@ def main() -> None:
 
     from zhiku.container import build_model
 
-    embedder = build_model(Settings())
+    settings = Settings()
+    settings.embedding.model = args.model  # the questions' model is the passages'
+    embedder = build_model(settings)
     reranker = None
     if args.reranker:
         from retrieval.rerankers import CrossEncoderReranker
@@ -198,6 +205,7 @@ def main() -> None:
         "load_average": load_average(),
         "queries": len(queries),
         "reranker": args.reranker or None,
+        "model": args.model,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

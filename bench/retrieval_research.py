@@ -98,11 +98,13 @@ def open_context(
     with_title: bool,
     title_every_chunk: bool = False,
     data: Dataset | None = None,
+    tokens_of: str = "",
 ) -> Context:
-    """``data``: a dataset already loaded (e.g. a documented subset); else ``name``'s whole."""
+    """``data``: a dataset already loaded (e.g. a documented subset); else ``name``'s whole.
+    ``tokens_of``: the model whose tokenizer the chunker budgets with ("": MiniLM)."""
     data = data or load_beir(shared_data_dir() / name, with_title=with_title)
     data.title_every_chunk = title_every_chunk
-    chunks = chunk_dataset(data)
+    chunks = chunk_dataset(data, tokens_of=tokens_of)
     dense = passage_vectors(model, chunks, name)
     store, folder = build_store(chunks, dense, sparse_vectors(chunks, name))
     encoder = Bm25Encoder()

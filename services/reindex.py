@@ -25,7 +25,7 @@ from typing import Any
 
 from core.db.events import record_event_in_every_tenant
 from core.db.session import SessionFactory, transaction
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.resources import Resource
 from core.settings import EmbeddingSettings
 from index.embedding import Embedder
@@ -37,6 +37,7 @@ from index.generations import (
     next_generation,
     rebuild,
 )
+from index.models import PRE_GENERATIONS_MODEL
 from index.sparse import SparseEncoder
 from index.store import VectorStore
 from index.types import SparseVector
@@ -66,6 +67,13 @@ def serving_settings(configured: EmbeddingSettings, live: Generation | None) -> 
     return configured.model_copy(update=live.recipe)
 
 
+def _holds_vectors(store: VectorStore) -> bool:
+    try:
+        return bool(store.document_ids())
+    except NotFound:  # the server backend before its first collection
+        return False
+
+
 def open_serving_model(
     store: VectorStore, configured: EmbeddingSettings, sparse: SparseEncoder, build: BuildModel
 ) -> Embedder:
@@ -73,6 +81,19 @@ def open_serving_model(
     ops = store.generations()
     live = ops.live_generation()
     settings = serving_settings(configured, live)
+    if live is None and "model" not in configured.model_fields_set and _holds_vectors(store):
+        # Vectors written before generations recorded their model came from that era's
+        # default model unless the configuration named one: adopting today's default for
+        # them would embed queries with a model that did not make the vectors (same size,
+        # so nothing else would notice).
+        settings = configured.model_copy(update={"model": PRE_GENERATIONS_MODEL})
+        log.warning(
+            "the index predates recorded generations: serving it with %s, the default then; "
+            "run `%s` to re-embed it with %s",
+            PRE_GENERATIONS_MODEL or "the packaged MiniLM",
+            REINDEX_COMMAND,
+            configured.model,
+        )
     embedder = build(settings)
     store.ensure_collection(embedder.dim)
     identity = identity_of(embedder, sparse)

@@ -5,6 +5,7 @@ Plain helpers and constants live in ``tests/support.py``: conftest files hold fi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,18 @@ import pytest
 from core.settings import Settings
 from llm.local_server import LlamaCppServer
 from llm.packaged_models import ensure_model
-from tests.support import REDIS_URL, TEST_LLM_MODEL, fresh_database
+from tests.support import REDIS_URL, TEST_EMBEDDING_MODEL, TEST_LLM_MODEL, fresh_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_embedding_model() -> Iterator[str]:
+    """Settings read from the environment embed with the tests' model (``tests/support.py``
+    says why it is not the product's default), unless the run names one."""
+    named = os.environ.get("ZHIKU_EMBEDDING__MODEL")
+    os.environ["ZHIKU_EMBEDDING__MODEL"] = named or TEST_EMBEDDING_MODEL
+    yield os.environ["ZHIKU_EMBEDDING__MODEL"]
+    if named is None:
+        os.environ.pop("ZHIKU_EMBEDDING__MODEL", None)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import httpx
 import uvicorn
 
 from core.settings import Settings
+from tests.support import TEST_EMBEDDING_MODEL
 from zhiku.app import create_app
 from zhiku.container import Container
 
@@ -78,6 +79,7 @@ class ThreadServer:
 def zhiku_env(settings_env: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZHIKU_")}
     env.update(settings_env)
+    env.setdefault("ZHIKU_EMBEDDING__MODEL", TEST_EMBEDDING_MODEL)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

@@ -24,6 +24,13 @@ REDIS_URL = os.environ.get("ZHIKU_TEST_REDIS", "redis://127.0.0.1:6379/7")
 # answers it should decline (measured 2026-11-29); ZHIKU_TEST_LLM_MODEL overrides.
 TEST_LLM_MODEL = os.environ.get("ZHIKU_TEST_LLM_MODEL", "qwen2.5-coder-1.5b-instruct")
 
+# The embedding model most tests ingest with: the packaged English MiniLM, about twice as fast
+# to load and run as the product's default (multilingual-e5-small), which would add minutes to
+# every suite run. The default has tests of its own (tests/api/test_default_model.py,
+# tests/index/test_multilingual_embedder.py); ZHIKU_TEST_EMBEDDING_MODEL=packaged:multilingual-
+# e5-small runs the whole suite on it.
+TEST_EMBEDDING_MODEL = os.environ.get("ZHIKU_TEST_EMBEDDING_MODEL", "packaged:all-minilm-l6-v2")
+
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:
     """Settings for a test: everything under ``data_dir``; models cached where the user's are."""
@@ -35,6 +42,9 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "llm": {"local": {"enabled": False}},
     }
     values.update(overrides)
+    embedding = dict(values.get("embedding") or {})  # type: ignore[call-overload]
+    embedding.setdefault("model", TEST_EMBEDDING_MODEL)
+    values["embedding"] = embedding
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -16,7 +16,7 @@ from index import embedding_onnx
 from index.embedders import build_embedder
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.embedding_onnx import MANIFEST, OnnxEmbedder, ensure_onnx_model
-from index.models import DEFAULT_MODEL_NAME, UnsupportedModel, default_model_dir
+from index.models import DEFAULT_MODEL_NAME, PACKAGED_MINILM, UnsupportedModel, default_model_dir
 from index.onnx_export import MODEL_FILE, model_key
 from index.tokens import token_counter
 from tests.support import scifact_passages
@@ -101,7 +101,7 @@ def test_token_count_is_the_model_tokenizers_count(embedder: Embedder) -> None:
     reference.no_truncation()
     reference.no_padding()
     # What the chunker budgets with: the same count, from the tokenizer alone.
-    chunker_count = token_counter(EmbeddingSettings())
+    chunker_count = token_counter(EmbeddingSettings(model=PACKAGED_MINILM))
     long_text = " ".join(SENTENCES) * 40  # far beyond the window: must not be truncated
     for text in ["", "Hello, world!", "知识库检索", "知识库检索：Qdrant 存储向量。", long_text]:
         expected = len(reference.encode(text, add_special_tokens=False).ids)
@@ -215,10 +215,14 @@ def test_pooling_config_is_read_in_both_layouts() -> None:
 
 def test_build_embedder_picks_backend(onnx_cache: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="index.embedders")
-    auto = build_embedder(EmbeddingSettings(device="cpu", threads=1), onnx_cache)
+    auto = build_embedder(
+        EmbeddingSettings(model=PACKAGED_MINILM, device="cpu", threads=1), onnx_cache
+    )
     assert isinstance(auto, OnnxEmbedder)
     assert "embedding backend onnx (requested auto) on cpu" in caplog.text
-    forced = build_embedder(EmbeddingSettings(backend="torch", device="cpu"), onnx_cache)
+    forced = build_embedder(
+        EmbeddingSettings(model=PACKAGED_MINILM, backend="torch", device="cpu"), onnx_cache
+    )
     assert isinstance(forced, SentenceTransformerEmbedder)
     vectors = [e.embed_documents(SENTENCES) for e in (auto, forced)]
     assert (vectors[0] * vectors[1]).sum(axis=1).min() > 0.97

@@ -10,7 +10,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from core.settings import EmbeddingSettings
-from index.models import default_model_dir
+from index.models import PACKAGED_MINILM, default_model_dir
 from index.tokens import TOKENIZER_FILE, model_tokenizer, token_counter
 
 TEXTS = [
@@ -23,7 +23,7 @@ TEXTS = [
 
 
 def test_default_counts_content_tokens_only() -> None:
-    count = token_counter(EmbeddingSettings())
+    count = token_counter(EmbeddingSettings(model=PACKAGED_MINILM))
     assert count("") == 0
     assert count("hello world") == 2
     assert count("知识库") == 3  # one word piece per Chinese character
@@ -32,7 +32,7 @@ def test_default_counts_content_tokens_only() -> None:
 
 def test_a_copy_of_the_packaged_tokenizer_counts_the_same(tmp_path: Path) -> None:
     shutil.copy(default_model_dir() / TOKENIZER_FILE, tmp_path / TOKENIZER_FILE)
-    packaged = token_counter(EmbeddingSettings())
+    packaged = token_counter(EmbeddingSettings(model=PACKAGED_MINILM))
     copied = token_counter(EmbeddingSettings(model=str(tmp_path)))
     assert [copied(text) for text in TEXTS] == [packaged(text) for text in TEXTS]
 
@@ -44,7 +44,9 @@ def test_counter_follows_the_configured_model_folder(tmp_path: Path) -> None:
     words.save(str(tmp_path / TOKENIZER_FILE))
     count = token_counter(EmbeddingSettings(model=str(tmp_path)))
     assert count("hello unbelievably long words") == 4
-    assert token_counter(EmbeddingSettings())("hello unbelievably long words") > 4
+    assert (
+        token_counter(EmbeddingSettings(model=PACKAGED_MINILM))("hello unbelievably long words") > 4
+    )
 
 
 def test_tokenizer_is_loaded_once_and_counts_from_threads(tmp_path: Path) -> None:

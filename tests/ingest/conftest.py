@@ -14,7 +14,7 @@ from ingest.chunking import Chunker
 from ingest.parsing import parse_document
 from ingest.types import Chunk, ParsedDocument
 from tests.ingest.helpers import Ingest
-from tests.support import shared_data_dir
+from tests.support import TEST_EMBEDDING_MODEL, shared_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def docs() -> Path:
 
 @pytest.fixture(scope="session")
 def token_count() -> Callable[[str], int]:
-    return token_counter(EmbeddingSettings())
+    return token_counter(EmbeddingSettings(model=TEST_EMBEDDING_MODEL))
 
 
 @pytest.fixture(scope="session")

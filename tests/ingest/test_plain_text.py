@@ -16,6 +16,7 @@ from ingest.chunking import Chunker
 from ingest.parsing import parse_document
 from ingest.types import Element
 from tests.ingest.helpers import parse_bytes
+from tests.support import TEST_EMBEDDING_MODEL
 
 UNSTRUCTURED = "unstructured-example-docs"
 
@@ -224,7 +225,9 @@ def test_chunks_keep_their_section_titles(docs: Path) -> None:
     from core.settings import EmbeddingSettings
     from index.tokens import token_counter
 
-    chunker = Chunker(ChunkingSettings(), token_counter(EmbeddingSettings()))
+    chunker = Chunker(
+        ChunkingSettings(), token_counter(EmbeddingSettings(model=TEST_EMBEDDING_MODEL))
+    )
     chunks = chunker.chunk(parse_bytes(SIMPLIFIED.encode(), "办法.txt").elements)
     checks = next(chunk for chunk in chunks if "每月至少检查一次" in chunk.text)
     # Small sections are merged with the next one (ingest.chunking); headings stay in the text.

@@ -180,6 +180,7 @@ class EmbeddedGenerations:
                 lock.release()
                 raise
             store._dim = self._dim
+            store._changed()  # another shard: no choice made on the old one holds
         assert store._lock is not None
         store._lock.release()
         store._lock = lock

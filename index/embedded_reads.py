@@ -8,6 +8,7 @@ from typing import Any
 import qdrant_edge as edge
 
 from index import qdrant_common as common
+from index.embedded_exact_choice import ExactChoiceCache
 from index.qdrant_embedded_models import (
     chunk_of,
     fusion_of,
@@ -27,18 +28,27 @@ def search_shard(
     request: SearchRequest,
     scope: Scope,
     exact_below_fraction: float,
+    choices: ExactChoiceCache | None = None,
 ) -> list[ScoredChunk]:
     """One search: a single leg, or dense and sparse legs fused by the engine; exact (no
-    HNSW) when the filter matches under ``exact_below_fraction`` of the points."""
+    HNSW) when the filter matches under ``exact_below_fraction`` of the points. ``choices``:
+    that choice remembered per (scope, filter) until the shard's next write."""
     common.check_search(request, dim)
     engine_filter = read_filter(scope, request.filter)
-    exact = common.use_exact(
-        request,
-        lambda: shard.count(edge.CountRequest(exact=False, filter=engine_filter)),
-        lambda: shard.count(edge.CountRequest(exact=True, filter=engine_filter)),
-        lambda: shard.info().points_count,
-        exact_below_fraction,
-    )
+
+    def decide() -> bool:
+        return common.use_exact(
+            request,
+            lambda: shard.count(edge.CountRequest(exact=False, filter=engine_filter)),
+            lambda: shard.count(edge.CountRequest(exact=True, filter=engine_filter)),
+            lambda: shard.info().points_count,
+            exact_below_fraction,
+        )
+
+    if choices is None or request.exact is not None:
+        exact = decide()
+    else:
+        exact = choices.choose((scope, request.filter, exact_below_fraction), decide)
     legs = search_legs(request, exact, read_filter(scope))
     if len(legs) == 1:
         leg, params = legs[0]

@@ -33,6 +33,7 @@ from core.errors import Component, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import shard_optimize as isolated
+from index.embedded_exact_choice import ExactChoiceCache
 from index.embedded_folder_lock import LOCK_FILE, FolderLock
 from index.embedded_generations import EmbeddedGenerations
 from index.embedded_reads import (
@@ -95,6 +96,8 @@ class EmbeddedQdrantStore:
         self._replay_points = 0
         self.child: isolated.OptimizeChild | None = None  # the running optimize child
         self._closing = False
+        # Exact-or-HNSW per search scope; ``_changed`` after anything that alters the shard.
+        self._choices = ExactChoiceCache()
         self._hnsw = (
             None
             if full_scan_threshold_kb is None
@@ -169,6 +172,7 @@ class EmbeddedQdrantStore:
             # Written last: its presence means "a complete shard lives here".
             (self._path / _META).write_text(json.dumps({"dense_dim": dense_dim}))
             self._dim = dense_dim
+            self._changed()
         if self._dim != dense_dim:
             raise DimensionMismatch(
                 f"the index at {self._path} holds {self._dim}-d vectors, "
@@ -207,12 +211,19 @@ class EmbeddedQdrantStore:
         """One write to the live shard, kept for replay while a child optimizes a copy."""
         with self._writes, self._gate.using():
             shard, _ = self._ready()
-            shard.update(operation)
+            try:
+                shard.update(operation)
+            finally:
+                self._changed()  # after it lands: see index.embedded_exact_choice
             if self._replay is not None:
                 self._replay.append((operation, points))
                 self._replay_points += points
                 if self._replay_points > REPLAY_LIMIT and self.child is not None:
                     self.child.kill()  # abandoned: retried once the store is idle again
+
+    def _changed(self) -> None:
+        """The live shard changed (a write, an optimize, a swap): remembered choices go."""
+        self._choices.written()
 
     # --- writes -------------------------------------------------------------------------
 
@@ -253,7 +264,10 @@ class EmbeddedQdrantStore:
         with self._optimizing:
             if not self._in_child:
                 with self._reading() as (shard, _):
-                    shard.optimize()
+                    try:
+                        shard.optimize()
+                    finally:
+                        self._changed()
                 self._optimizer.pending = 0
                 return
             staging = isolated.staging_path(self._path)
@@ -320,6 +334,8 @@ class EmbeddedQdrantStore:
             isolated.exchange(self._path, old)
             self._shard = edge.EdgeShard.load(str(self._path), config)
             raise
+        finally:
+            self._changed()
         return old
 
     def generations(self) -> EmbeddedGenerations:
@@ -331,7 +347,7 @@ class EmbeddedQdrantStore:
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         self._optimizer.touch()  # postpones a waiting optimize
         with self._reading() as (shard, dim):
-            return search_shard(shard, dim, request, scope, self._exact_below)
+            return search_shard(shard, dim, request, scope, self._exact_below, self._choices)
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         engine_filter = compile_filter(common.read_filter(scope, filter))

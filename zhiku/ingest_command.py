@@ -16,8 +16,9 @@ from core.db import groups as group_queries
 from core.db import identity
 from core.db.session import transaction
 from core.settings import Settings
-from services.documents import DocumentService, IncomingFile
+from services.documents import DocumentService
 from services.schemas.documents import AccessSpec
+from services.uploads import IncomingFile
 from zhiku.bootstrap import ensure_first_admin
 from zhiku.container import Container
 from zhiku.database import build_sessions

@@ -28,7 +28,6 @@ from api.reasons import language_of, localize
 from core.access import Principal
 from core.db.models import DocumentStatus
 from core.errors import InvalidInput
-from services.documents import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
 from services.schemas.bounds import (
     ID_PATTERN,
     MAX_ID_CHARS,
@@ -44,6 +43,7 @@ from services.schemas.documents import (
     UploadError,
     UploadResult,
 )
+from services.uploads import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=GUARDED)
 directory_router = APIRouter(prefix="/v1/directory", tags=["documents"], responses=GUARDED)

@@ -12,7 +12,7 @@ from core.db import documents as doc_queries
 from core.db import identity
 from core.db.models import DocumentStage, DocumentStatus, utcnow
 from core.db.session import transaction
-from services.documents import IncomingFile
+from services.uploads import IncomingFile
 from tests.live import ThreadServer
 from tests.support import make_settings
 from zhiku.database import build_sessions

@@ -182,6 +182,23 @@ def profile(stack: Stack, seconds: int, out: Path) -> subprocess.Popen[bytes] | 
     )
 
 
+def seed(stack: Stack, docs: list[SourceDoc]) -> None:
+    """Upload ``docs``, wait until every one is ready, and make the first search (503 while
+    the retriever still opens) outside any clock."""
+    ids, _, errors = upload(stack, stack.key, docs, 20, 2)
+    if errors:
+        raise RuntimeError(f"seeding failed: {errors[:3]}")
+    with client(stack, stack.key) as http:
+        if not wait_until(http, len(ids), stack, 3600):
+            raise TimeoutError("seeded documents not ready\n" + stack.log_tail())
+        for _ in range(300):
+            warm = http.post("/v1/search", json={"query": "warm up"}, timeout=900)
+            if warm.status_code != 503:
+                break
+            time.sleep(1)
+        warm.raise_for_status()
+
+
 def measure(
     database: str, variant: str, root: Path, docs: list[SourceDoc], args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -195,18 +212,7 @@ def measure(
     stack = start_stack("embedded", args.redis_db, keep=False, settings_env=env, root=root)
     try:
         seeded = time.perf_counter()
-        ids, _, errors = upload(stack, stack.key, docs, 20, 2)
-        if errors:
-            raise RuntimeError(f"seeding failed: {errors[:3]}")
-        with client(stack, stack.key) as http:
-            if not wait_until(http, len(ids), stack, 3600):
-                raise TimeoutError("seeded documents not ready\n" + stack.log_tail())
-            for _ in range(300):  # 503 while the retriever is still opening
-                warm = http.post("/v1/search", json={"query": "warm up"}, timeout=900)
-                if warm.status_code != 503:
-                    break
-                time.sleep(1)
-            warm.raise_for_status()
+        seed(stack, docs)
         seed_s = round(time.perf_counter() - seeded, 1)
         queries = [d.data.decode("utf-8").split("\n", 1)[0][:200] for d in docs]
         levels = []

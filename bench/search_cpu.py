@@ -41,9 +41,8 @@ import psutil
 
 from bench.common import REPO_ROOT, load_average, machine_info, shared_data_dir, write_json
 from bench.corpora import scifact
-from bench.http_ingest import client, upload, wait_until
 from bench.http_stack import Stack, _create_database, _drop_database, start_stack, stop_stack
-from bench.load_search import code_of
+from bench.load_search import code_of, seed
 
 RESULTS = REPO_ROOT / "bench" / "results"
 # Out of the way of the measured searches, yet still checked on each one.
@@ -122,21 +121,6 @@ def searches(url: str, key: str, queries: list[str], count: int, clients: int) -
     for thread in threads:
         thread.join()
     return {"ok": len(latencies), "errors": errors, "latencies": latencies}
-
-
-def seed(stack: Stack, docs: list[Any]) -> None:
-    ids, _, errors = upload(stack, stack.key, docs, 20, 2)
-    if errors:
-        raise RuntimeError(f"seeding failed: {errors[:3]}")
-    with client(stack, stack.key) as http:
-        if not wait_until(http, len(ids), stack, 3600):
-            raise TimeoutError("seeded documents not ready\n" + stack.log_tail())
-        for _ in range(300):  # 503 while the retriever is still opening
-            warm = http.post("/v1/search", json={"query": "warm up"}, timeout=900)
-            if warm.status_code != 503:
-                break
-            time.sleep(1)
-        warm.raise_for_status()
 
 
 def start(database: str, variant: str, root: Path, args: argparse.Namespace) -> tuple[Stack, str]:

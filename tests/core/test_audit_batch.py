@@ -7,28 +7,14 @@ from __future__ import annotations
 import threading
 import uuid
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core.access import Principal
 from core.db import conversations, identity
 from core.db.group_commit import GroupCommitter
-from core.db.migrate import upgrade
 from core.db.models import AnswerRecord
-from core.db.session import make_engine, make_session_factory, transaction
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def sessions(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'z.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url, pool_size=20)
-    yield make_session_factory(engine)
-    engine.dispose()
+from core.db.session import transaction
 
 
 def test_unflushed_rows_commit_together_and_a_refused_one_fails_alone(sessions) -> None:  # type: ignore[no-untyped-def]

@@ -24,19 +24,6 @@ from core.db.session import make_engine, make_session_factory, transaction
 from core.errors import Conflict, NotFound, Unauthenticated
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def sessions(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    # Only the PostgreSQL cases ask for ``pg_url``: the SQLite ones run without a server.
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'z.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
-
-
 def test_migrations_match_models(sessions) -> None:  # type: ignore[no-untyped-def]
     with sessions() as session:
         diff = compare_metadata(MigrationContext.configure(session.connection()), Base.metadata)

@@ -12,24 +12,11 @@ from core.db import directory as directory_queries
 from core.db import documents as doc_queries
 from core.db import groups as group_queries
 from core.db import identity
-from core.db.migrate import upgrade
-from core.db.session import make_engine, make_session_factory, transaction
+from core.db.session import transaction
 
 NAMES = ["季度报告.txt", "100%_done.md", "100x done.md", "a\\b.txt", "Plan.PDF", "plan_b.pdf"]
 TAGS = [["财务", "q3"], ["q3"], [], ["财务"], ["财务部"], ['say "hi"']]
 MIMES = ["text/plain", "text/markdown", "text/markdown", "text/plain", "application/pdf"] * 2
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def sessions(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'filters.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,8 @@ from sqlalchemy import func, select
 from core.access import Principal
 from core.db import conversations, identity
 from core.db.group_commit import GroupCommitter
-from core.db.migrate import upgrade
 from core.db.models import AnswerRecord
-from core.db.session import make_engine, make_session_factory, transaction
-
-
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def sessions(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'z.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url, pool_size=20)
-    yield make_session_factory(engine)
-    engine.dispose()
+from core.db.session import transaction
 
 
 @pytest.fixture

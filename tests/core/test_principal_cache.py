@@ -15,9 +15,8 @@ from sqlalchemy import event, text
 from core.db import groups as group_queries
 from core.db import identity, principal_cache
 from core.db import keys as key_queries
-from core.db.migrate import upgrade
 from core.db.models import ApiKey, User, utcnow
-from core.db.session import make_engine, make_session_factory, transaction
+from core.db.session import transaction
 from core.errors import Unauthenticated
 from services.identity import IdentityService
 
@@ -25,16 +24,9 @@ PEPPER = "pepper"
 LONG = 3600.0  # only an invalidation can make a cached answer right within a test
 
 
-@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
-def db(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'z.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine, make_session_factory(engine)
-    engine.dispose()
+@pytest.fixture(scope="module")
+def db(db_engine, sessions):  # type: ignore[no-untyped-def]
+    return db_engine, sessions
 
 
 @pytest.fixture

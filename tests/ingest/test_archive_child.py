@@ -110,7 +110,11 @@ def test_the_unpacker_is_a_reused_child_replaced_when_it_dies_or_overruns(
     os.kill(child, signal.SIGKILL)  # died between archives: the next one is not refused
     assert unpack(data, "c.7z", LimitsSettings()).members
     assert archive_child.unpacker_pid() not in (None, child)
-    monkeypatch.setattr(archive_child, "TIMEOUT_S", 0.0001)
+    # 4 MiB that do not compress: carried to the child, unpacked and carried back, which no
+    # machine does in a millisecond (the small archive above came back within 0.1 ms on one).
+    (tmp_path / "slow").mkdir()
+    slow = seven_zip({"大.bin": os.urandom(4 * 1024 * 1024)}, tmp_path / "slow")
+    monkeypatch.setattr(archive_child, "TIMEOUT_S", 0.001)
     with pytest.raises(UnprocessableDocument, match=r"unpacking slow\.7z took longer than"):
-        unpack(data, "slow.7z", LimitsSettings())
+        unpack(slow, "slow.7z", LimitsSettings())
     assert archive_child.unpacker_pid() is None  # killed, not left running

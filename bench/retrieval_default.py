@@ -30,9 +30,8 @@ from bench.retrieval_research import (
 )
 from core.settings import Settings
 from core.settings_retrieval import RetrievalSettings
-from index.models import dense_languages_of
 from index.store import SearchRequest
-from retrieval.language import query_language
+from retrieval.language import dense_languages, query_language
 
 LIMIT = 100  # deep enough for Recall@100 over documents
 
@@ -77,7 +76,7 @@ def main() -> None:
         "retrieval": settings.model_dump(include={"candidates", "fusion", "rrf_k"}),
     }
     model = product_dense(args.model)
-    languages = settings.dense_languages or dense_languages_of(model.name)
+    languages = dense_languages(settings, model.name)
     report["dense_languages"] = languages
     figures: dict[str, float] = {}
     for name in args.datasets.split(","):

@@ -36,7 +36,8 @@ from bench.retrieval_eval import evaluate
 from bench.retrieval_multilingual import merge_summary
 from bench.retrieval_research import RESULTS, for_queries, open_context
 from core.settings import Settings
-from index.models import PACKAGED_MINILM, dense_languages_of
+from index.models import PACKAGED_MINILM
+from retrieval.language import dense_languages
 
 NAME = "mixed-zh-en"
 MODELS = {"e5": "packaged:multilingual-e5-small", "minilm": PACKAGED_MINILM}
@@ -126,7 +127,7 @@ def main() -> None:
     for label, name in MODELS.items():
         data = build(args.pairs, args.distractors)
         model = product_dense(name)
-        languages = dense_languages_of(model.name)
+        languages = dense_languages(settings, model.name)
         ctx = open_context(NAME, model, with_title=True, data=data, tokens_of=name)
         try:
             configurations = {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+from core.settings_retrieval import RetrievalSettings
 from core.text_forms import HAN_CHAR, fold_width
+from index.models import dense_languages_of
 
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
@@ -23,3 +25,9 @@ def query_language(text: str) -> str:
     if not han:
         return "en"
     return "zh" if han * 2 >= len(_LATIN_WORD.findall(text)) else "en"
+
+
+def dense_languages(settings: RetrievalSettings, model_name: str) -> list[str]:
+    """The query languages searched on both sides: as configured, else what the dense model
+    serves; a query in another language goes to the keyword side alone."""
+    return settings.dense_languages or dense_languages_of(model_name)

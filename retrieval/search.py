@@ -18,12 +18,11 @@ from core.errors import InvalidInput
 from core.settings_retrieval import RetrievalSettings
 from index import types as fields
 from index.embedding import Embedder
-from index.models import dense_languages_of
 from index.sparse import SparseEncoder
 from index.store import Scope, SearchRequest, VectorStore
 from index.types import ScoredChunk, SparseVector
 from retrieval.filters import MetadataFilters
-from retrieval.language import query_language
+from retrieval.language import dense_languages, query_language
 
 if TYPE_CHECKING:
     from retrieval.rerankers import Reranker
@@ -183,7 +182,7 @@ class Retriever:
 
     def _route(self, mode: Mode, language: str) -> Mode:
         model = getattr(self._embedder, "name", "")
-        languages = self._settings.dense_languages or dense_languages_of(model)
+        languages = dense_languages(self._settings, model)
         if mode == "hybrid" and language not in languages:
             return "sparse"
         return mode

@@ -29,12 +29,12 @@ from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 from services.pii import IngestMasks
 from workers.context import Outcome, StageContext
+from workers.heartbeats import heartbeats
 from workers.runs import (
     Results,
     Run,
     finish,
     finish_all,
-    heartbeats,
     once_each,
     record_progress,
     settle_access,

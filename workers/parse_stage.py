@@ -20,7 +20,8 @@ from core.db.session import transaction
 from core.errors import UnprocessableDocument
 from services.pii import IngestMasks, mask_chunks
 from workers.context import Outcome, ParseManyFn, ParseResult, StageContext
-from workers.runs import ClaimLost, Results, Run, close_run, heartbeat, once_each
+from workers.heartbeats import heartbeat
+from workers.runs import ClaimLost, Results, Run, close_run, once_each
 
 # Files parsed in one ``parse_many`` call (one round trip to an isolated parser): up to
 # WAVE_FILES small files and WAVE_BYTES in all. A file over SMALL_FILE_BYTES goes alone, so

@@ -73,6 +73,7 @@ def create_api(
         openapi_url="/openapi.json" if public_docs else None,
     )
     errors.install(app)
+    app.state.concurrent_searches = limits.concurrent_searches  # api.search_slots
     # Authenticates and caps bodies before FastAPI reads a byte of them.
     app.add_middleware(RequestGuard, limits=limits)
     # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.

@@ -5,6 +5,7 @@ real ``zhiku serve`` on loopback, on SQLite and on PostgreSQL, before and after 
     python -m bench.load_search --docs 1000 --searches 400 --levels 1,4,16,64
     python -m bench.load_search --before HEAD --databases sqlite,postgresql
     python -m bench.load_search --variants after --profile 64     # py-spy on the server at N=64
+    python -m bench.load_search --client lean     # clients on http.client threads (cheaper)
 
 Each deployment is the embedded default (embedded Qdrant, in-process ingestion), on SQLite or
 on PostgreSQL (``ZHIKU_DATABASE__URL``; a database of its own, dropped after). ``--before REF``
@@ -111,12 +112,27 @@ def _clients(
     return asyncio.run(main())
 
 
+def _lean_clients(
+    url: str, key: str, clients: int, searches: int, cap_s: float, queries: list[str], at: float
+) -> tuple[list[float], list[str], float]:
+    """As ``_clients``, with threads on plain ``http.client`` keep-alive connections. Why:
+    the clients share the server's two cores here, and httpx's asyncio clients took more of
+    them than the server they measured (issue 14, 2026-12-02); a user's clients run on
+    other machines. ``--client lean`` measures the server more than the load generator."""
+    from bench.search_cpu import searches as run_searches
+
+    time.sleep(max(0.0, at - time.time()))
+    done = run_searches(url, key, queries, searches, clients, cap_s=cap_s)
+    return done["latencies"], done["errors"], time.time()
+
+
 def level(
-    stack: Stack, clients: int, queries: list[str], searches: int, cap_s: float
+    stack: Stack, clients: int, queries: list[str], searches: int, cap_s: float, lean: bool = False
 ) -> dict[str, Any]:
     """``clients`` concurrent clients share ``searches`` searches (or stop at ``cap_s``).
-    They run in up to ``CLIENT_PROCESSES`` processes of asyncio tasks, so that the load
-    generator's own GIL is not what limits a level."""
+    They run in up to ``CLIENT_PROCESSES`` processes (asyncio tasks on httpx, or with
+    ``lean`` threads on ``http.client``), so that the load generator's own GIL is not what
+    limits a level."""
     processes = min(clients, CLIENT_PROCESSES)
     shares = [
         clients // processes + (1 if n < clients % processes else 0) for n in range(processes)
@@ -125,7 +141,7 @@ def level(
     with ProcessPoolExecutor(processes) as pool:
         futures = [
             pool.submit(
-                _clients,
+                _lean_clients if lean else _clients,
                 stack.url,
                 stack.key,
                 share,
@@ -202,7 +218,11 @@ def seed(stack: Stack, docs: list[SourceDoc]) -> None:
 def measure(
     database: str, variant: str, root: Path, docs: list[SourceDoc], args: argparse.Namespace
 ) -> dict[str, Any]:
-    env = {"ZHIKU_RATE_LIMITS__ENABLED": "false"} if variant != "before" else {}
+    env: dict[str, str] = {}
+    if (root / "core" / "settings_rate_limits.py").exists():  # code that has rate limits
+        env["ZHIKU_RATE_LIMITS__ENABLED"] = "false"
+    if args.slots and variant != "before":
+        env["ZHIKU_LIMITS__CONCURRENT_SEARCHES"] = str(args.slots)
     dbname = ""
     if database == "postgresql":
         dbname = f"zhiku_load_{os.getpid()}_{variant}_{int(time.time())}"
@@ -222,7 +242,8 @@ def measure(
             if clients == wanted:
                 out = RESULTS / f"load_search_{database}_{variant}_{clients}.pyspy.txt"
                 spy = profile(stack, int(args.level_s), out)
-            result = level(stack, clients, queries, args.searches, args.level_s)
+            lean = args.client == "lean"
+            result = level(stack, clients, queries, args.searches, args.level_s, lean)
             if spy is not None:
                 spy.wait(args.level_s + 30)
             print(f"  {database} {variant} N={clients}: {result}", file=sys.stderr)
@@ -275,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, help="py-spy the server at this N")
     parser.add_argument("--profile-before", type=int, default=0)
     parser.add_argument("--redis-db", type=int, default=5)
+    parser.add_argument("--slots", type=int, default=0, help="limits.concurrent_searches")
+    parser.add_argument(
+        "--client", choices=["httpx", "lean"], default="httpx", help="see _lean_clients"
+    )
     parser.add_argument("--out", default=str(RESULTS / "load_search.json"))
     args = parser.parse_args(argv)
     args.levels = [int(n) for n in args.levels.split(",")]

@@ -80,10 +80,14 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
-def searches(url: str, key: str, queries: list[str], count: int, clients: int) -> dict[str, Any]:
+def searches(
+    url: str, key: str, queries: list[str], count: int, clients: int, cap_s: float | None = None
+) -> dict[str, Any]:
     """``count`` searches shared by ``clients`` threads, each on its own keep-alive
-    connection. Returns how many succeeded, the errors and the latencies."""
+    connection, stopping after ``cap_s`` if given. Returns how many succeeded, the errors
+    and the latencies."""
     parts = urlsplit(url)
+    deadline = time.perf_counter() + cap_s if cap_s is not None else float("inf")
     left = itertools.count()
     cycle = itertools.cycle(queries)
     lock = threading.Lock()
@@ -94,7 +98,7 @@ def searches(url: str, key: str, queries: list[str], count: int, clients: int) -
     def run() -> None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
         try:
-            while next(left) < count:
+            while next(left) < count and time.perf_counter() < deadline:
                 with lock:
                     body = json.dumps({"query": next(cycle), "limit": 10}).encode()
                 started = time.perf_counter()

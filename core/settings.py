@@ -116,6 +116,9 @@ class LimitsSettings(BaseModel):
     max_form_field_bytes: int = 256 * 1024
     # The headers of one multipart part (its field name, file name and type).
     max_part_header_bytes: int = 16 * 1024
+    # Searches one API process runs at once; more wait their turn (``api.search_slots``).
+    # 0: twice the cores this process may use.
+    concurrent_searches: int = Field(default=0, ge=0, le=1024)
 
 
 class ParseLimits(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
+import anyio.to_thread
+from fastapi import APIRouter, Request
 
 from api.deps import CurrentPrincipal, Search
 from api.errors import GUARDED
+from api.search_slots import search_slots
 from services.schemas.search import SearchRequestBody, SearchResponse
 
 router = APIRouter(prefix="/v1/search", tags=["search"], responses=GUARDED)
@@ -14,7 +15,9 @@ router = APIRouter(prefix="/v1/search", tags=["search"], responses=GUARDED)
 
 @router.post("", response_model=SearchResponse, operation_id="search")
 async def search(
-    service: Search, principal: CurrentPrincipal, body: SearchRequestBody
+    request: Request, service: Search, principal: CurrentPrincipal, body: SearchRequestBody
 ) -> SearchResponse:
-    # Embedding the query and the engine call block: keep them off the event loop.
-    return await run_in_threadpool(service.search, principal, body)
+    # Embedding the query and the engine call block: off the event loop, a few at a time.
+    return await anyio.to_thread.run_sync(
+        service.search, principal, body, limiter=search_slots(request)
+    )

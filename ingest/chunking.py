@@ -8,6 +8,10 @@ Structure first, then size:
 * Text within a section is packed by llama-index's ``SentenceSplitter`` with our sentence
   splitter (:mod:`ingest.sentences`, Chinese and English), the configured overlap, and token
   counts from the caller's ``token_count`` (the embedding model's tokenizer).
+* Within a section, a change of dominant script (Chinese ↔ English) between paragraphs
+  starts a new chunk when each side holds at least an eighth of a chunk
+  (:mod:`ingest.script_runs`): one vector for two unrelated topics in two languages matches
+  neither. Smaller foreign notes stay with their neighbours.
 * A table that fits is one chunk, rendered one row per line (its HTML kept on the chunk). A
   table that does not fit is split by rows, each piece repeating the header row.
 * Sections (and slides, sheets, short e-mails) much smaller than a chunk are merged with the
@@ -30,6 +34,7 @@ from dataclasses import dataclass, replace
 from llama_index.core.node_parser import SentenceSplitter
 
 from core.settings import ChunkingSettings
+from ingest.script_runs import min_stretch_tokens, script_groups
 from ingest.sentences import CLAUSE_REGEX, split_sentences
 from ingest.tables import render_rows, rows_to_html, table_rows
 from ingest.types import Chunk, Element
@@ -76,6 +81,7 @@ class Chunker:
         # Tokens the counter adds to any text (special tokens): paid once per chunk.
         self._base = token_count("")
         self._section_header = section_header
+        self._min_stretch = min_stretch_tokens(settings.chunk_tokens)
         self._splitters: dict[int, SentenceSplitter] = {}
 
     def chunk(self, elements: Iterable[Element]) -> list[Chunk]:
@@ -108,7 +114,10 @@ class Chunker:
             # A heading directly above a table is already the table chunk's header line.
             title_only = first_run and section.titled and len(run) == 1
             if run and not (title_only and element is not None and self._section_header):
-                yield from self._text_drafts(section, run, section.titled and first_run)
+                opens = section.titled and first_run
+                for group in script_groups(run, self._body_tokens, self._min_stretch):
+                    yield from self._text_drafts(section, group, opens)
+                    opens = False
             if run:
                 first_run, run = False, []
             if element is not None:
@@ -224,6 +233,9 @@ class Chunker:
         if not draft.header:
             return draft.body
         return PATH_SEPARATOR.join(draft.header) + "\n" + draft.body
+
+    def _body_tokens(self, text: str) -> int:
+        return self._count(text) - self._base
 
     def _tokens(self, draft: _Draft) -> int:
         return self._count(self._render(draft))

@@ -2,6 +2,7 @@
 issue 12, beside SciFact and xquad-r-zh.
 
     nice -n 10 python -m bench.retrieval_mixed [--pairs 150] [--distractors 1000]
+        [--mixed-distractors 0] [--models e5,minilm]
 
 Each mixed document joins one SciFact test abstract (English) and one xquad-r-zh test passage
 (Chinese), in one of two shapes met in enterprises:
@@ -17,6 +18,10 @@ product's store (chunks sized by the model's own tokenizer), and routes as the p
 a query in a language the dense model does not serve is searched on the keyword side alone.
 Writes ``bench/results/retrieval_mixed.json`` and merges
 ``mixed-zh-en/{en,zh}-questions/ndcg@10/<configuration>`` into ``summary.json``.
+
+``--mixed-distractors N`` adds N mixed documents relevant to no question (the false matches a
+real mixed corpus holds); that set is named ``mixed-zh-en-mdN`` (its own cache, its own
+summary keys) and writes ``retrieval_mixed-mdN.json``.
 """
 
 from __future__ import annotations
@@ -71,7 +76,26 @@ def _opening(text: str, words: int) -> str:
     return " ".join(kept)
 
 
-def build(pairs: int, distractors: int, seed: int = 11) -> Dataset:
+def dataset_name(mixed_distractors: int) -> str:
+    """Its own name (and cache folder) per mixed-distractor count; 0 is the original set."""
+    return f"{NAME}-md{mixed_distractors}" if mixed_distractors else NAME
+
+
+def _mixed(n: int, abstract: str, title: str, passage: str) -> tuple[str, str, str | None]:
+    """(shape, text, title) of the ``n``-th mixed document: even ones manuals, odd contracts."""
+    if n % 2 == 0:  # an English manual with Chinese notes
+        return "manual", f"{_opening(abstract, 120)}\n\n备注：{passage[:160]}", title
+    # a Chinese contract quoting English terms
+    cut = max(1, min(len(passage) // 2, 80))
+    quoted = _opening(abstract, 40)
+    return "contract", f"{passage[:cut]}（英文原文：“{title}. {quoted}”）{passage[cut:160]}", None
+
+
+def build(pairs: int, distractors: int, seed: int = 11, mixed_distractors: int = 0) -> Dataset:
+    """``mixed_distractors``: that many mixed documents more, built the same two ways from
+    SciFact abstracts relevant to no test question and xquad-r-zh passages relevant to no kept
+    question, none of them used elsewhere in the set. xquad-r-zh has too few passages for 1,000
+    pure distractors besides, so its pure distractors shrink to what is left (reported)."""
     shared = shared_data_dir()
     sci = load_beir(shared / "scifact", with_title=True)
     xq = load_beir(shared / "xquad-r-zh", with_title=False)
@@ -87,16 +111,11 @@ def build(pairs: int, distractors: int, seed: int = 11) -> Dataset:
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     for n, ((eq, ed), (zq, zd)) in enumerate(zip(english, chinese, strict=False)):
-        abstract, title, passage = sci.texts[ed], sci.titles[ed], xq.texts[zd]
-        if n % 2 == 0:  # an English manual with Chinese notes
-            doc = f"mixed-manual-{n}"
+        shape, text, title = _mixed(n, sci.texts[ed], sci.titles[ed], xq.texts[zd])
+        doc = f"mixed-{shape}-{n}"
+        texts[doc] = text
+        if title is not None:
             titles[doc] = title
-            texts[doc] = f"{_opening(abstract, 120)}\n\n备注：{passage[:160]}"
-        else:  # a Chinese contract quoting English terms
-            doc = f"mixed-contract-{n}"
-            cut = max(1, min(len(passage) // 2, 80))
-            quoted = _opening(abstract, 40)
-            texts[doc] = f"{passage[:cut]}（英文原文：“{title}. {quoted}”）{passage[cut:160]}"
         queries[f"en-{eq}"] = sci.queries[eq]
         queries[f"zh-{zq}"] = xq.queries[zq]
         qrels[f"en-{eq}"] = {doc: 1}
@@ -107,34 +126,61 @@ def build(pairs: int, distractors: int, seed: int = 11) -> Dataset:
     pick.shuffle(others_zh)
     for d in others_en[:distractors]:
         texts[f"en-{d}"], titles[f"en-{d}"] = sci.texts[d], sci.titles[d]
-    for d in others_zh[:distractors]:
+    # The mixed distractors' passages come off the end of the pure pool, so no passage is used
+    # twice and the pure distractors of N = 0 are exactly those of the original set.
+    pure_zh = others_zh[: min(distractors, len(others_zh) - mixed_distractors)]
+    for d in pure_zh:
         texts[f"zh-{d}"] = xq.texts[d]
+    if mixed_distractors:
+        relevant = {d for rel in sci.qrels["test"].values() for d in rel}
+        spare_en = sorted(set(others_en[distractors:]) - relevant)
+        spare_zh = others_zh[len(others_zh) - mixed_distractors :]
+        pick.shuffle(spare_en)
+        if len(spare_en) < mixed_distractors or len(spare_zh) < mixed_distractors:
+            raise ValueError(f"too few spare documents for {mixed_distractors} mixed distractors")
+        for n, (ed, zd) in enumerate(zip(spare_en, spare_zh, strict=False)):
+            shape, text, title = _mixed(n, sci.texts[ed], sci.titles[ed], xq.texts[zd])
+            doc = f"distractor-{shape}-{n}"  # not "mixed-": the per-shape filters skip them
+            texts[doc] = text
+            if title is not None:
+                titles[doc] = title
     # CHUNKING names how the chunker treats these mixed documents: part of the cache key.
     digest = hashlib.sha256(
         json.dumps([texts, titles, CHUNKING], sort_keys=True).encode()
     ).hexdigest()
-    return Dataset(NAME, titles, texts, queries, {"test": qrels}, True, digest[:16])
+    name = dataset_name(mixed_distractors)
+    return Dataset(name, titles, texts, queries, {"test": qrels}, True, digest[:16])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=150)
     parser.add_argument("--distractors", type=int, default=1000, help="per language")
+    parser.add_argument(
+        "--mixed-distractors", type=int, default=0, help="mixed documents relevant to nothing"
+    )
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated")
     parser.add_argument("--no-summary", action="store_true")
     args = parser.parse_args()
+    name = dataset_name(args.mixed_distractors)
     settings = Settings().retrieval
     report: dict[str, Any] = {
         "machine": machine_info(),
         "started": time.strftime("%F %T"),
         "pairs": args.pairs,
         "distractors_per_language": args.distractors,
+        "mixed_distractors": args.mixed_distractors,
     }
     figures: dict[str, float] = {}
-    for label, name in MODELS.items():
-        data = build(args.pairs, args.distractors)
-        model = product_dense(name)
+    for label in args.models.split(","):
+        data = build(args.pairs, args.distractors, mixed_distractors=args.mixed_distractors)
+        report["documents"] = {
+            kind: sum(d.startswith(kind) for d in data.texts)
+            for kind in ("mixed-", "distractor-", "en-", "zh-")
+        }
+        model = product_dense(MODELS[label])
         languages = dense_languages(settings, model.name)
-        ctx = open_context(NAME, model, with_title=True, data=data, tokens_of=name)
+        ctx = open_context(name, model, with_title=True, data=data, tokens_of=MODELS[label])
         try:
             configurations = {
                 f"{label}-default": for_queries(
@@ -165,13 +211,14 @@ def main() -> None:
                 rows[configuration] = by_language
                 for lang, scores in by_language.items():
                     for metric, value in scores.items():
-                        figures[f"{NAME}/{lang}-questions/{metric}/{configuration}"] = value
+                        figures[f"{name}/{lang}-questions/{metric}/{configuration}"] = value
         finally:
             ctx.close()
         report[label] = rows
         print(json.dumps({label: rows}, indent=1), flush=True)
     report["headline"] = figures
-    write_json(RESULTS / "retrieval_mixed.json", report)
+    suffix = f"-md{args.mixed_distractors}" if args.mixed_distractors else ""
+    write_json(RESULTS / f"retrieval_mixed{suffix}.json", report)
     if not args.no_summary:
         merge_summary(figures)
     print(json.dumps(figures, indent=2))

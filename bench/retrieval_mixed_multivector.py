@@ -11,6 +11,13 @@ the false matches they add too. Both engines take such points (qdrant-edge-py 0.
 qdrant-client ``:memory:`` ``MultiVectorConfig(comparator=MAX_SIM)``), DBSF-fused as today.
 
     nice -n 10 python -m bench.retrieval_mixed_multivector [--pairs 150] [--distractors 1000]
+        [--mixed-distractors 0] [--model e5]
+
+``--mixed-distractors N`` adds mixed documents relevant to nothing (see bench.retrieval_mixed),
+which is the check of that bound: how often their extra vectors lift them above the answer.
+A variant gives extra vectors only to runs of at least an eighth of a chunk (the chunker's own
+threshold) and reports how many chunks and vectors that adds (index size, ingest cost).
+Writes ``bench/results/retrieval_mixed_multivector[-mdN]-<model>.json``.
 """
 
 from __future__ import annotations
@@ -18,16 +25,21 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bench.common import machine_info, write_json
 from bench.retrieval_data import passage_vectors, product_dense
 from bench.retrieval_default import shipped
 from bench.retrieval_eval import Ranked, dbsf, evaluate
-from bench.retrieval_mixed import MODELS, NAME, build
-from bench.retrieval_research import DEPTH, open_context
+from bench.retrieval_mixed import MODELS, build
+from bench.retrieval_research import DEPTH, RESULTS, open_context
 from core.settings import Settings
+from index.tokens import token_counter
+from ingest.script_runs import min_stretch_tokens
 from retrieval.language import dense_languages, query_language
 
 _LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f\s.,;:'\"()\-/%+=<>]*")
@@ -48,64 +60,135 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+def _extras(
+    mixed: dict[int, tuple[str, str]], count: Callable[[str], int], least: int
+) -> tuple[list[int], list[str]]:
+    """(owning chunk, text) of each extra vector: the runs of at least ``least`` tokens."""
+    owners: list[int] = []
+    texts: list[str] = []
+    for chunk, runs in mixed.items():
+        for text in runs:
+            if count(text) >= least:
+                owners.append(chunk)
+                texts.append(text)
+    return owners, texts
+
+
+def _above(rankings: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """How often a mixed distractor stands above the relevant document in the top 10: the
+    questions where one does, and how many do in all."""
+    hit = total = 0
+    for qid, relevant in qrels.items():
+        top = rankings.get(qid, [])[:10]
+        cut = next((n for n, d in enumerate(top) if d in relevant), len(top))
+        above = sum(d.startswith("distractor-") for d in top[:cut])
+        hit += above > 0
+        total += above
+    return {"questions-with-distractor-above": hit, "distractors-above": total}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=150)
     parser.add_argument("--distractors", type=int, default=1000)
+    parser.add_argument("--mixed-distractors", type=int, default=0)
     parser.add_argument("--model", default="e5", choices=sorted(MODELS))
+    parser.add_argument(
+        "--least", default="", help="comma-separated run sizes in tokens (default: 1/8 chunk)"
+    )
     args = parser.parse_args()
     name = MODELS[args.model]
-    settings = Settings().retrieval
-    data = build(args.pairs, args.distractors)
+    settings = Settings()
+    settings.embedding.model = name
+    count = token_counter(settings.embedding)
+    # The cheaper variant: extra vectors only for runs the chunker itself would call
+    # substantial (an eighth of a chunk), which bounds how many points carry extras.
+    eighth = min_stretch_tokens(settings.chunking.chunk_tokens)
+    leasts = [int(k) for k in args.least.split(",")] if args.least else [eighth]
+    data = build(args.pairs, args.distractors, mixed_distractors=args.mixed_distractors)
     model = product_dense(name)
-    languages = dense_languages(settings, model.name)
-    ctx = open_context(NAME, model, with_title=True, data=data, tokens_of=name)
+    languages = dense_languages(settings.retrieval, model.name)
+    ctx = open_context(data.name, model, with_title=True, data=data, tokens_of=name)
     try:
-        whole = _unit(passage_vectors(model, ctx.chunks, NAME, log=lambda _: None))
+        whole = _unit(passage_vectors(model, ctx.chunks, data.name, log=lambda _: None))
         mixed = {i: r for i, t in enumerate(ctx.chunks.texts) if (r := language_runs(t))}
-        owners = [i for i in mixed for _ in range(2)]
-        extra = _unit(model.passages([text for runs in mixed.values() for text in runs]))
-        rows: dict[str, Any] = {"chunks": len(whole), "mixed_chunks": len(mixed)}
-        configurations: dict[str, dict[str, Ranked]] = {
-            "engine-default": {},
-            "numpy-default": {},
-            "multivector-default": {},
-            "multivector-dense": {},
+        owners, texts = _extras(mixed, count, 0)
+        vectors = _unit(model.passages(texts))
+        variants = {"multivector": (owners, vectors)}
+        for least in leasts:
+            kept = [n for n, text in enumerate(texts) if count(text) >= least]
+            variants[f"multivector-k{least}"] = ([owners[n] for n in kept], vectors[kept])
+        rows: dict[str, Any] = {
+            "chunks": len(whole),
+            "mixed_chunks": len(mixed),
+            "mixed_distractor_chunks": sum(
+                ctx.chunks.doc_ids[i].startswith("distractor-") for i in mixed
+            ),
         }
+        for variant, (who, _) in variants.items():
+            rows[f"{variant}-vectors"] = {
+                "chunks_with_extras": len(set(who)),
+                "extra_vectors": len(who),
+                "growth": round(len(who) / len(whole), 4),
+            }
+        configurations: dict[str, dict[str, Ranked]] = {"engine-default": {}, "numpy-default": {}}
+        for variant in variants:
+            configurations[f"{variant}-default"] = {}
+            configurations[f"{variant}-dense"] = {}
         for qid, query in ctx.query_dense.items():
             query = query / np.linalg.norm(query)
             plain = whole @ query
-            best = plain.copy()
-            np.maximum.at(best, owners, extra @ query)
             sparse = ctx.sparse_legs[qid][:DEPTH]
-            for label, scores in (("numpy", plain), ("multivector", best)):
+            routed = query_language(data.queries[qid]) in languages
+            scored = {"numpy": plain}
+            for variant, (who, extra) in variants.items():
+                best = plain.copy()
+                np.maximum.at(best, who, extra @ query)
+                scored[variant] = best
+            for label, scores in scored.items():
                 top = np.argsort(-scores)[:DEPTH]
                 dense = [(int(i), float(scores[i])) for i in top]
-                if label == "multivector":
-                    configurations["multivector-dense"][qid] = dense
-                routed = query_language(data.queries[qid]) in languages
-                fused = dbsf([dense, sparse]) if routed else sparse
-                configurations[f"{label}-default"][qid] = fused
-            configurations["engine-default"][qid] = shipped(ctx, qid, settings, languages)
+                if label != "numpy":
+                    configurations[f"{label}-dense"][qid] = dense
+                configurations[f"{label}-default"][qid] = (
+                    dbsf([dense, sparse]) if routed else sparse
+                )
+            configurations["engine-default"][qid] = shipped(ctx, qid, settings.retrieval, languages)
+        configurations[f"{args.model}-dense"] = ctx.dense_legs
+        configurations["sparse"] = ctx.sparse_legs
         qrels = data.qrels["test"]
         for label, ranked in configurations.items():
             rankings = ctx.rankings(ranked)
-            row = {}
+            row: dict[str, Any] = {}
             for lang in ("en", "zh"):
-                row[lang] = evaluate(rankings, {q: r for q, r in qrels.items() if q[:2] == lang})
+                asked = {q: r for q, r in qrels.items() if q[:2] == lang}
+                row[lang] = evaluate(rankings, asked)
+                row[f"{lang}-distractors"] = _above(rankings, asked)
                 for shape in ("manual", "contract"):
                     row[f"{lang}-{shape}"] = evaluate(
                         rankings,
                         {
                             q: r
-                            for q, r in qrels.items()
-                            if q[:2] == lang and next(iter(r)).startswith(f"mixed-{shape}")
+                            for q, r in asked.items()
+                            if next(iter(r)).startswith(f"mixed-{shape}")
                         },
                     )
-            rows[label] = {k: v["ndcg@10"] for k, v in row.items()}
+            rows[label] = row
     finally:
         ctx.close()
-    print(json.dumps({args.model: rows}, indent=1))
+    report = {
+        "machine": machine_info(),
+        "started": time.strftime("%F %T"),
+        "dataset": data.name,
+        "pairs": args.pairs,
+        "distractors_per_language": args.distractors,
+        "mixed_distractors": args.mixed_distractors,
+        "least_tokens": leasts,
+        args.model: rows,
+    }
+    suffix = f"-md{args.mixed_distractors}" if args.mixed_distractors else ""
+    write_json(RESULTS / f"retrieval_mixed_multivector{suffix}-{args.model}.json", report)
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

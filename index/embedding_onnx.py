@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from index.embedding import (
     available_cores,
@@ -41,6 +41,16 @@ MANIFEST = "zhiku-onnx.json"
 # Per-channel weights: per-tensor int8 fell to a mean cosine of 0.936 on SciFact passages.
 EXPORT_RECIPE = "torchscript-opset17/dynamic-int8-per-channel/v1"
 _POOLING_MODES = ("mean", "cls", "max")
+# A batch is padded to its longest text, so one long text among short ones multiplies the work
+# of all of them: e5 spent 2.7 times the CPU on xquad-r-zh's short Chinese passages (10 to 150
+# tokens) embedded in groups of 32, as the pipeline forms them, as on the same passages sorted
+# in one call (1.8 times in groups of 128). A batch therefore ends where the next text is more
+# than PAD_RATIO times as long as its first; texts under MIN_BATCH_TOKENS count as that long, so
+# that short ones are not cut into many tiny calls, and a few short texts (up to 48 tokens) share
+# one batch as before (int8 activation scales are set per batch: at 16, one of
+# tests/api/test_default_model.py's seven short documents, alone in its batch, fell to second).
+PAD_RATIO = 1.5
+MIN_BATCH_TOKENS = 32
 
 
 def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
@@ -226,17 +236,23 @@ class OnnxEmbedder:
 
     def _embed(self, texts: list[str], tokens: list[np.ndarray] | None = None) -> np.ndarray:
         result = np.empty((len(texts), self.dim), dtype=np.float32)
-        # Batches of similar length waste less compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if not texts:
+            return result
+        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        sizes = [min(len(e.ids), self._content) for e in encodings]
+        # Shortest first, ties by text: the batches (so the vectors) do not depend on the
+        # caller's order.
+        order = sorted(range(len(texts)), key=lambda i: (sizes[i], texts[i]))
+        batches = cut_batches(order, sizes, self.batch_size)
 
-        def run(batch_texts: list[str]) -> tuple[np.ndarray, list[np.ndarray]]:
-            return self._embed_batch(batch_texts, tokens is not None)
+        def run(batch: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+            columns = self._columns([encodings[i] for i in batch])
+            return self._embed_batch(columns, tokens is not None)
 
         if self._workers is not None and len(batches) > 1:
-            vectors = self._workers.map(lambda batch: run([texts[i] for i in batch]), batches)
+            vectors = self._workers.map(run, batches)
         else:
-            vectors = (run([texts[i] for i in batch]) for batch in batches)
+            vectors = (run(batch) for batch in batches)
         for batch, (rows, token_rows) in zip(batches, vectors, strict=True):
             result[batch] = rows
             if tokens is not None:
@@ -245,9 +261,8 @@ class OnnxEmbedder:
         return result
 
     def _embed_batch(
-        self, texts: list[str], keep_tokens: bool = False
+        self, columns: dict[str, np.ndarray], keep_tokens: bool = False
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        columns = self._encode(texts)
         (hidden,) = self._session.run(
             None, {n: columns[n] for n in self._inputs}, self._run_options
         )
@@ -264,7 +279,10 @@ class OnnxEmbedder:
     def _encode(self, texts: list[str]) -> dict[str, np.ndarray]:
         """What ``enable_truncation(window)`` + ``enable_padding()`` gave: content cut to the
         window less the special tokens, then the model's template, then right padding."""
-        encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        return self._columns(self._tokenizer.encode_batch(texts, add_special_tokens=False))
+
+    def _columns(self, encodings: list[Encoding]) -> dict[str, np.ndarray]:
+        """The model's inputs for encodings of the content alone (see :meth:`_encode`)."""
         rows = []
         for encoding in encodings:
             if len(encoding.ids) > self._content:
@@ -282,6 +300,24 @@ class OnnxEmbedder:
             columns["attention_mask"][row, :size] = encoding.attention_mask
             columns["token_type_ids"][row, :size] = encoding.type_ids
         return columns
+
+
+def cut_batches(order: Sequence[int], sizes: Sequence[int], batch_size: int) -> list[list[int]]:
+    """``order`` (positions, shortest first by ``sizes``) cut into batches of at most
+    ``batch_size``, each ending before a text more than ``PAD_RATIO`` times its first's length."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    ceiling = 0.0
+    for i in order:
+        if current and (len(current) >= batch_size or sizes[i] > ceiling):
+            batches.append(current)
+            current = []
+        if not current:
+            ceiling = PAD_RATIO * max(sizes[i], MIN_BATCH_TOKENS)
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -123,6 +123,32 @@ def test_window_holds_max_tokens_content_tokens(embedder: Embedder) -> None:
     assert not np.allclose(without_last, full_vector, atol=1e-4)
 
 
+def test_batches_end_before_a_much_longer_text() -> None:
+    sizes = [3, 10, 16, 20, 24, 25, 30, 150, 160, 400]
+    batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=4)
+    # Texts under MIN_BATCH_TOKENS (32) count as that long: 3..30 fit one batch but for its
+    # size (4); 150 is over 1.5 times 32, and 400 over 1.5 times 150.
+    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8], [9]]
+    assert embedding_onnx.cut_batches([], [], batch_size=4) == []
+
+
+@pytest.mark.parametrize(
+    "short",
+    [
+        ["知识库检索。", "向量数据库存储稠密向量。", "維生素D的作用", "Qdrant 存储向量。"],
+        ["Vaccines work.", "Bake the bread.", "Qdrant stores vectors.", "Sparse and dense."],
+    ],
+)
+def test_a_long_text_does_not_pad_the_short_ones(
+    onnx_embedder: OnnxEmbedder, passages: list[str], short: list[str]
+) -> None:
+    """A long text goes to a batch of its own: the short texts beside it get the vectors they
+    get without it (the same batch), and are not padded to its length."""
+    alone = onnx_embedder.embed_documents(short)
+    mixed = onnx_embedder.embed_documents([passages[0], *short])
+    np.testing.assert_array_equal(mixed[1:], alone)
+
+
 def test_parallel_batches_give_the_vectors_of_sequential_ones(
     onnx_cache: Path, passages: list[str]
 ) -> None:

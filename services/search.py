@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from core.access import Principal
 from core.db import conversations as records
@@ -10,7 +12,7 @@ from core.db.group_commit import GroupCommitter
 from core.db.models import utcnow
 from core.db.session import SessionFactory, transaction
 from core.resources import Resource
-from retrieval.search import Hit, Retriever
+from retrieval.search import Hit, Retriever, SearchResult
 from services.pii import PiiPolicy, mask_fields
 from services.schemas.search import SearchHit, SearchRequestBody, SearchResponse
 
@@ -29,6 +31,16 @@ def retrieved_summary(hits: list[Hit]) -> list[dict[str, object]]:
     ]
 
 
+@dataclass(frozen=True)
+class Found:
+    """What :meth:`SearchService.find` found, and when it was asked."""
+
+    result: SearchResult
+    filters: dict[str, object]  # as the audit row describes them
+    started: float  # perf_counter at the start: the audit row's latency
+    asked_at: datetime
+
+
 class SearchService:
     def __init__(
         self,
@@ -45,6 +57,12 @@ class SearchService:
 
     def search(self, principal: Principal, body: SearchRequestBody) -> SearchResponse:
         """Blocking (the query is embedded, the engine searched): call it off the event loop."""
+        return self.record(principal, body, self.find(principal, body))
+
+    def find(self, principal: Principal, body: SearchRequestBody) -> Found:
+        """The CPU part of a search: the query embedded, the engine searched. Apart from
+        :meth:`record` so that the API bounds this part alone (``api.search_slots``): a
+        search waiting for its audit row's commit holds no core and no slot."""
         started = time.perf_counter()
         filters = body.filters.to_domain()
         result = self._retriever.get().search(
@@ -55,15 +73,20 @@ class SearchService:
             mode=body.mode,
             rerank=body.rerank,
         )
+        return Found(result, filters.describe(), started, utcnow())
+
+    def record(self, principal: Principal, body: SearchRequestBody, found: Found) -> SearchResponse:
+        """The audit row of what :meth:`find` found, committed; then the answer."""
+        result = found.result
         row = {
             "endpoint": "search",
             "question": body.query,
             "search_query": body.query,
-            "filters": filters.describe(),
+            "filters": found.filters,
             "retrieved": retrieved_summary(result.hits),
             "outcome": "ok" if result.hits else "no_context",
-            "latency_ms": int((time.perf_counter() - started) * 1000),
-            "created_at": utcnow(),  # when it was asked, not when its group commits
+            "latency_ms": int((time.perf_counter() - found.started) * 1000),
+            "created_at": found.asked_at,  # when it was asked, not when its group commits
         }
         if self._audit_writer is not None:
             # Returns once the row is committed: the answer never outruns its audit row.

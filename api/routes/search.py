@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/search", tags=["search"], responses=GUARDED)
 async def search(
     request: Request, service: Search, principal: CurrentPrincipal, body: SearchRequestBody
 ) -> SearchResponse:
-    # Embedding the query and the engine call block: off the event loop, a few at a time.
-    return await anyio.to_thread.run_sync(
-        service.search, principal, body, limiter=search_slots(request)
+    # Embedding the query and the engine call block: off the event loop, a few at a time;
+    # the wait for the audit row's commit holds no slot.
+    found = await anyio.to_thread.run_sync(
+        service.find, principal, body, limiter=search_slots(request)
     )
+    return await anyio.to_thread.run_sync(service.record, principal, body, found)

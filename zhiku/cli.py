@@ -61,7 +61,7 @@ def serve(
     # JSON logs: uvicorn's loggers propagate to ours (one format, with the request id).
     json_logs = settings.observability.log_format == "json"
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_process=True),
         host=host,
         port=port,
         log_level=log_level,

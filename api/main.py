@@ -35,6 +35,7 @@ from api.routes import (
     sources,
 )
 from api.routes.openai_errors import OpenAIErrorShape
+from api.search_slots import open_search_slots
 from api.web import admin_page, chat_page, documents_page, oidc, pages, widget
 from core.settings import LimitsSettings
 from core.settings_observability import ObservabilitySettings
@@ -60,6 +61,7 @@ def create_api(
         runtime = build_runtime()
         app.state.runtime = runtime
         runtime.start()
+        open_search_slots(app.state, limits.concurrent_searches)
         if freeze_heap:
             freeze_startup_heap()
         try:
@@ -78,7 +80,6 @@ def create_api(
         openapi_url="/openapi.json" if public_docs else None,
     )
     errors.install(app)
-    app.state.concurrent_searches = limits.concurrent_searches  # api.search_slots
     # Authenticates and caps bodies before FastAPI reads a byte of them.
     app.add_middleware(RequestGuard, limits=limits)
     # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.

@@ -26,11 +26,10 @@ def slot_count(configured: int) -> int:
     return configured or 2 * len(os.sched_getaffinity(0))
 
 
+def open_search_slots(app_state: object, configured: int) -> None:
+    """Called in the app's lifespan, on its event loop (an anyio limiter belongs to one)."""
+    setattr(app_state, _STATE, anyio.CapacityLimiter(slot_count(configured)))
+
+
 def search_slots(request: Request) -> anyio.CapacityLimiter:
-    """The app's limiter, made on first use: an anyio limiter belongs to the running loop."""
-    state = request.app.state
-    slots: anyio.CapacityLimiter | None = getattr(state, _STATE, None)
-    if slots is None:
-        slots = anyio.CapacityLimiter(slot_count(state.concurrent_searches))
-        setattr(state, _STATE, slots)
-    return slots
+    return getattr(request.app.state, _STATE)

@@ -55,9 +55,7 @@ class SearchService:
         # Audit rows committed in groups (core.db.group_commit); None: one transaction each.
         self._audit_writer = audit_writer
 
-    def search(self, principal: Principal, body: SearchRequestBody) -> SearchResponse:
-        """Blocking (the query is embedded, the engine searched): call it off the event loop."""
-        return self.record(principal, body, self.find(principal, body))
+    # A search is ``find`` then ``record``, both blocking: call them off the event loop.
 
     def find(self, principal: Principal, body: SearchRequestBody) -> Found:
         """The CPU part of a search: the query embedded, the engine searched. Apart from

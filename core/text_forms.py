@@ -29,6 +29,9 @@ import opencc
 HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 HAN_CHAR = re.compile(f"[{HAN_CLASS}]")
 HAN_RUN = re.compile(f"[{HAN_CLASS}]+")
+# A word of Latin letters, accented ones included: what a query's or a paragraph's language is
+# weighed by beside its Han characters.
+LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 # OpenCC's configuration for search; others (``tw2sp.json``) are for comparison in bench/.
 SEARCH_CONVERSION = "t2s.json"

@@ -16,15 +16,12 @@ A section in one script comes back as one group, so it chunks exactly as before.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.text_forms import HAN_CHAR, LATIN_WORD
 from ingest.types import Element
 
-# Han ideographs (extension A, the unified block, compatibility, extensions B and on).
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 # One English word says about what a two-character Chinese word says: weigh it as two Han
 # characters, so that a paragraph's "script" follows its content, not its character count.
 _WORD_WEIGHT = 2
@@ -44,8 +41,8 @@ def min_stretch_tokens(chunk_tokens: int) -> int:
 
 def dominant_script(text: str) -> str | None:
     """The text's script: "han", "latin", or None when neither holds two thirds of it."""
-    han = len(_HAN.findall(text))
-    words = _LATIN_WORD.findall(text)
+    han = len(HAN_CHAR.findall(text))
+    words = LATIN_WORD.findall(text)
     latin = _WORD_WEIGHT * len(words)
     # Letters of other scripts (Hangul, kana, Cyrillic) count against both: a Korean paragraph
     # with a few Hanja or an English acronym is neither, and is never cut on.

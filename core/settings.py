@@ -93,6 +93,11 @@ class EmbeddingSettings(BaseModel):
     # cut by padded size (longest text x texts <= batch_tokens) instead of a fixed count.
     precision: Literal["auto", "fp32", "fp16"] = "auto"
     batch_tokens: int = Field(default=16_384, ge=0)
+    # How the index holds dense vectors: "per_script" gives a chunk mixing Chinese and English
+    # one extra vector per language beside its whole-text one (index/script_parts.py: on the
+    # mixed-language benchmark, the only way the fused ranking beat keyword search); "single"
+    # keeps one vector per chunk. Changing it is a re-index; an index keeps its own until then.
+    vector_layout: Literal["single", "per_script"] = "per_script"
 
 
 class ChunkingSettings(BaseModel):

@@ -62,6 +62,7 @@ class EmbeddedGenerations:
         self._shard: edge.EdgeShard | None = None
         self._lock: Any = None
         self._dim = 0
+        self._layout = ""
         self._previous: Path | None = None
         self._switched_points = 0
 
@@ -92,12 +93,14 @@ class EmbeddedGenerations:
     def start_building(self, generation: Generation) -> None:
         self.discard_building()
         self._lock = self._folder_lock(self._folder)
-        self._dim = generation.model.dim
-        self._shard = edge.EdgeShard.create(str(self._folder), self._store._config(self._dim))
+        self._dim, self._layout = generation.model.dim, generation.layout
+        config = self._store._config(self._dim, self._layout)
+        self._shard = edge.EdgeShard.create(str(self._folder), config)
         for name, kind in common.PAYLOAD_INDEXES.items():
             self._shard.update(edge.UpdateOperation.create_field_index(name, self._schemas[kind]))
         # Written last: its presence means "a complete (if unfilled) shard lives here".
-        write_meta(self._folder, {"dense_dim": self._dim, "generation": generation.to_json()})
+        meta = {"dense_dim": self._dim, "layout": self._layout, "generation": generation.to_json()}
+        write_meta(self._folder, meta)
 
     def _open_building(self) -> edge.EdgeShard:
         """The new shard, opened on first use (a resumed build opens what a crash left)."""
@@ -106,8 +109,8 @@ class EmbeddedGenerations:
             if generation is None:
                 raise RuntimeError("no generation is being built")
             self._lock = self._folder_lock(self._folder)
-            self._dim = generation.model.dim
-            config = self._store._config(self._dim)
+            self._dim, self._layout = generation.model.dim, generation.layout
+            config = self._store._config(self._dim, self._layout)
             self._shard = edge.EdgeShard.load(str(self._folder), config)
         return self._shard
 
@@ -140,7 +143,7 @@ class EmbeddedGenerations:
 
     def write_building(self, points: Sequence[ChunkPoint]) -> None:
         shard = self._open_building()
-        engine_points = engine_points_of(points, self._dim)
+        engine_points = engine_points_of(points, self._dim, self._layout)
         if engine_points:
             shard.update(edge.UpdateOperation.upsert_points(engine_points))
 
@@ -173,13 +176,14 @@ class EmbeddedGenerations:
             store._shard = None
             old = isolated.exchange(store._path, self._folder)
             try:
-                store._shard = edge.EdgeShard.load(str(store._path), store._config(self._dim))
+                config = store._config(self._dim, self._layout)
+                store._shard = edge.EdgeShard.load(str(store._path), config)
             except BaseException:
                 isolated.exchange(store._path, old)  # the old generation back, still live
                 store._shard = edge.EdgeShard.load(str(store._path), store._config(store._dim or 0))
                 lock.release()
                 raise
-            store._dim = self._dim
+            store._dim, store._layout = self._dim, self._layout
             store._changed()  # another shard: no choice made on the old one holds
         assert store._lock is not None
         store._lock.release()

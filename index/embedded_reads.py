@@ -25,6 +25,7 @@ PAGE = 256
 def search_shard(
     shard: edge.EdgeShard,
     dim: int,
+    layout: str,
     request: SearchRequest,
     scope: Scope,
     exact_below_fraction: float,
@@ -49,7 +50,7 @@ def search_shard(
         exact = decide()
     else:
         exact = choices.choose((scope, request.filter, exact_below_fraction), decide)
-    legs = search_legs(request, exact, read_filter(scope))
+    legs = search_legs(request, exact, read_filter(scope), layout)
     if len(legs) == 1:
         leg, params = legs[0]
         query = edge.QueryRequest(

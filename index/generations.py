@@ -24,13 +24,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from core.errors import InvalidInput
-from index.types import TEXT, ChunkPoint, SparseVector
+from index.types import SINGLE, TEXT, ChunkPoint, SparseVector
 
 log = logging.getLogger(__name__)
 
 Side = Literal["live", "building"]
-# Encodes chunk texts for the new generation: (dense vectors, sparse vectors), in order.
-Encode = Callable[[list[str]], tuple[list[list[float]], list[SparseVector]]]
+# Encodes chunk texts for the new generation: (dense vectors, sparse vectors, each text's
+# extra dense vectors: none unless the generation's layout is ``per_script``), in order.
+Encode = Callable[
+    [list[str]], tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]
+]
 
 # Catch-up passes before the final one: each embeds only what changed during the previous.
 MAX_PASSES = 5
@@ -59,18 +62,26 @@ class ModelIdentity:
 @dataclass(frozen=True)
 class Generation:
     """One complete set of vectors. ``recipe``: the embedding settings that rebuild its model
-    (``model``, ``backend``), so a process can embed queries the way the vectors were made."""
+    (``model``, ``backend``), so a process can embed queries the way the vectors were made.
+    ``layout``: how its collection holds dense vectors (:data:`index.types.VectorLayout`)."""
 
     number: int
     model: ModelIdentity
     recipe: dict[str, str] = field(default_factory=dict, compare=False)
+    layout: str = SINGLE
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Generation:
-        return cls(int(raw["number"]), ModelIdentity(**raw["model"]), dict(raw.get("recipe", {})))
+        # Records written before layouts: their collections held one vector per chunk.
+        return cls(
+            int(raw["number"]),
+            ModelIdentity(**raw["model"]),
+            dict(raw.get("recipe", {})),
+            str(raw.get("layout", SINGLE)),
+        )
 
 
 def identity_of(embedder: Any, sparse: Any) -> ModelIdentity:
@@ -147,9 +158,11 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
-def next_generation(ops: GenerationOps, model: ModelIdentity, recipe: dict[str, str]) -> Generation:
+def next_generation(
+    ops: GenerationOps, model: ModelIdentity, recipe: dict[str, str], layout: str = SINGLE
+) -> Generation:
     live = ops.live_generation()
-    return Generation((live.number if live else 1) + 1, model, recipe)
+    return Generation((live.number if live else 1) + 1, model, recipe, layout)
 
 
 def rebuild(
@@ -177,8 +190,8 @@ def _rebuild(
     switched: Callable[[], None],
 ) -> Generation:
     building = ops.building_generation()
-    if building is not None and building.model == target.model:
-        target = building  # an interrupted build of the same model: resumed
+    if building is not None and (building.model, building.layout) == (target.model, target.layout):
+        target = building  # an interrupted build of the same model and layout: resumed
         log.info("resuming the build of generation %d", target.number)
     else:
         ops.start_building(target)
@@ -252,10 +265,10 @@ def _late_writes(ops: GenerationOps, before: dict[str, str], encode: Encode, bat
 
 def _encoded(points: list[ChunkPoint], encode: Encode) -> list[ChunkPoint]:
     texts = [str(p.payload.get(TEXT, "")) for p in points]
-    dense, sparse = encode(texts) if points else ([], [])
+    dense, sparse, parts = encode(texts) if points else ([], [], [])
     return [
-        ChunkPoint(p.id, list(d), s, p.payload)
-        for p, d, s in zip(points, dense, sparse, strict=True)
+        ChunkPoint(p.id, list(d), s, p.payload, extra)
+        for p, d, s, extra in zip(points, dense, sparse, parts, strict=True)
     ]
 
 

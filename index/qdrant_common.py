@@ -18,7 +18,9 @@ from index.types import (
     ACCESS,
     CREATED_AT,
     DOC_ID,
+    LAYOUTS,
     MIME_TYPE,
+    PER_SCRIPT,
     POSITION,
     TAGS,
     TENANT,
@@ -196,6 +198,8 @@ def point_id(raw: str) -> str:
 def check_point(point: ChunkPoint, dense_dim: int) -> str:
     """Refuse a point the permission filter or the payload indexes would misread."""
     check_dense(point.dense, dense_dim)
+    for part in point.parts:
+        check_dense(part, dense_dim)
     if len(point.sparse.indices) != len(point.sparse.values):
         raise InvalidInput(f"chunk {point.id}: sparse indices and values differ in length")
     if len(set(point.sparse.indices)) != len(point.sparse.indices):
@@ -214,6 +218,35 @@ def check_point(point: ChunkPoint, dense_dim: int) -> str:
         if kind == "float" and value is not None and not _is_number(value):
             raise InvalidInput(f"chunk {point.id}: payload {key!r} must be a number")
     return point_id(point.id)
+
+
+def check_layout(layout: str) -> str:
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"unknown vector layout {layout!r}: one of {', '.join(LAYOUTS)}")
+    return layout
+
+
+def stored_dense(point: ChunkPoint, layout: str) -> list[float] | list[list[float]]:
+    """The point's dense value as the collection holds it: a ``per_script`` collection a
+    multivector (the whole text's vector first, then its parts), a ``single`` one the vector."""
+    if layout == PER_SCRIPT:
+        return [list(point.dense), *(list(part) for part in point.parts)]
+    return list(point.dense)
+
+
+def split_dense(value: Any) -> tuple[list[float], list[list[float]]]:
+    """A dense value read back: (the whole text's vector, the extra ones), for either layout."""
+    if not isinstance(value, list) or not value:
+        return [], []
+    if isinstance(value[0], list):
+        return [float(v) for v in value[0]], [[float(v) for v in part] for part in value[1:]]
+    return [float(v) for v in value], []
+
+
+def dense_query(vector: Sequence[float], layout: str) -> list[float] | list[list[float]]:
+    """A query vector as the collection compares it: MaxSim of a one-vector query is the
+    best cosine over the point's vectors."""
+    return [list(vector)] if layout == PER_SCRIPT else list(vector)
 
 
 def check_access(access: Sequence[str]) -> list[str]:

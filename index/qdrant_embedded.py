@@ -44,9 +44,9 @@ from index.embedded_reads import (
 )
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
-from index.qdrant_embedded_models import compile_filter, engine_points_of
+from index.qdrant_embedded_models import compile_filter, dense_params, engine_points_of
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import ACCESS, DENSE, SPARSE, ChunkPoint, ScoredChunk
+from index.types import ACCESS, DENSE, SINGLE, SPARSE, ChunkPoint, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,11 @@ class EmbeddedQdrantStore:
         isolated.clean(self._path)  # what an interrupted optimize left beside it
         self._shard: edge.EdgeShard | None = None
         self._dim: int | None = None
+        self._layout = SINGLE  # shards made before layouts held one vector per chunk
         try:
             if (self._path / _META).exists():
-                self._dim = int(json.loads((self._path / _META).read_text())["dense_dim"])
+                meta = json.loads((self._path / _META).read_text())
+                self._dim, self._layout = int(meta["dense_dim"]), meta.get("layout", SINGLE)
                 config = self._config(self._dim)
                 self._shard = self._open(lambda: edge.EdgeShard.load(str(self._path), config))
         except BaseException:
@@ -151,13 +153,14 @@ class EmbeddedQdrantStore:
 
     # --- schema -------------------------------------------------------------------------
 
-    def ensure_collection(self, dense_dim: int) -> None:
+    def ensure_collection(self, dense_dim: int, layout: str = SINGLE) -> None:
         with self._writes:
-            self._ensure_collection(dense_dim)
+            self._ensure_collection(dense_dim, common.check_layout(layout))
 
-    def _ensure_collection(self, dense_dim: int) -> None:
+    def _ensure_collection(self, dense_dim: int, layout: str) -> None:
         if self._shard is None:
             self._require_open()
+            self._layout = layout
             if (self._path / "segments").exists():
                 # A shard whose metadata write was interrupted: the engine checks the size.
                 config = self._config(dense_dim)
@@ -170,7 +173,8 @@ class EmbeddedQdrantStore:
                     edge.UpdateOperation.create_field_index(field, _INDEX_SCHEMAS[kind])
                 )
             # Written last: its presence means "a complete shard lives here".
-            (self._path / _META).write_text(json.dumps({"dense_dim": dense_dim}))
+            meta = {"dense_dim": dense_dim, "layout": layout}
+            (self._path / _META).write_text(json.dumps(meta))
             self._dim = dense_dim
             self._changed()
         if self._dim != dense_dim:
@@ -179,11 +183,15 @@ class EmbeddedQdrantStore:
                 f"the embedding model makes {dense_dim}-d ones"
             )
 
-    def _config(self, dense_dim: int) -> edge.EdgeConfig:
-        """The shard's configuration. On load the engine checks the vectors against the
-        segments (a size mismatch fails) and applies the tuning; unset values stay as stored."""
+    def vector_layout(self) -> str:
+        return self._layout
+
+    def _config(self, dense_dim: int, layout: str | None = None) -> edge.EdgeConfig:
+        """The shard's configuration (``layout``: another than the live shard's, for a new
+        generation). On load the engine checks the vectors against the segments (a size
+        mismatch fails) and applies the tuning; unset values stay as stored."""
         return edge.EdgeConfig(
-            vectors={DENSE: edge.EdgeVectorParams(dense_dim, edge.Distance.Cosine)},
+            vectors={DENSE: dense_params(dense_dim, layout or self._layout)},
             # IDF is applied by the engine at query time, so documents carry term-frequency
             # weights and queries 1.0 per term.
             sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
@@ -229,7 +237,7 @@ class EmbeddedQdrantStore:
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         _, dim = self._ready()
-        engine_points = engine_points_of(points, dim)
+        engine_points = engine_points_of(points, dim, self._layout)
         for start in range(0, len(engine_points), self._batch):
             batch = engine_points[start : start + self._batch]
             self._apply(edge.UpdateOperation.upsert_points(batch), len(batch))
@@ -347,7 +355,9 @@ class EmbeddedQdrantStore:
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         self._optimizer.touch()  # postpones a waiting optimize
         with self._reading() as (shard, dim):
-            return search_shard(shard, dim, request, scope, self._exact_below, self._choices)
+            return search_shard(
+                shard, dim, self._layout, request, scope, self._exact_below, self._choices
+            )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         engine_filter = compile_filter(common.read_filter(scope, filter))

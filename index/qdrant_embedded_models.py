@@ -13,7 +13,7 @@ import qdrant_edge as edge
 from index import qdrant_common as common
 from index.filters import Filter
 from index.store import Scope, SearchRequest
-from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+from index.types import DENSE, PER_SCRIPT, SPARSE, ChunkPoint, SparseVector
 
 
 class _Build:
@@ -59,13 +59,23 @@ def read_filter(scope: Scope, flt: Filter | None = None) -> edge.Filter:
         return compile_filter(common.read_filter(scope, flt))
 
 
-def engine_points_of(points: Sequence[ChunkPoint], dense_dim: int) -> list[edge.Point]:
+def dense_params(dense_dim: int, layout: str) -> edge.EdgeVectorParams:
+    """The dense vector's configuration; ``per_script``: a multivector scored by MaxSim."""
+    if common.check_layout(layout) == PER_SCRIPT:
+        multi = edge.MultiVectorConfig(edge.MultiVectorComparator.MaxSim)
+        return edge.EdgeVectorParams(dense_dim, edge.Distance.Cosine, multivector_config=multi)
+    return edge.EdgeVectorParams(dense_dim, edge.Distance.Cosine)
+
+
+def engine_points_of(
+    points: Sequence[ChunkPoint], dense_dim: int, layout: str
+) -> list[edge.Point]:
     """Checked (tenant, access list, dimension) and ready to upsert."""
     return [
         edge.Point(
             common.check_point(p, dense_dim),
             {
-                DENSE: list(p.dense),
+                DENSE: common.stored_dense(p, layout),
                 SPARSE: edge.SparseVector(p.sparse.indices, p.sparse.values),
             },
             p.payload,
@@ -82,12 +92,12 @@ def fusion_of(request: SearchRequest) -> Any:
 
 
 def search_legs(
-    request: SearchRequest, exact: bool, idf_corpus: edge.Filter
+    request: SearchRequest, exact: bool, idf_corpus: edge.Filter, layout: str
 ) -> list[tuple[Any, edge.SearchParams]]:
     """(query, params) per side; IDF over what the caller may read (see qdrant_server)."""
     legs: list[tuple[Any, edge.SearchParams]] = []
     if request.dense is not None:
-        dense = edge.Query.Nearest(list(request.dense), using=DENSE)
+        dense = edge.Query.Nearest(common.dense_query(request.dense, layout), using=DENSE)
         legs.append((dense, edge.SearchParams(exact=exact)))
     if request.sparse is not None:
         vector = edge.SparseVector(request.sparse.indices, request.sparse.values)
@@ -100,13 +110,14 @@ def search_legs(
 
 def chunk_of(record: edge.Record) -> ChunkPoint:
     vectors = record.vector if isinstance(record.vector, dict) else {}
-    dense = vectors.get(DENSE)
+    dense, parts = common.split_dense(vectors.get(DENSE))
     sparse = vectors.get(SPARSE)
     return ChunkPoint(
         id=str(record.id),
-        dense=[float(v) for v in dense] if isinstance(dense, list) else [],
+        dense=dense,
         sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
         if isinstance(sparse, edge.SparseVector)
         else SparseVector([], []),
         payload=dict(record.payload or {}),
+        parts=parts,
     )

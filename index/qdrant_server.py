@@ -27,7 +27,9 @@ from index.qdrant_placement import Placement
 from index.qdrant_server_models import (
     chunk_of,
     compile_filter,
+    dense_params,
     fusion_of,
+    layout_of,
     point_structs,
     search_legs,
 )
@@ -37,6 +39,7 @@ from index.types import (
     DENSE,
     DOC_ID,
     POSITION,
+    SINGLE,
     SPARSE,
     TENANT,
     ChunkPoint,
@@ -99,6 +102,7 @@ class QdrantServerStore:
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
         self._dim: int | None = None
+        self._layout = SINGLE  # the live collection's, read with its dimension
         # This process's writes; a re-index holds it for its last pass and the switch.
         self._writes = threading.RLock()
         # Told when another generation became live (a re-index, maybe in another process):
@@ -152,10 +156,10 @@ class QdrantServerStore:
 
     # --- schema -------------------------------------------------------------------------
 
-    def ensure_collection(self, dense_dim: int) -> None:
+    def ensure_collection(self, dense_dim: int, layout: str = SINGLE) -> None:
         with _upstream():
             if not self._client.collection_exists(self._collection):
-                self._create(dense_dim)
+                self._create(dense_dim, layout=layout)
             self.placement.check(self._client, self._collection)
             self.placement.ensure_keys(self._client, self._collection)
             self._dim = self._read_dim()
@@ -166,13 +170,11 @@ class QdrantServerStore:
                 )
             self._ensure_indexes()
 
-    def _create(self, dense_dim: int, name: str | None = None) -> None:
+    def _create(self, dense_dim: int, name: str | None = None, layout: str = SINGLE) -> None:
         try:
             self._client.create_collection(
                 name or self._collection,
-                vectors_config={
-                    DENSE: models.VectorParams(size=dense_dim, distance=models.Distance.COSINE)
-                },
+                vectors_config={DENSE: dense_params(dense_dim, layout)},
                 # IDF is applied by the engine at query time over the live collection, so
                 # documents carry term-frequency weights and queries 1.0 per term.
                 sparse_vectors_config={
@@ -195,6 +197,7 @@ class QdrantServerStore:
             )
         if sparse[SPARSE].modifier != models.Modifier.IDF:
             raise DimensionMismatch(f"collection {self._collection!r}: sparse vectors lack IDF")
+        self._layout = layout_of(vectors[DENSE])
         return vectors[DENSE].size
 
     def _ensure_indexes(self, name: str | None = None) -> None:
@@ -214,6 +217,10 @@ class QdrantServerStore:
                 warnings.filterwarnings("ignore", message="Payload indexes have no effect")
                 self._client.create_payload_index(name, field, schema, wait=True)
 
+    def vector_layout(self) -> str:
+        self._dense_dim()
+        return self._layout
+
     def _dense_dim(self) -> int:
         name = self._collection  # first: a switch of generations resets the dimension
         if self._dim is None:
@@ -231,7 +238,7 @@ class QdrantServerStore:
             self._upsert(points)
 
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
-        structs = point_structs(points, self._dense_dim())
+        structs = point_structs(points, self._dense_dim(), self._layout)
         with _upstream():
             for route, group in self.placement.by_tenant(points, structs):
                 for start in range(0, len(group), self._batch):
@@ -281,6 +288,7 @@ class QdrantServerStore:
 
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         common.check_search(request, self._dense_dim())
+        layout = self._layout  # read with the dimension, from the same collection
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
         # Custom sharding: the search, and the counts choosing exact search, in the tenant's shard.
         route = self.placement.route(scope.tenant_id)
@@ -292,7 +300,8 @@ class QdrantServerStore:
                 lambda: self._count(None, exact=False, **route),
                 self._exact_below,
             )
-            legs = search_legs(request, exact, compile_filter(common.scope_filter(scope)))
+            idf_corpus = compile_filter(common.scope_filter(scope))
+            legs = search_legs(request, exact, idf_corpus, layout)
             if len(legs) == 1:
                 query, using, params = legs[0]
                 response = self._client.query_points(

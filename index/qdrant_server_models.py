@@ -12,7 +12,7 @@ from qdrant_client import models
 from index import qdrant_common as common
 from index.filters import Filter
 from index.store import SearchRequest
-from index.types import DENSE, SPARSE, ChunkPoint, SparseVector
+from index.types import DENSE, PER_SCRIPT, SINGLE, SPARSE, ChunkPoint, SparseVector
 
 
 class _Build:
@@ -42,13 +42,29 @@ def compile_filter(flt: Filter) -> models.Filter:
     return common.compile_filter(flt, _BUILD)
 
 
-def point_structs(points: Sequence[ChunkPoint], dense_dim: int) -> list[models.PointStruct]:
+def dense_params(dense_dim: int, layout: str) -> models.VectorParams:
+    """The dense vector's configuration; ``per_script``: a multivector scored by MaxSim."""
+    multi = None
+    if common.check_layout(layout) == PER_SCRIPT:
+        multi = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    return models.VectorParams(
+        size=dense_dim, distance=models.Distance.COSINE, multivector_config=multi
+    )
+
+
+def layout_of(params: models.VectorParams) -> str:
+    return PER_SCRIPT if params.multivector_config is not None else SINGLE
+
+
+def point_structs(
+    points: Sequence[ChunkPoint], dense_dim: int, layout: str
+) -> list[models.PointStruct]:
     """Checked (tenant, access list, dimension) and ready to upsert."""
     return [
         models.PointStruct(
             id=common.check_point(p, dense_dim),
             vector={
-                DENSE: list(p.dense),
+                DENSE: common.stored_dense(p, layout),
                 SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
             },
             payload=p.payload,
@@ -58,14 +74,15 @@ def point_structs(points: Sequence[ChunkPoint], dense_dim: int) -> list[models.P
 
 
 def search_legs(
-    request: SearchRequest, exact: bool, idf_corpus: models.Filter
+    request: SearchRequest, exact: bool, idf_corpus: models.Filter, layout: str
 ) -> list[tuple[Any, str, models.SearchParams]]:
     """(query, vector name, params) per side. IDF is measured over what the caller may read:
     the same for every backend (both count live points) and no statistic about documents the
     caller cannot see leaks into scores."""
     legs: list[tuple[Any, str, models.SearchParams]] = []
     if request.dense is not None:
-        legs.append((list(request.dense), DENSE, models.SearchParams(exact=exact)))
+        dense = common.dense_query(request.dense, layout)
+        legs.append((dense, DENSE, models.SearchParams(exact=exact)))
     if request.sparse is not None:
         sparse = models.SparseVector(indices=request.sparse.indices, values=request.sparse.values)
         idf = models.IdfCorpusParams(corpus=idf_corpus)
@@ -75,15 +92,16 @@ def search_legs(
 
 def chunk_of(record: models.Record) -> ChunkPoint:
     vectors = record.vector if isinstance(record.vector, dict) else {}
-    dense = vectors.get(DENSE)
+    dense, parts = common.split_dense(vectors.get(DENSE))
     sparse = vectors.get(SPARSE)
     return ChunkPoint(
         id=str(record.id),
-        dense=list(dense) if isinstance(dense, list) else [],
+        dense=dense,
         sparse=SparseVector(list(sparse.indices), [float(v) for v in sparse.values])
         if isinstance(sparse, models.SparseVector)
         else SparseVector([], []),
         payload=dict(record.payload or {}),
+        parts=parts,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast
 from qdrant_client import QdrantClient, models
 
 from index.generations import Generation, Side, fingerprint
-from index.qdrant_server_models import point_structs
+from index.qdrant_server_models import layout_of, point_structs
 from index.types import DENSE, ChunkPoint, SparseVector
 
 # How long a reading process may go on using the collection it last resolved.
@@ -126,7 +126,7 @@ class ServerGenerations:
         name = f"{self._base}-g{generation.number}"
         if self._client.collection_exists(name):  # left by a crash before its pointer write
             self._client.delete_collection(name)
-        self._store._create(generation.model.dim, name)
+        self._store._create(generation.model.dim, name, generation.layout)
         self._store._ensure_indexes(name)
         pointer = self._pointer()
         pointer["building"] = {"collection": name, "generation": generation.to_json()}
@@ -158,8 +158,8 @@ class ServerGenerations:
     @_translated
     def write_building(self, points: Sequence[ChunkPoint]) -> None:
         name = self._new_collection()
-        dim = self._client.get_collection(name).config.params.vectors[DENSE].size  # type: ignore[index]
-        structs = point_structs(points, dim)
+        params = self._client.get_collection(name).config.params.vectors[DENSE]  # type: ignore[index]
+        structs = point_structs(points, params.size, layout_of(params))
         # One call per shard key under tiered placement; one call, no key, by default.
         for route, group in self._store.placement.by_tenant(points, structs):
             self._client.upsert(name, points=group, wait=True, **route)

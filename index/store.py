@@ -14,7 +14,7 @@ from core.access import Principal
 from core.errors import InvalidInput
 from index.filters import Filter
 from index.generations import GenerationOps
-from index.types import ChunkPoint, ScoredChunk, SparseVector
+from index.types import SINGLE, ChunkPoint, ScoredChunk, SparseVector
 
 
 class DimensionMismatch(InvalidInput):
@@ -69,8 +69,13 @@ class SearchRequest:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    def ensure_collection(self, dense_dim: int) -> None:
-        """Create the collection and payload indexes if missing; refuse a mismatched dimension."""
+    def ensure_collection(self, dense_dim: int, layout: str = SINGLE) -> None:
+        """Create the collection and payload indexes if missing, its dense vectors held in
+        ``layout`` (:data:`index.types.VectorLayout`); refuse a mismatched dimension. An
+        existing collection keeps its layout (changing it is a re-index)."""
+
+    def vector_layout(self) -> str:
+        """The live collection's layout: whether it keeps a point's ``parts``."""
 
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         """Insert or overwrite by id (ids are deterministic, so a re-run leaves one copy)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 # Payload keys every chunk carries. Kept as constants: the filter compiler, the payload
 # indexes and the permission filter must all spell them the same way.
@@ -25,6 +25,14 @@ CREATED_AT = "created_at"  # epoch seconds (float), so range filters work on bot
 
 DENSE = "dense"
 SPARSE = "sparse"
+
+# How a collection holds dense vectors: one per chunk, or (``per_script``) a multivector per
+# chunk: the whole text's vector, plus one per language for chunks mixing Chinese and English
+# (:mod:`index.script_parts`), scored by the best of them.
+SINGLE = "single"
+PER_SCRIPT = "per_script"
+VectorLayout = Literal["single", "per_script"]
+LAYOUTS: tuple[str, ...] = (SINGLE, PER_SCRIPT)
 
 # Fixed forever: changing it changes every chunk id, and re-ingestion would duplicate chunks.
 _CHUNK_NAMESPACE = uuid.UUID("6f1b2c1e-3d5a-4c43-9a57-6b0f1e7d9c21")
@@ -50,12 +58,15 @@ class ChunkPoint:
     """One chunk as stored: a deterministic id, both vectors, and its payload.
 
     ``payload`` must hold at least TENANT, ACCESS, DOC_ID, VERSION, POSITION and TEXT.
+    ``parts``: the extra dense vectors of a mixed-language chunk; kept by a ``per_script``
+    collection, ignored by a ``single`` one.
     """
 
     id: str
     dense: list[float]
     sparse: SparseVector
     payload: dict[str, Any] = field(default_factory=dict)
+    parts: list[list[float]] = field(default_factory=list)
 
 
 @dataclass

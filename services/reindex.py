@@ -38,9 +38,10 @@ from index.generations import (
     rebuild,
 )
 from index.models import PRE_GENERATIONS_MODEL
+from index.script_parts import embed_parts
 from index.sparse import SparseEncoder
 from index.store import VectorStore
-from index.types import SparseVector
+from index.types import PER_SCRIPT, SparseVector
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,27 @@ def open_serving_model(
             configured.model,
         )
     embedder = build(settings)
-    store.ensure_collection(embedder.dim)
+    # A new index takes the configured layout; an existing one keeps its own.
+    store.ensure_collection(embedder.dim, configured.vector_layout)
     identity = identity_of(embedder, sparse)
     if live is None:
         # An index made before generations (or none yet): this model's, as it always was.
-        ops.adopt(Generation(1, identity, recipe_of(settings)))
+        ops.adopt(Generation(1, identity, recipe_of(settings), store.vector_layout()))
     elif replace(live.model, sparse=identity.sparse) != identity:
         raise GenerationMismatch(
             f"the index was built by {live.model.describe()}, and the model configured now is "
             f"{identity.describe()}: run `{REINDEX_COMMAND}` to re-embed it, or configure the "
             "model that built it"
         )
-    elif live.model.sparse != identity.sparse:
+    if store.vector_layout() != configured.vector_layout:
+        log.warning(
+            "the index holds its dense vectors as %r, the configuration names %r: serving "
+            "the index as it is until `%s` rebuilds it",
+            store.vector_layout(),
+            configured.vector_layout,
+            REINDEX_COMMAND,
+        )
+    if live is not None and live.model.sparse != identity.sparse:
         # Only the keyword side's tokens changed (e.g. Traditional folded to Simplified): the
         # old vectors still answer, a little worse for the new cases, so serve and say so.
         log.warning(
@@ -233,11 +243,18 @@ class ReindexService:
             embedder = self._build(settings)
             store = self._store.get()
             ops = store.generations()
-            target = next_generation(ops, identity_of(embedder, self._sparse), recipe_of(settings))
+            layout = settings.vector_layout
+            identity = identity_of(embedder, self._sparse)
+            target = next_generation(ops, identity, recipe_of(settings), layout)
 
-            def encode(texts: list[str]) -> tuple[list[list[float]], list[SparseVector]]:
-                dense = embedder.embed_documents(texts)
-                return [row.tolist() for row in dense], self._sparse.encode_documents(texts)
+            def encode(
+                texts: list[str],
+            ) -> tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]:
+                dense = embedder.embed_documents(texts).tolist()
+                parts = [[] for _ in texts]
+                if layout == PER_SCRIPT:
+                    parts = embed_parts(embedder, texts)
+                return dense, self._sparse.encode_documents(texts), parts
 
             def progress(step: Progress) -> None:
                 with self._lock:

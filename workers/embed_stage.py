@@ -24,8 +24,9 @@ from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from index import types as fields
 from index.embedding import Embedder
+from index.script_parts import embed_parts
 from index.store import Scope
-from index.types import ChunkPoint, chunk_id
+from index.types import PER_SCRIPT, ChunkPoint, chunk_id
 from ingest.types import Chunk
 from services.pii import IngestMasks
 from workers.context import Outcome, StageContext
@@ -133,9 +134,11 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
     )
     done: Counter[Run] = Counter()
     embedder = svc.embedder
+    # Mixed-language chunks get a vector per language where the index keeps them.
+    with_parts = svc.store.vector_layout() == PER_SCRIPT
     # Enough texts per call for every batch the embedder runs at once.
     step = max(1, embedder.batch_size) * max(1, embedder.concurrency)
-    in_model: deque[tuple[list[tuple[Run, Chunk]], Future[np.ndarray]]] = deque()
+    in_model: deque[tuple[list[tuple[Run, Chunk]], Future[Embedded]]] = deque()
     writing: deque[Future[None]] = deque()
     with (
         ThreadPoolExecutor(max_workers=2, thread_name_prefix="zhiku-feed") as feeder,
@@ -144,13 +147,13 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
 
         def hand_over() -> None:
             batch, vectors = in_model.popleft()
-            dense = vectors.result()
+            embedded = vectors.result()
             # At most two slices wait for the writer: a slow store holds the model back
             # instead of piling vectors up in memory.
             while len(writing) >= 2:
                 writing.popleft().result()
             write = contextvars.copy_context().run
-            writing.append(writer.submit(write, _write_slice, svc, runs, batch, dense, done))
+            writing.append(writer.submit(write, _write_slice, svc, runs, batch, embedded, done))
 
         for start in range(0, len(work), step):
             # Not for a run that lost its claim: the cores go to the run that holds it.
@@ -160,7 +163,7 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             texts = [chunk.text for _, chunk in batch]
             # In the caller's context: its request id and trace follow into the threads.
             embed = contextvars.copy_context().run
-            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts)))
+            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts, with_parts)))
             if len(in_model) >= 2:
                 hand_over()
         while in_model:
@@ -169,22 +172,29 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             future.result()
 
 
-def _embed(embedder: Embedder, texts: list[str]) -> np.ndarray:
+# A slice's dense vectors, and each chunk's extra ones (index.script_parts; empty lists
+# unless the index keeps them).
+Embedded = tuple[np.ndarray, list[list[list[float]]]]
+
+
+def _embed(embedder: Embedder, texts: list[str], with_parts: bool) -> Embedded:
     with metrics.timed(metrics.INGEST_STAGE_SECONDS.labels("embed"), "ingest.embed"):
-        return embedder.embed_documents(texts)
+        dense = embedder.embed_documents(texts)
+        parts = embed_parts(embedder, texts) if with_parts else [[] for _ in texts]
+        return dense, parts
 
 
 def _write_slice(
     svc: StageContext,
     group: Sequence[Run],
     batch: list[tuple[Run, Chunk]],
-    dense: np.ndarray,
+    embedded: Embedded,
     done: Counter[Run],
 ) -> None:
     with metrics.timed(
         metrics.INGEST_STAGE_SECONDS.labels("index"), "ingest.index", chunks=len(batch)
     ):
-        _write(svc, group, batch, dense, done)
+        _write(svc, group, batch, embedded, done)
     metrics.INGEST_CHUNKS.inc(len(batch))
 
 
@@ -192,15 +202,16 @@ def _write(
     svc: StageContext,
     group: Sequence[Run],
     batch: list[tuple[Run, Chunk]],
-    dense: np.ndarray,
+    embedded: Embedded,
     done: Counter[Run],
 ) -> None:
     # Slices are written one after another on one thread, so a run that lost its claim
     # while the previous slice was settled (deleted: its chunks already removed) gets no
     # more writes.
     # One conversion of the whole slice to Python floats (what the store takes), not one per row.
-    rows = dense.tolist()
-    kept = [(rc, vector) for rc, vector in zip(batch, rows, strict=True) if rc[0].holds_claim]
+    dense, parts = embedded
+    rows = zip(dense.tolist(), parts, strict=True)
+    kept = [(rc, vectors) for rc, vectors in zip(batch, rows, strict=True) if rc[0].holds_claim]
     if not kept:
         return
     texts = [chunk.text for (_, chunk), _ in kept]
@@ -211,8 +222,9 @@ def _write(
             dense=vector,
             sparse=sparse_vector,
             payload=chunk_payload(run, chunk),
+            parts=extra,
         )
-        for ((run, chunk), vector), sparse_vector in zip(kept, sparse, strict=True)
+        for ((run, chunk), (vector, extra)), sparse_vector in zip(kept, sparse, strict=True)
     ]
     with tracing.span("qdrant.upsert", tracing.CLIENT, points=len(points)):
         svc.store.upsert(points)
@@ -300,6 +312,7 @@ def _reuse_twin(svc: StageContext, run: Run, twin_id: str, twin_parse_info: dict
                 dense=point.dense,
                 sparse=point.sparse,
                 payload=chunk_payload(run, chunk),
+                parts=point.parts,
             )
         )
     for start in range(0, len(points), svc.upsert_batch):

@@ -72,7 +72,7 @@ def build_store(settings: Settings, dense_dim: int | None = None) -> VectorStore
 
         store = EmbeddedQdrantStore.from_settings(q, settings.qdrant_path)
     if dense_dim is not None:
-        store.ensure_collection(dense_dim)
+        store.ensure_collection(dense_dim, settings.embedding.vector_layout)
     return store
 
 

@@ -22,6 +22,12 @@ DOCS = {
     "router.md": "To reset the router, hold the reset button for ten seconds (按住复位键十秒钟).",
     "央行.txt": "中国人民银行宣布下调存款准备金率，以释放长期流动性支持实体经济。",
     "vaccines.md": "Vaccines train the immune system to recognise a virus before any infection.",
+    # Two languages in one chunk: indexed with a vector per language (the per_script layout).
+    "pump-manual.md": (
+        "Mount the centrifugal pump on a level concrete base and tighten the four anchor bolts "
+        "evenly before connecting the suction and discharge pipes. "
+        "注意：首次启动前必须向泵壳内灌满液体并排出空气，否则机械密封会因干运转而烧毁。"
+    ),
 }
 
 # question -> the file that answers it; most cross a language or a script.
@@ -35,6 +41,8 @@ QUESTIONS = {
     "央行降准释放流动性": "央行.txt",
     "疫苗如何训练免疫系统": "vaccines.md",  # Chinese -> English
     "ｈｏｗ ｄｏ ｖａｃｃｉｎｅｓ ｗｏｒｋ": "vaccines.md",  # full-width letters
+    "首次启动前为什么要给泵灌满液体": "pump-manual.md",  # the Chinese note of an English manual
+    "how to mount a centrifugal pump on its base": "pump-manual.md",
 }
 
 
@@ -43,7 +51,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     default = EmbeddingSettings().model  # what a fresh install embeds with
     settings = make_settings(tmp_path_factory.mktemp("default-model"), embedding={"model": default})
     with ThreadServer(settings) as server:
-        yield seeded_world(server, DOCS)
+        world = seeded_world(server, DOCS)
+        world.server = server  # type: ignore[attr-defined]
+        yield world
 
 
 def test_the_default_model_is_multilingual() -> None:
@@ -59,3 +69,16 @@ def test_a_question_finds_its_document_across_languages_and_scripts(
     assert r.status_code == 200, r.text
     found = [hit["filename"] for hit in r.json()["results"]]
     assert found and found[0] == QUESTIONS[question], (question, found)
+
+
+def test_a_mixed_chunk_gets_a_vector_per_language(world: World) -> None:
+    from index.types import PER_SCRIPT
+    from tests.api.world import chunks_of
+
+    server = world.server  # type: ignore[attr-defined]
+    assert server.container.store.vector_layout() == PER_SCRIPT
+    ids = world.doc_ids  # type: ignore[attr-defined]
+    (mixed,) = chunks_of(server, world.tenant_a.id, ids["pump-manual.md"], vectors=True)
+    assert len(mixed.parts) == 2 and len(mixed.dense) == len(mixed.parts[0])
+    (plain,) = chunks_of(server, world.tenant_a.id, ids["plants.md"], vectors=True)
+    assert plain.parts == []

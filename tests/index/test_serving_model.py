@@ -80,3 +80,32 @@ def test_a_model_the_operator_names_is_taken_as_the_one_that_built_it(store: Any
 def test_an_empty_index_takes_todays_default(store: Any) -> None:
     today = EmbeddingSettings()
     assert _open(store, today) == today.model
+
+
+def test_a_new_index_takes_the_configured_layout(store: Any) -> None:
+    from index.types import PER_SCRIPT, SINGLE
+
+    assert EmbeddingSettings().vector_layout == PER_SCRIPT  # the shipped default
+    _open(store, EmbeddingSettings(vector_layout=SINGLE))
+    assert store.vector_layout() == SINGLE
+    live = store.generations().live_generation()
+    assert live is not None and live.layout == SINGLE
+
+
+def test_an_existing_index_keeps_its_layout_until_a_reindex(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from index.types import PER_SCRIPT, SINGLE
+
+    _write_without_a_generation(store)  # one vector a chunk, as every index before layouts
+    with caplog.at_level("WARNING"):
+        _open(store, EmbeddingSettings(model="packaged:multilingual-e5-small"))
+    assert store.vector_layout() == SINGLE
+    live = store.generations().live_generation()
+    assert live is not None and live.layout == SINGLE
+    # Writes keep working in the index's own layout; a mixed chunk's parts are not kept.
+    mixed = point("t1", "mixed", 0, text="Install the pump. 注意：请勿超压。")
+    mixed.parts = [[1.0] * DIM]
+    store.upsert([mixed])
+    assert any("zhiku admin reindex" in r.getMessage() for r in caplog.records)
+    assert EmbeddingSettings().vector_layout == PER_SCRIPT

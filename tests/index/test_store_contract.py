@@ -16,6 +16,7 @@ from index.types import DOC_ID, SparseVector
 from tests.index.contract.common import DIM, EVERYONE, point
 from tests.index.contract.filters import FilterContract
 from tests.index.contract.generations import GenerationContract
+from tests.index.contract.layouts import LayoutContract
 from tests.index.contract.scope import ScopeContract
 from tests.index.contract.search import RecallContract, SearchContract
 from tests.index.contract.writes import (
@@ -38,6 +39,7 @@ class StoreContract(
     SearchContract,
     RecallContract,
     GenerationContract,
+    LayoutContract,
 ):
     pass
 

@@ -46,16 +46,20 @@ def tiny_vector(text: str, dim: int = NEW_DIM) -> list[float]:
     return (vector / norm if norm else vector + 1 / np.sqrt(dim)).tolist()
 
 
+Encoded = tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]
+
+
 class TinyEncoder:
     def __init__(self, fail_after: int | None = None) -> None:
         self.texts: list[str] = []
         self._fail_after = fail_after
 
-    def __call__(self, texts: list[str]) -> tuple[list[list[float]], list[SparseVector]]:
+    def __call__(self, texts: list[str]) -> Encoded:
         if self._fail_after is not None and len(self.texts) >= self._fail_after:
             raise RuntimeError("the build was interrupted")
         self.texts.extend(texts)
-        return [tiny_vector(t) for t in texts], [SparseVector([len(t) % 11], [1.0]) for t in texts]
+        sparse = [SparseVector([len(t) % 11], [1.0]) for t in texts]
+        return [tiny_vector(t) for t in texts], sparse, [[] for _ in texts]
 
 
 def _load(store: VectorStore) -> list[ChunkPoint]:
@@ -84,7 +88,7 @@ class GenerationContract:
     def _rebuild(
         self,
         store: VectorStore,
-        encode: Callable[[list[str]], tuple[list[list[float]], list[SparseVector]]],
+        encode: Callable[[list[str]], Encoded],
         during: Callable[[Progress], None] = lambda _: None,
         model: ModelIdentity = NEW,
     ) -> Generation:

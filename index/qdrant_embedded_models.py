@@ -67,9 +67,7 @@ def dense_params(dense_dim: int, layout: str) -> edge.EdgeVectorParams:
     return edge.EdgeVectorParams(dense_dim, edge.Distance.Cosine)
 
 
-def engine_points_of(
-    points: Sequence[ChunkPoint], dense_dim: int, layout: str
-) -> list[edge.Point]:
+def engine_points_of(points: Sequence[ChunkPoint], dense_dim: int, layout: str) -> list[edge.Point]:
     """Checked (tenant, access list, dimension) and ready to upsert."""
     return [
         edge.Point(

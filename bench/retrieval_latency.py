@@ -9,6 +9,12 @@ re-normalised, under new document ids, so the HNSW graph and the payload indexes
 real data. Queries run through the product's own ``retrieval.search.Retriever``.
 
     python -m bench.retrieval_latency [--sizes 10000 100000] [--queries 100] [--reranker PATH]
+        [--layouts single per_script] [--mixed-share 0.1]
+
+``--layouts``: the index's vector layout (``index.types``), each built and measured in turn.
+SciFact holds no Chinese, so in the ``per_script`` layout ``--mixed-share`` of the chunks get
+two extra vectors (jittered copies of their own), standing in for a corpus where that share of
+chunks mixes Chinese and English: the engine's cost of the layout, not its quality.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from index.embedding import Embedder
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.sparse import Bm25Encoder
 from index.store import Scope, SearchRequest
-from index.types import ChunkPoint, SparseVector, chunk_id
+from index.types import PER_SCRIPT, SINGLE, ChunkPoint, SparseVector, chunk_id
 from retrieval.search import Retriever
 
 TENANT = "latency"
@@ -50,12 +56,23 @@ FEW_SHARE = 0.01
 JITTER = 0.03
 
 
+def _jittered(vector: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    vector = vector + rng.normal(0, JITTER, vector.shape).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
 def build(
-    chunks: Chunks, dense: np.ndarray, sparse: list[SparseVector], size: int, seed: int = 7
+    chunks: Chunks,
+    dense: np.ndarray,
+    sparse: list[SparseVector],
+    size: int,
+    seed: int = 7,
+    layout: str = SINGLE,
+    mixed_share: float = 0.0,
 ) -> tuple[EmbeddedQdrantStore, tempfile.TemporaryDirectory[str], dict[str, float]]:
     folder = tempfile.TemporaryDirectory(prefix="zhiku-latency-")
     store = EmbeddedQdrantStore(Path(folder.name) / "shard", optimize_after=None)
-    store.ensure_collection(dense.shape[1])
+    store.ensure_collection(dense.shape[1], layout)
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
     n = len(chunks.texts)
@@ -65,8 +82,10 @@ def build(
         source, copy = i % n, i // n
         vector = dense[source]
         if copy:
-            vector = vector + rng.normal(0, JITTER, vector.shape).astype(np.float32)
-            vector /= np.linalg.norm(vector)
+            vector = _jittered(vector, rng)
+        parts = []
+        if layout == PER_SCRIPT and pick.random() < mixed_share:
+            parts = [_jittered(vector, rng).tolist() for _ in range(2)]
         doc_id = f"{chunks.doc_ids[source]}-c{copy}"
         access = [f"group:{EVERYONE_GROUP}"]
         if pick.random() < FEW_SHARE:
@@ -85,6 +104,7 @@ def build(
                     "text": chunks.texts[source],
                     "title": chunks.doc_ids[source],
                 },
+                parts=parts,
             )
         )
         if len(batch) == 2048:
@@ -164,6 +184,8 @@ def main() -> None:
         default=Settings().embedding.model,
         help="EmbeddingSettings.model for passages and questions (default: the product's)",
     )
+    parser.add_argument("--layouts", nargs="+", default=[SINGLE], choices=[SINGLE, PER_SCRIPT])
+    parser.add_argument("--mixed-share", type=float, default=0.1)
     parser.add_argument(
         "--out", type=Path, default=REPO_ROOT / "bench/results/retrieval_latency.json"
     )
@@ -189,23 +211,28 @@ def main() -> None:
         reranker = CrossEncoderReranker(args.reranker)
     rows: list[dict[str, Any]] = []
     for size in args.sizes:
-        store, folder, build_times = build(chunks, dense, sparse, size)
-        try:
-            settings = RetrievalSettings()
-            retriever = Retriever(store, embedder, Bm25Encoder(), settings, reranker)
-            for label, group in (("everything", EVERYONE_GROUP), ("1% readable", FEW_GROUP)):
-                figures = measure(retriever, embedder, store, queries, group, settings)
-                rows.append({"chunks": size, "reader": label, **build_times, **figures})
-                print(json.dumps(rows[-1]), flush=True)
-        finally:
-            store.close()
-            folder.cleanup()
+        for layout in args.layouts:
+            store, folder, build_times = build(
+                chunks, dense, sparse, size, layout=layout, mixed_share=args.mixed_share
+            )
+            try:
+                settings = RetrievalSettings()
+                retriever = Retriever(store, embedder, Bm25Encoder(), settings, reranker)
+                for label, group in (("everything", EVERYONE_GROUP), ("1% readable", FEW_GROUP)):
+                    figures = measure(retriever, embedder, store, queries, group, settings)
+                    row = {"chunks": size, "layout": layout, "reader": label, **build_times}
+                    rows.append({**row, **figures})
+                    print(json.dumps(rows[-1]), flush=True)
+            finally:
+                store.close()
+                folder.cleanup()
     report = {
         "machine": machine_info(),
         "load_average": load_average(),
         "queries": len(queries),
         "reranker": args.reranker or None,
         "model": args.model,
+        "mixed_share": args.mixed_share if PER_SCRIPT in args.layouts else None,
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,7 +241,7 @@ def main() -> None:
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    headers = ["chunks", "reader", "encode p50/p95", "search p50/p95", "rerank p50/p95",
+    headers = ["chunks", "layout", "reader", "encode p50/p95", "search p50/p95", "rerank p50/p95",
                "total p50/p95", "engine alone p50/p95"]  # fmt: skip
 
     def pair(row: dict[str, Any], stage: str) -> str:
@@ -227,6 +254,7 @@ def render(rows: list[dict[str, Any]]) -> str:
         [
             [
                 f"{r['chunks']:,}",
+                r.get("layout", SINGLE),
                 r["reader"],
                 pair(r, "encode"),
                 pair(r, "search"),

@@ -137,6 +137,7 @@ class ReindexStatus:
     phase: str = ""
     generation: int = 0
     model: str = ""
+    layout: str = ""
     done: int = 0
     total: int = 0
     passes: int = 0
@@ -208,6 +209,7 @@ class ReindexService:
                 state="running",
                 phase="loading the model",
                 model=settings.model or "(packaged)",
+                layout=settings.vector_layout,
                 started_at=time.time(),
             )
 

@@ -30,6 +30,8 @@ class ReindexStatusPublic(BaseModel):
     phase: str
     generation: int
     model: str
+    # The vector layout the new generation is built in (``ZHIKU_EMBEDDING__VECTOR_LAYOUT``).
+    layout: str
     done: int
     total: int
     passes: int

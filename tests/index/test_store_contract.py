@@ -12,11 +12,11 @@ from index.filters import Condition
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.qdrant_server import QdrantServerStore
 from index.store import Scope, SearchRequest, VectorStore
-from index.types import DOC_ID, SparseVector
+from index.types import DOC_ID, PER_SCRIPT, SparseVector
 from tests.index.contract.common import DIM, EVERYONE, point
 from tests.index.contract.filters import FilterContract
 from tests.index.contract.generations import GenerationContract
-from tests.index.contract.layouts import LayoutContract
+from tests.index.contract.layouts import LayoutContract, PerScriptRecallContract
 from tests.index.contract.scope import ScopeContract
 from tests.index.contract.search import RecallContract, SearchContract
 from tests.index.contract.writes import (
@@ -69,6 +69,46 @@ class TestEmbeddedStore(StoreContract):
     def store(self, tmp_path: Path) -> Iterator[EmbeddedQdrantStore]:
         store = embedded(tmp_path / "qdrant")
         yield store
+        store.close()
+
+
+class _PerScriptServer(QdrantServerStore):
+    """A server store whose new collections take the ``per_script`` layout."""
+
+    def ensure_collection(self, dense_dim: int, layout: str = PER_SCRIPT) -> None:
+        super().ensure_collection(dense_dim, layout)
+
+
+class _PerScriptEmbedded(EmbeddedQdrantStore):
+    def ensure_collection(self, dense_dim: int, layout: str = PER_SCRIPT) -> None:
+        super().ensure_collection(dense_dim, layout)
+
+
+class PerScriptContract(ScopeContract, SearchContract, RecallContract, PerScriptRecallContract):
+    """Permissions, search and recall hold in the multivector layout too."""
+
+
+class TestServerStorePerScript(PerScriptContract):
+    RECALL_QUERIES = 5
+
+    @pytest.fixture
+    def store(self) -> Iterator[QdrantServerStore]:
+        store = _PerScriptServer(QdrantClient(":memory:"), "chunks")
+        yield store
+        store.close()
+
+
+class TestEmbeddedStorePerScript(PerScriptContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[EmbeddedQdrantStore]:
+        store = _PerScriptEmbedded(
+            tmp_path / "qdrant",
+            optimize_after=None,
+            indexing_threshold_kb=64,
+            full_scan_threshold_kb=1,
+        )
+        yield store
+        assert store.vector_layout() == PER_SCRIPT
         store.close()
 
 

@@ -172,3 +172,52 @@ class LayoutContract:
         ops = store.generations()
         live = rebuild(ops, next_generation(ops, NEW, {}, PER_SCRIPT), _encode, batch=2)
         assert live.layout == PER_SCRIPT and store.vector_layout() == PER_SCRIPT
+
+
+class PerScriptRecallContract:
+    """recall@10 of the multivector layout against numpy's best-of-vectors, HNSW built."""
+
+    RECALL_QUERIES = 25
+
+    def test_recall_against_brute_force_best_of_vectors(self, store: VectorStore) -> None:
+        from index.filters import Condition
+
+        rng = np.random.default_rng(5)
+        n, dim = 3000, 32
+        centers = rng.normal(size=(40, dim))
+        whole = centers[rng.integers(40, size=n)] + 0.5 * rng.normal(size=(n, dim))
+        # A tenth of the points are "mixed": two more vectors, near other topics.
+        mixed = rng.random(n) < 0.1
+        extra = centers[rng.integers(40, size=(n, 2))] + 0.5 * rng.normal(size=(n, 2, dim))
+        tags = np.where(rng.random(n) < 0.05, "few", "rest")
+        store.ensure_collection(dim, PER_SCRIPT)
+        points = []
+        for i in range(n):
+            p = point("t1", f"d{i // 50}", i % 50, dense=whole[i].tolist(), dim=dim)
+            p.payload["tags"] = [str(tags[i])]
+            p.parts = extra[i].tolist() if mixed[i] else []
+            points.append(p)
+        store.upsert(points)
+        store.optimize()
+
+        def unit(v: np.ndarray) -> np.ndarray:
+            return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+        queries = centers[rng.integers(40, size=self.RECALL_QUERIES)]
+        queries = queries + 0.5 * rng.normal(size=queries.shape)
+        for tag in (None, "few"):
+            flt = None if tag is None else Condition("tags", "==", tag)
+            recalls = []
+            for query in queries:
+                q = unit(query)
+                best = unit(whole) @ q
+                best = np.where(mixed, np.maximum(best, (unit(extra) @ q).max(axis=1)), best)
+                if tag is not None:
+                    best = np.where(tags == tag, best, -np.inf)
+                truth = {points[i].id for i in np.argsort(-best)[:10]}
+                found = store.search(
+                    SearchRequest(dense=query.tolist(), limit=10, filter=flt),
+                    Scope("t1", EVERYONE),
+                )
+                recalls.append(len({r.id for r in found} & truth) / len(truth))
+            assert np.mean(recalls) >= 0.95, f"recall@10 {np.mean(recalls):.3f} with tag {tag}"

@@ -39,7 +39,9 @@ from bench.retrieval_data import (
     sparse_vectors,
 )
 from bench.retrieval_latency import EVERYONE_GROUP, FEW_GROUP, build, measure, render
+from core.settings import Settings
 from index.sparse import Bm25Encoder
+from index.types import LAYOUTS
 
 GIB = 1024**3
 
@@ -123,6 +125,9 @@ def main() -> None:
     parser.add_argument(
         "--cached-only", action="store_true", help="copy only the chunks already embedded"
     )
+    parser.add_argument(
+        "--layout", default=Settings().embedding.vector_layout, choices=list(LAYOUTS)
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/results/scale_embedded.json")
     args = parser.parse_args()
 
@@ -130,9 +135,12 @@ def main() -> None:
     watcher = Watcher(report, args.out, args.min_available_gib)
     watcher.start()
 
+    # The shipped default: its model (chunks sized by its tokenizer) and its vector layout.
+    shipped = Settings().embedding
+    report["model"], report["layout"] = shipped.model, args.layout
     dataset = load_beir(shared() / "scifact", with_title=True)
-    chunks = chunk_dataset(dataset)
-    model = product_dense()
+    chunks = chunk_dataset(dataset, tokens_of=shipped.model)
+    model = product_dense(shipped.model)
     if args.cached_only:
         chunks, dense = cached_prefix(chunks, model.name, dataset.name)
         sparse = Bm25Encoder().encode_documents(chunks.texts)
@@ -143,13 +151,12 @@ def main() -> None:
     queries = [dataset.queries[q] for q in sorted(dataset.qrels["test"])[: args.queries]]
     report["rss_before_build_gib"] = round(rss_gib(), 2)
 
-    from core.settings import Settings
     from core.settings_retrieval import RetrievalSettings
     from retrieval.search import Retriever
     from zhiku.container import build_model
 
     embedder = build_model(Settings())
-    store, folder, times = build(chunks, dense, sparse, args.size)
+    store, folder, times = build(chunks, dense, sparse, args.size, layout=args.layout)
     try:
         report.update(times)
         report["upsert_chunks_per_s"] = round(args.size / times["upsert_s"])

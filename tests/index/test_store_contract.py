@@ -44,22 +44,29 @@ class StoreContract(
     pass
 
 
-class TestServerStore(StoreContract):
+class ServerFixture:
     # qdrant-client's local mode is brute force in Python (~0.1 s per filtered call on 3,000
     # points): its recall is 1.0 by construction, so a few queries check the plumbing.
     RECALL_QUERIES = 5
+    server_class: type[QdrantServerStore] = QdrantServerStore
 
     @pytest.fixture
     def store(self) -> Iterator[QdrantServerStore]:
-        store = QdrantServerStore(QdrantClient(":memory:"), "chunks")
+        store = self.server_class(QdrantClient(":memory:"), "chunks")
         yield store
         store.close()
 
 
-def embedded(path: Path) -> EmbeddedQdrantStore:
+class TestServerStore(ServerFixture, StoreContract):
+    pass
+
+
+def embedded(
+    path: Path, store_class: type[EmbeddedQdrantStore] = EmbeddedQdrantStore
+) -> EmbeddedQdrantStore:
     # Thresholds lowered so a few thousand points get a real HNSW graph, and filtered
     # searches take the HNSW path unless the store's exact-search rule steps in.
-    return EmbeddedQdrantStore(
+    return store_class(
         path, optimize_after=None, indexing_threshold_kb=64, full_scan_threshold_kb=1
     )
 
@@ -88,25 +95,14 @@ class PerScriptContract(ScopeContract, SearchContract, RecallContract, PerScript
     """Permissions, search and recall hold in the multivector layout too."""
 
 
-class TestServerStorePerScript(PerScriptContract):
-    RECALL_QUERIES = 5
-
-    @pytest.fixture
-    def store(self) -> Iterator[QdrantServerStore]:
-        store = _PerScriptServer(QdrantClient(":memory:"), "chunks")
-        yield store
-        store.close()
+class TestServerStorePerScript(ServerFixture, PerScriptContract):
+    server_class = _PerScriptServer
 
 
 class TestEmbeddedStorePerScript(PerScriptContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EmbeddedQdrantStore]:
-        store = _PerScriptEmbedded(
-            tmp_path / "qdrant",
-            optimize_after=None,
-            indexing_threshold_kb=64,
-            full_scan_threshold_kb=1,
-        )
+        store = embedded(tmp_path / "qdrant", _PerScriptEmbedded)
         yield store
         assert store.vector_layout() == PER_SCRIPT
         store.close()

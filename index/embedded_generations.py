@@ -25,10 +25,10 @@ from typing import Any
 
 import qdrant_edge as edge
 
-from index import qdrant_common as common
 from index import shard_optimize as isolated
+from index.embedded_folder_lock import FolderLock
 from index.generations import Generation, Side, fingerprint
-from index.qdrant_embedded_models import engine_points_of
+from index.qdrant_embedded_models import create_payload_indexes, engine_points_of
 from index.types import ChunkPoint, SparseVector
 
 _PAGE = 512
@@ -52,12 +52,10 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
 
 
 class EmbeddedGenerations:
-    def __init__(self, store: Any, folder_lock: Any, index_schemas: dict[str, Any]) -> None:
+    def __init__(self, store: Any) -> None:
         """``store``: the :class:`~index.qdrant_embedded.EmbeddedQdrantStore` (which imports
-        this module), with its folder-lock class and payload-index schemas."""
+        this module)."""
         self._store = store
-        self._folder_lock = folder_lock
-        self._schemas = index_schemas
         self._folder = building_path(store._path)
         self._shard: edge.EdgeShard | None = None
         self._lock: Any = None
@@ -92,12 +90,11 @@ class EmbeddedGenerations:
 
     def start_building(self, generation: Generation) -> None:
         self.discard_building()
-        self._lock = self._folder_lock(self._folder)
+        self._lock = FolderLock(self._folder)
         self._dim, self._layout = generation.model.dim, generation.layout
         config = self._store._config(self._dim, self._layout)
         self._shard = edge.EdgeShard.create(str(self._folder), config)
-        for name, kind in common.PAYLOAD_INDEXES.items():
-            self._shard.update(edge.UpdateOperation.create_field_index(name, self._schemas[kind]))
+        create_payload_indexes(self._shard)
         # Written last: its presence means "a complete (if unfilled) shard lives here".
         meta = {"dense_dim": self._dim, "layout": self._layout, "generation": generation.to_json()}
         write_meta(self._folder, meta)
@@ -108,7 +105,7 @@ class EmbeddedGenerations:
             generation = self.building_generation()
             if generation is None:
                 raise RuntimeError("no generation is being built")
-            self._lock = self._folder_lock(self._folder)
+            self._lock = FolderLock(self._folder)
             self._dim, self._layout = generation.model.dim, generation.layout
             config = self._store._config(self._dim, self._layout)
             self._shard = edge.EdgeShard.load(str(self._folder), config)

@@ -44,9 +44,14 @@ from index.embedded_reads import (
 )
 from index.filters import Filter
 from index.idle_optimizer import IdleOptimizer
-from index.qdrant_embedded_models import compile_filter, dense_params, engine_points_of
+from index.qdrant_embedded_models import (
+    compile_filter,
+    create_payload_indexes,
+    engine_points_of,
+    shard_config,
+)
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import ACCESS, DENSE, SINGLE, SPARSE, ChunkPoint, ScoredChunk
+from index.types import ACCESS, SINGLE, ChunkPoint, ScoredChunk
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +62,6 @@ _META = "zhiku.json"
 # Points written during a child's optimize kept for its replay; past this the optimize is
 # abandoned (and retried later) rather than holding more in memory.
 REPLAY_LIMIT = 50_000
-
-_INDEX_SCHEMAS: dict[str, Any] = {
-    "keyword": edge.PayloadSchemaType.Keyword,
-    "integer": edge.IntegerIndexParams(lookup=True, range=True),
-    "float": edge.PayloadSchemaType.Float,
-}
 
 
 class EmbeddedQdrantStore:
@@ -168,10 +167,7 @@ class EmbeddedQdrantStore:
             else:
                 config = self._config(dense_dim)
                 self._shard = self._open(lambda: edge.EdgeShard.create(str(self._path), config))
-            for field, kind in common.PAYLOAD_INDEXES.items():
-                self._shard.update(
-                    edge.UpdateOperation.create_field_index(field, _INDEX_SCHEMAS[kind])
-                )
+            create_payload_indexes(self._shard)
             # Written last: its presence means "a complete shard lives here".
             meta = {"dense_dim": dense_dim, "layout": layout}
             (self._path / _META).write_text(json.dumps(meta))
@@ -188,16 +184,9 @@ class EmbeddedQdrantStore:
 
     def _config(self, dense_dim: int, layout: str | None = None) -> edge.EdgeConfig:
         """The shard's configuration (``layout``: another than the live shard's, for a new
-        generation). On load the engine checks the vectors against the segments (a size
-        mismatch fails) and applies the tuning; unset values stay as stored."""
-        return edge.EdgeConfig(
-            vectors={DENSE: dense_params(dense_dim, layout or self._layout)},
-            # IDF is applied by the engine at query time, so documents carry term-frequency
-            # weights and queries 1.0 per term.
-            sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
-            hnsw_config=self._hnsw,
-            optimizers=self._optimizers,
-        )
+        generation); see :func:`index.qdrant_embedded_models.shard_config`."""
+        layout = layout or self._layout
+        return shard_config(dense_dim, layout, self._hnsw, self._optimizers)
 
     def _ready(self) -> tuple[edge.EdgeShard, int]:
         self._require_open()
@@ -348,7 +337,7 @@ class EmbeddedQdrantStore:
 
     def generations(self) -> EmbeddedGenerations:
         """Re-indexing beside the live shard (:mod:`index.embedded_generations`)."""
-        return EmbeddedGenerations(self, FolderLock, _INDEX_SCHEMAS)
+        return EmbeddedGenerations(self)
 
     # --- reads --------------------------------------------------------------------------
 

@@ -67,6 +67,24 @@ def dense_params(dense_dim: int, layout: str) -> edge.EdgeVectorParams:
     return edge.EdgeVectorParams(dense_dim, edge.Distance.Cosine)
 
 
+def shard_config(
+    dense_dim: int,
+    layout: str,
+    hnsw: edge.HnswIndexConfig | None,
+    optimizers: edge.EdgeOptimizersConfig,
+) -> edge.EdgeConfig:
+    """A shard's configuration. On load the engine checks the vectors against the segments (a
+    size mismatch fails) and applies the tuning; unset values stay as stored."""
+    return edge.EdgeConfig(
+        vectors={DENSE: dense_params(dense_dim, layout)},
+        # IDF is applied by the engine at query time, so documents carry term-frequency
+        # weights and queries 1.0 per term.
+        sparse_vectors={SPARSE: edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+        hnsw_config=hnsw,
+        optimizers=optimizers,
+    )
+
+
 def engine_points_of(points: Sequence[ChunkPoint], dense_dim: int, layout: str) -> list[edge.Point]:
     """Checked (tenant, access list, dimension) and ready to upsert."""
     return [
@@ -119,3 +137,17 @@ def chunk_of(record: edge.Record) -> ChunkPoint:
         payload=dict(record.payload or {}),
         parts=parts,
     )
+
+
+# Payload-index schemas by kind (index.qdrant_common.PAYLOAD_INDEXES).
+INDEX_SCHEMAS: dict[str, Any] = {
+    "keyword": edge.PayloadSchemaType.Keyword,
+    "integer": edge.IntegerIndexParams(lookup=True, range=True),
+    "float": edge.PayloadSchemaType.Float,
+}
+
+
+def create_payload_indexes(shard: edge.EdgeShard) -> None:
+    """The payload indexes every shard has: a live one and a generation being built."""
+    for field, kind in common.PAYLOAD_INDEXES.items():
+        shard.update(edge.UpdateOperation.create_field_index(field, INDEX_SCHEMAS[kind]))

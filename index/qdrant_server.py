@@ -10,21 +10,20 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+from qdrant_client.http.exceptions import UnexpectedResponse
 
-from core.errors import Component, InvalidInput, NotFound, UpstreamUnavailable
+from core.errors import Component, NotFound, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import server_generations as generations
 from index.filters import Filter
 from index.qdrant_placement import Placement
 from index.qdrant_server_models import (
+    INDEX_SCHEMAS,
     chunk_of,
     compile_filter,
     dense_params,
@@ -32,6 +31,7 @@ from index.qdrant_server_models import (
     layout_of,
     point_structs,
     search_legs,
+    upstream,
 )
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
@@ -51,36 +51,6 @@ log = logging.getLogger(__name__)
 
 _PAGE = 256
 _GREEN = models.CollectionStatus.GREEN
-
-
-_INDEX_SCHEMAS: dict[str, Any] = {
-    "keyword": models.PayloadSchemaType.KEYWORD,
-    "integer": models.IntegerIndexParams(
-        type=models.IntegerIndexType.INTEGER, lookup=True, range=True
-    ),
-    "float": models.PayloadSchemaType.FLOAT,
-}
-
-
-@contextmanager
-def _upstream() -> Iterator[None]:
-    """Translate the client's transport errors into domain errors (retry vs. fail)."""
-    try:
-        yield
-    except UnexpectedResponse as exc:
-        if exc.status_code == 404:
-            raise NotFound("not found in the search index") from exc
-        if exc.status_code == 429 or exc.status_code >= 500:
-            raise UpstreamUnavailable(
-                f"Qdrant answered {exc.status_code}", component=Component.VECTOR_STORE
-            ) from exc
-        # Qdrant's own words (field names, its parser's errors) go to the log, not the caller.
-        log.warning("Qdrant refused a request: %s %r", exc.status_code, exc.content[:300])
-        raise InvalidInput("the search index refused the request") from exc
-    except (ResponseHandlingException, httpx.TransportError) as exc:
-        raise UpstreamUnavailable(
-            f"Qdrant unreachable: {exc}", component=Component.VECTOR_STORE
-        ) from exc
 
 
 class QdrantServerStore:
@@ -119,7 +89,7 @@ class QdrantServerStore:
 
     def _follow(self) -> None:
         """Re-read which collection is live (a re-index may have switched it)."""
-        with _upstream():
+        with upstream():
             target = generations.live_collection(self._client, self._name)
         if target != self._target:
             changed = self._target is not None
@@ -129,7 +99,7 @@ class QdrantServerStore:
         self._follow_at = time.monotonic() + generations.POINTER_TTL_S
 
     def generations(self) -> generations.ServerGenerations:
-        return generations.ServerGenerations(self, _upstream)
+        return generations.ServerGenerations(self)
 
     @classmethod
     def from_settings(cls, settings: QdrantSettings) -> QdrantServerStore:
@@ -157,7 +127,7 @@ class QdrantServerStore:
     # --- schema -------------------------------------------------------------------------
 
     def ensure_collection(self, dense_dim: int, layout: str = SINGLE) -> None:
-        with _upstream():
+        with upstream():
             if not self._client.collection_exists(self._collection):
                 self._create(dense_dim, layout=layout)
             self.placement.check(self._client, self._collection)
@@ -206,7 +176,7 @@ class QdrantServerStore:
         for field, kind in common.PAYLOAD_INDEXES.items():
             if field in existing:
                 continue
-            schema = _INDEX_SCHEMAS[kind]
+            schema = INDEX_SCHEMAS[kind]
             if field == TENANT:
                 # Qdrant co-locates a tenant's points when the field is marked as the tenant.
                 schema = models.KeywordIndexParams(
@@ -224,7 +194,7 @@ class QdrantServerStore:
     def _dense_dim(self) -> int:
         name = self._collection  # first: a switch of generations resets the dimension
         if self._dim is None:
-            with _upstream():
+            with upstream():
                 if not self._client.collection_exists(name):
                     raise NotFound(f"collection {name!r} does not exist yet")
                 self._dim = self._read_dim()
@@ -239,7 +209,7 @@ class QdrantServerStore:
 
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
         structs = point_structs(points, self._dense_dim(), self._layout)
-        with _upstream():
+        with upstream():
             for route, group in self.placement.by_tenant(points, structs):
                 for start in range(0, len(group), self._batch):
                     batch = group[start : start + self._batch]
@@ -256,7 +226,7 @@ class QdrantServerStore:
         with self._writes:
             self._follow()
             self._dense_dim()
-            with _upstream():
+            with upstream():
                 self._client.delete(
                     self._collection,
                     points_selector=selector,
@@ -275,7 +245,7 @@ class QdrantServerStore:
         selector = models.FilterSelector(
             filter=compile_filter(common.document_filter(tenant_id, doc_id))
         )
-        with _upstream():
+        with upstream():
             self._client.set_payload(
                 self._collection,
                 payload={ACCESS: common.check_access(access)},
@@ -292,7 +262,7 @@ class QdrantServerStore:
         engine_filter = compile_filter(common.read_filter(scope, request.filter))
         # Custom sharding: the search, and the counts choosing exact search, in the tenant's shard.
         route = self.placement.route(scope.tenant_id)
-        with _upstream():
+        with upstream():
             exact = common.use_exact(
                 request,
                 lambda: self._count(engine_filter, exact=False, **route),
@@ -337,7 +307,7 @@ class QdrantServerStore:
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         self._dense_dim()
-        with _upstream():
+        with upstream():
             return self._count(
                 compile_filter(common.read_filter(scope, filter)),
                 **self.placement.route(scope.tenant_id),
@@ -355,7 +325,7 @@ class QdrantServerStore:
         engine_filter = compile_filter(flt)
         records: list[models.Record] = []
         offset: Any = None
-        with _upstream():
+        with upstream():
             while True:
                 page, offset = self._client.scroll(
                     self._collection,
@@ -377,7 +347,7 @@ class QdrantServerStore:
         self._dense_dim()
         found: set[tuple[str, str]] = set()
         offset: Any = None
-        with _upstream():
+        with upstream():
             while True:
                 page, offset = self._client.scroll(
                     self._collection, limit=_PAGE, offset=offset, with_payload=[TENANT, DOC_ID]
@@ -390,7 +360,7 @@ class QdrantServerStore:
         """The server indexes in the background; this waits until it reports green."""
         self._dense_dim()
         deadline = time.monotonic() + timeout_s
-        with _upstream():
+        with upstream():
             while (status := self._client.get_collection(self._collection).status) != _GREEN:
                 if status == models.CollectionStatus.GREY:
                     # Optimizations pending but not started (e.g. after a restart): an empty

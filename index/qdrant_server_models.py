@@ -4,15 +4,22 @@ generations (:mod:`index.server_generations`), so a point is written one way eve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from qdrant_client import models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from core.errors import Component, InvalidInput, NotFound, UpstreamUnavailable
 from index import qdrant_common as common
 from index.filters import Filter
 from index.store import SearchRequest
 from index.types import DENSE, PER_SCRIPT, SINGLE, SPARSE, ChunkPoint, SparseVector
+
+log = logging.getLogger(__name__)
 
 
 class _Build:
@@ -110,3 +117,34 @@ def fusion_of(request: SearchRequest) -> models.Query:
         return models.FusionQuery(fusion=models.Fusion.DBSF)
     weights = list(request.weights) if request.weights else None
     return models.RrfQuery(rrf=models.Rrf(k=request.rrf_k, weights=weights))
+
+
+# Payload-index schemas by kind (index.qdrant_common.PAYLOAD_INDEXES).
+INDEX_SCHEMAS: dict[str, Any] = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.IntegerIndexParams(
+        type=models.IntegerIndexType.INTEGER, lookup=True, range=True
+    ),
+    "float": models.PayloadSchemaType.FLOAT,
+}
+
+
+@contextmanager
+def upstream() -> Iterator[None]:
+    """Translate the client's transport errors into domain errors (retry vs. fail)."""
+    try:
+        yield
+    except UnexpectedResponse as exc:
+        if exc.status_code == 404:
+            raise NotFound("not found in the search index") from exc
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise UpstreamUnavailable(
+                f"Qdrant answered {exc.status_code}", component=Component.VECTOR_STORE
+            ) from exc
+        # Qdrant's own words (field names, its parser's errors) go to the log, not the caller.
+        log.warning("Qdrant refused a request: %s %r", exc.status_code, exc.content[:300])
+        raise InvalidInput("the search index refused the request") from exc
+    except (ResponseHandlingException, httpx.TransportError) as exc:
+        raise UpstreamUnavailable(
+            f"Qdrant unreachable: {exc}", component=Component.VECTOR_STORE
+        ) from exc

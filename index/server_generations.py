@@ -19,14 +19,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar, cast
 
 from qdrant_client import QdrantClient, models
 
 from index.generations import Generation, Side, fingerprint
-from index.qdrant_server_models import layout_of, point_structs
+from index.qdrant_server_models import layout_of, point_structs, upstream
 from index.types import DENSE, ChunkPoint, SparseVector
 
 # How long a reading process may go on using the collection it last resolved.
@@ -70,18 +70,17 @@ def _translated(method: F) -> F:
 
     @wraps(method)
     def wrapper(self: ServerGenerations, *args: Any, **kwargs: Any) -> Any:
-        with self._upstream():
+        with upstream():
             return method(self, *args, **kwargs)
 
     return cast(F, wrapper)
 
 
 class ServerGenerations:
-    def __init__(self, store: Any, upstream: Callable[[], AbstractContextManager[None]]) -> None:
+    def __init__(self, store: Any) -> None:
         """``store``: the :class:`~index.qdrant_server.QdrantServerStore` (which imports this
-        module); ``upstream``: its translation of the client's errors into domain errors."""
+        module)."""
         self._store = store
-        self._upstream = upstream
         self._client = store._client
         self._base = store._name
         self._previous: str | None = None

@@ -48,8 +48,7 @@ def main() -> None:
     runs: dict[str, list[tuple[float, float]]] = {"single": [], "per_script": []}
     for _ in range(args.rounds):
         for layout in ("single", "per_script", "per_script", "single"):
-            with_parts = layout == "per_script"
-            runs[layout].append(_timed(lambda w=with_parts: _embed(embedder, mixed, w)))
+            runs[layout].append(_timed(lambda lo=layout: _embed(embedder, mixed, lo)))
     scans: dict[str, dict[str, float]] = {}
     for name in ("scifact", "xquad-r-zh"):
         texts = chunk_dataset(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from index.qdrant_embedded import EmbeddedQdrantStore
-from index.script_parts import script_parts
+from index.script_parts import embed_parts
 from index.sparse import Bm25Encoder
 from index.store import Scope
 from index.types import PER_SCRIPT, SINGLE, ChunkPoint, SparseVector, chunk_id
@@ -253,17 +253,17 @@ def sparse_vectors(chunks: Chunks, dataset: str) -> list[SparseVector]:
 def part_vectors(model: DenseModel, chunks: Chunks) -> list[list[list[float]]]:
     """Each chunk's extra vectors in the ``per_script`` layout (index.script_parts): none
     for a chunk in one language, which is nearly every chunk of SciFact and xquad-r-zh."""
-    owners: list[int] = []
-    texts: list[str] = []
-    for n, text in enumerate(chunks.texts):
-        for part in script_parts(text):
-            owners.append(n)
-            texts.append(part)
-    out: list[list[list[float]]] = [[] for _ in chunks.texts]
-    if texts:
-        for owner, vector in zip(owners, model.passages(texts).tolist(), strict=True):
-            out[owner].append(vector)
-    return out
+    return embed_parts(_Passages(model), chunks.texts)
+
+
+@dataclass
+class _Passages:
+    """A bench model as the product's embedders are called: passages in, vectors out."""
+
+    model: DenseModel
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        return self.model.passages(texts)
 
 
 def build_store(

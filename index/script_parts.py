@@ -6,10 +6,11 @@ close to neither language's questions. On the mixed-language benchmark the fused
 fell below keyword search alone. In the ``per_script`` layout such a chunk keeps its whole-text
 vector and gains one for its Latin runs and one for its Han text; the engine stores the three
 as one multivector and scores a query by the best of them (Qdrant's MaxSim), so a question
-matches the part in its own language. Measured on that benchmark with 300 mixed distractors
-(``bench/retrieval_mixed_multivector.py``): English questions 0.584 -> 0.701 nDCG@10 (keyword
-search 0.647), Chinese 0.779 -> 0.868 (0.818), for 19% more vectors on that set. A chunk in
-one language (nearly every chunk of a real corpus) gets no extra vector and costs nothing.
+matches the part in its own language. Measured through the engine on that benchmark with 300
+mixed distractors (``bench/retrieval_mixed_multivector.py``): English questions 0.588 -> 0.699
+nDCG@10 (keyword search 0.647), Chinese 0.781 -> 0.871 (0.818), for 19% more vectors on that
+set; a mixed chunk embeds 1.85x slower (``bench/layout_embed_cost.py``). A chunk in one
+language (nearly every chunk of a real corpus) gets no extra vector.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from core.text_forms import HAN_CHAR
+from index.types import PER_SCRIPT
 
 # A run of Latin text: words with the digits, spaces and punctuation between them, so that
 # "Section 4.2 (Termination), 30 days" stays one run.
@@ -45,11 +47,14 @@ def script_parts(text: str) -> list[str]:
     return [latin, _SPACES.sub(" ", rest).strip()]
 
 
-def embed_parts(embedder: DocumentEmbedder, texts: Sequence[str]) -> list[list[list[float]]]:
-    """Each text's extra vectors (none for a text in one language), in one model call."""
+def embed_parts(
+    embedder: DocumentEmbedder, texts: Sequence[str], layout: str = PER_SCRIPT
+) -> list[list[list[float]]]:
+    """Each text's extra vectors for a collection of ``layout``, in one model call: none for
+    a text in one language, and none at all unless the layout keeps them."""
     owners: list[int] = []
     parts: list[str] = []
-    for n, text in enumerate(texts):
+    for n, text in enumerate(texts if layout == PER_SCRIPT else ()):
         for part in script_parts(text):
             owners.append(n)
             parts.append(part)

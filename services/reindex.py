@@ -41,7 +41,7 @@ from index.models import PRE_GENERATIONS_MODEL
 from index.script_parts import embed_parts
 from index.sparse import SparseEncoder
 from index.store import VectorStore
-from index.types import PER_SCRIPT, SparseVector
+from index.types import SparseVector
 
 log = logging.getLogger(__name__)
 
@@ -253,9 +253,7 @@ class ReindexService:
                 texts: list[str],
             ) -> tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]:
                 dense = embedder.embed_documents(texts).tolist()
-                parts = [[] for _ in texts]
-                if layout == PER_SCRIPT:
-                    parts = embed_parts(embedder, texts)
+                parts = embed_parts(embedder, texts, layout)
                 return dense, self._sparse.encode_documents(texts), parts
 
             def progress(step: Progress) -> None:

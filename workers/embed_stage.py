@@ -26,7 +26,7 @@ from index import types as fields
 from index.embedding import Embedder
 from index.script_parts import embed_parts
 from index.store import Scope
-from index.types import PER_SCRIPT, ChunkPoint, chunk_id
+from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 from services.pii import IngestMasks
 from workers.context import Outcome, StageContext
@@ -135,7 +135,7 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
     done: Counter[Run] = Counter()
     embedder = svc.embedder
     # Mixed-language chunks get a vector per language where the index keeps them.
-    with_parts = svc.store.vector_layout() == PER_SCRIPT
+    layout = svc.store.vector_layout()
     # Enough texts per call for every batch the embedder runs at once.
     step = max(1, embedder.batch_size) * max(1, embedder.concurrency)
     in_model: deque[tuple[list[tuple[Run, Chunk]], Future[Embedded]]] = deque()
@@ -163,7 +163,7 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             texts = [chunk.text for _, chunk in batch]
             # In the caller's context: its request id and trace follow into the threads.
             embed = contextvars.copy_context().run
-            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts, with_parts)))
+            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts, layout)))
             if len(in_model) >= 2:
                 hand_over()
         while in_model:
@@ -177,11 +177,9 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
 Embedded = tuple[np.ndarray, list[list[list[float]]]]
 
 
-def _embed(embedder: Embedder, texts: list[str], with_parts: bool) -> Embedded:
+def _embed(embedder: Embedder, texts: list[str], layout: str) -> Embedded:
     with metrics.timed(metrics.INGEST_STAGE_SECONDS.labels("embed"), "ingest.embed"):
-        dense = embedder.embed_documents(texts)
-        parts = embed_parts(embedder, texts) if with_parts else [[] for _ in texts]
-        return dense, parts
+        return embedder.embed_documents(texts), embed_parts(embedder, texts, layout)
 
 
 def _write_slice(

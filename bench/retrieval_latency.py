@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import qdrant_edge as edge
 
 from bench.common import REPO_ROOT, load_average, machine_info, markdown_table, percentile
 from bench.common import shared_data_dir as shared
@@ -69,9 +70,22 @@ def build(
     seed: int = 7,
     layout: str = SINGLE,
     mixed_share: float = 0.0,
+    indexing_threshold_kb: int | None = None,
+    graph: bool = True,
 ) -> tuple[EmbeddedQdrantStore, tempfile.TemporaryDirectory[str], dict[str, float]]:
+    """``indexing_threshold_kb``: segments above it get HNSW on optimize (``None``: the
+    engine's default); a huge value leaves the shard as written (appendable segments), as it
+    serves while its index is built in the background. ``graph=False``: optimize merges the
+    segments and builds their payload indexes but no HNSW graph (``m=0``, Qdrant's setting for
+    collections searched only under restrictive filters)."""
     folder = tempfile.TemporaryDirectory(prefix="zhiku-latency-")
-    store = EmbeddedQdrantStore(Path(folder.name) / "shard", optimize_after=None)
+    store = EmbeddedQdrantStore(
+        Path(folder.name) / "shard",
+        optimize_after=None,
+        indexing_threshold_kb=indexing_threshold_kb,
+    )
+    if not graph:  # bench only: the store keeps no public knob for it
+        store._hnsw = edge.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
     store.ensure_collection(dense.shape[1], layout)
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)
@@ -134,13 +148,17 @@ def measure(
     queries: list[str],
     group: str,
     settings: RetrievalSettings,
+    legs: bool = False,
 ) -> dict[str, float]:
-    """Per-stage p50/p95 in ms over ``queries`` (after a warm-up of 5)."""
+    """Per-stage p50/p95 in ms over ``queries`` (after a warm-up of 5). ``legs``: also the
+    engine's dense side alone and its keyword side alone (IDF over the reader's scope
+    included), to tell which one a slow hybrid query waits on."""
     caller = principal(group)
     scope = Scope.for_principal(caller)
     sparse = Bm25Encoder()
     stages: dict[str, list[float]] = {"encode": [], "search": [], "rerank": [], "total": []}
     engine_only: list[float] = []
+    sides: dict[str, list[float]] = {"engine_dense": [], "engine_sparse": []}
     for n, text in enumerate(queries[:5] + queries):
         started = time.perf_counter()
         result = retriever.search(caller, text, limit=10)
@@ -159,15 +177,26 @@ def measure(
         started = time.perf_counter()
         store.search(request, scope)
         engine = (time.perf_counter() - started) * 1000
+        side_ms: dict[str, float] = {}
+        if legs:
+            alone = [("engine_dense", SearchRequest(dense=dense, limit=10))]
+            if request.sparse is not None and request.sparse.indices:
+                alone.append(("engine_sparse", SearchRequest(sparse=request.sparse, limit=10)))
+            for side, side_request in alone:
+                started = time.perf_counter()
+                store.search(side_request, scope)
+                side_ms[side] = (time.perf_counter() - started) * 1000
         if n < 5:
             continue
+        for side, ms in side_ms.items():
+            sides[side].append(ms)
         for stage in ("encode", "search", "rerank"):
             if stage in result.timings_ms:
                 stages[stage].append(result.timings_ms[stage])
         stages["total"].append(total)
         engine_only.append(engine)
     out: dict[str, float] = {}
-    for stage, values in [*stages.items(), ("engine_only", engine_only)]:
+    for stage, values in [*stages.items(), ("engine_only", engine_only), *sides.items()]:
         if values:
             out[f"{stage}_p50_ms"] = round(percentile(values, 0.5), 2)
             out[f"{stage}_p95_ms"] = round(percentile(values, 0.95), 2)

@@ -27,7 +27,7 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     started = time.perf_counter()
-    groups, facts = mine_groups("fit", 2, args.pool, args.seed)
+    groups, facts = mine_groups("scifact", "", "fit", 2, args.pool, args.seed)
     mined_s = time.perf_counter() - started
     model = load_sentence_transformer(resolve_model("")[0], "cpu")
     model.max_seq_length = args.max_length

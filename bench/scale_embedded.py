@@ -44,6 +44,8 @@ from index.sparse import Bm25Encoder
 from index.types import LAYOUTS
 
 GIB = 1024**3
+# An indexing threshold no segment reaches (1 TB): optimize merges and indexes payloads only.
+NO_HNSW_KB = 10**9
 
 
 def _meminfo_gib(field: str) -> float:
@@ -128,6 +130,17 @@ def main() -> None:
     parser.add_argument(
         "--layout", default=Settings().embedding.vector_layout, choices=list(LAYOUTS)
     )
+    parser.add_argument(
+        "--no-hnsw",
+        action="store_true",
+        help="merge segments and build payload indexes but no dense HNSW: the shard as it "
+        "serves while its HNSW is built in the background (optimize_in_child)",
+    )
+    parser.add_argument(
+        "--no-graph",
+        action="store_true",
+        help="optimize merges segments and builds payload indexes, but no HNSW graph (m=0)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/results/scale_embedded.json")
     args = parser.parse_args()
 
@@ -138,6 +151,8 @@ def main() -> None:
     # The shipped default: its model (chunks sized by its tokenizer) and its vector layout.
     shipped = Settings().embedding
     report["model"], report["layout"] = shipped.model, args.layout
+    report["dense_hnsw"] = not (args.no_hnsw or args.no_graph)
+    report["optimized"] = not args.no_hnsw
     dataset = load_beir(shared() / "scifact", with_title=True)
     chunks = chunk_dataset(dataset, tokens_of=shipped.model)
     model = product_dense(shipped.model)
@@ -156,7 +171,15 @@ def main() -> None:
     from zhiku.container import build_model
 
     embedder = build_model(Settings())
-    store, folder, times = build(chunks, dense, sparse, args.size, layout=args.layout)
+    store, folder, times = build(
+        chunks,
+        dense,
+        sparse,
+        args.size,
+        layout=args.layout,
+        indexing_threshold_kb=NO_HNSW_KB if args.no_hnsw else None,
+        graph=not args.no_graph,
+    )
     try:
         report.update(times)
         report["upsert_chunks_per_s"] = round(args.size / times["upsert_s"])
@@ -170,8 +193,9 @@ def main() -> None:
         settings = RetrievalSettings()
         retriever = Retriever(store, embedder, Bm25Encoder(), settings, None)
         for label, group in (("1% readable", FEW_GROUP), ("everything", EVERYONE_GROUP)):
-            figures = measure(retriever, embedder, store, queries, group, settings)
-            report["rows"].append({"chunks": args.size, "reader": label, **times, **figures})
+            figures = measure(retriever, embedder, store, queries, group, settings, legs=True)
+            row = {"chunks": args.size, "layout": args.layout, "reader": label}
+            report["rows"].append({**row, **times, **figures})
             print(json.dumps(report["rows"][-1]), flush=True)
             watcher.flush()
         report["rss_after_queries_gib"] = round(rss_gib(), 2)

@@ -37,15 +37,20 @@ LIMIT = 100  # deep enough for Recall@100 over documents
 
 
 def shipped(
-    ctx: Context, qid: str, settings: RetrievalSettings, dense_languages: list[str]
+    ctx: Context,
+    qid: str,
+    settings: RetrievalSettings,
+    dense_languages: list[str],
+    dense: list[float] | None = None,
 ) -> Ranked:
     """The engine request ``retrieval.search.Retriever`` sends for a hybrid query; a query in a
-    language the dense model does not serve goes to the keyword side alone, as it routes."""
+    language the dense model does not serve goes to the keyword side alone, as it routes.
+    ``dense``: another query vector in place of the query's own (a study's variant)."""
     if query_language(ctx.data.queries[qid]) not in dense_languages:
         return ctx.sparse_legs[qid]
     found = ctx.store.search(
         SearchRequest(
-            dense=ctx.query_dense[qid].tolist(),
+            dense=ctx.query_dense[qid].tolist() if dense is None else dense,
             sparse=ctx.query_sparse[qid],
             limit=LIMIT,
             prefetch_limit=settings.candidates,

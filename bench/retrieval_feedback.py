@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 
 from bench.common import machine_info, write_json
-from bench.retrieval_data import SCOPE, passage_vectors, product_dense
-from bench.retrieval_default import LIMIT, shipped
+from bench.retrieval_data import passage_vectors, product_dense
+from bench.retrieval_default import shipped
 from bench.retrieval_eval import Ranked
 from bench.retrieval_research import RESULTS, Context, _silent, for_queries, open_context
 from core.settings import Settings
 from core.settings_retrieval import RetrievalSettings
-from index.store import SearchRequest
 from retrieval.language import dense_languages
 
 TUNE = {"xquad-r-zh": "dev-half", "scifact": "train"}
@@ -44,24 +43,13 @@ def with_feedback(
     first: Ranked,
     dense: np.ndarray,
     settings: RetrievalSettings,
+    languages: list[str],
     k: int,
     beta: float,
 ) -> Ranked:
     top = dense[[index for index, _ in first[:k]]]
-    found = ctx.store.search(
-        SearchRequest(
-            dense=moved(ctx.query_dense[qid], top, beta).tolist(),
-            sparse=ctx.query_sparse[qid],
-            limit=LIMIT,
-            prefetch_limit=settings.candidates,
-            fusion=settings.fusion,
-            rrf_k=settings.rrf_k,
-            weights=settings.fusion_weights,
-            with_payload=False,
-        ),
-        SCOPE,
-    )
-    return ctx.hits(found)
+    vector = moved(ctx.query_dense[qid], top, beta).tolist()
+    return shipped(ctx, qid, settings, languages, dense=vector)
 
 
 def main() -> None:
@@ -84,7 +72,8 @@ def main() -> None:
             for k in (int(x) for x in args.ks.split(",")):
                 for beta in (float(x) for x in args.betas.split(",")):
                     ranked = {
-                        q: with_feedback(ctx, q, first[q], dense, settings, k, beta) for q in first
+                        q: with_feedback(ctx, q, first[q], dense, settings, languages, k, beta)
+                        for q in first
                     }
                     rows[f"k={k} beta={beta}"] = _silent(ctx, ranked)
         finally:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import qdrant_edge as edge
 
 from bench.common import REPO_ROOT, load_average, machine_info, markdown_table, percentile
 from bench.common import shared_data_dir as shared
@@ -83,9 +82,8 @@ def build(
         Path(folder.name) / "shard",
         optimize_after=None,
         indexing_threshold_kb=indexing_threshold_kb,
+        hnsw_m=None if graph else 0,
     )
-    if not graph:  # bench only: the store keeps no public knob for it
-        store._hnsw = edge.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
     store.ensure_collection(dense.shape[1], layout)
     rng = np.random.default_rng(seed)
     pick = random.Random(seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,26 @@ def test_upserts_build_hnsw_once_enough_points_pile_up(tmp_path: Path) -> None:
     store.upsert([point("t2", "d", i) for i in range(200)])
     assert hnsw_segments() >= 1
     assert store.count(Scope.admin("t2")) == 200
+    store.close()
+
+
+def test_hnsw_m_zero_optimises_without_a_graph_and_still_finds_the_nearest(tmp_path: Path) -> None:
+    store = filled(tmp_path / "q", optimize_after=None, indexing_threshold_kb=8, hnsw_m=0)
+    points = [point("t2", "d", i, access=["group:few"] if i % 50 == 0 else ()) for i in range(400)]
+    store.upsert(points)
+    store.optimize()
+    # Optimised (a dense index over the 430 points), with no edges per point: no graph.
+    configs = [
+        json.loads((s / "vector_index-dense" / "hnsw_config.json").read_text())
+        for s in (tmp_path / "q" / "segments").iterdir()
+        if (s / "vector_index-dense").exists()
+    ]
+    assert sum(c["indexed_vector_count"] for c in configs) == 430
+    assert all(c["m"] == 0 and c["m0"] == 0 for c in configs)
+    for scope, pool in ((Scope.admin("t2"), points), (Scope("t2", ["group:few"]), points[::50])):
+        target = pool[len(pool) // 2]
+        found = store.search(SearchRequest(dense=target.dense, limit=1), scope)
+        assert found[0].id == target.id
     store.close()
 
 

@@ -21,17 +21,12 @@ from typing import Protocol
 
 import numpy as np
 
-from core.text_forms import HAN_CHAR
+from core.text_forms import HAN_CHAR, fold_width
 from index.types import PER_SCRIPT
 
 # A run of Latin text: words with the digits, spaces and punctuation between them, so that
-# "Section 4.2 (Termination), 30 days" stays one run. Full-width letters and digits
-# (ＩＳＯ　９００１, common in Chinese typesetting) are Latin too: the model reads them through
-# NFKC as the ASCII they stand for.
-_LETTER = "A-Za-z\u00c0-\u024f\uff21-\uff3a\uff41-\uff5a"
-_LATIN_RUN = re.compile(
-    rf"[{_LETTER}][{_LETTER}0-9\uff10-\uff19\s\u3000.,;:'\"()\-/%+=<>\uff0e\uff0d\uff0f]*"
-)
+# "Section 4.2 (Termination), 30 days" stays one run.
+_LATIN_RUN = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z0-9\u00c0-\u024f\s.,;:'\"()\-/%+=<>]*")
 _SPACES = re.compile(r"\s+")
 # What makes a chunk "substantially" two languages: a sentence's worth of each. A product
 # name or a one-word English gloss in a Chinese paragraph is part of its topic, not a second one.
@@ -44,7 +39,10 @@ class DocumentEmbedder(Protocol):
 
 
 def script_parts(text: str) -> list[str]:
-    """(the Latin runs, the rest) of a chunk holding both languages substantially; else []."""
+    """(the Latin runs, the rest) of a chunk holding both languages substantially; else [].
+    Full-width Latin (ＩＳＯ　９００１, common in Chinese typesetting) counts as Latin: the text is
+    width-folded first, as the model reads it (NFKC)."""
+    text = fold_width(text)
     latin = " ".join(m.group().strip() for m in _LATIN_RUN.finditer(text))
     rest = _LATIN_RUN.sub(" ", text)
     if len(latin.split()) < MIN_LATIN_WORDS or len(HAN_CHAR.findall(rest)) < MIN_HAN_CHARS:

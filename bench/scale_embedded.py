@@ -44,7 +44,7 @@ from index.sparse import Bm25Encoder
 from index.types import LAYOUTS
 
 GIB = 1024**3
-# An indexing threshold no segment reaches (1 TB): optimize merges and indexes payloads only.
+# An indexing threshold no segment reaches (1 TB): optimize leaves the shard as written.
 NO_HNSW_KB = 10**9
 
 
@@ -133,8 +133,8 @@ def main() -> None:
     parser.add_argument(
         "--no-hnsw",
         action="store_true",
-        help="merge segments and build payload indexes but no dense HNSW: the shard as it "
-        "serves while its HNSW is built in the background (optimize_in_child)",
+        help="optimize changes nothing: the shard as written, as it serves while its index "
+        "is built in the background (optimize_in_child)",
     )
     parser.add_argument(
         "--no-graph",

@@ -4,7 +4,7 @@ statistics) against the same search without the IDF request, beside the dense si
 count of the scope. The shard is built as :mod:`bench.scale_embedded` builds it with
 ``--no-graph`` (SciFact's e5 chunks copied with jittered vectors, 1% readable by the reader).
 
-    python -m bench.sparse_idf_cost [--size 200000] [--queries 40]
+    python -m bench.sparse_idf_cost [--size 200000] [--queries 40] [--rounds 3]
 
 Prints one JSON line; writes nothing.
 """
@@ -29,17 +29,16 @@ from bench.retrieval_data import (
 )
 from bench.retrieval_latency import FEW_GROUP, build, principal
 from core.settings import Settings
-from index import qdrant_common as common
-from index.qdrant_embedded_models import read_filter
+from index.qdrant_embedded_models import read_filter, search_legs
 from index.sparse import Bm25Encoder
-from index.store import Scope
-from index.types import DENSE, SPARSE
+from index.store import Scope, SearchRequest
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     shipped = Settings().embedding
     data = load_beir(shared() / "scifact", with_title=True)
@@ -60,9 +59,7 @@ def main() -> None:
         scope = read_filter(Scope.for_principal(principal(FEW_GROUP)))
         encoder = Bm25Encoder()
         texts = [data.queries[q] for q in sorted(data.qrels["test"])[: args.queries + 5]]
-        query_dense = {
-            t: common.dense_query(model.query(t).tolist(), shipped.vector_layout) for t in texts
-        }
+        query_dense = {t: model.query(t).tolist() for t in texts}
 
         def p50(make: Callable[[str], edge.QueryRequest]) -> float:
             spent = []
@@ -74,27 +71,22 @@ def main() -> None:
                     spent.append((time.perf_counter() - started) * 1000)
             return round(statistics.median(spent), 2)
 
-        def keyword(text: str, idf: bool) -> edge.QueryRequest:
-            vector = encoder.encode_query(text)
-            params = edge.SearchParams(
-                exact=True, idf=edge.IdfParams(corpus=scope) if idf else None
-            )
+        def one_side(request: SearchRequest, idf: bool = True) -> edge.QueryRequest:
+            """The leg the store sends for ``request`` (exact, as for this reader), or the same
+            leg without its IDF-over-the-scope request."""
+            ((leg, params),) = search_legs(request, True, scope, shipped.vector_layout)
             return edge.QueryRequest(
                 limit=10,
-                query=edge.Query.Nearest(
-                    edge.SparseVector(vector.indices, vector.values), using=SPARSE
-                ),
+                query=leg,
                 filter=scope,
-                params=params,
+                params=params if idf else edge.SearchParams(exact=True),
             )
 
+        def keyword(text: str, idf: bool) -> edge.QueryRequest:
+            return one_side(SearchRequest(sparse=encoder.encode_query(text), limit=10), idf)
+
         def semantic(text: str) -> edge.QueryRequest:
-            return edge.QueryRequest(
-                limit=10,
-                query=edge.Query.Nearest(query_dense[text], using=DENSE),
-                filter=scope,
-                params=edge.SearchParams(exact=True),
-            )
+            return one_side(SearchRequest(dense=query_dense[text], limit=10))
 
         started = time.perf_counter()
         readable = shard.count(edge.CountRequest(exact=True, filter=scope))
@@ -104,10 +96,19 @@ def main() -> None:
             "readable": readable,
             **times,
             "count_exact_ms": round(count_ms, 2),
-            "keyword_idf_over_scope_p50_ms": p50(lambda t: keyword(t, True)),
-            "keyword_without_idf_request_p50_ms": p50(lambda t: keyword(t, False)),
-            "dense_exact_p50_ms": p50(semantic),
         }
+        # Alternated rounds (A B C A B C ...): the first of each side is not privileged.
+        variants: dict[str, Callable[[str], edge.QueryRequest]] = {
+            "keyword_idf_over_scope_p50_ms": lambda t: keyword(t, True),
+            "keyword_without_idf_request_p50_ms": lambda t: keyword(t, False),
+            "dense_exact_p50_ms": semantic,
+        }
+        rounds: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, make in variants.items():
+                rounds[name].append(p50(make))
+        figures |= {name: statistics.median(values) for name, values in rounds.items()}
+        figures["rounds"] = rounds
     finally:
         store.close()
         folder.cleanup()

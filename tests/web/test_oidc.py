@@ -190,7 +190,9 @@ def test_a_tampered_state_is_refused(
         response = route.fetch(max_redirects=0)
         parts = urlsplit(response.headers["location"])
         query = dict(parse_qsl(parts.query))
-        query["state"] = "x" + query["state"][1:]
+        state = query["state"]
+        # Change the first character to one it is not (a fixed "x" left 1 state in 64 intact).
+        query["state"] = ("y" if state[0] == "x" else "x") + state[1:]
         location = urlunsplit(parts._replace(query=urlencode(query)))
         route.fulfill(response=response, headers={**response.headers, "location": location})
 

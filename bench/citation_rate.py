@@ -42,8 +42,8 @@ from bench.common import REPO_ROOT, machine_info, shared_data_dir
 from core.settings import Settings
 from core.settings_llm import LlmSettings
 from core.settings_retrieval import RetrievalSettings
+from core.text_terms import overlap_terms
 from llm import prompts
-from llm.attribution import terms
 from llm.citations import is_dont_know, repair_citations
 from llm.local_server import LlamaCppServer
 from llm.packaged_models import DEFAULT_MODEL, ensure_model
@@ -106,7 +106,7 @@ def _qrels(path: Path) -> dict[str, set[str]]:
 
 @cache
 def _terms(text: str) -> frozenset[str]:
-    return frozenset(terms(text))
+    return frozenset(overlap_terms(text))
 
 
 def _overlap(question: str, text: str) -> int:

@@ -11,10 +11,11 @@ until it ends (with any citations written after its full stop), and then:
   passage clearly holds it, is moved there; one that only looks weak is left alone;
 - an answer that would end with no citation at all cites the passage that best holds it.
 
-Overlap is measured on what a sentence says: Chinese as character bigrams (no word
-boundaries needed), other text as words with plain suffixes cut, numbers as numbers. Each
-term is weighed by how few of the given passages hold it, and terms of the question count
-half, since an answer restates its question and the new part is what tells passages apart.
+Overlap is measured on what a sentence says (:func:`core.text_terms.overlap_terms`: Chinese
+as character bigrams in one script, other text as words with plain suffixes cut, numbers as
+numbers). Each term is weighed by how few of the given passages hold it, and terms of the
+question count half, since an answer restates its question and the new part is what tells
+passages apart.
 
 The first sentence also decides whether the model refused: if it did, the refusal in the
 question's language replaces it and the rest of the answer (``declined``).
@@ -27,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from core.text_terms import overlap_terms
 from llm.citations import is_dont_know
 
 # A sentence's share of (weighted) terms found in a passage, from 0 to 1.
@@ -61,58 +63,11 @@ _OPENER_CHARS = max(map(len, _REFUSAL_OPENERS))
 _LATIN = re.compile(r"[a-z]")
 
 _CITATION = re.compile(r"\[(\d{1,3})\]")
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[^\W_]+(?:[.'][^\W_]+)*")
-_THOUSANDS = re.compile(r"(?<=\d)[,，](?=\d{3}\b)")
-# Plain English suffixes, so "employees" meets "employee" and "worked" meets "work".
-_SUFFIXES = (
-    (re.compile(r"ies$"), "y"),
-    (re.compile(r"(?:(?<=ss)|(?<=sh)|(?<=ch)|(?<=x))es$"), ""),
-    (re.compile(r"(?<![su])s$"), ""),
-    (re.compile(r"(?:ing|ed|ly)$"), ""),
-)
-_STOPWORD_LIST = (
-    "a an the and or but of to in on at by for with from as is are was were be been being"
-    " it its this that these those there their they them he she his her we you your our i"
-    " not no do does did has have had which who whom what when where why how than then so"
-    " such can could may might will would should shall also into about over after before"
-    " between based provided passage passages according yes"
-)
-_STOPWORDS = frozenset(_STOPWORD_LIST.split())
 # What may close a sentence, and what may follow its end before the next one starts.
 _STOPS = frozenset("。！？!?；;…")
 _AFTER_STOP = frozenset("\"'”’)）」』】")
 # What ``_insert`` steps back over to put a citation before it: held until the sentence ends.
 _MAY_PRECEDE_CITATION = _STOPS | _AFTER_STOP | {"."}
-
-
-def terms(text: str) -> list[str]:
-    """The terms overlap is counted on (see the module's docstring)."""
-    text = _THOUSANDS.sub("", unicodedata.normalize("NFKC", text).casefold())
-    found: list[str] = []
-    position = 0
-    for run in _HAN_RUN.finditer(text):
-        found.extend(_latin_terms(text[position : run.start()]))
-        chars = run.group()
-        found.extend(
-            [chars] if len(chars) == 1 else [chars[i : i + 2] for i in range(len(chars) - 1)]
-        )
-        position = run.end()
-    found.extend(_latin_terms(text[position:]))
-    return found
-
-
-def _latin_terms(text: str) -> list[str]:
-    words = (w for w in _WORD.findall(text) if w not in _STOPWORDS)
-    return [w if w[0].isdigit() or len(w) <= 4 else _stem(w) for w in words]
-
-
-def _stem(word: str) -> str:
-    for suffix, replacement in _SUFFIXES:
-        stemmed = suffix.sub(replacement, word)
-        if stemmed != word:
-            return stemmed
-    return word
 
 
 def _may_open_refusal(text: str) -> bool:
@@ -144,8 +99,8 @@ class SentenceAttributor:
     """
 
     def __init__(self, passages: Sequence[str], question: str = "", refusal: str = "") -> None:
-        self._passages = [set(terms(p)) for p in passages]
-        self._question = set(terms(question))
+        self._passages = [set(overlap_terms(p)) for p in passages]
+        self._question = set(overlap_terms(question))
         self._refusal = refusal
         self.cited: list[int] = []
         self.declined = False
@@ -292,7 +247,7 @@ class SentenceAttributor:
         """Per passage, the weighted share of ``text``'s terms it holds; None for text with
         nothing to look for ("Yes.", a lone citation). ``new_only``: only the terms that are
         not the question's (what the sentence adds), when it has any."""
-        found = set(terms(text))
+        found = set(overlap_terms(text))
         if new_only and found - self._question:
             found -= self._question
         if not found or not self._passages:

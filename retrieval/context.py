@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from core.text_forms import search_form
+from core.text_terms import overlap_terms
 from retrieval.search import Hit
 
 # Overlaps shorter than this are coincidence, not the chunker's overlap.
@@ -20,17 +20,9 @@ _MIN_OVERLAP = 12
 _ELLIPSIS = " …"
 # A truncated passage shorter than this helps no one: stop instead.
 _MIN_TAIL_TOKENS = 40
-# Sentences (a full stop in either script, or a line) and the terms that rank them against
-# the question where a passage must be cut: words for Latin text, character pairs for Han.
+# Sentences (a full stop in either script, or a line); where a passage must be cut they are
+# ranked by the terms (core.text_terms) they share with the question.
 _SENTENCE = re.compile(r"(?:[^\n。！？!?；;.]|\.(?!\s|$))+(?:[。！？!?；;]+|\.(?=\s|$))?")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[^\W_]+")
-_COMMON_WORDS = (
-    "the and for are was were with from that this these those which what who whom when where"
-    " why how does did has have had not but can could would should will its their there"
-    " into about than then also been being"
-)
-_COMMON = frozenset(_COMMON_WORDS.split())
 
 
 @dataclass
@@ -194,27 +186,16 @@ def _without_overlap(previous: str, text: str) -> str:
     return text
 
 
-def _terms(text: str) -> set[str]:
-    """Words cut to their first five letters (manages, manager: "manag"), less the commonest;
-    Han as character pairs, Traditional folded to Simplified (誰是經理 meets 经理是李四)."""
-    text = search_form(text)
-    words = _WORD.findall(_HAN.sub(" ", text.lower()))
-    found = {w[:5] for w in words if (len(w) > 2 or w.isdigit()) and w not in _COMMON}
-    for run in _HAN.findall(text):
-        found.update(run[i : i + 2] for i in range(len(run) - 1))
-    return found
-
-
 def _focused(text: str, tokens: int, count_tokens: Callable[[str], int], question: str) -> str:
     """``text`` cut to ``tokens``: the sentences sharing most terms with ``question`` (the
     first line, the section path, always first), in the passage's order, a gap marked with
     the ellipsis; the plain prefix where nothing matches. A slow CPU backend's budget holds
     a fraction of a chunk (issue 12): the sentence that answers should be the part kept."""
-    wanted = _terms(question)
+    wanted = set(overlap_terms(question))
     sentences = [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0).strip()]
     if not wanted or len(sentences) < 3:
         return _truncate(text, tokens, count_tokens)
-    scores = [len(_terms(sentence) & wanted) for sentence in sentences[1:]]
+    scores = [len(set(overlap_terms(sentence)) & wanted) for sentence in sentences[1:]]
     if not any(scores):
         return _truncate(text, tokens, count_tokens)
     ranked = sorted(range(1, len(sentences)), key=lambda i: (-scores[i - 1], i))

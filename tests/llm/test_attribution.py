@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llm.attribution import SentenceAttributor, terms
+from llm.attribution import SentenceAttributor
 from llm.citations import CitationFilter
 from llm.reply_language import refusal
 
@@ -228,12 +228,6 @@ def test_a_sentence_without_an_end_is_released_when_long() -> None:
     attributor = SentenceAttributor(ENGLISH, "q")
     shown = attributor.feed("word " * 100)
     assert shown.startswith("word word") and attributor.flush() == ""
-
-
-def test_terms_are_bigrams_for_chinese_and_words_otherwise() -> None:
-    assert terms("年假天数") == ["年假", "假天", "天数"]
-    assert terms("The employees worked 2,400 hours") == ["employee", "work", "2400", "hour"]
-    assert terms("ＡＢＣ１２３") == ["abc123"]
 
 
 ANSWER = st.lists(

@@ -4,6 +4,7 @@ over it, so the route refuses that file alone without spooling the rest."""
 
 from __future__ import annotations
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from core.settings import LimitsSettings
@@ -120,11 +121,16 @@ def multipart_watch(
     content_type: bytes | None, max_files: int | None, limits: LimitsSettings
 ) -> MultipartWatch | None:
     """A watch over an upload of at most ``max_files`` files (None: not an upload) sent as
-    ``multipart/form-data``; None for anything else."""
+    ``multipart/form-data``; None for anything else, and for a header the multipart parser
+    refuses (a boundary past its 256-byte limit): the framework's parser refuses it too, a
+    400, where a watch that raised here, before any route, was a 500."""
     if max_files is None or content_type is None:
         return None
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         return None
-    return MultipartWatch(boundary, limits, max_files)
+    try:
+        return MultipartWatch(boundary, limits, max_files)
+    except FormParserError:
+        return None

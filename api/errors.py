@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, params
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -68,6 +68,12 @@ _JOB_QUEUE_DOWN = (
 )
 # Seconds a client should wait before trying again, by outage (none where retrying is moot).
 _RETRY_AFTER_S = {Outage.DOWN: 30, Outage.STARTING: 15}
+# A body of another media type than its route reads is never parsed, so its fields cannot be
+# named: the caller is told what to send instead (415), not that "the body should be an object".
+JSON_BODY_EXPECTED = "this route reads a JSON body: send it with 'Content-Type: application/json'"
+FORM_BODY_EXPECTED = (
+    "this route reads a form: send it as multipart/form-data, each file a part with a filename"
+)
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -93,9 +99,9 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-# Every route behind a key: RequestGuard (401, 413, 503) or the body's parser (400) may
-# answer these before the route runs.
-GUARDED = error_responses(400, 401, 413, 503)
+# Every route behind a key: RequestGuard (401, 413, 503) or the body's parser (400; 415: a
+# body of another media type than the route reads) may answer these before the route runs.
+GUARDED = error_responses(400, 401, 413, 415, 503)
 
 
 def status_for(exc: ZhikuError) -> int:
@@ -158,6 +164,25 @@ def _trim(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def body_type_refusal(request: Request) -> str | None:
+    """Why the route could not read this body (415): a JSON route sent anything but JSON
+    (FastAPI parses JSON only under a JSON ``Content-Type``), or a form route, which takes
+    files, sent anything but multipart; None when the body was the route's kind, and its
+    validation errors name its fields."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None:
+        return None
+    sent = (request.headers.get("content-type") or "").partition(";")[0].strip().lower()
+    if isinstance(body_field.field_info, params.File):
+        return None if sent == "multipart/form-data" else FORM_BODY_EXPECTED
+    if isinstance(body_field.field_info, params.Form):
+        form_types = ("multipart/form-data", "application/x-www-form-urlencoded")
+        return None if sent in form_types else FORM_BODY_EXPECTED
+    kind, _, subtype = sent.partition("/")
+    is_json = kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+    return None if is_json else JSON_BODY_EXPECTED
+
+
 def _validation_errors(exc: RequestValidationError, language: str) -> list[dict[str, Any]]:
     # ``input`` and ``ctx`` can carry what the client sent; loc and msg are bounded. A Chinese
     # caller's ``msg`` is worded from the error's type and our own limits in ``ctx``.
@@ -208,6 +233,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        about_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+        unreadable = body_type_refusal(request) if about_body else None
+        if unreadable is not None:
+            detail = localize(unreadable, language_of(request))
+            return SafeJSONResponse({"detail": detail}, status_code=415)
         detail = _validation_errors(exc, language_of(request))
         return SafeJSONResponse({"detail": detail}, status_code=422)
 

@@ -154,6 +154,15 @@ REFUSALS: list[tuple[str, str]] = [
     (r"at most (?P<n>\d+) form fields", "最多 {n} 个表单字段"),
     (r"a form field exceeds (?P<n>\d+) bytes", "某个表单字段超过 {n} 字节"),
     (r"the request could not be parsed", "无法解析该请求"),
+    (
+        r"this route reads a JSON body: send it with 'Content-Type: application/json'",
+        "此接口读取 JSON 请求体：请以 'Content-Type: application/json' 发送",
+    ),
+    (
+        r"this route reads a form: send it as multipart/form-data, each file a part with a"
+        r" filename",
+        "此接口读取表单：请以 multipart/form-data 发送，每个文件作为带文件名的一部分",
+    ),
     (r"internal error", "服务器内部错误"),
     # Files refused or failed before parsing proper
     (

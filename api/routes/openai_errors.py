@@ -29,6 +29,7 @@ _KINDS: dict[int, tuple[str, str | None]] = {
     404: ("invalid_request_error", "not_found"),
     409: ("invalid_request_error", "conflict"),
     413: ("invalid_request_error", "request_too_large"),
+    415: ("invalid_request_error", "unsupported_media_type"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
     503: ("service_unavailable", "service_unavailable"),
 }
@@ -49,7 +50,7 @@ class OpenAIErrorBody(BaseModel):
 
 # OpenAPI ``responses`` of the OpenAI-compatible routes (a 422 is answered as a 400).
 OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": OpenAIErrorBody} for status in (400, 401, 403, 404, 413, 429, 503)
+    status: {"model": OpenAIErrorBody} for status in (400, 401, 403, 404, 413, 415, 429, 503)
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED
 from tests.api.world import World
 from tests.live import ThreadServer
 from tests.support import make_settings
@@ -52,3 +53,78 @@ def test_a_boundary_the_parser_refuses_is_400_not_500(
         assert r.status_code == 400, (r.status_code, r.text[:300])
     # The connection and the server are fine afterwards.
     assert ann.get("/v1/documents").status_code == 200
+
+
+JSON_ROUTES = [
+    ("POST", "/v1/search"),
+    ("POST", "/v1/chat"),
+    ("POST", "/v1/chat/completions"),
+    ("PATCH", f"/v1/documents/{DOC}/access"),
+    ("POST", "/v1/admin/users"),
+]
+NOT_JSON = [
+    ("text/plain", b'{"query": "x"}'),
+    ("application/x-www-form-urlencoded", b"query=x"),
+    (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="q"\r\n\r\nx\r\n--b--\r\n',
+    ),
+    (None, b'{"query": "x"}'),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), JSON_ROUTES)
+@pytest.mark.parametrize(("content_type", "body"), NOT_JSON)
+def test_a_json_route_sent_another_media_type_is_415_saying_what_to_send(
+    ann: httpx.Client, method: str, path: str, content_type: str | None, body: bytes
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    english = ann.request(method, path, content=body, headers=headers)
+    chinese = ann.request(method, path, content=body, headers={**headers, **ZH})
+    assert (english.status_code, chinese.status_code) == (415, 415), english.text[:300]
+    if path.endswith("/completions"):  # OpenAI's shape, same words
+        assert english.json()["error"]["message"] == JSON_BODY_EXPECTED
+        assert english.json()["error"]["code"] == "unsupported_media_type"
+        said = chinese.json()["error"]["message"]
+    else:
+        assert english.json() == {"detail": JSON_BODY_EXPECTED}
+        said = chinese.json()["detail"]
+    assert has_chinese(said) and "application/json" in said, said
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"files": ["a"]}'),
+        ("application/x-www-form-urlencoded", b"files=abc"),
+        ("text/plain", b"hello"),
+    ],
+)
+def test_an_upload_sent_as_anything_but_multipart_is_415(
+    ann: httpx.Client, content_type: str, body: bytes
+) -> None:
+    for path in ("/v1/documents", f"/v1/documents/{DOC}/versions"):
+        english = ann.post(path, content=body, headers={"Content-Type": content_type})
+        assert english.status_code == 415, english.text[:300]
+        assert english.json() == {"detail": FORM_BODY_EXPECTED}
+        chinese = ann.post(path, content=body, headers={"Content-Type": content_type, **ZH})
+        assert chinese.status_code == 415
+        assert has_chinese(chinese.json()["detail"])
+        assert "multipart/form-data" in chinese.json()["detail"]
+
+
+def test_json_of_the_wrong_shape_still_names_its_fields(ann: httpx.Client) -> None:
+    # The right media type: the body was read, so its errors are about fields (422).
+    r = ann.post("/v1/search", json={"query": 5, "limit": "many"})
+    assert r.status_code == 422
+    assert {tuple(e["loc"]) for e in r.json()["detail"]} >= {("body", "limit")}
+    assert (
+        ann.post(
+            "/v1/search", content=b"[]", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 422
+    )
+    r = ann.post(
+        "/v1/search", json={"query": "x"}, headers={"Content-Type": "application/vnd.api+json"}
+    )
+    assert r.status_code == 200, r.text[:300]

@@ -74,6 +74,9 @@ JSON_BODY_EXPECTED = "this route reads a JSON body: send it with 'Content-Type: 
 FORM_BODY_EXPECTED = (
     "this route reads a form: send it as multipart/form-data, each file a part with a filename"
 )
+# FastAPI's own words for a text part where a file was expected name a Python class
+# ("Expected UploadFile, received: <class 'str'>"): ours say what to send.
+NOT_A_FILE = "must be a file: send it as a part with a filename"
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -195,8 +198,15 @@ def _validation_errors(exc: RequestValidationError, language: str) -> list[dict[
             ],
             "msg": _trim(_message(error, language), _MAX_MESSAGE_CHARS),
         }
-        for error in exc.errors()[:_MAX_VALIDATION_ERRORS]
+        for error in map(_in_our_words, exc.errors()[:_MAX_VALIDATION_ERRORS])
     ]
+
+
+def _in_our_words(error: dict[str, Any]) -> dict[str, Any]:
+    reason = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "value_error" and str(reason).startswith("Expected UploadFile"):
+        return {**error, "msg": NOT_A_FILE, "ctx": {"error": NOT_A_FILE}}
+    return error
 
 
 def _message(error: dict[str, Any], language: str) -> str:

@@ -124,6 +124,31 @@ REFUSALS: list[tuple[str, str]] = [
     (r"collection (?P<name>.+) does not exist yet", "搜索索引 {name} 尚未建立"),
     (r"Not Found", "未找到"),
     (r"Method Not Allowed", "不支持此请求方法"),
+    # The framework's own refusals of a body it could not read (Starlette's multipart parser,
+    # FastAPI's body reader): tests/api/test_reasons_coverage.py reads them from their source.
+    (r"Missing boundary in multipart\.", "multipart 请求缺少 boundary（分隔符）"),
+    (r"Invalid multipart data\.", "multipart 数据无效或不完整"),
+    (
+        r'The Content-Disposition header field "name" must be provided\.',
+        '每个部分的 Content-Disposition 头都必须带 "name" 字段',
+    ),
+    (
+        r"Too many fields\. Maximum number of fields is (?P<n>\d+)\.",
+        "表单字段过多：最多 {n} 个",
+    ),
+    (
+        r"Too many files\. Maximum number of files is (?P<n>\d+)\.",
+        "文件过多：最多 {n} 个",
+    ),
+    (
+        r"(?:Field|Part) exceeded maximum size of (?P<n>\d+)KB\.",
+        "表单某部分超过 {n} KB 的上限",
+    ),
+    (r"There was an error parsing the body", "无法解析请求体"),
+    (
+        r"must be a file: send it as a part with a filename",
+        "应为文件：请作为带文件名的一部分发送",
+    ),
     # Documents
     (
         r"only a failed document can be retried; this one is (?P<status>.+)",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED
+from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED, NOT_A_FILE
 from tests.api.world import World
 from tests.live import ThreadServer
 from tests.support import make_settings
@@ -128,3 +128,44 @@ def test_json_of_the_wrong_shape_still_names_its_fields(ann: httpx.Client) -> No
         "/v1/search", json={"query": "x"}, headers={"Content-Type": "application/vnd.api+json"}
     )
     assert r.status_code == 200, r.text[:300]
+
+
+MALFORMED_UPLOADS = [
+    # (Content-Type, body, what the English answer says)
+    ("multipart/form-data", b"xx", "Missing boundary in multipart."),
+    (
+        "multipart/form-data; boundary=OTHER",
+        b"--b\r\n\r\nx\r\n--b--\r\n",
+        "Invalid multipart data.",
+    ),
+    (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; filename="a.txt"\r\n\r\nhi\r\n--b--\r\n',
+        'The Content-Disposition header field "name" must be provided.',
+    ),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body", "english"), MALFORMED_UPLOADS)
+def test_the_multipart_parsers_refusals_read_in_chinese(
+    ann: httpx.Client, content_type: str, body: bytes, english: str
+) -> None:
+    r = ann.post("/v1/documents", content=body, headers={"Content-Type": content_type})
+    assert (r.status_code, r.json()) == (400, {"detail": english})
+    r = ann.post("/v1/documents", content=body, headers={"Content-Type": content_type, **ZH})
+    assert r.status_code == 400
+    assert has_chinese(r.json()["detail"]), r.json()
+
+
+def test_a_file_sent_as_a_text_field_is_named_without_python_internals(
+    ann: httpx.Client,
+) -> None:
+    body = b'--b\r\nContent-Disposition: form-data; name="files"\r\n\r\nhello\r\n--b--\r\n'
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    r = ann.post("/v1/documents", content=body, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "files", 0]
+    assert r.json()["detail"][0]["msg"] == NOT_A_FILE
+    r = ann.post("/v1/documents", content=body, headers={**headers, **ZH})
+    said = r.json()["detail"][0]["msg"]
+    assert has_chinese(said) and "class" not in said and "UploadFile" not in said, said

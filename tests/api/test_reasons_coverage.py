@@ -315,3 +315,42 @@ def test_common_pydantic_types_have_their_own_words() -> None:
     text = chinese({"type": "literal_error", "ctx": {"expected": "'a', 'b' or 'c'"}}, str)
     assert text == "应为 'a', 'b' 或 'c' 之一"
     assert chinese({"type": "string_too_long"}, str) == "值无效"  # no ctx: no number invented
+
+
+def _framework_messages() -> list[tuple[str, str]]:
+    """The refusals the framework words itself when it cannot read a body, read from its
+    source as ours are: Starlette's multipart parser (its ``MultiPartException`` becomes a
+    400 with that text) and FastAPI's body reader (an ``HTTPException`` with a detail)."""
+    import fastapi.routing
+    import starlette.formparsers
+
+    found = []
+    for module, classes in (
+        (starlette.formparsers, {"MultiPartException"}),
+        (fastapi.routing, {"HTTPException"}),
+    ):
+        path = Path(module.__file__ or "")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if name not in classes:
+                continue
+            detail = next((k.value for k in node.keywords if k.arg == "detail"), None)
+            arg = detail if name == "HTTPException" else (node.args[0] if node.args else None)
+            text = _text(arg, {}) if arg is not None else None
+            if text is not None:
+                found.append((f"{path.name}:{node.lineno}", text))
+    return found
+
+
+def test_the_frameworks_body_refusals_read_in_chinese() -> None:
+    messages = _framework_messages()
+    # A guard against a walk that finds nothing (the framework moved its parser).
+    assert any("boundary" in text for _, text in messages), messages
+    assert any("parsing the body" in text for _, text in messages), messages
+    assert _untranslated(messages) == []
+    from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED, NOT_A_FILE
+
+    ours = [("415 json", JSON_BODY_EXPECTED), ("415 form", FORM_BODY_EXPECTED)]
+    assert _untranslated([*ours, ("not a file", NOT_A_FILE)]) == []

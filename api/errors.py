@@ -25,7 +25,7 @@ from api import validation_words
 from api.reasons import in_script, language_of, localize
 from api.web.i18n import CHINESE, TRADITIONAL
 from core import request_context
-from core.db.outages import UNAVAILABLE_ERRORS, database_outage
+from core.db.outages import UNAVAILABLE_ERRORS, UNSTORABLE_ERRORS, database_outage
 from core.errors import (
     Component,
     Conflict,
@@ -77,6 +77,9 @@ FORM_BODY_EXPECTED = (
 # FastAPI's own words for a text part where a file was expected name a Python class
 # ("Expected UploadFile, received: <class 'str'>"): ours say what to send.
 NOT_A_FILE = "must be a file: send it as a part with a filename"
+UNSTORABLE = (
+    "the request holds a value that cannot be stored: remove NUL and other control characters"
+)
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -271,6 +274,18 @@ def install(app: FastAPI) -> None:
         )
         detail = localize("the request could not be parsed", language_of(request))
         return SafeJSONResponse({"detail": detail}, status_code=400)
+
+    # A value the database refused (PostgreSQL: a NUL byte in text; a number past its column):
+    # a field that slipped its bounds. The client's request, not an outage: 400, logged.
+    for error_type in UNSTORABLE_ERRORS:
+
+        @app.exception_handler(error_type)
+        async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+            log.warning(
+                "refused as unstorable on %s %s", request.method, request.url.path, exc_info=exc
+            )
+            detail = localize(UNSTORABLE, language_of(request))
+            return SafeJSONResponse({"detail": detail}, status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

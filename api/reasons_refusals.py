@@ -13,6 +13,7 @@ _NUMBER = r"[\d,]+"
 
 REFUSALS: list[tuple[str, str]] = [
     # Signing in, sessions, keys
+    (r"wrong organisation, username or password", "组织、用户名或密码错误"),
     (r"invalid or expired session: sign in again", "会话无效或已过期，请重新登录"),
     (
         r"cross-site request refused: its Origin is not this server",
@@ -179,6 +180,11 @@ REFUSALS: list[tuple[str, str]] = [
     (r"at most (?P<n>\d+) form fields", "最多 {n} 个表单字段"),
     (r"a form field exceeds (?P<n>\d+) bytes", "某个表单字段超过 {n} 字节"),
     (r"the request could not be parsed", "无法解析该请求"),
+    (
+        r"the request holds a value that cannot be stored: remove NUL and other control"
+        r" characters",
+        "请求中有无法存储的值：请去除 NUL 及其他控制字符",
+    ),
     (
         r"this route reads a JSON body: send it with 'Content-Type: application/json'",
         "此接口读取 JSON 请求体：请以 'Content-Type: application/json' 发送",

@@ -32,6 +32,7 @@ from core.settings_sign_in import WebSettings
 from services import passwords
 from services.identity import me_of
 from services.schemas.auth import SessionPublic
+from services.schemas.bounds import has_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,11 @@ class SignInService:
     ) -> SignedIn:
         """A new session, or Unauthenticated (any wrong part) or TooManyRequests (locked)."""
         tenant_name = tenant or self.web.default_tenant
+        if has_control_characters(tenant_name) or has_control_characters(username):
+            # No such name can exist (every name is bounded when made), and the sign-in
+            # form hands its fields over unvalidated: refused like any unknown name, before
+            # the database, which would refuse a NUL byte with an error of its own.
+            raise Unauthenticated(SIGN_IN_REFUSED)
         account = self._account(tenant_name, username)
         with transaction(self._sessions) as session:
             outcome = self._attempt(

@@ -1,4 +1,5 @@
-"""Which database errors mean "the database is unavailable" rather than "this code is wrong".
+"""Which database errors mean "the database is unavailable" rather than "this code is wrong"
+(and which mean "the request held a value the database cannot store").
 
 Callers outside ``core.db`` never import SQLAlchemy: the API asks :func:`database_outage`
 whether an unexpected error is an outage, and answers a 503 naming the database if so.
@@ -18,6 +19,12 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.DisconnectionError,
     sa_exc.TimeoutError,
 )
+
+
+# A value the database refuses to store or compare: a NUL byte in text (PostgreSQL), a number
+# past its column's range. What the client sent, not an outage or a bug in the query: the API
+# answers 400 (``api.errors``), where every field should already have been refused by its bounds.
+UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (sa_exc.DataError,)
 
 
 def database_outage(exc: BaseException) -> UpstreamUnavailable | None:

@@ -9,15 +9,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from services.schemas.admin import MAX_NAME_CHARS, MePublic, Name
+from services.schemas.bounds import reject_control_characters
 
 # Longer than the policy's 256, so that a long password is told the policy, not a 422.
 MAX_PASSWORD_FIELD_CHARS = 1024
 
 Password = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PASSWORD_FIELD_CHARS)]
-Organisation = Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_NAME_CHARS)]
+Organisation = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=MAX_NAME_CHARS),
+    AfterValidator(reject_control_characters),
+]
 
 
 class _Strict(BaseModel):

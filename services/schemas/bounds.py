@@ -26,8 +26,13 @@ _LINE_SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
+def has_control_characters(value: str) -> bool:
+    """NUL, another control character (tab and line breaks aside) or a lone surrogate."""
+    return _FORBIDDEN.search(value) is not None
+
+
 def reject_control_characters(value: str) -> str:
-    if _FORBIDDEN.search(value):
+    if has_control_characters(value):
         raise ValueError("must not contain NUL, control characters or lone surrogates")
     return value
 

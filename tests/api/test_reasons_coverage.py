@@ -350,7 +350,8 @@ def test_the_frameworks_body_refusals_read_in_chinese() -> None:
     assert any("boundary" in text for _, text in messages), messages
     assert any("parsing the body" in text for _, text in messages), messages
     assert _untranslated(messages) == []
-    from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED, NOT_A_FILE
+    from api.errors import FORM_BODY_EXPECTED, JSON_BODY_EXPECTED, NOT_A_FILE, UNSTORABLE
 
     ours = [("415 json", JSON_BODY_EXPECTED), ("415 form", FORM_BODY_EXPECTED)]
-    assert _untranslated([*ours, ("not a file", NOT_A_FILE)]) == []
+    ours += [("not a file", NOT_A_FILE), ("unstorable", UNSTORABLE)]
+    assert _untranslated(ours) == []

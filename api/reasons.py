@@ -101,6 +101,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (r"parsing took longer than the (?P<n>\d+) s limit", "解析时间超过 {n} 秒的上限"),
     (r"parsing ran out of time.*", "解析超时"),
     (
+        r"parsing needed more than (?P<n>\d+) MiB \(WorkerSettings\.parse\.max_memory_mib\);"
+        r" the file may be a decompression bomb",
+        "解析所需内存超过 {n} MiB（WorkerSettings.parse.max_memory_mib），该文件可能是解压炸弹",
+    ),
+    (
         r"the parser crashed on this file.*",
         "解析程序处理该文件时崩溃（文件可能已损坏，或所需内存超过上限）",
     ),

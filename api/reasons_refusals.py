@@ -14,6 +14,8 @@ _NUMBER = r"[\d,]+"
 REFUSALS: list[tuple[str, str]] = [
     # Signing in, sessions, keys
     (r"wrong organisation, username or password", "组织、用户名或密码错误"),
+    (r"too many failed sign-ins: try again later", "登录失败次数过多，请稍后再试"),
+    (r"the current password is wrong", "当前密码错误"),
     (r"invalid or expired session: sign in again", "会话无效或已过期，请重新登录"),
     (
         r"cross-site request refused: its Origin is not this server",

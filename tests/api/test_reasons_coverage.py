@@ -178,11 +178,14 @@ def _sites(path: Path, classes: frozenset[str]) -> Iterator[Site]:
                 if position is not None and len(child.args) > position:
                     message = _text(child.args[position], constants)
                     yield Site(f"{relative}:{child.lineno}", scope, message)
-            if isinstance(child, ast.Raise) and isinstance(child.exc, ast.Call):
-                func = child.exc.func
+            # Every refusal made, not only those raised where they are made: one built and
+            # handed back to be raised later (sign-in's ``_Refusal(Unauthenticated(…))``)
+            # reaches a caller all the same.
+            if isinstance(child, ast.Call):
+                func = child.func
                 name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
                 if name in classes:
-                    arg = _message_arg(child.exc, name)
+                    arg = _message_arg(child, name)
                     if arg is not None:
                         message = _text(arg, constants)
                         yield Site(f"{relative}:{child.lineno}", scope, message)

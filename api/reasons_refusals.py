@@ -111,6 +111,28 @@ REFUSALS: list[tuple[str, str]] = [
     ),
     (r"unknown users in access list: (?P<ids>.+)", "访问列表中有未知用户：{ids}"),
     (r"unknown groups in access list: (?P<ids>.+)", "访问列表中有未知群组：{ids}"),
+    # The OpenAI-compatible route's own refusals (api.routes.openai_compat,
+    # services.schemas.openai_chat.Unsupported)
+    (
+        r"the model (?P<model>.+) does not exist; use (?P<ours>.+)",
+        "模型 {model} 不存在；请使用 {ours}",
+    ),
+    (r"the last message must be the user's question", "最后一条消息必须是用户的问题"),
+    (r"tools are not supported: Zhiku answers from documents", "不支持 tools：知库只根据文档回答"),
+    (r"functions are not supported", "不支持 functions"),
+    (r"(?P<param>\w+) is not supported \(only 'none'\)", "不支持 {param}（只能为 'none'）"),
+    (r"only one choice per request is supported \(n=1\)", "每个请求只支持一个回答（n=1）"),
+    (r"response_format (?P<kind>.+) is not supported", "不支持 response_format {kind}"),
+    (r"log probabilities are not supported", "不支持对数概率（logprobs）"),
+    (r"only text output is supported", "只支持文本输出"),
+    (
+        r"content parts of type (?P<kind>.+) are not supported: text only",
+        "不支持类型为 {kind} 的内容部分：只支持文本",
+    ),
+    (
+        rf"the system messages hold (?P<n>{_NUMBER}) characters \(limit (?P<limit>{_NUMBER})\)",
+        "系统消息共有 {n} 个字符（上限 {limit}）",
+    ),
     # Things not found
     (r"no such document", "找不到该文档"),
     (r"passage not found", "找不到该段落"),

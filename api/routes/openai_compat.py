@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from api.deps import Answers, CurrentPrincipal
 from api.disconnect import unless_disconnected
 from api.errors import public_detail, status_for
+from api.reasons import language_of, localize
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from core.errors import ZhikuError
 from llm.reply_language import sources_heading
@@ -49,8 +50,10 @@ MODEL_CARD = {"id": MODEL, "object": "model", "created": 0, "owned_by": "zhiku"}
 
 
 def refuse(
-    status: int, message: str, param: str | None = None, code: str | None = None
+    request: Request, status: int, message: str, param: str | None = None, code: str | None = None
 ) -> JSONResponse:
+    """The route's own refusal, in the caller's language like every other error here."""
+    message = localize(message, language_of(request)) or message
     return JSONResponse(error_body(status, message, param=param, code=code), status_code=status)
 
 
@@ -83,10 +86,16 @@ def list_models(_: CurrentPrincipal) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id}", operation_id="openai-model", response_model=None)
-def get_model(_: CurrentPrincipal, model_id: str) -> dict[str, Any] | JSONResponse:
+def get_model(
+    request: Request, _: CurrentPrincipal, model_id: str
+) -> dict[str, Any] | JSONResponse:
     if model_id != MODEL:
         return refuse(
-            404, f"the model {model_id!r} does not exist; use {MODEL!r}", "model", "model_not_found"
+            request,
+            404,
+            f"the model {model_id!r} does not exist; use {MODEL!r}",
+            "model",
+            "model_not_found",
         )
     return MODEL_CARD
 
@@ -99,16 +108,17 @@ async def chat_completions(
     # the way out by ``OpenAIErrorShape``; these name the parameter, as OpenAI does.
     if body.model != MODEL:
         return refuse(
+            request,
             404,
             f"the model {body.model!r} does not exist; use {MODEL!r}",
             "model",
             "model_not_found",
         )
     if (unsupported := body.unsupported()) is not None:
-        return refuse(400, unsupported.message, unsupported.param, "unsupported_parameter")
+        return refuse(request, 400, unsupported.message, unsupported.param, "unsupported_parameter")
     last = body.messages[-1]
     if last.role != "user":
-        return refuse(400, "the last message must be the user's question", "messages")
+        return refuse(request, 400, "the last message must be the user's question", "messages")
     history = body.history()
     answers.check_history(history)
     answer = await answers.begin(

@@ -169,3 +169,39 @@ def test_a_file_sent_as_a_text_field_is_named_without_python_internals(
     r = ann.post("/v1/documents", content=body, headers={**headers, **ZH})
     said = r.json()["detail"][0]["msg"]
     assert has_chinese(said) and "class" not in said and "UploadFile" not in said, said
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "english"),
+    [
+        ("GET", "/v1/models/gpt-4", None, "the model 'gpt-4' does not exist; use 'zhiku'"),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]},
+            "the model 'gpt-4' does not exist; use 'zhiku'",
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"model": "zhiku", "messages": [{"role": "user", "content": "hi"}], "n": 2},
+            "only one choice per request is supported (n=1)",
+        ),
+        (
+            "POST",
+            "/v1/chat/completions",
+            {"model": "zhiku", "messages": [{"role": "assistant", "content": "hi"}]},
+            "the last message must be the user's question",
+        ),
+    ],
+)
+def test_the_openai_routes_own_refusals_read_in_chinese(
+    ann: httpx.Client, method: str, path: str, body: dict | None, english: str
+) -> None:
+    r = ann.request(method, path, json=body)
+    assert r.json()["error"]["message"] == english, r.text[:300]
+    chinese = ann.request(method, path, json=body, headers=ZH)
+    assert chinese.status_code == r.status_code
+    said = chinese.json()["error"]["message"]
+    assert has_chinese(said), said
+    assert chinese.json()["error"]["param"] == r.json()["error"]["param"]

@@ -60,6 +60,8 @@ FORWARDERS = {
     "core/db/groups.py": {"flush_or_conflict": 1},
     "api/limits.py": {"_answer": 4, "refuse": 1},
     "api/multipart_watch.py": {"_refuse": 1},
+    "api/routes/openai_compat.py": {"refuse": 2},
+    "services/schemas/openai_chat.py": {"Unsupported": 1},
 }
 # ValueErrors raised inside request validators become 422 ``value_error`` messages.
 VALIDATOR_FILES = (
@@ -86,6 +88,8 @@ DYNAMIC = {
     "api/limits.py:RequestGuard._limit_body.guarded_receive": "_too_large() and _refuse's",
     "services/documents.py:DocumentService.check_file": "str() of safe_filename's"
     " InvalidInput, raised in ingest/formats.py (walked)",
+    "api/routes/openai_compat.py:chat_completions": "Unsupported's message, made in"
+    " services/schemas/openai_chat.py (a forwarder, walked)",
     "ingest/pdf.py:partition_pdf_pages": "'no text found in the PDF' (+ ', even with OCR'),"
     " both in api.reasons",
 }

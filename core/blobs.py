@@ -5,6 +5,7 @@ system."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -79,15 +80,24 @@ class LocalBlobStore:
         return self._path(key).is_file()
 
     def delete_prefix(self, prefix: str) -> None:
+        """Idempotent beside another deleter or a late writer of the same prefix (an API
+        delete and a parse run that lost its claim, ``workers.runs``, both remove a
+        document's files): what vanished meanwhile is skipped, and a folder written into
+        meanwhile is left to its writer, who removes it in turn (or the maintenance sweep).
+        A walk that raised there turned a committed delete into a 500."""
         base = self._path(prefix.rstrip("/"))
         if base.is_file():
-            base.unlink()
+            base.unlink(missing_ok=True)
             return
         if not base.is_dir():
             return
-        for path in sorted(base.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        base.rmdir()
+        # Bottom-up; os.walk skips a folder that vanishes before it is listed.
+        for folder, subfolders, files in os.walk(base, topdown=False):
+            for name in files:
+                Path(folder, name).unlink(missing_ok=True)
+            for name in subfolders:
+                _remove_folder(Path(folder, name))
+        _remove_folder(base)
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
@@ -121,3 +131,15 @@ def chunks_key(tenant_id: str, doc_id: str, version: int) -> str:
 
 def document_prefix(tenant_id: str, doc_id: str) -> str:
     return f"{tenant_id}/{doc_id}"
+
+
+def _remove_folder(path: Path) -> None:
+    """Remove an emptied folder; one already gone, or refilled by a concurrent writer, is
+    left as it is."""
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ENOTEMPTY:
+            raise

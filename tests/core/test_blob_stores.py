@@ -4,6 +4,7 @@ moto's, in its own process over HTTP). Then what only S3 has: a server that goes
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -78,6 +79,40 @@ def test_delete_prefix_takes_the_document_and_spares_its_neighbours(store: BlobS
     store.delete_prefix("t1/d10/v1")
     assert not store.exists(chunks_key("t1", "d10", 1))
     assert store.exists(original_key("t1", "d10", 2))
+
+
+def test_a_local_delete_beside_another_deleter_and_a_late_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API delete and a parse run that lost its claim both remove a document's files:
+    what the other removed after it was listed is skipped, and a folder written into after
+    it was listed is left (its writer removes it). It raised FileNotFoundError, a 500 on
+    DELETE /v1/documents/{id} whose delete had been committed."""
+    store = LocalBlobStore(tmp_path / "blobs")
+    for key in (
+        original_key("t1", "d1", 1),
+        chunks_key("t1", "d1", 1),
+        original_key("t1", "d1", 2),
+    ):
+        store.put(key, b"x")
+    real_unlink = Path.unlink
+    raced = []
+
+    def racing_unlink(path: Path, missing_ok: bool = False) -> None:
+        if not raced:  # after this deleter listed the files, before its first removal:
+            raced.append(path)
+            shutil.rmtree(store.root / "t1/d1/v1")  # the other deleter takes version 1
+            store.put("t1/d1/v2/chunks.late", b"y")  # and a late writer adds to version 2
+        real_unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", racing_unlink)
+    store.delete_prefix(document_prefix("t1", "d1"))
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert raced, "the race was not staged"
+    # The late file is gone too when its folder was walked after it came, else left.
+    assert [b.key for b in store.list("t1/d1")] in ([], ["t1/d1/v2/chunks.late"])
+    store.delete_prefix(document_prefix("t1", "d1"))  # the writer's own clean-up
+    assert not store.exists("t1/d1/v2/chunks.late") and list(store.list("t1")) == []
 
 
 def test_list_names_every_object_with_size_and_age(store: BlobStore) -> None:

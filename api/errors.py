@@ -25,6 +25,7 @@ from api import validation_words
 from api.reasons import in_script, language_of, localize
 from api.web.i18n import CHINESE, TRADITIONAL
 from core import request_context
+from core.db.conflicts import CONSTRAINT_ERRORS, concurrent_conflict
 from core.db.outages import UNAVAILABLE_ERRORS, UNSTORABLE_ERRORS, database_outage
 from core.errors import (
     Component,
@@ -286,6 +287,17 @@ def install(app: FastAPI) -> None:
             )
             detail = localize(UNSTORABLE, language_of(request))
             return SafeJSONResponse({"detail": detail}, status_code=400)
+
+    # A check-then-write that lost a race with another request (core.db.conflicts): 409.
+    for error_type in CONSTRAINT_ERRORS:
+
+        @app.exception_handler(error_type)
+        async def _constraint(request: Request, exc: Exception) -> JSONResponse:
+            conflict = concurrent_conflict(exc)
+            if conflict is None:
+                return await _unexpected(request, exc)
+            log.warning("409 on %s %s: %r", request.method, request.url.path, exc.args[:1])
+            return await _domain(request, conflict)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

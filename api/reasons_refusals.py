@@ -205,6 +205,10 @@ REFUSALS: list[tuple[str, str]] = [
     (r"a form field exceeds (?P<n>\d+) bytes", "某个表单字段超过 {n} 字节"),
     (r"the request could not be parsed", "无法解析该请求"),
     (
+        r"another request changed the same records at the same time: try again",
+        "另一个请求同时修改了相同的记录：请重试",
+    ),
+    (
         r"the request holds a value that cannot be stored: remove NUL and other control"
         r" characters",
         "请求中有无法存储的值：请去除 NUL 及其他控制字符",

@@ -282,13 +282,13 @@ class AdminService:
         """Any key of the tenant: revoking never gives anyone more access."""
         require_admin(principal)
         with transaction(self._sessions) as session:
-            row = key_queries.get_key(session, principal.tenant_id, key_id)
+            row = key_queries.key_to_change(session, principal.tenant_id, key_id)
             key_queries.revoke_key(session, row, actor_id=principal.user_id)
 
     def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
         require_admin(principal)
         with transaction(self._sessions) as session:
-            row = key_queries.get_key(session, principal.tenant_id, key_id)
+            row = key_queries.key_to_change(session, principal.tenant_id, key_id)
             user = identity.get_user(session, principal.tenant_id, row.user_id)
             if user.id != principal.user_id:
                 _may_hold_keys_made_by_admin(user)

@@ -158,12 +158,16 @@ class IdentityService:
 
     def revoke_key(self, principal: Principal, key_id: str) -> None:
         with transaction(self._sessions) as session:
-            row = own_key(key_queries.get_key(session, principal.tenant_id, key_id), principal)
+            row = own_key(
+                key_queries.key_to_change(session, principal.tenant_id, key_id), principal
+            )
             key_queries.revoke_key(session, row, actor_id=principal.user_id)
 
     def rotate_key(self, principal: Principal, key_id: str, spec: KeyRotate) -> KeyIssued:
         with transaction(self._sessions) as session:
-            row = own_key(key_queries.get_key(session, principal.tenant_id, key_id), principal)
+            row = own_key(
+                key_queries.key_to_change(session, principal.tenant_id, key_id), principal
+            )
             user = identity.get_user(session, principal.tenant_id, principal.user_id)
             issued = key_queries.rotate_key(
                 session, row, user, self._pepper, grace=grace(spec), actor_id=principal.user_id

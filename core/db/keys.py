@@ -9,7 +9,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.db.events import record_event
@@ -140,6 +140,17 @@ def get_key(session: Session, tenant_id: str | None, key_id: str) -> ApiKey:
     if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
         raise NotFound("no such API key")
     return row
+
+
+def key_to_change(session: Session, tenant_id: str | None, key_id: str) -> ApiKey:
+    """``get_key`` under the key's row lock, held until the transaction ends, so that a
+    revocation and rotations of one key take turns: two read-then-write transactions
+    otherwise both saw it live, and a key revoked beside a rotation kept a live successor
+    (or one rotation made two). The first statement of its transaction (``core.db.access``
+    explains the no-op ``UPDATE``: a row lock on PostgreSQL, the write lock on SQLite)."""
+    table = ApiKey.__table__
+    session.execute(update(table).where(table.c.id == key_id).values(revoked_at=table.c.revoked_at))
+    return get_key(session, tenant_id, key_id)
 
 
 def revoke_key(

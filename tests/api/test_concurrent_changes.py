@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 
 from api import errors
+from core.db import keys as key_queries
 from core.db.conflicts import CONCURRENT_CHANGE
 from core.db.models import Membership
 from core.db.session import transaction
@@ -63,6 +64,36 @@ def test_adding_a_member_another_request_is_adding_is_409(
     assert has_chinese(detail) if headers else detail == CONCURRENT_CHANGE
     with world.client("ann") as ann:  # trying again: it is done, as asked
         assert ann.put(f"/v1/admin/groups/{eng}/members/{carol}").status_code == 204
+
+
+@pytest.mark.parametrize("path", ["/v1/admin/keys/{}/rotate", "/v1/me/keys/{}/rotate"])
+def test_a_key_revoked_while_it_is_rotated_has_no_live_successor(
+    server: ThreadServer, path: str
+) -> None:
+    world = World(server)
+    who = "ann" if path.startswith("/v1/me") else "bob"  # ann's own key, or a member's
+    with world.client("ann") as ann:
+        before = ann.get(f"/v1/admin/users/{world.ids[who]}/keys").json()["data"]
+        key = ann.post("/v1/me/keys", json={"name": "ci"}).json() if who == "ann" else before[0]
+        kept = [k["id"] for k in before] if who == "ann" else []  # the key ann calls with
+    answers: list[httpx.Response] = []
+    ann = world.client("ann")
+    rotate = threading.Thread(
+        target=lambda: answers.append(ann.post(path.format(key["id"]), json={}, headers=ZH))
+    )
+    with transaction(server.container.sessions) as s:
+        # A revocation of the key is under way, not yet committed, when the rotation comes.
+        key_queries.revoke_key(s, key_queries.key_to_change(s, None, key["id"]))
+        rotate.start()
+        time.sleep(1.5)
+    rotate.join(timeout=60)
+    ann.close()
+    (r,) = answers
+    assert r.status_code == 409, r.text[:300]  # a revoked key cannot be rotated
+    assert has_chinese(r.json()["detail"])
+    with world.client("ann") as ann:
+        listed = ann.get(f"/v1/admin/users/{world.ids[who]}/keys").json()["data"]
+    assert [k["id"] for k in listed if k["active"]] == kept
 
 
 class _DriverError(Exception):

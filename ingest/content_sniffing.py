@@ -8,7 +8,7 @@ import io
 import zipfile
 
 from core.errors import UnsupportedFormat
-from ingest.text_decoding import utf16_without_bom
+from ingest.text_decoding import utf16_chinese_without_bom, utf16_without_bom
 
 # Reasons in plain words: zipfile's own messages ("Bad magic number for central directory")
 # mean nothing to the person who uploaded the file.
@@ -157,14 +157,16 @@ def archive_mimetype(data: bytes) -> str:
 
 
 def _looks_like_text(data: bytes) -> bool:
-    """Decodable text: a Unicode BOM, valid UTF-8, or a legacy 8-bit encoding without NULs."""
+    """Decodable text: a Unicode BOM, valid UTF-8, UTF-16 without a BOM, or a legacy 8-bit
+    encoding without NULs."""
     head = data[:65536]
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
         return True
     if b"\x00" in head:
         encoding = utf16_without_bom(head)
         if encoding is None:
-            return False
+            # Chinese UTF-16: its NULs (ASCII spaces, digits) are too few to tell it by.
+            return utf16_chinese_without_bom(head) is not None
         try:
             head[: len(head) // 2 * 2].decode(encoding)
         except UnicodeDecodeError:
@@ -177,6 +179,8 @@ def _looks_like_text(data: bytes) -> bool:
         # A multi-byte character cut at the end of the sample is still UTF-8.
         if exc.start >= len(head) - 3 and len(data) > len(head):
             return True
+    if utf16_chinese_without_bom(head) is not None:  # Chinese UTF-16 without any NUL
+        return True
     # Legacy encodings (cp1252, GBK): accept when control characters are rare.
     controls = sum(1 for byte in head if byte < 32 and byte not in b"\t\n\r\f\x1b")
     return controls < len(head) * 0.01

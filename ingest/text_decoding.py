@@ -11,6 +11,11 @@ Order, and why:
    decode as GBK and the reverse, without error and into nonsense, so each reading is scored:
    the share of its Chinese characters that are common ones (GB2312's hanzi for GBK, Big5's
    level-1 hanzi for Big5). Real text scores above 0.9; the wrong reading scores far lower.
+   Then UTF-16 without a BOM whose text is mostly Chinese (few or no NUL bytes to tell it
+   by, unlike Latin UTF-16, which step 1's neighbour ``utf16_without_bom`` recognises before
+   UTF-8): read as UTF-16 LE or BE, nearly every character must be a common hanzi, ASCII or
+   CJK punctuation. Only after UTF-8 has failed: two ASCII letters read as one UTF-16 unit
+   are often a hanzi.
 4. charset-normalizer for anything else (cp1252, Cyrillic, Hebrew...), accepted only when it is
    confident (its "chaos" measure is low); cp1252 wins a tie.
 5. Whatever the encoding, text in which control, private-use or replacement characters are
@@ -77,13 +82,19 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
     chinese = _chinese_reading(data)
     if chinese is not None:
         return chinese
+    wide = utf16_chinese_without_bom(data)
+    if wide is not None:
+        try:
+            return data.decode(wide), wide
+        except UnicodeDecodeError:
+            pass
     return _guessed_reading(data, name)
 
 
 def utf16_without_bom(data: bytes) -> str | None:
     """ "utf-16-le" or "utf-16-be" for UTF-16 text saved without a byte-order mark (Windows
     tools do), told by its NUL bytes: Latin text has one in every other position, on the
-    same side. Chinese-only UTF-16 has few NULs and is not recognised here."""
+    same side. Chinese UTF-16 has few NULs: ``utf16_chinese_without_bom`` reads it."""
     head = data[:4096]
     if len(head) < 8 or b"\x00" not in head:
         return None
@@ -94,6 +105,34 @@ def utf16_without_bom(data: bytes) -> str | None:
     if even_nul > 0.3 and odd_nul < 0.05:
         return "utf-16-be"
     return None
+
+
+_CJK_PUNCTUATION = re.compile(r"[\u2000-\u206f\u3000-\u30ff\uff00-\uffef]")
+MIN_UTF16_READABLE_SHARE = 0.95
+
+
+def utf16_chinese_without_bom(data: bytes) -> str | None:
+    """ "utf-16-le" or "utf-16-be" for mostly-Chinese UTF-16 text saved without a byte-order
+    mark, told by what it reads as: nearly all common hanzi, ASCII and CJK punctuation, with
+    hanzi among them. Call it only on bytes that are not UTF-8 (see the module's step 3)."""
+    head = data[:8192]
+    if len(head) < 8:
+        return None
+    best: tuple[float, str] | None = None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:  # not final: a character cut at the end of the sample is no error
+            text = codecs.getincrementaldecoder(encoding)().decode(head, final=False)
+        except UnicodeDecodeError:
+            continue
+        if not text or _UNREADABLE.search(text):
+            continue
+        han = [ch for ch in _HAN.findall(text) if _common_in_gb2312(ch) or _common_in_big5(ch)]
+        ascii_chars = sum(1 for ch in text if " " <= ch <= "~" or ch in "\t\r\n")
+        readable = len(han) + ascii_chars + len(_CJK_PUNCTUATION.findall(text))
+        share = readable / len(text)
+        if han and share >= MIN_UTF16_READABLE_SHARE and (best is None or share > best[0]):
+            best = (share, encoding)
+    return best[1] if best else None
 
 
 def _chinese_reading(data: bytes) -> tuple[str, str] | None:

@@ -13,7 +13,9 @@ from core.errors import UnprocessableDocument
 from core.settings import ChunkingSettings, LimitsSettings
 from core.settings_parsing import ParsingSettings
 from ingest.chunking import Chunker
+from ingest.formats import detect_type
 from ingest.parsing import parse_document
+from ingest.text_decoding import utf16_chinese_without_bom
 from ingest.types import Element
 from tests.ingest.helpers import parse_bytes
 from tests.support import TEST_EMBEDDING_MODEL
@@ -169,6 +171,30 @@ def test_encodings_of_chinese_files(encoding: str, expected: str) -> None:
     assert not parsed.elements[0].text.startswith("\ufeff")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", [SIMPLIFIED, TRADITIONAL, "\u3000".join(["知识库"] * 400)])
+def test_chinese_utf16_without_a_bom_is_text(encoding: str, text: str) -> None:
+    # Few NULs (only ASCII spaces and digits have one) or none: read by what it decodes to.
+    data = text.encode(encoding)
+    assert detect_type(data, "办法.txt") == "txt"
+    parsed = parse_bytes(data, "办法.txt")
+    assert parsed.metadata["encoding"] == encoding
+    assert parsed.elements == parse_bytes(text.encode(), "办法.txt").elements
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "big5", "cp1252"])
+def test_legacy_text_is_never_read_as_utf16(encoding: str) -> None:
+    text = TRADITIONAL if encoding == "big5" else SIMPLIFIED
+    if encoding == "cp1252":
+        text = "Café menu: the crème brûlée costs 7 €, the café au lait 3 €.\n" * 40
+    assert utf16_chinese_without_bom(text.encode(encoding)) is None
+    assert not parse_bytes(text.encode(encoding), "a.txt").metadata["encoding"].startswith("utf-16")
+
+
+def test_random_bytes_do_not_pass_as_chinese_utf16() -> None:
+    assert not [n for n in range(300) if utf16_chinese_without_bom(os.urandom(64 + n * 16))]
+
+
 def test_western_legacy_encoding() -> None:
     text = "Café menu\n\nThe crème brûlée costs 7 €, the café au lait 3 €. Señor Müller agrees.\n"
     parsed = parse_bytes(text.encode("cp1252"), "menu.txt")
@@ -253,7 +279,7 @@ def test_unstructured_stays_available_behind_the_setting(docs: Path) -> None:
 
 
 def test_utf16_example_file(docs: Path) -> None:
-    name = "fake-text-utf-16.txt"  # with a BOM; BOM-less UTF-16 is refused by ingest.formats
+    name = "fake-text-utf-16.txt"  # with a BOM
     parsed = parse_bytes((docs / UNSTRUCTURED / name).read_bytes(), name)
     assert parsed.metadata["encoding"] == "utf-16"
     assert parsed.elements[0].text == "This is a test document to use for unit tests."

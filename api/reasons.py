@@ -123,6 +123,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         r" or crashed",
         "用 LibreOffice 转换 {name} 所需内存超过 {n} MiB 或已崩溃",
     ),
+    (
+        r"parsing needed more than (?P<n>\d+) MiB \(WorkerSettings\.parse\.max_memory_mib\);"
+        r" the file may be a decompression bomb",
+        "解析所需内存超过 {n} MiB（WorkerSettings.parse.max_memory_mib）；该文件可能是解压炸弹",
+    ),
     (r"(?P<name>.+?) is a damaged image: .*", "{name} 是损坏的图片"),
     (r"(?P<name>.+?) is not a readable image: .*", "{name} 不是可读的图片"),
     (

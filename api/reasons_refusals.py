@@ -26,6 +26,9 @@ REFUSALS: list[tuple[str, str]] = [
         "CSRF 令牌缺失或错误：请在 X-CSRF-Token 中发送会话的令牌",
     ),
     (r"authentication is unavailable, try again", "身份验证暂时不可用，请重试"),
+    (r"wrong organisation, username or password", "组织、用户名或密码错误"),
+    (r"too many failed sign-ins: try again later", "登录失败次数过多，请稍后再试"),
+    (r"the current password is wrong", "当前密码错误"),
     # /metrics (api.observability, core.metrics.scrape_refusal)
     (
         r"missing or wrong metrics token: send 'Authorization: Bearer <token>'",

@@ -1,8 +1,9 @@
 """Every sentence the product can refuse a caller with has a Chinese rendering.
 
-The raise sites are read from the source (``ast``), not listed by hand: each ``raise`` of a
-user-facing error class (``InvalidInput``, ``NotFound``, ``HTTPException``, …) and each
-``ValueError`` of a request validator, its message rebuilt with every ``{placeholder}`` filled
+The raise sites are read from the source (``ast``), not listed by hand: each construction
+(raised there, or returned for a caller to raise) of a user-facing error class
+(``InvalidInput``, ``NotFound``, ``HTTPException``, …) and each ``ValueError`` of a request
+validator, its message rebuilt with every ``{placeholder}`` filled
 by a sample. A new English-only message fails here, naming its file and line. Messages built at
 run time (``str(exc)``, a variable) cannot be read this way: those sites are listed in
 ``DYNAMIC`` with where their words come from, and a new one fails until it is listed.

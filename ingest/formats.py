@@ -125,18 +125,29 @@ _CORRUPT_ZIP = "corrupt zip container: the file is damaged or incomplete (it may
 # An archive with more members than this is refused before a parser walks it.
 MAX_ARCHIVE_MEMBERS = 10_000
 _MAX_NAME_BYTES = 200
-_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
-_SURROGATES = re.compile("[\ud800-\udfff]")
+_UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*]')
+# Kept of the format characters: the joiners that emoji sequences and some scripts are made of.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def visible_text(text: str) -> str:
+    """``text`` without the characters a name shows wrongly or not at all: controls, lone
+    surrogates (which cannot be stored or encoded) and format characters such as the bidi
+    overrides that make ``\u202eexe.txt`` read as ``txt.exe`` and zero-width spaces that make
+    two names look the same; NFC-normalised, so that one name is stored one way."""
+    kept = "".join(
+        ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Cs") or ch in _JOINERS
+    )
+    return unicodedata.normalize("NFC", kept)
 
 
 def safe_filename(name: str) -> str:
-    """The last path component of ``name``, without control characters.
+    """The last path component of ``name``, without control or format characters.
 
     Directory parts (``/`` or ``\\``, drive letters, ``..``) are dropped, so the result can be
     joined to a folder safely. Raises ``InvalidInput`` when nothing usable remains.
     """
-    # A lone surrogate cannot be stored or encoded: dropped like a control character.
-    name = unicodedata.normalize("NFC", _SURROGATES.sub("", name or ""))
+    name = visible_text(name or "")
     if name.rstrip().endswith(("/", "\\")):
         raise InvalidInput(f"a folder, not a file name: {name!r}")
     base = PureWindowsPath(PurePosixPath(name.replace("\\", "/")).name).name

@@ -64,17 +64,21 @@ class DocumentService(DocumentReads, DocumentUploads):
         self._dispatcher = dispatcher
         self.limits = limits
 
-    def check_file(self, incoming: IncomingFile) -> tuple[str, str]:
-        """Validate one file; returns (clean filename, MIME type) or raises UploadRejected."""
-        name = incoming.filename or ""
+    def check_name(self, name: str) -> str:
+        """The name an uploaded file (an archive too) is stored and shown under, or
+        UploadRejected."""
         if not name.strip():
             raise UploadRejected(400, "the file has no name")
         if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
             raise UploadRejected(400, f"file name {name!r} must not contain path separators")
         try:
-            clean = safe_filename(name)
+            return safe_filename(name)
         except ZhikuError as exc:
             raise UploadRejected(400, str(exc)) from exc
+
+    def check_file(self, incoming: IncomingFile) -> tuple[str, str]:
+        """Validate one file; returns (clean filename, MIME type) or raises UploadRejected."""
+        clean = self.check_name(incoming.filename or "")
         if len(incoming.data) == 0:
             raise UploadRejected(400, f"{clean} is empty")
         if len(incoming.data) > self.limits.max_upload_bytes:

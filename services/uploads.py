@@ -19,6 +19,7 @@ from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import Component, InvalidInput, UpstreamUnavailable, ZhikuError
 from core.settings import LimitsSettings
 from ingest.archives import is_archive, unpack
+from ingest.formats import visible_text
 from services.document_records import record_change, to_public
 from services.schemas.documents import AccessSpec, DocumentPublic, UploadError, UploadResult
 
@@ -67,6 +68,7 @@ class DocumentUploads:
     _dispatcher: Dispatcher
     limits: LimitsSettings
     check_file: Callable[[IncomingFile], tuple[str, str]]
+    check_name: Callable[[str], str]
 
     def resolve_access(self, principal: Principal, spec: AccessSpec | None) -> list[str]:
         """The tokens to store. No access list means private to the uploader."""
@@ -150,7 +152,14 @@ class DocumentUploads:
                 out.append((incoming, None, name))
                 continue
             try:
-                unpacked = unpack(incoming.data, name, self.limits)
+                # The archive's name titles its members: checked as any file's name is.
+                shown = self.check_name(name)
+                unpacked = unpack(incoming.data, shown, self.limits)
+            except UploadRejected as exc:
+                errors.append(
+                    UploadError(filename=name, status_code=exc.status_code, detail=str(exc))
+                )
+                continue
             except ZhikuError as exc:
                 errors.append(UploadError(filename=name, status_code=400, detail=str(exc)))
                 continue
@@ -159,19 +168,20 @@ class DocumentUploads:
                     UploadError(filename=name, status_code=400, detail="the archive is empty")
                 )
             for member in unpacked.members:
-                title = f"{name}/{PurePath(member.path).with_suffix('')}"[:_MAX_TITLE_CHARS]
+                inside = visible_text(str(PurePath(member.path).with_suffix("")))
+                title = f"{shown}/{inside}"[:_MAX_TITLE_CHARS]
                 try:
                     filename = member.filename
                 except ZhikuError as exc:
                     errors.append(
                         UploadError(
-                            filename=f"{name}/{member.path}", status_code=400, detail=str(exc)
+                            filename=f"{shown}/{member.path}", status_code=400, detail=str(exc)
                         )
                     )
                     continue
-                out.append((IncomingFile(filename, member.data), title, f"{name}/{member.path}"))
+                out.append((IncomingFile(filename, member.data), title, f"{shown}/{member.path}"))
             errors.extend(
-                UploadError(filename=f"{name}/{path}", status_code=422, detail=reason)
+                UploadError(filename=f"{shown}/{path}", status_code=422, detail=reason)
                 for path, reason in unpacked.refused
             )
         return out

@@ -231,6 +231,43 @@ def test_a_file_name_of_ten_thousand_characters(ann: httpx.Client) -> None:
         assert len(r.json()["data"][0]["filename"].encode()) <= 200
 
 
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_names_lose_bidi_and_invisible_characters_in_files_and_archive_titles(
+    ann: httpx.Client,
+) -> None:
+    inner = {"制度/\u202e报销\u200b.txt": "出差住宿标准为每晚六百元。".encode()}
+    files = [("invoice_\u202efdp.txt", b"an invoice"), ("资料\u2067\u200b.zip", _zip(inner))]
+    r = upload(ann, files)
+    assert r.status_code == 202, r.text
+    shown = sorted((d["filename"], d["title"]) for d in r.json()["data"])
+    assert shown == [("invoice_fdp.txt", "invoice_fdp"), ("报销.txt", "资料.zip/制度/报销")]
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_an_archive_name_is_checked_like_any_file_name(ann: httpx.Client, language: str) -> None:
+    archive = _zip({"ok.txt": b"a member of a badly named archive"})
+    files = [("../../up/资料.zip", archive), ("fine.txt", b"the other file goes on")]
+    r = ann.post(
+        "/v1/documents",
+        files=[("files", item) for item in files],
+        headers={"Accept-Language": language},
+    )
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert [d["filename"] for d in body["data"]] == ["fine.txt"]
+    (error,) = body["errors"]
+    assert error["status_code"] == 400
+    expected = "不能包含路径分隔符" if language == "zh-CN" else "must not contain path separators"
+    assert expected in error["detail"]
+
+
 def test_503_names_what_is_unavailable_and_nothing_more(ann: httpx.Client) -> None:
     # No answer model is configured in these tests: chat is unavailable, in general terms.
     r = ann.post("/v1/chat", json={"message": "什么是向量数据库？", "stream": False})

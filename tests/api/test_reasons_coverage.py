@@ -87,10 +87,12 @@ DYNAMIC = {
     "api/limits.py:_within_rate": "public_detail of services.rate_limits' three sentences",
     "api/limits.py:RequestGuard._limit_body": "_too_large(), covered below",
     "api/limits.py:RequestGuard._limit_body.guarded_receive": "_too_large() and _refuse's",
-    "services/documents.py:DocumentService.check_file": "str() of safe_filename's"
+    "services/documents.py:DocumentService.check_name": "str() of safe_filename's"
     " InvalidInput, raised in ingest/formats.py (walked)",
     "api/routes/openai_compat.py:chat_completions": "Unsupported's message, made in"
     " services/schemas/openai_chat.py (a forwarder, walked)",
+    "services/documents.py:DocumentService.check_file": "str() of detect_type's and"
+    " check_archive_safety's errors, raised in ingest/formats.py (walked)",
     "ingest/pdf.py:partition_pdf_pages": "'no text found in the PDF' (+ ', even with OCR'),"
     " both in api.reasons",
 }

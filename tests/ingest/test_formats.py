@@ -117,13 +117,19 @@ def test_refuses_password_protected_office_file(docs: Path) -> None:
         ("/abs/path/notes.txt", "notes.txt"),
         ("bad\x00name\n.txt", "badname.txt"),
         ("  .hidden.md ", "hidden.md"),
+        # Bidi overrides (reads as "invoice_exe.pdf"), zero-width and other format characters.
+        ("invoice_\u202efdp.exe", "invoice_fdp.exe"),
+        ("\u2067报告\u2069\u200b.docx", "报告.docx"),
+        ("a\ufeffb\u00ad.txt", "ab.txt"),
+        ("e\u0301te\u0301.txt", "\u00e9t\u00e9.txt"),  # one name, one way (NFC)
+        ("family\U0001f468\u200d\U0001f469\u200d\U0001f467.txt", "family👨\u200d👩\u200d👧.txt"),
     ],
 )
 def test_safe_filename_strips_path_parts(name: str, expected: str) -> None:
     assert safe_filename(name) == expected
 
 
-@pytest.mark.parametrize("name", ["", "..", "../", "a/b/", "\x00\x01", "..\\.."])
+@pytest.mark.parametrize("name", ["", "..", "../", "a/b/", "\x00\x01", "..\\..", "\u202e\u200b"])
 def test_safe_filename_refuses_names_without_a_file(name: str) -> None:
     with pytest.raises(InvalidInput):
         safe_filename(name)

@@ -128,6 +128,12 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         r" the file may be a decompression bomb",
         "解析所需内存超过 {n} MiB（WorkerSettings.parse.max_memory_mib）；该文件可能是解压炸弹",
     ),
+    (
+        r"the document nests its elements more than (?P<n>\d+) levels deep \(HTML tags, or"
+        r" Markdown quotes and lists\): the text past that depth cannot be read",
+        "文档的元素嵌套超过 {n} 层（HTML 标签，或 Markdown 的引用和列表）："
+        "超出该深度的文字无法读取",
+    ),
     (r"(?P<name>.+?) is a damaged image: .*", "{name} 是损坏的图片"),
     (r"(?P<name>.+?) is not a readable image: .*", "{name} 不是可读的图片"),
     (

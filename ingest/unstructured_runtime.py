@@ -35,6 +35,13 @@ with four traps found in 0.27.35:
   :class:`ingest.ocr.SpatialTesseractAgent` (unstructured's own extension point, the
   ``OCR_AGENT`` setting plus its module allow-list), which groups by position instead and
   runs tesseract once per page instead of twice.
+* **Pages cut short.** libxml2 stops reading an HTML page at 256 nested elements and, as an
+  HTML parser recovers, hands back what it read so far: the deep part and everything after
+  it vanish without an error, and the document is indexed half-read (or fails as "no text
+  found"). Markdown goes through the same parser (deeply nested quotes and lists), e-mails'
+  HTML bodies too. Lifting the limit (``huge_tree``) only moves it to 2,048, past the depth
+  unstructured's recursive walk can take (~1,000). So a page the parser stopped reading is
+  refused with its reason (``DEPTH_REFUSAL``) instead.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import hashlib
 import importlib.metadata
 import os
 import threading
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +170,7 @@ def configure() -> None:
     if OCR_AGENT_MODULE not in constants.OCR_AGENT_MODULES_WHITELIST:
         constants.OCR_AGENT_MODULES_WHITELIST.append(OCR_AGENT_MODULE)
     _skip_spacy_where_it_cannot_matter()
+    _refuse_pages_cut_short()
 
 
 # unstructured's default: text with more words than this is never a title.
@@ -201,3 +209,34 @@ def _skip_spacy_where_it_cannot_matter() -> None:
         module = importlib.import_module(name)
         if hasattr(module, "is_possible_narrative_text"):
             module.is_possible_narrative_text = is_possible_narrative_text  # type: ignore[attr-defined]
+
+
+DEPTH_REFUSAL = (
+    "the document nests its elements more than 255 levels deep (HTML tags, or Markdown quotes"
+    " and lists): the text past that depth cannot be read"
+)
+
+
+def _refuse_pages_cut_short() -> None:
+    """Make unstructured's HTML reading raise when libxml2 stopped at its depth limit."""
+    from unstructured.partition.html import partition as html_partition
+    from unstructured.partition.html.parser import html_parser
+
+    from core.errors import UnprocessableDocument
+
+    partitioner = html_partition._HtmlPartitioner
+    original = partitioner.__dict__["_main"]
+    if getattr(original.func, "_zhiku_depth", False):
+        return
+
+    def _main(self: Any) -> Any:
+        root = original.func(self)
+        # The parser's log holds its last run: this page's (the parse is in the line above).
+        if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in html_parser.error_log):
+            raise UnprocessableDocument(DEPTH_REFUSAL)
+        return root
+
+    _main._zhiku_depth = True  # type: ignore[attr-defined]
+    checked = cached_property(_main)
+    checked.__set_name__(partitioner, "_main")
+    partitioner._main = checked  # type: ignore[assignment]

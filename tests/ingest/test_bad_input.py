@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from api.reasons import localize
+from api.web.i18n import CHINESE
 from core.errors import InvalidInput, UnprocessableDocument
 from core.settings import LimitsSettings
 from core.settings_parsing import ParsingSettings
 from ingest.parsing import parse_document
+from ingest.unstructured_runtime import DEPTH_REFUSAL
 from tests.files import encrypted_pdf, text_pdf, zip_bomb_docx
 from tests.ingest.helpers import parse_bytes
 
@@ -98,3 +103,48 @@ def test_limits_on_size_and_pages() -> None:
     one_page = text_pdf(["one"])
     with pytest.raises(UnprocessableDocument, match=r"1 pages \(limit 0\)"):
         parse_document(one_page, "a.pdf", ParsingSettings(max_pages=0), LimitsSettings())
+
+
+def _deep_html(depth: int) -> str:
+    return (
+        "<html><body><p>Before the nesting.</p>"
+        + "<div>" * depth
+        + "Deep inside the nesting."
+        + "</div>" * depth
+        + "<p>After the nesting.</p></body></html>"
+    )
+
+
+def _deep_eml(depth: int) -> bytes:
+    message = EmailMessage()
+    message["Subject"] = "Deep"
+    message["From"] = "a@example.com"
+    message["To"] = "b@example.com"
+    message.set_content(_deep_html(depth), subtype="html")
+    return message.as_bytes()
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("page.html", lambda depth: _deep_html(depth).encode()),
+        ("notes.md", lambda depth: ("> " * depth + "Deep quote.\n\nAfter the quote.\n").encode()),
+        ("mail.eml", _deep_eml),
+    ],
+)
+def test_a_page_nested_past_the_parsers_depth_fails_instead_of_losing_text(
+    name: str, make: Callable[[int], bytes]
+) -> None:
+    # libxml2 stops reading at 256 nested elements and returns what it read so far: the
+    # rest of the page (the text after the nesting too) was dropped without a word.
+    kept = parse_bytes(make(200), name)
+    assert any("Deep" in e.text for e in kept.elements)
+    assert any("After" in e.text for e in kept.elements)
+    with pytest.raises(UnprocessableDocument) as refused:
+        parse_bytes(make(3000), name)
+    assert str(refused.value) == DEPTH_REFUSAL
+    chinese = localize(f"the file could not be parsed: {DEPTH_REFUSAL}", CHINESE)
+    assert chinese == (
+        "无法解析该文件：文档的元素嵌套超过 255 层（HTML 标签，或 Markdown 的引用和列表）："
+        "超出该深度的文字无法读取"
+    )

@@ -6,6 +6,10 @@ Order, and why:
 1. A BOM decides (UTF-8, UTF-16 LE/BE, UTF-32 LE/BE), strictly: bytes that break the
    encoding their BOM declares are not a text file.
 2. Strict UTF-8: multi-byte sequences are self-checking, so legacy text almost never passes.
+   Then UTF-8 with a few broken sequences (a file cut mid-character, a stray byte, a lone
+   surrogate from a Windows name): when its valid multi-byte characters outnumber the broken
+   sequences twenty to one, it is UTF-8 with U+FFFD in those places (``UTF8_REPAIRED``),
+   not a legacy file to misread whole. Legacy text breaks UTF-8 at nearly every character.
 3. GB18030 (a superset of GBK and GB2312) or Big5 (as cp950, Windows' Big5), the encodings of
    Chinese files saved by Windows in mainland China and in Taiwan/Hong Kong. Big5 bytes often
    decode as GBK and the reverse, without error and into nonsense, so each reading is scored:
@@ -79,6 +83,9 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    repaired = _mostly_utf8(data)
+    if repaired is not None:
+        return repaired, UTF8_REPAIRED
     chinese = _chinese_reading(data)
     if chinese is not None:
         return chinese
@@ -89,6 +96,24 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
         except UnicodeDecodeError:
             pass
     return _guessed_reading(data, name)
+
+
+UTF8_REPAIRED = "utf-8 (broken sequences replaced)"
+MAX_BROKEN_UTF8_SHARE = 0.05
+_REPLACED_RUNS = re.compile("\ufffd+")
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """``data`` as UTF-8 with U+FFFD for its broken sequences, when those are rare among its
+    valid multi-byte characters; None when it is not UTF-8 with a few faults."""
+    # Not final: a character cut off by the file's end is dropped, not replaced.
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=False)
+    # A broken sequence became a run of U+FFFD (one per byte): one is enough to mark it. A
+    # real U+FFFD is valid UTF-8.
+    text = _REPLACED_RUNS.sub("\ufffd", text)
+    broken = text.count("\ufffd") - data.count("\ufffd".encode())
+    wide = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
+    return text if broken <= wide * MAX_BROKEN_UTF8_SHARE else None
 
 
 def utf16_without_bom(data: bytes) -> str | None:

@@ -15,7 +15,7 @@ from core.settings_parsing import ParsingSettings
 from ingest.chunking import Chunker
 from ingest.formats import detect_type
 from ingest.parsing import parse_document
-from ingest.text_decoding import utf16_chinese_without_bom
+from ingest.text_decoding import UTF8_REPAIRED, utf16_chinese_without_bom
 from ingest.types import Element
 from tests.ingest.helpers import parse_bytes
 from tests.support import TEST_EMBEDDING_MODEL
@@ -193,6 +193,29 @@ def test_legacy_text_is_never_read_as_utf16(encoding: str) -> None:
 
 def test_random_bytes_do_not_pass_as_chinese_utf16() -> None:
     assert not [n for n in range(300) if utf16_chinese_without_bom(os.urandom(64 + n * 16))]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [b"\xed\xa0\x80", "知".encode()[:2] + b"\n", b"\xe9", b"\xff"],
+    ids=["lone-surrogate", "cut-character", "latin-1-byte", "stray-byte"],
+)
+@pytest.mark.parametrize("text", [SIMPLIFIED, TRADITIONAL])
+def test_utf8_with_a_broken_sequence_is_read_as_utf8(fault: bytes, text: str) -> None:
+    # It was refused whole: "its encoding was not recognised (save it as UTF-8)".
+    head, tail = text.split("\n", 1)
+    parsed = parse_bytes(head.encode() + fault + b"\n" + tail.encode(), "notes.txt")
+    assert parsed.metadata["encoding"] == UTF8_REPAIRED
+    clean = parse_bytes(text.encode(), "notes.txt").elements
+    assert [e.text.replace("\ufffd", "") for e in parsed.elements] == [e.text for e in clean]
+    # A file cut in the middle of its last character: that character is left out.
+    assert parse_bytes(text.encode() + "知".encode()[:2], "cut.txt").elements == clean
+
+
+def test_ascii_with_one_latin1_byte_is_still_a_legacy_file() -> None:
+    # No valid multi-byte character: no evidence of UTF-8, so "café" keeps its é.
+    text = "The café opens at nine. " * 20
+    assert "café" in parse_bytes(text.encode("cp1252"), "menu.txt").elements[0].text
 
 
 def test_western_legacy_encoding() -> None:

@@ -47,6 +47,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     ),
     (r"the PDF has no pages", "PDF 没有页面"),
     (
+        r"the spreadsheet has more than (?P<n>[\d,]+) rows \(limit (?P<limit>[\d,]+)\): split it,"
+        r" or upload the rows people need to search",
+        "表格超过 {n} 行（上限 {limit} 行）：请拆分，或只上传需要检索的行",
+    ),
+    (
         r"the PDF has (?P<n>[\d,]+) pages \(limit (?P<limit>[\d,]+)\)",
         "PDF 有 {n} 页（上限 {limit} 页）",
     ),

@@ -12,6 +12,10 @@ class ParsingSettings(BaseModel):
     # Seconds a single document may spend being parsed before it is failed.
     timeout_s: float = 600.0
     max_pages: int = 2000
+    # Rows of a spreadsheet (all its sheets), counted before it is read (ingest.sheet_limits):
+    # unstructured takes a few ms a row, so a million-row sheet would run into timeout_s.
+    # 0: no limit.
+    max_sheet_rows: int = Field(default=100_000, ge=0)
     # Who reads a PDF's text layer: pdfium (C++, headings by font size; see ingest.pdf_text)
     # or unstructured's "fast" strategy (pdfminer, pure Python, several times slower).
     pdf_text: Literal["pdfium", "pdfminer"] = "pdfium"

@@ -51,6 +51,7 @@ from ingest.office_extras import complete_office_text
 from ingest.parse_failures import plain_reason
 from ingest.pdf import OcrBudget, partition_pdf_pages
 from ingest.plain_text import parse_plain_text
+from ingest.sheet_limits import check_sheet_rows
 from ingest.tables import csv_table
 from ingest.text_decoding import decode_text
 from ingest.types import Element, ParsedDocument
@@ -107,6 +108,8 @@ def parse_document(
     if file_format in CONVERTED_FORMATS:
         data, name, file_format = _converted(data, name, file_format, settings, facts)
         check_archive_safety(data, limits)
+    if file_format == "xlsx":  # converted spreadsheets (xls, ods, et) too
+        check_sheet_rows(data, settings.max_sheet_rows)
     if file_format == "txt" and settings.plain_text == "fast":
         text, facts["encoding"] = decode_text(data, name)
         elements = parse_plain_text(text)

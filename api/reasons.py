@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
-from api.reasons_refusals import COMPONENTS, REFUSALS
+from api.reasons_refusals import BINARY_DATA, COMPONENTS, CONTENT_TERMS, REFUSALS
 from api.web import i18n
 from core.text_forms import to_traditional
 
@@ -72,10 +72,19 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         r"the e-mail has no readable body \(it may be encrypted\)",
         "邮件没有可读的正文（可能已加密）",
     ),
+    (
+        r"unsupported type: the \.zip file is not a readable zip archive \(damaged or"
+        r" incomplete\)",
+        "不支持的文件类型：该 .zip 文件不是可读的压缩包（已损坏或不完整）",
+    ),
+    (
+        r"unsupported type: (?P<kind>\S+|no extension) \((?P<content>.+)\)",
+        "不支持的文件类型：{kind}（{content}）",
+    ),
     (r"unsupported type: (?P<what>.+)", "不支持的文件类型：{what}"),
     (
-        r"not a text file: (?P<ext>\S+) but the content is (?P<what>.+)",
-        "不是文本文件：扩展名为 {ext}，内容却是 {what}",
+        r"not a text file: (?P<ext>\S+) but the content is (?P<content>.+)",
+        "不是文本文件：扩展名为 {ext}，内容却是{content}",
     ),
     (r"(?P<name>.+) is larger than the (?P<n>\d+) byte limit", "{name} 超过 {n} 字节的上限"),
     (r"(?P<name>.+) is not readable text: (?P<why>.+)", "{name} 不是可读的文本：{why}"),
@@ -187,6 +196,18 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 # Parts that are themselves reasons, translated in turn.
 _NESTED = frozenset({"reason", "why"})
+# Parts that name a file's content (api.reasons_refusals.CONTENT_TERMS).
+_CONTENT_PARTS = frozenset({"kind", "content"})
+_BINARY_DATA = re.compile(BINARY_DATA[0])
+
+
+def _content_term(words: str, language: str) -> str:
+    if words in CONTENT_TERMS:
+        return in_script(CONTENT_TERMS[words], language)
+    binary = _BINARY_DATA.fullmatch(words)
+    if binary is not None:
+        return in_script(BINARY_DATA[1], language).format(**binary.groupdict())
+    return words
 
 
 def localize(text: str | None, language: str) -> str | None:
@@ -221,6 +242,8 @@ def _chinese(text: str, language: str, depth: int) -> str:
         }
         if parts.get("component") in COMPONENTS:
             parts["component"] = in_script(COMPONENTS[parts["component"]], language)
+        for key in _CONTENT_PARTS & parts.keys():
+            parts[key] = _content_term(parts[key], language)
         return in_script(template, language).format(**parts)
     return text
 

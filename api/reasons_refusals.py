@@ -248,7 +248,8 @@ REFUSALS: list[tuple[str, str]] = [
         r" \(it may have been truncated\)",
         "{fmt} 文件已损坏或不完整（可能被截断）",
     ),
-    (r"not (?P<fmt>\S+): the content is (?P<what>.+)", "不是 {fmt} 文件：其内容是 {what}"),
+    # ``kind`` and ``content`` are ingest.formats' names for a file's content (CONTENT_TERMS).
+    (r"not (?P<kind>.+?): the content is (?P<content>.+)", "不是{kind}：其内容是{content}"),
     (
         rf"the image has (?P<n>{_NUMBER}) pages \(limit (?P<limit>{_NUMBER})\)",
         "图片有 {n} 页（上限 {limit} 页）",
@@ -429,3 +430,40 @@ COMPONENTS = {
     "The file store": "文件存储",
     "A service this request needs": "此请求所需的服务",
 }
+
+# ingest.formats' names for what a file claims to be and what it is (its ``_CONTENT_NAMES``
+# and ingest.content_sniffing's descriptions): the ``kind`` and ``content`` parts of a
+# refusal. "binary data (<MIME type>)" is matched by BINARY_DATA.
+CONTENT_TERMS = {
+    "a PDF": "PDF 文件",
+    "a DOCX file": "DOCX 文件",
+    "a PPTX file": "PPTX 文件",
+    "an XLSX file": "XLSX 文件",
+    "an Outlook MSG file": "Outlook MSG 文件",
+    "a Word 97-2003 .doc file": "Word 97-2003 .doc 文件",
+    "a WPS Writer file": "WPS 文字文件",
+    "an RTF file": "RTF 文件",
+    "an OpenDocument text file": "OpenDocument 文本文件",
+    "an Excel 97-2003 .xls file": "Excel 97-2003 .xls 文件",
+    "a WPS Spreadsheets file": "WPS 表格文件",
+    "an OpenDocument spreadsheet": "OpenDocument 电子表格",
+    "a PowerPoint 97-2003 .ppt file": "PowerPoint 97-2003 .ppt 文件",
+    "a WPS Presentation file": "WPS 演示文件",
+    "an OpenDocument presentation": "OpenDocument 演示文稿",
+    "an EPUB book": "EPUB 电子书",
+    "a PNG image": "PNG 图片",
+    "a JPEG image": "JPEG 图片",
+    "a TIFF image": "TIFF 图片",
+    "a BMP image": "BMP 图片",
+    "a WebP image": "WebP 图片",
+    "a HEIC/HEIF photo": "HEIC/HEIF 照片",
+    "text": "文本",
+    "unreadable data": "无法识别的数据",
+    "a zip archive": "zip 压缩包",
+    "a corrupt zip archive": "已损坏的 zip 压缩包",
+    "an OpenDocument file": "OpenDocument 文件",
+    "an OLE container": "OLE 容器",
+    "a corrupt OLE container": "已损坏的 OLE 容器",
+    "no extension": "无扩展名",
+}
+BINARY_DATA = (r"binary data \((?P<mime>[^()]*)\)", "二进制数据（{mime}）")

@@ -36,7 +36,7 @@ CORRUPT_PDF = b"%PDF-1.7\n" + bytes(range(256)) * 20
         ("no text found in scan.png", "scan.png 中没有找到文字"),
         (
             "unsupported type: .wav (binary data (audio/x-wav))",
-            "不支持的文件类型：.wav (binary data (audio/x-wav))",
+            "不支持的文件类型：.wav（二进制数据（audio/x-wav））",
         ),
         (
             "you already have 2 answers being generated; wait for one to finish",

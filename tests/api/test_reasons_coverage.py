@@ -27,7 +27,7 @@ from pydantic_core import core_schema
 from api.errors import public_detail
 from api.reasons import localize
 from api.validation_words import TEMPLATES, chinese
-from api.web.i18n import CHINESE
+from api.web.i18n import CHINESE, TRADITIONAL
 from core.errors import Component, Outage, UpstreamUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -365,3 +365,50 @@ def test_the_frameworks_body_refusals_read_in_chinese() -> None:
     ours = [("415 json", JSON_BODY_EXPECTED), ("415 form", FORM_BODY_EXPECTED)]
     ours += [("not a file", NOT_A_FILE), ("unstorable", UNSTORABLE)]
     assert _untranslated(ours) == []
+
+
+def _contents() -> dict[str, bytes]:
+    """Bytes of every kind ``ingest.content_sniffing`` tells apart, to mislabel."""
+    import io
+    import zipfile
+
+    def zipped(members: dict[str, str]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, text in members.items():
+                archive.writestr(name, text)
+        return buffer.getvalue()
+
+    return {
+        "pdf": b"%PDF-1.4\n%%EOF\n",
+        "png": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64,
+        "jpeg": b"\xff\xd8\xff\xe0" + b"\x00" * 64,
+        "docx": zipped({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w/>"}),
+        "zip": zipped({"a.txt": "a"}),
+        "odf": zipped({"content.xml": "<office/>"}),
+        "corrupt zip": b"PK\x03\x04" + b"\xff" * 200,
+        "corrupt ole": bytes.fromhex("D0CF11E0A1B11AE1") + b"\x00" * 600,
+        "text": "纯文本 plain text\n".encode(),
+        "binary": bytes(range(256)) * 8,
+    }
+
+
+def test_every_type_refusal_reads_in_chinese() -> None:
+    """What ``detect_type`` says for each claimed extension and each real content: its
+    sentences are filled with English names of formats (``a PDF``, ``binary data (…)``),
+    which the SAMPLE walk above cannot see."""
+    from core.errors import ZhikuError
+    from ingest import formats
+
+    extensions = [*formats._EXTENSIONS, ".zip", ".exe", ""]
+    refusals = []
+    for label, data in _contents().items():
+        for extension in extensions:
+            try:
+                formats.detect_type(data, f"file{extension}")
+            except ZhikuError as exc:
+                refusals.append((f"{label} as {extension or 'no extension'}", str(exc)))
+    assert len(refusals) > 100
+    assert _untranslated(refusals) == []
+    traditional = [localize(message, TRADITIONAL) or "" for _, message in refusals]
+    assert all(_CJK.search(text) and not _ENGLISH_RUN.search(text) for text in traditional)

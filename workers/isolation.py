@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
-from core.errors import UnprocessableDocument, ZhikuError
+from core.errors import UnprocessableDocument, UpstreamUnavailable, ZhikuError
 from core.settings import Settings
 from workers.context import ParseFn, ParseResult
 
@@ -120,8 +120,11 @@ class IsolatedParser:
         self._memory_mib = settings.worker.parse.max_memory_mib
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
+        self._closing = threading.Event()
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._closing.is_set():
+            raise _stopping()
         if self._pool is None:
             pool = ProcessPoolExecutor(
                 max_workers=1,
@@ -146,6 +149,14 @@ class IsolatedParser:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def __call__(self, data: bytes, filename: str) -> ParseResult:
+        try:
+            return self._parse(data, filename)
+        except Exception:
+            if self._closing.is_set():  # cut short by close(): not the file's fault
+                raise _stopping() from None
+            raise
+
+    def _parse(self, data: bytes, filename: str) -> ParseResult:
         with self._lock:  # one parse at a time: the child is single-threaded anyway
             future = self._ensure_pool().submit(_parse_in_child, data, filename)
             try:
@@ -178,6 +189,14 @@ class IsolatedParser:
         guilty one fails."""
         if len(items) == 1:
             return [self._one(*items[0])]
+        try:
+            return self._parse_batch(items)
+        except Exception:
+            if self._closing.is_set():
+                return [_stopping() for _ in items]
+            raise
+
+    def _parse_batch(self, items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
         results: list[ParseResult | Exception] | None
         with self._lock:
             future = self._ensure_pool().submit(_parse_many_in_child, list(items))
@@ -201,7 +220,16 @@ class IsolatedParser:
             return exc
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        """Stop at once: the child is killed, without waiting for the lock (a parse holds it
+        for up to ``timeout_s``). A parse cut short raises ``_stopping()``, a transient error:
+        its document is released, not failed, and parsed again at the next start."""
+        self._closing.set()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _stopping() -> UpstreamUnavailable:
+    return UpstreamUnavailable("the parse child was stopped: the server is shutting down")

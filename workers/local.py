@@ -124,12 +124,15 @@ class LocalDispatcher:
                 self._queues[Stage.PARSE].put(None)
             for _ in range(EMBED_LOOPS):
                 self._queues[Stage.EMBED].put(None)
-            for thread in self._threads:
-                thread.join(timeout)
+        # Before the joins: a parse in progress (up to ParsingSettings.timeout_s) is cut short
+        # and its document left for the next start, so that stopping takes seconds.
         for parser in self._parsers:
             close = getattr(parser, "close", None)
             if close is not None:
                 close()
+        if self._started:
+            for thread in self._threads:
+                thread.join(timeout)
 
     # --- Dispatcher (uploads) and Scheduler (follow-ups, retries)
 

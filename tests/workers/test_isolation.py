@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from core.errors import UnprocessableDocument
+from core.errors import UnprocessableDocument, UpstreamUnavailable
 from tests.support import make_settings
 from workers.isolation import IsolatedParser
+from workers.retry import is_transient
 from zhiku.parsing import build_parse_fn
 
 pytestmark = pytest.mark.slow  # parser child processes, started and killed
@@ -123,3 +125,33 @@ def test_a_parse_over_the_memory_limit_fails_alone_and_the_child_is_replaced(tmp
         assert set(parser._pool._processes).isdisjoint(first_child)  # type: ignore[union-attr]
     finally:
         parser.close()
+
+
+def test_closing_cuts_a_long_parse_short_and_leaves_its_document_for_later(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # close() waited for the parser's lock, held by a parse for up to timeout_s: stopping the
+    # server hung behind a slow file (a million-row sheet: the whole 600 s).
+    settings = make_settings(tmp_path, parsing={"timeout_s": 600.0, "plain_text": "unstructured"})
+    parser = IsolatedParser(settings, build_parse_fn)
+    parser(b"A first note starts the child.", "first.txt")
+    slow = "\n\n".join(f"Short heading number {i}" for i in range(60000)).encode()
+    outcome: dict[str, object] = {}
+
+    def parse() -> None:
+        try:
+            outcome["result"] = parser(slow, "slow.txt")
+        except Exception as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=parse)
+    thread.start()
+    time.sleep(2.0)
+    started = time.monotonic()
+    parser.close()
+    thread.join(60)
+    assert not thread.is_alive() and time.monotonic() - started < 30
+    # Transient: the runner releases the document for the next start instead of failing it.
+    error = outcome["error"]
+    assert isinstance(error, UpstreamUnavailable) and is_transient(error)
+    with pytest.raises(UpstreamUnavailable):
+        parser(b"No new child once closed.", "after.txt")
+    assert all(isinstance(r, UpstreamUnavailable) for r in parser.parse_many([(b"a", "a.txt")] * 2))

@@ -45,6 +45,10 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         r"the Office file is password-protected; remove the password",
         "Office 文件受密码保护，请去除密码后再上传",
     ),
+    (
+        r"the EPUB book is DRM-protected \(its text is encrypted\); upload a copy without DRM",
+        "EPUB 电子书受 DRM 保护（正文已加密），请上传无 DRM 的版本",
+    ),
     (r"the PDF has no pages", "PDF 没有页面"),
     (
         r"the spreadsheet has more than (?P<n>[\d,]+) rows \(limit (?P<limit>[\d,]+)\): split it,"

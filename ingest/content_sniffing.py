@@ -5,6 +5,7 @@ with the extension."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 from core.errors import UnsupportedFormat
@@ -109,10 +110,36 @@ def _sniff_zip(data: bytes) -> str:
     if "xl/workbook.xml" in names:
         return "xlsx"
     if "mimetype" in names:
+        if _encrypted_package(data, names):
+            return "encrypted-office"
         return _ODF_MIMETYPES.get(archive_mimetype(data), "an OpenDocument file")
     if "content.xml" in names:
         return "an OpenDocument file"
     return "a zip archive"
+
+
+# A password-protected OpenDocument file lists how each encrypted member was encrypted in its
+# manifest; a DRM-protected EPUB lists its encrypted chapters in META-INF/encryption.xml (which
+# also lists fonts obfuscated under the IDPF/Adobe schemes: those alone are no protection).
+_ODF_ENCRYPTED = re.compile(rb"<(?:\w+:)?encryption-data\b")
+_EPUB_ENCRYPTED_TEXT = re.compile(rb'URI="[^"]+\.(?:x?html?|xml|opf|ncx)"', re.I)
+_MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+
+def _encrypted_package(data: bytes, names: set[str]) -> bool:
+    """An OpenDocument file with a password, or an EPUB whose text is encrypted (DRM)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name, encrypted in (
+            ("META-INF/manifest.xml", _ODF_ENCRYPTED),
+            ("META-INF/encryption.xml", _EPUB_ENCRYPTED_TEXT),
+        ):
+            if (
+                name in names
+                and archive.getinfo(name).file_size <= _MAX_MANIFEST_BYTES
+                and encrypted.search(archive.read(name))
+            ):
+                return True
+    return False
 
 
 def _sniff_ole(data: bytes) -> str:

@@ -174,6 +174,10 @@ def detect_type(data: bytes, filename: str) -> str:
     extension = PurePosixPath(filename.lower()).suffix
     content = sniff(data)
     if content == "encrypted-office":
+        if extension == ".epub":
+            raise UnprocessableDocument(
+                "the EPUB book is DRM-protected (its text is encrypted); upload a copy without DRM"
+            )
         raise UnprocessableDocument("the Office file is password-protected; remove the password")
     if extension in _UNSUPPORTED:
         raise UnsupportedFormat(f"unsupported type: {_UNSUPPORTED[extension]}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from api.reasons import localize
+from api.web.i18n import CHINESE, TRADITIONAL
 from core.errors import InvalidInput, UnprocessableDocument
 from core.settings import LimitsSettings
 from ingest.formats import check_archive_safety, detect_type, safe_filename
@@ -169,3 +172,75 @@ def test_archive_safety_refuses_too_many_members() -> None:
             archive.writestr(f"m{index}", b"")
     with pytest.raises(UnprocessableDocument, match="members"):
         check_archive_safety(out.getvalue(), LimitsSettings())
+
+
+def _package(mimetype: str, members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), mimetype)  # stored, first
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+_ODF_MANIFEST = (
+    '<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:'
+    'xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="'
+    'application/vnd.oasis.opendocument.text"/><manifest:file-entry manifest:full-path="content'
+    '.xml" manifest:media-type="text/xml">{encryption}</manifest:file-entry></manifest:manifest>'
+)
+_ENCRYPTION_DATA = (
+    '<manifest:encryption-data manifest:checksum-type="SHA1/1K" manifest:checksum="AAAA">'
+    '<manifest:algorithm manifest:algorithm-name="Blowfish CFB" manifest:initialisation-vector='
+    '"AAAA"/><manifest:key-derivation manifest:key-derivation-name="PBKDF2" manifest:iteration-'
+    'count="1024" manifest:salt="AAAA"/></manifest:encryption-data>'
+)
+_EPUB_ENCRYPTION = (
+    '<?xml version="1.0"?><encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+    'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:EncryptionMethod '
+    'Algorithm="{algorithm}"/><enc:CipherData><enc:CipherReference URI="{uri}"/></enc:CipherData>'
+    "</enc:EncryptedData></encryption>"
+)
+
+
+def _odt(encrypted: bool) -> bytes:
+    manifest = _ODF_MANIFEST.format(encryption=_ENCRYPTION_DATA if encrypted else "")
+    content = os.urandom(600) if encrypted else b"<office:document-content/>"
+    return _package(
+        "application/vnd.oasis.opendocument.text",
+        {"META-INF/manifest.xml": manifest.encode(), "content.xml": content},
+    )
+
+
+def _epub(
+    encrypted_uri: str | None, algorithm: str = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+) -> bytes:
+    members = {"META-INF/container.xml": b"<container/>", "OEBPS/ch1.xhtml": b"<html/>"}
+    if encrypted_uri is not None:
+        xml = _EPUB_ENCRYPTION.format(algorithm=algorithm, uri=encrypted_uri)
+        members["META-INF/encryption.xml"] = xml.encode()
+    return _package("application/epub+zip", members)
+
+
+def test_password_protected_opendocument_and_drm_epub_are_refused_by_name() -> None:
+    # They went to LibreOffice or pandoc and failed as "damaged, password-protected or not
+    # really a ODT file", after a conversion attempt.
+    with pytest.raises(UnprocessableDocument, match="password-protected; remove the password"):
+        detect_type(_odt(encrypted=True), "合同.odt")
+    with pytest.raises(UnprocessableDocument) as refused:
+        detect_type(_epub("OEBPS/ch1.xhtml"), "book.epub")
+    reason = str(refused.value)
+    assert reason == (
+        "the EPUB book is DRM-protected (its text is encrypted); upload a copy without DRM"
+    )
+    assert localize(reason, CHINESE) == "EPUB 电子书受 DRM 保护（正文已加密），请上传无 DRM 的版本"
+    assert (
+        localize(reason, TRADITIONAL) == "EPUB 電子書受 DRM 保護（正文已加密），請上傳無 DRM 的版本"
+    )
+
+
+def test_plain_opendocument_and_epub_with_obfuscated_fonts_are_read() -> None:
+    assert detect_type(_odt(encrypted=False), "plain.odt") == "odt"
+    assert detect_type(_epub(None), "plain.epub") == "epub"
+    font = _epub("OEBPS/fonts/serif.otf", algorithm="http://www.idpf.org/2008/embedding")
+    assert detect_type(font, "fonts.epub") == "epub"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from core.db import documents as doc_queries
@@ -131,8 +132,11 @@ class LocalDispatcher:
             if close is not None:
                 close()
         if self._started:
+            # One deadline for all the loops, not ``timeout`` each: an embed group in progress
+            # is left unfinished (its document resumes at the next start, as after a crash).
+            deadline = time.monotonic() + timeout
             for thread in self._threads:
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     # --- Dispatcher (uploads) and Scheduler (follow-ups, retries)
 

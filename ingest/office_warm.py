@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -69,6 +70,20 @@ def available(python: str = SYSTEM_PYTHON) -> bool:
         return _checked[python]
 
 
+# Where LibreOffice's IPC sockets are (osl/unx/pipe.cxx: /tmp, whatever TMPDIR says).
+_PIPE_DIR = Path("/tmp")
+
+
+def office_pipes(profile_uri: str, pipe: str) -> list[Path]:
+    """The sockets an soffice started with this profile and ``--accept=pipe,name=<pipe>``
+    creates: the accept pipe, and its single-instance pipe, named after the MD5 of the profile
+    URI in UTF-16 (desktop/source/app/officeipcthread.cxx), each byte in hex unpadded."""
+    digest = hashlib.md5(profile_uri.encode("utf-16-le"), usedforsecurity=False).digest()
+    single = "".join(format(byte, "x") for byte in digest)
+    prefix = f"OSL_PIPE_{os.getuid()}_"
+    return [_PIPE_DIR / f"{prefix}{pipe}", _PIPE_DIR / f"{prefix}SingleOfficeIPC_{single}"]
+
+
 class WarmOffice:
     """One helper and its soffice. Not thread-safe: :class:`_Pool` hands it to one caller."""
 
@@ -86,6 +101,7 @@ class WarmOffice:
         self._registry = registry
         self._proc: subprocess.Popen[bytes] | None = None
         self._profile: Path | None = None
+        self._pipes: list[Path] = []
         self.files = 0
         self.soffice_pid = 0
         self.starts = 0
@@ -137,6 +153,7 @@ class WarmOffice:
             self._registry, encoding="utf-8"
         )
         pipe = f"zhiku-{os.getpid()}-{id(self):x}-{time.monotonic_ns()}"
+        self._pipes = office_pipes(self._profile.as_uri(), pipe)
         memory = self._memory
 
         def limit_child() -> None:
@@ -197,6 +214,12 @@ class WarmOffice:
         if self._profile is not None:
             shutil.rmtree(self._profile, ignore_errors=True)
             self._profile = None
+        # A killed soffice leaves its sockets behind, two a start, in /tmp for good.
+        for socket_path in self._pipes:
+            with contextlib.suppress(FileNotFoundError):
+                if socket_path.is_socket():
+                    socket_path.unlink()
+        self._pipes = []
         self.soffice_pid = 0
 
 

@@ -149,3 +149,16 @@ def test_an_idle_soffice_is_ended_and_the_next_file_starts_one(legacy: dict[str,
     office_warm.pool().reap(idle_s=0)
     assert office_warm.pool().soffice_pids() == [] and not _alive(pid)
     assert convert(legacy["odt"], "b.odt", "odt", ConvertLimits()).file_format == "docx"
+
+
+def test_a_closed_soffice_leaves_no_socket_in_tmp(legacy: dict[str, bytes]) -> None:
+    # soffice is killed, so it never removes its IPC sockets: two were left in /tmp per start.
+    converter = office_warm.WarmOffice("soffice", office_warm.SYSTEM_PYTHON, 3072, _REGISTRY)
+    with tempfile.TemporaryDirectory() as work:
+        source = Path(work) / "a.doc"
+        source.write_bytes(legacy["doc"])
+        assert converter.convert(source, Path(work) / "a.docx", "MS Word 2007 XML", 120)
+        sockets = list(converter._pipes)
+        assert len(sockets) == 2 and all(path.is_socket() for path in sockets)
+        converter.close()
+    assert not [path for path in sockets if path.exists()]

@@ -73,12 +73,9 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
                     f"{name} is not readable text: it starts with a {label} byte-order mark "
                     f"but is not valid {label}"
                 ) from exc
-    unmarked = utf16_without_bom(data)
+    unmarked = _decoded_as(data, utf16_without_bom(data))
     if unmarked is not None:
-        try:
-            return data.decode(unmarked), unmarked
-        except UnicodeDecodeError:
-            pass
+        return unmarked
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -89,13 +86,20 @@ def _decode(data: bytes, name: str) -> tuple[str, str]:
     chinese = _chinese_reading(data)
     if chinese is not None:
         return chinese
-    wide = utf16_chinese_without_bom(data)
+    wide = _decoded_as(data, utf16_chinese_without_bom(data))
     if wide is not None:
-        try:
-            return data.decode(wide), wide
-        except UnicodeDecodeError:
-            pass
+        return wide
     return _guessed_reading(data, name)
+
+
+def _decoded_as(data: bytes, encoding: str | None) -> tuple[str, str] | None:
+    """``data`` read as ``encoding`` (a guess, None for none) with its name; None if it fails."""
+    if encoding is None:
+        return None
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError:
+        return None
 
 
 UTF8_REPAIRED = "utf-8 (broken sequences replaced)"

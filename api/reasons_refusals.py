@@ -1,7 +1,8 @@
 """Why a request was refused, in Chinese: sign-in and keys, permissions, the admin console,
 limits, filters (an upload's files before parsing: ``api.reasons_files``). Used by
-``api.reasons`` (which holds the mechanism and why a file failed to parse); each entry is an English pattern
-and its Chinese template, parts carried over by name (``reason``/``why`` translated in turn).
+``api.reasons`` (which holds the mechanism and why a file failed to parse); each entry is an
+English pattern and its Chinese template, parts carried over by name (``reason``/``why``
+translated in turn).
 
 ``tests/api/test_reasons_coverage.py`` reads every raise site from the source and fails when
 one has no entry here or in ``api.reasons``.

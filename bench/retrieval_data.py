@@ -123,9 +123,14 @@ def chunk_dataset(
     """Zhiku's parse + chunk on every record, cached. The chunker budgets with the embedding
     model's tokenizer: ``tokens_of`` names that model as ``EmbeddingSettings.model`` does
     ("" the packaged MiniLM, whose caches keep their old key)."""
+    from core.settings import ChunkingSettings, Settings
     from index.models import PACKAGED_MINILM
 
     tokens_key = "" if tokens_of in ("", PACKAGED_MINILM) else f"|tokens={tokens_of}"
+    # Other chunk sizes (ZHIKU_CHUNKING__*) get keys of their own; the default keeps its old key.
+    sizing = Settings().chunking
+    if sizing != ChunkingSettings():
+        tokens_key += f"|chunking={sizing.chunk_tokens},{sizing.overlap_tokens}"
     key = hashlib.sha256(
         f"{CHUNK_RECIPE}|{dataset.corpus_digest}|title={dataset.with_title}"
         f"{'|title-every-chunk' if dataset.title_every_chunk else ''}{tokens_key}".encode()
@@ -134,7 +139,6 @@ def chunk_dataset(
     if path.is_file():
         data = json.loads(path.read_text())
         return Chunks(data["doc_ids"], data["positions"], data["texts"], key)
-    from core.settings import Settings
     from zhiku.container import build_parse_fn
 
     settings = Settings()

@@ -72,6 +72,11 @@ def main() -> None:
         "--label", default="default", help="the configuration's name in summary.json"
     )
     parser.add_argument("--no-summary", action="store_true")
+    parser.add_argument(
+        "--title-every-chunk",
+        action="store_true",
+        help="a study: each chunk after a document's first also starts with its title",
+    )
     args = parser.parse_args()
     settings = Settings().retrieval
     report: dict[str, Any] = {
@@ -85,7 +90,13 @@ def main() -> None:
     report["dense_languages"] = languages
     figures: dict[str, float] = {}
     for name in args.datasets.split(","):
-        ctx = open_context(name, model, with_title=name == "scifact", tokens_of=args.model)
+        ctx = open_context(
+            name,
+            model,
+            with_title=name == "scifact",
+            title_every_chunk=args.title_every_chunk,
+            tokens_of=args.model,
+        )
         try:
             rows = {
                 args.label: _silent(

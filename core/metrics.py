@@ -15,7 +15,6 @@ on the API only, so several workers do not report the same queue several times.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from core import tracing
+from core.addresses import is_loopback_address
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -164,13 +164,6 @@ def scrape_refusal(
         ):
             return None
         return "missing or wrong metrics token: send 'Authorization: Bearer <token>'"
-    if proxied or not _loopback(client_host):
+    if proxied or not is_loopback_address(client_host):
         return "metrics are served to loopback clients only unless a metrics token is set"
     return None
-
-
-def _loopback(host: str | None) -> bool:
-    try:
-        return host is not None and ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, model_validator
 
+from core.addresses import is_loopback_host
+
 
 class WebSettings(BaseModel):
     """Browser sign-in (``services.sign_in``): sessions, cookies, lockout (docs/security.md)."""
@@ -99,4 +101,4 @@ def _https_or_loopback(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)

@@ -26,6 +26,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from core.addresses import is_loopback_host
+
 # The reasons a sign-in is refused; the sign-in page words each (``oidc_error_<reason>``).
 REASONS = frozenset(
     {
@@ -73,7 +75,7 @@ def endpoint_ok(url: object) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return True
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 def get_json(client: httpx.Client, url: str, **kwargs: Any) -> dict[str, Any]:

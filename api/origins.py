@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from api import cookies, scopes
+from api.reasons import language_of, localize
 from core.access import Principal
 from core.origins import origin_or_none
 
@@ -38,6 +40,7 @@ PREFLIGHT_MAX_AGE_S = 600
 _ALLOWED_HEADERS = "Authorization, Content-Type"
 _EXPOSED_HEADERS = "Retry-After"
 _REFUSAL_STATUSES = frozenset({401, 403})
+_NOT_CROSS_ORIGIN = "cross-origin requests are not accepted on this route"
 
 
 def own_origins(scope: Scope) -> frozenset[str]:
@@ -102,11 +105,7 @@ async def answer_preflight(
     asked = {**scope, "method": method}
     response: Response
     if origin is None or origin == NULL_ORIGIN or not scopes.allowed_scopes(routes, asked):
-        response = JSONResponse(
-            {"detail": "cross-origin requests are not accepted on this route"},
-            status_code=403,
-            headers={"Vary": "Origin"},
-        )
+        response = _refusal(scope, _NOT_CROSS_ORIGIN)
     else:
         response = Response(
             status_code=204,
@@ -119,6 +118,13 @@ async def answer_preflight(
             },
         )
     await response(scope, receive, send)
+
+
+def _refusal(scope: Scope, detail: str) -> Response:
+    """A refused preflight: the guard's shape (``{"detail": …}``) in the caller's language.
+    A browser shows a script no preflight's body, but a developer's tools and curl do."""
+    detail = localize(detail, language_of(HTTPConnection(scope))) or detail
+    return JSONResponse({"detail": detail}, status_code=403, headers={"Vary": "Origin"})
 
 
 def cors_send(scope: Scope, send: Send, routes: list[BaseRoute], principal_key: str) -> Send:

@@ -30,6 +30,10 @@ REFUSALS: list[tuple[str, str]] = [
         "CSRF 令牌缺失或错误：请在 X-CSRF-Token 中发送会话的令牌",
     ),
     (r"authentication is unavailable, try again", "身份验证暂时不可用，请重试"),
+    (
+        r"cross-origin requests are not accepted on this route",
+        "此接口不接受跨域请求",
+    ),
     # /metrics (api.observability, core.metrics.scrape_refusal)
     (
         r"missing or wrong metrics token: send 'Authorization: Bearer <token>'",

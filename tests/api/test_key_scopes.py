@@ -283,6 +283,30 @@ def test_preflight_of_the_chat_routes(world: World) -> None:
         assert "access-control-allow-origin" not in r.headers
 
 
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [
+        ("en", "cross-origin requests are not accepted on this route"),
+        ("zh-CN", "此接口不接受跨域请求"),
+        ("zh-TW", "此接口不接受跨域請求"),
+    ],
+)
+def test_a_refused_preflight_says_why_in_the_callers_language(
+    world: World, language: str, detail: str
+) -> None:
+    """The refusal has every other refusal's shape (``{"detail": …}``) and language."""
+    r = httpx.options(
+        world.url + "/v1/search",
+        headers={
+            "Origin": EVIL,
+            "Access-Control-Request-Method": "POST",
+            "Accept-Language": language,
+        },
+    )
+    assert r.status_code == 403
+    assert r.json() == {"detail": detail}
+
+
 def test_a_revoked_key_is_refused_readably_on_its_next_request(world: World) -> None:
     issued = mint(world, "bob", scope="chat", allowed_origins=[ALLOWED])
     with keyed(world, issued["key"], Origin=ALLOWED) as client:

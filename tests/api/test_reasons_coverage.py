@@ -61,6 +61,7 @@ FORWARDERS = {
     "core/db/groups.py": {"flush_or_conflict": 1},
     "api/limits.py": {"_answer": 4, "refuse": 1},
     "api/multipart_watch.py": {"_refuse": 1},
+    "api/origins.py": {"_refusal": 1},
     "api/routes/openai_compat.py": {"refuse": 2},
     "services/schemas/openai_chat.py": {"Unsupported": 1},
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from api.multipart_names import has_extended_name
 from core.settings import LimitsSettings
 
 
@@ -92,7 +93,8 @@ class MultipartWatch:
 
     def _on_headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
-        self._is_file = b"filename" in options or b"filename*" in options
+        # python-multipart's options never hold ``filename*``: read apart (api.multipart_names).
+        self._is_file = b"filename" in options or has_extended_name(self._disposition)
         if self._is_file:
             self._files += 1
             if self._files > self._max_files:

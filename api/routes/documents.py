@@ -24,6 +24,7 @@ from pydantic import Field, ValidationError
 
 from api.deps import CurrentPrincipal, Documents
 from api.errors import GUARDED, InvalidBody, error_responses
+from api.multipart_form import UploadRoute
 from api.reasons import language_of, localize
 from core.access import Principal
 from core.db.models import DocumentStatus
@@ -45,7 +46,10 @@ from services.schemas.documents import (
 )
 from services.uploads import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
 
-router = APIRouter(prefix="/v1/documents", tags=["documents"], responses=GUARDED)
+# UploadRoute: file names sent as filename*, and text fields that are not UTF-8 refused.
+router = APIRouter(
+    prefix="/v1/documents", tags=["documents"], responses=GUARDED, route_class=UploadRoute
+)
 directory_router = APIRouter(prefix="/v1/directory", tags=["documents"], responses=GUARDED)
 
 DocumentId = Annotated[str, Path(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]

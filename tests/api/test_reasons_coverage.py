@@ -50,6 +50,7 @@ USER_FACING_BASES = frozenset(
         "TooManyRequests",
         "HTTPException",
         "UploadRejected",
+        "MultiPartException",
     }
 )
 CLASS_SOURCES = (*SOURCES, "index", "llm")
@@ -81,6 +82,8 @@ DYNAMIC = {
     " just above, in api.reasons",
     "core/db/conflicts.py:flush_or_conflict": "its callers' messages (a forwarder, walked)",
     "api/limits.py:RequestGuard._limit_body.refuse": "its callers' messages (a forwarder)",
+    "api/multipart_form.py:UploadRequest._get_form": "a MultiPartException's message: this"
+    " module's own (walked) or Starlette's parser's (in api.reasons_refusals)",
     "api/limits.py:RequestGuard._session": "str() of an Unauthenticated raised in core.db",
     "api/limits.py:RequestGuard._authenticate": "str() of an Unauthenticated raised in core.db",
     "api/limits.py:RequestGuard._admit": "key_refusal: api.origins / api.scopes sentences",

@@ -1,0 +1,82 @@
+"""Upload forms parsed with a correction to Starlette's multipart parser, for the routes that
+read files (``UploadRoute``): a part's file name is its ``filename*`` when it has one
+(``api.multipart_names``): such a part was read as a text field, or kept its plain
+``filename`` stand-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from contextlib import aclosing
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from api.multipart_names import BadExtendedName, extended_name
+
+
+class _UploadParser(MultiPartParser):
+    def on_headers_finished(self) -> None:
+        part = self._current_part
+        try:
+            name = extended_name(part.content_disposition)
+        except BadExtendedName as exc:
+            raise MultiPartException(
+                "a file name sent as filename* must be percent-encoded UTF-8:"
+                " filename*=UTF-8''%E6%8A%A5%E5%91%8A.docx"
+            ) from exc
+        if name is None:
+            super().on_headers_finished()
+            return
+        # The base parser makes a part a file only for a plain ``filename``: one is added
+        # for it, then replaced by the name sent.
+        part.content_disposition += b'; filename="-"'
+        super().on_headers_finished()
+        assert part.file is not None
+        part.file.filename = name
+
+
+class UploadRequest(Request):
+    async def _get_form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> FormData:
+        # Starlette's own ``_get_form`` caches what it parsed in ``_form`` and returns it:
+        # a multipart form is parsed here instead, and every other body left to it.
+        kind, _ = parse_options_header(self.headers.get("Content-Type"))
+        if self._form is None and kind == b"multipart/form-data":
+            try:
+                async with aclosing(self.stream()) as stream:
+                    parser = _UploadParser(
+                        self.headers,
+                        stream,
+                        max_files=max_files,
+                        max_fields=max_fields,
+                        max_part_size=max_part_size,
+                    )
+                    self._form = await parser.parse()
+            except MultiPartException as exc:
+                raise HTTPException(status_code=400, detail=exc.message) from exc
+        return await super()._get_form(
+            max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
+        )
+
+
+class UploadRoute(APIRoute):
+    """A route whose form is read by ``UploadRequest`` (FastAPI's custom request class)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_upload_form(request: Request) -> Response:
+            return await handler(UploadRequest(request.scope, request.receive))
+
+        return with_upload_form

@@ -1,7 +1,11 @@
-"""Upload forms parsed with a correction to Starlette's multipart parser, for the routes that
-read files (``UploadRoute``): a part's file name is its ``filename*`` when it has one
-(``api.multipart_names``): such a part was read as a text field, or kept its plain
-``filename`` stand-in.
+"""Upload forms parsed with two corrections to Starlette's multipart parser, for the routes
+that read files (``UploadRoute``):
+
+- a part's file name is its ``filename*`` when it has one (``api.multipart_names``): such a
+  part was read as a text field, or kept its plain ``filename`` stand-in;
+- a text field must be text in the form's charset (UTF-8 unless the request says otherwise):
+  Starlette decoded one that is not as Latin-1, so an access list or tags were stored
+  garbled. It is refused (400), naming the field.
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ class _UploadParser(MultiPartParser):
         super().on_headers_finished()
         assert part.file is not None
         part.file.filename = name
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            try:
+                bytes(part.data).decode(self._charset)
+            except (UnicodeDecodeError, LookupError) as exc:
+                raise MultiPartException(
+                    f"form field {part.field_name!r} is not valid {self._charset} text"
+                ) from exc
+        super().on_part_end()
 
 
 class UploadRequest(Request):

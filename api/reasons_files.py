@@ -155,6 +155,10 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         r"a file name sent as filename\* must be percent-encoded UTF-8: (?P<example>\S+)",
         "以 filename* 发送的文件名须为百分号编码的 UTF-8：{example}",
     ),
+    (
+        r"form field (?P<name>.+) is not valid (?P<charset>\S+) text",
+        "表单字段 {name} 不是有效的 {charset} 文本",
+    ),
 ]
 
 

@@ -1,6 +1,7 @@
 """An upload's multipart parts read as their sender meant, over real HTTP: a file named by
 RFC 5987 ``filename*`` keeps that name (it was read as a text field), ``filename*`` wins over
-a plain ``filename`` (RFC 6266)."""
+a plain ``filename`` (RFC 6266); a text field that is not UTF-8 is refused naming the field
+(it was stored garbled, read as Latin-1)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,37 @@ def test_an_unreadable_filename_star_is_refused(ann: httpx.Client, value: bytes)
     r = post(ann, raw, ZH)
     assert r.status_code == 400
     assert "百分号编码" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tags", b"\xff\xfe\xb1"), ("access", b'{"everyone": true, "x": "\xc3\x28"}')],
+)
+def test_a_text_field_that_is_not_utf8_is_refused_by_name(
+    ann: httpx.Client, field: str, value: bytes
+) -> None:
+    raw = body(
+        (f'name="{field}"'.encode(), value),
+        (b'name="files"; filename="a.txt"', b"some text"),
+    )
+    r = post(ann, raw)
+    assert r.status_code == 400, r.text
+    assert r.json()["detail"] == f"form field '{field}' is not valid utf-8 text"
+    r = post(ann, raw, ZH)
+    assert r.status_code == 400
+    assert r.json()["detail"] == f"表单字段 '{field}' 不是有效的 utf-8 文本"
+    listed = ann.get("/v1/documents", params={"limit": 500}).json()["data"]
+    assert all("\ufffd" not in "".join(d["tags"]) for d in listed)
+
+
+def test_utf8_tags_are_kept(ann: httpx.Client) -> None:
+    raw = body(
+        (b'name="tags"', "财务,二〇二六".encode()),
+        (b'name="files"; filename="t.txt"', b"tagged"),
+    )
+    r = post(ann, raw)
+    assert r.status_code == 202, r.text
+    assert r.json()["data"][0]["tags"] == ["财务", "二〇二六"]
 
 
 def test_a_filename_star_part_is_limited_as_a_file_not_a_field(ann: httpx.Client) -> None:

@@ -152,6 +152,10 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         "文件名 {name} 不能包含路径分隔符",
     ),
     (
+        r"file name (?P<name>.+) must not contain control characters \(NUL, line breaks\)",
+        "文件名 {name} 不能包含控制字符（如 NUL、换行符）",
+    ),
+    (
         r"a file name sent as filename\* must be percent-encoded UTF-8: (?P<example>\S+)",
         "以 filename* 发送的文件名须为百分号编码的 UTF-8：{example}",
     ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from dataclasses import dataclass
 
 from core.access import Principal
@@ -69,8 +70,17 @@ class DocumentService(DocumentReads, DocumentUploads):
         UploadRejected."""
         if not name.strip():
             raise UploadRejected(400, "the file has no name")
-        if "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        if "/" in name or "\\" in name:
             raise UploadRejected(400, f"file name {name!r} must not contain path separators")
+        # Refused rather than dropped (as the invisible format characters are): a name that
+        # holds a NUL or a line break was made by a program, not typed, and the sender should
+        # learn what is wrong with it rather than find a file under another name.
+        if any(unicodedata.category(ch) == "Cc" for ch in name):
+            raise UploadRejected(
+                400, f"file name {name!r} must not contain control characters (NUL, line breaks)"
+            )
+        if name.strip() in (".", ".."):
+            raise UploadRejected(400, f"unusable file name: {name!r}")
         try:
             return safe_filename(name)
         except ZhikuError as exc:

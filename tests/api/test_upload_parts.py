@@ -1,7 +1,8 @@
 """An upload's multipart parts read as their sender meant, over real HTTP: a file named by
 RFC 5987 ``filename*`` keeps that name (it was read as a text field), ``filename*`` wins over
 a plain ``filename`` (RFC 6266); a text field that is not UTF-8 is refused naming the field
-(it was stored garbled, read as Latin-1)."""
+(it was stored garbled, read as Latin-1); a file name with a NUL or another control
+character is refused for what is wrong with it (a NUL got the path-separator reason)."""
 
 from __future__ import annotations
 
@@ -123,3 +124,23 @@ def test_a_filename_star_part_is_limited_as_a_file_not_a_field(ann: httpx.Client
     r = post(ann, body((b'name="files"; ' + extended("制度汇编.txt"), text)))
     assert r.status_code == 202, r.text[:300]
     assert [d["filename"] for d in r.json()["data"]] == ["制度汇编.txt"]
+
+
+@pytest.mark.parametrize(
+    "name", ["a\x00b.txt", "report\x00.txt", "line\nbreak.txt", "bell\x07.txt"]
+)
+def test_a_control_character_in_a_file_name_is_refused_as_such(
+    ann: httpx.Client, name: str
+) -> None:
+    for headers, expected in (({}, "must not contain control characters"), (ZH, "控制字符")):
+        for disposition in (
+            b'name="files"; filename="' + name.encode() + b'"',
+            b'name="files"; ' + extended(name),
+        ):
+            raw = body((disposition, b"text"), (b'name="files"; filename="ok.txt"', b"fine"))
+            r = post(ann, raw, headers)
+            assert r.status_code == 202, r.text
+            (error,) = r.json()["errors"]
+            assert error["status_code"] == 400
+            assert expected in error["detail"], error
+            assert "path separators" not in error["detail"]

@@ -25,7 +25,7 @@ from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
 from ingest.archive_child import read_isolated
 from ingest.archive_readers import ENCRYPTED_MEMBER, Budget, archive_kind
-from ingest.formats import safe_filename
+from ingest.formats import claimed_format, safe_filename
 from ingest.mailboxes import is_mbox, split_mbox
 from ingest.text_decoding import decode_legacy_name
 
@@ -58,7 +58,12 @@ class Unpacked:
 
 def is_archive(data: bytes, filename: str) -> bool:
     """A 7z or RAR archive (by content or name), or a zip that is an archive of files, not an
-    Office/OpenDocument/EPUB file (also zips)."""
+    Office/OpenDocument/EPUB file (also zips). A file whose name claims a document format
+    (``.docx``, ``.xlsx``, ``.epub``, ``.pdf``…) is never one, whatever its bytes: it is read
+    as that format, or refused as not being it (``ingest.formats.detect_type``). Unpacked, a
+    zip named ``报告.docx`` became a handful of documents its uploader never meant to share."""
+    if claimed_format(filename) is not None:
+        return False
     if archive_kind(data) or PurePosixPath(filename.lower()).suffix in (".7z", ".rar"):
         return True
     if is_mbox(data, filename):  # a mailbox: one document per message
@@ -140,7 +145,7 @@ def _take(content: bytes, path: str, depth: int, budget: Budget, out: Unpacked) 
     """A member's bytes: a document, or an archive to unpack in its turn (within the depth)."""
     if not content:
         return
-    nested = (
+    nested = claimed_format(path) is None and (
         archive_kind(content) is not None
         or (content.startswith(ZIP_MAGIC) and is_archive(content, path))
         or is_mbox(content, path)

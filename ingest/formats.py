@@ -163,6 +163,12 @@ def safe_filename(name: str) -> str:
     return base
 
 
+def claimed_format(filename: str) -> str | None:
+    """The document format a file's extension names (``docx`` for ``报告.docx``), or None:
+    no extension, an archive's, or one we do not read."""
+    return _EXTENSIONS.get(PurePosixPath(filename.lower()).suffix)
+
+
 def detect_type(data: bytes, filename: str) -> str:
     """Our format key for ``data`` (see ``FORMAT_MIME_TYPES``), from content and extension.
 

@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from api.deps import Audit, AuditReader, require_audit_reader
 from services.schemas.audit import AnswerRecordsPublic, AuditEventsPublic
@@ -43,26 +43,28 @@ def list_events(
     action: Action = None,
     actor_id: OptionalId = None,
     target_id: OptionalId = None,
-    since: Annotated[datetime | None, Query(description="From this moment (inclusive).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this moment.")] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="From this moment (inclusive), with its zone.")
+    ] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="Before this moment, with its zone.")
+    ] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> AuditEventsPublic:
     """Newest first; filter by action (e.g. ``key.revoke``), actor, target, and time
-    (ISO 8601; a time without a zone is UTC)."""
+    (ISO 8601 with a zone: ``2026-01-31T08:00:00+08:00``, ``…Z``).
+
+    A time without a zone is refused (422), as the search filters refuse it: read as UTC it
+    was eight hours off for a Beijing auditor who meant local time, and an audit filter
+    that silently misses the hour asked for is worse than one that asks."""
     return service.events(
         principal,
         action=action,
         actor_id=actor_id,
         target_id=target_id,
-        since=_aware(since),
-        until=_aware(until),
+        since=since,
+        until=until,
         offset=offset,
         limit=limit,
     )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from retrieval.filters import MetadataFilters
 from retrieval.search import Hit
@@ -20,8 +19,9 @@ class SearchFilters(BaseModel):
     file_types: list[FileType] = Field(
         default_factory=list, max_length=20, description='Extensions ("pdf") or MIME types'
     )
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    # With a zone (422 without): a bare time is as likely local as UTC (api.routes.audit).
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
 
     def to_domain(self) -> MetadataFilters:
         return MetadataFilters(

@@ -121,7 +121,7 @@ def test_bad_searches_get_clear_errors(world: World) -> None:
             ({"query": "lava", "limit": 1000}, 422),
             ({"query": "lava", "mode": "magic"}, 422),
             ({"query": "lava", "filters": {"file_types": ["exe"]}}, 400),
-            ({"query": "lava", "filters": {"created_after": "2026-01-01T00:00:00"}}, 400),
+            ({"query": "lava", "filters": {"created_after": "2026-01-01T00:00:00"}}, 422),
             ({}, 422),
         ]:
             r = bob.post("/v1/search", json=body)

@@ -146,6 +146,10 @@ REFUSALS: list[tuple[str, str]] = [
     (r"passage not found", "找不到该段落"),
     (r"conversation not found", "找不到该对话"),
     (r"answer not found", "找不到该回答"),
+    (
+        r"feedback is for answers: this record is a (?P<kind>.+), not an answer",
+        "只能对回答给出反馈：此记录是一次 {kind}，不是回答",
+    ),
     (r"user not found", "找不到该用户"),
     (r"group not found", "找不到该群组"),
     (r"tenant not found", "找不到该租户"),

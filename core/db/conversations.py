@@ -10,7 +10,11 @@ from sqlalchemy.orm import Session
 
 from core.access import Principal
 from core.db.models import AnswerRecord, Conversation, Message, utcnow
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
+
+# The records that hold an answer (``AnswerRecord.endpoint``): /v1/chat and the
+# OpenAI-compatible /v1/chat/completions. Not "search", whose record only lists passages.
+FEEDBACK_ENDPOINTS = frozenset({"chat", "chat.completions"})
 
 
 def create_conversation(session: Session, principal: Principal, title: str) -> Conversation:
@@ -139,8 +143,16 @@ def owned_answer(session: Session, principal: Principal, answer_id: str) -> Answ
 def set_feedback(
     session: Session, principal: Principal, answer_id: str, rating: str, comment: str
 ) -> AnswerRecord:
-    """Store the asker's vote on their answer, replacing any earlier one."""
+    """Store the asker's vote on their answer, replacing any earlier one. Only a record of an
+    answer takes one: a search's record (also an ``AnswerRecord``, so that auditors read
+    every retrieval in one place) has no answer to rate, and a vote on it would be counted
+    with the answers' by whoever reads the votes. Anyone else's record stays not found
+    first, so the refusal tells the caller nothing about records that are not theirs."""
     record = owned_answer(session, principal, answer_id)
+    if record.endpoint not in FEEDBACK_ENDPOINTS:
+        raise InvalidInput(
+            f"feedback is for answers: this record is a {record.endpoint[:40]}, not an answer"
+        )
     record.feedback = rating
     record.feedback_comment = comment or None
     record.feedback_at = utcnow()

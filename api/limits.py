@@ -27,10 +27,13 @@ neither). Sign-in (``/login``, ``/v1/auth/login``) has no caller yet: a small bo
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Literal
 
+import anyio
 import anyio.to_thread
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse
@@ -233,9 +236,11 @@ class RequestGuard:
             await _answer(scope, receive, send, 413, _too_large(plan.cap))
             return
         watch = multipart_watch(headers.get(b"content-type"), plan.files, self._limits)
+        pace = _BodyPace(self._limits)
         seen = 0
         refused = False
         started = False
+        body_done = False
 
         async def refuse(status: int, detail: str) -> Message:
             # Answer ourselves and tell the app the client left, so it stops reading
@@ -248,11 +253,19 @@ class RequestGuard:
 
         async def guarded_receive() -> Message:
             nonlocal seen
+            nonlocal body_done
             if refused:
                 return {"type": "http.disconnect"}
-            message = await receive()
+            if body_done:  # the app waits to hear of a disconnect: no deadline for that
+                return await receive()
+            with anyio.move_on_after(pace.wait_s(seen)) as waiting:
+                message = await receive()
+            if waiting.cancelled_caught:
+                log.warning("request body too slow: %d bytes so far", seen)
+                return await refuse(408, _too_slow(self._limits))
             if message["type"] != "http.request":
                 return message
+            body_done = not message.get("more_body", False)
             body = message.get("body", b"")
             seen += len(body)
             if seen > plan.cap:
@@ -276,6 +289,34 @@ class RequestGuard:
 
 def _too_large(cap: int) -> str:
     return f"request body larger than the {cap} byte limit for this route"
+
+
+class _BodyPace:
+    """When a request body's next chunk must have come (``LimitsSettings.body_grace_s`` and
+    ``min_body_bytes_per_s``): within the grace from the first read, and after it as long as
+    the body keeps the minimum average rate. A total deadline would cut off a large upload
+    on a slow link; a rate lets it go on and still frees a trickled connection in seconds."""
+
+    def __init__(self, limits: LimitsSettings) -> None:
+        self._grace_s = limits.body_grace_s
+        self._rate = limits.min_body_bytes_per_s
+        self._began: float | None = None
+
+    def wait_s(self, seen: int) -> float:
+        """Seconds the next chunk may take, given ``seen`` bytes so far."""
+        now = time.monotonic()
+        if self._began is None:
+            self._began = now
+        if self._rate <= 0:
+            return math.inf
+        return self._began + max(self._grace_s, seen / self._rate) - now
+
+
+def _too_slow(limits: LimitsSettings) -> str:
+    return (
+        f"the request body arrived too slowly (under {limits.min_body_bytes_per_s} bytes a"
+        " second): send it without pauses"
+    )
 
 
 async def _within_rate(scope: Scope, receive: Receive, send: Send) -> bool:

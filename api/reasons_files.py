@@ -35,6 +35,11 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         r"request body larger than the (?P<n>\d+) byte limit for this route",
         "请求体超过此接口 {n} 字节的上限",
     ),
+    (
+        r"the request body arrived too slowly \(under (?P<n>\d+) bytes a second\): send it"
+        r" without pauses",
+        "请求体传输过慢（每秒不足 {n} 字节）：请不间断地发送",
+    ),
     (r"a part's headers exceed (?P<n>\d+) bytes", "表单某部分的头部超过 {n} 字节"),
     (r"at most (?P<n>\d+) form fields", "最多 {n} 个表单字段"),
     (r"a form field exceeds (?P<n>\d+) bytes", "某个表单字段超过 {n} 字节"),

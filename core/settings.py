@@ -121,6 +121,15 @@ class LimitsSettings(BaseModel):
     max_form_field_bytes: int = 256 * 1024
     # The headers of one multipart part (its field name, file name and type).
     max_part_header_bytes: int = 16 * 1024
+    # A request body must keep arriving (``api.limits``, 408 otherwise): past the grace, at
+    # least this many bytes a second on average since it began. A client trickling a byte
+    # every few seconds held a connection and a worker for as long as it liked. 10 KiB/s is
+    # far below any real link (a 100 MB upload may take ~3 hours at it); 0: no minimum.
+    body_grace_s: float = Field(default=10.0, gt=0)
+    min_body_bytes_per_s: int = Field(default=10 * 1024, ge=0)
+    # A request's headers must arrive whole within this many seconds of its connection (or of
+    # the last answer on it): uvicorn has no such limit (``zhiku.http_protocol``).
+    header_timeout_s: float = Field(default=15.0, gt=0)
     # Searches one API process runs at once; more wait their turn (``api.search_slots``).
     # 0: twice the cores this process may use.
     concurrent_searches: int = Field(default=0, ge=0, le=1024)

@@ -52,6 +52,7 @@ def serve(
 
     from zhiku.app import create_app
     from zhiku.bootstrap import ensure_first_admin
+    from zhiku.http_protocol import header_timed
 
     _logging(log_level)
     settings = get_settings()
@@ -65,6 +66,12 @@ def serve(
         host=host,
         port=port,
         log_level=log_level,
+        # Slow clients: headers within a deadline (uvicorn has none), an idle kept-alive
+        # connection closed after 5 s, and headers of at most 16 KiB on h11 (httptools caps
+        # them itself); a slow body is paced by api.limits.
+        http=header_timed(settings.limits.header_timeout_s),
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
         **({"log_config": None} if json_logs else {}),
     )
 

@@ -29,6 +29,7 @@ from api.reasons import localize
 from api.validation_words import TEMPLATES, chinese
 from api.web.i18n import CHINESE, TRADITIONAL
 from core.errors import Component, Outage, UpstreamUnavailable
+from core.settings import LimitsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where a caller's refusals and a document's failure reasons are raised. ``index`` and
@@ -90,7 +91,8 @@ DYNAMIC = {
     "api/limits.py:_unavailable": "public_detail: the outage sentences",
     "api/limits.py:_within_rate": "public_detail of services.rate_limits' three sentences",
     "api/limits.py:RequestGuard._limit_body": "_too_large(), covered below",
-    "api/limits.py:RequestGuard._limit_body.guarded_receive": "_too_large() and _refuse's",
+    "api/limits.py:RequestGuard._limit_body.guarded_receive": "_too_large(), _too_slow() and"
+    " _refuse's",
     "services/documents.py:DocumentService.check_name": "str() of safe_filename's"
     " InvalidInput, raised in ingest/formats.py (walked)",
     "api/routes/openai_compat.py:chat_completions": "Unsupported's message, made in"
@@ -260,6 +262,7 @@ def test_sentences_made_at_run_time_read_in_chinese() -> None:
         ("api.limits._CROSS_SITE", limits._CROSS_SITE),
         ("api.limits._BAD_CSRF", limits._BAD_CSRF),
         ("api.limits._too_large", limits._too_large(1_048_576)),
+        ("api.limits._too_slow", limits._too_slow(LimitsSettings())),
         ("api.scopes.refusal", scopes.refusal("chat", "POST", "/v1/documents")),
         (
             "api.origins",

@@ -8,6 +8,7 @@ import pytest
 
 from core.addresses import is_loopback_address, is_loopback_host
 from core.metrics import scrape_refusal
+from core.settings_sign_in import OidcSettings
 
 LOOPBACK = [
     "127.0.0.1",
@@ -52,3 +53,24 @@ def test_a_url_host_may_be_localhost() -> None:
     assert is_loopback_host("localhost")
     assert is_loopback_host("LOCALHOST.")
     assert not is_loopback_host("localhost.example.com")
+
+
+@pytest.mark.parametrize(
+    ("issuer", "accepted"),
+    [
+        ("http://127.0.0.2:9000/realms/corp", True),
+        ("http://[::1]:9000/", True),
+        ("http://[::ffff:127.0.0.1]:9000/", True),
+        ("http://localhost:9000/", True),
+        ("https://sso.example.com/", True),
+        ("http://sso.example.com/", False),
+        ("http://10.0.0.5:9000/", False),
+    ],
+)
+def test_oidc_takes_plain_http_on_loopback_only(issuer: str, accepted: bool) -> None:
+    spec = {"issuer": issuer, "client_id": "zhiku", "client_secret": "s" * 32}
+    if accepted:
+        assert OidcSettings(**spec).issuer == issuer
+    else:
+        with pytest.raises(ValueError, match="https"):
+            OidcSettings(**spec)

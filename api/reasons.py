@@ -56,6 +56,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         "表格超过 {n} 行（上限 {limit} 行）：请拆分，或只上传需要检索的行",
     ),
     (
+        r"the document has (?P<n>[\d,]+) chunks of text \(limit (?P<limit>[\d,]+)\): split it"
+        r" into smaller files",
+        "文档切分后有 {n} 个文本块（上限 {limit} 个）：请拆分为较小的文件",
+    ),
+    (
         r"the PDF has (?P<n>[\d,]+) pages \(limit (?P<limit>[\d,]+)\)",
         "PDF 有 {n} 页（上限 {limit} 页）",
     ),

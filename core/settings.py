@@ -158,6 +158,10 @@ class WorkerSettings(BaseModel):
     max_retries: int = 5
     retry_cap_s: float = 60.0
     concurrency: int = 1
+    # Chunks of one document embedded in one run: a larger document is embedded a slice at a
+    # time and queued again after each (``workers.embed_stage``), so documents queued behind
+    # it, and other tenants', are embedded between its slices instead of after all of them.
+    embed_slice_chunks: int = Field(default=512, ge=1)
     parse: ParseLimits = ParseLimits()
 
 

@@ -16,6 +16,10 @@ class ParsingSettings(BaseModel):
     # unstructured takes a few ms a row, so a million-row sheet would run into timeout_s.
     # 0: no limit.
     max_sheet_rows: int = Field(default=100_000, ge=0)
+    # Chunks one document may have once parsed: past it the document fails with the reason
+    # instead of holding an embed worker for hours (50,000 chunks is ~25 MB of text, a few
+    # hours of embedding on a small CPU machine). 0: no limit.
+    max_chunks_per_document: int = Field(default=50_000, ge=0)
     # Who reads a PDF's text layer: pdfium (C++, headings by font size; see ingest.pdf_text)
     # or unstructured's "fast" strategy (pdfminer, pure Python, several times slower).
     pdf_text: Literal["pdfium", "pdfminer"] = "pdfium"

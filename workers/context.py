@@ -63,6 +63,8 @@ class StageContext:
     worker_name: str = "local"
     # Personal-data redaction: each tenant's mode decides whether chunks are masked.
     pii: PiiSettings = field(default_factory=PiiSettings)
+    # ``parsing.max_chunks_per_document``: a document parsed into more fails (0: no limit).
+    max_chunks_per_document: int = 50_000
 
     @property
     def store(self) -> VectorStore:

@@ -5,6 +5,13 @@ batches, so many small documents cost what one large one does; upserts of one ba
 the embedding of the next. Point ids are derived from (tenant, document, version, position)
 and every write is fenced by the run's claim (``workers.runs``), so a re-delivered or re-run
 stage leaves exactly one copy of each chunk.
+
+A run embeds at most ``worker.embed_slice_chunks`` chunks of one document, in position order
+from where the previous run stopped (``Document.chunks_indexed``). A larger document is handed
+back after each slice and queued again (``Outcome.EMBED_NEXT``), behind the documents that
+arrived meanwhile: one large upload no longer holds an embed worker, and the small files
+queued after it, for as long as all its chunks take. It is marked ready only by the run that
+writes its last slice.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 
 from core import metrics, tracing
 from core.blobs import chunks_key
+from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from index import types as fields
@@ -36,6 +44,7 @@ from workers.runs import (
     Run,
     finish,
     finish_all,
+    hand_back,
     once_each,
     record_progress,
     settle_access,
@@ -47,8 +56,9 @@ log = logging.getLogger(__name__)
 def run_embed_group(
     svc: StageContext, items: Sequence[tuple[str, int]], max_chunks: int | None = None
 ) -> tuple[dict[str, Outcome], dict[str, Exception]]:
-    """Embed several documents together. Returns each one's outcome, and the exceptions of
-    those released for a retry (transient failures) so the caller can schedule them.
+    """Embed several documents together (a slice of each, see the module's docstring).
+    Returns each one's outcome, and the exceptions of those released for a retry (transient
+    failures) so the caller can schedule them.
 
     Once ``max_chunks`` are gathered the remaining documents are not claimed: their outcome
     is ``EMBED_NEXT``, to be queued again, so a group of large documents cannot hold every
@@ -57,12 +67,12 @@ def run_embed_group(
     items = once_each(items)
     claiming = list(items)
     if max_chunks is not None and items:
-        # Claim only as many documents as their parsed chunk counts say fit (at least one).
+        # Claim only as many documents as their slices say fit (at least one).
         gathered = 0
         with svc.sessions() as session:
-            totals = doc_queries.chunk_totals(session, [doc_id for doc_id, _ in items])
+            left = doc_queries.chunks_to_embed(session, [doc_id for doc_id, _ in items])
         for cut in range(1, len(items) + 1):
-            gathered += totals.get(items[cut - 1][0], 0)
+            gathered += slice_size(svc, left.get(items[cut - 1][0], 0))
             if gathered >= max_chunks:
                 break
         claiming = list(items[:cut])
@@ -75,6 +85,11 @@ def run_embed_group(
     with heartbeats(svc, claimed):
         _embed_claimed(svc, results, claimed)
     return results.outcomes, results.errors
+
+
+def slice_size(svc: StageContext, chunks_left: int) -> int:
+    """Chunks a run embeds of a document that has ``chunks_left`` still to embed."""
+    return min(chunks_left, svc.worker.embed_slice_chunks)
 
 
 def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> None:
@@ -94,7 +109,7 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
             if twin is not None and _reuse_twin(svc, run, *twin):
                 outcomes[run.doc_id] = Outcome.DONE
                 continue
-            run.chunks = _load_chunks(svc, run)
+            _take_slice(svc, run, _load_chunks(svc, run))
             runs.append(run)
         except Exception as exc:
             end(run, exc)
@@ -105,8 +120,8 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
             # A run found lost by a beat with no write of its own since: a fenced write ends
             # it (superseded, or its chunks removed if the document was deleted).
             record_progress(svc, {run: {} for run in runs if run.active and run.lost})
-            rest = [(run, len(run.chunks)) for run in runs if run.working]
-            finish_all(svc, rest)  # none, unless a document had no slice of its own
+            rest = [(run, run.total) for run in runs if run.working]
+            finish_all(svc, rest)  # none, unless a document had no chunk to write
             for run, _ in rest:
                 run.finished = True
         except Exception as exc:
@@ -116,7 +131,26 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
                     end(run, exc)
     for run in runs:
         if run.doc_id not in outcomes:
-            outcomes[run.doc_id] = Outcome.DONE if run.active else Outcome.SKIPPED
+            if run.more:
+                outcomes[run.doc_id] = Outcome.EMBED_NEXT
+            else:
+                outcomes[run.doc_id] = Outcome.DONE if run.active else Outcome.SKIPPED
+
+
+def _take_slice(svc: StageContext, run: Run, chunks: list[Chunk]) -> None:
+    """Give ``run`` its slice of the document's chunks. A run resuming a document whose
+    store copy of the access list fell behind first rewrites the list on the chunks earlier
+    slices wrote: their runs are gone, so no re-check of theirs will (``core.db.access``)."""
+    run.total = len(chunks)
+    if run.start >= run.total:
+        run.start = 0  # a count that does not match this chunk list: embed it all again
+    if run.start and run.store_behind:
+        applied = access_queries.apply_latest(
+            svc.sessions, [run.doc_id], svc.store.set_document_access
+        )
+        if run.doc_id in applied:
+            run.access, run.access_version = applied[run.doc_id].tokens, applied[run.doc_id].version
+    run.chunks = chunks[run.start : run.start + slice_size(svc, run.total - run.start)]
 
 
 def _load_chunks(svc: StageContext, run: Run) -> list[Chunk]:
@@ -236,7 +270,7 @@ def _write(
     # are kept fresh by ``heartbeats``, not by these writes: a slice may take longer in the
     # model than ``stale_after_s`` on a loaded machine.)
     ongoing = {
-        run: {"chunks_done": done[run]}
+        run: {"chunks_done": run.start + done[run]}
         for run in group
         if run.active and not run.finished and (run in touched or done[run] < len(run.chunks))
     }
@@ -244,12 +278,16 @@ def _write(
         del ongoing[run]
     if ongoing:
         record_progress(svc, ongoing)
-    if complete:
+    last = [run for run in complete if run.last_slice]
+    if last:
         # Ready now, not when the whole group is: a small document embedded beside a large
         # one does not wait for it. (A run whose claim was lost is made inactive.)
-        finish_all(svc, [(run, len(run.chunks)) for run in complete])
-        for run in complete:
+        finish_all(svc, [(run, run.total) for run in last])
+        for run in last:
             run.finished = True
+    # A slice of a larger document: handed back at once, so its next slice can be queued
+    # behind what arrived meanwhile.
+    hand_back(svc, [run for run in complete if not run.last_slice])
 
 
 def chunk_payload(run: Run, chunk: Chunk) -> dict[str, object]:

@@ -97,6 +97,18 @@ def run_parse_group(
     return outcomes, errors
 
 
+def _within_chunk_limit(svc: StageContext, count: int) -> None:
+    """Refuse a document parsed into more chunks than the limit, before any is stored or
+    embedded: it would hold the embed stage for hours (its slices still take turns with the
+    other documents, but the model's time is the same)."""
+    limit = svc.max_chunks_per_document
+    if limit and count > limit:
+        raise UnprocessableDocument(
+            f"the document has {count:,} chunks of text (limit {limit:,}): split it into"
+            " smaller files"
+        )
+
+
 def _hand_over(
     svc: StageContext,
     runs: list[Run],
@@ -114,6 +126,7 @@ def _hand_over(
             chunks, facts = result
             if not chunks:
                 raise UnprocessableDocument("no text could be extracted from this document")
+            _within_chunk_limit(svc, len(chunks))
             # Masked here, before the chunks are kept: neither the blob beside the original,
             # nor the index, nor its keyword vectors ever hold the personal data.
             mask = masks.for_tenant(run.tenant_id)
@@ -124,7 +137,7 @@ def _hand_over(
             parsed.append((run, len(chunks), facts))
         except Exception as exc:
             end(run, exc)
-    values = {"stage": DocumentStage.EMBEDDING, "chunks_done": 0}
+    values = {"stage": DocumentStage.EMBEDDING, "chunks_done": 0, "chunks_indexed": 0}
     try:
         with transaction(svc.sessions) as session:
             held = doc_queries.release_many(

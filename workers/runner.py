@@ -22,7 +22,7 @@ from core.db import stage_queue
 from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.context import Outcome, ParseManyFn, StageContext
-from workers.embed_stage import run_embed_group
+from workers.embed_stage import run_embed_group, slice_size
 from workers.parse_stage import SMALL_FILE_BYTES, run_parse_group
 from workers.retry import Fail, RetryPolicy
 from workers.runs import fail_document
@@ -205,13 +205,15 @@ class IngestionRunner:
                 max_attempts=1 if embed else 0,
                 max_bytes=None if embed else SMALL_FILE_BYTES,
             )
-            own_chunks = sum(doc_queries.chunk_totals(session, own_ids).values()) if embed else 0
+            left = doc_queries.chunks_to_embed(session, own_ids) if embed else {}
         taken: list[StageJob] = []
-        budget = EMBED_GROUP_CHUNKS - own_chunks
+        # What each document's run embeds: a large one only its next slice.
+        budget = EMBED_GROUP_CHUNKS - sum(slice_size(self.context, n) for n in left.values())
         for doc in waiting:
             if embed:
-                if doc.chunks > budget:
+                size = slice_size(self.context, doc.chunks)
+                if size > budget:
                     continue  # too large for what is left; a smaller one may fit
-                budget -= doc.chunks
+                budget -= size
             taken.append(StageJob(doc.doc_id, doc.version, 0, doc.tenant_id))
         return taken

@@ -58,9 +58,18 @@ class Run:
     attempts: int
     job_id: str
     stage: DocumentStage
+    # Embedding: the document's chunk count, and the position this run starts at (where the
+    # previous slice's run stopped, ``Document.chunks_indexed``); ``chunks`` is this run's
+    # slice of them.
+    total: int = 0
+    start: int = 0
+    # The store's copy of the access list is behind the committed one (an access change whose
+    # store write failed): chunks written by an earlier slice's run may carry the old list.
+    store_behind: bool = False
     chunks: list[Chunk] = field(default_factory=list)
     active: bool = True
-    finished: bool = False  # marked ready
+    finished: bool = False  # marked ready, or its slice handed back (``more``)
+    more: bool = False  # its slice is written and handed back; the rest waits for a next run
     # Set by the heartbeat thread when the claim was found gone (another run holds it, or the
     # document was deleted): do no more work for it; the stage's next fenced write ends it.
     lost: bool = False
@@ -70,6 +79,11 @@ class Run:
     def holds_claim(self) -> bool:
         """Holds its claim as far as this process knows: not stopped, not found lost."""
         return self.active and not self.lost
+
+    @property
+    def last_slice(self) -> bool:
+        """This run's slice ends the document: writing it makes the document ready."""
+        return self.start + len(self.chunks) >= self.total
 
     @property
     def working(self) -> bool:
@@ -199,6 +213,9 @@ def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> R
         attempts=doc.attempts,
         job_id=job_id,
         stage=stage,
+        total=doc.chunks_total or 0,
+        start=(doc.chunks_indexed or 0) if stage == DocumentStage.EMBEDDING else 0,
+        store_behind=(doc.store_access_version or 0) < (doc.access_version or 1),
     )
 
 
@@ -286,6 +303,30 @@ def finish_all(svc: StageContext, done: list[tuple[Run, int]]) -> dict[Run, Exce
             # Originals and chunk lists of replaced versions are no longer needed.
             svc.blobs.delete_prefix(f"{run.tenant_id}/{run.doc_id}/v{older}")
     return failures
+
+
+def hand_back(svc: StageContext, runs: Sequence[Run]) -> None:
+    """Each run's slice is written but the document has more chunks: record where the next
+    run starts, give the claim back and end the job, in one transaction. The caller queues the
+    document again (``Outcome.EMBED_NEXT``), behind what was waiting meanwhile. The document
+    stays ``processing``: it is marked ready only by the run that writes its last slice."""
+    if not runs:
+        return
+    with transaction(svc.sessions) as session:
+        held = doc_queries.release_many(
+            session,
+            [
+                (run.doc_id, run.token, {"chunks_done": end, "chunks_indexed": end})
+                for run in runs
+                for end in [run.start + len(run.chunks)]
+            ],
+        )
+        job_queries.end_jobs(session, [run.job_id for run in runs if run.doc_id in held], "done")
+    for run in runs:
+        if run.doc_id in held:
+            run.finished = run.more = True
+        else:
+            _after_claim_lost(svc, run)
 
 
 class Results:

@@ -151,6 +151,7 @@ class Container:
             upsert_batch=settings.qdrant.upsert_batch,
             worker_name=role if role != "worker" else f"{socket.gethostname()}:{os.getpid()}",
             pii=settings.pii,
+            max_chunks_per_document=settings.parsing.max_chunks_per_document,
         )
         self.local: LocalDispatcher | None = None
         self.celery: CeleryDispatcher | None = None

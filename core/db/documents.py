@@ -61,14 +61,17 @@ def load_documents(session: Session, doc_ids: Sequence[str]) -> dict[str, Docume
     }
 
 
-def chunk_totals(session: Session, doc_ids: Sequence[str]) -> dict[str, int]:
-    """Chunks each document's parse produced (0 before parsing)."""
+def chunks_to_embed(session: Session, doc_ids: Sequence[str]) -> dict[str, int]:
+    """Chunks each document still has to embed: its parse's count less those a previous slice
+    already wrote (0 before parsing)."""
     if not doc_ids:
         return {}
     rows = session.execute(
-        select(Document.id, Document.chunks_total).where(Document.id.in_(doc_ids))
+        select(Document.id, Document.chunks_total, Document.chunks_indexed).where(
+            Document.id.in_(doc_ids)
+        )
     )
-    return {doc_id: total or 0 for doc_id, total in rows}
+    return {doc_id: max(0, (total or 0) - (indexed or 0)) for doc_id, total, indexed in rows}
 
 
 def readable_document(session: Session, principal: Principal, doc_id: str) -> Document:
@@ -138,7 +141,7 @@ def requeue_failed(session: Session, doc: Document) -> None:
     its counters, reason and any claim cleared, as for a new version."""
     doc.status = DocumentStatus.QUEUED
     doc.stage = DocumentStage.STORED
-    doc.chunks_done = doc.chunks_total = doc.attempts = 0
+    doc.chunks_done = doc.chunks_total = doc.chunks_indexed = doc.attempts = 0
     doc.error = doc.run_token = doc.heartbeat_at = doc.reused_from = None
     doc.parse_info = {}
     session.flush()
@@ -278,6 +281,7 @@ def finished_values(chunk_count: int) -> dict[str, object]:
         "stage": DocumentStage.DONE,
         "chunks_done": chunk_count,
         "chunks_total": chunk_count,
+        "chunks_indexed": chunk_count,
         "error": None,
     }
 
@@ -313,7 +317,7 @@ def start_new_version(session: Session, doc: Document, **content: object) -> Non
     doc.version += 1
     doc.status = DocumentStatus.QUEUED
     doc.stage = DocumentStage.STORED
-    doc.chunks_done = doc.chunks_total = doc.attempts = 0
+    doc.chunks_done = doc.chunks_total = doc.chunks_indexed = doc.attempts = 0
     doc.error = doc.run_token = doc.heartbeat_at = doc.reused_from = None
     doc.parse_info = {}
     session.flush()

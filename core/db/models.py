@@ -188,6 +188,10 @@ class Document(Base):
     stage: Mapped[str] = mapped_column(String(20), default=DocumentStage.STORED)
     chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     chunks_total: Mapped[int] = mapped_column(Integer, default=0)
+    # This version's chunks at positions below this are in the vector store: a document
+    # embedded a slice at a time resumes here (``chunks_done`` is progress as shown, counted
+    # in the order chunks are written, which is not position order).
+    chunks_indexed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     parse_info: Mapped[dict] = mapped_column(JSON, default=dict)
     blob_key: Mapped[str] = mapped_column(String(300))

@@ -21,7 +21,7 @@ from core.db.models import Document, utcnow
 class WaitingDocument(NamedTuple):
     doc_id: str
     version: int
-    chunks: int
+    chunks: int  # still to embed: parsed, less those a previous slice wrote
     tenant_id: str
 
 
@@ -97,7 +97,7 @@ def waiting_fairly(
         select(
             Document.id,
             Document.version,
-            Document.chunks_total,
+            (Document.chunks_total - Document.chunks_indexed).label("chunks_left"),
             Document.tenant_id,
             Document.updated_at,
             Document.created_at,
@@ -107,13 +107,13 @@ def waiting_fairly(
         .subquery()
     )
     query = (
-        select(ranked.c.id, ranked.c.version, ranked.c.chunks_total, ranked.c.tenant_id)
+        select(ranked.c.id, ranked.c.version, ranked.c.chunks_left, ranked.c.tenant_id)
         .order_by(ranked.c.turn, ranked.c.updated_at, ranked.c.created_at, ranked.c.id)
         .limit(limit)
     )
     return [
-        WaitingDocument(doc_id, version, total or 0, tenant_id)
-        for doc_id, version, total, tenant_id in session.execute(query)
+        WaitingDocument(doc_id, version, max(0, left or 0), tenant_id)
+        for doc_id, version, left, tenant_id in session.execute(query)
     ]
 
 

@@ -321,7 +321,10 @@ def hand_back(svc: StageContext, runs: Sequence[Run]) -> None:
                 for end in [run.start + len(run.chunks)]
             ],
         )
-        job_queries.end_jobs(session, [run.job_id for run in runs if run.doc_id in held], "done")
+        # "continued", not "done": a version has one finished embedding job, the last slice's.
+        job_queries.end_jobs(
+            session, [run.job_id for run in runs if run.doc_id in held], "continued"
+        )
     for run in runs:
         if run.doc_id in held:
             run.finished = run.more = True

@@ -5,6 +5,7 @@ and a document parsed into too many chunks fails with the reason before any is e
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from api.reasons import localize
 from api.web.i18n import CHINESE
 from core.db import documents as doc_queries
 from core.db import identity
+from core.db import jobs as job_queries
 from core.db.session import transaction
 from core.resources import Resource
 from index import types as fields
@@ -90,6 +92,10 @@ def test_a_large_document_goes_a_slice_per_run_and_a_small_one_passes_it(env) ->
     doc = _doc(svc, big)
     assert (doc.status, doc.chunks_done, doc.chunks_indexed) == ("ready", total, total)
     assert _positions(svc, principal, big) == list(range(total))  # each chunk exactly once
+    with svc.sessions() as s:
+        jobs = Counter(j.status for j in job_queries.jobs_for(s, big) if j.stage == "embedding")
+    # One finished embedding job for the version, as for a document embedded in one run.
+    assert jobs == {"continued": runs - 1, "done": 1}
 
 
 class _FailingStore:

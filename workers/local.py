@@ -12,7 +12,9 @@ API process runs ingestion itself, through the same ``IngestionRunner`` Celery u
   other keeps the model busy.
 
 The queues take turns between tenants (``workers.fair_queue``): one tenant's thousands of
-files do not hold back another tenant's one.
+files do not hold back another tenant's one. A large document comes back to the embed queue
+after each slice (``workers.embed_stage``), behind what waits, so it holds a loop for one
+slice at a time, not for all its chunks.
 
 Ingestion stays asynchronous: uploads return at once and progress is visible in the database.
 """

@@ -46,7 +46,7 @@ BUCKETS: list[tuple[str, tuple[str, ...]]] = [
     ("parse child: pickling / pipes", ("_parse_many_in_child", "multiprocessing", "pickle")),
     ("blob writes/reads", ("core/blobs.py",)),
     ("upload checks", ("check_file (services/documents", "_unpacked", "check_archive")),
-    ("chunk payload json", ("json/encoder", "json/decoder", "_load_chunks", "asdict")),
+    ("chunk payload json", ("json/encoder", "json/decoder", "_load_slice", "asdict")),
     ("payload building", ("chunk_payload", "ChunkPoint")),
     ("sql (sqlalchemy/sqlite)", ("sqlalchemy", "sqlite3", "core/db/")),
     (

@@ -109,7 +109,7 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
             if twin is not None and _reuse_twin(svc, run, *twin):
                 outcomes[run.doc_id] = Outcome.DONE
                 continue
-            _take_slice(svc, run, _load_chunks(svc, run))
+            _load_slice(svc, run)
             runs.append(run)
         except Exception as exc:
             end(run, exc)
@@ -137,11 +137,13 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
                 outcomes[run.doc_id] = Outcome.DONE if run.active else Outcome.SKIPPED
 
 
-def _take_slice(svc: StageContext, run: Run, chunks: list[Chunk]) -> None:
-    """Give ``run`` its slice of the document's chunks. A run resuming a document whose
-    store copy of the access list fell behind first rewrites the list on the chunks earlier
-    slices wrote: their runs are gone, so no re-check of theirs will (``core.db.access``)."""
-    run.total = len(chunks)
+def _load_slice(svc: StageContext, run: Run) -> None:
+    """Give ``run`` its slice of the document's chunks (only the slice becomes ``Chunk``s).
+    A run resuming a document whose store copy of the access list fell behind first rewrites
+    the list on the chunks earlier slices wrote: their runs are gone, so no re-check of
+    theirs will (``core.db.access``)."""
+    raw = json.loads(svc.blobs.get(chunks_key(run.tenant_id, run.doc_id, run.version)))
+    run.total = len(raw)
     if run.start >= run.total:
         run.start = 0  # a count that does not match this chunk list: embed it all again
     if run.start and run.store_behind:
@@ -150,12 +152,10 @@ def _take_slice(svc: StageContext, run: Run, chunks: list[Chunk]) -> None:
         )
         if run.doc_id in applied:
             run.access, run.access_version = applied[run.doc_id].tokens, applied[run.doc_id].version
-    run.chunks = chunks[run.start : run.start + slice_size(svc, run.total - run.start)]
-
-
-def _load_chunks(svc: StageContext, run: Run) -> list[Chunk]:
-    raw = json.loads(svc.blobs.get(chunks_key(run.tenant_id, run.doc_id, run.version)))
-    return [Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw]
+    end = run.start + slice_size(svc, run.total - run.start)
+    run.chunks = [
+        Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw[run.start : end]
+    ]
 
 
 def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:

@@ -148,3 +148,24 @@ def test_a_document_over_the_chunk_limit_fails_with_the_reason_in_both_languages
         f"无法解析该文件：文档切分后有 {count} 个文本块（上限 40 个）：请拆分为较小的文件"
     )
     assert _positions(svc, principal, doc_id) == []
+
+
+def test_an_access_change_the_store_missed_between_slices_reaches_the_first_slices(env) -> None:  # type: ignore[no-untyped-def]
+    """The list changed between two slices and its store write failed (the store was down):
+    the run that resumes the document rewrites it on the chunks earlier runs wrote, so the
+    store is not marked in line over chunks that carry the old list."""
+    svc, parse, principal = env
+    doc_id = new_doc(svc, principal, long_text(36, seed=34))
+    assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
+    assert run_embed_group(svc, [(doc_id, 1)])[0] == {doc_id: Outcome.EMBED_NEXT}
+    with transaction(svc.sessions) as s:
+        # Committed, but never written to the store (no apply_latest): its mark stays behind.
+        doc_queries.set_access(s, doc_queries.get_document(s, doc_id), ["everyone"])
+    while run_embed_group(svc, [(doc_id, 1)])[0][doc_id] is Outcome.EMBED_NEXT:
+        pass
+    doc = _doc(svc, doc_id)
+    assert doc.status == "ready" and doc.store_access_version == doc.access_version
+    chunks = svc.store.document_chunks(Scope.admin(principal.tenant_id), doc_id)
+    owner = f"user:{principal.user_id}"
+    assert len(chunks) == doc.chunks_total
+    assert {tuple(c.payload[fields.ACCESS]) for c in chunks} == {("everyone", owner)}

@@ -152,9 +152,19 @@ def document_filter(tenant_id: str, doc_id: str) -> Filter:
 
 
 def stale_filter(tenant_id: str, doc_id: str, version: int, count: int) -> Filter:
-    """A document's chunks of any other version, or beyond the new chunk count."""
-    stale = Or((Condition(VERSION, "!=", version), Condition(POSITION, ">=", count)))
+    """A document's chunks of an older version, or of this one beyond the new chunk count.
+
+    Never a newer version's: a run finishing ``version`` may reach its delete after a newer
+    upload was parsed, embedded and made ready (the delete is a store call, outside any lock);
+    "any other version" then wiped the ready document's chunks."""
+    beyond = And((Condition(VERSION, "==", version), Condition(POSITION, ">=", count)))
+    stale = Or((Condition(VERSION, "<", version), beyond))
     return And((document_filter(tenant_id, doc_id), stale))
+
+
+def version_filter(tenant_id: str, doc_id: str, version: int) -> Filter:
+    """One version's chunks of a document."""
+    return And((document_filter(tenant_id, doc_id), Condition(VERSION, "==", version)))
 
 
 def use_exact(

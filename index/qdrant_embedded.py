@@ -245,6 +245,9 @@ class EmbeddedQdrantStore:
     def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
         self._update_by_filter(common.stale_filter(tenant_id, doc_id, version, count), None)
 
+    def delete_version(self, tenant_id: str, doc_id: str, version: int) -> None:
+        self._update_by_filter(common.version_filter(tenant_id, doc_id, version), None)
+
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         # A payload update by filter: vectors untouched, no re-embedding.
         self._update_by_filter(

@@ -221,6 +221,9 @@ class QdrantServerStore:
     def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
         self._delete(common.stale_filter(tenant_id, doc_id, version, count), tenant_id)
 
+    def delete_version(self, tenant_id: str, doc_id: str, version: int) -> None:
+        self._delete(common.version_filter(tenant_id, doc_id, version), tenant_id)
+
     def _delete(self, flt: Filter, tenant_id: str) -> None:
         selector = models.FilterSelector(filter=compile_filter(flt))
         with self._writes:

@@ -83,7 +83,11 @@ class VectorStore(Protocol):
     def delete_document(self, tenant_id: str, doc_id: str) -> None: ...
 
     def delete_stale_chunks(self, tenant_id: str, doc_id: str, version: int, count: int) -> None:
-        """Delete the document's chunks of other versions, or at positions >= ``count``."""
+        """Delete the document's chunks of older versions, and of ``version`` at positions
+        >= ``count``; a newer version's are kept."""
+
+    def delete_version(self, tenant_id: str, doc_id: str, version: int) -> None:
+        """Delete the document's chunks of one version (a superseded run's late writes)."""
 
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         """Rewrite the access list on every chunk of a document, without touching vectors."""

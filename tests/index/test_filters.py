@@ -189,6 +189,17 @@ def test_stale_filter_selects_other_versions_and_trailing_positions() -> None:
     assert matches(stale, payload | {"version": 2, "position": 3})
     assert not matches(stale, payload | {"version": 2, "position": 2})
     assert not matches(stale, payload | {"doc_id": "d2", "version": 1, "position": 0})
+    # A newer version's chunks are never stale to an older run, whatever their position.
+    assert not matches(stale, payload | {"version": 3, "position": 0})
+    assert not matches(stale, payload | {"version": 3, "position": 5})
+
+
+def test_version_filter_selects_one_version_of_one_document() -> None:
+    flt = common.version_filter("t1", "d1", 2)
+    payload = {"tenant_id": "t1", "doc_id": "d1", "position": 0}
+    assert matches(flt, payload | {"version": 2})
+    assert not matches(flt, payload | {"version": 1})
+    assert not matches(flt, payload | {"version": 2, "tenant_id": "t2"})
 
 
 # --- the exact-search rule and input checks ------------------------------------------------

@@ -104,6 +104,21 @@ class DeleteContract:
         ]
         assert len(store.document_chunks(Scope.admin("t1"), "d2")) == 2
 
+    def test_delete_stale_chunks_keeps_a_newer_version(self, store: VectorStore) -> None:
+        store.ensure_collection(DIM)
+        store.upsert([point("t1", "d1", i, version=3) for i in range(4)])
+        store.delete_stale_chunks("t1", "d1", version=2, count=1)
+        assert len(store.document_chunks(Scope.admin("t1"), "d1")) == 4
+
+    def test_delete_version_removes_that_version_only(self, store: VectorStore) -> None:
+        store.ensure_collection(DIM)
+        store.upsert([point("t1", "d1", i, version=v) for v in (1, 2) for i in range(3)])
+        store.upsert([point("t2", "d1", i, version=2) for i in range(2)])
+        store.delete_version("t1", "d1", 2)
+        chunks = store.document_chunks(Scope.admin("t1"), "d1")
+        assert {c.payload["version"] for c in chunks} == {1}
+        assert len(store.document_chunks(Scope.admin("t2"), "d1")) == 2
+
     def test_delete_stale_chunks_trims_a_shorter_rewrite(self, store: VectorStore) -> None:
         store.ensure_collection(DIM)
         store.upsert([point("t1", "d1", i) for i in range(5)])

@@ -1,0 +1,78 @@
+"""A new version racing with the ingestion of the previous one, with the real embedded Qdrant
+engine on PostgreSQL and SQLite: once every writer has returned, the ready version's chunks,
+and only they, answer. The interleavings are forced with ``Paused`` (``test_access_race``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.blobs import original_key
+from core.db import documents as doc_queries
+from core.db.session import transaction
+from core.resources import ready
+from index import types as fields
+from index.store import Scope
+from tests.api.test_access_race import WAIT_S, Env, Paused, env, finish, in_thread
+from tests.files import long_text
+from workers.context import Outcome, parse_each
+from workers.embed_stage import run_embed_group
+from workers.parse_stage import run_parse_group
+from zhiku.container import build_parse_fn
+
+__all__ = ["env"]  # the fixture, shared with the access races
+
+
+def upload_version(env: Env, doc_id: str, text: str) -> int:
+    """What ``DocumentService.new_version`` records: the next version, queued, its bytes kept."""
+    with transaction(env.svc.sessions) as session:
+        doc = doc_queries.get_document(session, doc_id)
+        doc_queries.start_new_version(
+            session, doc, size_bytes=len(text), content_hash=str(hash(text))
+        )
+        doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
+        env.svc.blobs.put(doc.blob_key, text.encode())
+        return doc.version
+
+
+def parse(env: Env, doc_id: str, version: int) -> None:
+    parse_fn = parse_each(build_parse_fn(env.container.settings))
+    outcomes, _ = run_parse_group(env.svc, [(doc_id, version)], parse_fn)
+    assert outcomes[doc_id] is Outcome.EMBED_NEXT
+
+
+def ingest(env: Env, doc_id: str, version: int) -> None:
+    parse(env, doc_id, version)
+    assert run_embed_group(env.svc, [(doc_id, version)])[0][doc_id] is Outcome.DONE
+
+
+def versions(env: Env, doc_id: str) -> dict[int, int]:
+    """How many chunks of each version the store holds."""
+    found: dict[int, int] = {}
+    for chunk in env.svc.store.document_chunks(Scope.admin(env.owner.tenant_id), doc_id):
+        version = int(chunk.payload[fields.VERSION])
+        found[version] = found.get(version, 0) + 1
+    return found
+
+
+def test_a_late_stale_delete_keeps_the_newer_ready_version(env: Env) -> None:
+    """Version 2 passed its claim check and is about to drop stale chunks when version 3 is
+    uploaded, parsed, embedded and made ready. Its delete then must not take version 3's."""
+    doc_id = env.parsed_doc(long_text(6, seed=41))
+    assert run_embed_group(env.svc, [(doc_id, 1)])[0][doc_id] is Outcome.DONE
+    parse(env, doc_id, upload_version(env, doc_id, long_text(7, seed=42)))
+    worker_store = Paused(env.svc.store, "delete_stale_chunks", before=True)
+    worker_svc = replace(env.svc, store_resource=ready(worker_store))
+    worker, worker_out = in_thread(lambda: run_embed_group(worker_svc, [(doc_id, 2)]))
+    assert worker_store.reached.wait(WAIT_S)
+    ingest(env, doc_id, upload_version(env, doc_id, long_text(8, seed=43)))
+    ready_chunks = versions(env, doc_id)
+    assert set(ready_chunks) == {3}
+    worker_store.proceed.set()
+    outcomes, _ = finish(worker, worker_out)  # type: ignore[misc]
+    assert outcomes[doc_id] is Outcome.SKIPPED  # superseded
+    assert versions(env, doc_id) == ready_chunks
+    with env.container.sessions() as session:
+        doc = doc_queries.get_document(session, doc_id)
+        assert (doc.version, doc.chunks_done) == (3, ready_chunks[3])
+

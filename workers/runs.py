@@ -180,8 +180,9 @@ def fail_document(svc: StageContext, doc_id: str, reason: str) -> None:
 def _after_claim_lost(svc: StageContext, run: Run) -> None:
     run.active = False
     with svc.sessions() as session:
-        deleted = session.get(Document, run.doc_id) is None
-    if deleted:
+        doc = session.get(Document, run.doc_id)
+        current = None if doc is None else doc.version
+    if current is None:
         # Deleted while we were writing: remove what our in-flight writes may have added. A
         # write that finished before this check is removed here; one after it is impossible,
         # since every write comes before the claim check that found the claim lost (the
@@ -191,6 +192,14 @@ def _after_claim_lost(svc: StageContext, run: Run) -> None:
         svc.blobs.delete_prefix(document_prefix(run.tenant_id, run.doc_id))
         log.info("document %s was deleted during ingestion", run.doc_id)
         return
+    if run.stage == DocumentStage.EMBEDDING and current > run.version:
+        # A newer version took the document over. Its finish drops older chunks, but a slice
+        # of ours may land after it did (the new version parsed, embedded and made ready
+        # while our upsert was in flight): left there, those would answer beside the new
+        # version for good. No run writes this version any more (a claim names the current
+        # one), and it was never the one served (a ready version is never claimed again).
+        svc.store.delete_version(run.tenant_id, run.doc_id, run.version)
+        log.info("document %s: version %d superseded during ingestion", run.doc_id, run.version)
     log.info("document %s: claim lost, another run continues it", run.doc_id)
     with transaction(svc.sessions) as session:
         job_queries.end_job(session, run.job_id, "superseded")

@@ -76,3 +76,22 @@ def test_a_late_stale_delete_keeps_the_newer_ready_version(env: Env) -> None:
         doc = doc_queries.get_document(session, doc_id)
         assert (doc.version, doc.chunks_done) == (3, ready_chunks[3])
 
+
+def test_a_superseded_slice_landing_after_the_new_version_is_removed(env: Env) -> None:
+    """A slice of version 2 is in flight while version 3 is uploaded and made ready: its
+    chunks land after version 3 dropped the older ones, and must not stay beside them."""
+    doc_id = env.parsed_doc(long_text(6, seed=44))
+    assert run_embed_group(env.svc, [(doc_id, 1)])[0][doc_id] is Outcome.DONE
+    parse(env, doc_id, upload_version(env, doc_id, long_text(9, seed=45)))
+    worker_store = Paused(env.svc.store, "upsert", before=True)
+    worker_svc = replace(env.svc, store_resource=ready(worker_store))
+    worker, worker_out = in_thread(lambda: run_embed_group(worker_svc, [(doc_id, 2)]))
+    assert worker_store.reached.wait(WAIT_S)
+    # Until version 3 is ready, version 1 keeps answering.
+    assert set(versions(env, doc_id)) == {1}
+    ingest(env, doc_id, upload_version(env, doc_id, long_text(5, seed=46)))
+    worker_store.proceed.set()
+    assert worker_store.done.wait(WAIT_S)  # version 2's slice landed after version 3's finish
+    outcomes, _ = finish(worker, worker_out)  # type: ignore[misc]
+    assert outcomes[doc_id] is Outcome.SKIPPED
+    assert set(versions(env, doc_id)) == {3}

@@ -111,7 +111,8 @@ class GenerationOps(Protocol):
     def discard_building(self) -> None: ...
 
     def fingerprints(self, side: Side) -> dict[str, str]:
-        """Every point of that side, all tenants: id -> :func:`fingerprint` of its payload."""
+        """Every point of that side, all tenants: id -> :func:`fingerprint` of its payload.
+        ``building`` after the switch: the generation that became live."""
 
     def fetch_live(self, ids: Sequence[str]) -> list[ChunkPoint]:
         """Those live points with their payloads (no vectors); missing ids are left out."""
@@ -210,7 +211,7 @@ def _rebuild(
         before = ops.switch()
         switched()
     if before is not None:
-        _late_writes(ops, before, encode, batch)
+        _late_writes(ops, before, built, encode, batch)
     ops.drop_previous()
     progress.phase = "done"
     report(progress)
@@ -247,12 +248,28 @@ def _sync(
     return len(gone) + len(todo)
 
 
-def _late_writes(ops: GenerationOps, before: dict[str, str], encode: Encode, batch: int) -> None:
+def _late_writes(
+    ops: GenerationOps, before: dict[str, str], built: dict[str, str], encode: Encode, batch: int
+) -> None:
     """Writes another process made to the old generation between the last pass and the
-    switch: applied to the new one (which has been live since, so only those ids)."""
+    switch: applied to the new one (which has been live since, so only those ids).
+
+    Not over a point the new generation changed since the switch (``built``: what it held
+    then): that write came later (an access change, a delete), and a carried-over copy of the
+    old one would undo it (the old list back on the chunks, a deleted document back in
+    search), with the database believing the store in line."""
     after = ops.late_fingerprints()
-    gone = [point_id for point_id in before if point_id not in after]
-    changed = [point_id for point_id, fp in after.items() if before.get(point_id) != fp]
+    now = ops.fingerprints("building")  # the new generation, live since the switch
+
+    def untouched(point_id: str) -> bool:
+        return now.get(point_id) == built.get(point_id)
+
+    gone = [point_id for point_id in before if point_id not in after and untouched(point_id)]
+    changed = [
+        point_id
+        for point_id, fp in after.items()
+        if before.get(point_id) != fp and untouched(point_id)
+    ]
     if gone:
         ops.delete_building(gone)
     for ids in _slices(changed, batch):

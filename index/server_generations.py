@@ -147,7 +147,8 @@ class ServerGenerations:
 
     @_translated
     def fingerprints(self, side: Side) -> dict[str, str]:
-        name = self._building() if side == "building" else self._store._collection
+        # "building" after the switch: the generation that became live.
+        name = self._new_collection() if side == "building" else self._store._collection
         return _fingerprints(self._client, name)
 
     @_translated

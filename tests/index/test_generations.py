@@ -104,3 +104,45 @@ def test_a_second_server_process_follows_the_switch(monkeypatch: pytest.MonkeyPa
     assert told == ["switched"]  # its owner re-reads which model to embed with
     found = other.search(SearchRequest(dense=tiny_vector("最后一刻"), limit=50), scope)
     assert [r.payload[TEXT] for r in found] == [late.payload[TEXT]]  # carried over; d deleted
+
+
+def test_a_carried_over_write_never_undoes_a_later_one_in_the_new_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the switch's instant another process narrows "d" to a group and changes "e" on the
+    old collection; right after the switch (before the carry-over) "d" is narrowed to its
+    owner and "e" deleted on the new one. The carry-over must not bring the group's list, or
+    "e", back: those later writes were acknowledged, and nothing would repair them."""
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine, count=4)
+    mine.upsert([point("t1", "e", i) for i in range(3)])
+    mine.upsert([point("t1", "f", i) for i in range(2)])
+    other.ensure_collection(DIM)
+    real_write = server_generations.write_pointer
+    real_late = server_generations.ServerGenerations.late_fingerprints
+
+    def write_in_the_instant(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
+        if "building" not in pointer and pointer["live"]["collection"] != "chunks":
+            other.set_document_access("t1", "d", ["group:eng"])  # still the old collection
+            other.set_document_access("t1", "e", ["group:eng"])
+            other.set_document_access("t1", "f", ["group:ops"])  # nothing later: carried
+        real_write(client, base, pointer)
+
+    def later_writes_first(self: Any) -> dict[str, str]:
+        mine.set_document_access("t1", "d", ["user:owner"])  # the new collection, live now
+        mine.delete_document("t1", "e")
+        return real_late(self)
+
+    monkeypatch.setattr(server_generations, "write_pointer", write_in_the_instant)
+    monkeypatch.setattr(
+        server_generations.ServerGenerations, "late_fingerprints", later_writes_first
+    )
+    _rebuild(mine, TinyEncoder())
+    assert not client.collection_exists("chunks")  # the old generation dropped
+    lists = {
+        doc: {tuple(c.payload["access"]) for c in mine.document_chunks(Scope.admin("t1"), doc)}
+        for doc in ("d", "e", "f")
+    }
+    assert lists == {"d": {("user:owner",)}, "e": set(), "f": {("group:ops",)}}

@@ -8,7 +8,7 @@ never counted in IDF statistics, and never reaches this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 Mode = Literal["hybrid", "dense", "sparse"]
 MAX_LIMIT = 100
+# Which of these (document id, version) pairs may answer (``core.db.documents
+# .served_versions``): the database's word on what the store holds for a moment.
+Served = Callable[[Sequence[tuple[str, int]]], set[tuple[str, int]]]
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,12 @@ class Retriever:
         sparse: SparseEncoder,
         settings: RetrievalSettings,
         reranker: Reranker | None = None,
+        served: Served | None = None,
     ) -> None:
+        """``served``: drops the chunks of versions the database does not serve (None: every
+        chunk the scope admits answers, as in a store without a database behind it)."""
         self._store = store
+        self._served = served
         self._embedder = embedder
         self._sparse = sparse
         self._settings = settings
@@ -159,6 +166,7 @@ class Retriever:
             stage.labels("search", mode), "qdrant.query", tracing.CLIENT, fusion=request.fusion
         ):
             candidates = self._store.search(request, scope)
+        candidates = self._served_only(candidates)
         timings["search"] = _ms(started)
 
         if want_rerank and candidates:
@@ -169,6 +177,16 @@ class Retriever:
         else:
             hits = [Hit.from_scored(c) for c in candidates[:limit]]
         return SearchResult(hits, language, mode, want_rerank and bool(candidates), timings)
+
+    def _served_only(self, candidates: list[ScoredChunk]) -> list[ScoredChunk]:
+        """Without the chunks a deleted document, a version being written or one replaced
+        left in the store for a moment (until the writer finds its claim gone): the engine
+        filter has no notion of which version is ready. Permissions are not decided here."""
+        if self._served is None or not candidates:
+            return candidates
+        pairs = [_version_of(c) for c in candidates]
+        served = self._served(pairs)
+        return [c for c, pair in zip(candidates, pairs, strict=True) if pair in served]
 
     def _check(self, query: str, limit: int) -> str:
         text = " ".join(query.split())
@@ -199,6 +217,10 @@ class Retriever:
         scores = [(1 - share) * r + share * f for r, f in zip(reranked, fused, strict=True)]
         order = sorted(range(len(candidates)), key=lambda i: (-scores[i], candidates[i].id))
         return [Hit.from_scored(candidates[i], scores[i]) for i in order]
+
+
+def _version_of(chunk: ScoredChunk) -> tuple[str, int]:
+    return str(chunk.payload.get(fields.DOC_ID, "")), int(chunk.payload.get(fields.VERSION, 1))
 
 
 def _rerank_text(chunk: ScoredChunk) -> str:

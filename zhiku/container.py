@@ -13,9 +13,11 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from core.blobs import BlobStore, LocalBlobStore
+from core.db import documents as doc_queries
 from core.db.group_commit import GroupCommitter
 from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
@@ -267,7 +269,12 @@ class Container:
             self.sparse,
             self.settings.retrieval,
             reranker=build_reranker(self.settings),
+            served=self._served_versions,
         )
+
+    def _served_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        with self.sessions() as session:
+            return doc_queries.served_versions(session, pairs)
 
     # --- application services (the API's and the command line's)
 

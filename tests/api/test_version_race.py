@@ -95,3 +95,53 @@ def test_a_superseded_slice_landing_after_the_new_version_is_removed(env: Env) -
     outcomes, _ = finish(worker, worker_out)  # type: ignore[misc]
     assert outcomes[doc_id] is Outcome.SKIPPED
     assert set(versions(env, doc_id)) == {3}
+
+
+def found(env: Env, query: str, doc_id: str) -> set[int]:
+    """The versions of ``doc_id`` a search by its owner answers with (the container's own
+    retriever: the same path as /v1/search)."""
+    result = env.container.retriever_resource.get().search(env.owner, query, limit=100)
+    return {hit.version for hit in result.hits if hit.doc_id == doc_id}
+
+
+def test_search_answers_with_the_ready_version_while_the_next_one_is_written(env: Env) -> None:
+    """Version 2's first slice is in the store, the rest still in the model: search keeps
+    answering with version 1 alone, then with version 2 alone once it is ready."""
+    text = long_text(6, seed=47)
+    doc_id = env.parsed_doc(text)
+    assert run_embed_group(env.svc, [(doc_id, 1)])[0][doc_id] is Outcome.DONE
+    query = text.split(".")[0]
+    assert found(env, query, doc_id) == {1}
+    parse(env, doc_id, upload_version(env, doc_id, long_text(12, seed=47)))
+    worker_store = Paused(env.svc.store, "upsert")  # after its real call
+    worker_svc = replace(env.svc, store_resource=ready(worker_store))
+    worker, worker_out = in_thread(lambda: run_embed_group(worker_svc, [(doc_id, 2)]))
+    assert worker_store.reached.wait(WAIT_S)
+    assert set(versions(env, doc_id)) == {1, 2}  # the store holds both for now
+    assert found(env, query, doc_id) == {1}
+    worker_store.proceed.set()
+    outcomes, _ = finish(worker, worker_out)  # type: ignore[misc]
+    assert outcomes[doc_id] is Outcome.DONE
+    assert found(env, query, doc_id) == {2}
+
+
+def test_a_slice_landing_after_the_delete_returned_is_never_found(env: Env) -> None:
+    """The delete returns while a slice is on its way to the store; it lands, and stays
+    until the worker's next fenced write finds the document gone. Search never shows it."""
+    text = long_text(6, seed=48)
+    doc_id = env.parsed_doc(text)
+    query = text.split(".")[0]
+    landed = Paused(env.svc.store, "upsert")  # after the real call
+    on_its_way = Paused(landed, "upsert", before=True)
+    worker_svc = replace(env.svc, store_resource=ready(on_its_way))
+    worker, worker_out = in_thread(lambda: run_embed_group(worker_svc, [(doc_id, 1)]))
+    assert on_its_way.reached.wait(WAIT_S)
+    env.documents().delete(env.owner, doc_id)
+    on_its_way.proceed.set()
+    assert landed.reached.wait(WAIT_S)
+    assert versions(env, doc_id)  # in the store, after the delete returned
+    assert found(env, query, doc_id) == set()
+    landed.proceed.set()
+    outcomes, _ = finish(worker, worker_out)  # type: ignore[misc]
+    assert outcomes[doc_id] is Outcome.SKIPPED
+    assert versions(env, doc_id) == {}  # and removed by the worker

@@ -205,7 +205,24 @@ class QdrantServerStore:
     def upsert(self, points: Sequence[ChunkPoint]) -> None:
         with self._writes:
             self._follow()  # a write goes to the generation live now, never a dropped one
+            written_to = self._collection
             self._upsert(points)
+            if self._switched_since(written_to):
+                # Vectors of the old generation's model, in the collection being dropped: the
+                # caller retries, embedding with the new one (``on_generation_change``).
+                raise UpstreamUnavailable(
+                    "the index switched generations during the write; write again",
+                    component=Component.VECTOR_STORE,
+                )
+
+    def _switched_since(self, written_to: str) -> bool:
+        """Whether a re-index (maybe in another process) made another collection live since
+        this process resolved ``written_to``. A write that resolved the old collection just
+        before the switch can land there after the re-index carried the old collection's
+        late writes over (``index.generations``), and be dropped with it: its writer, which
+        still knows what it wrote, must write it to the live one."""
+        self._follow()
+        return self._collection != written_to
 
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
         structs = point_structs(points, self._dense_dim(), self._layout)
@@ -228,21 +245,31 @@ class QdrantServerStore:
         selector = models.FilterSelector(filter=compile_filter(flt))
         with self._writes:
             self._follow()
-            self._dense_dim()
-            with upstream():
-                self._client.delete(
-                    self._collection,
-                    points_selector=selector,
-                    wait=True,
-                    **self.placement.route(tenant_id),
-                )
+            while True:
+                written_to = self._collection
+                self._dense_dim()
+                with upstream():
+                    self._client.delete(
+                        written_to,
+                        points_selector=selector,
+                        wait=True,
+                        **self.placement.route(tenant_id),
+                    )
+                if not self._switched_since(written_to):
+                    return
 
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         with self._writes:
             self._follow()
-            self._set_document_access(tenant_id, doc_id, access)
+            while True:
+                written_to = self._collection
+                self._set_document_access(tenant_id, doc_id, access, written_to)
+                if not self._switched_since(written_to):
+                    return
 
-    def _set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+    def _set_document_access(
+        self, tenant_id: str, doc_id: str, access: Sequence[str], collection: str
+    ) -> None:
         self._dense_dim()
         # A payload update by filter: one call, vectors untouched, no re-embedding.
         selector = models.FilterSelector(
@@ -250,7 +277,7 @@ class QdrantServerStore:
         )
         with upstream():
             self._client.set_payload(
-                self._collection,
+                collection,
                 payload={ACCESS: common.check_access(access)},
                 points=selector,
                 wait=True,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from qdrant_client import QdrantClient
 
+from core.errors import UpstreamUnavailable
 from index import server_generations
 from index.embedded_generations import building_path
 from index.generations import Generation, ModelIdentity, next_generation, rebuild
@@ -146,3 +147,65 @@ def test_a_carried_over_write_never_undoes_a_later_one_in_the_new_generation(
         for doc in ("d", "e", "f")
     }
     assert lists == {"d": {("user:owner",)}, "e": set(), "f": {("group:ops",)}}
+
+
+def test_a_write_that_resolved_the_old_collection_lands_in_the_live_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process resolved the old collection just before the switch, and its writes
+    reach it only after the re-index carried the late writes over (a slow call, a paused
+    process): an access change and a delete, acknowledged to their callers, must not be lost
+    with the dropped collection. Its upsert (the old model's vectors) is refused, to be
+    embedded again."""
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine, count=4)
+    mine.upsert([point("t1", "e", i) for i in range(3)])
+    other.ensure_collection(DIM)
+    real_follow = QdrantServerStore._follow
+    real_late = server_generations.ServerGenerations.late_fingerprints
+    stale: list[bool] = []  # set: the other process has not re-read the pointer yet
+
+    class Landing:
+        """The other process's client: its write clears ``stale`` once it has landed."""
+
+        def __getattr__(self, name: str) -> Any:
+            real = getattr(client, name)
+            if name not in ("set_payload", "delete", "upsert"):
+                return real
+
+            def write(*args: Any, **kwargs: Any) -> Any:
+                result = real(*args, **kwargs)
+                stale.clear()
+                return result
+
+            return write
+
+    other._client = Landing()  # type: ignore[assignment]
+
+    def follow(self: QdrantServerStore) -> None:
+        if not (self is other and stale):
+            real_follow(self)
+
+    def resolved_before_the_switch(write: Any) -> None:
+        other._target, other._dim, stale[:] = "chunks", None, [True]
+        write()
+
+    def writes_after_the_carry_over(self: Any) -> dict[str, str]:
+        after = real_late(self)
+        resolved_before_the_switch(lambda: other.set_document_access("t1", "d", ["user:owner"]))
+        resolved_before_the_switch(lambda: other.delete_document("t1", "e"))
+        with pytest.raises(UpstreamUnavailable, match="switched generations"):
+            resolved_before_the_switch(lambda: other.upsert([point("t1", "late", 0)]))
+        return after
+
+    monkeypatch.setattr(QdrantServerStore, "_follow", follow)
+    monkeypatch.setattr(
+        server_generations.ServerGenerations, "late_fingerprints", writes_after_the_carry_over
+    )
+    _rebuild(mine, TinyEncoder())
+    assert not client.collection_exists("chunks")
+    lists = {tuple(c.payload["access"]) for c in mine.document_chunks(Scope.admin("t1"), "d")}
+    assert lists == {("user:owner",)}
+    assert mine.document_chunks(Scope.admin("t1"), "e") == []

@@ -10,6 +10,8 @@ import math
 
 import pytest
 import qdrant_edge as edge
+from hypothesis import given
+from hypothesis import strategies as st
 from qdrant_client import models
 
 from core.errors import InvalidInput
@@ -192,6 +194,29 @@ def test_stale_filter_selects_other_versions_and_trailing_positions() -> None:
     # A newer version's chunks are never stale to an older run, whatever their position.
     assert not matches(stale, payload | {"version": 3, "position": 0})
     assert not matches(stale, payload | {"version": 3, "position": 5})
+
+
+@given(
+    chunks=st.lists(st.tuples(st.integers(1, 6), st.integers(0, 8)), max_size=30),
+    version=st.integers(1, 6),
+    count=st.integers(0, 8),
+    other_doc=st.booleans(),
+)
+def test_a_stale_delete_takes_only_older_versions_and_its_own_tail(
+    chunks: list[tuple[int, int]], version: int, count: int, other_doc: bool
+) -> None:
+    """Whatever the store holds, a run finishing ``version`` with ``count`` chunks drops
+    exactly the older versions and its own positions past ``count``: never a newer version
+    (made ready while this run was finishing), never another document's or tenant's."""
+    stale = common.stale_filter("t1", "d1", version=version, count=count)
+    for chunk_version, position in chunks:
+        payload = {"tenant_id": "t1", "doc_id": "d1", "version": chunk_version}
+        payload["position"] = position
+        expected = chunk_version < version or (chunk_version == version and position >= count)
+        assert matches(stale, payload) is expected
+        if other_doc:
+            assert not matches(stale, payload | {"doc_id": "d2"})
+            assert not matches(stale, payload | {"tenant_id": "t2"})
 
 
 def test_version_filter_selects_one_version_of_one_document() -> None:

@@ -116,7 +116,9 @@ def env(request, tmp_path_factory) -> Iterator[Env]:  # type: ignore[no-untyped-
     build_sessions(settings, migrate=True)
     container = Container(settings, role="cli")
     with transaction(container.sessions) as s:
-        tenant = identity.create_tenant(s, f"race-{request.param}")
+        # One tenant per module using the fixture (``test_version_race`` shares it).
+        module = request.module.__name__.rsplit(".", 1)[-1]
+        tenant = identity.create_tenant(s, f"race-{request.param}-{module}")
         owner = identity.principal_for(identity.create_user(s, tenant.id, "owner"))
         reader = identity.principal_for(identity.create_user(s, tenant.id, "reader"))
     yield Env(container.stage_context, container, owner, reader)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from core.blobs import BlobStore, LocalBlobStore
 from core.db import documents as doc_queries
 from core.db.group_commit import GroupCommitter
+from core.db.session import connection
 from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.rate_buckets import RedisBuckets
@@ -273,8 +274,8 @@ class Container:
         )
 
     def _served_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
-        with self.sessions() as session:
-            return doc_queries.served_versions(session, pairs)
+        with connection(self.sessions) as conn:  # on every search: no Session to build
+            return doc_queries.served_versions(conn, pairs)
 
     # --- application services (the API's and the command line's)
 

@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
@@ -385,7 +395,9 @@ def count_by_status(session: Session, tenant_id: str) -> dict[str, int]:
     return {status: n for status, n in rows}
 
 
-def served_versions(session: Session, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+def served_versions(
+    session: Session | Connection, pairs: Sequence[tuple[str, int]]
+) -> set[tuple[str, int]]:
     """Which of these (document, version) pairs a search may answer with: the ready version
     of a ready document; while a new version is being ingested (or failed), the versions
     before it (the last ready one: older ones were dropped when it became ready). Never a

@@ -8,7 +8,7 @@ never counted in IDF statistics, and never reaches this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,15 +23,13 @@ from index.store import Scope, SearchRequest, VectorStore
 from index.types import ScoredChunk, SparseVector
 from retrieval.filters import MetadataFilters
 from retrieval.language import dense_languages, query_language
+from retrieval.served import Served
 
 if TYPE_CHECKING:
     from retrieval.rerankers import Reranker
 
 Mode = Literal["hybrid", "dense", "sparse"]
 MAX_LIMIT = 100
-# Which of these (document id, version) pairs may answer (``core.db.documents
-# .served_versions``): the database's word on what the store holds for a moment.
-Served = Callable[[Sequence[tuple[str, int]]], set[tuple[str, int]]]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from index.store import DimensionMismatch, VectorStore
 from index.tokens import token_counter
 from llm.runtime import AnswerModels
 from retrieval.search import Retriever
+from retrieval.served import RememberedServed
 from services.admin import AdminService
 from services.answers import AnswerService
 from services.audit import AuditService
@@ -270,7 +271,8 @@ class Container:
             self.sparse,
             self.settings.retrieval,
             reranker=build_reranker(self.settings),
-            served=self._served_versions,
+            # A served version stays served: its 'yes' is kept for a moment (retrieval.served).
+            served=RememberedServed(self._served_versions),
         )
 
     def _served_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:

@@ -271,7 +271,7 @@ class Container:
             self.sparse,
             self.settings.retrieval,
             reranker=build_reranker(self.settings),
-            # A served version stays served: its 'yes' is kept for a moment (retrieval.served).
+            # A served version stays served: its "yes" is kept for a while (retrieval.served).
             served=RememberedServed(self._served_versions),
         )
 

@@ -1,7 +1,7 @@
 """Which (document, version) pairs a search may answer with, remembered briefly when the
 answer is yes.
 
-The database's lookup (``core.db.documents.served_versions``) cost about 1.3 ms of a 12 ms
+The database's lookup (``core.db.served.served_versions``) cost about 1.3 ms of a 12 ms
 search under load (docs/benchmarks.md, "Search under load after the served-version check").
 Almost every hit is of a version that is served and stays so, so only a "yes" is kept, for
 ``ttl_s``. Why a remembered yes is safe: a version that was served never has a slice in

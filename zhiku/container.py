@@ -13,13 +13,12 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from core.blobs import BlobStore, LocalBlobStore
-from core.db import documents as doc_queries
 from core.db.group_commit import GroupCommitter
-from core.db.session import connection
+from core.db.served import lookup_served
 from core.dispatch import Dispatcher
 from core.errors import Component, Outage, UpstreamUnavailable
 from core.rate_buckets import RedisBuckets
@@ -272,12 +271,8 @@ class Container:
             self.settings.retrieval,
             reranker=build_reranker(self.settings),
             # A served version stays served: its "yes" is kept for a while (retrieval.served).
-            served=RememberedServed(self._served_versions),
+            served=RememberedServed(partial(lookup_served, self.sessions)),
         )
-
-    def _served_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
-        with connection(self.sessions) as conn:  # on every search: no Session to build
-            return doc_queries.served_versions(conn, pairs)
 
     # --- application services (the API's and the command line's)
 

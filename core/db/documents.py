@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     bindparam,
     exists,
     func,
@@ -393,32 +392,3 @@ def count_by_status(session: Session, tenant_id: str) -> dict[str, int]:
         .group_by(Document.status)
     )
     return {status: n for status, n in rows}
-
-
-def served_versions(
-    session: Session | Connection, pairs: Sequence[tuple[str, int]]
-) -> set[tuple[str, int]]:
-    """Which of these (document, version) pairs a search may answer with: the ready version
-    of a ready document; while a new version is being ingested (or failed), the versions
-    before it (the last ready one: older ones were dropped when it became ready). Never a
-    version still being written, one left behind by a newer ready version, or a document
-    that is gone: the store may hold those for a moment (a slice in flight while the
-    document was deleted or replaced) or, after a crash, until a sweep removes them."""
-    ids = sorted({doc_id for doc_id, _ in pairs})
-    if not ids:
-        return set()
-    rows = {
-        row.id: row
-        for row in session.execute(
-            select(Document.id, Document.version, Document.status).where(Document.id.in_(ids))
-        )
-    }
-    served: set[tuple[str, int]] = set()
-    for doc_id, version in pairs:
-        row = rows.get(doc_id)
-        if row is None:
-            continue
-        ready = row.status == DocumentStatus.READY
-        if version == row.version if ready else version < row.version:
-            served.add((doc_id, version))
-    return served

@@ -38,7 +38,14 @@ from bench.retrieval_data import (
     product_dense,
     sparse_vectors,
 )
-from bench.retrieval_latency import EVERYONE_GROUP, FEW_GROUP, build, measure, render
+from bench.retrieval_latency import (
+    EVERYONE_GROUP,
+    FEW_GROUP,
+    build,
+    measure,
+    principal,
+    render,
+)
 from core.settings import Settings
 from index.sparse import Bm25Encoder
 from index.types import LAYOUTS
@@ -141,6 +148,12 @@ def main() -> None:
         action="store_true",
         help="optimize merges segments and builds payload indexes, but no HNSW graph (m=0)",
     )
+    parser.add_argument(
+        "--legs",
+        action="store_true",
+        help="also the hybrid query as one engine call against its legs in turn and side by "
+        "side (bench.hybrid_legs)",
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench/results/scale_embedded.json")
     args = parser.parse_args()
 
@@ -194,6 +207,10 @@ def main() -> None:
         retriever = Retriever(store, embedder, Bm25Encoder(), settings, None)
         for label, group in (("1% readable", FEW_GROUP), ("everything", EVERYONE_GROUP)):
             figures = measure(retriever, embedder, store, queries, group, settings, legs=True)
+            if args.legs:
+                from bench.hybrid_legs import compare
+
+                figures["legs"] = compare(store, embedder, principal(group), queries)
             row = {"chunks": args.size, "layout": args.layout, "reader": label}
             report["rows"].append({**row, **times, **figures})
             print(json.dumps(report["rows"][-1]), flush=True)

@@ -8,7 +8,7 @@ never counted in IDF statistics, and never reaches this module.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,13 +22,17 @@ from index.sparse import SparseEncoder
 from index.store import Scope, SearchRequest, VectorStore
 from index.types import ScoredChunk, SparseVector
 from retrieval.filters import MetadataFilters
+from retrieval.fusion import fuse
 from retrieval.language import dense_languages, query_language
+from retrieval.legs import LegRunner
 from retrieval.served import Served
 
 if TYPE_CHECKING:
     from retrieval.rerankers import Reranker
 
 Mode = Literal["hybrid", "dense", "sparse"]
+# One engine search, started or not: calling it gives its chunks.
+Leg = Callable[[], list[ScoredChunk]]
 MAX_LIMIT = 100
 
 
@@ -89,9 +93,13 @@ class Retriever:
         settings: RetrievalSettings,
         reranker: Reranker | None = None,
         served: Served | None = None,
+        legs: LegRunner | None = None,
     ) -> None:
         """``served``: drops the chunks of versions the database does not serve (None: every
-        chunk the scope admits answers, as in a store without a database behind it)."""
+        chunk the scope admits answers, as in a store without a database behind it).
+        ``legs``: the threads a hybrid query's keyword leg may run on while its question is
+        encoded (None: the legs run one after the other on the caller's thread)."""
+        self._legs = legs or LegRunner(0)
         self._store = store
         self._served = served
         self._embedder = embedder
@@ -136,34 +144,50 @@ class Retriever:
         stage = metrics.RETRIEVAL_STAGE_SECONDS
 
         started = time.perf_counter()
-        dense: list[float] | None = None
         sparse: SparseVector | None = None
-        if mode != "sparse":
-            with metrics.timed(stage.labels("dense_encode", mode), "retrieval.dense_encode"):
-                dense = self._embedder.embed_query(text).tolist()
         if mode != "dense":
             with metrics.timed(stage.labels("sparse_encode", mode), "retrieval.sparse_encode"):
                 sparse = self._sparse.encode_query(text)
+            if not sparse.indices:
+                if mode == "sparse":
+                    return SearchResult([], language, mode, False, timings)  # nothing to match
+                sparse = None
+        depth_each = max(self._settings.candidates, depth)
+        engine_filter = (filters or MetadataFilters()).to_filter()
+
+        def leg(dense: list[float] | None, sparse: SparseVector | None, limit: int) -> Leg:
+            request = SearchRequest(dense=dense, sparse=sparse, limit=limit, filter=engine_filter)
+            return lambda: self._engine(request, scope)
+
+        # In a hybrid query the keyword leg starts before the question is encoded
+        # (retrieval.legs); alone, it has nothing to run beside.
+        keyword: Leg | None = None
+        if sparse is not None and mode == "hybrid":
+            keyword = self._legs.start(leg(None, sparse, depth_each))
+        elif sparse is not None:
+            keyword = leg(None, sparse, depth)
+        dense: list[float] | None = None
+        if mode != "sparse":
+            with metrics.timed(stage.labels("dense_encode", mode), "retrieval.dense_encode"):
+                dense = self._embedder.embed_query(text).tolist()
         timings["encode"] = _ms(started)
-        if sparse is not None and not sparse.indices and dense is None:
-            return SearchResult([], language, mode, False, timings)  # nothing to match on
 
         started = time.perf_counter()
-        request = SearchRequest(
-            dense=dense,
-            sparse=sparse if sparse is None or sparse.indices else None,
-            limit=depth,
-            prefetch_limit=max(self._settings.candidates, depth),
-            filter=(filters or MetadataFilters()).to_filter(),
-            fusion=self._settings.fusion,
-            rrf_k=self._settings.rrf_k,
-            weights=self._settings.fusion_weights,
-        )
-        # One engine query: the dense and sparse legs and their fusion (Qdrant's prefetch).
-        with metrics.timed(
-            stage.labels("search", mode), "qdrant.query", tracing.CLIENT, fusion=request.fusion
-        ):
-            candidates = self._store.search(request, scope)
+        if dense is None:
+            candidates = keyword() if keyword is not None else []
+        elif keyword is None:
+            candidates = leg(dense, None, depth)()
+        else:
+            semantic = leg(dense, None, depth_each)()
+            candidates = fuse(
+                [semantic, keyword()],
+                self._settings.fusion,
+                depth,
+                rrf_k=self._settings.rrf_k,
+                weights=self._settings.fusion_weights,
+            )
+        # What the engine added after the encoding: the legs still running, and their fusion.
+        stage.labels("search", mode).observe(time.perf_counter() - started)
         candidates = self._served_only(candidates)
         timings["search"] = _ms(started)
 
@@ -175,6 +199,12 @@ class Retriever:
         else:
             hits = [Hit.from_scored(c) for c in candidates[:limit]]
         return SearchResult(hits, language, mode, want_rerank and bool(candidates), timings)
+
+    def _engine(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
+        """One leg in the engine, the permission scope compiled into its query."""
+        side = "dense" if request.dense is not None else "sparse"
+        with tracing.span("qdrant.query", tracing.CLIENT, leg=side):
+            return self._store.search(request, scope)
 
     def _served_only(self, candidates: list[ScoredChunk]) -> list[ScoredChunk]:
         """Without the chunks a deleted document, a version being written or one replaced

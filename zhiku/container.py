@@ -32,6 +32,7 @@ from index.sparse import Bm25Encoder
 from index.store import DimensionMismatch, VectorStore
 from index.tokens import token_counter
 from llm.runtime import AnswerModels
+from retrieval.legs import LegRunner
 from retrieval.search import Retriever
 from retrieval.served import RememberedServed
 from services.admin import AdminService
@@ -141,6 +142,8 @@ class Container:
         self.store_resource: Resource[VectorStore] = Resource(
             "vector store", self._open_store, Component.VECTOR_STORE
         )
+        # Shared by every retriever this container builds (one per index generation).
+        self.legs = LegRunner(settings.retrieval.leg_threads)
         self.retriever_resource: Resource[Retriever] = Resource(
             "retriever", self._build_retriever, Component.SEARCH
         )
@@ -272,6 +275,7 @@ class Container:
             reranker=build_reranker(self.settings),
             # A served version stays served: its "yes" is kept for a while (retrieval.served).
             served=RememberedServed(partial(lookup_served, self.sessions)),
+            legs=self.legs,
         )
 
     # --- application services (the API's and the command line's)
@@ -383,6 +387,7 @@ class Container:
         if self.local is not None:
             self.local.stop()
         self.audit_writer.close()  # after the last request: commits what is queued
+        self.legs.close()
         store = self.store_resource.reset()
         if store is not None:
             store.close()  # type: ignore[attr-defined]

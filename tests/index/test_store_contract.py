@@ -15,6 +15,7 @@ from index.store import Scope, SearchRequest, VectorStore
 from index.types import DOC_ID, PER_SCRIPT, SparseVector
 from tests.index.contract.common import DIM, EVERYONE, point
 from tests.index.contract.filters import FilterContract
+from tests.index.contract.fusion import FusionContract
 from tests.index.contract.generations import GenerationContract
 from tests.index.contract.layouts import LayoutContract, PerScriptRecallContract
 from tests.index.contract.scope import ScopeContract
@@ -37,6 +38,7 @@ class StoreContract(
     ScopeContract,
     FilterContract,
     SearchContract,
+    FusionContract,
     RecallContract,
     GenerationContract,
     LayoutContract,
@@ -91,7 +93,9 @@ class _PerScriptEmbedded(EmbeddedQdrantStore):
         super().ensure_collection(dense_dim, layout)
 
 
-class PerScriptContract(ScopeContract, SearchContract, RecallContract, PerScriptRecallContract):
+class PerScriptContract(
+    ScopeContract, SearchContract, FusionContract, RecallContract, PerScriptRecallContract
+):
     """Permissions, search and recall hold in the multivector layout too."""
 
 

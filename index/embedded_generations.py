@@ -75,6 +75,7 @@ class EmbeddedGenerations:
             meta = read_meta(self._store._path)
             meta["generation"] = generation.to_json()
             write_meta(self._store._path, meta)
+            self._store.generation = generation
 
     def building_generation(self) -> Generation | None:
         raw = read_meta(self._folder).get("generation")
@@ -157,7 +158,7 @@ class EmbeddedGenerations:
 
     # --- the switch
 
-    def switch(self) -> None:
+    def switch(self) -> bool:
         store = self._store
         shard = self._open_building()
         shard.flush()
@@ -181,12 +182,13 @@ class EmbeddedGenerations:
                 lock.release()
                 raise
             store._dim, store._layout = self._dim, self._layout
+            store.generation = Generation.from_json(read_meta(store._path)["generation"])
             store._changed()  # another shard: no choice made on the old one holds
         assert store._lock is not None
         store._lock.release()
         store._lock = lock
         self._previous, self._switched_points = old, count
-        return None
+        return False  # this process is the only writer: nothing to carry over
 
     def late_fingerprints(self) -> dict[str, str]:
         return {}  # this process is the only writer

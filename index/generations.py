@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from core.errors import InvalidInput
+from core.errors import Component, InvalidInput, UpstreamUnavailable
 from index.types import SINGLE, TEXT, ChunkPoint, SparseVector
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,49 @@ class Generation:
         )
 
 
+@dataclass(frozen=True)
+class VectorSource:
+    """Which model made a write's vectors, for which collection layout: what an upsert
+    carries, so the store can refuse vectors made for a generation no longer live."""
+
+    model: ModelIdentity
+    layout: str
+
+    @classmethod
+    def of(cls, generation: Generation) -> VectorSource:
+        return cls(generation.model, generation.layout)
+
+    def made_for(self, live: Generation | None) -> bool:
+        """Whether these vectors belong in ``live`` (None: no record to hold them against).
+        The sparse encoder's version is not compared: it is this code's, whichever model
+        (see ``services.reindex.open_serving_model``, which serves across it)."""
+        if live is None:
+            return True
+        mine, theirs = self.model, live.model
+        same_model = (mine.name, mine.key, mine.dim) == (theirs.name, theirs.key, theirs.dim)
+        return same_model and self.layout == live.layout
+
+
+class GenerationSwitched(UpstreamUnavailable):
+    """An upsert's vectors were made by a model (or for a layout) other than the live
+    generation's: a re-index switched generations after they were embedded. Nothing of the
+    write is kept; its caller embeds the chunks again with the live model. A caller that
+    does not gets a retryable outage (the retry embeds with the live model)."""
+
+    component = Component.VECTOR_STORE
+
+    def __init__(self, made_by: VectorSource | None, live: Generation | None) -> None:
+        """``made_by`` None: a write that named no model, which landed in a generation
+        switched away from while it was made (the server's check after the write)."""
+        model = f"{made_by.model.describe()} ({made_by.layout})" if made_by else "an unnamed model"
+        live_model = f"{live.number}, {live.model.describe()}" if live else "unrecorded"
+        super().__init__(
+            f"vectors made by {model} refused: the index switched generations, the live one "
+            f"is {live_model}; embed them again and write again"
+        )
+        self.made_by, self.live = made_by, live
+
+
 def identity_of(embedder: Any, sparse: Any) -> ModelIdentity:
     """An embedder's identity. ``model_key`` (a hash of the model's files and export recipe)
     where the backend offers one; otherwise the backend class, so torch and ONNX vectors of the
@@ -115,7 +158,8 @@ class GenerationOps(Protocol):
         ``building`` after the switch: the generation that became live."""
 
     def fetch_live(self, ids: Sequence[str]) -> list[ChunkPoint]:
-        """Those live points with their payloads (no vectors); missing ids are left out."""
+        """Those live points with their payloads (no vectors); missing ids are left out.
+        After the switch: the generation that became live."""
 
     def write_building(self, points: Sequence[ChunkPoint]) -> None: ...
 
@@ -124,13 +168,14 @@ class GenerationOps(Protocol):
     def pause_writes(self) -> Any:
         """A context manager: this process's writes to the store wait while it is held."""
 
-    def switch(self) -> dict[str, str] | None:
-        """Make the built generation live, atomically, with writes paused. Returns the old
-        generation's fingerprints read just before, when other processes may have written to
-        it in the last moment (a shared server); None when this process is the only writer."""
+    def switch(self) -> bool:
+        """Make the built generation live, atomically, with writes paused. True when other
+        processes may have written to the old one meanwhile (a shared server: their writes
+        are carried over); False when this process is the only writer."""
 
     def late_fingerprints(self) -> dict[str, str]:
-        """The old generation's fingerprints a moment after the switch (see :meth:`switch`)."""
+        """The old generation's fingerprints once no process writes to it any more (a
+        moment after the switch, see :meth:`switch`)."""
 
     def fetch_previous(self, ids: Sequence[str]) -> list[ChunkPoint]: ...
 
@@ -208,10 +253,10 @@ def _rebuild(
         _sync(ops, built, encode, report, progress, batch)
         progress.phase = "switching"
         report(progress)
-        before = ops.switch()
+        others_wrote = ops.switch()
         switched()
-    if before is not None:
-        _late_writes(ops, before, built, encode, batch)
+    if others_wrote:
+        _late_writes(ops, built, encode, batch)
     ops.drop_previous()
     progress.phase = "done"
     report(progress)
@@ -248,32 +293,37 @@ def _sync(
     return len(gone) + len(todo)
 
 
-def _late_writes(
-    ops: GenerationOps, before: dict[str, str], built: dict[str, str], encode: Encode, batch: int
-) -> None:
-    """Writes another process made to the old generation between the last pass and the
-    switch: applied to the new one (which has been live since, so only those ids).
+def _late_writes(ops: GenerationOps, built: dict[str, str], encode: Encode, batch: int) -> None:
+    """Writes other processes made to the old generation that the new one lacks: those
+    after the last pass's scan (which paused only this process's writes), up to the switch
+    and the instant after it. Held against ``built`` (what the new generation held at the
+    switch), not against the old one read at the switch: a write between the last scan and
+    that read was in both old readings, and was lost.
 
-    Not over a point the new generation changed since the switch (``built``: what it held
-    then): that write came later (an access change, a delete), and a carried-over copy of the
-    old one would undo it (the old list back on the chunks, a deleted document back in
-    search), with the database believing the store in line."""
+    Not over a point the new generation changed since the switch: that write came later (an
+    access change, a delete), and a carried-over copy of the old one would undo it (the old
+    list back on the chunks, a deleted document back in search), with the database believing
+    the store in line. Each slice is checked again right before it is written, so what
+    remains is one round trip between that check and the write: see
+    :mod:`index.server_generations`."""
     after = ops.late_fingerprints()
     now = ops.fingerprints("building")  # the new generation, live since the switch
 
-    def untouched(point_id: str) -> bool:
-        return now.get(point_id) == built.get(point_id)
+    def untouched(point_ids: list[str]) -> list[str]:
+        if not point_ids:
+            return []
+        current = {p.id: fingerprint(p.payload) for p in ops.fetch_live(point_ids)}
+        return [point_id for point_id in point_ids if current.get(point_id) == built.get(point_id)]
 
-    gone = [point_id for point_id in before if point_id not in after and untouched(point_id)]
-    changed = [
-        point_id
-        for point_id, fp in after.items()
-        if before.get(point_id) != fp and untouched(point_id)
-    ]
-    if gone:
-        ops.delete_building(gone)
+    gone = [p for p in built if p not in after and now.get(p) == built[p]]
+    changed = [p for p, fp in after.items() if built.get(p) != fp and now.get(p) == built.get(p)]
+    for ids in _slices(gone, batch):
+        ops.delete_building(untouched(ids))
     for ids in _slices(changed, batch):
-        ops.write_building(_encoded(ops.fetch_previous(ids), encode))
+        points = _encoded(ops.fetch_previous(ids), encode)
+        keep = set(untouched([p.id for p in points]))  # checked again, after the encoding
+        if keep:
+            ops.write_building([p for p in points if p.id in keep])
     if gone or changed:
         log.info(
             "re-index: %d late writes to the old generation carried over", len(gone) + len(changed)

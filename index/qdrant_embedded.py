@@ -43,6 +43,7 @@ from index.embedded_reads import (
     search_shard,
 )
 from index.filters import Filter
+from index.generations import Generation, GenerationSwitched, VectorSource
 from index.idle_optimizer import IdleOptimizer
 from index.qdrant_embedded_models import (
     compile_filter,
@@ -122,10 +123,15 @@ class EmbeddedQdrantStore:
         self._shard: edge.EdgeShard | None = None
         self._dim: int | None = None
         self._layout = SINGLE  # shards made before layouts held one vector per chunk
+        # The live generation's record, as ``zhiku.json`` holds it: every upsert is checked
+        # against it (kept here by ``adopt`` and the switch, which write the file).
+        self.generation: Generation | None = None
         try:
             if (self._path / _META).exists():
                 meta = json.loads((self._path / _META).read_text())
                 self._dim, self._layout = int(meta["dense_dim"]), meta.get("layout", SINGLE)
+                raw = meta.get("generation")
+                self.generation = Generation.from_json(raw) if raw else None
                 config = self._config(self._dim)
                 self._shard = self._open(lambda: edge.EdgeShard.load(str(self._path), config))
         except BaseException:
@@ -211,19 +217,24 @@ class EmbeddedQdrantStore:
         with self._gate.using():
             yield self._ready()
 
-    def _apply(self, operation: edge.UpdateOperation, points: int = 0) -> None:
-        """One write to the live shard, kept for replay while a child optimizes a copy."""
+    def _apply(self, operation: edge.UpdateOperation) -> None:
         with self._writes, self._gate.using():
-            shard, _ = self._ready()
-            try:
-                shard.update(operation)
-            finally:
-                self._changed()  # after it lands: see index.embedded_exact_choice
-            if self._replay is not None:
-                self._replay.append((operation, points))
-                self._replay_points += points
-                if self._replay_points > REPLAY_LIMIT and self.child is not None:
-                    self.child.kill()  # abandoned: retried once the store is idle again
+            self._apply_held(self._ready()[0], operation)
+
+    def _apply_held(
+        self, shard: edge.EdgeShard, operation: edge.UpdateOperation, points: int = 0
+    ) -> None:
+        """One write to the live shard, kept for replay while a child optimizes a copy; the
+        caller holds ``_writes`` and the gate."""
+        try:
+            shard.update(operation)
+        finally:
+            self._changed()  # after it lands: see index.embedded_exact_choice
+        if self._replay is not None:
+            self._replay.append((operation, points))
+            self._replay_points += points
+            if self._replay_points > REPLAY_LIMIT and self.child is not None:
+                self.child.kill()  # abandoned: retried once the store is idle again
 
     def _changed(self) -> None:
         """The live shard changed (a write, an optimize, a swap): remembered choices go."""
@@ -231,12 +242,21 @@ class EmbeddedQdrantStore:
 
     # --- writes -------------------------------------------------------------------------
 
-    def upsert(self, points: Sequence[ChunkPoint]) -> None:
-        _, dim = self._ready()
-        engine_points = engine_points_of(points, dim, self._layout)
+    def upsert(self, points: Sequence[ChunkPoint], made_by: VectorSource | None = None) -> None:
+        shape = self._ready()[1], self._layout
+        engine_points = engine_points_of(points, *shape)  # all checked before any is written
         for start in range(0, len(engine_points), self._batch):
-            batch = engine_points[start : start + self._batch]
-            self._apply(edge.UpdateOperation.upsert_points(batch), len(batch))
+            # The check and the write under one hold of ``_writes``, which a switch of
+            # generations holds too: vectors checked against one generation cannot land in
+            # the next (a worker that embedded with the old model just before the switch).
+            with self._writes, self._gate.using():
+                if made_by is not None and not made_by.made_for(self.generation):
+                    raise GenerationSwitched(made_by, self.generation)
+                shard, dim = self._ready()
+                batch = engine_points[start : start + self._batch]
+                if (dim, self._layout) != shape:  # unchecked vectors, across a switch
+                    batch = engine_points_of(points[start : start + self._batch], dim, self._layout)
+                self._apply_held(shard, edge.UpdateOperation.upsert_points(batch), len(batch))
         self._optimizer.added(len(engine_points))
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None:

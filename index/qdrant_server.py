@@ -21,6 +21,7 @@ from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import server_generations as generations
 from index.filters import Filter
+from index.generations import Generation, GenerationSwitched, VectorSource
 from index.qdrant_placement import Placement
 from index.qdrant_server_models import (
     INDEX_SCHEMAS,
@@ -68,6 +69,7 @@ class QdrantServerStore:
         # The configured name: the first generation's collection, and the pointer's prefix.
         self._name = collection
         self._target: str | None = None  # the live generation's collection, as last read
+        self.generation: Generation | None = None  # and its record, read with it
         self._follow_at = 0.0
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
@@ -90,7 +92,7 @@ class QdrantServerStore:
     def _follow(self) -> None:
         """Re-read which collection is live (a re-index may have switched it)."""
         with upstream():
-            target = generations.live_collection(self._client, self._name)
+            target, self.generation = generations.live_generation(self._client, self._name)
         if target != self._target:
             changed = self._target is not None
             self._target, self._dim = target, None
@@ -202,18 +204,20 @@ class QdrantServerStore:
 
     # --- writes -------------------------------------------------------------------------
 
-    def upsert(self, points: Sequence[ChunkPoint]) -> None:
+    def upsert(self, points: Sequence[ChunkPoint], made_by: VectorSource | None = None) -> None:
+        """``made_by``: refused with :class:`GenerationSwitched` unless the live generation's
+        (checked under ``_writes``, which this process's re-index holds over its switch; a
+        switch by another process is caught by the re-read after the write)."""
         with self._writes:
             self._follow()  # a write goes to the generation live now, never a dropped one
             written_to = self._collection
+            if made_by is not None and not made_by.made_for(self.generation):
+                raise GenerationSwitched(made_by, self.generation)
             self._upsert(points)
             if self._switched_since(written_to):
                 # Vectors of the old generation's model, in the collection being dropped: the
-                # caller retries, embedding with the new one (``on_generation_change``).
-                raise UpstreamUnavailable(
-                    "the index switched generations during the write; write again",
-                    component=Component.VECTOR_STORE,
-                )
+                # caller embeds them again with the new one (``on_generation_change``).
+                raise GenerationSwitched(made_by, self.generation)
 
     def _switched_since(self, written_to: str) -> bool:
         """Whether a re-index (maybe in another process) made another collection live since

@@ -58,8 +58,14 @@ def write_pointer(client: QdrantClient, base: str, pointer: dict[str, Any]) -> N
 
 
 def live_collection(client: QdrantClient, base: str) -> str:
+    return live_generation(client, base)[0]
+
+
+def live_generation(client: QdrantClient, base: str) -> tuple[str, Generation | None]:
+    """The live generation's collection, and its record (None before one was adopted)."""
     live = read_pointer(client, base).get("live") or {}
-    return str(live.get("collection") or base)
+    raw = live.get("generation")
+    return str(live.get("collection") or base), Generation.from_json(raw) if raw else None
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -182,9 +188,8 @@ class ServerGenerations:
     # --- the switch
 
     @_translated
-    def switch(self) -> dict[str, str]:
+    def switch(self) -> bool:
         old = self._store._collection
-        before = _fingerprints(self._client, old)
         pointer = self._pointer()
         building = pointer.pop("building")
         pointer["live"] = building
@@ -192,7 +197,7 @@ class ServerGenerations:
         self._switched_to = str(building["collection"])
         self._previous = old
         self._store._follow()
-        return before
+        return True  # other processes may have written to the old one: carried over
 
     @_translated
     def late_fingerprints(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 from core.access import Principal
 from core.errors import InvalidInput
 from index.filters import Filter
-from index.generations import GenerationOps
+from index.generations import GenerationOps, VectorSource
 from index.types import SINGLE, ChunkPoint, ScoredChunk, SparseVector
 
 
@@ -77,8 +77,13 @@ class VectorStore(Protocol):
     def vector_layout(self) -> str:
         """The live collection's layout: whether it keeps a point's ``parts``."""
 
-    def upsert(self, points: Sequence[ChunkPoint]) -> None:
-        """Insert or overwrite by id (ids are deterministic, so a re-run leaves one copy)."""
+    def upsert(self, points: Sequence[ChunkPoint], made_by: VectorSource | None = None) -> None:
+        """Insert or overwrite by id (ids are deterministic, so a re-run leaves one copy).
+        ``made_by``: the model and layout the vectors were made with, checked against the live
+        generation in the same hold of the store's write lock as the write; a mismatch (a
+        re-index switched after they were embedded) raises
+        :class:`~index.generations.GenerationSwitched` and nothing is written. None: not
+        checked (bulk loads and benches that make their own index)."""
 
     def delete_document(self, tenant_id: str, doc_id: str) -> None: ...
 

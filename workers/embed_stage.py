@@ -32,6 +32,7 @@ from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from index import types as fields
 from index.embedding import Embedder
+from index.generations import GenerationSwitched, VectorSource, identity_of
 from index.script_parts import embed_parts
 from index.store import Scope
 from index.types import ChunkPoint, chunk_id
@@ -168,8 +169,6 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
     )
     done: Counter[Run] = Counter()
     embedder = svc.embedder
-    # Mixed-language chunks get a vector per language where the index keeps them.
-    layout = svc.store.vector_layout()
     # Enough texts per call for every batch the embedder runs at once.
     step = max(1, embedder.batch_size) * max(1, embedder.concurrency)
     in_model: deque[tuple[list[tuple[Run, Chunk]], Future[Embedded]]] = deque()
@@ -195,9 +194,12 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             if not batch:
                 continue
             texts = [chunk.text for _, chunk in batch]
+            # The model of the generation live now, each slice: after a re-index's switch
+            # the next slices are embedded by the new model, not refused one by one.
+            model = live_model(svc)
             # In the caller's context: its request id and trace follow into the threads.
             embed = contextvars.copy_context().run
-            in_model.append((batch, feeder.submit(embed, _embed, embedder, texts, layout)))
+            in_model.append((batch, feeder.submit(embed, _embed, model, texts)))
             if len(in_model) >= 2:
                 hand_over()
         while in_model:
@@ -206,14 +208,31 @@ def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:
             future.result()
 
 
-# A slice's dense vectors, and each chunk's extra ones (index.script_parts; empty lists
-# unless the index keeps them).
-Embedded = tuple[np.ndarray, list[list[list[float]]]]
+# The model that embeds for the live generation, and what its vectors are (an upsert names
+# it: the store refuses them once another generation is live).
+LiveModel = tuple[Embedder, VectorSource]
+# A slice's dense vectors, each chunk's extra ones (index.script_parts; empty lists unless
+# the index keeps them), and their source.
+Embedded = tuple[np.ndarray, list[list[list[float]]], VectorSource]
+# Embeddings of a slice before it is given up (each retry follows a switch of generations).
+WRITE_ATTEMPTS = 3
 
 
-def _embed(embedder: Embedder, texts: list[str], layout: str) -> Embedded:
+def live_model(svc: StageContext) -> LiveModel:
+    """The embedder the live generation is served with, and its vectors' source. The model
+    first: a switch between the two reads gives a source no generation has, refused and
+    embedded again, never vectors of one generation named as the other's."""
+    embedder = svc.embedder
+    # Mixed-language chunks get a vector per language where the index keeps them.
+    layout = svc.store.vector_layout()
+    return embedder, VectorSource(identity_of(embedder, svc.sparse), layout)
+
+
+def _embed(model: LiveModel, texts: list[str]) -> Embedded:
+    embedder, source = model
     with metrics.timed(metrics.INGEST_STAGE_SECONDS.labels("embed"), "ingest.embed"):
-        return embedder.embed_documents(texts), embed_parts(embedder, texts, layout)
+        dense = embedder.embed_documents(texts)
+        return dense, embed_parts(embedder, texts, source.layout), source
 
 
 def _write_slice(
@@ -241,25 +260,37 @@ def _write(
     # while the previous slice was settled (deleted: its chunks already removed) gets no
     # more writes.
     # One conversion of the whole slice to Python floats (what the store takes), not one per row.
-    dense, parts = embedded
+    dense, parts, source = embedded
     rows = zip(dense.tolist(), parts, strict=True)
     kept = [(rc, vectors) for rc, vectors in zip(batch, rows, strict=True) if rc[0].holds_claim]
     if not kept:
         return
     texts = [chunk.text for (_, chunk), _ in kept]
     sparse = svc.sparse.encode_documents(texts)
-    points = [
-        ChunkPoint(
-            id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
-            dense=vector,
-            sparse=sparse_vector,
-            payload=chunk_payload(run, chunk),
-            parts=extra,
-        )
-        for ((run, chunk), (vector, extra)), sparse_vector in zip(kept, sparse, strict=True)
-    ]
-    with tracing.span("qdrant.upsert", tracing.CLIENT, points=len(points)):
-        svc.store.upsert(points)
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        points = [
+            ChunkPoint(
+                id=chunk_id(run.tenant_id, run.doc_id, run.version, chunk.position),
+                dense=vector,
+                sparse=sparse_vector,
+                payload=chunk_payload(run, chunk),
+                parts=extra,
+            )
+            for ((run, chunk), (vector, extra)), sparse_vector in zip(kept, sparse, strict=True)
+        ]
+        try:
+            with tracing.span("qdrant.upsert", tracing.CLIENT, points=len(points)):
+                svc.store.upsert(points, made_by=source)
+            break
+        except GenerationSwitched as exc:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+            # Embedded before a re-index's switch, by the model it replaced: the same chunks
+            # again, by the live model (its vectors would mix two models in one index).
+            log.info("embedding %d chunks again with the live model: %s", len(kept), exc.detail)
+            dense, parts, source = _embed(live_model(svc), texts)
+            again = zip(dense.tolist(), parts, strict=True)
+            kept = [(rc, vectors) for (rc, _), vectors in zip(kept, again, strict=True)]
     touched = Counter(run for (run, _), _ in kept)
     # Every run written, even one that lost its claim meanwhile: its chunks are in the store.
     settle_access(svc, list(touched))
@@ -327,7 +358,12 @@ def _indexed_twins(svc: StageContext, runs: Sequence[Run]) -> dict[str, tuple[st
 
 
 def _reuse_twin(svc: StageContext, run: Run, twin_id: str, twin_parse_info: dict) -> bool:
-    """Identical bytes already indexed in this tenant: copy its vectors instead of embedding."""
+    """Identical bytes already indexed in this tenant: copy its vectors instead of embedding.
+    False (embed it) when there is nothing to copy, or a re-index switched generations
+    between the read and the write (the copied vectors are the replaced model's)."""
+    # Read before the vectors: the generation they are at least as old as.
+    live = svc.store.generations().live_generation()
+    made_by = VectorSource.of(live) if live is not None else None
     source = svc.store.document_chunks(Scope.admin(run.tenant_id), twin_id, with_vectors=True)
     if not source:
         return False
@@ -351,8 +387,12 @@ def _reuse_twin(svc: StageContext, run: Run, twin_id: str, twin_parse_info: dict
                 parts=point.parts,
             )
         )
-    for start in range(0, len(points), svc.upsert_batch):
-        svc.store.upsert(points[start : start + svc.upsert_batch])
+    try:
+        for start in range(0, len(points), svc.upsert_batch):
+            svc.store.upsert(points[start : start + svc.upsert_batch], made_by=made_by)
+    except GenerationSwitched:
+        log.info("document %s: the index switched generations; embedding it", run.doc_id)
+        return False
     settle_access(svc, [run])
     record_progress(svc, {run: {"reused_from": twin_id, "parse_info": twin_parse_info}})
     finish(svc, run, len(points))

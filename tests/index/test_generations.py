@@ -4,6 +4,7 @@ instant)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,28 @@ from qdrant_client import QdrantClient
 from core.errors import UpstreamUnavailable
 from index import server_generations
 from index.embedded_generations import building_path
-from index.generations import Generation, ModelIdentity, next_generation, rebuild
+from index.generations import (
+    Generation,
+    GenerationSwitched,
+    ModelIdentity,
+    Progress,
+    VectorSource,
+    next_generation,
+    rebuild,
+)
 from index.qdrant_embedded import EmbeddedQdrantStore
 from index.qdrant_server import QdrantServerStore
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import TEXT
+from index.types import SINGLE, TEXT
 from tests.index.contract.common import DIM, EVERYONE, point
-from tests.index.contract.generations import NEW, NEW_DIM, OLD, TinyEncoder, tiny_vector
+from tests.index.contract.generations import (
+    NEW,
+    NEW_DIM,
+    OLD,
+    SAME_SIZE,
+    TinyEncoder,
+    tiny_vector,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
 
@@ -209,3 +225,55 @@ def test_a_write_that_resolved_the_old_collection_lands_in_the_live_one(
     lists = {tuple(c.payload["access"]) for c in mine.document_chunks(Scope.admin("t1"), "d")}
     assert lists == {("user:owner",)}
     assert mine.document_chunks(Scope.admin("t1"), "e") == []
+
+
+def test_another_process_with_the_replaced_model_is_refused_after_the_switch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker process embedded a slice with the old model; a re-index elsewhere switched
+    to another model of the same size before its upsert. It resolves the live collection
+    anew for the write (the new one): its old-model vectors are refused there, before the
+    write, and accepted once embedded by the new model."""
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine, count=4)
+    other.ensure_collection(DIM)
+    embedded = [point("t1", "w", i, text=f"工人 worker {i}") for i in range(3)]
+    ops = mine.generations()
+    rebuild(ops, next_generation(ops, SAME_SIZE, {"model": "same"}), TinyEncoder(dim=DIM))
+    with pytest.raises(GenerationSwitched):
+        other.upsert(embedded, made_by=VectorSource(OLD, SINGLE))
+    assert mine.document_chunks(Scope.admin("t1"), "w") == []
+    again = [replace(p, dense=tiny_vector(str(p.payload[TEXT]), DIM)) for p in embedded]
+    other.upsert(again, made_by=VectorSource(SAME_SIZE, SINGLE))
+    assert len(mine.document_chunks(Scope.admin("t1"), "w")) == 3
+
+
+def test_writes_another_process_makes_during_the_last_pass_are_carried_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last pass pauses only this process's writes. Another process narrows "d" and
+    adds a chunk after that pass read the old collection and before the switch: both reach
+    the new generation (they were read at the switch, so comparing the old collection with
+    itself found no change, and they were lost with it)."""
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine, count=4)
+    other.ensure_collection(DIM)
+    late = point("t1", "late", 0, text="最后一遍 during the last pass")
+
+    def during_the_last_pass(progress: Progress) -> None:
+        # Reported once the last pass has read the old collection, before it writes.
+        if (progress.phase, progress.passes, progress.done) == ("catching up", 2, 0):
+            other.set_document_access("t1", "d", ["group:late"])
+            other.upsert([late])
+
+    ops = mine.generations()
+    target = next_generation(ops, NEW, {"model": "tiny"})
+    rebuild(ops, target, TinyEncoder(), during_the_last_pass, batch=4)
+    lists = {tuple(c.payload["access"]) for c in mine.document_chunks(Scope.admin("t1"), "d")}
+    assert lists == {("group:late",)}
+    (carried,) = mine.document_chunks(Scope.admin("t1"), "late", with_vectors=True)
+    assert carried.dense == pytest.approx(tiny_vector(str(late.payload[TEXT])), abs=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -11,18 +12,23 @@ import pytest
 
 from index.generations import (
     Generation,
+    GenerationSwitched,
     ModelIdentity,
     Progress,
+    VectorSource,
     next_generation,
     rebuild,
 )
 from index.store import DimensionMismatch, Scope, SearchRequest, VectorStore
-from index.types import TEXT, ChunkPoint, SparseVector
+from index.types import PER_SCRIPT, SINGLE, TEXT, ChunkPoint, SparseVector
 from tests.index.contract.common import DIM, EVERYONE, ids, point
 
 NEW_DIM = 24
 OLD = ModelIdentity("old-model", "old-key", DIM, "bm25-test")
 NEW = ModelIdentity("tiny-model", "tiny-key", NEW_DIM, "bm25-test")
+# Another model of the old one's size: nothing but the recorded generation tells its vectors
+# from the old model's.
+SAME_SIZE = ModelIdentity("same-size-model", "same-size-key", DIM, "bm25-test")
 
 DOCS = {
     "contract": "本合同由甲方与乙方签订，付款条件为 Net 30 days。",
@@ -50,16 +56,17 @@ Encoded = tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]
 
 
 class TinyEncoder:
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, dim: int = NEW_DIM) -> None:
         self.texts: list[str] = []
         self._fail_after = fail_after
+        self._dim = dim
 
     def __call__(self, texts: list[str]) -> Encoded:
         if self._fail_after is not None and len(self.texts) >= self._fail_after:
             raise RuntimeError("the build was interrupted")
         self.texts.extend(texts)
         sparse = [SparseVector([len(t) % 11], [1.0]) for t in texts]
-        return [tiny_vector(t) for t in texts], sparse, [[] for _ in texts]
+        return [tiny_vector(t, self._dim) for t in texts], sparse, [[] for _ in texts]
 
 
 def _load(store: VectorStore) -> list[ChunkPoint]:
@@ -185,3 +192,40 @@ class GenerationContract:
         assert _new_search(store, "之后 after", Scope("t1", EVERYONE))[0] == "之后 after"
         with pytest.raises(DimensionMismatch):
             store.upsert([point("t1", "after", 1)])  # an old-model vector is refused
+
+    def test_vectors_of_the_replaced_model_are_refused_after_the_switch(
+        self, store: VectorStore
+    ) -> None:
+        """A writer embedded with the old model, then a re-index switched to another model of
+        the same size: its upsert, made before the switch and arriving during it (waiting on
+        the store's write lock) or after it, is refused whole; the new model's is taken."""
+        _load(store)
+        old, new = VectorSource(OLD, SINGLE), VectorSource(SAME_SIZE, SINGLE)
+        stale = [point("t1", "stale", i, text=f"陈旧 stale {i}") for i in range(3)]
+        refused: list[BaseException] = []
+
+        def write_stale() -> None:
+            try:
+                store.upsert(stale, made_by=old)
+            except GenerationSwitched as exc:
+                refused.append(exc)
+
+        waiting: list[threading.Thread] = []
+
+        def during(progress: Progress) -> None:
+            if progress.phase == "switching":  # the last pass done, writes paused
+                waiting.append(threading.Thread(target=write_stale))
+                waiting[0].start()
+
+        store.upsert([point("t1", "fresh", 0)], made_by=old)  # before: the live model's
+        self._rebuild(store, TinyEncoder(dim=DIM), during, model=SAME_SIZE)
+        waiting[0].join(timeout=30)
+        write_stale()
+        assert len(refused) == 2
+        assert _payloads(store, "t1", "stale") == {}  # nothing of either write
+        assert len(_payloads(store, "t1", "fresh")) == 1  # carried into the new generation
+        fresh = point("t1", "stale", 0, dense=tiny_vector("陈旧 stale 0", DIM), text="陈旧 stale 0")
+        store.upsert([fresh], made_by=new)
+        assert len(_payloads(store, "t1", "stale")) == 1
+        with pytest.raises(GenerationSwitched):  # a layout the live generation lacks
+            store.upsert([fresh], made_by=VectorSource(SAME_SIZE, PER_SCRIPT))

@@ -36,6 +36,7 @@ from api.routes import (
 )
 from api.routes.openai_errors import OpenAIErrorShape
 from api.search_slots import open_search_slots
+from api.urlencoded_form import StrictUrlencodedForms
 from api.web import admin_page, chat_page, documents_page, oidc, pages, widget
 from core.settings import LimitsSettings
 from core.settings_observability import ObservabilitySettings
@@ -80,6 +81,8 @@ def create_api(
         openapi_url="/openapi.json" if public_docs else None,
     )
     errors.install(app)
+    # Innermost: a URL-encoded form reaches a route as UTF-8 text or not at all (400).
+    app.add_middleware(StrictUrlencodedForms)
     # Authenticates and caps bodies before FastAPI reads a byte of them.
     app.add_middleware(RequestGuard, limits=limits)
     # Outside the guard: its refusals on the OpenAI-compatible paths take OpenAI's shape too.

@@ -13,13 +13,13 @@ and writing the live shard meanwhile; a store built directly optimizes in proces
 of the ``upsert`` that passes ``optimize_after`` unless ``optimize_idle_s`` is given.
 
 The folder lock is :mod:`index.embedded_folder_lock`; the search and scrolls of an open shard
-are :mod:`index.embedded_reads`.
+are :mod:`index.embedded_reads`; the optimize in a child (copy, replay, swap) is
+:mod:`index.embedded_optimize`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -34,8 +34,9 @@ from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import shard_optimize as isolated
 from index.embedded_exact_choice import ExactChoiceCache
-from index.embedded_folder_lock import LOCK_FILE, FolderLock
+from index.embedded_folder_lock import FolderLock
 from index.embedded_generations import EmbeddedGenerations
+from index.embedded_optimize import REPLAY_LIMIT, optimize_in_child
 from index.embedded_reads import (
     in_document_order,
     scroll_document_ids,
@@ -54,17 +55,12 @@ from index.qdrant_embedded_models import (
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import ACCESS, SINGLE, ChunkPoint, ScoredChunk
 
-log = logging.getLogger(__name__)
-
 _SEGMENTS = 8
 # Seconds without a write or search before a serving process's store optimizes.
 OPTIMIZE_IDLE_S = QdrantSettings().optimize_idle_s
 # The engine's own HNSW defaults, restated where one of them is overridden.
 _HNSW_M, _HNSW_EF_CONSTRUCT, _FULL_SCAN_KB = 16, 100, 10_000
 _META = "zhiku.json"
-# Points written during a child's optimize kept for its replay; past this the optimize is
-# abandoned (and retried later) rather than holding more in memory.
-REPLAY_LIMIT = 50_000
 
 
 class EmbeddedQdrantStore:
@@ -299,71 +295,10 @@ class EmbeddedQdrantStore:
                 return
             staging = isolated.staging_path(self._path)
             try:
-                self._optimize_in_child(staging)
+                optimize_in_child(self, staging)
             finally:
                 self.child, self._replay, self._replay_points = None, None, 0
                 shutil.rmtree(staging, ignore_errors=True)
-
-    def _optimize_in_child(self, staging: Path) -> None:
-        with self._writes:
-            with self._reading() as (shard, _):
-                shard.flush()
-            isolated.copy_shard(self._path, staging, LOCK_FILE)
-            self._replay, self._replay_points = [], 0
-            taken = self._optimizer.pending
-            if self._closing:
-                raise RuntimeError("the embedded vector store is closed")
-            self.child = isolated.OptimizeChild(staging)
-        try:
-            self.child.wait()
-        except isolated.OptimizeFailed:
-            if self._closing:
-                raise RuntimeError("the embedded vector store is closed") from None
-            if self._replay_points > REPLAY_LIMIT:
-                raise isolated.OptimizeFailed(
-                    f"optimize abandoned: over {REPLAY_LIMIT} points written meanwhile"
-                ) from None
-            raise
-        with self._writes:
-            _, dim = self._ready()
-            optimized = edge.EdgeShard.load(str(staging), self._config(dim))
-            try:
-                for operation, _ in self._replay or ():
-                    optimized.update(operation)
-                optimized.flush()
-            finally:
-                optimized.close()
-            lock = FolderLock(staging)  # moves into place with the folder
-            try:
-                with self._gate.exclusive():
-                    old = self._swap(staging, dim)
-            except BaseException:
-                lock.release()
-                raise
-            assert self._lock is not None
-            self._lock.release()
-            self._lock = lock
-            self._optimizer.pending = max(0, self._optimizer.pending - taken)
-        shutil.rmtree(old, ignore_errors=True)
-
-    def _swap(self, staging: Path, dim: int) -> Path:
-        """The optimized copy in place of the live shard; returns where the old one went."""
-        assert self._shard is not None
-        self._shard.flush()
-        self._shard.close()
-        self._shard = None
-        old = isolated.exchange(self._path, staging)
-        config = self._config(dim)
-        try:
-            self._shard = edge.EdgeShard.load(str(self._path), config)
-        except BaseException:
-            log.exception("the optimized shard did not open: the old one goes back")
-            isolated.exchange(self._path, old)
-            self._shard = edge.EdgeShard.load(str(self._path), config)
-            raise
-        finally:
-            self._changed()
-        return old
 
     def generations(self) -> EmbeddedGenerations:
         """Re-indexing beside the live shard (:mod:`index.embedded_generations`)."""

@@ -11,7 +11,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -20,37 +19,31 @@ from core.errors import Component, NotFound, UpstreamUnavailable
 from core.settings import QdrantSettings
 from index import qdrant_common as common
 from index import server_generations as generations
+from index import server_reads as reads
 from index.filters import Filter
 from index.generations import Generation, GenerationSwitched, VectorSource
 from index.qdrant_placement import Placement
 from index.qdrant_server_models import (
     INDEX_SCHEMAS,
-    chunk_of,
     compile_filter,
     dense_params,
-    fusion_of,
     layout_of,
     point_structs,
-    search_legs,
     upstream,
 )
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
     ACCESS,
     DENSE,
-    DOC_ID,
-    POSITION,
     SINGLE,
     SPARSE,
     TENANT,
     ChunkPoint,
     ScoredChunk,
-    ranked,
 )
 
 log = logging.getLogger(__name__)
 
-_PAGE = 256
 _GREEN = models.CollectionStatus.GREEN
 
 
@@ -293,102 +286,38 @@ class QdrantServerStore:
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
         common.check_search(request, self._dense_dim())
         layout = self._layout  # read with the dimension, from the same collection
-        engine_filter = compile_filter(common.read_filter(scope, request.filter))
         # Custom sharding: the search, and the counts choosing exact search, in the tenant's shard.
         route = self.placement.route(scope.tenant_id)
         with upstream():
-            exact = common.use_exact(
-                request,
-                lambda: self._count(engine_filter, exact=False, **route),
-                lambda: self._count(engine_filter, **route),
-                lambda: self._count(None, exact=False, **route),
-                self._exact_below,
+            return reads.search_collection(
+                self._client, self._collection, layout, request, scope, self._exact_below, route
             )
-            idf_corpus = compile_filter(common.scope_filter(scope))
-            legs = search_legs(request, exact, idf_corpus, layout)
-            if len(legs) == 1:
-                query, using, params = legs[0]
-                response = self._client.query_points(
-                    self._collection,
-                    query=query,
-                    using=using,
-                    query_filter=engine_filter,
-                    search_params=params,
-                    limit=request.limit,
-                    with_payload=request.with_payload,
-                    **route,
-                )
-            else:
-                depth = max(request.prefetch_limit, request.limit)
-                prefetch = [
-                    models.Prefetch(
-                        query=query, using=using, filter=engine_filter, params=params, limit=depth
-                    )
-                    for query, using, params in legs
-                ]
-                response = self._client.query_points(
-                    self._collection,
-                    prefetch=prefetch,
-                    query=fusion_of(request),
-                    query_filter=engine_filter,
-                    limit=request.limit,
-                    with_payload=request.with_payload,
-                    **route,
-                )
-        return ranked(
-            ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points
-        )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:
         self._dense_dim()
         with upstream():
-            return self._count(
+            return reads.count_points(
+                self._client,
+                self._collection,
                 compile_filter(common.read_filter(scope, filter)),
                 **self.placement.route(scope.tenant_id),
             )
-
-    def _count(self, engine_filter: models.Filter | None, exact: bool = True, **route: Any) -> int:
-        flt = engine_filter
-        return self._client.count(self._collection, count_filter=flt, exact=exact, **route).count
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False
     ) -> list[ChunkPoint]:
         self._dense_dim()
         flt = common.read_filter(scope, common.document_filter(scope.tenant_id, doc_id))
-        engine_filter = compile_filter(flt)
-        records: list[models.Record] = []
-        offset: Any = None
+        route = self.placement.route(scope.tenant_id)
         with upstream():
-            while True:
-                page, offset = self._client.scroll(
-                    self._collection,
-                    scroll_filter=engine_filter,
-                    limit=_PAGE,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=with_vectors,
-                    **self.placement.route(scope.tenant_id),
-                )
-                records.extend(page)
-                if offset is None:
-                    break
-        chunks = [chunk_of(r) for r in records]
-        chunks.sort(key=lambda c: c.payload.get(POSITION, 0))
-        return chunks
+            return reads.scroll_document(
+                self._client, self._collection, compile_filter(flt), with_vectors, route
+            )
 
     def document_ids(self) -> set[tuple[str, str]]:
         self._dense_dim()
-        found: set[tuple[str, str]] = set()
-        offset: Any = None
         with upstream():
-            while True:
-                page, offset = self._client.scroll(
-                    self._collection, limit=_PAGE, offset=offset, with_payload=[TENANT, DOC_ID]
-                )
-                found.update((r.payload[TENANT], r.payload[DOC_ID]) for r in page if r.payload)
-                if offset is None:
-                    return found
+            return reads.scroll_document_ids(self._client, self._collection)
 
     def optimize(self, timeout_s: float = 600.0) -> None:
         """The server indexes in the background; this waits until it reports green."""

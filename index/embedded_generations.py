@@ -19,7 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,12 @@ class EmbeddedGenerations:
 
     def late_fingerprints(self) -> dict[str, str]:
         return {}  # this process is the only writer
+
+    def carrying_over(self) -> nullcontext[None]:
+        return nullcontext()  # nothing is carried over (see ``switch``)
+
+    def keep_carrying(self) -> None:
+        pass
 
     def fetch_previous(self, ids: Sequence[str]) -> list[ChunkPoint]:
         return []

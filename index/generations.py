@@ -177,6 +177,13 @@ class GenerationOps(Protocol):
         """The old generation's fingerprints once no process writes to it any more (a
         moment after the switch, see :meth:`switch`)."""
 
+    def carrying_over(self) -> Any:
+        """A context manager held while late writes are carried over: other processes'
+        writes to the new generation made meanwhile are made again after it."""
+
+    def keep_carrying(self) -> None:
+        """Called before each carried slice: a long carry-over stays marked."""
+
     def fetch_previous(self, ids: Sequence[str]) -> list[ChunkPoint]: ...
 
     def drop_previous(self) -> None: ...
@@ -303,10 +310,18 @@ def _late_writes(ops: GenerationOps, built: dict[str, str], encode: Encode, batc
     Not over a point the new generation changed since the switch: that write came later (an
     access change, a delete), and a carried-over copy of the old one would undo it (the old
     list back on the chunks, a deleted document back in search), with the database believing
-    the store in line. Each slice is checked again right before it is written, so what
-    remains is one round trip between that check and the write: see
-    :mod:`index.server_generations`."""
+    the store in line. Each slice is checked again right before it is written; a write
+    another process makes between that check and the carried write (one round trip) is made
+    again by its writer, which sees the carry-over marked (``ops.carrying_over``, see
+    :mod:`index.server_generations`)."""
     after = ops.late_fingerprints()
+    with ops.carrying_over():
+        _carry_over(ops, after, built, encode, batch)
+
+
+def _carry_over(
+    ops: GenerationOps, after: dict[str, str], built: dict[str, str], encode: Encode, batch: int
+) -> None:
     now = ops.fingerprints("building")  # the new generation, live since the switch
 
     def untouched(point_ids: list[str]) -> list[str]:
@@ -318,8 +333,10 @@ def _late_writes(ops: GenerationOps, built: dict[str, str], encode: Encode, batc
     gone = [p for p in built if p not in after and now.get(p) == built[p]]
     changed = [p for p, fp in after.items() if built.get(p) != fp and now.get(p) == built.get(p)]
     for ids in _slices(gone, batch):
+        ops.keep_carrying()
         ops.delete_building(untouched(ids))
     for ids in _slices(changed, batch):
+        ops.keep_carrying()
         points = _encoded(ops.fetch_previous(ids), encode)
         keep = set(untouched([p.id for p in points]))  # checked again, after the encoding
         if keep:

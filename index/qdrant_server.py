@@ -45,6 +45,8 @@ from index.types import (
 log = logging.getLogger(__name__)
 
 _GREEN = models.CollectionStatus.GREEN
+# How often a write that a carry-over overlapped looks whether it is over.
+CARRY_POLL_S = 0.05
 
 
 class QdrantServerStore:
@@ -63,6 +65,7 @@ class QdrantServerStore:
         self._name = collection
         self._target: str | None = None  # the live generation's collection, as last read
         self.generation: Generation | None = None  # and its record, read with it
+        self._live: generations.Live | None = None  # the pointer as last read
         self._follow_at = 0.0
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
@@ -85,7 +88,8 @@ class QdrantServerStore:
     def _follow(self) -> None:
         """Re-read which collection is live (a re-index may have switched it)."""
         with upstream():
-            target, self.generation = generations.live_generation(self._client, self._name)
+            self._live = generations.read_live(self._client, self._name)
+        target, self.generation = self._live.collection, self._live.generation
         if target != self._target:
             changed = self._target is not None
             self._target, self._dim = target, None
@@ -203,23 +207,34 @@ class QdrantServerStore:
         switch by another process is caught by the re-read after the write)."""
         with self._writes:
             self._follow()  # a write goes to the generation live now, never a dropped one
-            written_to = self._collection
-            if made_by is not None and not made_by.made_for(self.generation):
-                raise GenerationSwitched(made_by, self.generation)
-            self._upsert(points)
-            if self._switched_since(written_to):
-                # Vectors of the old generation's model, in the collection being dropped: the
-                # caller embeds them again with the new one (``on_generation_change``).
-                raise GenerationSwitched(made_by, self.generation)
+            while True:
+                written_to, before = self._collection, self._live
+                if made_by is not None and not made_by.made_for(self.generation):
+                    raise GenerationSwitched(made_by, self.generation)
+                self._upsert(points)
+                if not self._disturbed_since(written_to, before):
+                    return
+                if self._collection != written_to:
+                    # Vectors of the old generation's model, in the collection being dropped:
+                    # the caller embeds them again with the new one (``on_generation_change``).
+                    raise GenerationSwitched(made_by, self.generation)
+                # A carry-over overlapped it: written again once that is done.
 
-    def _switched_since(self, written_to: str) -> bool:
-        """Whether a re-index (maybe in another process) made another collection live since
-        this process resolved ``written_to``. A write that resolved the old collection just
-        before the switch can land there after the re-index carried the old collection's
-        late writes over (``index.generations``), and be dropped with it: its writer, which
-        still knows what it wrote, must write it to the live one."""
+    def _disturbed_since(self, written_to: str, before: generations.Live | None) -> bool:
+        """Whether a write to ``written_to`` made since the pointer read ``before`` may not
+        stand: a re-index (maybe in another process) made another collection live (the write
+        may land in the old one after its late writes were carried over, and be dropped with
+        it), or carried late writes over meanwhile (an older copy may have been written over
+        it). Its writer, which still knows what it wrote, writes it again; when a carry-over
+        runs, once it is over."""
         self._follow()
-        return self._collection != written_to
+        assert self._live is not None and before is not None
+        if self._collection == written_to and self._live.undisturbed(before):
+            return False
+        while self._live.carrying:  # written again once, after it
+            time.sleep(CARRY_POLL_S)
+            self._follow()
+        return True
 
     def _upsert(self, points: Sequence[ChunkPoint]) -> None:
         structs = point_structs(points, self._dense_dim(), self._layout)
@@ -243,7 +258,7 @@ class QdrantServerStore:
         with self._writes:
             self._follow()
             while True:
-                written_to = self._collection
+                written_to, before = self._collection, self._live
                 self._dense_dim()
                 with upstream():
                     self._client.delete(
@@ -252,16 +267,16 @@ class QdrantServerStore:
                         wait=True,
                         **self.placement.route(tenant_id),
                     )
-                if not self._switched_since(written_to):
+                if not self._disturbed_since(written_to, before):
                     return
 
     def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
         with self._writes:
             self._follow()
             while True:
-                written_to = self._collection
+                written_to, before = self._collection, self._live
                 self._set_document_access(tenant_id, doc_id, access, written_to)
-                if not self._switched_since(written_to):
+                if not self._disturbed_since(written_to, before):
                     return
 
     def _set_document_access(

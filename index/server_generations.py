@@ -9,9 +9,19 @@ the existing ``chunks`` collection, so indexes made before generations could not
 without a moment where ``chunks`` named nothing.
 
 The switch is one pointer write. Writes from other processes (Celery workers) that reached
-the old collection in the instant before it are carried over after it
-(:meth:`ServerGenerations.late_fingerprints`), and the old collection is dropped once every
-process has re-read the pointer.
+the old collection after the last pass read it, and in the instant after the switch, are
+carried over (:meth:`ServerGenerations.late_fingerprints`), and the old collection is dropped
+once every process has re-read the pointer.
+
+While they are carried over the pointer is marked (``carrying_until``, with a new
+``carry_epoch``: :meth:`ServerGenerations.carrying_over`). A carried slice is checked
+against the new collection and then written: a write another process made in between (one
+round trip) would be overwritten by the older carried copy. Every writer reads the pointer
+before and after its write (:meth:`QdrantServerStore._disturbed_since`), and one whose write
+overlapped a mark, or a mark begun and ended meanwhile (another epoch), writes again once no
+carry-over runs: the last copy is always its. A mark lapses :data:`CARRY_MARK_S` after it was
+last renewed, so a re-index that crashed while carrying over holds writers back no longer
+than that (the lapse is read on each writer's clock).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -31,6 +42,9 @@ from index.types import DENSE, ChunkPoint, SparseVector
 
 # How long a reading process may go on using the collection it last resolved.
 POINTER_TTL_S = 1.0
+# A carry-over's mark on the pointer lapses this long after it was last renewed (a re-index
+# that crashed while carrying over does not hold every writer back for longer).
+CARRY_MARK_S = 60.0
 _POINTER_ID = str(uuid.UUID(int=1))
 _PAGE = 512
 
@@ -58,14 +72,37 @@ def write_pointer(client: QdrantClient, base: str, pointer: dict[str, Any]) -> N
 
 
 def live_collection(client: QdrantClient, base: str) -> str:
-    return live_generation(client, base)[0]
+    return read_live(client, base).collection
 
 
-def live_generation(client: QdrantClient, base: str) -> tuple[str, Generation | None]:
-    """The live generation's collection, and its record (None before one was adopted)."""
-    live = read_pointer(client, base).get("live") or {}
+@dataclass(frozen=True)
+class Live:
+    """What a writer reads from the pointer: the live generation's collection and record
+    (None before one was adopted), and the carry-over's epoch and whether one runs now."""
+
+    collection: str
+    generation: Generation | None
+    carry_epoch: int
+    carrying: bool
+
+    def undisturbed(self, since: Live) -> bool:
+        """Whether a write made between reading ``since`` and this stands: the same
+        collection live, and no carry-over running or begun meanwhile (it may have written
+        an older copy over it)."""
+        same = (self.collection, self.carry_epoch) == (since.collection, since.carry_epoch)
+        return same and not (self.carrying or since.carrying)
+
+
+def read_live(client: QdrantClient, base: str) -> Live:
+    pointer = read_pointer(client, base)
+    live = pointer.get("live") or {}
     raw = live.get("generation")
-    return str(live.get("collection") or base), Generation.from_json(raw) if raw else None
+    return Live(
+        str(live.get("collection") or base),
+        Generation.from_json(raw) if raw else None,
+        int(pointer.get("carry_epoch", 0)),
+        float(pointer.get("carrying_until", 0)) > time.time(),
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -206,6 +243,34 @@ class ServerGenerations:
         time.sleep(2 * POINTER_TTL_S)
         assert self._previous is not None
         return _fingerprints(self._client, self._previous)
+
+    @contextmanager
+    def carrying_over(self) -> Iterator[None]:
+        """The pointer marked while the late writes are carried over, with a new epoch: a
+        writer whose write overlapped the mark (read before and after it) writes again once
+        it is gone, so a carried copy never stands over a later write."""
+        self._mark_carry(new_epoch=True)
+        try:
+            yield
+        finally:
+            with upstream():
+                pointer = self._pointer()
+                pointer.pop("carrying_until", None)
+                write_pointer(self._client, self._base, pointer)
+
+    @_translated
+    def keep_carrying(self) -> None:
+        """Renews the mark when half its time is gone (a long carry-over)."""
+        until = float(self._pointer().get("carrying_until", 0))
+        if until - time.time() < CARRY_MARK_S / 2:
+            self._mark_carry(new_epoch=False)
+
+    @_translated
+    def _mark_carry(self, new_epoch: bool) -> None:
+        pointer = self._pointer()
+        pointer["carry_epoch"] = int(pointer.get("carry_epoch", 0)) + int(new_epoch)
+        pointer["carrying_until"] = time.time() + CARRY_MARK_S
+        write_pointer(self._client, self._base, pointer)
 
     @_translated
     def fetch_previous(self, ids: Sequence[str]) -> list[ChunkPoint]:

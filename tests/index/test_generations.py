@@ -4,6 +4,8 @@ instant)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,12 @@ from tests.index.contract.generations import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact")
+
+
+def is_the_switch(pointer: dict[str, Any]) -> bool:
+    """Whether a pointer write is the switch (not a build's record, nor a carry-over's mark)."""
+    switched = "building" not in pointer and pointer["live"]["collection"] != "chunks"
+    return switched and "carry_epoch" not in pointer
 
 
 def _load(store: Any, count: int = 12) -> None:
@@ -108,7 +116,7 @@ def test_a_second_server_process_follows_the_switch(monkeypatch: pytest.MonkeyPa
     real_write = server_generations.write_pointer
 
     def write_in_the_instant(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
-        if "building" not in pointer and pointer["live"]["collection"] != "chunks":
+        if is_the_switch(pointer):
             other.upsert([late])  # another process, still on the old collection
             other.delete_document("t1", "d")
         real_write(client, base, pointer)
@@ -141,7 +149,7 @@ def test_a_carried_over_write_never_undoes_a_later_one_in_the_new_generation(
     real_late = server_generations.ServerGenerations.late_fingerprints
 
     def write_in_the_instant(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
-        if "building" not in pointer and pointer["live"]["collection"] != "chunks":
+        if is_the_switch(pointer):
             other.set_document_access("t1", "d", ["group:eng"])  # still the old collection
             other.set_document_access("t1", "e", ["group:eng"])
             other.set_document_access("t1", "f", ["group:ops"])  # nothing later: carried
@@ -277,3 +285,58 @@ def test_writes_another_process_makes_during_the_last_pass_are_carried_over(
     assert lists == {("group:late",)}
     (carried,) = mine.document_chunks(Scope.admin("t1"), "late", with_vectors=True)
     assert carried.dense == pytest.approx(tiny_vector(str(late.payload[TEXT])), abs=1e-5)
+
+
+def test_a_write_made_while_a_slice_is_carried_over_is_made_again_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The carry-over checks a slice against the new generation, then writes it. Another
+    process's access change landing between the two (one round trip) was overwritten by the
+    carried copy of the old list, the database believing the change in force. Its writer saw
+    the carry-over marked on the pointer, and makes the change again once it is done."""
+    monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    client = QdrantClient(":memory:")
+    mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
+    _load(mine, count=4)
+    other.ensure_collection(DIM)
+    real_write_pointer = server_generations.write_pointer
+    real_write_building = server_generations.ServerGenerations.write_building
+    real_sleep = time.sleep
+    parked, carried = threading.Event(), threading.Event()
+    writer: list[threading.Thread] = []
+
+    def write_in_the_instant(client: QdrantClient, base: str, pointer: dict[str, Any]) -> None:
+        if is_the_switch(pointer):
+            other.set_document_access("t1", "d", ["group:eng"])  # the old one: carried over
+        real_write_pointer(client, base, pointer)
+
+    def change_between_check_and_write(self: Any, points: Any) -> None:
+        carrying = self._switched_to is not None  # not a pass of the build
+        if carrying and not writer:  # the first carried slice, checked against the new one
+            change = lambda: other.set_document_access("t1", "d", ["user:owner"])  # noqa: E731
+
+            writer.append(threading.Thread(target=change))
+            writer[0].start()
+            # Its change written, and the writer waiting for the carry-over to end (or,
+            # were the mark missed, returned: the carried copy then lands over it).
+            while writer[0].is_alive() and not parked.wait(0.05):
+                pass
+        real_write_building(self, points)
+
+    def sleep(seconds: float) -> None:
+        if writer and threading.current_thread() is writer[0]:
+            parked.set()
+            carried.wait(30)  # sequential: it writes again once the re-index is done
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(server_generations, "write_pointer", write_in_the_instant)
+    monkeypatch.setattr(
+        server_generations.ServerGenerations, "write_building", change_between_check_and_write
+    )
+    monkeypatch.setattr(time, "sleep", sleep)
+    _rebuild(mine, TinyEncoder())
+    carried.set()
+    writer[0].join(30)
+    lists = {tuple(c.payload["access"]) for c in mine.document_chunks(Scope.admin("t1"), "d")}
+    assert lists == {("user:owner",)}

@@ -105,8 +105,8 @@ class _FailingStore:
     def __init__(self, store) -> None:  # type: ignore[no-untyped-def]
         self._store = store
 
-    def upsert(self, points) -> None:  # type: ignore[no-untyped-def]
-        self._store.upsert(points[: len(points) // 2])
+    def upsert(self, points, made_by=None) -> None:  # type: ignore[no-untyped-def]
+        self._store.upsert(points[: len(points) // 2], made_by=made_by)
         raise ConnectionError("store went away")
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]

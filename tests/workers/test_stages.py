@@ -199,11 +199,11 @@ class _Interposed:
     def __init__(self, store, hook) -> None:  # type: ignore[no-untyped-def]
         self._store, self._hook, self.calls = store, hook, 0
 
-    def upsert(self, points):  # type: ignore[no-untyped-def]
+    def upsert(self, points, made_by=None):  # type: ignore[no-untyped-def]
         self.calls += 1
         if self.calls == 2:
             self._hook()
-        return self._store.upsert(points)
+        return self._store.upsert(points, made_by=made_by)
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self._store, name)
@@ -326,6 +326,9 @@ class _SlowModel:
         self._inner, self._during = inner, during
         self._lock = threading.Lock()
         self.calls = 0
+        # The wrapped model's identity (index.generations.identity_of), not this class's:
+        # its vectors are that model's, and the store takes them as the live generation's.
+        self.model_key = getattr(inner, "model_key", None) or type(inner).__name__
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self._inner, name)

@@ -326,8 +326,7 @@ class _SlowModel:
         self._inner, self._during = inner, during
         self._lock = threading.Lock()
         self.calls = 0
-        # The wrapped model's identity (index.generations.identity_of), not this class's:
-        # its vectors are that model's, and the store takes them as the live generation's.
+        # The wrapped model's identity (generations.identity_of): its vectors are that model's.
         self.model_key = getattr(inner, "model_key", None) or type(inner).__name__
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]

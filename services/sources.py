@@ -6,11 +6,11 @@ as one that does not exist (``core.db.documents.readable_document``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from core.access import Principal
-from core.blobs import BlobStore, chunks_key
+from core.blobs import BlobStore
+from core.chunk_pages import read_chunks
 from core.db import documents as doc_queries
 from core.db.session import SessionFactory, transaction
 from core.errors import NotFound
@@ -42,15 +42,20 @@ class SourceService:
             doc = doc_queries.readable_document(session, principal, doc_id)
             tenant_id, version = doc.tenant_id, doc.version
             title, filename, mime_type = doc.title, doc.filename, doc.mime_type
+            total = doc.chunks_total
+        # Chunk ids are derived from positions: find the position, then read only its page(s).
+        position = next(
+            (p for p in range(total) if chunk_id(tenant_id, doc_id, version, p) == wanted), None
+        )
+        if position is None:
+            raise NotFound("passage not found")
+        start = max(0, position - 1)
         try:
-            chunks = json.loads(self._blobs.get(chunks_key(tenant_id, doc_id, version)))
+            chunks = read_chunks(self._blobs, tenant_id, doc_id, version, start, position + 2)
         except NotFound as exc:  # not parsed yet, or its chunks are gone
             raise NotFound("passage not found") from exc
         by_position = {int(c["position"]): c for c in chunks}
-        position = next(
-            (p for p in by_position if chunk_id(tenant_id, doc_id, version, p) == wanted), None
-        )
-        if position is None:
+        if position not in by_position:
             raise NotFound("passage not found")
         chunk = by_position[position]
         before = by_position.get(position - 1)

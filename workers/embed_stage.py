@@ -17,7 +17,6 @@ writes its last slice.
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -26,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from core import metrics, tracing
-from core.blobs import chunks_key
+from core.chunk_pages import read_chunks
 from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db.models import DocumentStage
@@ -139,14 +138,16 @@ def _embed_claimed(svc: StageContext, results: Results, claimed: list[Run]) -> N
 
 
 def _load_slice(svc: StageContext, run: Run) -> None:
-    """Give ``run`` its slice of the document's chunks (only the slice becomes ``Chunk``s).
+    """Give ``run`` its slice of the document's chunks, reading only the pages the slice is
+    on (``core.chunk_pages``): each slice of a large document costs the same.
     A run resuming a document whose store copy of the access list fell behind first rewrites
     the list on the chunks earlier slices wrote: their runs are gone, so no re-check of
     theirs will (``core.db.access``)."""
-    raw = json.loads(svc.blobs.get(chunks_key(run.tenant_id, run.doc_id, run.version)))
-    run.total = len(raw)
+    # ``run.total`` is the count the parse stage committed with the pages (chunks_total).
+    if run.total <= 0:
+        raise ValueError(f"document {run.doc_id} v{run.version} has no chunk count")
     if run.start >= run.total:
-        run.start = 0  # a count that does not match this chunk list: embed it all again
+        run.start = 0  # a position that does not match this chunk list: embed it all again
     if run.start and run.store_behind:
         applied = access_queries.apply_latest(
             svc.sessions, [run.doc_id], svc.store.set_document_access
@@ -154,9 +155,13 @@ def _load_slice(svc: StageContext, run: Run) -> None:
         if run.doc_id in applied:
             run.access, run.access_version = applied[run.doc_id].tokens, applied[run.doc_id].version
     end = run.start + slice_size(svc, run.total - run.start)
-    run.chunks = [
-        Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw[run.start : end]
-    ]
+    raw = read_chunks(svc.blobs, run.tenant_id, run.doc_id, run.version, run.start, end)
+    if len(raw) != end - run.start:
+        raise ValueError(
+            f"document {run.doc_id} v{run.version}: {len(raw)} chunks kept at"
+            f" {run.start}-{end}, of {run.total}"
+        )
+    run.chunks = [Chunk(**{**c, "section_path": tuple(c["section_path"])}) for c in raw]
 
 
 def _embed_and_upsert(svc: StageContext, runs: list[Run]) -> None:

@@ -7,12 +7,12 @@ handed over as soon as it is parsed.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from core import metrics
-from core.blobs import chunks_key, original_key
+from core.blobs import original_key
+from core.chunk_pages import write_chunks
 from core.db import documents as doc_queries
 from core.db import jobs as job_queries
 from core.db.models import DocumentStage
@@ -132,8 +132,9 @@ def _hand_over(
             mask = masks.for_tenant(run.tenant_id)
             if mask is not None:
                 chunks = mask_chunks(mask, chunks)
-            payload = json.dumps([asdict(c) for c in chunks], ensure_ascii=False).encode()
-            svc.blobs.put(chunks_key(run.tenant_id, run.doc_id, run.version), payload)
+            # In pages: each embed slice reads only its own (``core.chunk_pages``).
+            records = [asdict(c) for c in chunks]
+            write_chunks(svc.blobs, run.tenant_id, run.doc_id, run.version, records)
             parsed.append((run, len(chunks), facts))
         except Exception as exc:
             end(run, exc)

@@ -12,6 +12,8 @@ import pytest
 
 from api.reasons import localize
 from api.web.i18n import CHINESE
+from core import chunk_pages
+from core.blobs import BlobStore
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db import jobs as job_queries
@@ -96,6 +98,44 @@ def test_a_large_document_goes_a_slice_per_run_and_a_small_one_passes_it(env) ->
         jobs = Counter(j.status for j in job_queries.jobs_for(s, big) if j.stage == "embedding")
     # One finished embedding job for the version, as for a document embedded in one run.
     assert jobs == {"continued": runs - 1, "done": 1}
+
+
+class _Reads:
+    """The real blob store, noting the keys read."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
+        self.read: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.read.append(key)
+        return self._blobs.get(key)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._blobs, name)
+
+
+def test_each_slice_reads_only_the_page_its_chunks_are_on(env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Not the whole chunk list per slice (O(n²) reading for a large document)."""
+    svc, parse, principal = env
+    monkeypatch.setattr(chunk_pages, "PAGE_CHUNKS", 2 * SLICE)
+    blobs = _Reads(svc.blobs)
+    svc = replace(svc, blobs=blobs)
+    big = new_doc(svc, principal, long_text(90, seed=35))
+    assert run_parse_stage(svc, big, 1, parse) is Outcome.EMBED_NEXT
+    total = _doc(svc, big).chunks_total
+    assert total > 4 * SLICE, total
+    starts = []
+    while True:
+        starts.append(_doc(svc, big).chunks_indexed)
+        blobs.read.clear()
+        outcome = run_embed_group(svc, [(big, 1)])[0][big]
+        page = starts[-1] // (2 * SLICE)
+        assert blobs.read == [chunk_pages.page_key(principal.tenant_id, big, 1, page)]
+        if outcome is not Outcome.EMBED_NEXT:
+            break
+    assert outcome is Outcome.DONE and starts == list(range(0, total, SLICE))
+    assert _positions(svc, principal, big) == list(range(total))
 
 
 class _FailingStore:

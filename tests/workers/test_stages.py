@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from core.access import Principal
-from core.blobs import chunks_key, document_prefix
+from core.blobs import document_prefix
+from core.chunk_pages import page_key
 from core.db import documents as doc_queries
 from core.db import identity
 from core.db import jobs as job_queries
@@ -305,7 +306,7 @@ def test_document_deleted_during_parsing_leaves_no_chunk_list(env) -> None:  # t
         return result
 
     assert run_parse_stage(svc, doc_id, 1, parse_then_delete) is Outcome.SKIPPED
-    assert not svc.blobs.exists(chunks_key(principal.tenant_id, doc_id, 1))
+    assert not svc.blobs.exists(page_key(principal.tenant_id, doc_id, 1, 0))
     assert not svc.blobs.exists(f"{principal.tenant_id}/{doc_id}/v1/original")
 
 

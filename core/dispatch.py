@@ -13,11 +13,13 @@ from typing import NamedTuple, Protocol
 
 class QueuedDocument(NamedTuple):
     """A document version handed to ingestion. The tenant lets the runner share its time
-    fairly between tenants: one tenant's large upload does not hold back another's file."""
+    fairly between tenants: one tenant's large upload does not hold back another's file; the
+    size (``None``: not known) lets it parse a small file beside a large one's long parse."""
 
     doc_id: str
     version: int
     tenant_id: str = ""
+    size_bytes: int | None = None
 
 
 class Dispatcher(Protocol):

@@ -38,6 +38,11 @@ class ParsingSettings(BaseModel):
     min_ocr_dpi: int = Field(default=50, ge=10)
     # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
     workers: int = 0
+    # The embedded default's small-file lane: while every parse child is on a large file
+    # (over 64 KiB; a large PDF or office file may take minutes), one more child parses the
+    # small files uploaded meanwhile. It runs only then and stops after 30 s without work;
+    # off: small files wait for the large parse (no second child's memory, ~0.6-0.9 GB).
+    small_file_lane: bool = True
     # Legacy Office, WPS, RTF and OpenDocument files are converted by LibreOffice headless
     # (EPUB by pandoc) before parsing (ingest.office_convert): the most one conversion may
     # take, in seconds and in address space (LibreOffice maps ~1 GiB before reading a byte).

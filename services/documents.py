@@ -127,7 +127,9 @@ class DocumentService(DocumentReads, DocumentUploads):
             session.flush()
             record_change(session, principal, doc, "document.version")
             public = to_public(doc)
-        self._hand_over([QueuedDocument(public.id, public.version, principal.tenant_id)])
+        self._hand_over(
+            [QueuedDocument(public.id, public.version, principal.tenant_id, public.size_bytes)]
+        )
         return public
 
     def retry(self, principal: Principal, doc_id: str) -> DocumentPublic:
@@ -142,7 +144,9 @@ class DocumentService(DocumentReads, DocumentUploads):
             doc_queries.requeue_failed(session, doc)
             record_change(session, principal, doc, "document.retry", reason=reason)
             public = public_many(session, principal, [doc])[0]
-        self._hand_over([QueuedDocument(public.id, public.version, principal.tenant_id)])
+        self._hand_over(
+            [QueuedDocument(public.id, public.version, principal.tenant_id, public.size_bytes)]
+        )
         return public
 
     def change_access(self, principal: Principal, doc_id: str, spec: AccessSpec) -> AccessChange:

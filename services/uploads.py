@@ -134,7 +134,9 @@ class DocumentUploads:
                     record_change(session, principal, doc, "document.upload", access=doc.access)
                 accepted = [to_public(doc) for doc in docs]
         # One hand-over for the request: with a broker, a few messages in all.
-        queued = [QueuedDocument(d.id, d.version, principal.tenant_id) for d in accepted]
+        queued = [
+            QueuedDocument(d.id, d.version, principal.tenant_id, d.size_bytes) for d in accepted
+        ]
         notice = None if not queued or self._hand_over(queued) else QUEUE_DOWN_NOTICE
         return UploadResult(data=accepted, errors=errors, notice=notice)
 

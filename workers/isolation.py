@@ -219,6 +219,16 @@ class IsolatedParser:
         except Exception as exc:
             return exc
 
+    def stop_child(self) -> None:
+        """Stop the child between parses, to give its memory back while it is not needed;
+        the next parse starts a new one. Nothing happens while a parse holds it."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._discard_pool()
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         """Stop at once: the child is killed, without waiting for the lock (a parse holds it
         for up to ``timeout_s``). A parse cut short raises ``_stopping()``, a transient error:

@@ -1,7 +1,8 @@
 """The parse stage: original → elements → chunks (kept beside the original) → handed to the
 embed stage. Several documents are parsed as a group: one transaction claims them, small files
 share a call to the parser (one round trip to an isolated parser process), and each wave is
-handed over as soon as it is parsed.
+handed over as soon as it is parsed. A group's small files are parsed before its large ones:
+a memo claimed beside a large PDF is not held for the minutes the PDF may take.
 """
 
 from __future__ import annotations
@@ -34,22 +35,23 @@ Report = Callable[[dict[str, Outcome], dict[str, Exception]], None]
 
 
 def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
-    """Positions of the files, in order, cut into the waves ``run_parse_group`` parses."""
+    """Positions of the files cut into the waves ``run_parse_group`` parses: the small files
+    first, in order, several to a wave; then each large file alone, smallest first."""
     waves: list[list[int]] = []
     current: list[int] = []
     total = 0
     for position, size in enumerate(sizes):
-        large = size > SMALL_FILE_BYTES
-        if current and (large or len(current) >= WAVE_FILES or total + size > WAVE_BYTES):
+        if size > SMALL_FILE_BYTES:
+            continue
+        if current and (len(current) >= WAVE_FILES or total + size > WAVE_BYTES):
             waves.append(current)
             current, total = [], 0
-        if large:
-            waves.append([position])
-            continue
         current.append(position)
         total += size
     if current:
         waves.append(current)
+    large = [position for position, size in enumerate(sizes) if size > SMALL_FILE_BYTES]
+    waves += [[position] for position in sorted(large, key=lambda p: sizes[p])]
     return waves
 
 

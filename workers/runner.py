@@ -38,12 +38,14 @@ class Stage(StrEnum):
 @dataclass(frozen=True)
 class StageJob:
     """One document version for one stage; ``attempt`` counts the retries already made;
-    ``tenant_id`` (when known) lets the queues take turns between tenants."""
+    ``tenant_id`` (when known) lets the queues take turns between tenants, and the original's
+    size (when known) lets a small file be parsed beside a large one (``workers.local``)."""
 
     doc_id: str
     version: int
     attempt: int = 0
     tenant_id: str = ""
+    size_bytes: int | None = None
 
 
 @dataclass

@@ -255,7 +255,13 @@ class Container:
             self.celery = CeleryDispatcher(settings)
             return self.celery
         parsers = [IsolatedParser(settings, build_parse_fn) for _ in range(parse_workers(settings))]
-        self.local = LocalDispatcher(self.stage_context, parsers, retry_policy(settings))
+        # Its child starts only while every parser is on a large file (``workers.local``).
+        small_files = (
+            IsolatedParser(settings, build_parse_fn) if settings.parsing.small_file_lane else None
+        )
+        self.local = LocalDispatcher(
+            self.stage_context, parsers, retry_policy(settings), small_files
+        )
         return self.local
 
     def _build_retriever(self) -> Retriever:

@@ -155,3 +155,29 @@ def test_closing_cuts_a_long_parse_short_and_leaves_its_document_for_later(tmp_p
     with pytest.raises(UpstreamUnavailable):
         parser(b"No new child once closed.", "after.txt")
     assert all(isinstance(r, UpstreamUnavailable) for r in parser.parse_many([(b"a", "a.txt")] * 2))
+
+
+def _gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_child_stopped_between_parses_is_gone_and_the_next_parse_starts_another(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    """The small-file lane stops its child when idle (``workers.local``): the process and its
+    memory are given back, and the lane's next file is parsed by a new child."""
+    parser = IsolatedParser(make_settings(tmp_path), build_parse_fn)
+    try:
+        assert "pumps" in parser(b"A note about pumps.", "a.txt")[0][0].text
+        (first,) = parser._pool._processes  # type: ignore[union-attr]
+        parser.stop_child()
+        assert _gone(first) and parser._pool is None
+        assert "valves" in parser(b"A note about valves.", "b.txt")[0][0].text
+        assert list(parser._pool._processes) != [first]  # type: ignore[union-attr]
+    finally:
+        parser.close()

@@ -25,10 +25,11 @@ class _Parser:
 
 def test_stop_closes_the_parsers_first_and_waits_once_for_busy_loops() -> None:
     release = threading.Event()
-    parser = _Parser()
+    parser, small_files = _Parser(), _Parser()
     # The dispatcher as start() leaves it, with three loops stuck in long work.
     dispatcher = LocalDispatcher.__new__(LocalDispatcher)
     dispatcher._parsers = [parser]
+    dispatcher._small_file_parser = small_files
     dispatcher._queues = {Stage.PARSE: FairQueue(), Stage.EMBED: FairQueue()}
     dispatcher._sweeper = None
     dispatcher._started = True
@@ -41,5 +42,6 @@ def test_stop_closes_the_parsers_first_and_waits_once_for_busy_loops() -> None:
         took = time.monotonic() - started
     finally:
         release.set()
-    assert parser.closed_at is not None and parser.closed_at - started < 0.5
+    for closed in (parser, small_files):
+        assert closed.closed_at is not None and closed.closed_at - started < 0.5
     assert took < 2.0  # three loops at 1 s each took 3 s

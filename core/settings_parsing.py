@@ -38,10 +38,11 @@ class ParsingSettings(BaseModel):
     min_ocr_dpi: int = Field(default=50, ge=10)
     # Parse child processes of the embedded default (each ~0.9 GB); 0: one per four cores.
     workers: int = 0
-    # The embedded default's small-file lane: while every parse child is on a large file
-    # (over 64 KiB; a large PDF or office file may take minutes), one more child parses the
-    # small files uploaded meanwhile. It runs only then and stops after 30 s without work;
-    # off: small files wait for the large parse (no second child's memory, ~0.6-0.9 GB).
+    # The embedded default's small-file lane (workers.small_file_lane): once every parse
+    # child has been on a large file (over 64 KiB; a large PDF or office file may take
+    # minutes) for 5 s, one more child starts and parses the small files uploaded meanwhile;
+    # it stops 30 s after the large parses end. Off: small files wait for the large parse,
+    # and there is never a second child's memory (~0.6-0.9 GB) to find.
     small_file_lane: bool = True
     # Legacy Office, WPS, RTF and OpenDocument files are converted by LibreOffice headless
     # (EPUB by pandoc) before parsing (ingest.office_convert): the most one conversion may

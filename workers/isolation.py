@@ -219,6 +219,14 @@ class IsolatedParser:
         except Exception as exc:
             return exc
 
+    def child_running(self) -> bool:
+        return self._pool is not None
+
+    def start_child(self) -> None:
+        """Start the child now (imports and spaCy: seconds), not at the next parse."""
+        with self._lock:
+            self._ensure_pool()
+
     def stop_child(self) -> None:
         """Stop the child between parses, to give its memory back while it is not needed;
         the next parse starts a new one. Nothing happens while a parse holds it."""

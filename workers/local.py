@@ -7,11 +7,10 @@ API process runs ingestion itself, through the same ``IngestionRunner`` Celery u
   see ``workers.isolation``) takes its share of the documents waiting (up to
   ``PARSE_GROUP_DOCS``) as one group; each wave is handed to embedding as soon as it is
   parsed, a group's small files first;
-- a small-file lane (``ParsingSettings.small_file_lane``): while every parse thread is on a
-  large file (one parse may take minutes), small files uploaded meanwhile are parsed by one
-  more thread and child, instead of waiting for it. Its child starts only then and stops
-  after ``SMALL_LANE_IDLE_S`` without work: a second parse child's memory is spent only
-  while a large file holds the first;
+- a small-file lane (``ParsingSettings.small_file_lane``, ``workers.small_file_lane``): while
+  every parse thread is on a large file (one parse may take minutes), small files uploaded
+  meanwhile are parsed by one more thread and child instead of waiting for it; the child
+  runs only then;
 - ``EMBED_LOOPS`` embed threads each take the documents waiting as one group, so small
   documents share full batches; while one group is claimed or finished (database work), the
   other keeps the model busy.
@@ -27,7 +26,6 @@ Ingestion stays asynchronous: uploads return at once and progress is visible in 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,9 +34,8 @@ from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from core.db.session import transaction
 from core.dispatch import QueuedDocument
-from workers.context import ParseFn, ParseManyFn, ParseResult, StageContext, parse_each
+from workers.context import ParseFn, StageContext
 from workers.fair_queue import FairQueue
-from workers.parse_stage import SMALL_FILE_BYTES
 from workers.retry import RetryPolicy
 from workers.runner import (
     EMBED_GROUP_CHUNKS,
@@ -48,6 +45,7 @@ from workers.runner import (
     Stage,
     StageJob,
 )
+from workers.small_file_lane import SmallFileLane, parse_many_of
 from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
@@ -55,9 +53,6 @@ log = logging.getLogger(__name__)
 # Embed loops: while one group is claimed, loaded or finished (database work), the other
 # keeps the model busy.
 EMBED_LOOPS = 2
-# Seconds the small-file lane waits without work before it stops its child (a parse child
-# holds 0.6-0.9 GB); it starts a new one (seconds) at its next file.
-SMALL_LANE_IDLE_S = 30.0
 
 
 class LocalDispatcher:
@@ -77,14 +72,21 @@ class LocalDispatcher:
         if not self._parsers:
             raise ValueError("at least one parser is needed")
         self._small_file_parser = small_file_parser
-        # Parse threads on a large file now: when all are, the small-file lane takes work.
-        self._large_parses = 0
-        self._large_lock = threading.Lock()
         self.runner = IngestionRunner(context, self, policy)
         self._queues: dict[Stage, FairQueue[StageJob]] = {
             Stage.PARSE: FairQueue(),
             Stage.EMBED: FairQueue(),
         }
+        self._lane = (
+            SmallFileLane(
+                small_file_parser,
+                self._queues[Stage.PARSE],
+                len(self._parsers),
+                lambda group, parse_many: _survive(self.runner.parse, group, parse_many),
+            )
+            if small_file_parser is not None
+            else None
+        )
         self._threads = [
             *(
                 threading.Thread(
@@ -97,14 +99,9 @@ class LocalDispatcher:
                 for n in range(EMBED_LOOPS)
             ),
         ]
-        if small_file_parser is not None:
+        if self._lane is not None:
             self._threads.append(
-                threading.Thread(
-                    target=self._small_file_loop,
-                    args=(small_file_parser,),
-                    name="zhiku-parse-small",
-                    daemon=True,
-                )
+                threading.Thread(target=self._lane.run, name="zhiku-parse-small", daemon=True)
             )
         self._sweeper: Sweeper | None = None
         self._started = False
@@ -197,7 +194,9 @@ class LocalDispatcher:
     # --- the loops
 
     def _parse_loop(self, parser: ParseFn) -> None:
-        parse_many = self._watching_large(_parse_many_of(parser))
+        parse_many = parse_many_of(parser)
+        if self._lane is not None:
+            parse_many = self._lane.watching(parse_many)  # it opens while all are on large
         q = self._queues[Stage.PARSE]
         while (first := q.get()) is not None:
             # A fair share of what is waiting, so that every parser gets some of a burst.
@@ -207,54 +206,6 @@ class LocalDispatcher:
             if stop:
                 return
 
-    def _watching_large(self, parse_many: ParseManyFn) -> ParseManyFn:
-        """``parse_many`` that counts the parse threads on a large file (a wave holds one
-        large file alone, ``workers.parse_stage.parse_waves``) and wakes the small-file lane
-        when that count changes."""
-
-        def parse(items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
-            large = any(len(data) > SMALL_FILE_BYTES for data, _ in items)
-            if not large:
-                return parse_many(items)
-            self._count_large(+1)
-            try:
-                return parse_many(items)
-            finally:
-                self._count_large(-1)
-
-        return parse
-
-    def _count_large(self, change: int) -> None:
-        with self._large_lock:
-            self._large_parses += change
-        self._queues[Stage.PARSE].wake()
-
-    def _held_up(self) -> bool:
-        """Every parse thread is on a large file."""
-        return self._large_parses >= len(self._parsers)
-
-    def _small_file_loop(self, parser: ParseFn) -> None:
-        """The small-file lane: only small files, only while the parse threads are all held
-        by large ones; its child is stopped when the lane has been idle a while."""
-        parse_many = _parse_many_of(parser)
-        q = self._queues[Stage.PARSE]
-        while True:
-            try:
-                first = q.get_where(_small, SMALL_LANE_IDLE_S, self._held_up)
-            except queue.Empty:
-                stop_child = getattr(parser, "stop_child", None)
-                if stop_child is not None:
-                    stop_child()
-                continue
-            if first is None:
-                return
-            group = [first]
-            while len(group) < PARSE_GROUP_DOCS and (job := q.get_where_nowait(_small)):
-                group.append(job)
-            _survive(self.runner.parse, group, parse_many)
-            if q.stopping:
-                return
-
     def _embed_loop(self) -> None:
         q = self._queues[Stage.EMBED]
         while (first := q.get()) is not None:
@@ -262,15 +213,6 @@ class LocalDispatcher:
             _survive(self.runner.embed, group, max_chunks=EMBED_GROUP_CHUNKS)
             if stop:
                 return
-
-
-def _small(job: StageJob) -> bool:
-    return job.size_bytes is not None and job.size_bytes <= SMALL_FILE_BYTES
-
-
-def _parse_many_of(parser: ParseFn) -> ParseManyFn:
-    # An isolated parser ships many files per round trip; a plain function parses here.
-    return getattr(parser, "parse_many", None) or parse_each(parser)
 
 
 def _survive(run: Callable[..., None], *args: object, **kwargs: object) -> None:

@@ -1,9 +1,9 @@
 """The embedded default does not make small files wait for a large file's parse: while its one
 parse thread is held by a large file, a memo uploaded after it is parsed by the small-file lane
-and is ready first; while nothing large is parsed, the lane stays idle (its child, a second
-parse process, is not started). Real stages on SQLite and the embedded engine; the large
-file's parse is held by the test until the memo is ready, so the order is not a matter of
-timing."""
+and is ready first; while nothing large is parsed, the lane's child (a second parse process)
+is not started, and once idle it is stopped. Real stages on SQLite and the embedded engine;
+the large file's parse is held by the test until the memos are ready, so the order is not a
+matter of timing."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from core.dispatch import QueuedDocument
 from tests.files import long_text
 from tests.support import make_settings
 from tests.workers.helpers import new_doc
+from workers import small_file_lane
 from workers.context import ParseFn, ParseResult, StageContext
 from workers.local import LocalDispatcher
 from workers.parse_stage import SMALL_FILE_BYTES
@@ -57,6 +58,29 @@ class _Held:
         return self._parse(data, filename)
 
 
+class _LaneParser(_Held):
+    """The lane's parser, with a child that is started and stopped (as ``IsolatedParser``)."""
+
+    def __init__(self, parse: ParseFn) -> None:
+        super().__init__(parse)
+        self.up = False
+        self.starts = self.stops = 0
+
+    def child_running(self) -> bool:
+        return self.up
+
+    def start_child(self) -> None:
+        self.up, self.starts = True, self.starts + 1
+
+    def stop_child(self) -> None:
+        if self.up:
+            self.up, self.stops = False, self.stops + 1
+
+    def __call__(self, data: bytes, filename: str) -> ParseResult:
+        assert self.up, "parsed without a child"
+        return super().__call__(data, filename)
+
+
 def _status(svc: StageContext, doc_id: str) -> tuple[str, str]:
     with svc.sessions() as s:
         doc = doc_queries.get_document(s, doc_id)
@@ -77,15 +101,19 @@ def _queue(dispatcher: LocalDispatcher, svc, principal, text: str) -> str:  # ty
     return doc_id
 
 
-def test_a_memo_uploaded_during_a_large_parse_is_ready_first(world) -> None:  # type: ignore[no-untyped-def]
+def test_a_memo_uploaded_during_a_large_parse_is_ready_first(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     svc, parse, principal = world
-    general, lane = _Held(parse), _Held(parse)
+    monkeypatch.setattr(small_file_lane, "GRACE_S", 0.5)
+    monkeypatch.setattr(small_file_lane, "IDLE_S", 1.0)
+    general, lane = _Held(parse), _LaneParser(parse)
     dispatcher = LocalDispatcher(svc, [general], RetryPolicy(), small_file_parser=lane)
     dispatcher.start(sweep=False)
     try:
-        # Nothing large in the way: the parse thread takes small files, the lane stays idle.
+        # Nothing large in the way: the parse thread takes small files, the lane's child is
+        # not started.
         first = _queue(dispatcher, svc, principal, "Memo: the boiler in block 2 is due.")
         _wait(svc, first, "ready")
+        assert lane.starts == 0
         large_text = long_text(200, seed=61)
         assert len(large_text.encode()) > SMALL_FILE_BYTES
         large = _queue(dispatcher, svc, principal, large_text)
@@ -99,9 +127,16 @@ def test_a_memo_uploaded_during_a_large_parse_is_ready_first(world) -> None:  # 
         # Ready while the large file is still being parsed, by the lane's parser.
         assert _status(svc, large) == ("processing", "parsing")
         assert len(lane.parsed) == len(memos) and max(lane.parsed) <= SMALL_FILE_BYTES
+        assert lane.starts == 1
         general.release.set()
         _wait(svc, large, "ready")
         assert len(general.parsed) == 2  # the first memo and the large file
+        # Idle, and nothing large in the way: the lane's child is stopped.
+        deadline = time.monotonic() + 30
+        while lane.up:
+            assert time.monotonic() < deadline, "the lane's child was never stopped"
+            time.sleep(0.05)
+        assert lane.stops == 1
     finally:
         general.release.set()
         dispatcher.stop()

@@ -101,7 +101,7 @@ class LocalDispatcher:
         ]
         if self._lane is not None:
             self._threads.append(
-                threading.Thread(target=self._lane.run, name="zhiku-parse-small", daemon=True)
+                threading.Thread(target=self._lane.run, name="zhiku-small-file-lane", daemon=True)
             )
         self._sweeper: Sweeper | None = None
         self._started = False

@@ -125,7 +125,8 @@ def original_key(tenant_id: str, doc_id: str, version: int) -> str:
 
 
 def chunks_key(tenant_id: str, doc_id: str, version: int) -> str:
-    """Where the parse stage leaves a version's chunks for the embed stage."""
+    """Where a version parsed before ``core.chunk_pages`` kept its chunks, as one list (still
+    read); the parse stage now writes pages."""
     return f"{tenant_id}/{doc_id}/v{version}/chunks.json"
 
 

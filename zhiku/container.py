@@ -255,13 +255,10 @@ class Container:
             self.celery = CeleryDispatcher(settings)
             return self.celery
         parsers = [IsolatedParser(settings, build_parse_fn) for _ in range(parse_workers(settings))]
-        # Its child starts only while every parser is on a large file (``workers.local``).
-        small_files = (
-            IsolatedParser(settings, build_parse_fn) if settings.parsing.small_file_lane else None
-        )
-        self.local = LocalDispatcher(
-            self.stage_context, parsers, retry_policy(settings), small_files
-        )
+        lane = None  # the small-file lane's parser: its child runs only while large files hold
+        if settings.parsing.small_file_lane:  # the others (workers.small_file_lane)
+            lane = IsolatedParser(settings, build_parse_fn)
+        self.local = LocalDispatcher(self.stage_context, parsers, retry_policy(settings), lane)
         return self.local
 
     def _build_retriever(self) -> Retriever:

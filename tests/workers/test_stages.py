@@ -165,8 +165,7 @@ def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) 
         svc, items, parse_each(parse), lambda done, _: reports.append(done)
     )
     assert errors == {}
-    # Each wave is reported as soon as it is parsed, every document exactly once; the small
-    # files first, in one wave, though one came after the large file.
+    # Each wave reported once parsed, every document once; the small files first, together.
     assert [sorted(r) for r in reports] == [sorted([*good, bad]), [large]]
     assert outcomes[large] is Outcome.EMBED_NEXT
     assert {d: outcomes[d] for d in good} == dict.fromkeys(good, Outcome.EMBED_NEXT)
@@ -188,7 +187,6 @@ def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) 
 
 def test_parse_waves_put_small_files_first_and_large_ones_alone() -> None:
     small, large, larger = 1000, parse_stage.SMALL_FILE_BYTES + 1, parse_stage.SMALL_FILE_BYTES * 9
-    # A memo claimed after a large file is not parsed after it.
     assert parse_stage.parse_waves([larger, small, large, small, small]) == [[1, 3, 4], [2], [0]]
     many = [small] * (parse_stage.WAVE_FILES + 1)
     assert [len(w) for w in parse_stage.parse_waves(many)] == [parse_stage.WAVE_FILES, 1]

@@ -3,8 +3,6 @@ claims taken over, and documents changed or deleted while they are being embedde
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -74,7 +72,7 @@ def env(request, tmp_path_factory):  # type: ignore[no-untyped-def]
     container.close()
 
 
-def _chunks(svc: StageContext, principal: Principal, doc_id: str) -> list:  # type: ignore[type-arg]
+def stored_chunks(svc: StageContext, principal: Principal, doc_id: str) -> list:  # type: ignore[type-arg]
     return svc.store.document_chunks(Scope.admin(principal.tenant_id), doc_id)
 
 
@@ -85,11 +83,11 @@ def test_re_running_stages_leaves_one_copy(env) -> None:  # type: ignore[no-unty
     # A re-delivered parse message for a parsed document points at the embed stage.
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
     assert run_embed_stage(svc, doc_id, 1) is Outcome.DONE
-    first = _chunks(svc, principal, doc_id)
+    first = stored_chunks(svc, principal, doc_id)
     # Finished: every later message is a no-op.
     assert run_embed_stage(svc, doc_id, 1) is Outcome.SKIPPED
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.SKIPPED
-    assert [c.id for c in _chunks(svc, principal, doc_id)] == [c.id for c in first]
+    assert [c.id for c in stored_chunks(svc, principal, doc_id)] == [c.id for c in first]
     # An embed message that overtakes parsing sends it back to parsing.
     other = new_doc(svc, principal, "A short note about turbines.")
     assert run_embed_stage(svc, other, 1) is Outcome.PARSE_NEXT
@@ -120,7 +118,7 @@ def test_group_embedding_many_small_documents(env) -> None:  # type: ignore[no-u
     outcomes, errors = run_embed_group(svc, [(d, 1) for d in ids])
     assert errors == {} and set(outcomes.values()) == {Outcome.DONE}
     for i, doc_id in enumerate(ids):
-        chunks = _chunks(svc, principal, doc_id)
+        chunks = stored_chunks(svc, principal, doc_id)
         assert len(chunks) == 1 and f"hall {i} " in chunks[0].payload[fields.TEXT]
         with svc.sessions() as s:
             doc = doc_queries.get_document(s, doc_id)
@@ -148,8 +146,8 @@ def test_a_group_copies_the_vectors_of_identical_ready_documents_only(env) -> No
     assert docs[copy].reused_from == source
     assert [docs[d].reused_from for d in (*pair, fresh)] == [None, None, None]
     assert {doc.status for doc in docs.values()} == {"ready"}
-    texts = {d: [c.payload[fields.TEXT] for c in _chunks(svc, principal, d)] for d in group}
-    assert texts[copy] == [c.payload[fields.TEXT] for c in _chunks(svc, principal, source)]
+    texts = {d: [c.payload[fields.TEXT] for c in stored_chunks(svc, principal, d)] for d in group}
+    assert texts[copy] == [c.payload[fields.TEXT] for c in stored_chunks(svc, principal, source)]
     assert texts[pair[0]] == texts[pair[1]] and "三号阀" in texts[pair[0]][0]
     assert "Fan 9" in texts[fresh][0]
 
@@ -179,7 +177,7 @@ def test_parse_group_fails_only_the_bad_file_and_claims_each_document_once(env) 
     outcomes, errors = run_embed_group(svc, [(d, 1) for d in [*good, good[0]]])
     assert errors == {} and set(outcomes.values()) == {Outcome.DONE}
     for i, doc_id in enumerate(good):
-        chunks = _chunks(svc, principal, doc_id)
+        chunks = stored_chunks(svc, principal, doc_id)
         assert len(chunks) == 1 and f"block {i} " in chunks[0].payload[fields.TEXT]
     with svc.sessions() as s:
         assert [j.stage for j in job_queries.jobs_for(s, good[0])] == ["parsing", "embedding"]
@@ -222,7 +220,7 @@ def test_access_changed_during_embedding_reaches_every_chunk(env) -> None:  # ty
 
     interposed = replace(svc, store_resource=ready(_Interposed(svc.store, change_access)))
     assert run_embed_stage(interposed, doc_id, 1) is Outcome.DONE
-    chunks = _chunks(svc, principal, doc_id)
+    chunks = stored_chunks(svc, principal, doc_id)
     assert len(chunks) > 8
     # The owner's own token rides along on every chunk: an owner never loses its document.
     owner = f"user:{principal.user_id}"
@@ -241,7 +239,7 @@ def test_document_deleted_during_embedding_leaves_no_chunks(env) -> None:  # typ
 
     interposed = replace(svc, store_resource=ready(_Interposed(svc.store, delete)))
     assert run_embed_stage(interposed, doc_id, 1) is Outcome.SKIPPED
-    assert _chunks(svc, principal, doc_id) == []
+    assert stored_chunks(svc, principal, doc_id) == []
 
 
 def test_missing_original_fails_the_document_with_a_reason(env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -264,32 +262,6 @@ def test_group_stops_claiming_past_its_chunk_budget(env) -> None:  # type: ignor
     assert [outcomes[d] for d in ids] == [Outcome.DONE, Outcome.EMBED_NEXT, Outcome.EMBED_NEXT]
     outcomes, _ = run_embed_group(svc, [(d, 1) for d in ids[1:]])
     assert set(outcomes.values()) == {Outcome.DONE}
-
-
-def test_a_long_parse_keeps_its_claim_alive(tmp_path: Path) -> None:
-    """While one long call runs, the heartbeat keeps the claim fresh, so no sweeper takes
-    the document from a live worker."""
-    import time as clock
-
-    settings = make_settings(tmp_path, worker={"stale_after_s": 5})
-    build_sessions(settings, migrate=True)
-    svc, container = stage_context(settings)
-    with transaction(svc.sessions) as s:
-        tenant = identity.create_tenant(s, "beat")
-        principal = identity.principal_for(identity.create_user(s, tenant.id, "u"))
-    doc_id = new_doc(svc, principal, "slow")
-    seen: list[object] = []
-
-    def slow_parse(data: bytes, filename: str):  # type: ignore[no-untyped-def]
-        for _ in range(3):
-            clock.sleep(1.6)
-            with svc.sessions() as s:
-                seen.append(doc_queries.get_document(s, doc_id).heartbeat_at)
-        return build_parse_fn(settings)(data, filename)
-
-    assert run_parse_stage(svc, doc_id, 1, slow_parse) is Outcome.EMBED_NEXT
-    assert len(set(seen)) >= 2  # the heartbeat moved while parsing ran
-    container.close()
 
 
 def test_document_deleted_during_parsing_leaves_no_chunk_list(env) -> None:  # type: ignore[no-untyped-def]
@@ -319,92 +291,6 @@ def test_failure_reasons_are_plain_words_and_keep_internals_out() -> None:
     assert "KeyError" not in bug.reason and "chunks.json" not in bug.reason
 
 
-class _SlowModel:
-    """The real model, with ``during(call number)`` run inside each call: a slice that takes
-    long in a loaded model, or something that happens meanwhile."""
-
-    def __init__(self, inner, during) -> None:  # type: ignore[no-untyped-def]
-        self._inner, self._during = inner, during
-        self._lock = threading.Lock()
-        self.calls = 0
-        # The wrapped model's identity (generations.identity_of): its vectors are that model's.
-        self.model_key = getattr(inner, "model_key", None) or type(inner).__name__
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self._inner, name)
-
-    def embed_documents(self, texts):  # type: ignore[no-untyped-def]
-        with self._lock:
-            self.calls += 1
-            call = self.calls
-        self._during(call)
-        return self._inner.embed_documents(texts)
-
-
-def _beating(tmp_path: Path, doc_text: str):  # type: ignore[no-untyped-def]
-    """A parsed document, claims stale after 5 s (a beat each second), 8 texts a slice."""
-    settings = make_settings(
-        tmp_path,
-        embedding={"batch_size": 4, "threads": 2},
-        worker={"stale_after_s": 5},
-    )
-    build_sessions(settings, migrate=True)
-    svc, container = stage_context(settings)
-    with transaction(svc.sessions) as s:
-        tenant = identity.create_tenant(s, "beat")
-        principal = identity.principal_for(identity.create_user(s, tenant.id, "u"))
-    doc_id = new_doc(svc, principal, doc_text)
-    assert run_parse_stage(svc, doc_id, 1, build_parse_fn(settings)) is Outcome.EMBED_NEXT
-    return svc, container, principal, doc_id
-
-
-def test_a_slice_longer_than_stale_after_keeps_its_claim(tmp_path: Path) -> None:
-    """The claim is kept fresh while a slice is in the model, however long: a claim fresh
-    only between slices went stale on a loaded machine, and the sweeper gave the document to
-    a second run (after a database restart, two runs kept taking it from each other)."""
-    svc, container, _, doc_id = _beating(tmp_path, long_text(12, seed=40))
-    tried: list[dict[str, str]] = []
-
-    def during(call: int) -> None:
-        if call == 1:
-            time.sleep(6.5)  # past stale_after_s
-            # What the sweeper, or another worker's message, would try now.
-            with transaction(svc.sessions) as s:
-                tried.append(doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=5)))
-
-    slow = replace(svc, embedder_resource=ready(_SlowModel(svc.embedder, during)))
-    assert run_embed_stage(slow, doc_id, 1) is Outcome.DONE
-    assert tried == [{}]  # the live claim was respected
-    container.close()
-
-
-def test_a_run_whose_claim_was_taken_stops_at_the_next_beat(tmp_path: Path) -> None:
-    """A run that lost its claim while a slice was in the model embeds no further slice and
-    writes nothing: it stops at the next beat, not when it would next have written."""
-    svc, container, principal, doc_id = _beating(tmp_path, long_text(80, seed=41))
-    with svc.sessions() as s:
-        total = doc_queries.get_document(s, doc_id).chunks_total
-
-    def during(call: int) -> None:
-        if call == 1:
-            with transaction(svc.sessions) as s:  # another run takes the document over
-                assert doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=-1))
-            time.sleep(3.5)  # a few beats
-
-    model = _SlowModel(svc.embedder, during)
-    slow = replace(svc, embedder_resource=ready(model))
-    step = model.batch_size * model.concurrency
-    assert total > 2 * step, (total, step)  # slices left after the two in the model
-    assert run_embed_stage(slow, doc_id, 1) is Outcome.SKIPPED
-    assert model.calls == 2, model.calls  # only the slices already in the model
-    assert _chunks(svc, principal, doc_id) == []
-    with svc.sessions() as s:
-        assert doc_queries.get_document(s, doc_id).chunks_done == 0
-        embedding = [j for j in job_queries.jobs_for(s, doc_id) if j.stage == "embedding"]
-    assert [j.status for j in embedding] == ["superseded"]
-    container.close()
-
-
 def test_a_run_that_lost_its_claim_deletes_no_chunks(env) -> None:  # type: ignore[no-untyped-def]
     """Finishing drops a document's stale chunks only for the run that holds it: one that
     lost it (to a new version, say) would delete chunks that are not its to judge."""
@@ -412,7 +298,7 @@ def test_a_run_that_lost_its_claim_deletes_no_chunks(env) -> None:  # type: igno
     doc_id = new_doc(svc, principal, long_text(6, seed=42))
     assert run_parse_stage(svc, doc_id, 1, parse) is Outcome.EMBED_NEXT
     assert run_embed_stage(svc, doc_id, 1) is Outcome.DONE
-    kept = [c.id for c in _chunks(svc, principal, doc_id)]
+    kept = [c.id for c in stored_chunks(svc, principal, doc_id)]
     with transaction(svc.sessions) as s:  # embedding again (a re-run: it may find stale chunks)
         doc = doc_queries.get_document(s, doc_id)
         doc.status, doc.stage = "processing", DocumentStage.EMBEDDING
@@ -422,4 +308,4 @@ def test_a_run_that_lost_its_claim_deletes_no_chunks(env) -> None:  # type: igno
         assert doc_queries.claim_many(s, [(doc_id, 1)], timedelta(seconds=-1))
     failures = finish_all(svc, [(old, 0)])  # 0: every chunk would be "stale" to it
     assert isinstance(failures[old], ClaimLost)
-    assert [c.id for c in _chunks(svc, principal, doc_id)] == kept
+    assert [c.id for c in stored_chunks(svc, principal, doc_id)] == kept

@@ -131,7 +131,12 @@ class Chunker:
         header = self._header(section.path)
         budget = self._body_budget(header)
         previous_start, previous_end = -1, 0
-        pieces = self._splitter(budget).split_text(body)
+        if body and self._body_tokens(body) <= budget:
+            # What the splitter returns for a text that fits (its own first check, with the
+            # same count), without its machinery: most short files are one such piece.
+            pieces = [body.strip()] if body.strip() else []
+        else:
+            pieces = self._splitter(budget).split_text(body)
         if starts_with_title and len(pieces) > 1 and pieces[0].strip() == run[0].text.strip():
             # The heading alone, because the paragraph after it fits only without it: drop
             # it. The next piece carries the heading in its section line, so nothing is

@@ -1,8 +1,9 @@
-"""A hybrid query three ways, alternated over the same questions and reader, whole query
-timed (encoding included): as one engine call with the engine's fusion (what the retriever did
-before 2026-12-03), as two legs one after the other fused in Python (``leg_threads=0``), and
-with the keyword leg on a second thread while the question is encoded (``leg_threads=2``, the
-default). Used by :mod:`bench.scale_embedded` (``--legs``) and on its own:
+"""A hybrid query two ways through the product's ``Retriever``, alternated over the same
+questions and reader, the whole query timed (encoding included): one engine call with the
+engine's fusion (``leg_threads=0``; what a query does when no leg thread is free), and the
+keyword leg on a second thread while the question is encoded, the legs fused in Python and the
+best chunks' payloads read after (``leg_threads=2``, the default). Used by
+:mod:`bench.scale_embedded` (``--legs``) and on its own:
 
     python -m bench.hybrid_legs [--size 100000] [--queries 50] [--rounds 3]
 
@@ -22,7 +23,7 @@ from core.access import Principal
 from core.settings_retrieval import RetrievalSettings
 from index.embedding import Embedder
 from index.sparse import Bm25Encoder
-from index.store import Scope, SearchRequest, VectorStore
+from index.store import VectorStore
 from retrieval.legs import LegRunner
 from retrieval.search import Retriever
 
@@ -33,25 +34,10 @@ def variants(
     store: VectorStore, embedder: Embedder, caller: Principal, settings: RetrievalSettings
 ) -> dict[str, Variant]:
     sparse = Bm25Encoder()
-    scope = Scope.for_principal(caller)
-
-    def one_engine_call(text: str) -> object:
-        request = SearchRequest(
-            dense=embedder.embed_query(text).tolist(),
-            sparse=sparse.encode_query(text),
-            limit=10,
-            prefetch_limit=settings.candidates,
-            fusion=settings.fusion,
-            rrf_k=settings.rrf_k,
-            weights=settings.fusion_weights,
-        )
-        return store.search(request, scope)
-
-    sequential = Retriever(store, embedder, sparse, settings, legs=LegRunner(0))
+    one_call = Retriever(store, embedder, sparse, settings, legs=LegRunner(0))
     side_by_side = Retriever(store, embedder, sparse, settings, legs=LegRunner(2))
     return {
-        "one_engine_call": one_engine_call,
-        "legs_one_after_other": lambda t: sequential.search(caller, t, limit=10),
+        "one_engine_call": lambda t: one_call.search(caller, t, limit=10),
         "legs_side_by_side": lambda t: side_by_side.search(caller, t, limit=10),
     }
 

@@ -77,6 +77,19 @@ def search_shard(
     )
 
 
+def readable_payloads(
+    shard: edge.EdgeShard, ids: list[str], scope: Scope
+) -> dict[str, dict[str, Any]]:
+    """The payloads of those of ``ids`` the scope admits, in one engine call."""
+    if not ids:
+        return {}
+    engine_filter = edge.Filter(must=[edge.HasIdCondition(set(ids)), read_filter(scope)])
+    page, _ = shard.scroll(
+        edge.ScrollRequest(limit=len(ids), filter=engine_filter, with_payload=True)
+    )
+    return {str(r.id): dict(r.payload or {}) for r in page}
+
+
 def scroll_records(
     shard: edge.EdgeShard, engine_filter: Any, with_vectors: bool
 ) -> list[edge.Record]:

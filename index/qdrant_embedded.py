@@ -39,6 +39,7 @@ from index.embedded_generations import EmbeddedGenerations
 from index.embedded_optimize import REPLAY_LIMIT, optimize_in_child
 from index.embedded_reads import (
     in_document_order,
+    readable_payloads,
     scroll_document_ids,
     scroll_records,
     search_shard,
@@ -317,6 +318,10 @@ class EmbeddedQdrantStore:
         engine_filter = compile_filter(common.read_filter(scope, filter))
         with self._reading() as (shard, _):
             return shard.count(edge.CountRequest(exact=True, filter=engine_filter))
+
+    def payloads(self, ids: Sequence[str], scope: Scope) -> dict[str, dict[str, Any]]:
+        with self._reading() as (shard, _):
+            return readable_payloads(shard, [common.point_id(i) for i in ids], scope)
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False

@@ -11,6 +11,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
@@ -306,6 +307,14 @@ class QdrantServerStore:
         with upstream():
             return reads.search_collection(
                 self._client, self._collection, layout, request, scope, self._exact_below, route
+            )
+
+    def payloads(self, ids: Sequence[str], scope: Scope) -> dict[str, dict[str, Any]]:
+        self._dense_dim()
+        route = self.placement.route(scope.tenant_id)
+        with upstream():
+            return reads.readable_payloads(
+                self._client, self._collection, [common.point_id(i) for i in ids], scope, route
             )
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int:

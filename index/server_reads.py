@@ -71,6 +71,30 @@ def search_collection(
     return ranked(ScoredChunk(str(p.id), p.score, dict(p.payload or {})) for p in response.points)
 
 
+def readable_payloads(
+    client: QdrantClient,
+    collection: str,
+    ids: list[str],
+    scope: Scope,
+    route: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """The payloads of those of ``ids`` the scope admits, in one call."""
+    if not ids:
+        return {}
+    engine_filter = models.Filter(
+        must=[models.HasIdCondition(has_id=ids), compile_filter(common.read_filter(scope, None))]
+    )
+    page, _ = client.scroll(
+        collection,
+        scroll_filter=engine_filter,
+        limit=len(ids),
+        with_payload=True,
+        with_vectors=False,
+        **route,
+    )
+    return {str(r.id): dict(r.payload or {}) for r in page}
+
+
 def count_points(
     client: QdrantClient,
     collection: str,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from core.access import Principal
 from core.errors import InvalidInput
@@ -100,6 +100,11 @@ class VectorStore(Protocol):
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]: ...
 
     def count(self, scope: Scope, filter: Filter | None = None) -> int: ...
+
+    def payloads(self, ids: Sequence[str], scope: Scope) -> dict[str, dict[str, Any]]:
+        """The payloads of those of ``ids`` that ``scope`` may read, the scope applied inside
+        the engine as in a search: an id it may not (or no longer) read is absent."""
+        ...
 
     def document_chunks(
         self, scope: Scope, doc_id: str, with_vectors: bool = False

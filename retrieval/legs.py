@@ -8,8 +8,8 @@ path (docs/benchmarks.md, "Hybrid legs side by side"). Both the ONNX runtime and
 release the GIL while they work.
 
 A second thread only helps while a core is free. The threads are few and never queued for: when
-every one is busy (a loaded server, every core already working), the leg runs on the caller's
-own thread after the dense leg, as it would with no threads at all.
+every one is busy (a loaded server, every core already working), the query runs as one engine
+call instead, which costs less CPU than two legs.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ class LegRunner:
             ThreadPoolExecutor(threads, thread_name_prefix="zhiku-leg") if threads > 0 else None
         )
 
-    def start(self, leg: Callable[[], T]) -> Callable[[], T]:
-        """``leg`` started now on a free thread, or not at all; call what this returns for its
-        result (which runs ``leg`` then, on the caller's thread, if it has not started)."""
+    def start(self, leg: Callable[[], T]) -> Callable[[], T] | None:
+        """``leg`` started now on a free thread (call what this returns for its result), or
+        None when no thread is free."""
         if self._pool is None or self._free is None or not self._free.acquire(blocking=False):
-            return leg
+            return None
         # The caller's context (request id, trace span) goes with the leg into the thread.
         context = contextvars.copy_context()
 
@@ -49,9 +49,9 @@ class LegRunner:
 
         try:
             future = self._pool.submit(run)
-        except RuntimeError:  # shut down: the caller runs it
+        except RuntimeError:  # shut down
             self._free.release()
-            return leg
+            return None
         return future.result
 
     def close(self) -> None:

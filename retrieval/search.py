@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from core import metrics, tracing
@@ -153,39 +153,32 @@ class Retriever:
                     return SearchResult([], language, mode, False, timings)  # nothing to match
                 sparse = None
         depth_each = max(self._settings.candidates, depth)
-        engine_filter = (filters or MetadataFilters()).to_filter()
-
-        def leg(dense: list[float] | None, sparse: SparseVector | None, limit: int) -> Leg:
-            request = SearchRequest(dense=dense, sparse=sparse, limit=limit, filter=engine_filter)
-            return lambda: self._engine(request, scope)
-
-        # In a hybrid query the keyword leg starts before the question is encoded
-        # (retrieval.legs); alone, it has nothing to run beside.
+        request = SearchRequest(
+            sparse=sparse,
+            limit=depth,
+            prefetch_limit=depth_each,
+            filter=(filters or MetadataFilters()).to_filter(),
+            fusion=self._settings.fusion,
+            rrf_k=self._settings.rrf_k,
+            weights=self._settings.fusion_weights,
+        )
+        # A hybrid query's keyword leg starts before the question is encoded, when a thread is
+        # free (retrieval.legs); otherwise the query is one engine call, fused in the engine.
         keyword: Leg | None = None
         if sparse is not None and mode == "hybrid":
-            keyword = self._legs.start(leg(None, sparse, depth_each))
-        elif sparse is not None:
-            keyword = leg(None, sparse, depth)
-        dense: list[float] | None = None
+            leg = replace(request, limit=depth_each, with_payload=False)
+            keyword = self._legs.start(lambda: self._engine(leg, scope))
         if mode != "sparse":
             with metrics.timed(stage.labels("dense_encode", mode), "retrieval.dense_encode"):
-                dense = self._embedder.embed_query(text).tolist()
+                request = replace(request, dense=self._embedder.embed_query(text).tolist())
         timings["encode"] = _ms(started)
 
         started = time.perf_counter()
-        if dense is None:
-            candidates = keyword() if keyword is not None else []
-        elif keyword is None:
-            candidates = leg(dense, None, depth)()
+        if keyword is None:
+            candidates = self._engine(request, scope)
         else:
-            semantic = leg(dense, None, depth_each)()
-            candidates = fuse(
-                [semantic, keyword()],
-                self._settings.fusion,
-                depth,
-                rrf_k=self._settings.rrf_k,
-                weights=self._settings.fusion_weights,
-            )
+            dense_leg = replace(request, sparse=None, limit=depth_each, with_payload=False)
+            candidates = self._fused([self._engine(dense_leg, scope), keyword()], depth, scope)
         # What the engine added after the encoding: the legs still running, and their fusion.
         stage.labels("search", mode).observe(time.perf_counter() - started)
         candidates = self._served_only(candidates)
@@ -201,10 +194,22 @@ class Retriever:
         return SearchResult(hits, language, mode, want_rerank and bool(candidates), timings)
 
     def _engine(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]:
-        """One leg in the engine, the permission scope compiled into its query."""
-        side = "dense" if request.dense is not None else "sparse"
-        with tracing.span("qdrant.query", tracing.CLIENT, leg=side):
+        """One engine search (a leg, or both fused), the permission scope compiled into it."""
+        legs = [side for side, v in (("dense", request.dense), ("sparse", request.sparse)) if v]
+        with tracing.span("qdrant.query", tracing.CLIENT, leg="+".join(legs)):
             return self._store.search(request, scope)
+
+    def _fused(self, legs: list[list[ScoredChunk]], depth: int, scope: Scope) -> list[ScoredChunk]:
+        """The legs fused as the engine fuses them; then the payloads of the ``depth`` best
+        alone (a leg's 200 payloads cost more than the leg), read within the scope again: a
+        chunk whose access was narrowed since its leg found it is dropped."""
+        settings = self._settings
+        fused = fuse(
+            legs, settings.fusion, depth, rrf_k=settings.rrf_k, weights=settings.fusion_weights
+        )
+        with tracing.span("qdrant.payloads", tracing.CLIENT, chunks=len(fused)):
+            payloads = self._store.payloads([c.id for c in fused], scope)
+        return [ScoredChunk(c.id, c.score, payloads[c.id]) for c in fused if c.id in payloads]
 
     def _served_only(self, candidates: list[ScoredChunk]) -> list[ScoredChunk]:
         """Without the chunks a deleted document, a version being written or one replaced

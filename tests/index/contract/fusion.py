@@ -75,3 +75,19 @@ class FusionContract:
                 if a.id != b.id:
                     assert a.score == pytest.approx(b.score, rel=1e-5)
             assert all(c.payload["tenant_id"] == "t1" for c in here)
+
+    def test_payloads_are_read_only_within_the_scope(self, store: VectorStore) -> None:
+        store.ensure_collection(DIM)
+        ann = point("t1", "d1", 0, access=["user:ann"], text="年假十五天")
+        team = point("t1", "d2", 0, access=["group:eng"])
+        other_tenant = point("t2", "d1", 0, access=["user:ann"])
+        store.upsert([ann, team, other_tenant])
+        asked = [ann.id, team.id, other_tenant.id, point("t1", "gone", 9).id]
+        found = store.payloads(asked, Scope("t1", frozenset({"user:ann"})))
+        assert set(found) == {ann.id}
+        assert found[ann.id]["text"] == "年假十五天" and found[ann.id]["doc_id"] == "d1"
+        assert set(store.payloads(asked, Scope.admin("t1"))) == {ann.id, team.id}
+        assert store.payloads([], Scope.admin("t1")) == {}
+        # Access narrowed after a search found the chunk: its payload is no longer given.
+        store.set_document_access("t1", "d1", ["user:bob"])
+        assert store.payloads(asked, Scope("t1", frozenset({"user:ann"}))) == {}

@@ -17,8 +17,10 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = 60
     fusion_weights: tuple[float, float] | None = None
     # Threads on which a hybrid query's keyword leg runs while its question is encoded
-    # (retrieval.legs; 0: one leg after the other). More than the cores buys nothing.
-    leg_threads: int = Field(default=2, ge=0, le=64)
+    # (retrieval.legs); 0: one engine call, fused in the engine. On 2 cores the legs cut a
+    # restrictive reader's query 9% at 1M chunks but cost 8-19% more at 100k (the encoding
+    # and the leg contend for the cores): docs/benchmarks.md, "Hybrid legs side by side".
+    leg_threads: int = Field(default=0, ge=0, le=64)
     # A cross-encoder (hub name or local folder) that re-scores the first ``rerank_depth``
     # fused candidates; empty: no reranking (the one trained here gained +0.008 nDCG@10 for
     # ~0.6 s a query on a CPU). Its score is blended with the fused one, both min-max

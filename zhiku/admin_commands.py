@@ -162,7 +162,7 @@ def reindex(
     from index.embedders import build_embedder
     from index.sparse import Bm25Encoder
     from services.reindex import ReindexService
-    from zhiku.container import build_store
+    from zhiku.components import build_store
 
     try:
         store = build_store(settings)

@@ -36,7 +36,7 @@ Echo = Callable[[str], None]
 
 def backup(settings: Settings, target: Path, echo: Echo = lambda _: None) -> dict[str, Any]:
     """Write a backup of this deployment into ``target`` (a new or empty folder)."""
-    from zhiku.container import build_blob_store
+    from zhiku.components import build_blob_store
 
     if target.exists() and any(target.iterdir()):
         raise Conflict(f"{target} is not empty: back up into a new folder")
@@ -71,7 +71,7 @@ def backup(settings: Settings, target: Path, echo: Echo = lambda _: None) -> dic
 def restore(settings: Settings, source: Path, echo: Echo = lambda _: None) -> dict[str, Any]:
     """Restore the backup in ``source`` into this (empty) deployment; returns the manifest."""
     from core.db.migrate import upgrade
-    from zhiku.container import build_blob_store
+    from zhiku.components import build_blob_store
 
     manifest = verify(source)
     database = manifest["database"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from core.settings import get_settings
-from zhiku.container import build_model
+from zhiku.components import build_model
 
 
 def main() -> None:

@@ -37,7 +37,8 @@ from workers.queues import (
 )
 from workers.runner import IngestionRunner, Stage, StageJob
 from workers.sweeper import Sweeper, reconcile_access
-from zhiku.container import Container, build_store, retry_policy
+from zhiku.components import build_store, retry_policy
+from zhiku.container import Container
 from zhiku.parsing import build_parse_fn
 
 log = logging.getLogger(__name__)

@@ -32,27 +32,29 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from bench.answer_rate import OneRouter, RecordingRouter, normalise
+from bench.answer_rate import RecordingRouter, normalise
 from bench.common import REPO_ROOT, machine_info, shared_data_dir
+from bench.retrieval_data import half_split
 from core.settings import Settings
 from core.settings_llm import LlmSettings
-from core.settings_retrieval import RetrievalSettings
 from core.text_terms import overlap_terms
+from index.embedders import build_embedder
 from llm import prompts
 from llm.citations import is_dont_know, repair_citations
+from llm.client import StreamEnd, StreamStart, TextDelta
 from llm.local_server import LlamaCppServer
 from llm.packaged_models import DEFAULT_MODEL, ensure_model
 from llm.reply_language import refusal, reply_language
 from llm.routing import LlmRouter
 from retrieval.context import Passage
 from retrieval.filters import MetadataFilters
+from services.answer_generation import generate_answer
 from services.answer_types import Final, Prepared
-from services.answers import AnswerService
 from services.passage_forms import passage_text
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -89,6 +91,8 @@ class Outcome:
     seconds: float
     answer: str
     raw: str
+    # Cited passages that hold the sentence citing them nearly word for word (older runs: [])
+    held: list[int] = field(default_factory=list)
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -127,13 +131,21 @@ def _build(
     return Question(qid, language, dataset, question, tuple(answers), tuple(passages), answerable)
 
 
-def xquad_questions(count: int, unanswerable: int, distractors: int) -> list[Question]:
-    """Every 7th test question (spread over the articles), its sentence and the article's
-    sentences nearest to it; the last ``unanswerable`` without the relevant sentence."""
+def xquad_questions(
+    count: int, unanswerable: int, distractors: int, split: str = "all"
+) -> list[Question]:
+    """Every 7th question of ``split`` (spread over the articles), its sentence and the
+    article's sentences nearest to it; the last ``unanswerable`` without the relevant sentence.
+    xquad-r-zh ships one split: "tune" is its dev half, "test" its test half (the halves the
+    retrieval benchmarks use), "all" both (the 2026-12-01 runs)."""
     root = shared_data_dir() / "xquad-r-zh"
     corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
     qrels = _qrels(root / "qrels" / "test.tsv")
-    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels][::7]
+    if split != "all":
+        dev, test = half_split({q: {} for q in qrels}, "xquad-r-zh")
+        qrels = {q: d for q, d in qrels.items() if q in (dev if split == "tune" else test)}
+    step = 7 if split == "all" else 3
+    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels][::step]
     questions = []
     for index, query in enumerate(queries[: count + unanswerable]):
         relevant = [corpus[d] for d in sorted(qrels[query["_id"]])]
@@ -153,13 +165,18 @@ def xquad_questions(count: int, unanswerable: int, distractors: int) -> list[Que
 
 
 def scifact_questions(
-    count: int, unanswerable: int, distractors: int, max_chars: int = MAX_PASSAGE_CHARS
+    count: int,
+    unanswerable: int,
+    distractors: int,
+    max_chars: int = MAX_PASSAGE_CHARS,
+    split: str = "test",
 ) -> list[Question]:
-    """Test claims with evidence, asked as questions ("Is it true that …?"), each with its
-    abstracts and the corpus' abstracts sharing the most terms with it."""
+    """Claims with evidence, asked as questions ("Is it true that …?"), each with its
+    abstracts and the corpus' abstracts sharing the most terms with it. "tune" asks train
+    claims, anything else test claims."""
     root = shared_data_dir() / "scifact"
     corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
-    qrels = _qrels(root / "qrels" / "test.tsv")
+    qrels = _qrels(root / "qrels" / ("train.tsv" if split == "tune" else "test.tsv"))
     queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels and q["metadata"]]
     questions = []
     for index, query in enumerate(queries[: count + unanswerable]):
@@ -196,7 +213,12 @@ def passages_of(question: Question) -> list[Passage]:
     ]
 
 
-async def answer(service: AnswerService, router: RecordingRouter, question: Question) -> Outcome:
+async def answer(
+    router: Any, question: Question, embedder: Any = None, meaning_wait_s: float = 0.0
+) -> Outcome:
+    """One question through the product's answer path (``generate_answer``, as
+    ``AnswerService.generate`` calls it, with the retrieval model for attribution by meaning
+    unless ``embedder`` is None)."""
     passages = passages_of(question)
     messages = prompts.answer_messages(question.text, [passage_text(p) for p in passages])
     prepared = Prepared(
@@ -207,7 +229,8 @@ async def answer(service: AnswerService, router: RecordingRouter, question: Ques
     router.raw = []
     started = time.perf_counter()
     final: Final | None = None
-    async for event in service.generate(prepared):
+    events = generate_answer(prepared, lambda: router, len, embedder, meaning_wait_s)
+    async for event in events:
         if isinstance(event, Final):
             final = event
     assert final is not None
@@ -238,7 +261,57 @@ async def answer(service: AnswerService, router: RecordingRouter, question: Ques
         seconds=round(time.perf_counter() - started, 1),
         answer=final.answer,
         raw=raw,
-    )
+        held=[] if declined_after else held_citations(
+            final.answer, question.text, [text for _, text, _ in question.passages]
+        ),
+    )  # fmt: skip
+
+
+class ReplayRouter:
+    """Streams a saved run's raw model text again, a few characters at a time as the server
+    would, so that the product's attribution can be re-run on it without the model:
+    attribution is a function of the text alone (greedy decoding)."""
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        self._raw = raw
+        self.current = ""
+        self.raw: list[str] = []
+
+    async def stream(self, role: str, messages: Sequence[Any], **kwargs: Any) -> Any:
+        text = self._raw[self.current]
+        yield StreamStart("replay", "replay")
+        for start in range(0, len(text), 3):
+            self.raw.append(text[start : start + 3])
+            yield TextDelta(text[start : start + 3])
+        yield StreamEnd("stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
+# A cited passage "holds" a sentence that it repeats almost word for word: this share of the
+# sentence's terms, and of the terms it adds to the question, are in the passage.
+HOLDS_SHARE = 0.8
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;\n]|\.(?=\s|$)|$)")
+_CITED = re.compile(r"\[(\d{1,3})\]")
+
+
+def held_citations(answer: str, question: str, passages: Sequence[str]) -> list[int]:
+    """Cited passages that hold a sentence citing them (:data:`HOLDS_SHARE`): the citation
+    is right about what the sentence says, whether or not the answer is the right one. A
+    sentence that only restates the question adds nothing to hold and counts for no passage."""
+    asked = _terms(question)
+    held: set[int] = set()
+    for sentence in _SENTENCE.findall(answer):
+        terms = _terms(_CITED.sub("", sentence))
+        new = terms - asked
+        for number in map(int, _CITED.findall(sentence)):
+            if not (terms and new and 1 <= number <= len(passages)):
+                continue
+            holding = _terms(passages[number - 1])
+            if min(len(terms & holding) / len(terms), len(new & holding) / len(new)) >= HOLDS_SHARE:
+                held.add(number)
+    return sorted(held)
 
 
 def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
@@ -257,6 +330,12 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             "precision": share(sum(n in relevant for n, relevant in pairs), len(pairs)),
             "citations": len(pairs),
         }
+        if when == "after":
+            # Relevant by qrels, or holding what the citing sentence says (a wrong answer
+            # copied from a distractor cites its source rightly): precision of the citation
+            # itself rather than of the answer.
+            held = [n in o.relevant or n in o.held for o, numbers in cited for n in numbers]
+            summary[when]["precision_supported"] = share(sum(held), len(held))
         if any(o.correct for o in answered):  # xquad: the citations of right answers only
             right = [n in o.relevant for o, numbers in cited if o.correct for n in numbers]
             summary[when]["precision_when_correct"] = share(sum(right), len(right))
@@ -280,22 +359,38 @@ def _refused_in_language(outcome: Outcome) -> bool:
     return not _HAN.search(outcome.answer)
 
 
-async def run(backend: Any, questions: Sequence[Question]) -> list[Outcome]:
-    router = RecordingRouter(LlmRouter.from_settings(LlmSettings(backends=[backend])))
-    service = AnswerService(
-        cast(Any, None), cast(Any, None), cast(Any, OneRouter(router)), len,
-        RetrievalSettings(), LlmSettings(),
-    )  # fmt: skip
+def default_embedder() -> Any:
+    settings = Settings(environment="test")
+    return build_embedder(settings.embedding, settings.model_cache_path)
+
+
+async def run(
+    backend: Any,
+    questions: Sequence[Question],
+    replay: dict[str, str] | None = None,
+    meaning: Any = None,
+) -> list[Outcome]:
+    if replay is None:
+        router: Any = RecordingRouter(LlmRouter.from_settings(LlmSettings(backends=[backend])))
+    else:
+        router = ReplayRouter(replay)
     outcomes = []
     try:
         for question in questions:
-            outcome = await answer(service, router, question)
+            if replay is not None:
+                if question.id not in replay:
+                    continue
+                router.current = question.id
+            # A replay streams at once: it waits for the passages' vectors, which a model
+            # writing its first sentence (seconds here) gives the product time to make.
+            wait = 30.0 if replay is not None else 0.0
+            outcome = await answer(router, question, meaning, wait)
             print(f"  {question.language} {question.id[:14]:<14} before {outcome.cited_before} "
                   f"after {outcome.cited_after} relevant {outcome.relevant} {outcome.seconds}s "
                   f"{outcome.answer[:60]!r}", flush=True)  # fmt: skip
             outcomes.append(outcome)
     finally:
-        await router._router.aclose()
+        await (router.aclose() if replay is not None else router._router.aclose())
     return outcomes
 
 
@@ -321,6 +416,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--from-report", type=Path, default=None, help="summarise a saved run again, no model"
     )
+    parser.add_argument(
+        "--split", choices=("all", "tune", "test"), default="all",
+        help="tune: xquad-r-zh's dev half and SciFact train; test: the test half and test",
+    )  # fmt: skip
+    parser.add_argument(
+        "--words-only", action="store_true",
+        help="attribute by words alone (before attribution by meaning, 2026-12-03)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--replay", type=Path, default=None,
+        help="a saved run: its questions' raw model text through today's attribution, no model",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.from_report:
         saved = json.loads(args.from_report.read_text())
@@ -332,17 +439,43 @@ def main(argv: Sequence[str] | None = None) -> None:
             merge_summary(headline(saved["summaries"]))
         return
     languages = [x for x in args.languages.split(",") if x]
+    split = args.split
+    saved = json.loads(args.replay.read_text()) if args.replay else None
+    if saved is not None:  # the saved run's own question set
+        split = saved.get("split", "all")
+        for name in ("per_language", "unanswerable", "distractors", "max_chars"):
+            setattr(args, name, saved.get(name, getattr(args, name)))  # older runs: the flags
+        languages = list(saved["outcomes"])
     sets = {
-        "zh": lambda: xquad_questions(args.per_language, args.unanswerable, args.distractors),
-        "en": lambda: scifact_questions(args.per_language, args.unanswerable, 2, args.max_chars),
+        "zh": lambda: xquad_questions(
+            args.per_language, args.unanswerable, args.distractors, split
+        ),
+        "en": lambda: scifact_questions(
+            args.per_language, args.unanswerable, 2, args.max_chars, split
+        ),
     }
     out = args.out or RESULTS / f"citation-rate-{datetime.date.today().isoformat()}.json"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     report: dict[str, Any] = {
         "model": args.model, "max_tokens": args.max_tokens, "threads": args.threads,
         "prompt": prompts.default_version("answer"), "machine": machine_info(),
+        "split": split, "per_language": args.per_language, "unanswerable": args.unanswerable,
+        "distractors": args.distractors, "max_chars": args.max_chars,
         "summaries": {}, "outcomes": {},
     }  # fmt: skip
+    embedder = None if args.words_only else default_embedder()
+    report["attribution"] = "words" if args.words_only else "words+meaning"
+    if saved is not None:
+        report["replayed"] = str(args.replay)
+        for language in languages:
+            raw = {o["id"]: o["raw"] for o in saved["outcomes"][language]}
+            outcomes = asyncio.run(run(None, sets[language](), raw, embedder))
+            report["summaries"][language] = summarise(outcomes)
+            report["outcomes"][language] = [asdict(o) for o in outcomes]
+        if args.out:
+            args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+        print(json.dumps(report["summaries"], indent=1))
+        return
     path = ensure_model(args.model, Settings(environment="test").model_cache_path)
     with LlamaCppServer(path, alias=args.model, n_threads=args.threads) as server:
         backend = server.backend_settings(read_timeout_s=300.0).model_copy(
@@ -351,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for language in languages:
             questions = sets[language]()
             print(f"{language}: {len(questions)} questions", flush=True)
-            outcomes = asyncio.run(run(backend, questions))
+            outcomes = asyncio.run(run(backend, questions, meaning=embedder))
             report["summaries"][language] = summarise(outcomes)
             report["outcomes"][language] = [asdict(o) for o in outcomes]
             out.parent.mkdir(parents=True, exist_ok=True)

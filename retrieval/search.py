@@ -107,6 +107,11 @@ class Retriever:
         self._settings = settings
         self._reranker = reranker
 
+    @property
+    def embedder(self) -> Embedder:
+        """The model that embeds questions (and judges answers' sentences by meaning)."""
+        return self._embedder
+
     def search(
         self,
         principal: Principal,

@@ -5,22 +5,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
+from index.embedding import Embedder
 from llm.answer_script import ScriptFollower
 from llm.attribution import SentenceAttributor
 from llm.citations import CitationFilter, is_dont_know
 from llm.client import StreamEnd, StreamStart, TextDelta
 from llm.reply_language import ENGLISH, no_passages, refusal, reply_language
 from llm.routing import LlmRouter
+from services.answer_meaning import PassageMeaning
 from services.answer_types import AnswerEvent, Delta, Final, Prepared, Started
 from services.passage_forms import passage_text
 from services.pii import stream_mask
 
 
 async def generate_answer(
-    prepared: Prepared, get_router: Callable[[], LlmRouter], token_count: Callable[[str], int]
+    prepared: Prepared,
+    get_router: Callable[[], LlmRouter],
+    token_count: Callable[[str], int],
+    embedder: Embedder | None = None,
+    meaning_wait_s: float = 0.0,
 ) -> AsyncIterator[AnswerEvent]:
     """``Started``, ``Delta``s, then ``Final``. With no passages the model is not asked (and
-    ``get_router`` not called).
+    ``get_router`` not called). ``embedder``: the retrieval model, for the meaning of
+    sentences that restate the question (:mod:`services.answer_meaning`); None: words only.
 
     ``UpstreamUnavailable`` comes out of the first ``anext`` when every backend is down."""
     language = reply_language(prepared.question)
@@ -31,13 +38,32 @@ async def generate_answer(
         yield Final(text, [], "no_context", None, None, language=language)
         return
     router = get_router()
+    texts = [passage_text(p) for p in prepared.passages]
+    meaning = PassageMeaning(embedder, texts, meaning_wait_s) if embedder is not None else None
+    try:
+        async for event in _generate(prepared, router, token_count, texts, meaning, language):
+            yield event
+    finally:
+        if meaning is not None:
+            meaning.close()
+
+
+async def _generate(
+    prepared: Prepared,
+    router: LlmRouter,
+    token_count: Callable[[str], int],
+    texts: list[str],
+    meaning: PassageMeaning | None,
+    language: str,
+) -> AsyncIterator[AnswerEvent]:
     citations = CitationFilter(len(prepared.passages))
     # Cites each sentence the model left uncited (llm.attribution); a refusal to a question
     # not in English is replaced by its language's own (the prompt asks for English).
     attributor = SentenceAttributor(
-        [passage_text(p) for p in prepared.passages],
+        texts,
         prepared.question,
         refusal=refusal(language) if language != ENGLISH else "",
+        meaning=meaning,
     )
     # ... and written in the question's script (Traditional for Traditional).
     script = ScriptFollower(language)

@@ -22,6 +22,7 @@ from core.resources import Resource
 from core.settings_llm import LlmSettings
 from core.settings_retrieval import RetrievalSettings
 from core.slots import SlotCounter
+from index.embedding import Embedder
 from llm import prompts
 from llm.client import Message
 from llm.reply_language import reply_language
@@ -210,7 +211,15 @@ class AnswerService:
 
     def generate(self, prepared: Prepared) -> AsyncIterator[AnswerEvent]:
         """``Started``, ``Delta``s, then ``Final`` (``services.answer_generation``)."""
-        return generate_answer(prepared, self._models.router, self._token_count)
+        return generate_answer(prepared, self._models.router, self._token_count, self._embedder())
+
+    def _embedder(self) -> Embedder | None:
+        """The retrieval model, for attribution by meaning; None where the retriever is not
+        up (attribution by words alone)."""
+        try:
+            return self._retriever.get().embedder
+        except Exception:  # an unavailable retriever: the answer needs none
+            return None
 
     def record(
         self,

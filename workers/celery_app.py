@@ -1,8 +1,9 @@
 """How Zhiku configures Celery for ingestion. The worker's entry module, with its tasks, is
 ``zhiku.worker`` (``zhiku worker``); producers only send messages by task name.
 
-Run the parse queue on CPU machines and the embed queue where the GPU is; both may share a
-machine.
+Run the parse queues on CPU machines and the embed queue where the GPU is; both may share a
+machine. Parse tasks go to one of two queues by the file's size (``workers.dispatch``): the
+task is the same, the queue says who may take it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from workers.queues import (
     MAINTENANCE_TASK,
     PARSE_MANY_TASK,
     PARSE_QUEUE,
+    PARSE_SMALL_QUEUE,
     PARSE_TASK,
 )
 
@@ -33,7 +35,13 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
     )
     worker = settings.worker
     app.conf.update(
-        task_queues=[Queue(PARSE_QUEUE), Queue(EMBED_QUEUE), Queue(MAINTENANCE_QUEUE)],
+        task_queues=[
+            Queue(PARSE_QUEUE),
+            Queue(PARSE_SMALL_QUEUE),
+            Queue(EMBED_QUEUE),
+            Queue(MAINTENANCE_QUEUE),
+        ],
+        # The default for a parse task; the dispatcher names the small-file queue itself.
         task_routes={
             PARSE_TASK: {"queue": PARSE_QUEUE},
             PARSE_MANY_TASK: {"queue": PARSE_QUEUE},
@@ -53,7 +61,10 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
         # A task is acknowledged only after it ran, so a worker that dies loses nothing...
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # ...and takes one message at a time, so a dead worker holds back at most one.
+        # ...and takes one message a process, so a dead worker holds back at most that. With
+        # late acknowledgement a running task's message still counts: a worker whose
+        # processes are all on large files reserves nothing more, so it cannot take a small
+        # file's message and hold it behind them (the small-file worker gets it).
         worker_prefetch_multiplier=1,
         # Redis hands an unacknowledged message back only after this; the sweeper
         # (workers.sweeper) re-queues sooner from the database's view. Retries are new

@@ -5,12 +5,21 @@ Jobs queued together (an upload request's files, a parsed wave) travel as a few 
 to ``JOBS_PER_MESSAGE`` each rather than one per document: a message costs the producer, the
 broker and the worker a few milliseconds, which a small document's whole ingestion does not
 dwarf. Several messages, not one, so that several workers share a large upload.
+
+Parsing is routed by the original's size (``parse_queue``): small files to the small-file
+queue, large ones (and those of unknown size) to the parse queue, one file a message. A
+group that mixes sizes is split, so a memo never rides in a message behind a 200-page PDF,
+and the large files of one upload go to as many processes as are free (a large file's parse
+dwarfs its message). Every message carries each document's size, so its retries and the
+embed stage's hand-back to parsing are routed the same way; the sweeper sends the size it
+reads from the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -25,23 +34,56 @@ from workers.queues import (
     EMBED_TASK,
     PARSE_MANY_TASK,
     PARSE_QUEUE,
+    PARSE_SMALL_QUEUE,
     PARSE_TASK,
 )
 from workers.runner import Stage, StageJob
 
-_ROUTES = {Stage.PARSE: (PARSE_TASK, PARSE_QUEUE), Stage.EMBED: (EMBED_TASK, EMBED_QUEUE)}
+_TASKS = {Stage.PARSE: PARSE_TASK, Stage.EMBED: EMBED_TASK}
 _MANY_TASKS = {Stage.PARSE: PARSE_MANY_TASK, Stage.EMBED: EMBED_MANY_TASK}
 
 JOBS_PER_MESSAGE = 16
 
 
+def parse_queue(job: StageJob) -> str:
+    """The queue a document's parse goes to: the small-file queue only when its size is known
+    to be small (``workers.parse_stage.is_small_file``); a file of unknown size might hold the
+    small-file worker for minutes."""
+    return PARSE_SMALL_QUEUE if job.small else PARSE_QUEUE
+
+
+def queue_for(stage: Stage, job: StageJob) -> str:
+    return parse_queue(job) if stage is Stage.PARSE else EMBED_QUEUE
+
+
 def job_args(job: StageJob) -> list[object]:
-    return [job.doc_id, job.version, job.attempt, job.tenant_id]
+    return [job.doc_id, job.version, job.attempt, job.tenant_id, job.size_bytes]
 
 
-def job_from_args(args: Sequence[object]) -> StageJob:
-    doc_id, version, attempt, tenant_id = args
-    return StageJob(str(doc_id), int(version), int(attempt), str(tenant_id))  # type: ignore[call-overload]
+def job_from_args(args: Sequence[Any]) -> StageJob:
+    """A job from a message's arguments (JSON); a message sent before sizes travelled has
+    four."""
+    doc_id, version, attempt, tenant_id, *rest = args
+    size = rest[0] if rest else None
+    return StageJob(
+        str(doc_id), int(version), int(attempt), str(tenant_id), None if size is None else int(size)
+    )
+
+
+def messages(stage: Stage, jobs: Sequence[StageJob]) -> list[tuple[str, list[StageJob]]]:
+    """``jobs`` cut into messages, each with its queue: embedding and small files up to
+    ``JOBS_PER_MESSAGE`` a message, a large file (or one of unknown size) alone."""
+    if stage is Stage.EMBED:
+        return [(EMBED_QUEUE, batch) for batch in _batches(list(jobs))]
+    small = [job for job in jobs if job.small]
+    large = [job for job in jobs if not job.small]
+    return [(PARSE_SMALL_QUEUE, batch) for batch in _batches(small)] + [
+        (PARSE_QUEUE, [job]) for job in large
+    ]
+
+
+def _batches(jobs: list[StageJob]) -> list[list[StageJob]]:
+    return [jobs[i : i + JOBS_PER_MESSAGE] for i in range(0, len(jobs), JOBS_PER_MESSAGE)]
 
 
 class CeleryDispatcher:
@@ -71,16 +113,20 @@ class CeleryDispatcher:
         self.schedule(Stage.EMBED, StageJob(doc_id, version))
 
     def parse_many(self, documents: Sequence[QueuedDocument]) -> None:
-        jobs = [StageJob(doc.doc_id, doc.version, 0, doc.tenant_id) for doc in documents]
+        jobs = [
+            StageJob(doc.doc_id, doc.version, 0, doc.tenant_id, doc.size_bytes) for doc in documents
+        ]
         self.schedule_many(Stage.PARSE, jobs)
 
     def schedule(self, stage: Stage, job: StageJob, delay_s: float = 0.0) -> None:
-        task, queue = _ROUTES[stage]
+        """One job (a retry, with its countdown; ``parse`` and ``embed``): its size goes
+        along, so its own retry and its next stage are routed as it was."""
+        queue = queue_for(stage, job)
         # The message carries this span's trace (workers.task_context): the task joins it.
         with _broker(), tracing.span("celery.send", tracing.PRODUCER, queue=queue):
             self._app.send_task(
-                task,
-                args=(job.doc_id, job.version, job.attempt),
+                _TASKS[stage],
+                args=(job.doc_id, job.version, job.attempt, job.size_bytes),
                 queue=queue,
                 expires=self._expires + delay_s,
                 countdown=delay_s or None,
@@ -88,10 +134,10 @@ class CeleryDispatcher:
             )
 
     def schedule_many(self, stage: Stage, jobs: Sequence[StageJob]) -> None:
-        _, queue = _ROUTES[stage]
-        with _broker(), tracing.span("celery.send", tracing.PRODUCER, queue=queue, jobs=len(jobs)):
-            for start in range(0, len(jobs), JOBS_PER_MESSAGE):
-                batch = jobs[start : start + JOBS_PER_MESSAGE]
+        cut = messages(stage, jobs)
+        queues = ",".join(sorted({queue for queue, _ in cut}))
+        with _broker(), tracing.span("celery.send", tracing.PRODUCER, queue=queues, jobs=len(jobs)):
+            for queue, batch in cut:
                 self._app.send_task(
                     _MANY_TASKS[stage],
                     args=([job_args(job) for job in batch],),

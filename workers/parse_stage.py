@@ -27,11 +27,21 @@ from workers.runs import ClaimLost, Results, Run, close_run, once_each
 # Files parsed in one ``parse_many`` call (one round trip to an isolated parser): up to
 # WAVE_FILES small files and WAVE_BYTES in all. A file over SMALL_FILE_BYTES goes alone, so
 # that a large one is handed to embedding as soon as it is parsed, not after its neighbours.
+# The same line decides what the small-file lanes take (``workers.small_file_lane``, and the
+# Celery queue ``workers.queues.PARSE_SMALL_QUEUE``): ``is_small_file``.
 SMALL_FILE_BYTES = 64 * 1024
 WAVE_FILES = 32
 WAVE_BYTES = 256 * 1024
 
 Report = Callable[[dict[str, Outcome], dict[str, Exception]], None]
+
+
+def is_small_file(size_bytes: int | None) -> bool:
+    """A small file: parsed beside others, first in its group, and by the small-file lanes.
+    The original's size in bytes (UTF-8 for text: 30,000 Chinese characters are ~88 KiB,
+    large); ``None`` (not known) is not small, so an unknown file never lands in a lane whose
+    point is to stay quick."""
+    return size_bytes is not None and size_bytes <= SMALL_FILE_BYTES
 
 
 def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
@@ -41,7 +51,7 @@ def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
     current: list[int] = []
     total = 0
     for position, size in enumerate(sizes):
-        if size > SMALL_FILE_BYTES:
+        if not is_small_file(size):
             continue
         if current and (len(current) >= WAVE_FILES or total + size > WAVE_BYTES):
             waves.append(current)
@@ -50,7 +60,7 @@ def parse_waves(sizes: Sequence[int]) -> list[list[int]]:
         total += size
     if current:
         waves.append(current)
-    large = [position for position, size in enumerate(sizes) if size > SMALL_FILE_BYTES]
+    large = [position for position, size in enumerate(sizes) if not is_small_file(size)]
     waves += [[position] for position in sorted(large, key=lambda p: sizes[p])]
     return waves
 

@@ -15,10 +15,12 @@ import redis
 
 from core.db import stage_queue
 from core.db.session import SessionFactory
-from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE
+from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE, PARSE_SMALL_QUEUE
 
 BROKER, DATABASE = "broker", "database"
-QUEUES = (PARSE_QUEUE, EMBED_QUEUE, MAINTENANCE_QUEUE)
+# Each queue on its own: a small-file queue that grows while the parse queue does not says
+# the small-file worker is short of processes (or busy on slow small files).
+QUEUES = (PARSE_QUEUE, PARSE_SMALL_QUEUE, EMBED_QUEUE, MAINTENANCE_QUEUE)
 # Kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>"
 # (its default priority steps): each is a list of its own.
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")

@@ -23,7 +23,7 @@ from core.db.models import DocumentStage
 from core.db.session import transaction
 from workers.context import Outcome, ParseManyFn, StageContext
 from workers.embed_stage import run_embed_group, slice_size
-from workers.parse_stage import SMALL_FILE_BYTES, run_parse_group
+from workers.parse_stage import SMALL_FILE_BYTES, is_small_file, run_parse_group
 from workers.retry import Fail, RetryPolicy
 from workers.runs import fail_document
 
@@ -39,13 +39,19 @@ class Stage(StrEnum):
 class StageJob:
     """One document version for one stage; ``attempt`` counts the retries already made;
     ``tenant_id`` (when known) lets the queues take turns between tenants, and the original's
-    size (when known) lets a small file be parsed beside a large one (``workers.local``)."""
+    size (when known) lets a small file be parsed beside a large one: by the embedded
+    default's lane (``workers.small_file_lane``), on Celery's small-file queue
+    (``workers.dispatch``). It travels with the job through both stages and its retries."""
 
     doc_id: str
     version: int
     attempt: int = 0
     tenant_id: str = ""
     size_bytes: int | None = None
+
+    @property
+    def small(self) -> bool:
+        return is_small_file(self.size_bytes)
 
 
 @dataclass
@@ -189,7 +195,9 @@ class IngestionRunner:
         group: a message wakes a worker, the database says what is waiting, taking turns
         between tenants. Their own messages then find them done (claims make a second run a
         no-op). Embedding takes as many as fit one group's chunk budget; parsing takes only
-        small files, which share a call to the parser."""
+        small files, which share a call to the parser and are parsed before any large file
+        of the group (``workers.parse_stage.parse_waves``): a large file's task that finds
+        memos waiting parses them first, then its file."""
         embed = stage is Stage.EMBED
         room = (EMBED_GROUP_DOCS if embed else PARSE_GROUP_DOCS) - len(own)
         if room <= 0:
@@ -217,5 +225,5 @@ class IngestionRunner:
                 if size > budget:
                     continue  # too large for what is left; a smaller one may fit
                 budget -= size
-            taken.append(StageJob(doc.doc_id, doc.version, 0, doc.tenant_id))
+            taken.append(StageJob(doc.doc_id, doc.version, 0, doc.tenant_id, doc.size_bytes))
         return taken

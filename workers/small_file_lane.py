@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from workers.context import ParseFn, ParseManyFn, ParseResult, parse_each
 from workers.fair_queue import FairQueue
-from workers.parse_stage import SMALL_FILE_BYTES
+from workers.parse_stage import is_small_file
 from workers.runner import PARSE_GROUP_DOCS, StageJob
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def parse_many_of(parser: ParseFn) -> ParseManyFn:
 
 
 def is_small(job: StageJob) -> bool:
-    return job.size_bytes is not None and job.size_bytes <= SMALL_FILE_BYTES
+    return job.small
 
 
 class SmallFileLane:
@@ -67,7 +67,7 @@ class SmallFileLane:
         holds one large file alone, ``workers.parse_stage.parse_waves``)."""
 
         def parse(items: Sequence[tuple[bytes, str]]) -> list[ParseResult | Exception]:
-            if not any(len(data) > SMALL_FILE_BYTES for data, _ in items):
+            if all(is_small_file(len(data)) for data, _ in items):
                 return parse_many(items)
             self._large_changed(+1)
             try:

@@ -24,7 +24,7 @@ from core.db import jobs as job_queries
 from core.db.access import StoreAccessWriter, behind_in_store, reconcile_store_access
 from core.db.models import DocumentStage, utcnow
 from core.db.session import SessionFactory, transaction
-from core.dispatch import Dispatcher
+from core.dispatch import Dispatcher, QueuedDocument
 from core.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -35,10 +35,11 @@ def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: Worke
     requeued = 0
     with transaction(sessions) as session:
         candidates = [
-            (d.id, d.version, d.stage, d.attempts)
+            (QueuedDocument(d.id, d.version, d.tenant_id, d.size_bytes), d.stage)
             for d in doc_queries.stale_documents(session, stale_after)
         ]
-    for doc_id, version, stage, _ in candidates:
+    for document, stage in candidates:
+        doc_id, version = document.doc_id, document.version
         with transaction(sessions) as session:
             # Dead runs, not claims: a database restart makes every document retry a few
             # times (each retry a claim), and must not read as a worker that kept dying.
@@ -57,7 +58,9 @@ def sweep_once(sessions: SessionFactory, dispatcher: Dispatcher, settings: Worke
         if stage == DocumentStage.EMBEDDING:
             dispatcher.embed(doc_id, version)
         else:
-            dispatcher.parse(doc_id, version)
+            # With its size and tenant: a small file goes back to the small-file queue
+            # (``workers.dispatch``), or lane, not behind the large files.
+            dispatcher.parse_many([document])
         requeued += 1
         log.info("re-queued silent document %s at stage %s", doc_id, stage)
     return requeued

@@ -83,7 +83,9 @@ EMBED_TASK_THREADS = 2
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated: parse, embed")] = "parse,embed",
+    queues: Annotated[
+        str, typer.Option(help="Comma-separated: parse, parse-small, embed")
+    ] = "parse,embed",
     concurrency: Annotated[int, typer.Option(help="Processes (prefork)")] = 1,
     log_level: Annotated[str, typer.Option()] = "info",
     autoscale: Annotated[
@@ -95,7 +97,12 @@ def worker(
     A worker for the embed queue alone runs two task threads in one process (one model, one
     store), so that one group is embedded while the next is claimed or the last finished, as
     the embedded default's two embed loops do; with a Qdrant server, ``--concurrency N`` makes
-    it N processes instead."""
+    it N processes instead.
+
+    ``parse`` serves both parse queues, large files' and small files' (a free process takes
+    either); ``parse-small`` serves the small files' alone (64 KiB or less): one such process
+    is a slot no large file can take, so a memo never waits for every ``parse`` process to
+    finish a 200-page PDF."""
     from workers import metrics_endpoint
 
     # Before anything that defines a series is imported (it picks the metrics' mode).
@@ -103,7 +110,7 @@ def worker(
         metrics_endpoint.prepare()
     from core.db.migrate import upgrade
     from index.embedding import available_cores
-    from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE
+    from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE, PARSE_SMALL_QUEUE
 
     embed_threads = queues.strip() == "embed" and concurrency == 1
     # Each prefork process embeds on its share of the cores, not on all of them (unless the
@@ -114,18 +121,30 @@ def worker(
     settings = get_settings()
     if not settings.redis_url:
         raise typer.BadParameter("set ZHIKU_REDIS_URL: the embedded default ingests inside 'serve'")
-    names = {"parse": PARSE_QUEUE, "embed": EMBED_QUEUE}
+    # A parse worker serves the small files' queue too (Celery's Redis transport takes from
+    # a worker's queues in turn): a free process never leaves a memo waiting. Not the other
+    # way round: a worker for small files alone is the slot large files cannot take
+    # (workers.queues).
+    names = {
+        "parse": [PARSE_SMALL_QUEUE, PARSE_QUEUE],
+        "parse-small": [PARSE_SMALL_QUEUE],
+        "embed": [EMBED_QUEUE],
+    }
     asked = [q.strip() for q in queues.split(",") if q.strip()]
     if not asked or any(q not in names for q in asked):
-        raise typer.BadParameter(f"--queues takes parse, embed or both, not {queues!r}")
+        raise typer.BadParameter(
+            f"--queues takes parse, parse-small, embed (comma-separated), not {queues!r}"
+        )
     # Celery's --autoscale grows a prefork pool with the queue: parse only (an embed process
     # holds a model, and the embedded store admits one process).
     scale = autoscale.replace(" ", "").split(",") if autoscale else []
     if autoscale and (
-        asked != ["parse"] or len(scale) != 2 or not all(n.isdigit() for n in scale)
+        "embed" in asked or len(scale) != 2 or not all(n.isdigit() for n in scale)
         or int(scale[0]) < max(1, int(scale[1]))
     ):  # fmt: skip
-        raise typer.BadParameter("--autoscale MAX,MIN (MAX >= MIN, MAX >= 1) with --queues parse")
+        raise typer.BadParameter(
+            "--autoscale MAX,MIN (MAX >= MIN, MAX >= 1) with --queues parse or parse-small"
+        )
     if "embed" in asked and concurrency > 1 and not settings.qdrant.url:
         # Each prefork process would open the embedded store, which one process may hold.
         raise typer.BadParameter(
@@ -135,8 +154,11 @@ def worker(
         )
     if settings.database.auto_migrate:  # else `zhiku db upgrade` ran first (compose.yaml)
         upgrade(settings.database_url)
-    # Every worker also takes the periodic clean-up that ``zhiku beat`` sends.
-    wanted = [*(names[q] for q in asked), MAINTENANCE_QUEUE]
+    wanted = list(dict.fromkeys(queue for q in asked for queue in names[q]))
+    # Every worker also takes the periodic clean-up that ``zhiku beat`` sends, except one for
+    # small files alone: its process stays free for them (an orphan sweep lists every file).
+    if set(asked) != {"parse-small"}:
+        wanted.append(MAINTENANCE_QUEUE)
     from zhiku.worker import app as celery
 
     metrics_endpoint.serve(settings.observability)

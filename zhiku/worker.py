@@ -6,6 +6,9 @@ them as one group, so embedding fills whole batches across documents, as the emb
 does. Claims in the database make every document run exactly once, whichever message or
 worker reaches it first; the messages of documents already done find nothing to do.
 
+Parse messages reach a worker from two queues, by the files' size (``workers.dispatch``): the
+tasks are the same, the queue decides which workers may take them (``zhiku worker --queues``).
+
 Start it with ``zhiku worker`` (or ``celery -A zhiku.worker worker``).
 """
 
@@ -120,14 +123,20 @@ def run_stage(stage: Stage, jobs: list[StageJob]) -> str:
     return f"{stage}: {len(group)} documents"
 
 
+# ``size_bytes``: the original's, so that a retry is routed to the queue the first try was
+# (``workers.dispatch``); messages sent before sizes travelled have none.
 @app.task(name=PARSE_TASK, bind=True, acks_late=True)
-def parse_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
-    return run_stage(Stage.PARSE, [StageJob(doc_id, version, attempt)])
+def parse_document(
+    self: Task, doc_id: str, version: int, attempt: int = 0, size_bytes: int | None = None
+) -> str:
+    return run_stage(Stage.PARSE, [StageJob(doc_id, version, attempt, "", size_bytes)])
 
 
 @app.task(name=EMBED_TASK, bind=True, acks_late=True)
-def embed_document(self: Task, doc_id: str, version: int, attempt: int = 0) -> str:
-    return run_stage(Stage.EMBED, [StageJob(doc_id, version, attempt)])
+def embed_document(
+    self: Task, doc_id: str, version: int, attempt: int = 0, size_bytes: int | None = None
+) -> str:
+    return run_stage(Stage.EMBED, [StageJob(doc_id, version, attempt, "", size_bytes)])
 
 
 @app.task(name=PARSE_MANY_TASK, bind=True, acks_late=True)

@@ -23,6 +23,7 @@ class WaitingDocument(NamedTuple):
     version: int
     chunks: int  # still to embed: parsed, less those a previous slice wrote
     tenant_id: str
+    size_bytes: int | None = None  # the original's
 
 
 def needing_run(
@@ -99,6 +100,7 @@ def waiting_fairly(
             Document.version,
             (Document.chunks_total - Document.chunks_indexed).label("chunks_left"),
             Document.tenant_id,
+            Document.size_bytes,
             Document.updated_at,
             Document.created_at,
             turn,
@@ -107,13 +109,19 @@ def waiting_fairly(
         .subquery()
     )
     query = (
-        select(ranked.c.id, ranked.c.version, ranked.c.chunks_left, ranked.c.tenant_id)
+        select(
+            ranked.c.id,
+            ranked.c.version,
+            ranked.c.chunks_left,
+            ranked.c.tenant_id,
+            ranked.c.size_bytes,
+        )
         .order_by(ranked.c.turn, ranked.c.updated_at, ranked.c.created_at, ranked.c.id)
         .limit(limit)
     )
     return [
-        WaitingDocument(doc_id, version, max(0, left or 0), tenant_id)
-        for doc_id, version, left, tenant_id in session.execute(query)
+        WaitingDocument(doc_id, version, max(0, left or 0), tenant_id, size)
+        for doc_id, version, left, tenant_id, size in session.execute(query)
     ]
 
 

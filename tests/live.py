@@ -85,11 +85,14 @@ def zhiku_env(settings_env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A child in its own process group, so a test can SIGKILL it with all its children."""
+def process(
+    args: list[str], env: dict[str, str], log: Path, module: str = "zhiku.cli"
+) -> Iterator[subprocess.Popen]:
+    """A child in its own process group, so a test can SIGKILL it with all its children.
+    ``module``: the CLI, or a test's wrapper around it (``tests.workers.held_worker``)."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "zhiku.cli", *args],
+            [sys.executable, "-m", module, *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

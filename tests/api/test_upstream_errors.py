@@ -31,7 +31,7 @@ from tests.api.world import World, upload, wait_terminal
 from tests.live import ThreadServer
 from tests.llm.backends import closed_port, dead_backend
 from tests.support import make_settings
-from workers.queues import PARSE_QUEUE
+from workers.queues import PARSE_SMALL_QUEUE
 from workers.retry import Fail, RetryPolicy
 
 # What no caller may read in an error: exception types (CamelCase words, "…Error"),
@@ -165,12 +165,12 @@ def test_job_queue_back_after_an_outage(pg_url, tmp_path) -> None:  # type: igno
     with ThreadServer(settings) as srv, World(srv).client("bob") as bob:
         with private_redis(port):
             assert upload(bob, [("一.txt", "第一份".encode())]).status_code == 202
-            assert queue.llen(PARSE_QUEUE) == 1
+            assert queue.llen(PARSE_SMALL_QUEUE) == 1  # a small file: its own queue
         r = upload(bob, [("two.txt", b"second")])
         assert r.status_code == 202 and "job queue" in r.json()["notice"], r.text
         with private_redis(port):
             assert upload(bob, [("三.txt", "第三份".encode())]).status_code == 202
-            assert queue.llen(PARSE_QUEUE) == 1  # a new, empty Redis: this upload's message
+            assert queue.llen(PARSE_SMALL_QUEUE) == 1  # a new, empty Redis: this upload's message
 
 
 def test_chat_with_no_answer_model_set_up(world: World) -> None:

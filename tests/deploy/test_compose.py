@@ -37,12 +37,30 @@ def test_profile_starts_a_whole_deployment(profile: str) -> None:
     assert ["zhiku", "serve"] in commands.values(), "no API"
     workers = [services[n]["command"] for n in zhiku if commands[n] == ["zhiku", "worker"]]
     queues = {q for cmd in workers for q in cmd[cmd.index("--queues") + 1].split(",")}
-    assert queues == {"parse", "embed"}, "a queue nobody serves"
+    assert queues == {"parse", "parse-small", "embed"}, "a queue nobody serves"
     assert {"postgres", "redis", "qdrant", "migrate"} <= services.keys()
     for name, service in services.items():
         for dependency in service.get("depends_on", {}):
             # Compose refuses (or, 1.29, silently drops) a dependency outside the profile.
             assert dependency in services, f"{profile}: {name} needs {dependency}"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_small_files_have_a_parse_process_of_their_own(profile: str) -> None:
+    """While every worker-parse process is on a large file (minutes), a memo is parsed by a
+    worker that serves the small files' queue alone, one process (``zhiku worker --queues
+    parse-small``); the parse workers serve both queues (``zhiku/cli.py``)."""
+    services = active_services(profile)
+    queues = {
+        name: s["command"][s["command"].index("--queues") + 1].split(",")
+        for name, s in services.items()
+        if is_zhiku(s) and s["command"][:2] == ["zhiku", "worker"]
+    }
+    small = [name for name, asked in queues.items() if asked == ["parse-small"]]
+    assert small == ["worker-parse-small"]
+    command = services["worker-parse-small"]["command"]
+    assert command[command.index("--concurrency") + 1] == "1"
+    assert any("parse" in asked for asked in queues.values())
 
 
 @pytest.mark.parametrize("profile", PROFILES)

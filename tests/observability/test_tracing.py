@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.api.world import World, seeded_world, upload
 from tests.live import ThreadServer
 from tests.support import make_settings
-from workers.queues import PARSE_QUEUE
+from workers.queues import PARSE_SMALL_QUEUE
 
 DOCS = {
     "volcano.txt": "Volcanoes\n\nMount Etna in Sicily erupts often; ash closes Catania airport.",
@@ -119,7 +119,7 @@ def test_upload_message_carries_the_request_trace(
 ) -> None:  # type: ignore[no-untyped-def]
     """With a broker, an upload's Celery message carries its trace and its request id."""
     broker = redis.Redis.from_url(redis_url)
-    broker.delete(PARSE_QUEUE)
+    broker.delete(PARSE_SMALL_QUEUE)
     settings = make_settings(tmp_path_factory.mktemp("traces-celery"), redis_url=redis_url)
     with ThreadServer(settings) as server:
         world = World(server)
@@ -132,9 +132,9 @@ def test_upload_message_carries_the_request_trace(
             )
             assert r.status_code == 202, r.text
             request_id = r.headers["X-Request-ID"]
-    messages = [json.loads(raw) for raw in broker.lrange(PARSE_QUEUE, 0, -1)]
-    broker.delete(PARSE_QUEUE)
-    assert len(messages) == 1  # both documents in one message
+    messages = [json.loads(raw) for raw in broker.lrange(PARSE_SMALL_QUEUE, 0, -1)]
+    broker.delete(PARSE_SMALL_QUEUE)
+    assert len(messages) == 1  # both (small) documents in one message
     headers = messages[0]["headers"]
     assert headers["zhiku_request_id"] == request_id
     server_span = _server_span(spans, request_id)

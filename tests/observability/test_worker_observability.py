@@ -120,10 +120,12 @@ def test_api_metrics_show_the_queues(stack: dict) -> None:
     assert httpx.get(stack["api_url"] + "/metrics").status_code == 401
     depth = "zhiku_ingest_queue_depth"
     waiting, drained = stack["waiting"], stack["drained"]
-    # Before any worker: one message (both files) on the parse queue, two stored documents.
-    assert value(waiting, depth, queue="zhiku.parse", source="broker") == 1
+    # Before any worker: one message (both files, small) on the small-file queue, none on
+    # the large files', two stored documents.
+    assert value(waiting, depth, queue="zhiku.parse-small", source="broker") == 1
+    assert value(waiting, depth, queue="zhiku.parse", source="broker") == 0
     assert value(waiting, depth, queue="stored", source="database") == 2
-    assert value(drained, depth, queue="zhiku.parse", source="broker") == 0
+    assert value(drained, depth, queue="zhiku.parse-small", source="broker") == 0
     assert value(drained, depth, source="database") == 0
     http = "zhiku_http_request_duration_seconds_count"
     assert value(drained, http, method="POST", route="/v1/documents", status="202") == 1

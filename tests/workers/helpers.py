@@ -19,7 +19,7 @@ def new_doc(svc: StageContext, principal: Principal, text: str) -> str:
             title="t",
             filename="t.txt",
             mime_type="text/plain",
-            size_bytes=len(text),
+            size_bytes=len(text.encode()),
             content_hash=str(hash(text)),
             blob_key="",
         )

@@ -32,7 +32,8 @@ from tests.workers.helpers import new_doc
 from workers.celery_app import create_celery
 from workers.dispatch import CeleryDispatcher
 from workers.maintenance import remove_orphans, run_maintenance
-from workers.queues import MAINTENANCE_QUEUE, MAINTENANCE_TASK, PARSE_QUEUE
+from workers.parse_stage import SMALL_FILE_BYTES
+from workers.queues import MAINTENANCE_QUEUE, MAINTENANCE_TASK, PARSE_QUEUE, PARSE_SMALL_QUEUE
 from zhiku.database import build_sessions
 
 GRACE = timedelta(hours=1)
@@ -144,17 +145,23 @@ def test_an_upload_whose_row_commits_late_keeps_its_file(
 def test_maintenance_requeues_a_stuck_document_through_the_broker(
     tmp_path: Path, sessions: SessionFactory
 ) -> None:
+    """Each to the parse queue its size says: a stuck memo to the small-file queue, a stuck
+    large file (by its bytes: Chinese text is three a character) to the large files'."""
     settings = make_settings(tmp_path, redis_url=REDIS_URL)
     broker = redis.Redis.from_url(REDIS_URL)
-    broker.delete(PARSE_QUEUE)
+    broker.delete(PARSE_QUEUE, PARSE_SMALL_QUEUE)
     ann = _principal(sessions)
     blobs = LocalBlobStore(tmp_path / "blobs")
-    doc_id = new_doc(SimpleNamespace(sessions=sessions, blobs=blobs), ann, "stuck")  # type: ignore[arg-type]
+    world = SimpleNamespace(sessions=sessions, blobs=blobs)
+    memo = new_doc(world, ann, "stuck memo: 卡住的备忘录")  # type: ignore[arg-type]
+    large_text = "卡住的大文件。" * 4000  # 28,000 characters, 84,000 bytes
+    assert len(large_text) < SMALL_FILE_BYTES < len(large_text.encode())
+    large = new_doc(world, ann, large_text)  # type: ignore[arg-type]
     long_ago = datetime.now(UTC) - timedelta(hours=2)
     with transaction(sessions) as s:
         s.execute(
             update(Document)
-            .where(Document.id == doc_id)
+            .where(Document.id.in_([memo, large]))
             .values(
                 status=DocumentStatus.PROCESSING,
                 stage=DocumentStage.PARSING,
@@ -170,10 +177,12 @@ def test_maintenance_requeues_a_stuck_document_through_the_broker(
         blobs,
         None,
     )
-    assert done.requeued == 1
-    assert broker.llen(PARSE_QUEUE) == 1  # the parse message is on the real queue
-    assert doc_id.encode() in broker.lindex(PARSE_QUEUE, 0)
-    broker.delete(PARSE_QUEUE)
+    assert done.requeued == 2
+    # Each parse message on its real queue.
+    assert broker.llen(PARSE_SMALL_QUEUE) == 1 and broker.llen(PARSE_QUEUE) == 1
+    assert memo.encode() in broker.lindex(PARSE_SMALL_QUEUE, 0)
+    assert large.encode() in broker.lindex(PARSE_QUEUE, 0)
+    broker.delete(PARSE_QUEUE, PARSE_SMALL_QUEUE)
 
 
 def test_beat_sends_the_clean_up_to_the_maintenance_queue(tmp_path: Path) -> None:

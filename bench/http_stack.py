@@ -89,12 +89,15 @@ def start_stack(
     parse_workers: int = 0,
     settings_env: dict[str, str] | None = None,
     root: Path = REPO_ROOT,
+    small_file_workers: int = 0,
 ) -> Stack:
     """``embedded``: serve alone (SQLite, embedded Qdrant, in-process ingestion).
     ``celery``: serve on PostgreSQL + Redis, and one worker for both queues with
     ``worker_concurrency`` processes; with ``parse_workers`` > 0, that worker takes the embed
-    queue only and a second one parses with that many processes. ``settings_env``: more
-    ZHIKU_* settings for every process of the deployment."""
+    queue only and a second one parses with that many processes; with
+    ``small_file_workers`` > 0, a third serves the small-file queue alone with that many
+    (compose.yaml's worker-parse-small). ``settings_env``: more ZHIKU_* settings for every
+    process of the deployment."""
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix=f"zhiku-bench-{name}-"))
     extra = {
@@ -138,6 +141,12 @@ def start_stack(
                     stack,
                     "parser",
                     ["worker", "--queues", "parse", "--concurrency", str(parse_workers)],
+                )
+            if small_file_workers > 0:
+                stack.procs["small-files"] = _spawn(
+                    stack,
+                    "small-files",
+                    ["worker", "--queues", "parse-small", "--concurrency", str(small_file_workers)],
                 )
     except BaseException:
         stop_stack(stack, keep)

@@ -110,7 +110,7 @@ def worker(
         metrics_endpoint.prepare()
     from core.db.migrate import upgrade
     from index.embedding import available_cores
-    from workers.queues import EMBED_QUEUE, MAINTENANCE_QUEUE, PARSE_QUEUE, PARSE_SMALL_QUEUE
+    from workers.queues import WORKER_QUEUES, served_queues
 
     embed_threads = queues.strip() == "embed" and concurrency == 1
     # Each prefork process embeds on its share of the cores, not on all of them (unless the
@@ -121,17 +121,8 @@ def worker(
     settings = get_settings()
     if not settings.redis_url:
         raise typer.BadParameter("set ZHIKU_REDIS_URL: the embedded default ingests inside 'serve'")
-    # A parse worker serves the small files' queue too (Celery's Redis transport takes from
-    # a worker's queues in turn): a free process never leaves a memo waiting. Not the other
-    # way round: a worker for small files alone is the slot large files cannot take
-    # (workers.queues).
-    names = {
-        "parse": [PARSE_SMALL_QUEUE, PARSE_QUEUE],
-        "parse-small": [PARSE_SMALL_QUEUE],
-        "embed": [EMBED_QUEUE],
-    }
     asked = [q.strip() for q in queues.split(",") if q.strip()]
-    if not asked or any(q not in names for q in asked):
+    if not asked or any(q not in WORKER_QUEUES for q in asked):
         raise typer.BadParameter(
             f"--queues takes parse, parse-small, embed (comma-separated), not {queues!r}"
         )
@@ -154,11 +145,8 @@ def worker(
         )
     if settings.database.auto_migrate:  # else `zhiku db upgrade` ran first (compose.yaml)
         upgrade(settings.database_url)
-    wanted = list(dict.fromkeys(queue for q in asked for queue in names[q]))
-    # Every worker also takes the periodic clean-up that ``zhiku beat`` sends, except one for
-    # small files alone: its process stays free for them (an orphan sweep lists every file).
-    if set(asked) != {"parse-small"}:
-        wanted.append(MAINTENANCE_QUEUE)
+    # Every worker also takes the periodic clean-up, but one for small files alone.
+    wanted = served_queues(asked)
     from zhiku.worker import app as celery
 
     metrics_endpoint.serve(settings.observability)

@@ -130,6 +130,9 @@ class LimitsSettings(BaseModel):
     # A request's headers must arrive whole within this many seconds of its connection (or of
     # the last answer on it): uvicorn has no such limit (``zhiku.http_protocol``).
     header_timeout_s: float = Field(default=15.0, gt=0)
+    # A request's line and headers, in bytes (431 past it; ``zhiku.http_protocol``): room for
+    # cookies, a key and a long ``?id=`` list. uvicorn's httptools protocol had no limit.
+    max_header_bytes: int = Field(default=32 * 1024, ge=4 * 1024)
     # Searches one API process runs at once; more wait their turn (``api.search_slots``).
     # 0: twice the cores this process may use.
     concurrent_searches: int = Field(default=0, ge=0, le=1024)

@@ -67,11 +67,13 @@ def serve(
         port=port,
         log_level=log_level,
         # Slow clients: headers within a deadline (uvicorn has none), an idle kept-alive
-        # connection closed after 5 s, and headers of at most 16 KiB on h11 (httptools caps
-        # them itself); a slow body is paced by api.limits.
-        http=header_timed(settings.limits.header_timeout_s),
+        # connection closed after 5 s, and headers of at most ``max_header_bytes`` (h11 caps
+        # them itself; httptools had no cap); a slow body is paced by api.limits.
+        http=header_timed(
+            settings.limits.header_timeout_s, max_header_bytes=settings.limits.max_header_bytes
+        ),
         timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,
+        h11_max_incomplete_event_size=settings.limits.max_header_bytes,
         **({"log_config": None} if json_logs else {}),
     )
 

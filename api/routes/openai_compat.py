@@ -28,10 +28,11 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import AfterValidator
 
 from api.deps import Answers, CurrentPrincipal
 from api.disconnect import unless_disconnected
@@ -41,11 +42,14 @@ from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from core.errors import ZhikuError
 from llm.reply_language import sources_heading
 from services.answer_types import Delta, Final
+from services.schemas.bounds import reject_control_characters
 from services.schemas.openai_chat import MODEL, ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)
 
 ENDPOINT = "chat.completions"
+# A model's name, bounded and clean like the body's ``model`` (``ShortText``).
+ModelId = Annotated[str, Path(max_length=64), AfterValidator(reject_control_characters)]
 MODEL_CARD = {"id": MODEL, "object": "model", "created": 0, "owned_by": "zhiku"}
 
 
@@ -87,7 +91,7 @@ def list_models(_: CurrentPrincipal) -> dict[str, Any]:
 
 @router.get("/models/{model_id}", operation_id="openai-model", response_model=None)
 def get_model(
-    request: Request, _: CurrentPrincipal, model_id: str
+    request: Request, _: CurrentPrincipal, model_id: ModelId
 ) -> dict[str, Any] | JSONResponse:
     if model_id != MODEL:
         return refuse(

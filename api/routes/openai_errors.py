@@ -74,7 +74,8 @@ def _reshape(status: int, payload: Any) -> tuple[int, dict[str, Any]]:
     detail = payload.get("detail") if isinstance(payload, dict) else None
     if isinstance(detail, list):  # request validation: which fields, and why
         first = detail[0] if detail and isinstance(detail[0], dict) else {}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        # Where the value was (body, path, query…) is no part of its name.
+        loc = [str(p) for p in first.get("loc", ())][1:]
         # OpenAI names the top-level parameter; the path inside it goes in the message.
         param = loc[0][:_MAX_PARAM_CHARS] if loc else None
         where = ".".join(loc)[:_MAX_PARAM_CHARS]

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from services.answer_types import GenerationOptions
+from services.schemas.bounds import reject_control_characters
 from services.schemas.search import SearchFilters
 
 MODEL = "zhiku"
@@ -35,25 +36,52 @@ INSTRUCTION_ROLES = ("system", "developer")  # "developer": the newer OpenAI nam
 TEXT_PARTS = ("text",)
 SKIPPED_PARTS = ("refusal",)
 
-ShortText = Annotated[str, Field(max_length=64)]
-StopSequence = Annotated[str, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+# Every text refuses NUL, other control characters (tab and line breaks aside) and lone
+# surrogates, as every other request's does (``services.schemas.bounds``): the question and
+# the history reach the audit record (PostgreSQL refuses a NUL, and a surrogate cannot be
+# encoded), and a stream that failed there had already answered, and lost its record.
+ShortText = Annotated[str, Field(max_length=64), AfterValidator(reject_control_characters)]
+MessageText = Annotated[
+    str, Field(max_length=MAX_MESSAGE_CHARS), AfterValidator(reject_control_characters)
+]
+StopSequence = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_STOP_CHARS),
+    AfterValidator(reject_control_characters),
+]
 
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: ShortText
-    text: str | None = Field(default=None, max_length=MAX_MESSAGE_CHARS)
+    text: MessageText | None = None
+
+
+def _text_or_list(value: object) -> str:
+    """Which form a value that is text or a list takes. Validated as that form alone, so an
+    error names what is wrong with it, not that it is not the other form."""
+    return "list" if isinstance(value, list) else "text"
+
+
+# A message's content: its text, or a list of parts.
+Content = Annotated[
+    Annotated[MessageText, Tag("text")]
+    | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS), Tag("list")],
+    Discriminator(_text_or_list),
+]
+# One stop sequence, or a few.
+Stop = Annotated[
+    Annotated[StopSequence, Tag("text")]
+    | Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES), Tag("list")],
+    Discriminator(_text_or_list),
+]
 
 
 class OpenAIMessage(BaseModel):
     # Extra OpenAI fields (name, tool_calls…) are accepted and dropped, not kept unbounded.
     model_config = ConfigDict(extra="ignore")
     role: ShortText
-    content: (
-        Annotated[str, Field(max_length=MAX_MESSAGE_CHARS)]
-        | Annotated[list[ContentPart], Field(max_length=MAX_CONTENT_PARTS)]
-        | None
-    ) = None
+    content: Content | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -92,11 +120,12 @@ class ChatCompletionRequest(BaseModel):
     # Default 0, not OpenAI's 1: answers from documents should not vary between asks.
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    stop: (
-        StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES)] | None
-    ) = None
+    stop: Stop | None = None
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
-    user: str | None = Field(default=None, max_length=256)  # accepted, not used
+    # Accepted, not used.
+    user: (
+        Annotated[str, Field(max_length=256), AfterValidator(reject_control_characters)] | None
+    ) = None
     # Parsed only to be refused (or accepted at their no-op values).
     n: int | None = Field(default=None, ge=1, le=128)
     tools: list[Any] | None = Field(default=None, max_length=128)

@@ -81,6 +81,12 @@ NOT_A_FILE = "must be a file: send it as a part with a filename"
 UNSTORABLE = (
     "the request holds a value that cannot be stored: remove NUL and other control characters"
 )
+# FastAPI's one sentence for a JSON body its parser raised on; ours say what was wrong, from
+# the error it raised (``_unreadable_body``).
+FASTAPI_UNREADABLE = "There was an error parsing the body"
+NOT_UTF8_BODY = "the body is not UTF-8 text: send JSON encoded as UTF-8"
+TOO_DEEP_BODY = "the JSON body is nested too deeply"
+TOO_LONG_NUMBER = "a number in the JSON body has too many digits"
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -223,6 +229,21 @@ def _message(error: dict[str, Any], language: str) -> str:
     )
 
 
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """What was wrong with a JSON body FastAPI could not parse, from the error its parser
+    raised (FastAPI says only that there was one); None for any other refusal."""
+    if exc.detail != FASTAPI_UNREADABLE:
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeError):
+        return NOT_UTF8_BODY
+    if isinstance(cause, RecursionError):
+        return TOO_DEEP_BODY
+    if isinstance(cause, ValueError) and "digits" in str(cause):  # int's 4,300-digit limit
+        return TOO_LONG_NUMBER
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ZhikuError)
     async def _domain(request: Request, exc: ZhikuError) -> JSONResponse:
@@ -261,7 +282,7 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (204, 304) or not isinstance(exc.detail, str):
             return await http_exception_handler(request, exc)
-        detail = localize(exc.detail, language_of(request))
+        detail = localize(_unreadable_body(exc) or exc.detail, language_of(request))
         return SafeJSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
 
     # Raised by parsing what a client sent (a nesting too deep, bytes that are not the

@@ -68,6 +68,9 @@ _VERSION_UPLOAD = re.compile(r"/v1/documents/[^/]+/versions/?")
 _KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,256}")
 _INVALID_KEY = "invalid or revoked API key"
 _MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>'"
+# No route reads a compressed body: one sent gzipped was parsed as it came ("There was an
+# error parsing the body"), and one that only claimed to be was read as if it were not.
+_ENCODED_BODY = "request bodies are read as sent: send it uncompressed, without Content-Encoding"
 
 
 def key_refusal(principal: Principal, scope: Scope) -> str | None:
@@ -232,6 +235,9 @@ class RequestGuard:
         plan = self._plan(scope)
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
+        if _encoded_body(scope.get("headers") or [], declared):
+            await _answer(scope, receive, send, 415, _ENCODED_BODY, {"Accept-Encoding": "identity"})
+            return
         if declared is not None and (not declared.isdigit() or int(declared) > plan.cap):
             await _answer(scope, receive, send, 413, _too_large(plan.cap))
             return
@@ -285,6 +291,19 @@ class RequestGuard:
             await send(message)
 
         await self.app(scope, guarded_receive, guarded_send)
+
+
+def _encoded_body(headers: list[tuple[bytes, bytes]], declared: bytes | None) -> bool:
+    """Whether the request sends a body in a content coding other than ``identity``."""
+    if declared in (None, b"0") and not any(name == b"transfer-encoding" for name, _ in headers):
+        return False  # no body: a stray header changes nothing
+    codings = (
+        token.strip().lower()
+        for name, value in headers
+        if name == b"content-encoding"
+        for token in value.split(b",")
+    )
+    return any(coding not in (b"", b"identity") for coding in codings)
 
 
 def _too_large(cap: int) -> str:

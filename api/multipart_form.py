@@ -5,11 +5,17 @@ that read files (``UploadRoute``):
   part was read as a text field, or kept its plain ``filename`` stand-in;
 - a text field must be text in the form's charset (UTF-8 unless the request says otherwise):
   Starlette decoded one that is not as Latin-1, so an access list or tags were stored
-  garbled. It is refused (400), naming the field.
+  garbled. It is refused (400), naming the field;
+- the form's charset, when the request names one (browsers do not), is UTF-8 or one of the
+  national charsets Chinese software still sends (GB18030, GBK, GB2312, Big5) or Latin-1;
+  any other is refused (400). Starlette looked it up among all of Python's codecs, so a
+  sender chose the decoder of every field and file name: ``unicode_escape`` turned plain
+  ASCII into NUL bytes, and a codec that is no text encoding raised an error of its own.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Coroutine
 from contextlib import aclosing
 from typing import Any
@@ -22,6 +28,20 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.multipart_names import BadExtendedName, extended_name
+
+# By their codec's name (``codecs.lookup``).
+FORM_CHARSETS = frozenset({"utf-8", "gb18030", "gbk", "gb2312", "big5", "big5hkscs", "iso8859-1"})
+UNKNOWN_FORM_CHARSET = (
+    "a form's charset is UTF-8, GB18030, GBK, GB2312, Big5 or ISO-8859-1:"
+    " send charset=utf-8, or no charset"
+)
+
+
+def _readable_charset(charset: bytes) -> bool:
+    try:
+        return codecs.lookup(charset.decode("latin-1")).name in FORM_CHARSETS
+    except LookupError:
+        return False
 
 
 class _UploadParser(MultiPartParser):
@@ -66,8 +86,11 @@ class UploadRequest(Request):
     ) -> FormData:
         # Starlette's own ``_get_form`` caches what it parsed in ``_form`` and returns it:
         # a multipart form is parsed here instead, and every other body left to it.
-        kind, _ = parse_options_header(self.headers.get("Content-Type"))
+        kind, options = parse_options_header(self.headers.get("Content-Type"))
         if self._form is None and kind == b"multipart/form-data":
+            charset = options.get(b"charset")
+            if charset is not None and not _readable_charset(charset):
+                raise HTTPException(status_code=400, detail=UNKNOWN_FORM_CHARSET)
             try:
                 async with aclosing(self.stream()) as stream:
                     parser = _UploadParser(

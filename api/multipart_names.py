@@ -22,6 +22,12 @@ _EXT_VALUE = re.compile(
 )
 
 
+# The charsets RFC 8187 (which updates RFC 5987) has every recipient read. Any other was
+# looked up among Python's codecs, so a sender could pick a decoder: ``unicode_escape`` made
+# NUL bytes and lone surrogates out of plain ASCII, ``punycode`` raised an error of its own.
+_CHARSETS = frozenset({"utf-8", "iso8859-1"})
+
+
 class BadExtendedName(ValueError):
     """A ``filename*`` that is not a readable RFC 5987 value."""
 
@@ -51,6 +57,8 @@ def extended_name(disposition: bytes) -> str | None:
     charset, _, encoded = match.groups()
     try:
         codec = codecs.lookup(charset.decode("ascii")).name
+        if codec not in _CHARSETS:
+            raise LookupError(f"charset {codec} is not UTF-8 or ISO-8859-1")
         return unquote_to_bytes(encoded).decode(codec)
-    except (LookupError, UnicodeDecodeError) as exc:
+    except (LookupError, UnicodeError) as exc:
         raise BadExtendedName(str(exc)) from exc

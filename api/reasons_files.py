@@ -168,6 +168,12 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         r"form field (?P<name>.+) is not valid (?P<charset>\S+) text",
         "表单字段 {name} 不是有效的 {charset} 文本",
     ),
+    (
+        r"a form's charset is UTF-8, GB18030, GBK, GB2312, Big5 or ISO-8859-1:"
+        r" send charset=utf-8, or no charset",
+        "表单的字符集须为 UTF-8、GB18030、GBK、GB2312、Big5 或 ISO-8859-1："
+        "请发送 charset=utf-8，或不带 charset",
+    ),
 ]
 
 

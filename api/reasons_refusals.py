@@ -31,6 +31,10 @@ REFUSALS: list[tuple[str, str]] = [
     ),
     (r"authentication is unavailable, try again", "身份验证暂时不可用，请重试"),
     (
+        r"request bodies are read as sent: send it uncompressed, without Content-Encoding",
+        "请求体按原样读取：请以未压缩的形式发送，不要带 Content-Encoding",
+    ),
+    (
         r"cross-origin requests are not accepted on this route",
         "此接口不接受跨域请求",
     ),
@@ -182,6 +186,12 @@ REFUSALS: list[tuple[str, str]] = [
         "表单某部分超过 {n} KB 的上限",
     ),
     (r"There was an error parsing the body", "无法解析请求体"),
+    (
+        r"the body is not UTF-8 text: send JSON encoded as UTF-8",
+        "请求体不是 UTF-8 文本：请以 UTF-8 编码发送 JSON",
+    ),
+    (r"the JSON body is nested too deeply", "JSON 请求体嵌套过深"),
+    (r"a number in the JSON body has too many digits", "JSON 请求体中的数字位数过多"),
     (
         r"must be a file: send it as a part with a filename",
         "应为文件：请作为带文件名的一部分发送",

@@ -87,6 +87,7 @@ FASTAPI_UNREADABLE = "There was an error parsing the body"
 NOT_UTF8_BODY = "the body is not UTF-8 text: send JSON encoded as UTF-8"
 TOO_DEEP_BODY = "the JSON body is nested too deeply"
 TOO_LONG_NUMBER = "a number in the JSON body has too many digits"
+INTERNAL_ERROR = "internal error"
 _MAX_VALIDATION_ERRORS = 20
 _MAX_MESSAGE_CHARS = 300
 _MAX_LOC_CHARS = 64
@@ -133,6 +134,21 @@ def public_detail(exc: ZhikuError) -> str:
         return _JOB_QUEUE_DOWN
     words = exc.component.words
     return _OUTAGE_WORDING[exc.outage].format(words[:1].upper() + words[1:])
+
+
+def stream_failure(exc: Exception) -> tuple[int, str]:
+    """The status and public words of an error raised once a streamed answer has begun (its
+    status line is sent: the client reads them in its error event): a ``ZhikuError`` as its
+    handler words it, a database that failed as an outage or an unstorable value, anything
+    else as an internal error. Mid-stream, an error that escaped cut the connection without
+    a word, and its answer's audit record with it."""
+    if not isinstance(exc, ZhikuError):
+        if isinstance(exc, UNSTORABLE_ERRORS):
+            return 400, UNSTORABLE
+        exc = database_outage(exc) or exc
+    if isinstance(exc, ZhikuError):
+        return status_for(exc), public_detail(exc)
+    return 500, INTERNAL_ERROR
 
 
 def error_headers(exc: ZhikuError) -> dict[str, str] | None:
@@ -323,5 +339,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        detail = localize("internal error", language_of(request))
+        detail = localize(INTERNAL_ERROR, language_of(request))
         return JSONResponse({"detail": detail}, status_code=500)

@@ -33,8 +33,9 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import Answers, Conversations, CurrentPrincipal
 from api.disconnect import unless_disconnected
-from api.errors import GUARDED, error_responses, public_detail
+from api.errors import GUARDED, error_responses, public_detail, stream_failure
 from api.reasons import language_of, localize
+from api.streams import finish_logged
 from core.errors import ZhikuError
 from services.answer_types import Delta, Final
 from services.passage_forms import sources_of
@@ -152,9 +153,14 @@ async def chat(
             error = str(exc)  # the audit keeps the reason; the caller reads the public one
             log.warning("chat stream failed: %r", exc)
             yield sse("error", {"detail": localize(public_detail(exc), language_of(request))})
+        except Exception as exc:  # saving the turn or the record failed: still a word
+            log.exception("chat stream failed")
+            _, detail = stream_failure(exc)
+            error = f"{type(exc).__name__}: {detail}"  # the record keeps no driver's text
+            yield sse("error", {"detail": localize(detail, language_of(request))})
         finally:
             # Failed, or the client went away: the attempt is audited all the same.
-            await answer.finish(None, error)
+            await finish_logged(answer, None, error)
 
     return StreamingResponse(
         stream(),

@@ -25,6 +25,7 @@ and is audited as "cancelled".
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -36,14 +37,17 @@ from pydantic import AfterValidator
 
 from api.deps import Answers, CurrentPrincipal
 from api.disconnect import unless_disconnected
-from api.errors import public_detail, status_for
+from api.errors import stream_failure
 from api.reasons import language_of, localize
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
+from api.streams import finish_logged
 from core.errors import ZhikuError
 from llm.reply_language import sources_heading
 from services.answer_types import Delta, Final
 from services.schemas.bounds import reject_control_characters
 from services.schemas.openai_chat import MODEL, ChatCompletionRequest
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=OPENAI_ERRORS)
 
@@ -171,6 +175,7 @@ async def chat_completions(
         )
 
     include_usage = body.include_usage()
+    language = language_of(request)
 
     def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
         payload: dict[str, Any] = {
@@ -205,12 +210,17 @@ async def chat_completions(
             if include_usage:
                 yield chunk(None, usage=usage_of(final))
             yield "data: [DONE]\n\n"
-        except ZhikuError as exc:
-            error = str(exc)
-            failure = error_body(status_for(exc), public_detail(exc))
+        except Exception as exc:  # a ZhikuError, or saving the record failed: still a word
+            status, detail = stream_failure(exc)
+            if isinstance(exc, ZhikuError):
+                error = str(exc)
+            else:  # the record keeps no driver's text
+                log.exception("chat completion stream failed")
+                error = f"{type(exc).__name__}: {detail}"
+            failure = error_body(status, localize(detail, language) or detail)
             yield f"data: {json.dumps(failure, ensure_ascii=False)}\n\n"
         finally:
-            await answer.finish(final, error)
+            await finish_logged(answer, final, error)
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.exc import DataError, OperationalError
 
 from core.db.models import AnswerRecord
 from core.db.session import transaction
@@ -366,3 +367,51 @@ def test_an_unparseable_json_body_is_400_saying_why(
         r = zed.post(path, content=raw, headers={**JSON, **ZH})
         said = r.json()["error"]["message"] if "completions" in path else r.json()["detail"]
         assert r.status_code == 400 and chinese in said and has_chinese(said), said
+
+
+# --- a failure once a streamed answer has begun
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        events.append((lines.get("event", ""), json.loads(lines.get("data", "{}"))))
+    return events
+
+
+@pytest.mark.parametrize(
+    ("failure", "english"),
+    [
+        (DataError("INSERT …", {}, ValueError("NUL (0x00) bytes")), "cannot be stored"),
+        (OperationalError("INSERT …", {}, ConnectionError("refused")), "database"),
+    ],
+)
+def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
+    server: ThreadServer,
+    zed: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: Exception,
+    english: str,
+) -> None:
+    """The audit record of a streamed answer is written once the answer is out; a database
+    that refuses it then cut the connection mid-stream, with no reason given. Injected here
+    (a real NUL can no longer reach it; a real outage is tests/faults' to stage)."""
+
+    def refuse(*_: object, **__: object) -> str:
+        raise failure
+
+    monkeypatch.setattr(server.container.services.answers, "record", refuse)
+    for headers in ({}, ZH):
+        r = zed.post("/v1/chat", json={"message": "报销期限是多久？"}, headers=headers)
+        assert r.status_code == 200, r.text[:300]
+        name, data = sse_events(r.text)[-1]
+        assert name == "error", r.text[-300:]
+        said = str(data["detail"])
+        assert has_chinese(said) if headers else english in said, said
+        assert "INSERT" not in r.text and "0x00" not in r.text
+        r = zed.post("/v1/chat/completions", json=completion(stream=True), headers=headers)
+        assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]"), r.text[-300:]
+    monkeypatch.undo()
+    r = zed.post("/v1/chat", json={"message": "报销期限是多久？", "stream": False})
+    assert r.status_code == 200 and r.json()["outcome"] == "no_context", r.text[:300]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.access import Principal
+from core.db import access as access_queries
 from core.db import conversations as queries
 from core.db.models import Conversation, Message
 from core.db.session import SessionFactory, transaction
@@ -33,12 +34,19 @@ def message_public(
     message: Message,
     feedback: dict[str, str] | None = None,
     stopped: set[str] | frozenset[str] = frozenset(),
+    readable: set[str] | None = None,
 ) -> MessagePublic:
+    """``readable``: the cited documents the caller may read now; a citation of any other is
+    left out (None: all kept)."""
     return MessagePublic(
         id=message.id,
         role=message.role,
         content=message.content,
-        citations=[Citation.model_validate(c) for c in message.citations or []],
+        citations=[
+            Citation.model_validate(c)
+            for c in message.citations or []
+            if readable is None or c.get("document_id") in readable
+        ],
         created_at=message.created_at,
         answer_id=message.answer_id,
         feedback=(feedback or {}).get(message.answer_id or ""),  # type: ignore[arg-type]
@@ -104,10 +112,15 @@ class ConversationService:
             answer_ids = [m.answer_id for m in messages if m.answer_id]
             votes = queries.feedback_by_answer(session, principal, answer_ids)
             stopped = queries.cancelled_answers(session, principal, answer_ids)
+            # A citation names its document (id, title, file name): only one the caller may
+            # still read. Its access withdrawn, or the document deleted, since the answer,
+            # the history kept showing it; the answer's own words are the caller's to keep.
+            cited = [str(c.get("document_id")) for m in messages for c in m.citations or []]
+            readable = access_queries.readable_ids(session, principal, cited)
             last = messages[-1].answer_id if messages else None
             return ConversationDetail(
                 **to_public(conversation, last in stopped).model_dump(),
-                messages=[message_public(m, votes, stopped) for m in messages],
+                messages=[message_public(m, votes, stopped, readable) for m in messages],
             )
 
     def delete(self, principal: Principal, conversation_id: str) -> None:

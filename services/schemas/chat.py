@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from services.schemas.bounds import (
     MAX_QUERY_CHARS,
@@ -38,6 +45,9 @@ FeedbackComment = Annotated[
 
 
 class ChatRequestBody(BaseModel):
+    # An unknown field is a client's mistake ("filter", "conversation"): refused, not ignored.
+    model_config = ConfigDict(extra="forbid")
+
     message: Question = Field(description="The question, in any language")
     conversation_id: Identifier | None = Field(None, description="Continue this conversation")
     filters: SearchFilters = Field(default_factory=SearchFilters)
@@ -143,6 +153,8 @@ class PassagePublic(BaseModel):
 
 
 class FeedbackBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     rating: Literal["up", "down"] = Field(description="Thumbs up or down; a new vote replaces it")
     comment: FeedbackComment = Field("", description="Why, optionally")
 

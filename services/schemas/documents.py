@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.access import AccessList
 from services.schemas.bounds import Identifier
@@ -15,6 +15,9 @@ MAX_ACCESS_IDS = 1000
 
 class AccessSpec(BaseModel):
     """Who may read a document: users and/or groups by id, or everyone in the tenant."""
+
+    # A misspelt key ("user", "group") is refused: ignored, the list it meant was dropped.
+    model_config = ConfigDict(extra="forbid")
 
     users: list[Identifier] = Field(default_factory=list, max_length=MAX_ACCESS_IDS)
     groups: list[Identifier] = Field(default_factory=list, max_length=MAX_ACCESS_IDS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from retrieval.filters import MetadataFilters
 from retrieval.search import Hit
@@ -13,6 +13,10 @@ from services.schemas.bounds import FileType, Identifier, Query, Tag
 
 class SearchFilters(BaseModel):
     """Narrow a search; never widens what the caller may read."""
+
+    # A misspelt filter ("tag", "document_id") is refused (422 naming it): ignored, it
+    # silently searched everything the filter was meant to leave out.
+    model_config = ConfigDict(extra="forbid")
 
     document_ids: list[Identifier] = Field(default_factory=list, max_length=100)
     tags: list[Tag] = Field(default_factory=list, max_length=100)
@@ -34,6 +38,8 @@ class SearchFilters(BaseModel):
 
 
 class SearchRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     query: Query = Field(description="What to look for, in any language")
     limit: int = Field(10, ge=1, le=100)
     filters: SearchFilters = Field(default_factory=SearchFilters)

@@ -38,6 +38,7 @@ ZH = {"Accept-Language": "zh-CN"}
 TW = {"Accept-Language": "zh-TW"}
 FORBIDDEN = ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f", "\ud800", "\udfff"]
 JSON = {"Content-Type": "application/json"}
+DOC = "00000000-0000-4000-8000-000000000000"
 
 
 @pytest.fixture(scope="module")
@@ -415,3 +416,106 @@ def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
     monkeypatch.undo()
     r = zed.post("/v1/chat", json={"message": "报销期限是多久？", "stream": False})
     assert r.status_code == 200 and r.json()["outcome"] == "no_context", r.text[:300]
+
+
+# --- a field a body does not know
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "unknown"),
+    [
+        ("POST", "/v1/search", {"query": "报销", "filter": {"tags": ["hr"]}}, "filter"),
+        ("POST", "/v1/search", {"query": "报销", "filters": {"tag": ["hr"]}}, "tag"),
+        (
+            "POST",
+            "/v1/chat",
+            {"message": "报销？", "stream": False, "conversation": "x"},
+            "conversation",
+        ),
+        ("POST", "/v1/chat/completions", completion(filters={"document_id": ["d"]}), "document_id"),
+        ("PATCH", f"/v1/documents/{DOC}/access", {"user": ["u1"], "everyone": False}, "user"),
+        ("POST", f"/v1/answers/{DOC}/feedback", {"rating": "up", "comments": "好"}, "comments"),
+    ],
+)
+def test_a_misspelt_field_is_refused_naming_it(
+    zed: httpx.Client, method: str, path: str, body: dict[str, object], unknown: str
+) -> None:
+    for headers in ({}, ZH):
+        r = zed.request(method, path, json=body, headers=headers)
+        if "completions" in path:  # OpenAI's shape: the field named in the message
+            assert r.status_code == 400 and unknown in r.json()["error"]["message"], r.text
+            said = r.json()["error"]["message"]
+        else:
+            assert r.status_code == 422, r.text[:300]
+            (error,) = [e for e in r.json()["detail"] if e["type"] == "extra_forbidden"]
+            assert error["loc"][-1] == unknown
+            said = error["msg"]
+        assert has_chinese(said) if headers else "not permitted" in said, said
+
+
+def test_an_openai_client_may_still_send_fields_that_change_nothing(zed: httpx.Client) -> None:
+    body = completion(store=False, metadata={"crm": "42"}, frequency_penalty=0, service_tier="auto")
+    assert zed.post("/v1/chat/completions", json=body).status_code == 200
+
+
+def test_a_misspelt_access_list_in_an_upload_is_400(zed: httpx.Client) -> None:
+    r = zed.post(
+        "/v1/documents",
+        files={"files": ("报告.txt", "报销须在三十天内提交。".encode())},
+        data={"access": json.dumps({"user": ["u1"]})},
+        headers=ZH,
+    )
+    assert r.status_code == 400 and has_chinese(r.json()["detail"]), r.text[:300]
+
+
+# --- a conversation's citations after the document's access is withdrawn
+
+
+def test_a_history_names_only_documents_the_caller_may_still_read(
+    server: ThreadServer, world: World
+) -> None:
+    """carol was answered from a document ann shared with her; ann withdrew it. Her history
+    kept the citation (the document's id, title and file name) though every other read of
+    it answers 404; it now cites only what she may read, and again once it is shared back."""
+    services = server.container.services
+    with world.client("ann") as ann, world.client("carol") as carol:
+        shared = {"users": [world.ids["carol"]]}
+        r = ann.post(
+            "/v1/documents",
+            files={"files": ("并购计划.txt", "机密：与某公司的并购计划。".encode())},
+            data={"access": json.dumps(shared)},
+        )
+        assert r.status_code == 202, r.text[:300]
+        doc_id = r.json()["data"][0]["id"]
+        # The turn as /v1/chat saves it (an answer model would have cited the document).
+        principal = services.identity.authenticate(world.keys["carol"])
+        conversation_id, _ = services.conversations.open(principal, None, "并购计划是什么？")
+        citation = {
+            "number": 1,
+            "document_id": doc_id,
+            "version": 1,
+            "title": "并购计划",
+            "filename": "并购计划.txt",
+            "page": None,
+            "page_end": None,
+            "section": [],
+            "chunk_ids": [],
+            "positions": [],
+        }
+        services.conversations.save_turn(
+            principal, conversation_id, "并购计划是什么？", "与某公司并购 [1]。", [citation], "a1"
+        )
+
+        def cited() -> list[str]:
+            r = carol.get(f"/v1/conversations/{conversation_id}")
+            assert r.status_code == 200, r.text[:300]
+            return [c["document_id"] for m in r.json()["messages"] for c in m["citations"]]
+
+        assert cited() == [doc_id]
+        r = ann.patch(f"/v1/documents/{doc_id}/access", json={"users": [world.ids["ann"]]})
+        assert r.status_code in (200, 202), r.text[:300]
+        assert carol.get(f"/v1/documents/{doc_id}").status_code == 404
+        assert cited() == []
+        assert "并购计划.txt" not in carol.get(f"/v1/conversations/{conversation_id}").text
+        assert ann.patch(f"/v1/documents/{doc_id}/access", json=shared).status_code in (200, 202)
+        assert cited() == [doc_id]

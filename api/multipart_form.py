@@ -10,7 +10,10 @@ that read files (``UploadRoute``):
   national charsets Chinese software still sends (GB18030, GBK, GB2312, Big5) or Latin-1;
   any other is refused (400). Starlette looked it up among all of Python's codecs, so a
   sender chose the decoder of every field and file name: ``unicode_escape`` turned plain
-  ASCII into NUL bytes, and a codec that is no text encoding raised an error of its own.
+  ASCII into NUL bytes, and a codec that is no text encoding raised an error of its own;
+- a text field the route does not read, or one sent twice, is refused (400), naming it: a
+  misspelt field was ignored, and of two ``tags`` or ``access`` fields the last silently won.
+  Files may repeat (``files`` is a list); they are the route's own to check.
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class _UploadParser(MultiPartParser):
 
 
 class UploadRequest(Request):
+    def __init__(self, scope: Any, receive: Any, fields: frozenset[str]) -> None:
+        super().__init__(scope, receive)
+        self._fields = fields  # the route's own form fields, by name
+
     async def _get_form(
         self,
         *,
@@ -103,9 +110,21 @@ class UploadRequest(Request):
                     self._form = await parser.parse()
             except MultiPartException as exc:
                 raise HTTPException(status_code=400, detail=exc.message) from exc
+            self._check_fields(self._form)
         return await super()._get_form(
             max_files=max_files, max_fields=max_fields, max_part_size=max_part_size
         )
+
+    def _check_fields(self, form: FormData) -> None:
+        seen: set[str] = set()
+        for name, value in form.multi_items():
+            if name not in self._fields:
+                known = ", ".join(sorted(self._fields))
+                raise HTTPException(400, f"form field {name!r} is not read here; send {known}")
+            if isinstance(value, str):
+                if name in seen:
+                    raise HTTPException(400, f"form field {name!r} is sent more than once")
+                seen.add(name)
 
 
 class UploadRoute(APIRoute):
@@ -113,8 +132,9 @@ class UploadRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        fields = frozenset(param.alias or param.name for param in self.dependant.body_params)
 
         async def with_upload_form(request: Request) -> Response:
-            return await handler(UploadRequest(request.scope, request.receive))
+            return await handler(UploadRequest(request.scope, request.receive, fields))
 
         return with_upload_form

@@ -169,6 +169,11 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         "表单字段 {name} 不是有效的 {charset} 文本",
     ),
     (
+        r"form field (?P<name>.+) is not read here; send (?P<known>.+)",
+        "此接口不读取表单字段 {name}；请发送 {known}",
+    ),
+    (r"form field (?P<name>.+) is sent more than once", "表单字段 {name} 发送了不止一次"),
+    (
         r"a form's charset is UTF-8, GB18030, GBK, GB2312, Big5 or ISO-8859-1:"
         r" send charset=utf-8, or no charset",
         "表单的字符集须为 UTF-8、GB18030、GBK、GB2312、Big5 或 ISO-8859-1："

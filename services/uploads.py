@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -50,6 +51,17 @@ class IncomingFile:
 
 # A title made from an archive member's path stays readable in a list.
 _MAX_TITLE_CHARS = 300
+
+
+# What separates tags in the upload's one text field: the comma, and the full-width comma
+# and the enumeration comma (、) a Chinese input method types for it. Split on the ASCII comma
+# alone, "公开，内部、机密" was one tag.
+_TAG_SEPARATORS = re.compile("[,\uff0c\u3001]")
+
+
+def split_tags(text: str) -> list[str]:
+    """The tags of a comma-separated list, in any of the commas people type."""
+    return clean_tags(_TAG_SEPARATORS.split(text))
 
 
 def clean_tags(tags: list[str]) -> list[str]:

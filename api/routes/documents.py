@@ -44,7 +44,7 @@ from services.schemas.documents import (
     UploadError,
     UploadResult,
 )
-from services.uploads import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, clean_tags
+from services.uploads import MAX_TAG_CHARS, MAX_TAGS, IncomingFile, UploadRejected, split_tags
 
 # UploadRoute: file names sent as filename*, and text fields that are not UTF-8 refused.
 router = APIRouter(
@@ -113,7 +113,7 @@ def _parse_tags(raw: str | None) -> list[str]:
         reject_control_characters(raw or "")
     except ValueError as exc:
         raise InvalidInput(f"tags {exc}") from exc
-    return clean_tags((raw or "").split(","))
+    return split_tags(raw or "")
 
 
 _UPLOAD_ERRORS: dict[int | str, dict[str, object]] = {
@@ -144,7 +144,10 @@ async def upload_documents(
     ] = None,
     tags: Annotated[
         str | None,
-        Form(max_length=MAX_TAGS * (MAX_TAG_CHARS + 1), description="Comma-separated tags"),
+        Form(
+            max_length=MAX_TAGS * (MAX_TAG_CHARS + 1),
+            description="Comma-separated tags (, ， or 、)",
+        ),
     ] = None,
 ) -> UploadResult | JSONResponse:
     limits = service.limits

@@ -519,3 +519,48 @@ def test_a_history_names_only_documents_the_caller_may_still_read(
         assert "并购计划.txt" not in carol.get(f"/v1/conversations/{conversation_id}").text
         assert ann.patch(f"/v1/documents/{doc_id}/access", json=shared).status_code in (200, 202)
         assert cited() == [doc_id]
+
+
+# --- an upload form's fields
+
+
+@pytest.mark.parametrize(
+    ("fields", "english"),
+    [
+        ([("owner_id", "someone")], "is not read here"),
+        ([("tag", "公开")], "is not read here"),
+        ([("tags", "公开"), ("tags", "内部")], "more than once"),
+        ([("access", '{"everyone": true}'), ("access", '{"users": []}')], "more than once"),
+    ],
+)
+def test_an_unknown_or_repeated_form_field_is_400_naming_it(
+    zed: httpx.Client, fields: list[tuple[str, str]], english: str
+) -> None:
+    name = fields[0][0]
+    for headers in ({}, ZH):
+        r = zed.post(
+            "/v1/documents",
+            files=[
+                ("files", ("报告.txt", "报销须在三十天内提交。".encode())),
+                *[(k, (None, v)) for k, v in fields],
+            ],  # type: ignore[list-item]
+            headers=headers,
+        )
+        assert r.status_code == 400, r.text[:300]
+        said = r.json()["detail"]
+        assert repr(name) in said and (has_chinese(said) if headers else english in said), said
+    r = zed.post(
+        f"/v1/documents/{DOC}/versions",
+        files=[("file", ("报告.txt", b"x")), ("tags", (None, "公开"))],  # type: ignore[list-item]
+    )
+    assert r.status_code == 400 and "'tags'" in r.json()["detail"], r.text[:300]
+
+
+def test_tags_split_on_the_commas_a_chinese_input_method_types(zed: httpx.Client) -> None:
+    r = zed.post(
+        "/v1/documents",
+        files={"files": ("制度.txt", "出差住宿标准为每晚六百元。".encode())},
+        data={"tags": "公开，内部、机密, HR"},
+    )
+    assert r.status_code == 202, r.text[:300]
+    assert r.json()["data"][0]["tags"] == ["公开", "内部", "机密", "HR"]

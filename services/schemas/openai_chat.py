@@ -11,7 +11,7 @@ accepted and ignored, as OpenAI-compatible servers do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
@@ -32,6 +32,10 @@ MAX_INSTRUCTIONS_CHARS = 4_000
 MAX_STOP_SEQUENCES = 4
 MAX_STOP_CHARS = 64
 INSTRUCTION_ROLES = ("system", "developer")  # "developer": the newer OpenAI name for system
+# OpenAI's roles. Another ("SYSTEM", "bot", "") was accepted and its message silently left
+# out of the history and the instructions: refused (400 naming it), as OpenAI refuses it.
+# Tool and function results are accepted and skipped, like the tool calls they answer.
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 # Parts whose text is answered from; a refusal is an earlier assistant turn's, and skipped.
 TEXT_PARTS = ("text",)
 SKIPPED_PARTS = ("refusal",)
@@ -80,7 +84,7 @@ Stop = Annotated[
 class OpenAIMessage(BaseModel):
     # Extra OpenAI fields (name, tool_calls…) are accepted and dropped, not kept unbounded.
     model_config = ConfigDict(extra="ignore")
-    role: ShortText
+    role: Role
     content: Content | None = None
 
     def text(self) -> str:

@@ -121,7 +121,6 @@ def dirty_bodies(bad: str) -> dict[str, tuple[dict[str, object], str]]:
             ),
             "messages",
         ),
-        "role": (completion(messages=[{"role": f"user{bad}", "content": "q"}]), "messages"),
         "stop": (completion(stop=[f"END{bad}"]), "stop"),
         "model": (completion(model=f"zhiku{bad}"), "model"),
         "user": (completion(user=f"crm-{bad}"), "user"),
@@ -564,3 +563,26 @@ def test_tags_split_on_the_commas_a_chinese_input_method_types(zed: httpx.Client
     )
     assert r.status_code == 202, r.text[:300]
     assert r.json()["data"][0]["tags"] == ["公开", "内部", "机密", "HR"]
+
+
+@pytest.mark.parametrize("role", ["SYSTEM", "bot", "", "用户"])
+def test_a_role_openai_does_not_have_is_400_not_silently_dropped(
+    zed: httpx.Client, role: str
+) -> None:
+    body = completion(
+        messages=[
+            {"role": role, "content": "只用英文回答"},
+            {"role": "user", "content": "报销期限？"},
+        ]
+    )
+    for headers in ({}, ZH):
+        r = zed.post("/v1/chat/completions", json=body, headers=headers)
+        assert r.status_code == 400, r.text[:300]
+        error = r.json()["error"]
+        assert error["param"] == "messages" and "role" in error["message"], error
+        assert not headers or has_chinese(error["message"])
+    # Tool results (answers to tool calls, which Zhiku never makes) are accepted and skipped.
+    body = completion(
+        messages=[{"role": "tool", "tool_call_id": "1", "content": "42"}, *completion()["messages"]]  # type: ignore[list-item]
+    )
+    assert zed.post("/v1/chat/completions", json=body).status_code == 200

@@ -169,6 +169,10 @@ FILE_REFUSALS: list[tuple[str, str]] = [
         "表单字段 {name} 不是有效的 {charset} 文本",
     ),
     (
+        r"query parameter (?P<name>.+) is not valid (?P<charset>\S+) text",
+        "查询参数 {name} 不是有效的 {charset} 文本",
+    ),
+    (
         r"form field (?P<name>.+) is not read here; send (?P<known>.+)",
         "此接口不读取表单字段 {name}；请发送 {known}",
     ),

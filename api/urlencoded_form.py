@@ -12,6 +12,10 @@ language. A body with raw UTF-8 goes on percent-escaped, so the route reads the 
 Fields are split as Starlette splits them (python-multipart's ``QuerystringParser``), so
 the check sees the fields the route will. The body is already capped by ``RequestGuard``,
 which runs before this.
+
+A query string is the same format and was decoded the same lenient way (``?q=%FF`` searched
+for U+FFFD): its parameters are held to the same rule, on every route, with the query's own
+400 ("query parameter 'q' is not valid utf-8 text").
 """
 
 from __future__ import annotations
@@ -29,18 +33,18 @@ URLENCODED = b"application/x-www-form-urlencoded"
 
 
 class NotUtf8Field(ValueError):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, what: str = "form field") -> None:
         # The wording of the multipart refusal, localized by the same reason.
-        super().__init__(f"form field {name!r} is not valid utf-8 text")
+        super().__init__(f"{what} {name!r} is not valid utf-8 text")
 
 
 def _text(raw: bytes) -> str:
     return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
 
 
-def form_fields(body: bytes) -> list[tuple[str, str]]:
+def form_fields(body: bytes, what: str = "form field") -> list[tuple[str, str]]:
     """The body's (name, value) pairs as text; :class:`NotUtf8Field` for the first field
-    whose name or value is not UTF-8 once percent-decoded."""
+    whose name or value is not UTF-8 once percent-decoded (``what`` names such a field)."""
     fields: list[tuple[bytes, bytes]] = []
     name, value = bytearray(), bytearray()
 
@@ -67,11 +71,12 @@ def form_fields(body: bytes) -> list[tuple[str, str]]:
             field = _text(raw_name)
         except UnicodeDecodeError:
             # Named as well as it can be: the undecodable bytes shown as U+FFFD.
-            raise NotUtf8Field(unquote_to_bytes(raw_name).decode("utf-8", "replace")) from None
+            name_shown = unquote_to_bytes(raw_name).decode("utf-8", "replace")
+            raise NotUtf8Field(name_shown, what) from None
         try:
             out.append((field, _text(raw_value)))
         except UnicodeDecodeError:
-            raise NotUtf8Field(field) from None
+            raise NotUtf8Field(field, what) from None
     return out
 
 
@@ -82,6 +87,13 @@ class StrictUrlencodedForms:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"%" in query:  # raw bytes past ASCII are refused by the HTTP parser already
+            try:
+                form_fields(query, "query parameter")
+            except NotUtf8Field as exc:
+                await _refuse(scope, receive, send, exc)
+                return
         headers = dict(scope.get("headers") or []) if scope["type"] == "http" else {}
         kind, _ = parse_options_header(headers.get(b"content-type", b""))
         if kind != URLENCODED:
@@ -92,13 +104,17 @@ class StrictUrlencodedForms:
             try:
                 fields = form_fields(body)
             except NotUtf8Field as exc:
-                detail = localize(str(exc), language_of(HTTPConnection(scope))) or str(exc)
-                await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+                await _refuse(scope, receive, send, exc)
                 return
             if not body.isascii():
                 body = urlencode(fields).encode("ascii")
                 scope = {**scope, "headers": _with_length(scope["headers"], len(body))}
         await self.app(scope, _replay(body, last, receive), send)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, exc: NotUtf8Field) -> None:
+    detail = localize(str(exc), language_of(HTTPConnection(scope))) or str(exc)
+    await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Message]:

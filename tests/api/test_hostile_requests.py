@@ -586,3 +586,31 @@ def test_a_role_openai_does_not_have_is_400_not_silently_dropped(
         messages=[{"role": "tool", "tool_call_id": "1", "content": "42"}, *completion()["messages"]]  # type: ignore[list-item]
     )
     assert zed.post("/v1/chat/completions", json=body).status_code == 200
+
+
+# --- a query string's parameters
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v1/documents", "q=%FF%FE"),
+        ("/v1/documents", "tag=%C3%28"),
+        ("/v1/directory", "q=%ED%A0%80"),
+        ("/v1/admin/users", "q=%E6%8A"),
+        ("/v1/conversations", "offset=%80"),
+    ],
+)
+def test_a_query_parameter_that_is_not_utf8_is_400_naming_it(
+    server: ThreadServer, zed: httpx.Client, path: str, query: str
+) -> None:
+    """Decoded leniently, ``?q=%FF`` searched for U+FFFD: something the client never sent."""
+    name = query.split("=")[0]
+    for headers in ({}, ZH):
+        r = zed.get(f"{path}?{query}", headers=headers)
+        assert r.status_code == 400, r.text[:300]
+        said = r.json()["detail"]
+        assert repr(name) in said and (has_chinese(said) if headers else "utf-8" in said), said
+    good = "0" if name == "offset" else "%E6%8A%A5"  # 报, in UTF-8
+    assert zed.get(f"{path}?{name}={good}").status_code == 200
+    assert httpx.get(f"{server.url}{path}?{query}").status_code == 401  # the key first

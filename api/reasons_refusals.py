@@ -86,6 +86,11 @@ REFUSALS: list[tuple[str, str]] = [
     # Permissions and the admin console
     (r"only a tenant admin may do this", "只有租户管理员可以执行此操作"),
     (
+        r"an admin reads a document's text only where its access list names them: add yourself"
+        r" to the list \(recorded\) to read it",
+        "管理员只能阅读访问列表中包含自己的文档正文：如需阅读，请将自己加入该列表（会被记录）",
+    ),
+    (
         r"only a tenant's admins and auditors read its audit trail",
         "只有租户的管理员和审计员可以查看审计记录",
     ),

@@ -1,7 +1,8 @@
 """/v1/documents/{id}/passages/{chunk_id} and /v1/documents/{id}/file: what an answer cites.
 
 Both are filtered by the caller's access list: a document the caller may not read answers 404,
-exactly as one that does not exist.
+exactly as one that does not exist. An admin sees every document's metadata but reads its text
+only where its access list names them: 403 saying so (``docs/security.md``, "Roles").
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _INLINE_TYPES = frozenset({"application/pdf"})
     "/{document_id}/passages/{chunk_id}",
     response_model=PassagePublic,
     operation_id="documents-passage",
-    responses=error_responses(404),
+    responses=error_responses(403, 404),
 )
 def get_passage(
     sources: Sources, principal: CurrentPrincipal, document_id: DocumentId, chunk_id: ChunkId
@@ -45,7 +46,7 @@ def get_passage(
     response_class=Response,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "The original file"},
-        **error_responses(404),
+        **error_responses(403, 404),
     },
 )
 async def get_original(

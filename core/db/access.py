@@ -226,6 +226,17 @@ def may_read(principal: Principal, doc: Document) -> bool:
     return principal.can_read(doc.tenant_id, doc.access)
 
 
+def may_read_text(principal: Principal, doc: Document) -> bool:
+    """Whether the caller may read the document's text (a passage, the original file): its
+    owner, or one its list admits, exactly whom a search finds it for (the store's copy of
+    the list carries the owner's token). Being an admin is not enough: an admin manages
+    every document's metadata, but reads text only where the list names them
+    (docs/security.md, "Roles")."""
+    if doc.tenant_id != principal.tenant_id:
+        return False
+    return doc.owner_id == principal.user_id or principal.can_read(doc.tenant_id, doc.access)
+
+
 def readable_ids(session: Session, principal: Principal, doc_ids: Iterable[str]) -> set[str]:
     """Which of these documents the caller may read, in one query."""
     wanted = sorted(set(doc_ids))

@@ -29,7 +29,8 @@ from sqlalchemy.exc import DataError, OperationalError
 
 from core.db.models import AnswerRecord
 from core.db.session import transaction
-from tests.api.world import World
+from index.types import chunk_id
+from tests.api.world import World, wait_terminal
 from tests.live import ThreadServer
 from tests.llm.backends import dead_backend
 from tests.support import make_settings
@@ -614,3 +615,37 @@ def test_a_query_parameter_that_is_not_utf8_is_400_naming_it(
     good = "0" if name == "offset" else "%E6%8A%A5"  # 报, in UTF-8
     assert zed.get(f"{path}?{name}={good}").status_code == 200
     assert httpx.get(f"{server.url}{path}?{query}").status_code == 401  # the key first
+
+
+# --- an admin and the text of a document not shared with them
+
+
+def test_an_admin_reads_text_only_where_the_access_list_names_them(world: World) -> None:
+    """docs/security.md: "No role can search a document, or read its text, unless its access
+    list admits them: not admins". Search held to it; the cited passage and the original file
+    did not: an admin (who sees every document's metadata) downloaded any of them, unrecorded."""
+    text = "薪酬方案：明年调薪百分之八。Salary plan: eight percent next year."
+    with world.client("bob") as bob, world.client("ann") as ann, world.client("carol") as carol:
+        r = bob.post("/v1/documents", files={"files": ("薪酬.txt", text.encode())})
+        assert r.status_code == 202, r.text[:300]
+        doc_id = r.json()["data"][0]["id"]
+        assert wait_terminal(bob, doc_id)["status"] == "ready"
+        chunk = chunk_id(world.tenant_a.id, doc_id, 1, 0)
+        reads = (f"/v1/documents/{doc_id}/passages/{chunk}", f"/v1/documents/{doc_id}/file")
+        for path in reads:
+            assert bob.get(path).status_code == 200, path  # the owner
+            assert carol.get(path).status_code == 404, path  # a member: as if absent
+            for headers in ({}, ZH):
+                r = ann.get(path, headers=headers)
+                assert r.status_code == 403, (path, r.text[:300])
+                said = r.json()["detail"]
+                assert has_chinese(said) if headers else "access list" in said, said
+                assert "薪酬" not in r.text and "Salary" not in r.text
+        assert ann.get(f"/v1/documents/{doc_id}").status_code == 200  # metadata, as before
+        # Added to the list (an override, recorded), the admin reads it like anyone on it.
+        r = ann.patch(
+            f"/v1/documents/{doc_id}/access", json={"users": [world.ids["bob"], world.ids["ann"]]}
+        )
+        assert r.status_code in (200, 202), r.text[:300]
+        assert ann.get(reads[1]).content == text.encode()
+        assert "薪酬方案" in ann.get(reads[0]).json()["text"]

@@ -2,7 +2,7 @@
 
 Every read is filtered like a search: a document the caller may not read is not found, exactly
 as one that does not exist; an admin, who sees every document's metadata, reads its text only
-where its access list names them (403 saying so; ``core.db.documents.text_readable_document``).
+where its access list names them (403 saying so; ``core.db.access.text_readable_document``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from core.access import Principal
 from core.blobs import BlobStore
 from core.chunk_pages import read_chunks
-from core.db import documents as doc_queries
+from core.db import access as access_queries
 from core.db.session import SessionFactory, transaction
 from core.errors import NotFound
 from index.types import chunk_id
@@ -40,7 +40,7 @@ class SourceService:
         before it and the start of the one after. NotFound for a document the caller may not
         read, and for a chunk the current version does not hold (replaced by a new version)."""
         with transaction(self._sessions) as session:
-            doc = doc_queries.text_readable_document(session, principal, doc_id)
+            doc = access_queries.text_readable_document(session, principal, doc_id)
             tenant_id, version = doc.tenant_id, doc.version
             title, filename, mime_type = doc.title, doc.filename, doc.mime_type
             total = doc.chunks_total
@@ -86,7 +86,7 @@ class SourceService:
     def original(self, principal: Principal, doc_id: str) -> OriginalFile:
         """The uploaded bytes of the document's current version."""
         with transaction(self._sessions) as session:
-            doc = doc_queries.text_readable_document(session, principal, doc_id)
+            doc = access_queries.text_readable_document(session, principal, doc_id)
             key, filename, mime_type = doc.blob_key, doc.filename, doc.mime_type
         try:
             data = self._blobs.get(key)

@@ -60,6 +60,7 @@ from sqlalchemy.orm import Session
 from core.access import Principal, user_token
 from core.db.models import STORE_BEHIND, Document, DocumentAccess
 from core.db.session import SessionFactory, transaction
+from core.errors import NotFound, PermissionDenied
 
 # write(tenant_id, doc_id, tokens): rewrite the list on every chunk of a document in the store.
 StoreAccessWriter = Callable[[str, str, list[str]], None]
@@ -235,6 +236,25 @@ def may_read_text(principal: Principal, doc: Document) -> bool:
     if doc.tenant_id != principal.tenant_id:
         return False
     return doc.owner_id == principal.user_id or principal.can_read(doc.tenant_id, doc.access)
+
+
+# An admin sees the document (its metadata), so saying why tells them nothing new.
+ADMIN_NOT_ON_LIST = (
+    "an admin reads a document's text only where its access list names them: add yourself"
+    " to the list (recorded) to read it"
+)
+
+
+def text_readable_document(session: Session, principal: Principal, doc_id: str) -> Document:
+    """The document if the caller may read its text (``may_read_text``); NotFound for one
+    they may not see at all, as if it did not exist (``documents.readable_document``), and
+    PermissionDenied for an admin its list does not name."""
+    doc = session.get(Document, doc_id)
+    if doc is None or not may_read(principal, doc):
+        raise NotFound("document not found")
+    if not may_read_text(principal, doc):
+        raise PermissionDenied(ADMIN_NOT_ON_LIST)
+    return doc
 
 
 def readable_ids(session: Session, principal: Principal, doc_ids: Iterable[str]) -> set[str]:

@@ -26,23 +26,27 @@ import argparse
 import asyncio
 import datetime
 import json
-import random
 import re
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 from bench.answer_rate import RecordingRouter, normalise
-from bench.common import REPO_ROOT, machine_info, shared_data_dir
-from bench.retrieval_data import half_split
+from bench.citation_questions import (
+    MAX_PASSAGE_CHARS,
+    Question,
+    passages_of,
+    scifact_questions,
+    terms_of,
+    xquad_questions,
+)
+from bench.common import REPO_ROOT, machine_info
 from core.settings import Settings
 from core.settings_llm import LlmSettings
-from core.text_terms import overlap_terms
 from index.embedders import build_embedder
 from llm import prompts
 from llm.citations import is_dont_know, repair_citations
@@ -51,7 +55,6 @@ from llm.local_server import LlamaCppServer
 from llm.packaged_models import DEFAULT_MODEL, ensure_model
 from llm.reply_language import refusal, reply_language
 from llm.routing import LlmRouter
-from retrieval.context import Passage
 from retrieval.filters import MetadataFilters
 from services.answer_generation import generate_answer
 from services.answer_types import Final, Prepared
@@ -60,20 +63,7 @@ from services.passage_forms import passage_text
 RESULTS = REPO_ROOT / "bench" / "results"
 SUMMARY = RESULTS / "summary.json"
 DEFAULT_MAX_TOKENS = 96
-# A SciFact abstract is cut here (about 350 tokens), as a chunk of it would be.
-MAX_PASSAGE_CHARS = 1400
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    language: str  # "zh" or "en"
-    dataset: str
-    text: str
-    answers: tuple[str, ...]  # strings a correct answer holds (xquad); empty for SciFact
-    passages: tuple[tuple[str, str, bool], ...]  # (title, text, relevant)
-    answerable: bool
 
 
 @dataclass
@@ -93,124 +83,6 @@ class Outcome:
     raw: str
     # Cited passages that hold the sentence citing them nearly word for word (older runs: [])
     held: list[int] = field(default_factory=list)
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _qrels(path: Path) -> dict[str, set[str]]:
-    relevant: dict[str, set[str]] = {}
-    for line in path.read_text().splitlines()[1:]:
-        query, doc, score = line.split("\t")
-        if int(score) > 0:
-            relevant.setdefault(query, set()).add(doc)
-    return relevant
-
-
-@cache
-def _terms(text: str) -> frozenset[str]:
-    return frozenset(overlap_terms(text))
-
-
-def _overlap(question: str, text: str) -> int:
-    return len(_terms(question) & _terms(text))
-
-
-def _build(
-    qid: str, language: str, dataset: str, question: str, answers: Sequence[str],
-    relevant: list[dict[str, Any]], pool: list[dict[str, Any]], distractors: int,
-    answerable: bool, max_chars: int = MAX_PASSAGE_CHARS,
-) -> Question:  # fmt: skip
-    chosen = sorted(pool, key=lambda d: -_overlap(question, d["text"]))[:distractors]
-    passages = [(d["title"], d["text"][:max_chars], True) for d in relevant]
-    passages += [(d["title"], d["text"][:max_chars], False) for d in chosen]
-    if not answerable:
-        passages = [p for p in passages if not p[2]]
-    random.Random(qid).shuffle(passages)
-    return Question(qid, language, dataset, question, tuple(answers), tuple(passages), answerable)
-
-
-def xquad_questions(
-    count: int, unanswerable: int, distractors: int, split: str = "all"
-) -> list[Question]:
-    """Every 7th question of ``split`` (spread over the articles), its sentence and the
-    article's sentences nearest to it; the last ``unanswerable`` without the relevant sentence.
-    xquad-r-zh ships one split: "tune" is its dev half, "test" its test half (the halves the
-    retrieval benchmarks use), "all" both (the 2026-12-01 runs)."""
-    root = shared_data_dir() / "xquad-r-zh"
-    corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
-    qrels = _qrels(root / "qrels" / "test.tsv")
-    if split != "all":
-        dev, test = half_split({q: {} for q in qrels}, "xquad-r-zh")
-        qrels = {q: d for q, d in qrels.items() if q in (dev if split == "tune" else test)}
-    step = 7 if split == "all" else 3
-    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels][::step]
-    questions = []
-    for index, query in enumerate(queries[: count + unanswerable]):
-        relevant = [corpus[d] for d in sorted(qrels[query["_id"]])]
-        titles = {d["title"] for d in relevant}
-        pool = [
-            d
-            for d in corpus.values()
-            if d["title"] in titles and d["_id"] not in qrels[query["_id"]]
-        ]
-        questions.append(
-            _build(
-                query["_id"], "zh", "xquad-r-zh", query["text"], query["metadata"]["answers"],
-                relevant, pool, distractors, answerable=index < count,
-            )
-        )  # fmt: skip
-    return questions
-
-
-def scifact_questions(
-    count: int,
-    unanswerable: int,
-    distractors: int,
-    max_chars: int = MAX_PASSAGE_CHARS,
-    split: str = "test",
-) -> list[Question]:
-    """Claims with evidence, asked as questions ("Is it true that …?"), each with its
-    abstracts and the corpus' abstracts sharing the most terms with it. "tune" asks train
-    claims, anything else test claims."""
-    root = shared_data_dir() / "scifact"
-    corpus = {d["_id"]: d for d in _jsonl(root / "corpus.jsonl")}
-    qrels = _qrels(root / "qrels" / ("train.tsv" if split == "tune" else "test.tsv"))
-    queries = [q for q in _jsonl(root / "queries.jsonl") if q["_id"] in qrels and q["metadata"]]
-    questions = []
-    for index, query in enumerate(queries[: count + unanswerable]):
-        claim = query["text"].strip().rstrip(".")
-        asked = f"Is it true that {claim[0].lower()}{claim[1:]}?"
-        relevant = [corpus[d] for d in sorted(qrels[query["_id"]]) if d in corpus]
-        pool = [d for d in corpus.values() if d["_id"] not in qrels[query["_id"]]]
-        questions.append(
-            _build(
-                query["_id"], "en", "scifact", asked, (), relevant, pool, distractors,
-                answerable=index < count, max_chars=max_chars,
-            )
-        )  # fmt: skip
-    return questions
-
-
-def passages_of(question: Question) -> list[Passage]:
-    return [
-        Passage(
-            number=n,
-            doc_id=f"doc-{n}",
-            version=1,
-            title=title,
-            filename=title,
-            page=None,
-            page_end=None,
-            section_path=(),
-            text=text,
-            chunk_ids=[f"c{n}"],
-            positions=[0],
-            score=1.0,
-        )
-        for n, (title, text, _) in enumerate(question.passages, start=1)
-    ]
 
 
 async def answer(
@@ -300,15 +172,15 @@ def held_citations(answer: str, question: str, passages: Sequence[str]) -> list[
     """Cited passages that hold a sentence citing them (:data:`HOLDS_SHARE`): the citation
     is right about what the sentence says, whether or not the answer is the right one. A
     sentence that only restates the question adds nothing to hold and counts for no passage."""
-    asked = _terms(question)
+    asked = terms_of(question)
     held: set[int] = set()
     for sentence in _SENTENCE.findall(answer):
-        terms = _terms(_CITED.sub("", sentence))
+        terms = terms_of(_CITED.sub("", sentence))
         new = terms - asked
         for number in map(int, _CITED.findall(sentence)):
             if not (terms and new and 1 <= number <= len(passages)):
                 continue
-            holding = _terms(passages[number - 1])
+            holding = terms_of(passages[number - 1])
             if min(len(terms & holding) / len(terms), len(new & holding) / len(new)) >= HOLDS_SHARE:
                 held.add(number)
     return sorted(held)

@@ -101,10 +101,8 @@ def worker(
     the embedded default's two embed loops do; with a Qdrant server, ``--concurrency N`` makes
     it N processes instead.
 
-    ``parse`` serves both parse queues, large files' and small files' (a free process takes
-    either); ``parse-small`` serves the small files' alone (64 KiB or less): one such process
-    is a slot no large file can take, so a memo never waits for every ``parse`` process to
-    finish a 200-page PDF."""
+    ``parse`` serves both parse queues; ``parse-small`` small files (64 KiB or less) alone: a
+    slot no large file can take, so a memo never waits behind 200-page PDFs."""
     from workers import metrics_endpoint
 
     # Before anything that defines a series is imported (it picks the metrics' mode).

@@ -109,6 +109,11 @@ def export_int8(
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    # Eager attention traces to MatMul, Add (the mask) and Softmax; the SDPA path traces to
+    # the same plus IsNaN and Where over every batch x head x token x token score, which cost
+    # a third of the CPU on 256-token passages (docs/benchmarks.md, 2026-12-03).
+    _use_eager_attention(network)
+
     ids = torch.tensor(sample["input_ids"])
     example = tuple(
         torch.tensor(sample[n]) if n in sample else torch.zeros_like(ids) for n in inputs
@@ -152,3 +157,10 @@ def export_int8(
     fp32.unlink()
     for leftover in out.glob("*.data"):  # external-data files of the fp32 export
         leftover.unlink()
+
+
+def _use_eager_attention(network: Any) -> None:
+    """Plain attention in place of SDPA, on the network and its sub-models. A transformers
+    without ``set_attn_implementation`` keeps the network as loaded: as right, only slower."""
+    if hasattr(network, "set_attn_implementation"):
+        network.set_attn_implementation("eager")

@@ -104,10 +104,14 @@ def export_int8(
 ) -> None:
     """Trace a Hugging Face ``network`` to ONNX (its ``inputs`` positional, its ``output``
     attribute as the one output, traced on the tokenizer's ``sample``) and write the int8
-    (per-channel, dynamic) quantisation as ``out / MODEL_FILE``; the fp32 intermediate is
-    removed. Shared by the embedder and the reranker exports."""
+    quantisation as ``out / MODEL_FILE``: weights per channel, activations per row
+    (:mod:`index.onnx_rowquant`); the fp32 intermediate is removed. Shared by the embedder and
+    the reranker exports."""
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from index.onnx_rowquant import quantize_rows
 
     # Eager attention traces to MatMul, Add (the mask) and Softmax; the SDPA path traces to
     # the same plus IsNaN and Where over every batch x head x token x token score, which cost
@@ -148,12 +152,15 @@ def export_int8(
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
+    dynamic_int8 = out / "model.dynamic.onnx"
     try:
         quantize_dynamic(
-            str(fp32), str(out / MODEL_FILE), weight_type=QuantType.QInt8, per_channel=True
+            str(fp32), str(dynamic_int8), weight_type=QuantType.QInt8, per_channel=True
         )
     finally:
         root.setLevel(level)
+    onnx.save(quantize_rows(onnx.load(str(dynamic_int8))), str(out / MODEL_FILE))
+    dynamic_int8.unlink()
     fp32.unlink()
     for leftover in out.glob("*.data"):  # external-data files of the fp32 export
         leftover.unlink()

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "zhiku-rerank-onnx.json"
 # Part of the cache key: change it whenever the export or quantisation changes.
-EXPORT_RECIPE = "rerank/torchscript-opset17-eager/dynamic-int8-per-channel/v2"
+EXPORT_RECIPE = "rerank/torchscript-opset17-eager/int8-per-channel-weights-per-row-activations/v2"
 
 Backend = Literal["auto", "torch", "onnx"]
 # Where exports go when the caller names no cache (the composition root passes its own).

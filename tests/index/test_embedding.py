@@ -122,11 +122,11 @@ def test_window_holds_max_tokens_content_tokens(embedder: Embedder) -> None:
 
 
 def test_batches_end_before_a_much_longer_text() -> None:
-    sizes = [3, 10, 16, 20, 24, 25, 30, 150, 160, 400]
+    sizes = [3, 5, 8, 9, 10, 11, 12, 30, 35, 36, 37, 400]
     batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=4)
-    # Texts under MIN_BATCH_TOKENS (32) count as that long: 3..30 fit one batch but for its
-    # size (4); 150 is over 1.5 times 32, and 400 over 1.5 times 150.
-    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8], [9]]
+    # Texts under MIN_BATCH_TOKENS (8) count as that long: 3..9 fit one batch (9 <= 1.2 x 8),
+    # which its size (4) ends; 37 is over 1.2 times 30, and 400 over 1.2 times 37.
+    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9], [10], [11]]
     assert embedding_onnx.cut_batches([], [], batch_size=4) == []
 
 

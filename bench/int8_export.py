@@ -123,7 +123,7 @@ def cut(args: argparse.Namespace) -> dict[str, Any]:
     rows = [
         [
             f"{ratio}, {floor}",
-            *(statistics.median(samples[f"{ratio}:{floor}/{g}"]) for g in groups),
+            *(round(statistics.median(samples[f"{ratio}:{floor}/{g}"]), 2) for g in groups),
         ]
         for ratio, floor in cuts
     ]

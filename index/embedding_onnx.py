@@ -103,7 +103,12 @@ def _export_quantized(folder: Path, out: Path) -> None:
         inputs.append("token_type_ids")
     sample = st_model.tokenizer(["a short text", "and a slightly longer one"], padding=True)
     dynamic = {n: {0: "batch", 1: "sequence"} for n in [*inputs, "last_hidden_state"]}
-    export_int8(transformer, sample, inputs, "last_hidden_state", dynamic, out)
+    from index.onnx_rowquant import UnsupportedQuantization  # onnx: at export time only
+
+    try:
+        export_int8(transformer, sample, inputs, "last_hidden_state", dynamic, out)
+    except UnsupportedQuantization as exc:
+        raise UnsupportedModel(f"{folder}: {exc}") from exc
     manifest = {
         "recipe": EXPORT_RECIPE,
         "source": str(folder),

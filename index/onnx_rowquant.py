@@ -20,6 +20,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 _CONTRIB = "com.microsoft"
+
+
+class UnsupportedQuantization(ValueError):
+    """The quantised graph holds a pattern this rewrite does not know (the exporters turn it
+    into ``UnsupportedModel``, so the ``auto`` backend falls back to torch)."""
+
+
 _ZERO_POINT = 128  # symmetric values -127..127 shifted into uint8
 _LEVELS = 127.0
 _TINY = 1e-30  # an all-zero row gets this scale and zeros, not a division by zero
@@ -32,7 +39,8 @@ _FLAT = "rowq_flat"
 
 def quantize_rows(model: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` (as ``quantize_dynamic`` wrote it) with every activation quantised per row;
-    changed in place and returned. ``ValueError`` on a quantised pattern it does not know."""
+    changed in place and returned. :class:`UnsupportedQuantization` on a quantised pattern it
+    does not know."""
     graph = model.graph
     consumers: dict[str, list[onnx.NodeProto]] = collections.defaultdict(list)
     for node in graph.node:
@@ -55,9 +63,10 @@ def quantize_rows(model: onnx.ModelProto) -> onnx.ModelProto:
         quantized, tensor_scale, tensor_zero_point = quantizer.output
         matmuls = consumers[quantized]
         if not matmuls or any(m.op_type != "MatMulInteger" for m in matmuls):
-            raise ValueError(f"{quantized} feeds {[m.op_type for m in matmuls]}, not MatMulInteger")
+            kinds = [m.op_type for m in matmuls]
+            raise UnsupportedQuantization(f"{quantized} feeds {kinds}, not MatMulInteger")
         if any(c.op_type != "MatMulInteger" for c in consumers[tensor_zero_point]):
-            raise ValueError(f"{tensor_zero_point} is read outside a MatMulInteger")
+            raise UnsupportedQuantization(f"{tensor_zero_point} is read outside a MatMulInteger")
         depth = int(weights[matmuls[0].input[1]].dims[0])
         rows_shape = f"rowq_rows_of_{depth}"
         if rows_shape not in weights:
@@ -127,15 +136,18 @@ def _rescaled(
     nodes it replaces."""
     after = consumers[matmul.output[0]]
     if len(after) != 1 or after[0].op_type != "Cast":
-        raise ValueError(f"unexpected nodes after {matmul.name}: {[n.op_type for n in after]}")
+        kinds = [n.op_type for n in after]
+        raise UnsupportedQuantization(f"unexpected nodes after {matmul.name}: {kinds}")
     cast = after[0]
-    (output_mul,) = consumers[cast.output[0]]
-    if output_mul.op_type != "Mul":
-        raise ValueError(f"unexpected node after {cast.name}: {output_mul.op_type}")
+    after = consumers[cast.output[0]]
+    if len(after) != 1 or after[0].op_type != "Mul":
+        kinds = [n.op_type for n in after]
+        raise UnsupportedQuantization(f"unexpected nodes after {cast.name}: {kinds}")
+    output_mul = after[0]
     scales = next(i for i in output_mul.input if i != cast.output[0])
     scales_mul = producers[scales]
     if scales_mul.op_type != "Mul" or tensor_scale not in scales_mul.input:
-        raise ValueError(f"unexpected scale of {matmul.name}: {scales_mul.op_type}")
+        raise UnsupportedQuantization(f"unexpected scale of {matmul.name}: {scales_mul.op_type}")
     weight_scale = next(i for i in scales_mul.input if i != tensor_scale)
     quantized, weight, _, weight_zero_point = matmul.input
     by_channel = f"{matmul.output[0]}_by_channel"
@@ -175,5 +187,5 @@ def _in_order(nodes: list[onnx.NodeProto], known: set[str]) -> list[onnx.NodePro
                 if missing[index] == 0:
                     ready.append(index)
     if len(ordered) != len(nodes):
-        raise ValueError("the rewritten graph reads a tensor that no node writes")
+        raise UnsupportedQuantization("the rewritten graph reads a tensor that no node writes")
     return ordered

@@ -197,7 +197,12 @@ def _export(folder: Path, out: Path) -> None:
     sample = hf_tokenizer(["a query", "another"], ["a passage", "a longer passage"], padding=True)
     dynamic = {n: {0: "batch", 1: "sequence"} for n in inputs}
     dynamic["logits"] = {0: "batch"}
-    export_int8(network, sample, inputs, "logits", dynamic, out)
+    from index.onnx_rowquant import UnsupportedQuantization  # onnx: at export time only
+
+    try:
+        export_int8(network, sample, inputs, "logits", dynamic, out)
+    except UnsupportedQuantization as exc:
+        raise UnsupportedModel(f"{folder}: {exc}") from exc
     limit = int(getattr(network.config, "max_position_embeddings", 512) or 512)
     if getattr(network.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
         limit -= 2

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from index.onnx_rowquant import quantize_rows
+from index.onnx_rowquant import UnsupportedQuantization, quantize_rows
 
 K, N = 64, 48
 
@@ -93,3 +93,19 @@ def test_outputs_are_close_to_full_precision(models: dict[str, ort.InferenceSess
         relative = np.abs(mine - theirs).max(axis=-1) / np.abs(theirs).max(axis=-1)
         assert relative.max() < 0.05  # per-batch scales: 0.45 here
     np.testing.assert_allclose(_run(models["rows"], x)[0][2, 4], exact[0][2, 4], atol=1e-6)
+
+
+def test_an_unknown_quantised_pattern_is_refused() -> None:
+    """A product read by something other than the scale multiply: refused, not half-rewritten
+    (the exporters turn this into UnsupportedModel, so the auto backend uses torch)."""
+    weight = numpy_helper.from_array(np.ones((K, N), dtype=np.int8), "w")
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", ["x"], ["q", "s", "z"]),
+        helper.make_node("MatMulInteger", ["q", "w", "z"], ["acc"]),
+        helper.make_node("Cast", ["acc"], ["y"], to=TensorProto.FLOAT),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, K])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, N])
+    graph = helper.make_graph(nodes, "bare-product", [x], [y], [weight])
+    with pytest.raises(UnsupportedQuantization, match="unexpected"):
+        quantize_rows(helper.make_model(graph))

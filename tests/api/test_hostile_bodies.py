@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -22,29 +21,9 @@ from tests.api.hostile import (
     ZH,
     completion,
     has_chinese,
-    hostile_settings,
 )
 from tests.api.world import World
 from tests.live import ThreadServer
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
-    with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("bodies"))) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def world(server: ThreadServer) -> World:
-    return World(server)
-
-
-@pytest.fixture(scope="module")
-def zed(world: World) -> Iterator[httpx.Client]:
-    """Tenant B's admin: nothing to read, so a clean question is answered "no context"."""
-    with world.client("zed") as client:
-        yield client
-
 
 # --- Content-Encoding
 
@@ -69,12 +48,12 @@ def encodings(body: bytes) -> list[tuple[str, bytes]]:
     ],
 )
 def test_a_compressed_body_is_415_saying_to_send_it_uncompressed(
-    world: World, zed: httpx.Client, path: str, body: dict[str, object]
+    hostile_world: World, hostile_zed: httpx.Client, path: str, body: dict[str, object]
 ) -> None:
     plain = json.dumps(body, ensure_ascii=False).encode()
     for coding, sent in encodings(plain):
         for headers in ({}, ZH, TW):
-            r = zed.post(
+            r = hostile_zed.post(
                 path, content=sent, headers={**JSON, "Content-Encoding": coding, **headers}
             )
             assert r.status_code == 415, (coding, r.status_code, r.text[:300])
@@ -82,13 +61,13 @@ def test_a_compressed_body_is_415_saying_to_send_it_uncompressed(
             said = r.json()["error"]["message"] if "completions" in path else r.json()["detail"]
             assert has_chinese(said) if headers else "Content-Encoding" in said, said
     # Uncompressed, or "identity": read as before.
-    r = zed.post(path, content=plain, headers={**JSON, "Content-Encoding": "identity"})
+    r = hostile_zed.post(path, content=plain, headers={**JSON, "Content-Encoding": "identity"})
     assert r.status_code != 415, r.text[:300]
 
 
-def test_a_compressed_body_without_a_key_is_401_first(server: ThreadServer) -> None:
+def test_a_compressed_body_without_a_key_is_401_first(hostile_server: ThreadServer) -> None:
     r = httpx.post(
-        server.url + "/v1/search",
+        hostile_server.url + "/v1/search",
         content=gzip.compress(b'{"query": "x"}'),
         headers={**JSON, "Content-Encoding": "gzip"},
     )
@@ -96,17 +75,19 @@ def test_a_compressed_body_without_a_key_is_401_first(server: ThreadServer) -> N
 
 
 def test_a_compressed_upload_is_415_and_a_stray_header_on_a_read_is_ignored(
-    zed: httpx.Client,
+    hostile_zed: httpx.Client,
 ) -> None:
-    request = zed.build_request("POST", "/v1/documents", files={"files": ("报告.txt", b"x" * 100)})
+    request = hostile_zed.build_request(
+        "POST", "/v1/documents", files={"files": ("报告.txt", b"x" * 100)}
+    )
     body = request.read()
-    r = zed.post(
+    r = hostile_zed.post(
         "/v1/documents",
         content=gzip.compress(body),
         headers={"Content-Type": request.headers["content-type"], "Content-Encoding": "gzip"},
     )
     assert r.status_code == 415, r.text[:300]
-    assert zed.get("/v1/documents", headers={"Content-Encoding": "gzip"}).status_code == 200
+    assert hostile_zed.get("/v1/documents", headers={"Content-Encoding": "gzip"}).status_code == 200
 
 
 # --- a JSON body the parser raised on: what was wrong, not only that something was
@@ -122,13 +103,13 @@ def test_a_compressed_upload_is_415_and_a_stray_header_on_a_read_is_ignored(
     ],
 )
 def test_an_unparseable_json_body_is_400_saying_why(
-    zed: httpx.Client, raw: bytes, english: str, chinese: str
+    hostile_zed: httpx.Client, raw: bytes, english: str, chinese: str
 ) -> None:
     for path in ("/v1/search", "/v1/chat", "/v1/chat/completions"):
-        r = zed.post(path, content=raw, headers=JSON)
+        r = hostile_zed.post(path, content=raw, headers=JSON)
         said = r.json()["error"]["message"] if "completions" in path else r.json()["detail"]
         assert (r.status_code, english in said) == (400, True), (path, r.text[:300])
-        r = zed.post(path, content=raw, headers={**JSON, **ZH})
+        r = hostile_zed.post(path, content=raw, headers={**JSON, **ZH})
         said = r.json()["error"]["message"] if "completions" in path else r.json()["detail"]
         assert r.status_code == 400 and chinese in said and has_chinese(said), said
 
@@ -152,8 +133,8 @@ def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
     ],
 )
 def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
-    server: ThreadServer,
-    zed: httpx.Client,
+    hostile_server: ThreadServer,
+    hostile_zed: httpx.Client,
     monkeypatch: pytest.MonkeyPatch,
     failure: Exception,
     english: str,
@@ -165,19 +146,19 @@ def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
     def refuse(*_: object, **__: object) -> str:
         raise failure
 
-    monkeypatch.setattr(server.container.services.answers, "record", refuse)
+    monkeypatch.setattr(hostile_server.container.services.answers, "record", refuse)
     for headers in ({}, ZH):
-        r = zed.post("/v1/chat", json={"message": "报销期限是多久？"}, headers=headers)
+        r = hostile_zed.post("/v1/chat", json={"message": "报销期限是多久？"}, headers=headers)
         assert r.status_code == 200, r.text[:300]
         name, data = sse_events(r.text)[-1]
         assert name == "error", r.text[-300:]
         said = str(data["detail"])
         assert has_chinese(said) if headers else english in said, said
         assert "INSERT" not in r.text and "0x00" not in r.text
-        r = zed.post("/v1/chat/completions", json=completion(stream=True), headers=headers)
+        r = hostile_zed.post("/v1/chat/completions", json=completion(stream=True), headers=headers)
         assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]"), r.text[-300:]
     monkeypatch.undo()
-    r = zed.post("/v1/chat", json={"message": "报销期限是多久？", "stream": False})
+    r = hostile_zed.post("/v1/chat", json={"message": "报销期限是多久？", "stream": False})
     assert r.status_code == 200 and r.json()["outcome"] == "no_context", r.text[:300]
 
 
@@ -201,10 +182,10 @@ def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
     ],
 )
 def test_a_misspelt_field_is_refused_naming_it(
-    zed: httpx.Client, method: str, path: str, body: dict[str, object], unknown: str
+    hostile_zed: httpx.Client, method: str, path: str, body: dict[str, object], unknown: str
 ) -> None:
     for headers in ({}, ZH):
-        r = zed.request(method, path, json=body, headers=headers)
+        r = hostile_zed.request(method, path, json=body, headers=headers)
         if "completions" in path:  # OpenAI's shape: the field named in the message
             assert r.status_code == 400 and unknown in r.json()["error"]["message"], r.text
             said = r.json()["error"]["message"]
@@ -230,15 +211,15 @@ def test_a_misspelt_field_is_refused_naming_it(
     ],
 )
 def test_a_query_parameter_that_is_not_utf8_is_400_naming_it(
-    server: ThreadServer, zed: httpx.Client, path: str, query: str
+    hostile_server: ThreadServer, hostile_zed: httpx.Client, path: str, query: str
 ) -> None:
     """Decoded leniently, ``?q=%FF`` searched for U+FFFD: something the client never sent."""
     name = query.split("=")[0]
     for headers in ({}, ZH):
-        r = zed.get(f"{path}?{query}", headers=headers)
+        r = hostile_zed.get(f"{path}?{query}", headers=headers)
         assert r.status_code == 400, r.text[:300]
         said = r.json()["detail"]
         assert repr(name) in said and (has_chinese(said) if headers else "utf-8" in said), said
     good = "0" if name == "offset" else "%E6%8A%A5"  # 报, in UTF-8
-    assert zed.get(f"{path}?{name}={good}").status_code == 200
-    assert httpx.get(f"{server.url}{path}?{query}").status_code == 401  # the key first
+    assert hostile_zed.get(f"{path}?{name}={good}").status_code == 200
+    assert httpx.get(f"{hostile_server.url}{path}?{query}").status_code == 401  # the key first

@@ -7,7 +7,6 @@ commas were one tag."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,30 +15,8 @@ from tests.api.hostile import (
     DOC,
     ZH,
     has_chinese,
-    hostile_settings,
     multipart,
 )
-from tests.api.world import World
-from tests.live import ThreadServer
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
-    with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("forms"))) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def world(server: ThreadServer) -> World:
-    return World(server)
-
-
-@pytest.fixture(scope="module")
-def zed(world: World) -> Iterator[httpx.Client]:
-    """Tenant B's admin: nothing to read, so a clean question is answered "no context"."""
-    with world.client("zed") as client:
-        yield client
-
 
 # --- an upload form's charsets
 
@@ -47,10 +24,12 @@ def zed(world: World) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize(
     "charset", [b"unicode_escape", b"raw_unicode_escape", b"utf-7", b"punycode", b"rot13", b"x"]
 )
-def test_a_form_charset_that_is_no_text_charset_is_400(zed: httpx.Client, charset: bytes) -> None:
+def test_a_form_charset_that_is_no_text_charset_is_400(
+    hostile_zed: httpx.Client, charset: bytes
+) -> None:
     form = multipart(b'name="files"; filename="a\\x00b.txt"', b"hello, world", charset)
     for headers in ({}, ZH):
-        r = zed.post(
+        r = hostile_zed.post(
             "/v1/documents", content=form["content"], headers={**form["headers"], **headers}
         )  # type: ignore[dict-item]
         assert r.status_code == 400, r.text[:300]
@@ -59,14 +38,16 @@ def test_a_form_charset_that_is_no_text_charset_is_400(zed: httpx.Client, charse
 
 
 @pytest.mark.parametrize("charset", ["UTF-8", "utf8", "GB18030", "gbk", "big5"])
-def test_a_form_in_utf8_or_a_chinese_charset_is_read(zed: httpx.Client, charset: str) -> None:
+def test_a_form_in_utf8_or_a_chinese_charset_is_read(
+    hostile_zed: httpx.Client, charset: str
+) -> None:
     name = "报告.txt" if charset.lower() != "big5" else "報告.txt"
     form = multipart(
         f'name="files"; filename="{name}"'.encode(charset),
         f"报销须在三十天内提交（{charset}）。".encode(),
         charset.encode(),
     )
-    r = zed.post("/v1/documents", **form)  # type: ignore[arg-type]
+    r = hostile_zed.post("/v1/documents", **form)  # type: ignore[arg-type]
     assert r.status_code == 202, r.text[:300]
     assert r.json()["data"][0]["filename"] == name
 
@@ -83,11 +64,11 @@ def test_a_form_in_utf8_or_a_chinese_charset_is_read(zed: httpx.Client, charset:
     ],
 )
 def test_a_filename_star_in_another_charset_is_400_saying_how_to_send_it(
-    zed: httpx.Client, name: bytes
+    hostile_zed: httpx.Client, name: bytes
 ) -> None:
     form = multipart(b'name="files"; filename*=' + name, b"hello, world")
     for headers in ({}, ZH):
-        r = zed.post(
+        r = hostile_zed.post(
             "/v1/documents", content=form["content"], headers={**form["headers"], **headers}
         )  # type: ignore[dict-item]
         assert r.status_code == 400, r.text[:300]
@@ -95,19 +76,19 @@ def test_a_filename_star_in_another_charset_is_400_saying_how_to_send_it(
         assert "filename*" in said and (has_chinese(said) if headers else "UTF-8" in said), said
 
 
-def test_a_filename_star_in_utf8_or_latin1_is_read(zed: httpx.Client) -> None:
+def test_a_filename_star_in_utf8_or_latin1_is_read(hostile_zed: httpx.Client) -> None:
     for name, shown in [
         (b"UTF-8''%E6%8A%A5%E5%91%8A.txt", "报告.txt"),
         (b"ISO-8859-1''caf%E9.txt", "café.txt"),
     ]:
         form = multipart(b'name="files"; filename*=' + name, "报销须在三十天内提交。".encode())
-        r = zed.post("/v1/documents", **form)  # type: ignore[arg-type]
+        r = hostile_zed.post("/v1/documents", **form)  # type: ignore[arg-type]
         assert r.status_code == 202, r.text[:300]
         assert r.json()["data"][0]["filename"] == shown
 
 
-def test_a_misspelt_access_list_in_an_upload_is_400(zed: httpx.Client) -> None:
-    r = zed.post(
+def test_a_misspelt_access_list_in_an_upload_is_400(hostile_zed: httpx.Client) -> None:
+    r = hostile_zed.post(
         "/v1/documents",
         files={"files": ("报告.txt", "报销须在三十天内提交。".encode())},
         data={"access": json.dumps({"user": ["u1"]})},
@@ -129,11 +110,11 @@ def test_a_misspelt_access_list_in_an_upload_is_400(zed: httpx.Client) -> None:
     ],
 )
 def test_an_unknown_or_repeated_form_field_is_400_naming_it(
-    zed: httpx.Client, fields: list[tuple[str, str]], english: str
+    hostile_zed: httpx.Client, fields: list[tuple[str, str]], english: str
 ) -> None:
     name = fields[0][0]
     for headers in ({}, ZH):
-        r = zed.post(
+        r = hostile_zed.post(
             "/v1/documents",
             files=[
                 ("files", ("报告.txt", "报销须在三十天内提交。".encode())),
@@ -144,15 +125,15 @@ def test_an_unknown_or_repeated_form_field_is_400_naming_it(
         assert r.status_code == 400, r.text[:300]
         said = r.json()["detail"]
         assert repr(name) in said and (has_chinese(said) if headers else english in said), said
-    r = zed.post(
+    r = hostile_zed.post(
         f"/v1/documents/{DOC}/versions",
         files=[("file", ("报告.txt", b"x")), ("tags", (None, "公开"))],  # type: ignore[list-item]
     )
     assert r.status_code == 400 and "'tags'" in r.json()["detail"], r.text[:300]
 
 
-def test_tags_split_on_the_commas_a_chinese_input_method_types(zed: httpx.Client) -> None:
-    r = zed.post(
+def test_tags_split_on_the_commas_a_chinese_input_method_types(hostile_zed: httpx.Client) -> None:
+    r = hostile_zed.post(
         "/v1/documents",
         files={"files": ("制度.txt", "出差住宿标准为每晚六百元。".encode())},
         data={"tags": "公开，内部、机密, HR"},

@@ -7,8 +7,6 @@ send that changes nothing here is still accepted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,31 +19,10 @@ from tests.api.hostile import (
     ZH,
     completion,
     has_chinese,
-    hostile_settings,
     raw_json,
     records,
 )
-from tests.api.world import World
 from tests.live import ThreadServer
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
-    with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("openai"))) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def world(server: ThreadServer) -> World:
-    return World(server)
-
-
-@pytest.fixture(scope="module")
-def zed(world: World) -> Iterator[httpx.Client]:
-    """Tenant B's admin: nothing to read, so a clean question is answered "no context"."""
-    with world.client("zed") as client:
-        yield client
-
 
 # --- the OpenAI-compatible request's texts
 
@@ -89,12 +66,12 @@ def dirty_bodies(bad: str) -> dict[str, tuple[dict[str, object], str]]:
 @pytest.mark.parametrize("bad", ["\x00", "\x1b", "\ud800"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_every_openai_text_refuses_nul_control_and_surrogates(
-    server: ThreadServer, zed: httpx.Client, bad: str, stream: bool
+    hostile_server: ThreadServer, hostile_zed: httpx.Client, bad: str, stream: bool
 ) -> None:
-    before = records(server)
+    before = records(hostile_server)
     for name, (body, param) in dirty_bodies(bad).items():
         for headers, chinese in (({}, False), (ZH, True), (TW, True)):
-            r = zed.post(
+            r = hostile_zed.post(
                 "/v1/chat/completions",
                 content=raw_json({**body, "stream": stream}),
                 headers={**JSON, **headers},
@@ -109,10 +86,10 @@ def test_every_openai_text_refuses_nul_control_and_surrogates(
                 assert "control characters" in said or "unicode" in said, (name, error)
             assert "\\ud800" not in r.text and "\x00" not in r.text
     # Refused before any work: nothing was answered, so nothing was recorded.
-    assert records(server) == before
+    assert records(hostile_server) == before
 
 
-def test_a_clean_openai_question_in_chinese_is_still_answered(zed: httpx.Client) -> None:
+def test_a_clean_openai_question_in_chinese_is_still_answered(hostile_zed: httpx.Client) -> None:
     for stream in (False, True):
         body = completion(
             messages=[
@@ -122,7 +99,7 @@ def test_a_clean_openai_question_in_chinese_is_still_answered(zed: httpx.Client)
             stop=["结束"],
             stream=stream,
         )
-        r = zed.post("/v1/chat/completions", json=body)
+        r = hostile_zed.post("/v1/chat/completions", json=body)
         assert r.status_code == 200, r.text[:300]
 
 
@@ -142,39 +119,43 @@ _clean = st.text(
 )
 @given(text=_clean, bad=st.sampled_from(FORBIDDEN), at=st.integers(min_value=0))
 def test_a_forbidden_character_anywhere_in_a_question_is_400_and_without_it_200(
-    zed: httpx.Client, text: str, bad: str, at: int
+    hostile_zed: httpx.Client, text: str, bad: str, at: int
 ) -> None:
     at %= len(text) + 1
     dirty = text[:at] + bad + text[at:]
     body = completion(messages=[{"role": "user", "content": dirty}])
-    r = zed.post("/v1/chat/completions", content=raw_json(body), headers={**JSON, **ZH})
+    r = hostile_zed.post("/v1/chat/completions", content=raw_json(body), headers={**JSON, **ZH})
     assert r.status_code == 400, r.text[:300]
     assert r.json()["error"]["param"] == "messages"
-    r = zed.post(
+    r = hostile_zed.post(
         "/v1/chat/completions", json=completion(messages=[{"role": "user", "content": text}])
     )
     assert r.status_code == 200, r.text[:300]
 
 
 @pytest.mark.parametrize("model_id", ["m" * 65, "zh%00iku", "zh%1Biku"])
-def test_a_model_id_in_the_path_is_bounded_and_clean(zed: httpx.Client, model_id: str) -> None:
+def test_a_model_id_in_the_path_is_bounded_and_clean(
+    hostile_zed: httpx.Client, model_id: str
+) -> None:
     for headers in ({}, ZH):
-        r = zed.get(f"/v1/models/{model_id}", headers=headers)
+        r = hostile_zed.get(f"/v1/models/{model_id}", headers=headers)
         assert r.status_code == 400, r.text[:300]
         assert r.json()["error"]["param"] == "model_id"
         assert not headers or has_chinese(r.json()["error"]["message"])
-    assert zed.get("/v1/models/zhiku").status_code == 200
-    assert zed.get("/v1/models/知库").json()["error"]["code"] == "model_not_found"
+    assert hostile_zed.get("/v1/models/zhiku").status_code == 200
+    assert hostile_zed.get("/v1/models/知库").json()["error"]["code"] == "model_not_found"
 
 
-def test_an_openai_client_may_still_send_fields_that_change_nothing(zed: httpx.Client) -> None:
+def test_an_openai_client_may_still_send_fields_that_change_nothing(
+    hostile_zed: httpx.Client,
+) -> None:
     body = completion(store=False, metadata={"crm": "42"}, frequency_penalty=0, service_tier="auto")
-    assert zed.post("/v1/chat/completions", json=body).status_code == 200
+    assert hostile_zed.post("/v1/chat/completions", json=body).status_code == 200
 
 
 @pytest.mark.parametrize("role", ["SYSTEM", "bot", "", "用户"])
 def test_a_role_openai_does_not_have_is_400_not_silently_dropped(
-    zed: httpx.Client, role: str
+    hostile_zed: httpx.Client, role: str
 ) -> None:
     body = completion(
         messages=[
@@ -183,7 +164,7 @@ def test_a_role_openai_does_not_have_is_400_not_silently_dropped(
         ]
     )
     for headers in ({}, ZH):
-        r = zed.post("/v1/chat/completions", json=body, headers=headers)
+        r = hostile_zed.post("/v1/chat/completions", json=body, headers=headers)
         assert r.status_code == 400, r.text[:300]
         error = r.json()["error"]
         assert error["param"] == "messages" and "role" in error["message"], error
@@ -192,4 +173,4 @@ def test_a_role_openai_does_not_have_is_400_not_silently_dropped(
     body = completion(
         messages=[{"role": "tool", "tool_call_id": "1", "content": "42"}, *completion()["messages"]]  # type: ignore[list-item]
     )
-    assert zed.post("/v1/chat/completions", json=body).status_code == 200
+    assert hostile_zed.post("/v1/chat/completions", json=body).status_code == 200

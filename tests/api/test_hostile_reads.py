@@ -5,43 +5,27 @@ document whose access list does not name them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from index.types import chunk_id
 from tests.api.hostile import (
     ZH,
     has_chinese,
-    hostile_settings,
 )
 from tests.api.world import World, wait_terminal
 from tests.live import ThreadServer
-
-
-@pytest.fixture(scope="module")
-def server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
-    with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("reads"))) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def world(server: ThreadServer) -> World:
-    return World(server)
-
 
 # --- a conversation's citations after the document's access is withdrawn
 
 
 def test_a_history_names_only_documents_the_caller_may_still_read(
-    server: ThreadServer, world: World
+    hostile_server: ThreadServer, hostile_world: World
 ) -> None:
     """carol was answered from a document ann shared with her; ann withdrew it. Her history
     kept the citation (the document's id, title and file name) though every other read of
     it answers 404; it now cites only what she may read, and again once it is shared back."""
-    services = server.container.services
-    with world.client("ann") as ann, world.client("carol") as carol:
-        shared = {"users": [world.ids["carol"]]}
+    services = hostile_server.container.services
+    with hostile_world.client("ann") as ann, hostile_world.client("carol") as carol:
+        shared = {"users": [hostile_world.ids["carol"]]}
         r = ann.post(
             "/v1/documents",
             files={"files": ("并购计划.txt", "机密：与某公司的并购计划。".encode())},
@@ -50,7 +34,7 @@ def test_a_history_names_only_documents_the_caller_may_still_read(
         assert r.status_code == 202, r.text[:300]
         doc_id = r.json()["data"][0]["id"]
         # The turn as /v1/chat saves it (an answer model would have cited the document).
-        principal = services.identity.authenticate(world.keys["carol"])
+        principal = services.identity.authenticate(hostile_world.keys["carol"])
         conversation_id, _ = services.conversations.open(principal, None, "并购计划是什么？")
         citation = {
             "number": 1,
@@ -74,7 +58,7 @@ def test_a_history_names_only_documents_the_caller_may_still_read(
             return [c["document_id"] for m in r.json()["messages"] for c in m["citations"]]
 
         assert cited() == [doc_id]
-        r = ann.patch(f"/v1/documents/{doc_id}/access", json={"users": [world.ids["ann"]]})
+        r = ann.patch(f"/v1/documents/{doc_id}/access", json={"users": [hostile_world.ids["ann"]]})
         assert r.status_code in (200, 202), r.text[:300]
         assert carol.get(f"/v1/documents/{doc_id}").status_code == 404
         assert cited() == []
@@ -86,17 +70,21 @@ def test_a_history_names_only_documents_the_caller_may_still_read(
 # --- an admin and the text of a document not shared with them
 
 
-def test_an_admin_reads_text_only_where_the_access_list_names_them(world: World) -> None:
+def test_an_admin_reads_text_only_where_the_access_list_names_them(hostile_world: World) -> None:
     """docs/security.md: "No role can search a document, or read its text, unless its access
     list admits them: not admins". Search held to it; the cited passage and the original file
     did not: an admin (who sees every document's metadata) downloaded any of them, unrecorded."""
     text = "薪酬方案：明年调薪百分之八。Salary plan: eight percent next year."
-    with world.client("bob") as bob, world.client("ann") as ann, world.client("carol") as carol:
+    with (
+        hostile_world.client("bob") as bob,
+        hostile_world.client("ann") as ann,
+        hostile_world.client("carol") as carol,
+    ):
         r = bob.post("/v1/documents", files={"files": ("薪酬.txt", text.encode())})
         assert r.status_code == 202, r.text[:300]
         doc_id = r.json()["data"][0]["id"]
         assert wait_terminal(bob, doc_id)["status"] == "ready"
-        chunk = chunk_id(world.tenant_a.id, doc_id, 1, 0)
+        chunk = chunk_id(hostile_world.tenant_a.id, doc_id, 1, 0)
         reads = (f"/v1/documents/{doc_id}/passages/{chunk}", f"/v1/documents/{doc_id}/file")
         for path in reads:
             assert bob.get(path).status_code == 200, path  # the owner
@@ -110,7 +98,8 @@ def test_an_admin_reads_text_only_where_the_access_list_names_them(world: World)
         assert ann.get(f"/v1/documents/{doc_id}").status_code == 200  # metadata, as before
         # Added to the list (an override, recorded), the admin reads it like anyone on it.
         r = ann.patch(
-            f"/v1/documents/{doc_id}/access", json={"users": [world.ids["bob"], world.ids["ann"]]}
+            f"/v1/documents/{doc_id}/access",
+            json={"users": [hostile_world.ids["bob"], hostile_world.ids["ann"]]},
         )
         assert r.status_code in (200, 202), r.text[:300]
         assert ann.get(reads[1]).content == text.encode()

@@ -1,0 +1,31 @@
+"""The server the hostile-request tests (``tests/api/test_hostile_*.py``) share: one for the
+session, as when they were one module (settings in ``tests.api.hostile``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api.hostile import hostile_settings
+from tests.api.world import World
+from tests.live import ThreadServer
+
+
+@pytest.fixture(scope="session")
+def hostile_server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
+    with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("hostile"))) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def hostile_world(hostile_server: ThreadServer) -> World:
+    return World(hostile_server)
+
+
+@pytest.fixture(scope="session")
+def hostile_zed(hostile_world: World) -> Iterator[httpx.Client]:
+    """Tenant B's admin: nothing to read, so a clean question is answered "no context"."""
+    with hostile_world.client("zed") as client:
+        yield client

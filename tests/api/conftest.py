@@ -1,5 +1,6 @@
-"""The server the hostile-request tests (``tests/api/test_hostile_*.py``) share: one for the
-session, as when they were one module (settings in ``tests.api.hostile``)."""
+"""The server of each hostile-request module (``tests/api/test_hostile_*.py``; settings in
+``tests.api.hostile``): one per module, so one module's uploads never reach another's "nothing
+to read" tenant."""
 
 from __future__ import annotations
 
@@ -13,18 +14,18 @@ from tests.api.world import World
 from tests.live import ThreadServer
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hostile_server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
     with ThreadServer(hostile_settings(pg_url, tmp_path_factory.mktemp("hostile"))) as srv:
         yield srv
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hostile_world(hostile_server: ThreadServer) -> World:
     return World(hostile_server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hostile_zed(hostile_world: World) -> Iterator[httpx.Client]:
     """Tenant B's admin: nothing to read, so a clean question is answered "no context"."""
     with hostile_world.client("zed") as client:

@@ -242,11 +242,12 @@ class SentenceAttributor:
 
     def _attribute(self, unit: str, final: bool) -> str:
         numbers = list(dict.fromkeys(int(n) for n in _CITATION.findall(unit)))
-        scores = self.support(_CITATION.sub("", unit))
+        body = _CITATION.sub("", unit)
+        scores = self.support(body)
         if scores is None:
             return unit
         best = self._best(scores)
-        closest = self._closest_in_meaning(_CITATION.sub("", unit), numbers or [best + 1])
+        closest = self._closest_in_meaning(body, numbers or [best + 1])
         # (An uncited sentence not clearly from any passage is left to the last resort.)
         if closest is not None and (numbers or scores[best] >= ADD_CITATION_FROM):
             return (
@@ -257,7 +258,7 @@ class SentenceAttributor:
         if numbers:
             # Judged on what the sentence adds to the question: a passage that only shares
             # the question's words with it ("the Lisbon office") is not its source.
-            new = self.support(_CITATION.sub("", unit), new_only=True) or scores
+            new = self.support(body, new_only=True) or scores
             return self._check(unit, numbers, new, self._best(new))
         if scores[best] >= ADD_CITATION_FROM:
             return _insert(unit, best + 1)

@@ -67,6 +67,7 @@ class QdrantServerStore:
         self._target: str | None = None  # the live generation's collection, as last read
         self.generation: Generation | None = None  # and its record, read with it
         self._live: generations.Live | None = None  # the pointer as last read
+        self._carry_watch = generations.CarryWatch()  # is a carry-over's mark live
         self._follow_at = 0.0
         self._exact_below = exact_below_fraction
         self._batch = upsert_batch
@@ -89,7 +90,7 @@ class QdrantServerStore:
     def _follow(self) -> None:
         """Re-read which collection is live (a re-index may have switched it)."""
         with upstream():
-            self._live = generations.read_live(self._client, self._name)
+            self._live = generations.read_live(self._client, self._name, self._carry_watch)
         target, self.generation = self._live.collection, self._live.generation
         if target != self._target:
             changed = self._target is not None

@@ -19,13 +19,21 @@ against the new collection and then written: a write another process made in bet
 round trip) would be overwritten by the older carried copy. Every writer reads the pointer
 before and after its write (:meth:`QdrantServerStore._disturbed_since`), and one whose write
 overlapped a mark, or a mark begun and ended meanwhile (another epoch), writes again once no
-carry-over runs: the last copy is always its. A mark lapses :data:`CARRY_MARK_S` after it was
-last renewed, so a re-index that crashed while carrying over holds writers back no longer
-than that (the lapse is read on each writer's clock).
+carry-over runs: the last copy is always its.
+
+Whether a mark is live is judged without comparing clocks across machines (:class:`CarryWatch`):
+a writer takes a mark for live until it has seen the same mark, unrenewed, for
+:data:`CARRY_MARK_S` on its own monotonic clock (the re-index renews it every half of that). So a
+re-index that crashed while carrying over holds each writer process back at most that long
+after the process first sees its mark, and a writer whose clock is off still sees a live mark.
+Only a mark whose lapse time (written on the re-index's clock) is over :data:`DEAD_MARK_S` in
+the writer's past is ignored at first sight: a crash long ago, or a writer clock that many
+minutes ahead.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +53,11 @@ POINTER_TTL_S = 1.0
 # A carry-over's mark on the pointer lapses this long after it was last renewed (a re-index
 # that crashed while carrying over does not hold every writer back for longer).
 CARRY_MARK_S = 60.0
+# A mark this long past its lapse time on the writer's clock is a crashed carry-over's,
+# ignored at first sight (no writer process waits CARRY_MARK_S for it); only a writer clock
+# ahead of the re-index's by more than this (plus the mark's remaining half) could misjudge
+# a live one.
+DEAD_MARK_S = 600.0
 _POINTER_ID = str(uuid.UUID(int=1))
 _PAGE = 512
 
@@ -72,7 +85,8 @@ def write_pointer(client: QdrantClient, base: str, pointer: dict[str, Any]) -> N
 
 
 def live_collection(client: QdrantClient, base: str) -> str:
-    return read_live(client, base).collection
+    live = read_pointer(client, base).get("live") or {}
+    return str(live.get("collection") or base)
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,36 @@ class Live:
         return same and not (self.carrying or since.carrying)
 
 
-def read_live(client: QdrantClient, base: str) -> Live:
+class CarryWatch:
+    """One process's view of the carry-over mark: live while present and renewed within
+    :data:`CARRY_MARK_S` as this process saw it. A renewal writes a new ``carrying_until``
+    (a new epoch begins a new mark), so the mark's own value tells renewals apart; how long
+    it went unrenewed is measured on this process's monotonic clock, never by comparing the
+    re-index's wall clock with this one's (both unaffected by NTP steps)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: tuple[int, float] | None = None  # the mark as last read
+        self._since = 0.0  # when it was first read so (time.monotonic)
+
+    def carrying(self, pointer: dict[str, Any]) -> bool:
+        if "carrying_until" not in pointer:
+            with self._lock:
+                self._seen = None
+            return False
+        until = float(pointer["carrying_until"])
+        mark = (int(pointer.get("carry_epoch", 0)), until)
+        now = time.monotonic()
+        with self._lock:
+            if mark != self._seen:
+                self._seen, self._since = mark, now
+            unrenewed_s = now - self._since
+        if time.time() > until + DEAD_MARK_S:
+            return False
+        return unrenewed_s < CARRY_MARK_S
+
+
+def read_live(client: QdrantClient, base: str, watch: CarryWatch) -> Live:
     pointer = read_pointer(client, base)
     live = pointer.get("live") or {}
     raw = live.get("generation")
@@ -101,7 +144,7 @@ def read_live(client: QdrantClient, base: str) -> Live:
         str(live.get("collection") or base),
         Generation.from_json(raw) if raw else None,
         int(pointer.get("carry_epoch", 0)),
-        float(pointer.get("carrying_until", 0)) > time.time(),
+        watch.carrying(pointer),
     )
 
 

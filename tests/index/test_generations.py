@@ -287,14 +287,29 @@ def test_writes_another_process_makes_during_the_last_pass_are_carried_over(
     assert carried.dense == pytest.approx(tiny_vector(str(late.payload[TEXT])), abs=1e-5)
 
 
+# The re-index's clock against the writer's: the same, or 90 s behind (its mark then lapses
+# 30 s before it was written by the writer's clock; the writer must still see it live).
+@pytest.mark.parametrize("reindex_clock_s", [0.0, -90.0], ids=["same-clock", "clock-90s-behind"])
 def test_a_write_made_while_a_slice_is_carried_over_is_made_again_after_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, reindex_clock_s: float
 ) -> None:
     """The carry-over checks a slice against the new generation, then writes it. Another
     process's access change landing between the two (one round trip) was overwritten by the
     carried copy of the old list, the database believing the change in force. Its writer saw
-    the carry-over marked on the pointer, and makes the change again once it is done."""
+    the carry-over marked on the pointer, and makes the change again once it is done, whatever
+    the two machines' clocks say."""
     monkeypatch.setattr(server_generations, "POINTER_TTL_S", 0.05)
+    real_mark = server_generations.ServerGenerations._mark_carry
+
+    def mark_on_the_reindex_clock(self: Any, new_epoch: bool) -> None:
+        real_mark(self, new_epoch)
+        pointer = server_generations.read_pointer(self._client, self._base)
+        pointer["carrying_until"] += reindex_clock_s
+        server_generations.write_pointer(self._client, self._base, pointer)
+
+    monkeypatch.setattr(
+        server_generations.ServerGenerations, "_mark_carry", mark_on_the_reindex_clock
+    )
     client = QdrantClient(":memory:")
     mine, other = QdrantServerStore(client, "chunks"), QdrantServerStore(client, "chunks")
     _load(mine, count=4)

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from typing import Any
 
 import pytest
 import yaml
 from dotenv import dotenv_values
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from core.settings import Settings
 from core.settings_env import unknown_variables
@@ -23,6 +27,8 @@ from tests.deploy.helpers import (
     is_zhiku,
     resolve_command,
 )
+from tests.deploy.test_images import lock_entries
+from tests.support import REPO_ROOT
 
 # The one-shot job; every other service runs until stopped.
 JOBS = {"migrate"}
@@ -194,3 +200,23 @@ def test_vllm_is_pinned_shares_its_gpu_and_the_api_waits_for_it() -> None:
     assert api["depends_on"]["vllm"]["condition"] == "service_started"
     assert "http://vllm:8000/v1" in api["environment"]["ZHIKU_LLM__BACKENDS"]
     assert "vllm" not in active_services("cpu")
+
+
+def test_the_qdrant_server_is_the_version_the_client_and_the_tests_use() -> None:
+    """compose's Qdrant server, pyproject's qdrant-client range, the images' locks and the
+    tests' own lock (the client the suite runs) all name one minor version: a server the
+    client range allows, and the very client the tests exercise."""
+    image = active_services("cpu")["qdrant"]["image"]
+    match = re.fullmatch(r"qdrant/qdrant:v(\d+)\.(\d+)\.(\d+)", image)
+    assert match, image
+    server = Version(".".join(match.groups()))
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    (client_range,) = [
+        Requirement(r).specifier
+        for r in project["dependencies"]
+        if canonicalize_name(Requirement(r).name) == "qdrant-client"
+    ]
+    assert server in client_range, (server, str(client_range))
+    for lock in ("cpu.lock", "gpu.lock", "dev.lock"):
+        client = lock_entries(lock)["qdrant-client"][0]
+        assert (client.major, client.minor) == (server.major, server.minor), (lock, client)

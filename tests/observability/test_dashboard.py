@@ -78,3 +78,38 @@ def test_panels_are_well_formed() -> None:
                     "call",
                     "mode",
                 }, labels
+
+
+def _labels_of_each_family() -> dict[str, set[str]]:
+    """Each family's own label names (``le`` for a histogram's buckets), from the series
+    objects ``core.metrics`` defines and the queue-depth collector's."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    labels: dict[str, set[str]] = {metrics.QUEUE_DEPTH_NAME: {"queue", "source"}}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            extra = {"le"} if value._type == "histogram" else set()
+            labels[value._name] = set(value._labelnames) | extra
+    return labels
+
+
+def test_every_label_a_query_groups_or_filters_on_is_one_its_series_has() -> None:
+    """``sum by (route)`` over a series without ``route`` draws one unlabelled line, and
+    ``{status=~"5.."}`` on one without ``status`` draws nothing: neither is an error in
+    Prometheus, so a renamed label would leave the panel silently wrong."""
+    defined, labels = _defined(), _labels_of_each_family()
+    assert set(defined.values()) <= set(labels), sorted(set(defined.values()) - set(labels))
+    for expr in _expressions():
+        families = {defined[name] for name in _SERIES.findall(expr)}
+        allowed = set.union(*(labels[family] for family in families))
+        grouped = {
+            label.strip()
+            for group in re.findall(r"\b(?:by|without) \(([^)]*)\)", expr)
+            for label in group.split(",")
+        }
+        matched = {
+            label
+            for selector in re.findall(r"\{([^}]*)\}", expr)
+            for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", selector)
+        }
+        assert grouped | matched <= allowed, (expr, sorted((grouped | matched) - allowed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Literal
 
 ReplyLanguage = Literal["en", "zh-Hans", "zh-Hant"]
@@ -59,15 +60,37 @@ SOURCES_HEADING: dict[ReplyLanguage, str] = {
 }
 
 
-def reply_language(question: str) -> ReplyLanguage:
+def reply_language(question: str, earlier: Sequence[str] = ()) -> ReplyLanguage:
     """``zh-Hant`` / ``zh-Hans`` for a Chinese question (Han characters at least half as many
-    as Latin words: "VPN 怎么配置？" is Chinese), else ``en``."""
-    text = unicodedata.normalize("NFKC", question)
-    han = _HAN.findall(text)
-    if not han or len(han) * 2 < len(_LATIN_WORD.findall(text)):
+    as Latin words: "VPN 怎么配置？" is Chinese), else ``en``.
+
+    ``earlier``: the conversation's previous questions, oldest first. A Chinese question whose
+    characters are the same in both scripts ("那病假呢？", a common follow-up) is in the script
+    of the latest one that tells, so a Traditional conversation is not answered in Simplified
+    halfway through; with none, Simplified."""
+    if not _is_chinese(question):
         return ENGLISH
+    for text in (question, *reversed(earlier)):
+        script = _script(text) if _is_chinese(text) else None
+        if script is not None:
+            return script
+    return SIMPLIFIED
+
+
+def _is_chinese(text: str) -> bool:
+    text = unicodedata.normalize("NFKC", text)
+    han = len(_HAN.findall(text))
+    return han > 0 and han * 2 >= len(_LATIN_WORD.findall(text))
+
+
+def _script(text: str) -> ReplyLanguage | None:
+    """The script that ``text``'s script-only characters point to; None when it holds none of
+    them, or as many of each."""
+    han = _HAN.findall(unicodedata.normalize("NFKC", text))
     traditional = sum(c in _TRADITIONAL_ONLY for c in han)
     simplified = sum(c in _SIMPLIFIED_ONLY for c in han)
+    if traditional == simplified:
+        return None
     return TRADITIONAL if traditional > simplified else SIMPLIFIED
 
 

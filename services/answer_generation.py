@@ -30,7 +30,7 @@ async def generate_answer(
     sentences that restate the question (:mod:`services.answer_meaning`); None: words only.
 
     ``UpstreamUnavailable`` comes out of the first ``anext`` when every backend is down."""
-    language = reply_language(prepared.question)
+    language = prepared.reply_language or reply_language(prepared.question)
     if prepared.messages is None:
         text = no_passages(language)
         yield Started(None, None)

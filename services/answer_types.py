@@ -72,6 +72,10 @@ class Prepared:
     # The tenant's mask for what is served (services.pii): the answer as it streams, and the
     # passages shown as sources (the model reads them as written). None: nothing masked.
     mask: Redactor | None = None
+    # The answer's language (llm.reply_language), from the question and, when its characters
+    # do not tell Traditional from Simplified, the conversation's earlier questions. None:
+    # from the question alone.
+    reply_language: str | None = None
 
 
 @dataclass

@@ -155,7 +155,9 @@ class AnswerService:
                 asked, [passage_text(p) for p in passages], version=self._prompt_version
             )
             messages = with_client_instructions(messages, options.instructions)
-        language = reply_language(question)
+        # A follow-up such as "那病假呢？" is written alike in both scripts: the conversation's
+        # earlier questions tell which one to answer in.
+        language = reply_language(question, [m["content"] for m in history if m["role"] == "user"])
         mask = self._pii.served(principal.tenant_id, language) if self._pii else None
         passages = [mask_fields(mask, p, "text") for p in passages]
         return Prepared(
@@ -169,6 +171,7 @@ class AnswerService:
             prompt_version=f"answer.{self._prompt_version}",
             options=options,
             mask=mask,
+            reply_language=language,
         )
 
     def _retrieve(

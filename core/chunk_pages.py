@@ -74,3 +74,19 @@ def _legacy(
             return []  # paged, and the range lies past its last page
         raise
     return list(json.loads(data)[start:end])
+
+
+def kept_count(blobs: BlobStore, tenant_id: str, doc_id: str, version: int) -> int:
+    """How many chunks of a version are kept (0: none, e.g. deleted once a newer version was
+    ready), for a version whose count the database no longer holds: the previous one, which
+    search still answers with while its successor is ingested or after it failed."""
+    pages = 0
+    while blobs.exists(page_key(tenant_id, doc_id, version, pages)):
+        pages += 1
+    if pages:
+        last = json.loads(blobs.get(page_key(tenant_id, doc_id, version, pages - 1)))
+        return (pages - 1) * PAGE_CHUNKS + len(last)
+    try:
+        return len(json.loads(blobs.get(chunks_key(tenant_id, doc_id, version))))
+    except NotFound:
+        return 0

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from core.access import Principal
 from core.blobs import BlobStore
-from core.chunk_pages import read_chunks
+from core.chunk_pages import kept_count, read_chunks
 from core.db import access as access_queries
+from core.db.models import DocumentStatus
 from core.db.session import SessionFactory, transaction
 from core.errors import NotFound
 from index.types import chunk_id
@@ -36,18 +37,19 @@ class SourceService:
         self._pii = pii  # personal data masked in a passage, where the tenant chose so
 
     def passage(self, principal: Principal, doc_id: str, wanted: str) -> PassagePublic:
-        """The chunk ``wanted`` of the document's current version, with the end of the chunk
-        before it and the start of the one after. NotFound for a document the caller may not
-        read, and for a chunk the current version does not hold (replaced by a new version)."""
+        """The chunk ``wanted`` of the version search answers with (the current one; while a
+        new version is ingested, or after it failed, the one before it), with the end of the
+        chunk before it and the start of the one after. NotFound for a document the caller may
+        not read, and for a chunk no such version holds (replaced by a newer ready version)."""
         with transaction(self._sessions) as session:
             doc = access_queries.text_readable_document(session, principal, doc_id)
             tenant_id, version = doc.tenant_id, doc.version
             title, filename, mime_type = doc.title, doc.filename, doc.mime_type
             total = doc.chunks_total
-        # Chunk ids are derived from positions: find the position, then read only its page(s).
-        position = next(
-            (p for p in range(total) if chunk_id(tenant_id, doc_id, version, p) == wanted), None
-        )
+            ready = doc.status == DocumentStatus.READY
+        position = _position(tenant_id, doc_id, version, total, wanted)
+        if position is None and not ready:
+            version, position = self._in_previous(tenant_id, doc_id, version, wanted)
         if position is None:
             raise NotFound("passage not found")
         start = max(0, position - 1)
@@ -83,6 +85,18 @@ class SourceService:
             file_url=f"/v1/documents/{doc_id}/file",
         )
 
+    def _in_previous(
+        self, tenant_id: str, doc_id: str, current: int, wanted: str
+    ) -> tuple[int, int | None]:
+        """(version, position) of ``wanted`` in the newest earlier version whose chunks are
+        kept: search and answers cite it until the current one is ready (core.db.served), and
+        its chunks are removed only then, so its citations must open meanwhile too."""
+        for older in range(current - 1, 0, -1):
+            kept = kept_count(self._blobs, tenant_id, doc_id, older)
+            if kept:
+                return older, _position(tenant_id, doc_id, older, kept, wanted)
+        return current, None
+
     def original(self, principal: Principal, doc_id: str) -> OriginalFile:
         """The uploaded bytes of the document's current version."""
         with transaction(self._sessions) as session:
@@ -93,6 +107,14 @@ class SourceService:
         except NotFound as exc:
             raise NotFound("document not found") from exc
         return OriginalFile(data, filename, mime_type)
+
+
+def _position(tenant_id: str, doc_id: str, version: int, total: int, wanted: str) -> int | None:
+    """Where the chunk ``wanted`` is in a version of ``total`` chunks: chunk ids are derived
+    from positions, so the position is found without reading a page."""
+    return next(
+        (p for p in range(total) if chunk_id(tenant_id, doc_id, version, p) == wanted), None
+    )
 
 
 def _tail(text: str) -> str:

@@ -35,8 +35,9 @@ _INLINE_TYPES = frozenset({"application/pdf"})
 def get_passage(
     sources: Sources, principal: CurrentPrincipal, document_id: DocumentId, chunk_id: ChunkId
 ) -> PassagePublic:
-    """A chunk of the document's current version (a citation's ``chunk_ids``), with the end
-    of the chunk before it and the start of the one after."""
+    """A chunk (a citation's or a search hit's ``chunk_ids``) of the version search answers
+    with: the current one, or while a new version is processed (or after it failed) the one
+    before it; with the end of the chunk before it and the start of the one after."""
     return sources.passage(principal, document_id, chunk_id)
 
 

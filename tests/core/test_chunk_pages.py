@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.blobs import LocalBlobStore, chunks_key
-from core.chunk_pages import PAGE_CHUNKS, page_key, read_chunks, write_chunks
+from core.chunk_pages import PAGE_CHUNKS, kept_count, page_key, read_chunks, write_chunks
 from core.errors import NotFound
 
 
@@ -64,3 +64,18 @@ def test_a_version_without_chunks_is_not_found(tmp_path: Path) -> None:
     blobs = LocalBlobStore(tmp_path)
     with pytest.raises(NotFound):
         read_chunks(blobs, "t1", "none", 1, 0, 4)
+
+
+@pytest.mark.parametrize("count", [1, PAGE_CHUNKS, PAGE_CHUNKS + 1, 3 * PAGE_CHUNKS - 7])
+def test_a_kept_versions_count_is_read_from_its_pages(tmp_path: Path, count: int) -> None:
+    blobs = _Reads(tmp_path)
+    write_chunks(blobs, "t1", "d1", 1, _records(count))
+    assert kept_count(blobs, "t1", "d1", 1) == count
+    assert blobs.read == [page_key("t1", "d1", 1, (count - 1) // PAGE_CHUNKS)]  # the last only
+    assert kept_count(blobs, "t1", "d1", 2) == 0  # never parsed, or removed
+
+
+def test_a_kept_versions_count_from_its_one_list(tmp_path: Path) -> None:
+    blobs = LocalBlobStore(tmp_path)
+    blobs.put(chunks_key("t1", "d1", 1), json.dumps(_records(7)).encode())
+    assert kept_count(blobs, "t1", "d1", 1) == 7

@@ -1,0 +1,82 @@
+"""A passage that search returns opens, whichever version search is answering with.
+
+While a new version is ingested, and after it failed, search and answers keep citing the
+version before it (README: "the old version stays searchable until the new one is ready"), but
+its passages answered 404 "passage not found": the portal's citations did not open for as long
+as the new version took, and for good when it failed. Once a new version is ready, the old
+version's passages are gone (404) and the new one's open."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.api.world import World, upload, wait_terminal
+from tests.live import ThreadServer
+from tests.support import make_settings
+
+VERSION_ONE = {
+    "en": ("canteen.txt", "The staff canteen serves lunch from half past eleven to half past one."),
+    "zh-CN": ("食堂.txt", "员工食堂午餐供应时间为十一点半至一点半，每份套餐十五元。"),
+    "zh-TW": ("餐廳.txt", "員工餐廳午餐供應時間為十一點半至一點半，每份套餐新台幣一百元。"),
+}
+QUESTIONS = {"en": "canteen lunch time", "zh-CN": "食堂午餐时间", "zh-TW": "餐廳午餐時間"}
+GONE = {"en": "passage not found", "zh-CN": "找不到该段落", "zh-TW": "找不到該段落"}
+UNREADABLE = b"   \n\n   \n"  # a new version with no text: it fails, the old one stays served
+
+
+@pytest.fixture(scope="module")
+def world(pg_url, tmp_path_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    settings = make_settings(tmp_path_factory.mktemp("passage-versions"), database={"url": pg_url})
+    with ThreadServer(settings) as server:
+        yield World(server)
+
+
+def _hit(client: httpx.Client, question: str, doc_id: str) -> dict:
+    r = client.post("/v1/search", json={"query": question, "filters": {"document_ids": [doc_id]}})
+    assert r.status_code == 200, r.text
+    (hit,) = r.json()["results"][:1]
+    return hit
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])
+def test_a_served_versions_passage_opens_until_a_new_version_is_ready(
+    world: World, lang: str
+) -> None:
+    name, text = VERSION_ONE[lang]
+    with world.client("ann") as ann, world.client("bob") as bob:
+        ann.headers["Accept-Language"] = bob.headers["Accept-Language"] = lang
+        r = upload(ann, [(name, text.encode())], access={"everyone": True})
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["data"][0]["id"]
+        assert wait_terminal(ann, doc_id)["status"] == "ready"
+
+        # The new version fails: search keeps answering with version 1, and its passage opens.
+        r = ann.post(f"/v1/documents/{doc_id}/versions", files={"file": (name, UNREADABLE)})
+        assert r.status_code == 202, r.text
+        failed = wait_terminal(ann, doc_id)
+        assert failed["status"] == "failed" and failed["version"] == 2
+        hit = _hit(bob, QUESTIONS[lang], doc_id)
+        assert hit["version"] == 1
+        r = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}")
+        assert r.status_code == 200, r.text
+        passage = r.json()
+        assert passage["version"] == 1 and passage["position"] == hit["position"]
+        assert passage["text"] == hit["text"]
+
+        # A ready version 3 replaces it: version 1's passage is gone, version 3's opens.
+        r = ann.post(
+            f"/v1/documents/{doc_id}/versions",
+            files={"file": (name, (text + " " + text).encode())},
+        )
+        assert r.status_code == 202, r.text
+        assert wait_terminal(ann, doc_id)["status"] == "ready"
+        gone = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}")
+        assert gone.status_code == 404, gone.text
+        assert gone.json()["detail"] == GONE[lang]
+        new_hit = _hit(bob, QUESTIONS[lang], doc_id)
+        assert new_hit["version"] == 3
+        r = bob.get(f"/v1/documents/{doc_id}/passages/{new_hit['chunk_id']}")
+        assert r.status_code == 200 and r.json()["version"] == 3, r.text

@@ -212,11 +212,17 @@ class AdminService:
 
     # --- groups
 
-    def list_groups(self, principal: Principal, offset: int, limit: int) -> GroupsPublic:
+    def list_groups(
+        self, principal: Principal, offset: int, limit: int, name_contains: str | None = None
+    ) -> GroupsPublic:
         require_admin(principal)
         with transaction(self._sessions) as session:
             rows, total = group_queries.list_groups(
-                session, principal.tenant_id, offset=offset, limit=limit
+                session,
+                principal.tenant_id,
+                offset=offset,
+                limit=limit,
+                name_contains=name_contains,
             )
             data = [
                 GroupPublic(id=g.id, name=g.name, member_count=n, created_at=g.created_at)

@@ -50,6 +50,14 @@ NameSearch = Annotated[
         description="Only users whose name contains this text (ignoring case).",
     ),
 ]
+GroupNameSearch = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_SEARCH_CHARS,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Only groups whose name contains this text (ignoring case).",
+    ),
+]
 # The response carries a key's only copy: no cache may keep it.
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -179,9 +187,14 @@ def update_tenant_settings(
 
 @router.get("/groups", response_model=GroupsPublic, operation_id="admin-groups-list")
 def list_groups(
-    service: Admin, principal: AdminPrincipal, offset: Offset = 0, limit: Limit = 50
+    service: Admin,
+    principal: AdminPrincipal,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    q: GroupNameSearch = None,
 ) -> GroupsPublic:
-    return service.list_groups(principal, offset, limit)
+    """The tenant's groups by name; ``q`` searches names, as on ``/users``."""
+    return service.list_groups(principal, offset, limit, (q or "").strip() or None)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.access import group_token
 from core.db.conflicts import flush_or_conflict
+from core.db.documents import like_pattern
 from core.db.events import record_event
 from core.db.models import Document, DocumentAccess, Group, Membership, User
 from core.errors import Conflict, NotFound
@@ -39,17 +40,26 @@ def get_group_by_name(session: Session, tenant_id: str, name: str) -> Group:
 
 
 def list_groups(
-    session: Session, tenant_id: str, *, offset: int = 0, limit: int = 50
+    session: Session,
+    tenant_id: str,
+    *,
+    offset: int = 0,
+    limit: int = 50,
+    name_contains: str | None = None,
 ) -> tuple[list[tuple[Group, int]], int]:
-    """A tenant's groups by name, each with its number of members."""
+    """A tenant's groups by name, each with its number of members; ``name_contains``: only
+    names holding that text, ignoring case (``%`` and ``_`` match themselves)."""
     members = (
         select(func.count())
         .where(Membership.group_id == Group.id)
         .correlate(Group)
         .scalar_subquery()
     )
-    query = select(Group, members).where(Group.tenant_id == tenant_id)
-    total = session.scalar(select(func.count()).where(Group.tenant_id == tenant_id)) or 0
+    named = Group.tenant_id == tenant_id
+    if name_contains:
+        named = named & Group.name.ilike(like_pattern(name_contains), escape="\\")
+    query = select(Group, members).where(named)
+    total = session.scalar(select(func.count()).select_from(Group).where(named)) or 0
     page = query.order_by(Group.name, Group.id).offset(offset).limit(limit)
     return [(group, int(count)) for group, count in session.execute(page)], total
 

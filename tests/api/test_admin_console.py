@@ -1,6 +1,6 @@
 """The admin routes the console added, over real HTTP on PostgreSQL: a member's password reset
-by an admin (given or generated, the policy, sessions ended, recorded, members only), users
-searched by name, a group deleted (refused while an access list names it), the tenant's
+by an admin (given or generated, the policy, sessions ended, recorded, members only), users and
+groups searched by name, a group deleted (refused while an access list names it), the tenant's
 read-only summary, and audit events filtered by time."""
 
 from __future__ import annotations
@@ -126,6 +126,30 @@ def test_users_are_searched_by_name_with_wildcards_taken_literally(world: World)
         assert ann.get("/v1/admin/users", params={"q": "a\x00"}).status_code == 422
     with world.client("zed") as zed:  # another tenant's names are not found
         assert zed.get("/v1/admin/users", params={"q": "王小明"}).json()["count"] == 0
+
+
+def test_groups_are_searched_by_name_with_wildcards_taken_literally(world: World) -> None:
+    """``?q=`` on the group list was ignored: every group came back."""
+    with world.client("ann") as ann:
+        for name in ("财务部", "財務處", "Finance_EU", "Financeurs"):
+            assert ann.post("/v1/admin/groups", json={"name": name}).status_code == 201
+
+        def names(q: str) -> list[str]:
+            r = ann.get("/v1/admin/groups", params={"q": q})
+            assert r.status_code == 200, r.text
+            assert r.json()["count"] == len(r.json()["data"])
+            return [g["name"] for g in r.json()["data"]]
+
+        assert names("财务") == ["财务部"]
+        assert names("財務") == ["財務處"]
+        assert names("finance_") == ["Finance_EU"]  # "_" is itself, not any character
+        assert names("FINANCE") == ["Finance_EU", "Financeurs"]
+        assert names("  ") == names("")  # blank: every group
+        assert len(names("")) > 2
+        assert ann.get("/v1/admin/groups", params={"q": "x" * 201}).status_code == 422
+        assert ann.get("/v1/admin/groups", params={"q": "a\x00"}).status_code == 422
+    with world.client("zed") as zed:  # another tenant's names are not found
+        assert zed.get("/v1/admin/groups", params={"q": "财务"}).json()["count"] == 0
 
 
 def test_a_group_is_deleted_unless_an_access_list_names_it(world: World) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db.documents import like_pattern
 from core.db.models import Group, User
+from core.db.name_match import like_pattern
 from core.errors import NotFound
 
 

@@ -32,6 +32,7 @@ from core.db.models import (
     new_id,
     utcnow,
 )
+from core.db.name_match import like_pattern, name_forms
 from core.errors import NotFound
 
 ACTIVE = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
@@ -91,13 +92,6 @@ def readable_document(session: Session, principal: Principal, doc_id: str) -> Do
     return doc
 
 
-def like_pattern(text: str) -> str:
-    """``%text%`` for LIKE with ``\\`` as the escape: the user's ``%``, ``_`` and ``\\`` match
-    themselves, never as wildcards."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
     """Documents whose tag list holds ``tag`` exactly (tags are a JSON array)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -125,11 +119,14 @@ def list_documents(
     if status:
         query = query.where(Document.status == status)
     if name:
-        pattern = like_pattern(name)
+        # In either Chinese script: 请假 finds 請假規定, 報銷 finds 报销制度.
         query = query.where(
             or_(
-                Document.title.ilike(pattern, escape="\\"),
-                Document.filename.ilike(pattern, escape="\\"),
+                *(
+                    column.ilike(like_pattern(form), escape="\\")
+                    for form in name_forms(name)
+                    for column in (Document.title, Document.filename)
+                )
             )
         )
     if tag:

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 
 from core.access import group_token
 from core.db.conflicts import flush_or_conflict
-from core.db.documents import like_pattern
 from core.db.events import record_event
 from core.db.models import Document, DocumentAccess, Group, Membership, User
+from core.db.name_match import like_pattern
 from core.errors import Conflict, NotFound
 
 

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from core.access import Principal
 from core.db.conflicts import flush_or_conflict
-from core.db.documents import like_pattern
 from core.db.events import record_event
 from core.db.keys import DUMMY_HASH, KEY_PREFIX, aware, hash_secret, is_usable, key_origins
 from core.db.models import ApiKey, Document, Group, OidcIdentity, Tenant, User, WebSession, utcnow
+from core.db.name_match import like_pattern
 from core.errors import Conflict, NotFound, Unauthenticated
 
 # How precisely a key's last use is kept.

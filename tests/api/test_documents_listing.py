@@ -81,6 +81,32 @@ def test_search_filters_and_ids(world: World) -> None:
             assert _names(ann, id=ids) == {"plan.pdf", "diary.txt"}
 
 
+def test_a_name_is_found_in_either_chinese_script(world: World) -> None:
+    """請假 found 請假規定 but 请假 did not, nor 報銷 报销制度: search folds the scripts, the
+    list's name search did not."""
+    with world.client("bob") as bob:
+        r = upload(
+            bob,
+            [
+                ("請假規定.html", "<p>正式員工每年享有特別休假十四天。</p>".encode()),
+                ("报销制度.txt", "差旅报销须在出差结束后三十天内提交。".encode()),
+                ("Q4 budget.txt", b"The fourth quarter budget."),
+            ],
+        )
+        assert r.status_code == 202, r.text
+        for doc in r.json()["data"]:
+            assert wait_terminal(bob, doc["id"])["status"] == "ready"
+        for q in ("請假", "请假", "请假规定", "請假规定"):
+            assert _names(bob, q=q) == {"請假規定.html"}, q
+        for q in ("报销", "報銷", "報銷制度"):
+            assert _names(bob, q=q) == {"报销制度.txt"}, q
+        for q in ("q4", "Ｑ４", "ｑ4 BUDGET"):  # full-width as typed by a Chinese keyboard
+            assert _names(bob, q=q) == {"Q4 budget.txt"}, q
+        assert _names(bob, q="年假") == set()
+    with world.client("carol") as carol:  # still only what the caller may read
+        assert _names(carol, q="请假") == set()
+
+
 def test_list_parameters_are_bounded(world: World) -> None:
     with world.client("carol") as carol:
         assert carol.get("/v1/documents", params={"q": "x" * 201}).status_code == 422

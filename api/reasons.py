@@ -112,6 +112,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     ),
     (r"the archive is empty", "压缩包是空的"),
     (
+        r"a new version must be one document, not an archive or a mailbox: upload the files"
+        r" inside it as documents of their own",
+        "新版本必须是单个文档，不能是压缩包或邮箱文件：请将其中的文件作为独立的文档上传",
+    ),
+    (
         r"the file is (?:encrypted \(password-protected\)|password-protected) inside the archive",
         "压缩包内的该文件已加密（受密码保护）",
     ),

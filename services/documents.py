@@ -27,6 +27,7 @@ from core.errors import Conflict, UnsupportedFormat, ZhikuError
 from core.resources import Resource
 from core.settings import LimitsSettings
 from index.store import VectorStore
+from ingest.archives import is_archive
 from ingest.formats import FORMAT_MIME_TYPES, check_archive_safety, detect_type, safe_filename
 from services.document_reads import DocumentReads
 from services.document_records import (
@@ -111,6 +112,14 @@ class DocumentService(DocumentReads, DocumentUploads):
     ) -> DocumentPublic:
         """Replace a document's content. The previous version stays searchable until the new
         one is ready (its chunks are removed then), so a re-upload never leaves a gap."""
+        # An upload unpacks an archive into documents; a version is one document. Without
+        # this, a sound zip was refused as "not a readable zip archive (damaged or incomplete)".
+        if is_archive(incoming.data, incoming.filename or ""):
+            raise UploadRejected(
+                415,
+                "a new version must be one document, not an archive or a mailbox: upload the"
+                " files inside it as documents of their own",
+            )
         clean, mime = self.check_file(incoming)
         with transaction(self._sessions) as session:
             doc = lock_and_read(session, principal, doc_id)

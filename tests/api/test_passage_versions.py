@@ -4,10 +4,13 @@ While a new version is ingested, and after it failed, search and answers keep ci
 version before it (README: "the old version stays searchable until the new one is ready"), but
 its passages answered 404 "passage not found": the portal's citations did not open for as long
 as the new version took, and for good when it failed. Once a new version is ready, the old
-version's passages are gone (404) and the new one's open."""
+version's passages are gone (404) and the new one's open. And a new version that is an archive is
+refused saying so, not as a damaged file."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 
 import httpx
@@ -80,3 +83,34 @@ def test_a_served_versions_passage_opens_until_a_new_version_is_ready(
         assert new_hit["version"] == 3
         r = bob.get(f"/v1/documents/{doc_id}/passages/{new_hit['chunk_id']}")
         assert r.status_code == 200 and r.json()["version"] == 3, r.text
+
+
+ARCHIVE_REFUSED = {
+    "en": "a new version must be one document, not an archive or a mailbox: upload the files"
+    " inside it as documents of their own",
+    "zh-CN": "新版本必须是单个文档，不能是压缩包或邮箱文件：请将其中的文件作为独立的文档上传",
+    "zh-TW": "新版本必須是單個文檔，不能是壓縮包或郵箱文件：請將其中的文件作為獨立的文檔上傳",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])
+def test_an_archive_is_refused_as_a_version_saying_why(world: World, lang: str) -> None:
+    """A sound zip sent as a new version was refused as "not a readable zip archive (damaged
+    or incomplete)": an upload unpacks archives, a version cannot, and now says so."""
+    name, text = VERSION_ONE[lang]
+    sound_zip = io.BytesIO()
+    with zipfile.ZipFile(sound_zip, "w") as archive:
+        archive.writestr(name, text.encode())
+    with world.client("ann") as ann:
+        ann.headers["Accept-Language"] = lang
+        r = upload(ann, [(name, text.encode())])
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["data"][0]["id"]
+        assert wait_terminal(ann, doc_id)["status"] == "ready"
+        for archive_name in ("新版本.zip", "new-version.zip"):
+            files = {"file": (archive_name, sound_zip.getvalue())}
+            r = ann.post(f"/v1/documents/{doc_id}/versions", files=files)
+            assert r.status_code == 415, r.text
+            assert r.json()["detail"] == ARCHIVE_REFUSED[lang]
+        kept = ann.get(f"/v1/documents/{doc_id}").json()
+        assert kept["version"] == 1 and kept["status"] == "ready" and kept["filename"] == name

@@ -65,7 +65,8 @@ def split_tags(text: str) -> list[str]:
 
 
 def clean_tags(tags: list[str]) -> list[str]:
-    cleaned = [t.strip() for t in tags if t.strip()]
+    """The tags trimmed, blank ones dropped and each kept once (in the order first given)."""
+    cleaned = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
     if len(cleaned) > MAX_TAGS or any(len(t) > MAX_TAG_CHARS for t in cleaned):
         raise InvalidInput(f"at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters")
     return cleaned

@@ -107,6 +107,20 @@ def test_a_name_is_found_in_either_chinese_script(world: World) -> None:
         assert _names(carol, q="请假") == set()
 
 
+def test_a_tag_given_twice_is_kept_once(world: World) -> None:
+    """ "公开, 公开，Q3、公开" was kept as three tags 公开 and a Q3."""
+    with world.client("carol") as carol:
+        r = upload(
+            carol,
+            [("重复标签.txt", "標籤重複的文件。Tags twice.".encode())],
+            tags="公开, 公开，Q3、公开,q3, 公開",
+        )
+        assert r.status_code == 202, r.text
+        doc = r.json()["data"][0]
+        assert doc["tags"] == ["公开", "Q3", "q3", "公開"]  # exact duplicates only
+        assert wait_terminal(carol, doc["id"])["tags"] == ["公开", "Q3", "q3", "公開"]
+
+
 def test_list_parameters_are_bounded(world: World) -> None:
     with world.client("carol") as carol:
         assert carol.get("/v1/documents", params={"q": "x" * 201}).status_code == 422

@@ -131,7 +131,7 @@ class DocumentUploads:
                         access,
                         tenant_id=principal.tenant_id,
                         owner_id=principal.user_id,
-                        title=title or PurePath(clean).stem or clean,
+                        title=title or PurePath(clean).stem.strip() or clean,
                         filename=clean,
                         mime_type=mime,
                         size_bytes=len(incoming.data),

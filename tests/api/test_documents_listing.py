@@ -121,6 +121,18 @@ def test_a_tag_given_twice_is_kept_once(world: World) -> None:
         assert wait_terminal(carol, doc["id"])["tags"] == ["公开", "Q3", "q3", "公開"]
 
 
+def test_a_title_has_no_space_around_it(world: World) -> None:
+    """ " 前后空格 .txt" was titled "前后空格 " (the name's stem, its space kept)."""
+    with world.client("carol") as carol:
+        for name, title in [
+            (" 前后空格 .txt", "前后空格"),
+            ("報告 （最終版） .md", "報告 （最終版）"),
+        ]:
+            r = upload(carol, [(name, "標題測試。A title test.".encode())])
+            assert r.status_code == 202, r.text
+            assert r.json()["data"][0]["title"] == title
+
+
 def test_list_parameters_are_bounded(world: World) -> None:
     with world.client("carol") as carol:
         assert carol.get("/v1/documents", params={"q": "x" * 201}).status_code == 422

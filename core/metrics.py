@@ -72,7 +72,8 @@ RETRIEVAL_STAGE_SECONDS = Histogram(
 
 LLM_TOKENS = Counter(
     "zhiku_llm_tokens_total",
-    "Tokens by backend and kind (prompt, completion), as the backend counted them.",
+    "Tokens by backend and kind (prompt, completion), as the backend counted them; a stream"
+    " without a usage chunk (llama-cpp-python) counts its content chunks as completion tokens.",
     ["backend", "kind"],
 )
 LLM_TIME_TO_FIRST_TOKEN = Histogram(

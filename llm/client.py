@@ -112,6 +112,7 @@ class LlmClient:
         self.settings = settings
         self.name = settings.name
         self.model = settings.model
+        telemetry.registered(self.name)
         timeout = httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s)
         self._openai = openai.AsyncOpenAI(
             base_url=settings.base_url,
@@ -246,6 +247,9 @@ class LlmClient:
     ) -> AsyncIterator[StreamEvent]:
         sent = len(first_text)
         usage = None
+        # A backend that sends no usage chunk (llama-cpp-python's server) streams one token
+        # per content chunk (a few merged where it checks a stop word): counted instead.
+        pieces = 1 if first_text else 0
         try:
             if first_text:
                 yield TextDelta(first_text)
@@ -257,6 +261,7 @@ class LlmClient:
                 choice = chunk.choices[0]
                 if choice.delta.content:
                     sent += len(choice.delta.content)
+                    pieces += 1
                     yield TextDelta(choice.delta.content)
                 if choice.finish_reason:
                     finish = choice.finish_reason
@@ -274,7 +279,7 @@ class LlmClient:
         yield StreamEnd(
             finish_reason=finish,
             prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else pieces or None,
         )
 
     def _params(

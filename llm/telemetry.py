@@ -12,6 +12,17 @@ from core import metrics, tracing
 PROMPT, COMPLETION = "prompt", "completion"
 UNAVAILABLE, REJECTED, INTERRUPTED = "unavailable", "rejected", "interrupted"
 RETRIED, OTHER = "retried", "other"
+ERROR_KINDS = (UNAVAILABLE, REJECTED, INTERRUPTED, RETRIED, OTHER)
+
+
+def registered(backend: str) -> None:
+    """A backend's error counters from 0 as soon as it is configured: a series that appears
+    only with its first error reads as "no data", not as no errors, and ``rate()`` misses
+    that first error (it needs two samples). Token counters are left to their first count:
+    a backend that never reports prompt tokens (llama-cpp-python, streaming) must not read
+    as prompts of 0 tokens."""
+    for kind in ERROR_KINDS:
+        metrics.LLM_ERRORS.labels(backend, kind)
 
 
 class CallWatch:

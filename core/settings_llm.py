@@ -3,7 +3,7 @@ and the caps on answers generated at once."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class LlmBackendSettings(BaseModel):
@@ -52,6 +52,9 @@ class LocalLlmSettings(BaseModel):
     # most terms with the question (``retrieval.context``), so a slow CPU reads those alone.
     first_token_target_s: float = 8.0
     min_context_tokens: int = 180
+    # Longest answer in tokens: on a CPU each costs ~50 ms of generation while later
+    # questions queue behind it (one answer at a time), so a deployment may cut it.
+    max_tokens: int = Field(default=512, ge=16, le=4096)
 
 
 class AnswerLimits(BaseModel):

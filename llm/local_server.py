@@ -152,7 +152,7 @@ class LlamaCppServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def backend_settings(
-        self, name: str = "local", read_timeout_s: float = 300.0
+        self, name: str = "local", read_timeout_s: float = 300.0, max_tokens: int = 512
     ) -> LlmBackendSettings:
         """This server as a router backend (what the composition root registers as ``local``)."""
         return LlmBackendSettings(
@@ -161,6 +161,7 @@ class LlamaCppServer:
             model=self.model,
             api_key="local",
             read_timeout_s=read_timeout_s,
+            max_tokens=max_tokens,
         )
 
     def command(self, port: int) -> list[str]:

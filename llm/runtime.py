@@ -120,7 +120,9 @@ class AnswerModels:
             self._local = server.start()
             if local.warm_up:
                 self._speed = warm_up(server, self._settings)
-            backend = server.backend_settings(name="local", read_timeout_s=local.read_timeout_s)
+            backend = server.backend_settings(
+                name="local", read_timeout_s=local.read_timeout_s, max_tokens=local.max_tokens
+            )
             self._router = LlmRouter.from_settings(self._settings.llm, [backend])
             self._status = "ok"
             log.info("answer model %s ready at %s", server.model, server.base_url)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.settings import Settings
 from core.settings_llm import LlmBackendSettings, LlmSettings, LocalLlmSettings
 from llm.client import StreamInterrupted, TextDelta
 from llm.local_server import LlamaCppServer, LocalServerError
 from llm.routing import LlmRouter
+from llm.runtime import AnswerModels
 
 
 def _gone(pid: int) -> bool:
@@ -90,3 +93,40 @@ def test_settings_pick_a_packaged_model_by_name(llama_server: LlamaCppServer) ->
     command = server.command(1234)
     assert command[command.index("--n_ctx") + 1] == "256"
     assert command[command.index("--n_threads") + 1] == "1"
+
+
+@pytest.mark.slow
+def test_the_embedded_models_answers_stop_at_its_max_tokens(
+    llama_server: LlamaCppServer, tmp_path: Path
+) -> None:
+    """``ZHIKU_LLM__LOCAL__MAX_TOKENS``: the embedded model's backend takes it as its ceiling,
+    so a long answer (Simplified or Traditional Chinese, or English) stops there with
+    finish reason "length"."""
+    local = {"model": str(llama_server.model_path), "n_ctx": 512, "warm_up": False}
+    settings = Settings(
+        environment="test", data_dir=tmp_path, llm={"local": {**local, "max_tokens": 16}}
+    )
+    models = AnswerModels(settings)
+    models.start()
+    deadline = time.monotonic() + 180
+    while models.status == "starting" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert models.status == "ok", models.status
+    prompts = (
+        "从一数到一百，用中文数字，逗号分隔。",
+        "從一數到一百，用中文數字，逗號分隔。",
+        "Count from one to one hundred in words.",
+    )
+
+    async def ask_all() -> list[tuple[str | None, int | None]]:
+        router = models.router()
+        answers = []
+        try:
+            for prompt in prompts:
+                done = await router.complete("answer", [{"role": "user", "content": prompt}])
+                answers.append((done.finish_reason, done.completion_tokens))
+        finally:
+            await models.aclose()
+        return answers
+
+    assert asyncio.run(ask_all()) == [("length", 16)] * len(prompts)

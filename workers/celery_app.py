@@ -13,6 +13,7 @@ from kombu import Queue
 
 from core.settings import Settings
 from workers import task_context
+from workers.beat_health import BEAT_TICK_S
 from workers.queues import (
     EMBED_MANY_TASK,
     EMBED_QUEUE,
@@ -58,6 +59,10 @@ def create_celery(settings: Settings, include: list[str] | None = None) -> Celer
                 "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.maintenance.interval_s},
             }
         },
+        # Beat touches a heartbeat on every tick and wakes at least every BEAT_TICK_S, so its
+        # health check sees a stopped loop, not just a live process (workers.beat_health).
+        beat_scheduler="workers.beat_health:HeartbeatScheduler",
+        beat_max_loop_interval=BEAT_TICK_S,
         # A task is acknowledged only after it ran, so a worker that dies loses nothing...
         task_acks_late=True,
         task_reject_on_worker_lost=True,

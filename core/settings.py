@@ -156,6 +156,11 @@ class WorkerSettings(BaseModel):
     stale_after_s: int = 300
     sweep_interval_s: int = 60
     enqueue_expires_s: int = 24 * 3600
+    # Each connect, send or reply on Redis (broker and results): a Redis that stops answering
+    # without closing the connection (stalled, a lost route) fails a call in this time
+    # instead of holding it forever; an upload then waits at most about three of these
+    # (``workers.celery_app.enqueue_bound_s``). Above the consumer's 1 s long poll.
+    broker_timeout_s: float = Field(default=3.0, gt=1, le=60)
     # Retries of a transient failure (database, store or broker away), 2, 4, 8 … seconds
     # apart, at most ``retry_cap_s``; then the document fails with the reason.
     max_retries: int = 5

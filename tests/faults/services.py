@@ -63,9 +63,20 @@ class PrivateRedis:
         """``crash``: SIGKILL, as a lost machine (no goodbye to clients); else SIGTERM."""
         if self._proc is None:
             return
+        self._proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
         self._proc.send_signal(signal.SIGKILL if crash else signal.SIGTERM)
         self._proc.wait(30)
         self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: a stalled broker (a hung host, a lost route). Connections stay open and
+        new ones are still accepted by the kernel, but nothing answers."""
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(signal.SIGCONT)
 
     def restart(self, down_s: float = 0.0) -> None:
         self.stop()

@@ -73,6 +73,7 @@ class ZeroEmbedder:
     """What the stages ask of an embedder, at no cost: the model's own time is not measured."""
 
     name = "zero"
+    model_key = "zero"
     dim = 384
     batch_size = 32
     concurrency = 2
@@ -131,8 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     event.listen(engine, "before_cursor_execute", lambda *_: count_sql("statements"))
     event.listen(engine, "commit", lambda *_: count_sql("commits"))
     zero = ZeroEmbedder()
+    # The identity of the model the index was made for (``index.generations.identity_of``):
+    # a zero embedder of another identity has every upsert refused as another generation's,
+    # and the embed stage measured its retries instead of its work.
+    real = container.stage_context.embedder
+    zero.name = real.name
+    zero.model_key = getattr(real, "model_key", None) or type(real).__name__
+    zero.dim = real.dim
     svc = replace(container.stage_context, embedder_resource=Resource("zero", lambda: zero))
     svc.store.upsert([])  # opens the store (and its serving model) outside the clock
+    # jieba loads its dictionary on its first text (~0.6 s): a deployment's warm-up pays it.
+    svc.sparse.encode_documents(["预热 warm-up 預熱"])
     timed_method(svc.sparse, "encode_documents", "embed: bm25 sparse")
     timed_method(svc.store, "upsert", "embed: upsert")
     parse_fn = build_parse_fn(settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from core.access import Principal
 from core.db import access as access_queries
 from core.db import documents as doc_queries
+from core.db.document_inserts import NewDocument
 from core.db.events import record_event
 from core.db.models import Document, DocumentStatus
 from core.db.session import Session
@@ -13,7 +14,7 @@ from core.errors import NotFound, PermissionDenied
 from services.schemas.documents import AccessSpec, DocumentPublic, Progress
 
 
-def to_public(doc: Document, reused_from_readable: bool = False) -> DocumentPublic:
+def to_public(doc: Document | NewDocument, reused_from_readable: bool = False) -> DocumentPublic:
     """The public shape; ``reused_from`` only when the caller may read that document (an id
     they cannot read would tell them that someone else uploaded the same bytes)."""
     total = doc.chunks_total or 0

@@ -13,15 +13,15 @@ from pathlib import PurePath
 from core.access import Principal, user_token
 from core.blobs import BlobStore, original_key
 from core.db import directory as directory_queries
-from core.db import documents as doc_queries
-from core.db.models import Document
+from core.db.document_inserts import insert_documents, new_document
+from core.db.models import new_id
 from core.db.session import SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import Component, InvalidInput, UpstreamUnavailable, ZhikuError
 from core.settings import LimitsSettings
 from ingest.archives import is_archive, unpack
 from ingest.formats import visible_text
-from services.document_records import record_change, to_public
+from services.document_records import to_public
 from services.schemas.documents import AccessSpec, DocumentPublic, UploadError, UploadResult
 
 log = logging.getLogger(__name__)
@@ -122,30 +122,32 @@ class DocumentUploads:
                 )
         accepted: list[DocumentPublic] = []
         if checked:
+            docs = []
+            for incoming, clean, mime, title in checked:
+                doc_id = new_id()
+                doc = new_document(
+                    access,
+                    id=doc_id,
+                    tenant_id=principal.tenant_id,
+                    owner_id=principal.user_id,
+                    title=title or PurePath(clean).stem.strip() or clean,
+                    filename=clean,
+                    mime_type=mime,
+                    size_bytes=len(incoming.data),
+                    content_hash=hashlib.sha256(incoming.data).hexdigest(),
+                    tags=tags,
+                    # A key we choose, never the uploader's name.
+                    blob_key=original_key(principal.tenant_id, doc_id, 1),
+                )
+                docs.append(doc)
+            # Each original is kept before the transaction that records it commits: a failed
+            # write leaves no row behind (at worst a file without a row, which the orphan
+            # clean-up removes).
+            for doc, (incoming, *_) in zip(docs, checked, strict=True):
+                self._blobs.put(doc.blob_key, incoming.data)
             with transaction(self._sessions) as session:
-                docs = []
-                for incoming, clean, mime, title in checked:
-                    # Added, not flushed: one flush below writes the request's rows together.
-                    doc = doc_queries.add_document(
-                        session,
-                        access,
-                        tenant_id=principal.tenant_id,
-                        owner_id=principal.user_id,
-                        title=title or PurePath(clean).stem.strip() or clean,
-                        filename=clean,
-                        mime_type=mime,
-                        size_bytes=len(incoming.data),
-                        content_hash=hashlib.sha256(incoming.data).hexdigest(),
-                        version=1,
-                        tags=tags,
-                        blob_key="",
-                    )
-                    self._keep_original(doc, incoming)
-                    docs.append(doc)
-                session.flush()
-                for doc in docs:
-                    record_change(session, principal, doc, "document.upload", access=doc.access)
-                accepted = [to_public(doc) for doc in docs]
+                insert_documents(session, docs, principal.user_id, principal.is_admin)
+            accepted = [to_public(doc) for doc in docs]
         # One hand-over for the request: with a broker, a few messages in all.
         queued = [
             QueuedDocument(d.id, d.version, principal.tenant_id, d.size_bytes) for d in accepted
@@ -214,9 +216,3 @@ class DocumentUploads:
             log.warning("job queue down: %d document(s) saved, left queued: %s", len(queued), exc)
             return False
         return True
-
-    def _keep_original(self, doc: Document, incoming: IncomingFile) -> None:
-        """Store the bytes under a key we choose (never the uploader's name), inside the
-        transaction that records them: a failed write leaves no row behind."""
-        doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
-        self._blobs.put(doc.blob_key, incoming.data)

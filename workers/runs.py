@@ -25,8 +25,10 @@ from datetime import timedelta
 
 from core.blobs import document_prefix
 from core.db import access as access_queries
+from core.db import claims
 from core.db import documents as doc_queries
 from core.db import jobs as job_queries
+from core.db.claims import ClaimedDocument
 from core.db.models import Document, DocumentStage, utcnow
 from core.db.session import transaction
 from core.errors import NotFound, UnprocessableDocument
@@ -108,15 +110,13 @@ def open_runs(
     stale_after = timedelta(seconds=svc.worker.stale_after_s)
     opened: dict[str, Run | Outcome] = {}
     with transaction(svc.sessions) as session:
-        tokens = doc_queries.claim_many(session, items, stale_after)
-        docs = doc_queries.load_documents(session, list(tokens))
-        starting: list[tuple[Document, str]] = []
+        token, docs = claims.claim_documents(session, items, stale_after)
+        starting: list[ClaimedDocument] = []
         for doc_id in dict.fromkeys(doc_id for doc_id, _ in items):
-            token = tokens.get(doc_id)
-            if token is None:
+            doc = docs.get(doc_id)
+            if doc is None:
                 opened[doc_id] = Outcome.SKIPPED
                 continue
-            doc = docs[doc_id]
             parsed = doc.stage in (DocumentStage.EMBEDDING, DocumentStage.DONE)
             if parsed != (stage == DocumentStage.EMBEDDING):
                 # A stage message that arrived out of turn (re-delivered, or re-queued by
@@ -124,11 +124,11 @@ def open_runs(
                 doc_queries.release(session, doc_id, token)
                 opened[doc_id] = Outcome.EMBED_NEXT if parsed else Outcome.PARSE_NEXT
                 continue
-            doc.stage = stage
-            starting.append((doc, token))
-        jobs = job_queries.start_jobs(session, [doc for doc, _ in starting], stage, svc.worker_name)
-        for (doc, token), job in zip(starting, jobs, strict=True):
-            opened[doc.id] = _run_from(doc, token, job.id, stage)
+            starting.append(doc)
+        claims.enter_stage(session, [doc.id for doc in starting], stage)
+        jobs = job_queries.start_jobs(session, starting, stage, svc.worker_name)
+        for doc, job_id in zip(starting, jobs, strict=True):
+            opened[doc.id] = _run_from(doc, token, job_id, stage)
     # A document listed twice (queued twice) is claimed once: the repeat has nothing to do.
     result: list[Run | Outcome] = []
     for doc_id, _ in items:
@@ -205,7 +205,7 @@ def _after_claim_lost(svc: StageContext, run: Run) -> None:
         job_queries.end_job(session, run.job_id, "superseded")
 
 
-def _run_from(doc: Document, token: str, job_id: str, stage: DocumentStage) -> Run:
+def _run_from(doc: ClaimedDocument, token: str, job_id: str, stage: DocumentStage) -> Run:
     return Run(
         doc_id=doc.id,
         version=doc.version,

@@ -182,38 +182,44 @@ def find_indexed_twins(
 def claim_many(
     session: Session, items: Sequence[tuple[str, int]], stale_after: timedelta
 ) -> dict[str, str]:
-    """Take the processing claim for several document versions, in one statement per
-    version number; a version is left unclaimed when a live run holds it, or it is gone,
-    finished, or superseded. Returns the claimed ones, each with its token. They share one
-    token; every write it fences also names the document, so sharing grants nothing across
-    documents."""
-    token = new_id()
-    now = utcnow()
-    by_version: dict[int, list[str]] = {}
-    for doc_id, version in items:
-        by_version.setdefault(version, []).append(doc_id)
-    for version, doc_ids in by_version.items():
-        session.execute(
-            update(Document)
-            .where(
-                Document.id.in_(doc_ids),
-                Document.version == version,
-                Document.status.in_(ACTIVE),
-                or_(Document.run_token.is_(None), Document.heartbeat_at < now - stale_after),
-            )
-            .values(
-                run_token=token,
-                heartbeat_at=now,
-                status=DocumentStatus.PROCESSING,
-                attempts=Document.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
+    """Take the processing claim for several document versions, one statement per version
+    number; a version is left unclaimed when a live run holds it, or it is gone, finished, or
+    superseded. Returns the claimed ones, each with its token. They share one token; every
+    write it fences also names the document, so sharing grants nothing across documents."""
+    token = claim_versions(session, items, stale_after)
     ids = [doc_id for doc_id, _ in items]
     claimed = session.scalars(
         select(Document.id).where(Document.id.in_(ids), Document.run_token == token)
     )
     return dict.fromkeys(claimed, token)
+
+
+def claim_versions(
+    session: Session, items: Sequence[tuple[str, int]], stale_after: timedelta
+) -> str:
+    """``claim_many``'s updates alone (on the table: no ORM bookkeeping on this hot path):
+    the token the claimed documents now carry."""
+    token, now, table = new_id(), utcnow(), Document.__table__
+    by_version: dict[int, list[str]] = {}
+    for doc_id, version in items:
+        by_version.setdefault(version, []).append(doc_id)
+    for version, doc_ids in by_version.items():
+        session.connection().execute(
+            update(table)
+            .where(
+                table.c.id.in_(doc_ids),
+                table.c.version == version,
+                table.c.status.in_(ACTIVE),
+                or_(table.c.run_token.is_(None), table.c.heartbeat_at < now - stale_after),
+            )
+            .values(
+                run_token=token,
+                heartbeat_at=now,
+                status=DocumentStatus.PROCESSING,
+                attempts=table.c.attempts + 1,
+            )
+        )
+    return token
 
 
 def release(session: Session, doc_id: str, token: str) -> None:
@@ -256,8 +262,8 @@ def record_progress_many(
         )
         session.connection().execute(statement, rows)
     tokens = {doc_id: token for doc_id, token, _ in updates}
-    held = session.execute(
-        select(Document.id, Document.run_token).where(Document.id.in_(list(tokens)))
+    held = session.connection().execute(
+        select(table.c.id, table.c.run_token).where(table.c.id.in_(list(tokens)))
     )
     return {doc_id for doc_id, token in held if token is not None and tokens[doc_id] == token}
 
@@ -270,11 +276,11 @@ def release_many(
     held = record_progress_many(session, updates)
     tokens = {token for doc_id, token, _ in updates if doc_id in held}
     if held:
-        session.execute(
-            update(Document)
-            .where(Document.id.in_(list(held)), Document.run_token.in_(list(tokens)))
+        table = Document.__table__
+        session.connection().execute(
+            update(table)
+            .where(table.c.id.in_(list(held)), table.c.run_token.in_(list(tokens)))
             .values(run_token=None)
-            .execution_options(synchronize_session=False)
         )
     return held
 

@@ -6,9 +6,10 @@ system."""
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,15 +54,28 @@ class LocalBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(root)
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def _file(self, key: str) -> str:
+        """``_path`` as a string, for the hot paths (a ``Path`` costs more than the read)."""
+        return os.path.join(self._root, check_key(key))
+
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename: a reader never sees half a file, even after a crash.
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        path = self._file(key)
+        folder = os.path.dirname(path)
+        # Write then rename: a reader never sees half a file, even after a crash. The
+        # temporary name is this process's own (``_temporary_name``), and the folder is made
+        # only when the open says it is missing: on short files the folder checks and
+        # ``mkstemp``'s random names were a good part of an upload's cost (docs/benchmarks.md).
+        tmp = os.path.join(folder, _temporary_name())
+        try:
+            fd = os.open(tmp, _TEMPORARY_FLAGS, 0o600)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, _TEMPORARY_FLAGS, 0o600)
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -72,7 +86,8 @@ class LocalBlobStore:
 
     def get(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(self._file(key), "rb") as fh:
+                return fh.read()
         except FileNotFoundError as exc:
             raise NotFound(f"blob {key} is missing") from exc
 
@@ -117,6 +132,28 @@ class LocalBlobStore:
                 stat.st_size,
                 datetime.fromtimestamp(stat.st_mtime, UTC),
             )
+
+
+# A put's temporary file: created, never opened if it exists (O_EXCL), private as mkstemp's.
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_temporary_count = itertools.count()
+_temporary_prefix = ""
+
+
+def _new_temporary_prefix() -> None:
+    """``.tmp-`` (what listings skip), the process id and a random tag: two machines sharing
+    the folder with the same process id never pick one name. Made again in a forked child."""
+    global _temporary_prefix
+    _temporary_prefix = f".tmp-{os.getpid()}-{secrets.token_hex(4)}-"
+
+
+_new_temporary_prefix()
+os.register_at_fork(after_in_child=_new_temporary_prefix)
+
+
+def _temporary_name() -> str:
+    """A name no other writer uses: this process's prefix and a counter."""
+    return f"{_temporary_prefix}{next(_temporary_count)}"
 
 
 def original_key(tenant_id: str, doc_id: str, version: int) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core import blobs
 from core.blobs import BlobStore, LocalBlobStore, chunks_key, document_prefix, original_key
 from core.blobs_s3 import S3BlobStore
 from core.errors import Component, NotFound, UpstreamUnavailable
@@ -195,3 +196,33 @@ def test_a_store_that_is_down_is_retryable_then_back(s3: S3Server) -> None:
     store.ensure_bucket()
     store.put("t1/d1/v1/original", TEXT)
     assert store.get("t1/d1/v1/original") == TEXT
+
+
+def test_local_puts_make_their_folders_and_leave_no_temporary_file(tmp_path: Path) -> None:
+    """A put makes its folders only when missing (a new document's, then its chunk pages'),
+    writes through a temporary file of its own name, and leaves none behind, nor one after a
+    write that failed; a forked child names its temporary files apart from its parent's."""
+    store = LocalBlobStore(tmp_path)
+    keys = ["t1/doc-1/v1/original", "t1/doc-2/v1/chunks/000000.json", "t1/doc-3/v2/original"]
+    for n, key in enumerate(keys):
+        store.put(key, f"第{n}份 / 第{n}份 / copy {n}".encode())
+        store.put(key, f"第{n}份 / 第{n}份 / copy {n} again".encode())  # the folder exists
+    assert [store.get(key).decode() for key in keys] == [
+        f"第{n}份 / 第{n}份 / copy {n} again" for n in range(3)
+    ]
+    with pytest.raises(TypeError):
+        store.put("t1/doc-4/v1/original", "not bytes")  # type: ignore[arg-type]
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == sorted(keys)
+    assert (tmp_path / keys[0]).stat().st_mode & 0o777 == 0o600  # private, as mkstemp's
+    names = {blobs._temporary_name(), blobs._temporary_name()}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its name, to the parent
+        os.write(write, blobs._temporary_name().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    assert len(names) == 2 and child not in names
+    assert all(name.startswith(".tmp-") for name in names | {child})
+    assert child.split("-")[1:3] != next(iter(names)).split("-")[1:3]

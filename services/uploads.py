@@ -14,7 +14,7 @@ from core.access import Principal, user_token
 from core.blobs import BlobStore, original_key
 from core.db import directory as directory_queries
 from core.db.document_inserts import insert_documents, new_document
-from core.db.models import new_id
+from core.db.models import Document, new_id
 from core.db.session import SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import Component, InvalidInput, UpstreamUnavailable, ZhikuError
@@ -216,3 +216,9 @@ class DocumentUploads:
             log.warning("job queue down: %d document(s) saved, left queued: %s", len(queued), exc)
             return False
         return True
+
+    def _keep_original(self, doc: Document, incoming: IncomingFile) -> None:
+        """Store a new version's bytes under a key we choose (never the uploader's name),
+        inside the transaction that records them: a failed write leaves no row behind."""
+        doc.blob_key = original_key(doc.tenant_id, doc.id, doc.version)
+        self._blobs.put(doc.blob_key, incoming.data)

@@ -6,8 +6,8 @@ files (``services.documents.delete`` removes the files after the commit), an upl
 transaction fails after its file was written, a run that wrote chunks for a document deleted
 meanwhile. The database is the record: a file or a vector whose document has no row is an
 orphan, with one exception the grace period covers. An upload writes its file *before* its row
-commits (``DocumentService._keep_original``), so a young file without a row may be an upload in
-flight: files are removed only when the newest file of their document is older than
+commits (``DocumentService.upload``, ``_keep_original``), so a young file without a row may be
+an upload in flight: files are removed only when the newest file of their document is older than
 ``orphan_grace_s``, and vectors only when their document has no such young file either. A
 document id is never reused, so a row that is gone stays gone: nothing removed comes back.
 

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from core.db.events import ACTIONS
 from core.db.models import (
     AuditEvent,
     Document,
@@ -112,8 +111,6 @@ def insert_documents(
     access = [{"document_id": doc.id, "token": token} for doc in docs for token in doc.access]
     if access:
         conn.execute(insert(DocumentAccess.__table__), access)
-    action = "document.upload"
-    assert action in ACTIONS
     conn.execute(
         insert(AuditEvent.__table__),
         [
@@ -121,7 +118,7 @@ def insert_documents(
                 "id": new_id(),
                 "tenant_id": doc.tenant_id,
                 "actor_id": actor_id,
-                "action": action,
+                "action": "document.upload",  # one of ``core.db.events.ACTIONS``
                 "target_type": "document",
                 "target_id": doc.id,
                 "details": {

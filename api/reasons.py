@@ -9,7 +9,7 @@ translated in turn. A sentence with no pattern stays English rather than being g
 one without a pattern (request refusals live in ``api.reasons_refusals``; 422 field errors
 are worded by type in ``api.validation_words``). The patterns are written in Simplified; a
 caller whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant, as ``api.web.i18n`` reads
-tags) gets each template converted by OpenCC (``core.text_forms.to_traditional``) before its
+tags) gets each template converted by OpenCC (``core.text_forms.to_taiwan_wording``) before its
 parts are filled in, so a file name or other value the caller sent is never rewritten.
 """
 
@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 
 from api.reasons_refusals import BINARY_DATA, COMPONENTS, CONTENT_TERMS, REFUSALS
 from api.web import i18n
-from core.text_forms import to_traditional
+from core.text_forms import to_taiwan_wording
 
 _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
@@ -239,8 +239,9 @@ def in_script(words: str, language: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _traditional(words: str) -> str:
-    # Only our own templates come here (a bounded set), never a caller's text.
-    return to_traditional(words)
+    # Only our own templates come here (a bounded set), never a caller's text; in Taiwan's
+    # words (登入, 檔案, 使用者), not only its character forms.
+    return to_taiwan_wording(words)
 
 
 def _chinese(text: str, language: str, depth: int) -> str:

@@ -73,6 +73,21 @@ def to_traditional(text: str) -> str:
     return to_simplified(text, "s2tw.json")
 
 
+def to_taiwan_wording(text: str) -> str:
+    """Our own Simplified interface words as readers in Taiwan write them (OpenCC's
+    ``s2twp``: the forms of :func:`to_traditional` and the words too, 登录 → 登入, 文件 → 檔案,
+    信息 → 資訊, 用户 → 使用者, 默认 → 預設). Only for text we wrote: a reader's or a
+    document's words are never localised (a search term or a quotation must stay as written)."""
+    taiwan = to_simplified(text, "s2twp.json")
+    for mainland, local in _TAIWAN_WORDS:
+        taiwan = taiwan.replace(mainland, local)
+    return taiwan
+
+
+# Words ``s2twp`` leaves in their mainland form (its phrase list has no entry for them).
+_TAIWAN_WORDS = (("賬戶", "帳戶"), ("賬號", "帳號"), ("壓縮包", "壓縮檔"), ("郵箱", "信箱"))
+
+
 def search_form(text: str) -> str:
     """The form both documents and queries are matched in: :func:`fold_width`, then
     :func:`to_simplified`. Case is left to the caller (the tokenizer lowercases)."""

@@ -3,7 +3,8 @@
 One catalogue for every page: a key missing from one language is a test failure
 (``tests/web/test_i18n.py``), never an English word in a Chinese page. The Chinese is written
 once, in Simplified; a reader whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant)
-gets it converted by OpenCC (``core.text_forms.to_traditional``), so the two cannot drift.
+gets it converted by OpenCC in Taiwan's words (``core.text_forms.to_taiwan_wording``), so
+the two cannot drift.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from typing import Any
 
 from api.web.messages import admin, chat, common, documents, oidc, widget
-from core.text_forms import to_traditional
+from core.text_forms import to_taiwan_wording
 
 ENGLISH = "en"
 CHINESE = "zh-CN"  # Simplified
@@ -42,7 +43,10 @@ def _merge(language: str) -> dict[str, str]:
 
 
 CATALOGUE: dict[str, dict[str, str]] = {ENGLISH: _merge(ENGLISH), CHINESE: _merge(CHINESE)}
-CATALOGUE[TRADITIONAL] = {key: to_traditional(words) for key, words in CATALOGUE[CHINESE].items()}
+# Taiwan's words, not only its character forms: 登錄 and 用戶 read as mainland terms there.
+CATALOGUE[TRADITIONAL] = {
+    key: to_taiwan_wording(words) for key, words in CATALOGUE[CHINESE].items()
+}
 
 _RANGE = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?"

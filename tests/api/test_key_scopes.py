@@ -288,7 +288,7 @@ def test_preflight_of_the_chat_routes(world: World) -> None:
     [
         ("en", "cross-origin requests are not accepted on this route"),
         ("zh-CN", "此接口不接受跨域请求"),
-        ("zh-TW", "此接口不接受跨域請求"),
+        ("zh-TW", "此介面不接受跨域請求"),
     ],
 )
 def test_a_refused_preflight_says_why_in_the_callers_language(

@@ -89,7 +89,7 @@ ARCHIVE_REFUSED = {
     "en": "a new version must be one document, not an archive or a mailbox: upload the files"
     " inside it as documents of their own",
     "zh-CN": "新版本必须是单个文档，不能是压缩包或邮箱文件：请将其中的文件作为独立的文档上传",
-    "zh-TW": "新版本必須是單個文檔，不能是壓縮包或郵箱文件：請將其中的文件作為獨立的文檔上傳",
+    "zh-TW": "新版本必須是單個文件，不能是壓縮檔或信箱檔案：請將其中的檔案作為獨立的文件上傳",
 }
 
 

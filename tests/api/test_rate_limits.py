@@ -75,7 +75,7 @@ def test_a_keys_flood_is_refused_with_retry_after_and_no_one_else_is(world: Worl
             traditional = search(ann, **{"Accept-Language": tag})
             assert traditional.status_code == 429
             assert re.fullmatch(
-                r"此 API 密鑰對 /v1/search 的請求過多：每分鐘最多 12 次，請在 [1-5] 秒後重試",
+                r"此 API 金鑰對 /v1/search 的請求過多：每分鐘最多 12 次，請在 [1-5] 秒後重試",
                 traditional.json()["detail"],
             )
         # Another key of the same tenant, and another tenant, are not held back by ann's.

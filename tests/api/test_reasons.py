@@ -110,16 +110,16 @@ def test_traditional_callers_read_traditional_and_their_own_values_unchanged(
     world = World(server)
     headers = {"Accept-Language": tag}
     missing = httpx.get(server.url + "/v1/documents", headers=headers)
-    assert missing.status_code == 401 and missing.json()["detail"].startswith("缺少 API 密鑰")
+    assert missing.status_code == 401 and missing.json()["detail"].startswith("缺少 API 金鑰")
     with world.client("ann") as ann:
         gone = ann.get("/v1/documents/00000000-0000-0000-0000-000000000000", headers=headers)
-        assert gone.status_code == 404 and gone.json()["detail"] == "找不到該文檔", gone.text
+        assert gone.status_code == 404 and gone.json()["detail"] == "找不到該文件", gone.text
         # The file name is the caller's: written in Simplified, it stays so.
         refused = ann.post("/v1/documents", files=[("files", ("报告.txt", b""))], headers=headers)
-        assert refused.json()["errors"][0]["detail"] == "报告.txt 是空文件", refused.text
+        assert refused.json()["errors"][0]["detail"] == "报告.txt 是空檔案", refused.text
         invalid = ann.post("/v1/admin/users", json={"name": "x" * 201}, headers=headers)
         assert invalid.status_code == 422
-        assert invalid.json()["detail"][0]["msg"].startswith("最多 200 個字符"), invalid.text
+        assert invalid.json()["detail"][0]["msg"].startswith("最多 200 個字元"), invalid.text
     with world.client("bob") as bob:
         denied = bob.get("/v1/admin/users", headers=headers)
         assert denied.status_code == 403
@@ -129,8 +129,8 @@ def test_traditional_callers_read_traditional_and_their_own_values_unchanged(
 @pytest.mark.parametrize(
     ("tag", "lang", "words", "not_words"),
     [
-        ("zh-TW", "zh-Hant", ["登錄", "用戶名", "密碼", "組織"], ["用户名", "密码"]),
-        ("zh-HK,en;q=0.5", "zh-Hant", ["登錄", "用戶名", "密碼", "組織"], ["用户名", "密码"]),
+        ("zh-TW", "zh-Hant", ["登入", "使用者名稱", "密碼", "組織"], ["用户名", "密码", "登錄"]),
+        ("zh-HK,en;q=0.5", "zh-Hant", ["登入", "使用者名稱", "密碼", "組織"], ["用户名", "密码"]),
         ("zh-CN", "zh-CN", ["登录", "用户名", "密码", "组织"], ["用戶名", "密碼"]),
     ],
 )

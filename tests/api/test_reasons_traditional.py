@@ -27,11 +27,11 @@ SIMPLIFIED = [
     "文件存储暂时不可用，请稍后再试。",
 ]
 TRADITIONAL = [
-    "此 API 密鑰對 /v1/search 的請求過多：每分鐘最多 60 次，請在 1 秒後重試",
-    "指標令牌缺失或錯誤：請發送 'Authorization: Bearer <令牌>'",
-    "未設置指標令牌時，指標僅對本機迴環地址的客戶端開放",
-    "存儲的文件 t1/d1/original 已丟失",
-    "文件存儲暫時不可用，請稍後再試。",
+    "此 API 金鑰對 /v1/search 的請求過多：每分鐘最多 60 次，請在 1 秒後重試",
+    "指標令牌缺失或錯誤：請傳送 'Authorization: Bearer <令牌>'",
+    "未設定指標令牌時，指標僅對本機迴環地址的客戶端開放",
+    "儲存的檔案 t1/d1/original 已丟失",
+    "檔案儲存暫時不可用，請稍後再試。",
 ]
 
 
@@ -97,7 +97,7 @@ def test_the_callers_own_values_are_not_converted() -> None:
         " or incomplete (it may have been truncated or corrupted)"
     )
     assert localize(reason, i18n.TRADITIONAL) == (
-        "無法解析該文件：無法將 报告.docx 解析為 DOCX 文件：文件已損壞或不完整（可能被截斷或損壞）"
+        "無法解析該檔案：無法將 报告.docx 解析為 DOCX 檔案：檔案已損壞或不完整（可能被截斷或損壞）"
     )
     assert localize("no text found in 说明书.png", i18n.TRADITIONAL) == "说明书.png 中沒有找到文字"
     # A Traditional name stays Traditional for a Simplified caller too.
@@ -107,5 +107,5 @@ def test_the_callers_own_values_are_not_converted() -> None:
 
 def test_a_component_is_named_in_the_callers_script() -> None:
     outage = "The search index is unavailable right now; try again shortly."
-    assert localize(outage, i18n.TRADITIONAL) == "搜索索引暫時不可用，請稍後再試。"
+    assert localize(outage, i18n.TRADITIONAL) == "搜尋索引暫時不可用，請稍後再試。"
     assert localize(outage, i18n.CHINESE) == "搜索索引暂时不可用，请稍后再试。"

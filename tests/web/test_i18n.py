@@ -82,7 +82,7 @@ def test_text_formats_in_each_language() -> None:
     assert i18n.text(i18n.CHINESE, "locked", minutes=15) == "登录失败次数过多，请 15 分钟后再试。"
     assert "15 minutes" in i18n.text(i18n.ENGLISH, "locked", minutes=15)
     assert i18n.text(i18n.TRADITIONAL, "locked", minutes=15) == (
-        "登錄失敗次數過多，請 15 分鐘後再試。"
+        "登入失敗次數過多，請 15 分鐘後再試。"
     )
 
 
@@ -90,4 +90,4 @@ def test_traditional_words_are_the_simplified_ones_converted() -> None:
     simplified, traditional = i18n.CATALOGUE[i18n.CHINESE], i18n.CATALOGUE[i18n.TRADITIONAL]
     changed = [key for key in simplified if simplified[key] != traditional[key]]
     assert len(changed) > len(simplified) // 2  # most sentences hold a character that differs
-    assert traditional["nav_documents"] == "文檔"
+    assert traditional["nav_documents"] == "文件"  # Taiwan's word

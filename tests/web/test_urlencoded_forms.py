@@ -64,7 +64,7 @@ def test_a_field_that_is_not_utf8_is_refused_by_name(
     with browser(server, "zh-TW") as client:
         r = client.post(path, content=raw, headers=FORM)
         assert r.status_code == 400, r.text
-        assert r.json()["detail"] == f"表單字段 {field!r} 不是有效的 utf-8 文本"
+        assert r.json()["detail"] == f"表單欄位 {field!r} 不是有效的 utf-8 文本"
 
 
 def test_the_signed_in_forms_refuse_it_too(server: ThreadServer, tenant: str) -> None:

@@ -153,6 +153,7 @@ REFUSALS: list[tuple[str, str]] = [
     # Things not found
     (r"no such document", "找不到该文档"),
     (r"passage not found", "找不到该段落"),
+    (r"this version's original file is no longer kept", "该版本的原始文件已不再保留"),
     (r"conversation not found", "找不到该对话"),
     (r"answer not found", "找不到该回答"),
     (

@@ -161,6 +161,13 @@ def original_key(tenant_id: str, doc_id: str, version: int) -> str:
     return f"{tenant_id}/{doc_id}/v{version}/original"
 
 
+def about_key(tenant_id: str, doc_id: str, version: int) -> str:
+    """Where a replaced version's file name and type are kept (JSON), next to its bytes: the
+    row then describes the new version, and the old one's original is still served (with its
+    chunks) until the new one is ready."""
+    return f"{tenant_id}/{doc_id}/v{version}/about.json"
+
+
 def chunks_key(tenant_id: str, doc_id: str, version: int) -> str:
     """Where a version parsed before ``core.chunk_pages`` kept its chunks, as one list (still
     read); the parse stage now writes pages."""

@@ -12,15 +12,16 @@ marked ``override``. The owner always reads and manages its document, whatever i
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import unicodedata
 from dataclasses import dataclass
 
 from core.access import Principal
-from core.blobs import BlobStore, document_prefix
+from core.blobs import BlobStore, about_key, document_prefix
 from core.db import access as access_queries
 from core.db import documents as doc_queries
-from core.db.models import DocumentStatus
+from core.db.models import Document, DocumentStatus
 from core.db.session import SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import Conflict, UnsupportedFormat, ZhikuError
@@ -124,6 +125,7 @@ class DocumentService(DocumentReads, DocumentUploads):
         with transaction(self._sessions) as session:
             doc = lock_and_read(session, principal, doc_id)
             require_manager(principal, doc)
+            self._describe_replaced(doc)
             doc_queries.start_new_version(
                 session,
                 doc,
@@ -140,6 +142,14 @@ class DocumentService(DocumentReads, DocumentUploads):
             [QueuedDocument(public.id, public.version, principal.tenant_id, public.size_bytes)]
         )
         return public
+
+    def _describe_replaced(self, doc: Document) -> None:
+        """Keep the name and type of the version being replaced: its passages (and so its
+        original file) are still cited until the new one is ready (``SourceService``)."""
+        about = {"filename": doc.filename, "mime_type": doc.mime_type}
+        self._blobs.put(
+            about_key(doc.tenant_id, doc.id, doc.version), json.dumps(about).encode("utf-8")
+        )
 
     def retry(self, principal: Principal, doc_id: str) -> DocumentPublic:
         """Process a failed document again from its stored file (owner or admin); Conflict

@@ -7,10 +7,11 @@ where its access list names them (403 saying so; ``core.db.access.text_readable_
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from core.access import Principal
-from core.blobs import BlobStore
+from core.blobs import BlobStore, about_key, original_key
 from core.chunk_pages import kept_count, read_chunks
 from core.db import access as access_queries
 from core.db.models import DocumentStatus
@@ -44,9 +45,11 @@ class SourceService:
         with transaction(self._sessions) as session:
             doc = access_queries.text_readable_document(session, principal, doc_id)
             tenant_id, version = doc.tenant_id, doc.version
+            current = version
             title, filename, mime_type = doc.title, doc.filename, doc.mime_type
             total = doc.chunks_total
             ready = doc.status == DocumentStatus.READY
+        file_url: str | None = f"/v1/documents/{doc_id}/file"
         position = _position(tenant_id, doc_id, version, total, wanted)
         if position is None and not ready:
             version, position = self._in_previous(tenant_id, doc_id, version, wanted)
@@ -68,6 +71,8 @@ class SourceService:
             chunk, before, after = (
                 {**c, "text": mask.redact(c["text"])} if c else c for c in (chunk, before, after)
             )
+        if version != current:
+            filename, mime_type, file_url = self._replaced_file(tenant_id, doc_id, version)
         return PassagePublic(
             document_id=doc_id,
             version=version,
@@ -82,7 +87,7 @@ class SourceService:
             text=chunk["text"],
             before=_tail(before["text"]) if before else "",
             after=_head(after["text"]) if after else "",
-            file_url=f"/v1/documents/{doc_id}/file",
+            file_url=file_url,
         )
 
     def _in_previous(
@@ -97,11 +102,41 @@ class SourceService:
                 return older, _position(tenant_id, doc_id, older, kept, wanted)
         return current, None
 
-    def original(self, principal: Principal, doc_id: str) -> OriginalFile:
-        """The uploaded bytes of the document's current version."""
+    def _replaced_file(
+        self, tenant_id: str, doc_id: str, version: int
+    ) -> tuple[str, str, str | None]:
+        """(filename, mime type, file URL) of an earlier version a passage is read from: its
+        own original, never the current version's (after a failed re-upload that was another
+        file); no URL when its bytes are no longer kept."""
+        filename, mime_type = self._about(tenant_id, doc_id, version)
+        if not self._blobs.exists(original_key(tenant_id, doc_id, version)):
+            return filename, mime_type, None
+        return filename, mime_type, f"/v1/documents/{doc_id}/file?version={version}"
+
+    def _about(self, tenant_id: str, doc_id: str, version: int) -> tuple[str, str]:
+        try:
+            about = json.loads(self._blobs.get(about_key(tenant_id, doc_id, version)))
+        except NotFound:  # replaced before its name was kept: not the current name, though
+            return f"version-{version}", "application/octet-stream"
+        return str(about["filename"]), str(about["mime_type"])
+
+    def original(
+        self, principal: Principal, doc_id: str, version: int | None = None
+    ) -> OriginalFile:
+        """The uploaded bytes of the document's current version, or of an earlier ``version``
+        whose passages are still cited (kept until a newer version is ready). The same access
+        check either way; NotFound saying so when that version's file is no longer kept."""
         with transaction(self._sessions) as session:
             doc = access_queries.text_readable_document(session, principal, doc_id)
             key, filename, mime_type = doc.blob_key, doc.filename, doc.mime_type
+            tenant_id, current = doc.tenant_id, doc.version
+        if version is not None and version != current:
+            if version > current or not self._blobs.exists(
+                original_key(tenant_id, doc_id, version)
+            ):
+                raise NotFound("this version's original file is no longer kept")
+            key = original_key(tenant_id, doc_id, version)
+            filename, mime_type = self._about(tenant_id, doc_id, version)
         try:
             data = self._blobs.get(key)
         except NotFound as exc:

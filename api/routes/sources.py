@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentPrincipal, Sources
@@ -51,11 +51,15 @@ def get_passage(
     },
 )
 async def get_original(
-    sources: Sources, principal: CurrentPrincipal, document_id: DocumentId
+    sources: Sources,
+    principal: CurrentPrincipal,
+    document_id: DocumentId,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """The uploaded file of the document's current version. PDFs open inline (append
-    ``#page=N``); every other type is sent as a download."""
-    original = await run_in_threadpool(sources.original, principal, document_id)
+    """The uploaded file of the document's current version, or of ``version``: the earlier one
+    a passage is read from (its ``file_url``) while a newer one is processed or after it
+    failed. PDFs open inline (append ``#page=N``); every other type is sent as a download."""
+    original = await run_in_threadpool(sources.original, principal, document_id, version)
     mime = original.mime_type if original.mime_type in _INLINE_TYPES else None
     disposition = "inline" if mime else "attachment"
     ascii_name = original.filename.encode("ascii", "replace").decode().replace('"', "_")

@@ -149,7 +149,9 @@ class PassagePublic(BaseModel):
     # The end of the chunk before and the start of the one after (each cut), when they exist.
     before: str
     after: str
-    file_url: str
+    # The original file of the passage's own version (``?version=N`` for one being replaced);
+    # None when that version's file is no longer kept.
+    file_url: str | None
 
 
 class FeedbackBody(BaseModel):

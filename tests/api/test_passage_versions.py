@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -31,10 +32,15 @@ UNREADABLE = b"   \n\n   \n"  # a new version with no text: it fails, the old on
 
 
 @pytest.fixture(scope="module")
-def world(pg_url, tmp_path_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
+def server(pg_url, tmp_path_factory) -> Iterator[ThreadServer]:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path_factory.mktemp("passage-versions"), database={"url": pg_url})
-    with ThreadServer(settings) as server:
-        yield World(server)
+    with ThreadServer(settings) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def world(server: ThreadServer) -> World:
+    return World(server)
 
 
 def _hit(client: httpx.Client, question: str, doc_id: str) -> dict:
@@ -114,3 +120,57 @@ def test_an_archive_is_refused_as_a_version_saying_why(world: World, lang: str) 
             assert r.json()["detail"] == ARCHIVE_REFUSED[lang]
         kept = ann.get(f"/v1/documents/{doc_id}").json()
         assert kept["version"] == 1 and kept["status"] == "ready" and kept["filename"] == name
+
+
+NEW_NAMES = {"en": "canteen-2027.txt", "zh-CN": "食堂2027.txt", "zh-TW": "餐廳2027.txt"}
+NOT_KEPT = {
+    "en": "this version's original file is no longer kept",
+    "zh-CN": "该版本的原始文件已不再保留",
+    "zh-TW": "該版本的原始檔案已不再保留",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])
+def test_an_earlier_versions_passage_links_its_own_file(
+    server: ThreadServer, world: World, lang: str
+) -> None:
+    """The passage of version 1 (served after version 2 failed) linked the document's current
+    file: "open the original" gave version 2's file under version 1's text. Its link is now
+    version 1's own file (name and bytes), with the same access check, and says so once that
+    file is no longer kept instead of linking another version's."""
+    name, text = VERSION_ONE[lang]
+    with world.client("ann") as ann, world.client("bob") as bob, world.client("carol") as carol:
+        for client in (ann, bob, carol):
+            client.headers["Accept-Language"] = lang
+        r = upload(ann, [(name, text.encode())], access={"groups": [world.eng.id]})
+        assert r.status_code == 202, r.text
+        doc_id = r.json()["data"][0]["id"]
+        assert wait_terminal(ann, doc_id)["status"] == "ready"
+        r = ann.post(
+            f"/v1/documents/{doc_id}/versions", files={"file": (NEW_NAMES[lang], UNREADABLE)}
+        )
+        assert r.status_code == 202, r.text
+        assert wait_terminal(ann, doc_id)["status"] == "failed"
+
+        hit = _hit(bob, QUESTIONS[lang], doc_id)
+        passage = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}").json()
+        assert passage["version"] == 1 and passage["filename"] == name
+        assert passage["file_url"] == f"/v1/documents/{doc_id}/file?version=1"
+        original = bob.get(passage["file_url"])
+        assert original.status_code == 200, original.text
+        assert original.content == text.encode()
+        assert quote(name, safe="") in original.headers["content-disposition"]
+        # The current file is still version 2's, and carol (not in eng) reads neither.
+        assert bob.get(f"/v1/documents/{doc_id}/file").content == UNREADABLE
+        assert carol.get(passage["file_url"]).status_code == 404
+        assert carol.get(f"/v1/documents/{doc_id}/file?version=2").status_code == 404
+
+        # Its file gone (as once a newer version is ready), its link says so, never another's.
+        tenant = world.tenant_a.id
+        server.container.blobs.delete_prefix(f"{tenant}/{doc_id}/v1/original")
+        passage = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}").json()
+        assert passage["version"] == 1 and passage["file_url"] is None
+        gone = bob.get(f"/v1/documents/{doc_id}/file?version=1")
+        assert gone.status_code == 404 and gone.json()["detail"] == NOT_KEPT[lang], gone.text
+        later = bob.get(f"/v1/documents/{doc_id}/file?version=9")
+        assert later.status_code == 404 and later.json()["detail"] == NOT_KEPT[lang]

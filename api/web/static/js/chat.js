@@ -423,8 +423,9 @@ async function openPassage(source) {
       last.after ? el("span", { class: "context", text: `\n${last.after}` }) : null,
     );
     const page = first.page && first.mime_type === "application/pdf" ? `#page=${first.page}` : "";
-    file.href = first.file_url + page;
-    file.hidden = false;
+    // No link when the cited version's file is no longer kept, rather than another version's.
+    if (first.file_url) file.href = first.file_url + page;
+    file.hidden = !first.file_url;
     body.querySelector("mark")?.scrollIntoView({ block: "center" });
   } catch (error) {
     const text = error.status === 404 ? say("chat_passage_missing") : say("chat_load_failed", { detail: error.message });

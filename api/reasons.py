@@ -112,6 +112,10 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     ),
     (r"the archive is empty", "压缩包是空的"),
     (
+        r"the file is empty \(0 bytes\): nothing to index",
+        "该文件是空的（0 字节），没有可索引的内容",
+    ),
+    (
         r"a new version must be one document, not an archive or a mailbox: upload the files"
         r" inside it as documents of their own",
         "新版本必须是单个文档，不能是压缩包或邮箱文件：请将其中的文件作为独立的文档上传",

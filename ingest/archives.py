@@ -6,7 +6,8 @@ may nest (a zip in a zip is unpacked; one level deeper is refused). Member names
 as the program that wrote them meant: the UTF-8 flag when set, else UTF-8 if valid, else
 GBK/GB18030 or Big5 (Chinese Windows' own zip writes its ANSI code page) scored as in
 :mod:`ingest.text_decoding`. Folders, system litter (``__MACOSX/``, ``.DS_Store``,
-``Thumbs.db``) and empty files are skipped; an encrypted member is reported, not guessed at.
+``Thumbs.db``) are skipped; an encrypted member is reported, not guessed at, and so is an empty
+one (README: an empty file gets a clear reason, inside an archive too).
 7z and RAR archives are read by :mod:`ingest.archive_readers` under the same limits, in a
 child process with an address-space limit (:mod:`ingest.archive_child`), and any of the three
 may hold any other.
@@ -31,6 +32,7 @@ from ingest.text_decoding import decode_legacy_name
 
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_NESTING = 2  # the archive uploaded, and archives inside it
+EMPTY_MEMBER = "the file is empty (0 bytes): nothing to index"
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
 _LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
@@ -143,7 +145,8 @@ def _unpack(data: bytes, name: str, prefix: str, depth: int, budget: Budget, out
 
 def _take(content: bytes, path: str, depth: int, budget: Budget, out: Unpacked) -> None:
     """A member's bytes: a document, or an archive to unpack in its turn (within the depth)."""
-    if not content:
+    if not content:  # reported, as an empty file uploaded on its own is refused
+        out.refused.append((path, EMPTY_MEMBER))
         return
     nested = claimed_format(path) is None and (
         archive_kind(content) is not None

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
-from ingest.archives import is_archive, unpack
+from ingest.archives import EMPTY_MEMBER, is_archive, unpack
 from tests.files import legacy_named_zip
 
 
@@ -55,7 +55,7 @@ def test_nested_archives_unpack_one_level_and_no_deeper() -> None:
     ]
 
 
-def test_litter_folders_links_and_empty_files_are_skipped() -> None:
+def test_litter_folders_and_links_are_skipped_and_empty_files_reported() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("__MACOSX/._report.txt", b"x")
@@ -71,6 +71,8 @@ def test_litter_folders_links_and_empty_files_are_skipped() -> None:
     got = unpack(out.getvalue(), "mixed.zip", LimitsSettings())
     # Path parts that climb out are dropped: the name stays inside the archive.
     assert sorted(m.path for m in got.members) == ["docs/real.txt", "escape/报告.txt"]
+    # An empty file is not litter: it was dropped without a word, now the upload says why.
+    assert got.refused == [("docs/empty.txt", EMPTY_MEMBER)]
 
 
 def test_an_encrypted_member_is_reported() -> None:

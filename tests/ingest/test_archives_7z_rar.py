@@ -13,7 +13,7 @@ import pytest
 from core.errors import UnprocessableDocument
 from core.settings import LimitsSettings
 from ingest import archive_readers
-from ingest.archives import is_archive, unpack
+from ingest.archives import EMPTY_MEMBER, is_archive, unpack
 from tests.ingest.rar_files import seven_zip, stored_rar
 
 
@@ -41,7 +41,7 @@ def test_a_7z_archive_gives_its_members_in_chinese_and_english(tmp_path: Path) -
         ("资料/2024/季度报告.txt", "季度报告.txt", "销售额增长百分之十二".encode()),
         ("manual/intro.md", "intro.md", b"# Introduction"),
     }
-    assert got.refused == []
+    assert got.refused == [("docs/empty.txt", EMPTY_MEMBER)]  # reported, no longer dropped
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.db.name_match import tag_forms
 from core.errors import InvalidInput
 from core.file_types import FORMAT_MIME_TYPES
 from index import types as fields
@@ -35,7 +36,9 @@ class MetadataFilters:
         if self.document_ids:
             parts.append(Condition(fields.DOC_ID, "in", list(self.document_ids)))
         if self.tags:
-            parts.append(Condition(fields.TAGS, "in", list(self.tags)))
+            # Any form of each (either script, either width), as the document list matches.
+            forms = sorted({form for tag in self.tags for form in tag_forms(tag)})
+            parts.append(Condition(fields.TAGS, "in", forms))
         if self.file_types:
             parts.append(Condition(fields.MIME_TYPE, "in", [_mime(t) for t in self.file_types]))
         if self.created_after is not None:

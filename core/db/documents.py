@@ -32,7 +32,7 @@ from core.db.models import (
     new_id,
     utcnow,
 )
-from core.db.name_match import like_pattern, name_forms
+from core.db.name_match import like_pattern, name_forms, tag_forms
 from core.errors import NotFound
 
 ACTIVE = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
@@ -93,11 +93,13 @@ def readable_document(session: Session, principal: Principal, doc_id: str) -> Do
 
 
 def _has_tag(session: Session, tag: str) -> ColumnElement[bool]:
-    """Documents whose tag list holds ``tag`` exactly (tags are a JSON array)."""
+    """Documents whose tag list (a JSON array) holds ``tag`` in any of its forms (either
+    script, either width: ``tag_forms``); exact, it missed 公开 for the filter 公開."""
+    forms = tag_forms(tag)
     if session.get_bind().dialect.name == "postgresql":
-        return Document.tags.cast(JSONB).contains([tag])
+        return or_(*(Document.tags.cast(JSONB).contains([form]) for form in forms))
     each = func.json_each(Document.tags).table_valued("value")
-    return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+    return exists(select(literal(1)).select_from(each).where(each.c.value.in_(forms)))
 
 
 def list_documents(

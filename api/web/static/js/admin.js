@@ -190,7 +190,7 @@ function roleNames(user) {
 // too: either is recognised); anything else as the API words it.
 function passwordProblem(error) {
   if (!(error instanceof ApiError)) return t("admin_err_network");
-  if (error.status === 400 && /username|用户名/.test(error.message)) return t("admin_password_is_name");
+  if (error.status === 400 && /username|用户名|使用者名稱/.test(error.message)) return t("admin_password_is_name");
   if (error.status === 400 && /at (least|most)|至少|最多/.test(error.message)) return t("admin_password_rule");
   return t("admin_err_generic", { detail: error.message });
 }

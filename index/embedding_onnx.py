@@ -56,6 +56,13 @@ _POOLING_MODES = ("mean", "cls", "max")
 # call (docs/benchmarks.md, 2026-12-03).
 PAD_RATIO = 1.2
 MIN_BATCH_TOKENS = 8
+# A batch also ends before its padded tokens (texts x the longest) pass BATCH_TOKENS: past a few
+# hundred tokens a larger batch costs more CPU a text, not less (its activations leave the
+# cache). e5, one thread, CPU ms a text by batch size: at 44 tokens 10.1 (1), 7.6 (8), 7.7 (16),
+# 8.0 (32); at 84 tokens 18.7 (1), 15.1 (4), 16.1 (16), 18.1 (32). xquad-r-zh's passages in one
+# call: 8.9-9.4 ms a passage uncapped, 7.3-7.6 capped at 384-640 (docs/benchmarks.md, issue 12,
+# session 20, round two).
+BATCH_TOKENS = 512
 
 
 def ensure_onnx_model(model: str, cache_dir: Path) -> Path:
@@ -315,12 +322,14 @@ class OnnxEmbedder:
 
 def cut_batches(order: Sequence[int], sizes: Sequence[int], batch_size: int) -> list[list[int]]:
     """``order`` (positions, shortest first by ``sizes``) cut into batches of at most
-    ``batch_size``, each ending before a text more than ``PAD_RATIO`` times its first's length."""
+    ``batch_size``, each ending before a text more than ``PAD_RATIO`` times its first's length
+    and before the batch padded to that text's length would pass ``BATCH_TOKENS``."""
     batches: list[list[int]] = []
     current: list[int] = []
     ceiling = 0.0
     for i in order:
-        if current and (len(current) >= batch_size or sizes[i] > ceiling):
+        full = len(current) >= batch_size or (len(current) + 1) * sizes[i] > BATCH_TOKENS
+        if current and (full or sizes[i] > ceiling):
             batches.append(current)
             current = []
         if not current:

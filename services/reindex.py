@@ -38,7 +38,7 @@ from index.generations import (
     rebuild,
 )
 from index.models import PRE_GENERATIONS_MODEL
-from index.script_parts import embed_parts
+from index.script_parts import embed_with_parts
 from index.sparse import SparseEncoder
 from index.store import VectorStore
 from index.types import SparseVector
@@ -252,9 +252,8 @@ class ReindexService:
             def encode(
                 texts: list[str],
             ) -> tuple[list[list[float]], list[SparseVector], list[list[list[float]]]]:
-                dense = embedder.embed_documents(texts).tolist()
-                parts = embed_parts(embedder, texts, layout)
-                return dense, self._sparse.encode_documents(texts), parts
+                vectors, parts = embed_with_parts(embedder, texts, layout)
+                return vectors.tolist(), self._sparse.encode_documents(texts), parts
 
             def progress(step: Progress) -> None:
                 with self._lock:

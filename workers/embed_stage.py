@@ -31,7 +31,7 @@ from core.db import documents as doc_queries
 from core.db.models import DocumentStage
 from index.embedding import Embedder
 from index.generations import GenerationSwitched, VectorSource, identity_of
-from index.script_parts import embed_parts
+from index.script_parts import embed_with_parts
 from index.types import ChunkPoint, chunk_id
 from ingest.types import Chunk
 from workers.context import Outcome, StageContext
@@ -233,8 +233,9 @@ def live_model(svc: StageContext) -> LiveModel:
 def _embed(model: LiveModel, texts: list[str]) -> Embedded:
     embedder, source = model
     with metrics.timed(metrics.INGEST_STAGE_SECONDS.labels("embed"), "ingest.embed"):
-        dense = embedder.embed_documents(texts)
-        return dense, embed_parts(embedder, texts, source.layout), source
+        # The mixed-language chunks' extra texts in the same call, sorted among the others.
+        dense, parts = embed_with_parts(embedder, texts, source.layout)
+        return dense, parts, source
 
 
 def _write_slice(

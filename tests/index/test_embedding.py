@@ -130,6 +130,16 @@ def test_batches_end_before_a_much_longer_text() -> None:
     assert embedding_onnx.cut_batches([], [], batch_size=4) == []
 
 
+def test_a_batch_ends_before_its_padded_tokens_pass_the_budget() -> None:
+    """Many texts of one length: batches of as many as fit ``BATCH_TOKENS`` (512), not of
+    ``batch_size``; a text longer than the budget still gets a batch of its own."""
+    assert embedding_onnx.BATCH_TOKENS == 512
+    sizes = [40] * 30 + [600]
+    batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=32)
+    assert [len(b) for b in batches] == [12, 12, 6, 1]  # 12 x 40 = 480; 13 x 40 = 520
+    assert [i for b in batches for i in b] == list(range(len(sizes)))
+
+
 SHORT = {
     "zh": ["知识库检索。", "向量数据库存储稠密向量。", "維生素D的作用", "Qdrant 存储向量。"],
     "en": ["Vaccines work.", "Bake the bread.", "Qdrant stores vectors.", "Sparse and dense."],

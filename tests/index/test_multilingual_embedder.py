@@ -20,6 +20,7 @@ from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.embedding_onnx import OnnxEmbedder, ensure_onnx_model
 from index.models import UnsupportedModel, known_prompts, resolve_model
 from index.packaged_e5 import E5_NAME, PACKAGED_E5, packaged_e5_dir
+from index.script_parts import embed_parts, embed_with_parts
 from index.tokens import count_tokens, model_tokenizer
 
 PASSAGES = {
@@ -201,3 +202,28 @@ def test_a_hub_style_e5_folder_without_prompts_gets_them(tmp_path: Path, cache_d
         query = embedder.embed_query(QUERIES["zh-hans"])
         document = embedder.embed_documents([QUERIES["zh-hans"]])[0]
         assert float(query @ document) < 0.995
+
+
+def test_parts_embedded_among_their_texts_get_the_vectors_of_separate_calls(
+    onnx_embedder: OnnxEmbedder,
+) -> None:
+    """The embed stage embeds a slice's texts and its mixed chunks' parts in one call; each
+    vector is the one the two calls gave (the int8 export quantises per row), in Simplified and
+    Traditional Chinese and English, mixed and not."""
+    manual = (
+        "Install the pump on a level base and tighten the four anchor bolts to the torque in "
+        "table 3 before the first start."
+    )
+    notes = [
+        "注意：首次启动前请检查泵体是否灌满液体，否则密封件会在干运转中损坏。",
+        "注意：首次啟動前請檢查泵體是否灌滿液體，否則密封件會在乾運轉中損壞。",
+    ]
+    texts = [*PASSAGES.values(), f"{manual} {notes[0]}", f"{notes[1]} {manual}", manual]
+    dense, parts = embed_with_parts(onnx_embedder, texts)
+    assert [len(p) for p in parts] == [0] * len(PASSAGES) + [2, 2, 0]
+    separate = embed_parts(onnx_embedder, texts)
+    np.testing.assert_allclose(dense, onnx_embedder.embed_documents(texts), rtol=0, atol=1e-3)
+    for together, apart in zip(parts, separate, strict=True):
+        np.testing.assert_allclose(
+            np.array(together).reshape(-1), np.array(apart).reshape(-1), rtol=0, atol=1e-3
+        )

@@ -72,8 +72,13 @@ class Scheduler(Protocol):
 
 
 # Documents one embed group may take: enough that sorting their chunks by length leaves little
-# padding, few enough that each finishes soon after it was parsed.
-EMBED_GROUP_DOCS = 128
+# padding and fills the model's batches. What bounds a group's time in the model (so how long a
+# file queued behind it waits) is EMBED_GROUP_CHUNKS, as before: 512 short files reach the
+# same bound as four slices of large ones. With at most 128 documents, xquad-r-zh's one-chunk
+# files left many batches of one to four texts (a band of similar lengths held few), which cost
+# the model up to 1.3 times a full batch's CPU a text (docs/benchmarks.md, issue 12, session 20,
+# round two).
+EMBED_GROUP_DOCS = 512
 EMBED_GROUP_CHUNKS = 512
 # Documents one parse group may take: one transaction claims them and small files share a
 # round trip to the parser.

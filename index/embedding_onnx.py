@@ -61,7 +61,7 @@ MIN_BATCH_TOKENS = 8
 # cache). e5, one thread, CPU ms a text by batch size: at 44 tokens 10.1 (1), 7.6 (8), 7.7 (16),
 # 8.0 (32); at 84 tokens 18.7 (1), 15.1 (4), 16.1 (16), 18.1 (32). xquad-r-zh's passages in one
 # call: 8.9-9.4 ms a passage uncapped, 7.3-7.6 capped at 384-640 (docs/benchmarks.md, issue 12,
-# session 20, round two).
+# session 20, round two). On CPU only: a GPU wants its batches large.
 BATCH_TOKENS = 512
 
 
@@ -188,6 +188,7 @@ class OnnxEmbedder:
         # batch there is no barrier between threads inside an operator, so a core taken for a
         # moment by parsing or bookkeeping slows one batch instead of stalling them all.
         self.concurrency = 1 if device.startswith("cuda") else max(1, cores // intra)
+        self._batch_tokens = None if device.startswith("cuda") else BATCH_TOKENS
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra
         options.inter_op_num_threads = 1
@@ -261,7 +262,7 @@ class OnnxEmbedder:
         # Shortest first, ties by text: the batches (so the vectors) do not depend on the
         # caller's order.
         order = sorted(range(len(texts)), key=lambda i: (sizes[i], texts[i]))
-        batches = cut_batches(order, sizes, self.batch_size)
+        batches = cut_batches(order, sizes, self.batch_size, self._batch_tokens)
 
         def run(batch: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
             columns = self._columns([encodings[i] for i in batch])
@@ -320,15 +321,22 @@ class OnnxEmbedder:
         return columns
 
 
-def cut_batches(order: Sequence[int], sizes: Sequence[int], batch_size: int) -> list[list[int]]:
+def cut_batches(
+    order: Sequence[int],
+    sizes: Sequence[int],
+    batch_size: int,
+    max_tokens: int | None = BATCH_TOKENS,
+) -> list[list[int]]:
     """``order`` (positions, shortest first by ``sizes``) cut into batches of at most
     ``batch_size``, each ending before a text more than ``PAD_RATIO`` times its first's length
-    and before the batch padded to that text's length would pass ``BATCH_TOKENS``."""
+    and before the batch padded to that text's length would pass ``max_tokens`` (None: no
+    bound)."""
     batches: list[list[int]] = []
     current: list[int] = []
     ceiling = 0.0
     for i in order:
-        full = len(current) >= batch_size or (len(current) + 1) * sizes[i] > BATCH_TOKENS
+        too_many = max_tokens is not None and (len(current) + 1) * sizes[i] > max_tokens
+        full = len(current) >= batch_size or too_many
         if current and (full or sizes[i] > ceiling):
             batches.append(current)
             current = []

@@ -138,6 +138,9 @@ def test_a_batch_ends_before_its_padded_tokens_pass_the_budget() -> None:
     batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=32)
     assert [len(b) for b in batches] == [12, 12, 6, 1]  # 12 x 40 = 480; 13 x 40 = 520
     assert [i for b in batches for i in b] == list(range(len(sizes)))
+    # Unbounded (a GPU): batch_size alone, as before.
+    uncapped = embedding_onnx.cut_batches(range(30), [40] * 30, batch_size=32, max_tokens=None)
+    assert [len(b) for b in uncapped] == [30]
 
 
 SHORT = {

@@ -4,7 +4,7 @@ statement each however many files the request carries.
 Added as ORM objects, each file cost an object, one per access token, one per audit event, and
 the unit of work's flush of all of them: on short files that was about half the upload
 service's CPU (docs/benchmarks.md, issue 12, session 20). The rows written are the ones the
-ORM wrote: the model's defaults (``NEW_DOCUMENT``; ``tests/core/test_document_inserts.py``
+ORM wrote: the model's defaults (``NEW_DOCUMENT``; ``tests/core/test_claim_rows.py``
 checks them against the ORM's), the access tokens sorted, one ``document.upload`` event each.
 """
 
@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from core.db.events import record_events
 from core.db.models import (
-    AuditEvent,
     Document,
     DocumentAccess,
     DocumentStage,
@@ -111,14 +111,13 @@ def insert_documents(
     access = [{"document_id": doc.id, "token": token} for doc in docs for token in doc.access]
     if access:
         conn.execute(insert(DocumentAccess.__table__), access)
-    conn.execute(
-        insert(AuditEvent.__table__),
+    record_events(
+        session,
         [
             {
-                "id": new_id(),
                 "tenant_id": doc.tenant_id,
                 "actor_id": actor_id,
-                "action": "document.upload",  # one of ``core.db.events.ACTIONS``
+                "action": "document.upload",
                 "target_type": "document",
                 "target_id": doc.id,
                 "details": {

@@ -105,3 +105,17 @@ def chinese_script(text: str) -> Literal["traditional", "simplified"] | None:
     if not HAN_CHAR.search(folded):
         return None
     return "traditional" if to_simplified(folded) != folded else "simplified"
+
+
+def name_forms(text: str) -> set[str]:
+    """``text`` as typed, and with its Chinese written in each script (full-width letters as
+    ASCII): the forms a name search matches titles and file names in."""
+    folded = fold_width(text)
+    return {text, folded, to_simplified(folded), to_traditional(folded)}
+
+
+def tag_forms(tag: str) -> list[str]:
+    """The tags a tag filter matches: ``tag`` in either Chinese script, full-width letters as
+    ASCII (公開 finds 公开, ＶＩＰ finds VIP), as a name search matches names. Sorted, so a
+    filter built from them is the same each time."""
+    return sorted(name_forms(tag.strip()))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.db.name_match import tag_forms
 from core.errors import InvalidInput
 from core.file_types import FORMAT_MIME_TYPES
+from core.text_forms import tag_forms
 from index import types as fields
 from index.filters import Condition, Filter, all_of
 

@@ -32,8 +32,9 @@ from core.db.models import (
     new_id,
     utcnow,
 )
-from core.db.name_match import like_pattern, name_forms, tag_forms
+from core.db.name_match import like_pattern
 from core.errors import NotFound
+from core.text_forms import name_forms, tag_forms
 
 ACTIVE = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
 

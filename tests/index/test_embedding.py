@@ -19,6 +19,7 @@ from index.embedding_onnx import MANIFEST, OnnxEmbedder, ensure_onnx_model
 from index.models import DEFAULT_MODEL_NAME, PACKAGED_MINILM, UnsupportedModel, default_model_dir
 from index.onnx_export import MODEL_FILE, model_key
 from index.tokens import token_counter
+from tests.index.batch_independence import assert_vectors_independent_of_batch
 from tests.support import scifact_passages
 
 SENTENCES = [
@@ -160,15 +161,7 @@ def test_a_texts_vector_does_not_depend_on_its_batch(
     vector (int8 activations are quantised per row, not per batch)."""
     short = SHORT[language]
     long_text = passages[0] if language == "en" else "".join(SHORT["zh"]) * 30
-    assert onnx_embedder.token_count(long_text) > onnx_embedder.max_tokens
-    alone = np.stack([onnx_embedder.embed_documents([text])[0] for text in short])
-    among_short = onnx_embedder.embed_documents(short)
-    monkeypatch.setattr(embedding_onnx, "PAD_RATIO", 1e9)  # everything in one batch
-    beside_long = onnx_embedder.embed_documents([long_text, *short])[1:]
-    # Bit for bit where measured (AVX-512); the tolerance leaves room for float rounding in
-    # attention over the padded length on other CPUs. Per-batch scales moved them by ~1e-2.
-    np.testing.assert_allclose(among_short, alone, rtol=0, atol=1e-3)
-    np.testing.assert_allclose(beside_long, alone, rtol=0, atol=1e-3)
+    assert_vectors_independent_of_batch(onnx_embedder, short, long_text, monkeypatch)
 
 
 @pytest.mark.parametrize("short", list(SHORT.values()))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from core.settings import EmbeddingSettings, Settings
-from index import embedding_onnx
 from index.embedders import build_embedder
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.embedding_onnx import OnnxEmbedder, ensure_onnx_model
@@ -22,6 +21,7 @@ from index.models import UnsupportedModel, known_prompts, resolve_model
 from index.packaged_e5 import E5_NAME, PACKAGED_E5, packaged_e5_dir
 from index.script_parts import embed_parts, embed_with_parts
 from index.tokens import count_tokens, model_tokenizer
+from tests.index.batch_independence import assert_vectors_independent_of_batch
 
 PASSAGES = {
     "zh-hans": "长城是中国古代的军事防御工程，东起山海关，西至嘉峪关，全长两万多公里。",
@@ -142,15 +142,7 @@ def test_a_texts_vector_does_not_depend_on_its_batch(
     keys = ["en", "mixed-en"] if language == "en" else ["zh-hans", "zh-hant", "zh-finance"]
     short = [PASSAGES[k] for k in keys]
     long_text = "".join(PASSAGES.values()) * 8
-    assert onnx_embedder.token_count(long_text) > onnx_embedder.max_tokens
-    alone = np.stack([onnx_embedder.embed_documents([text])[0] for text in short])
-    among_short = onnx_embedder.embed_documents(short)
-    monkeypatch.setattr(embedding_onnx, "PAD_RATIO", 1e9)  # everything in one batch
-    beside_long = onnx_embedder.embed_documents([long_text, *short])[1:]
-    # Bit for bit where measured (AVX-512); the tolerance leaves room for float rounding in
-    # attention over the padded length on other CPUs. Per-batch scales moved them by ~1e-2.
-    np.testing.assert_allclose(among_short, alone, rtol=0, atol=1e-3)
-    np.testing.assert_allclose(beside_long, alone, rtol=0, atol=1e-3)
+    assert_vectors_independent_of_batch(onnx_embedder, short, long_text, monkeypatch)
 
 
 def test_a_chunk_at_the_budget_is_not_cut_by_its_prefix(

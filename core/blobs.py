@@ -178,6 +178,11 @@ def document_prefix(tenant_id: str, doc_id: str) -> str:
     return f"{tenant_id}/{doc_id}"
 
 
+def version_prefix(tenant_id: str, doc_id: str, version: int) -> str:
+    """Everything kept for one version: its original, its name (about.json), its chunks."""
+    return f"{tenant_id}/{doc_id}/v{version}"
+
+
 def _remove_folder(path: Path) -> None:
     """Remove an emptied folder; one already gone, or refilled by a concurrent writer, is
     left as it is."""

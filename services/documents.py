@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from core.access import Principal
-from core.blobs import BlobStore, about_key, document_prefix
+from core.blobs import BlobStore, about_key, document_prefix, version_prefix
 from core.db import access as access_queries
 from core.db import documents as doc_queries
 from core.db.models import Document, DocumentStatus
@@ -125,7 +125,16 @@ class DocumentService(DocumentReads, DocumentUploads):
         with transaction(self._sessions) as session:
             doc = lock_and_read(session, principal, doc_id)
             require_manager(principal, doc)
-            self._describe_replaced(doc)
+            replaced, served = doc.version, doc.status == DocumentStatus.READY
+            if served:
+                self._describe_replaced(doc)
+            else:
+                # Never ready (failed, or still being ingested), it was never served and never
+                # will be: what its runs wrote goes now. Left there, a failed version's
+                # vectors were served beside the ready one once it was no longer the current
+                # version (core.db.served admits every earlier one), and its chunk pages stood
+                # in for the ready version's (SourceService._in_previous).
+                self._store.get().delete_version(doc.tenant_id, doc.id, replaced)
             doc_queries.start_new_version(
                 session,
                 doc,
@@ -138,6 +147,8 @@ class DocumentService(DocumentReads, DocumentUploads):
             session.flush()
             record_change(session, principal, doc, "document.version")
             public = to_public(doc)
+        if not served:
+            self._blobs.delete_prefix(version_prefix(principal.tenant_id, doc_id, replaced))
         self._hand_over(
             [QueuedDocument(public.id, public.version, principal.tenant_id, public.size_bytes)]
         )

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from core.access import Principal
 from core.blobs import BlobStore, about_key, original_key
 from core.chunk_pages import kept_count, read_chunks
 from core.db import access as access_queries
+from core.db import events as event_queries
 from core.db.models import DocumentStatus
 from core.db.session import SessionFactory, transaction
-from core.errors import NotFound
+from core.errors import NotFound, ZhikuError
+from core.file_types import FORMAT_MIME_TYPES
 from index.types import chunk_id
+from ingest.formats import detect_type
 from services.pii import PiiPolicy
 from services.schemas.chat import MAX_SURROUNDING_CHARS, PassagePublic
 
@@ -93,18 +97,22 @@ class SourceService:
     def _in_previous(
         self, tenant_id: str, doc_id: str, current: int, wanted: str
     ) -> tuple[int, int | None]:
-        """(version, position) of ``wanted`` in the newest earlier version whose chunks are
-        kept: search and answers cite it until the current one is ready (core.db.served), and
-        its chunks are removed only then, so its citations must open meanwhile too."""
+        """(version, position) of ``wanted`` in the earlier version that holds it, while its
+        chunks are kept: search and answers cite the last ready version until the current one
+        is ready (core.db.served), and its chunks are removed only then, so its citations must
+        open meanwhile too. A chunk id names its version, so the version is the one whose ids
+        match: not merely the newest with kept chunks, which after two failed re-uploads could
+        be a failed version that kept the chunks of its parse."""
         for older in range(current - 1, 0, -1):
             kept = kept_count(self._blobs, tenant_id, doc_id, older)
-            if kept:
-                return older, _position(tenant_id, doc_id, older, kept, wanted)
+            position = _position(tenant_id, doc_id, older, kept, wanted) if kept else None
+            if position is not None:
+                return older, position
         return current, None
 
     def _replaced_file(
         self, tenant_id: str, doc_id: str, version: int
-    ) -> tuple[str, str, str | None]:
+    ) -> tuple[str | None, str, str | None]:
         """(filename, mime type, file URL) of an earlier version a passage is read from: its
         own original, never the current version's (after a failed re-upload that was another
         file); no URL when its bytes are no longer kept."""
@@ -113,12 +121,41 @@ class SourceService:
             return filename, mime_type, None
         return filename, mime_type, f"/v1/documents/{doc_id}/file?version={version}"
 
-    def _about(self, tenant_id: str, doc_id: str, version: int) -> tuple[str, str]:
+    def _about(self, tenant_id: str, doc_id: str, version: int) -> tuple[str | None, str]:
+        """(file name, MIME type) of a replaced version: as kept beside its bytes when it was
+        replaced, or else recovered (``_recover_about``); the name None where nothing
+        recorded it."""
         try:
             about = json.loads(self._blobs.get(about_key(tenant_id, doc_id, version)))
-        except NotFound:  # replaced before its name was kept: not the current name, though
-            return f"version-{version}", "application/octet-stream"
+        except NotFound:
+            return self._recover_about(tenant_id, doc_id, version)
         return str(about["filename"]), str(about["mime_type"])
+
+    def _recover_about(self, tenant_id: str, doc_id: str, version: int) -> tuple[str | None, str]:
+        """A version replaced before about.json was written: its name from the audit trail
+        (every upload and new version records it), its type from its own bytes. Kept as its
+        about.json once recovered (a lazy backfill: the blobs are out of a database migration's
+        reach, and only versions still cited, a handful, ever need it). No name is made up
+        where none was recorded: the passage says None, and the download is labelled with the
+        title and the version (``original``)."""
+        with transaction(self._sessions) as session:
+            name = event_queries.recorded_filename(session, tenant_id, doc_id, version)
+        mime = self._sniffed_type(tenant_id, doc_id, version, name)
+        if name is not None:
+            about = json.dumps({"filename": name, "mime_type": mime}).encode("utf-8")
+            self._blobs.put(about_key(tenant_id, doc_id, version), about)
+        return name, mime
+
+    def _sniffed_type(self, tenant_id: str, doc_id: str, version: int, name: str | None) -> str:
+        """The MIME type an upload of these bytes under ``name`` is given (as
+        ``DocumentService.check_file`` does); by the name's extension when the bytes are gone
+        or unreadable."""
+        extension = PurePosixPath((name or "").lower()).suffix.lstrip(".")
+        try:
+            data = self._blobs.get(original_key(tenant_id, doc_id, version))
+            return FORMAT_MIME_TYPES[detect_type(data, name or "")]
+        except (NotFound, ZhikuError):
+            return FORMAT_MIME_TYPES.get(extension, "application/octet-stream")
 
     def original(
         self, principal: Principal, doc_id: str, version: int | None = None
@@ -129,6 +166,7 @@ class SourceService:
         with transaction(self._sessions) as session:
             doc = access_queries.text_readable_document(session, principal, doc_id)
             key, filename, mime_type = doc.blob_key, doc.filename, doc.mime_type
+            title = doc.title
             tenant_id, current = doc.tenant_id, doc.version
         if version is not None and version != current:
             if version > current or not self._blobs.exists(
@@ -136,7 +174,8 @@ class SourceService:
             ):
                 raise NotFound("this version's original file is no longer kept")
             key = original_key(tenant_id, doc_id, version)
-            filename, mime_type = self._about(tenant_id, doc_id, version)
+            known, mime_type = self._about(tenant_id, doc_id, version)
+            filename = known or _labelled(title, version, mime_type)
         try:
             data = self._blobs.get(key)
         except NotFound as exc:
@@ -150,6 +189,15 @@ def _position(tenant_id: str, doc_id: str, version: int, total: int, wanted: str
     return next(
         (p for p in range(total) if chunk_id(tenant_id, doc_id, version, p) == wanted), None
     )
+
+
+def _labelled(title: str, version: int, mime_type: str) -> str:
+    """A download name for a version whose own name was never recorded: the document's title
+    and the version, with the extension of its type; plainly a label, not a file name."""
+    extension = next(
+        (f".{key}" for key, mime in FORMAT_MIME_TYPES.items() if mime == mime_type), ""
+    )
+    return f"{title} (v{version}){extension}"
 
 
 def _tail(text: str) -> str:

@@ -127,3 +127,25 @@ def list_events(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id)
     return list(session.scalars(page.offset(offset).limit(limit))), total
+
+
+def recorded_filename(session: Session, tenant_id: str, doc_id: str, version: int) -> str | None:
+    """The file name a document's ``version`` had, as the audit trail recorded it: every
+    event on a document names its file name and version at the time (``document.upload`` for
+    version 1, ``document.version`` for each later one). None when no event names that version
+    (an operator removed the events, or the version predates the audit trail)."""
+    rows = session.execute(
+        select(AuditEvent.details)
+        .where(
+            AuditEvent.tenant_id == tenant_id,
+            AuditEvent.target_type == "document",
+            AuditEvent.target_id == doc_id,
+        )
+        .order_by(AuditEvent.created_at.desc())
+    )
+    for (details,) in rows:
+        if isinstance(details, dict) and details.get("version") == version:
+            name = details.get("filename")
+            if isinstance(name, str) and name:
+                return name
+    return None

@@ -138,7 +138,9 @@ class PassagePublic(BaseModel):
     document_id: str
     version: int
     title: str
-    filename: str
+    # None for an earlier version whose file name was never recorded (replaced before names
+    # were kept, its audit events gone): unknown, never a made-up name.
+    filename: str | None
     mime_type: str
     chunk_id: str
     position: int

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import validation_words
 from api.reasons import in_script, language_of, localize
-from api.web.i18n import CHINESE, TRADITIONAL
+from api.web.i18n import CHINESES
 from core import request_context
 from core.db.conflicts import CONSTRAINT_ERRORS, concurrent_conflict
 from core.db.outages import UNAVAILABLE_ERRORS, UNSTORABLE_ERRORS, database_outage
@@ -236,7 +236,7 @@ def _in_our_words(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _message(error: dict[str, Any], language: str) -> str:
-    if language not in (CHINESE, TRADITIONAL):
+    if language not in CHINESES:
         return str(error.get("msg", ""))
     return validation_words.chinese(
         error,

@@ -8,9 +8,10 @@ translated in turn. A sentence with no pattern stays English rather than being g
 ``tests/api/test_reasons_coverage.py`` reads every raise site from the source and fails on
 one without a pattern (request refusals live in ``api.reasons_refusals``; 422 field errors
 are worded by type in ``api.validation_words``). The patterns are written in Simplified; a
-caller whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant, as ``api.web.i18n`` reads
-tags) gets each template converted by OpenCC (``core.text_forms.to_taiwan_wording``) before its
-parts are filled in, so a file name or other value the caller sent is never rewritten.
+caller whose tag asks for Traditional gets each template converted by OpenCC before its parts
+are filled in, so a file name or other value the caller sent is never rewritten: in Taiwan's
+words for zh-TW, zh-Hant-TW and zh-Hant, in Hong Kong's for zh-HK, zh-MO and zh-Hant-HK (the
+one rule of ``api.web.i18n.supported``, with its ``WORDING``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from starlette.requests import HTTPConnection
 
 from api.reasons_refusals import BINARY_DATA, COMPONENTS, CONTENT_TERMS, REFUSALS
 from api.web import i18n
-from core.text_forms import to_taiwan_wording
 
 _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
@@ -230,22 +230,22 @@ def _content_term(words: str, language: str) -> str:
 
 def localize(text: str | None, language: str) -> str | None:
     """``text`` in ``language`` when a pattern knows it; otherwise unchanged."""
-    if text is None or language not in (i18n.CHINESE, i18n.TRADITIONAL):
+    if text is None or language not in i18n.CHINESES:
         return text
     return _chinese(text, language, depth=0)
 
 
 def in_script(words: str, language: str) -> str:
     """Our own Simplified ``words`` (a template, placeholders unfilled) as ``language``
-    writes them: converted for Traditional, else as they are."""
-    return _traditional(words) if language == i18n.TRADITIONAL else words
+    writes them: converted for Traditional (Taiwan's or Hong Kong's), else as they are."""
+    return _converted(words, language) if language in i18n.WORDING else words
 
 
-@lru_cache(maxsize=1024)
-def _traditional(words: str) -> str:
-    # Only our own templates come here (a bounded set), never a caller's text; in Taiwan's
-    # words (登入, 檔案, 使用者), not only its character forms.
-    return to_taiwan_wording(words)
+@lru_cache(maxsize=2048)
+def _converted(words: str, language: str) -> str:
+    # Only our own templates come here (a bounded set), never a caller's text; in the
+    # reader's words (登入, 檔案), not only their character forms.
+    return i18n.WORDING[language](words)
 
 
 def _chinese(text: str, language: str, depth: int) -> str:
@@ -269,7 +269,7 @@ def _chinese(text: str, language: str, depth: int) -> str:
 
 def language_of(connection: HTTPConnection) -> str:
     """The caller's language: the portal's remembered choice, else ``Accept-Language``
-    (``i18n.CHINESE``, ``i18n.TRADITIONAL`` or ``i18n.ENGLISH``)."""
+    (one of ``i18n.LANGUAGES``)."""
     return i18n.pick(
         None,
         connection.cookies.get(i18n.LANGUAGE_COOKIE),

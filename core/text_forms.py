@@ -88,6 +88,39 @@ def to_taiwan_wording(text: str) -> str:
 _TAIWAN_WORDS = (("賬戶", "帳戶"), ("賬號", "帳號"), ("壓縮包", "壓縮檔"), ("郵箱", "信箱"))
 
 
+def to_hong_kong_wording(text: str) -> str:
+    """Our own Simplified interface words as readers in Hong Kong and Macau write them:
+    OpenCC's ``s2hk`` for the character forms (Hong Kong's standard: 裏, 着, 户, not Taiwan's
+    裡, 著, 戶), then the words Hong Kong writes otherwise than the mainland. OpenCC has no
+    Hong Kong phrase table (``s2hk`` converts characters only), and Taiwan's (``s2twp``) is
+    wrong there: Hong Kong writes 軟件, 網絡, 用戶, 伺服器 is Taiwan's (服務器 in Hong Kong).
+    Only for text we wrote, as :func:`to_taiwan_wording`."""
+    hong_kong = to_simplified(text, "s2hk.json")
+    for mainland, local in _HONG_KONG_WORDS:
+        hong_kong = hong_kong.replace(mainland, local)
+    return hong_kong
+
+
+# The mainland words Hong Kong writes otherwise, in order: 文件 (a file) becomes 檔案 before
+# 文檔 (a document) becomes 文件, as ``s2twp`` does for Taiwan.
+_HONG_KONG_WORDS = (
+    ("文件", "檔案"),
+    ("文檔", "文件"),
+    ("登錄", "登入"),
+    ("註銷", "登出"),
+    ("信息", "資訊"),
+    ("默認", "預設"),
+    ("賬户", "帳户"),
+    ("賬號", "帳號"),
+    ("壓縮包", "壓縮檔"),
+    ("郵箱", "電郵"),
+    ("視頻", "影片"),
+    ("鏈接", "連結"),
+    ("搜索", "搜尋"),
+    ("設置", "設定"),
+)
+
+
 def search_form(text: str) -> str:
     """The form both documents and queries are matched in: :func:`fold_width`, then
     :func:`to_simplified`. Case is left to the caller (the tokenizer lowercases)."""

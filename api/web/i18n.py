@@ -2,9 +2,15 @@
 
 One catalogue for every page: a key missing from one language is a test failure
 (``tests/web/test_i18n.py``), never an English word in a Chinese page. The Chinese is written
-once, in Simplified; a reader whose tag asks for Traditional (zh-TW, zh-HK, zh-MO, zh-Hant)
-gets it converted by OpenCC in Taiwan's words (``core.text_forms.to_taiwan_wording``), so
-the two cannot drift.
+once, in Simplified; a reader whose tag asks for Traditional gets it converted by OpenCC, so
+the scripts cannot drift: in Taiwan's words for zh-TW, zh-Hant-TW and a plain zh-Hant
+(``core.text_forms.to_taiwan_wording``), in Hong Kong's forms and words for zh-HK, zh-MO,
+zh-Hant-HK and zh-Hant-MO (``to_hong_kong_wording``). A plain zh-Hant reads Taiwan's: CLDR's
+likely subtags complete zh-Hant as zh-Hant-TW (the largest Traditional-writing population), and
+it is what such readers got before Hong Kong had its own.
+
+:func:`supported` is the one rule, for every place that writes our words: these pages, the API's
+messages (``api.reasons.language_of``) and the widget (``static/widget.js`` mirrors it).
 """
 
 from __future__ import annotations
@@ -13,18 +19,24 @@ import re
 from typing import Any
 
 from api.web.messages import admin, chat, common, documents, oidc, widget
-from core.text_forms import to_taiwan_wording
+from core.text_forms import to_hong_kong_wording, to_taiwan_wording
 
 ENGLISH = "en"
 CHINESE = "zh-CN"  # Simplified
-TRADITIONAL = "zh-Hant"
-LANGUAGES = (CHINESE, TRADITIONAL, ENGLISH)
+TRADITIONAL = "zh-Hant"  # in Taiwan's words: zh-TW, zh-Hant-TW, and a plain zh-Hant
+HONG_KONG = "zh-HK"  # Traditional in Hong Kong's forms and words: zh-HK, zh-MO, zh-Hant-HK
+CHINESES = (CHINESE, TRADITIONAL, HONG_KONG)
+LANGUAGES = (CHINESE, TRADITIONAL, HONG_KONG, ENGLISH)
 LANGUAGE_COOKIE = "zhiku_lang"
 # Names shown in the switch, each in its own language. An organisation's default is one of
 # these two: its "Chinese" reads Traditional for a reader whose browser asks for it (``pick``).
 LANGUAGE_NAMES = {CHINESE: "中文", ENGLISH: "English"}
-# Tags that ask for Traditional characters: the script subtag, or a region that writes them.
-_TRADITIONAL_SUBTAGS = frozenset({"hant", "tw", "hk", "mo"})
+# Tags that ask for Traditional characters: the script subtag, or a region that writes them;
+# Hong Kong's and Macau's regions ask for Hong Kong's forms.
+_TRADITIONAL_SUBTAGS = frozenset({"hant", "tw"})
+_HONG_KONG_REGIONS = frozenset({"hk", "mo"})
+# How our Simplified words are written for each Traditional language.
+WORDING = {TRADITIONAL: to_taiwan_wording, HONG_KONG: to_hong_kong_wording}
 
 # One module of words per page (``api/web/messages/``), merged here; the same key in two
 # modules is an error at import, so pages cannot overwrite each other's words.
@@ -43,10 +55,10 @@ def _merge(language: str) -> dict[str, str]:
 
 
 CATALOGUE: dict[str, dict[str, str]] = {ENGLISH: _merge(ENGLISH), CHINESE: _merge(CHINESE)}
-# Taiwan's words, not only its character forms: 登錄 and 用戶 read as mainland terms there.
-CATALOGUE[TRADITIONAL] = {
-    key: to_taiwan_wording(words) for key, words in CATALOGUE[CHINESE].items()
-}
+# Taiwan's and Hong Kong's words, not only their character forms: 登錄 reads as a mainland
+# term in both.
+for _language, _convert in WORDING.items():
+    CATALOGUE[_language] = {key: _convert(words) for key, words in CATALOGUE[CHINESE].items()}
 
 _RANGE = re.compile(
     r"^\s*([A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*|\*)\s*(?:;\s*q\s*=\s*([0-9.]{1,5}))?"
@@ -59,15 +71,18 @@ def text(language: str, key: str, **values: Any) -> str:
 
 
 def supported(code: str | None) -> str | None:
-    """The language we have for a tag: Chinese is zh-Hant when the tag names Traditional
-    (``zh-Hant``, ``zh-Hant-*``) or a region that writes it (zh-TW, zh-HK, zh-MO) and is not
-    explicitly ``Hans`` (``zh-Hans-HK``), else zh-CN; any English is en."""
+    """The language we have for a tag. Chinese not explicitly ``Hans`` (``zh-Hans-HK`` is
+    Simplified) is zh-HK for Hong Kong's and Macau's regions (zh-HK, zh-MO, zh-Hant-HK),
+    zh-Hant (Taiwan's words) for Taiwan's or the Traditional script alone (zh-TW, zh-Hant-TW,
+    zh-Hant), else zh-CN; any English is en."""
     if not code:
         return None
     primary, *subtags = code.strip().lower().split("-")
     if primary == "zh":
         if "hans" in subtags:
             return CHINESE
+        if _HONG_KONG_REGIONS.intersection(subtags):
+            return HONG_KONG
         return TRADITIONAL if _TRADITIONAL_SUBTAGS.intersection(subtags) else CHINESE
     return ENGLISH if primary == "en" else None
 
@@ -123,5 +138,5 @@ def pick(
 def switch(language: str, accept_language: str | None) -> dict[str, str]:
     """The language switch's entries (code: name): its Chinese is the reader's Chinese, the
     page's own when it is Chinese, else the one the browser asks for."""
-    chinese = language if language in (CHINESE, TRADITIONAL) else chinese_of(accept_language)
+    chinese = language if language in CHINESES else chinese_of(accept_language)
     return {chinese: LANGUAGE_NAMES[CHINESE], ENGLISH: LANGUAGE_NAMES[ENGLISH]}

@@ -71,11 +71,12 @@ def test_a_keys_flood_is_refused_with_retry_after_and_no_one_else_is(world: Worl
             chinese.json()["detail"],
         )
         # A Traditional caller reads Traditional, as with every message (api.reasons).
-        for tag in ("zh-TW,zh;q=0.9", "zh-HK"):
+        # Taiwan's words for zh-TW (金鑰), Hong Kong's for zh-HK (密鑰).
+        for tag, key in (("zh-TW,zh;q=0.9", "金鑰"), ("zh-HK", "密鑰")):
             traditional = search(ann, **{"Accept-Language": tag})
             assert traditional.status_code == 429
             assert re.fullmatch(
-                r"此 API 金鑰對 /v1/search 的請求過多：每分鐘最多 12 次，請在 [1-5] 秒後重試",
+                rf"此 API {key}對 /v1/search 的請求過多：每分鐘最多 12 次，請在 [1-5] 秒後重試",
                 traditional.json()["detail"],
             )
         # Another key of the same tenant, and another tenant, are not held back by ann's.

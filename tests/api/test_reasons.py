@@ -100,17 +100,23 @@ def test_reasons_over_http_follow_the_callers_language(server: ThreadServer) -> 
 
 
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
-TRADITIONAL_TAGS = ["zh-TW,zh;q=0.9", "zh-HK"]
+# Taiwan's words for zh-TW (金鑰, 字元, 租戶), Hong Kong's forms and words for zh-HK (密鑰,
+# 字符, 租户).
+TRADITIONAL_TAGS = [
+    ("zh-TW,zh;q=0.9", ("缺少 API 金鑰", "最多 200 個字元", "只有租戶管理員可以執行此操作")),
+    ("zh-HK", ("缺少 API 密鑰", "最多 200 個字符", "只有租户管理員可以執行此操作")),
+]
 
 
-@pytest.mark.parametrize("tag", TRADITIONAL_TAGS)
+@pytest.mark.parametrize(("tag", "words"), TRADITIONAL_TAGS)
 def test_traditional_callers_read_traditional_and_their_own_values_unchanged(
-    server: ThreadServer, tag: str
+    server: ThreadServer, tag: str, words: tuple[str, str, str]
 ) -> None:
     world = World(server)
     headers = {"Accept-Language": tag}
+    no_key, too_long, admins_only = words
     missing = httpx.get(server.url + "/v1/documents", headers=headers)
-    assert missing.status_code == 401 and missing.json()["detail"].startswith("缺少 API 金鑰")
+    assert missing.status_code == 401 and missing.json()["detail"].startswith(no_key)
     with world.client("ann") as ann:
         gone = ann.get("/v1/documents/00000000-0000-0000-0000-000000000000", headers=headers)
         assert gone.status_code == 404 and gone.json()["detail"] == "找不到該文件", gone.text
@@ -119,18 +125,19 @@ def test_traditional_callers_read_traditional_and_their_own_values_unchanged(
         assert refused.json()["errors"][0]["detail"] == "报告.txt 是空檔案", refused.text
         invalid = ann.post("/v1/admin/users", json={"name": "x" * 201}, headers=headers)
         assert invalid.status_code == 422
-        assert invalid.json()["detail"][0]["msg"].startswith("最多 200 個字元"), invalid.text
+        assert invalid.json()["detail"][0]["msg"].startswith(too_long), invalid.text
     with world.client("bob") as bob:
         denied = bob.get("/v1/admin/users", headers=headers)
         assert denied.status_code == 403
-        assert denied.json()["detail"] == "只有租戶管理員可以執行此操作"
+        assert denied.json()["detail"] == admins_only
 
 
 @pytest.mark.parametrize(
     ("tag", "lang", "words", "not_words"),
     [
         ("zh-TW", "zh-Hant", ["登入", "使用者名稱", "密碼", "組織"], ["用户名", "密码", "登錄"]),
-        ("zh-HK,en;q=0.5", "zh-Hant", ["登入", "使用者名稱", "密碼", "組織"], ["用户名", "密码"]),
+        ("zh-HK,en;q=0.5", "zh-HK", ["登入", "用户名", "密碼", "組織"], ["使用者", "密码", "登錄"]),
+        ("zh-Hant", "zh-Hant", ["登入", "使用者名稱", "密碼", "組織"], ["用户名", "密码"]),
         ("zh-CN", "zh-CN", ["登录", "用户名", "密码", "组织"], ["用戶名", "密碼"]),
     ],
 )

@@ -18,7 +18,8 @@ from core.rate_buckets import LocalBuckets
 from core.settings_rate_limits import RateLimitSettings, RouteRates
 from services.rate_limits import RateLimiter
 
-TRADITIONAL_TAGS = ["zh-TW", "zh-HK", "zh-MO", "zh-Hant", "zh-Hant-TW,zh;q=0.9,en;q=0.5"]
+TRADITIONAL_TAGS = ["zh-TW", "zh-Hant", "zh-Hant-TW,zh;q=0.9,en;q=0.5"]
+HONG_KONG_TAGS = ["zh-HK", "zh-MO", "zh-Hant-HK", "zh-Hant-MO,zh;q=0.9,en;q=0.5"]
 SIMPLIFIED = [
     "此 API 密钥对 /v1/search 的请求过多：每分钟最多 60 次，请在 1 秒后重试",
     "指标令牌缺失或错误：请发送 'Authorization: Bearer <令牌>'",
@@ -32,6 +33,15 @@ TRADITIONAL = [
     "未設定指標令牌時，指標僅對本機迴環地址的客戶端開放",
     "儲存的檔案 t1/d1/original 已丟失",
     "檔案儲存暫時不可用，請稍後再試。",
+]
+
+# Hong Kong's character forms (客户, not 客戶) and words: 密鑰 and 發送, not Taiwan's 金鑰, 傳送.
+HONG_KONG = [
+    "此 API 密鑰對 /v1/search 的請求過多：每分鐘最多 60 次，請在 1 秒後重試",
+    "指標令牌缺失或錯誤：請發送 'Authorization: Bearer <令牌>'",
+    "未設定指標令牌時，指標僅對本機迴環地址的客户端開放",
+    "存儲的檔案 t1/d1/original 已丟失",
+    "檔案存儲暫時不可用，請稍後再試。",
 ]
 
 
@@ -83,6 +93,12 @@ def test_traditional_callers_read_these_messages_in_traditional(tag: str) -> Non
     assert chinese == TRADITIONAL
     for message, words in zip(english, chinese, strict=True):
         assert words != message and any("\u4e00" <= ch <= "\u9fff" for ch in words), message
+
+
+@pytest.mark.parametrize("tag", HONG_KONG_TAGS)
+def test_hong_kong_callers_read_hong_kongs_forms_not_taiwans_words(tag: str) -> None:
+    assert language(tag) == i18n.HONG_KONG
+    assert [localize(message, language(tag)) for message in messages()] == HONG_KONG
 
 
 @pytest.mark.parametrize("tag", ["zh-CN", "zh", "zh-Hans-HK", "zh-SG,en;q=0.5"])

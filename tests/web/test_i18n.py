@@ -8,7 +8,7 @@ import pytest
 from api.web import i18n
 
 
-@pytest.mark.parametrize("chinese_language", [i18n.CHINESE, i18n.TRADITIONAL])
+@pytest.mark.parametrize("chinese_language", [i18n.CHINESE, i18n.TRADITIONAL, i18n.HONG_KONG])
 def test_every_key_exists_in_every_language(chinese_language: str) -> None:
     english, chinese = i18n.CATALOGUE[i18n.ENGLISH], i18n.CATALOGUE[chinese_language]
     assert english.keys() == chinese.keys()
@@ -28,10 +28,16 @@ def _fields(text: str) -> list[str]:
     [
         ("zh-CN,zh;q=0.9,en;q=0.8", i18n.CHINESE),
         ("zh-TW", i18n.TRADITIONAL),
-        ("zh-HK", i18n.TRADITIONAL),
-        ("zh-MO", i18n.TRADITIONAL),
-        ("zh-Hant", i18n.TRADITIONAL),
+        ("zh-Hant-TW", i18n.TRADITIONAL),
+        ("zh-HK", i18n.HONG_KONG),
+        ("zh-MO", i18n.HONG_KONG),
+        ("zh-Hant-HK", i18n.HONG_KONG),
+        ("zh-Hant-MO", i18n.HONG_KONG),
+        ("zh-hk,zh;q=0.9", i18n.HONG_KONG),
+        ("zh-Hant", i18n.TRADITIONAL),  # Taiwan's words: CLDR's likely region for zh-Hant
         ("zh-Hant-CN", i18n.TRADITIONAL),
+        ("zh-HK;q=0.5, zh-TW;q=0.9", i18n.TRADITIONAL),
+        ("zh-TW;q=0.5, zh-HK;q=0.9", i18n.HONG_KONG),
         ("zh-hant-tw,zh;q=0.9", i18n.TRADITIONAL),
         ("zh-Hans-HK", i18n.CHINESE),
         ("zh-SG", i18n.CHINESE),
@@ -61,11 +67,13 @@ def test_the_switch_beats_the_cookie_which_beats_the_browser() -> None:
     assert i18n.pick("zh-Hant", "zh-CN", "en") == i18n.TRADITIONAL
     assert i18n.pick(None, "zh-Hant", "zh-CN") == i18n.TRADITIONAL
     assert i18n.pick(None, "zh-CN", "zh-TW") == i18n.CHINESE  # a remembered choice stands
+    assert i18n.pick(None, "zh-HK", "zh-TW") == i18n.HONG_KONG
 
 
 def test_an_organisations_chinese_is_in_the_script_the_browser_asks_for() -> None:
     assert i18n.pick(None, None, "zh-TW", organisation=i18n.CHINESE) == i18n.TRADITIONAL
-    assert i18n.pick(None, None, "en, zh-HK;q=0.3", organisation=i18n.CHINESE) == (i18n.TRADITIONAL)
+    assert i18n.pick(None, None, "en, zh-HK;q=0.3", organisation=i18n.CHINESE) == (i18n.HONG_KONG)
+    assert i18n.pick(None, None, "zh-Hant", organisation=i18n.CHINESE) == i18n.TRADITIONAL
     assert i18n.pick(None, None, "zh-CN", organisation=i18n.CHINESE) == i18n.CHINESE
     assert i18n.pick(None, None, "fr", organisation=i18n.CHINESE) == i18n.CHINESE
     assert i18n.pick(None, None, "zh-TW", organisation=i18n.ENGLISH) == i18n.ENGLISH
@@ -73,7 +81,9 @@ def test_an_organisations_chinese_is_in_the_script_the_browser_asks_for() -> Non
 
 def test_the_switchs_chinese_is_the_readers() -> None:
     assert i18n.switch(i18n.TRADITIONAL, "zh-TW") == {"zh-Hant": "中文", "en": "English"}
-    assert i18n.switch(i18n.ENGLISH, "en, zh-HK;q=0.5") == {"zh-Hant": "中文", "en": "English"}
+    assert i18n.switch(i18n.ENGLISH, "en, zh-TW;q=0.5") == {"zh-Hant": "中文", "en": "English"}
+    assert i18n.switch(i18n.ENGLISH, "en, zh-HK;q=0.5") == {"zh-HK": "中文", "en": "English"}
+    assert i18n.switch(i18n.HONG_KONG, "zh-TW") == {"zh-HK": "中文", "en": "English"}
     assert i18n.switch(i18n.CHINESE, "zh-TW") == {"zh-CN": "中文", "en": "English"}
     assert i18n.switch(i18n.ENGLISH, "en") == {"zh-CN": "中文", "en": "English"}
 

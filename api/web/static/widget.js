@@ -19,7 +19,8 @@
   const MAX_QUESTION_CHARS = 4000;
   const KEY_SHAPE = /^[\x21-\x7e]{1,256}$/;
   const EMBEDDER_HEADER = "X-Zhiku-Embedder-Origin";
-  const TRADITIONAL = new Set(["hant", "tw", "hk", "mo"]);
+  const TRADITIONAL = new Set(["hant", "tw"]);
+  const HONG_KONG = new Set(["hk", "mo"]);
 
   const script = document.currentScript;
   if (!script || !WORDS) return;
@@ -27,8 +28,10 @@
 
   function languageOf(tag) {
     const [primary, ...subtags] = String(tag || "").trim().toLowerCase().split("-");
-    // Traditional for its script subtag or a region that writes it, as api/web/i18n.py reads.
+    // The rule of api/web/i18n.py's supported(): Hong Kong's and Macau's regions read Hong
+    // Kong's words, Taiwan's or the Traditional script alone Taiwan's.
     if (primary === "zh" && subtags.includes("hans")) return "zh-CN";
+    if (primary === "zh" && subtags.some((s) => HONG_KONG.has(s))) return "zh-HK";
     if (primary === "zh") return subtags.some((s) => TRADITIONAL.has(s)) ? "zh-Hant" : "zh-CN";
     if (primary === "en") return "en";
     return null;

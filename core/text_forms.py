@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable
 from typing import Literal
 
 import opencc
@@ -147,8 +148,25 @@ def name_forms(text: str) -> set[str]:
     return {text, folded, to_simplified(folded), to_traditional(folded)}
 
 
+# What separates tags in one text: the comma, and the full-width comma and the enumeration
+# comma (、) a Chinese input method types for it.
+TAG_SEPARATORS = re.compile("[,\uff0c\u3001]")
+
+
+def stored_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as they are stored: each split at the commas people type, full-width letters,
+    digits and punctuation as ASCII (:func:`fold_width`: ＨＲ is HR, 人事，２０２６ is the two
+    tags 人事 and 2026), trimmed, blank ones dropped, each kept once in the order first given.
+    The script is kept as written (a filter matches either, :func:`tag_forms`), and so is case:
+    HR and hr stay two tags, as they always were. Migration 0013 applies this to tags stored
+    before, so the same function must keep holding for them."""
+    folded = (fold_width(part).strip() for tag in tags for part in TAG_SEPARATORS.split(tag))
+    return list(dict.fromkeys(tag for tag in folded if tag))
+
+
 def tag_forms(tag: str) -> list[str]:
     """The tags a tag filter matches: ``tag`` in either Chinese script, full-width letters as
-    ASCII (公開 finds 公开, ＶＩＰ finds VIP), as a name search matches names. Sorted, so a
+    ASCII (公開 finds 公开, ＶＩＰ finds VIP), as a name search matches names; tags are stored
+    folded (:func:`stored_tags`), so ＶＩＰ typed at upload is found by VIP too. Sorted, so a
     filter built from them is the same each time."""
     return sorted(name_forms(tag.strip()))

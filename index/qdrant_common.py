@@ -266,6 +266,17 @@ def check_access(access: Sequence[str]) -> list[str]:
     return list(access)
 
 
+def access_payload(access: Sequence[str], tags: Sequence[str] | None) -> dict[str, Any]:
+    """The payload a document's access rewrite sets: its access list, and its tags when given
+    (stored tags a migration rewrote reach the chunks this way, ``core.db.access``)."""
+    payload: dict[str, Any] = {ACCESS: check_access(access)}
+    if tags is not None:
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise InvalidInput(f"tags are a list of strings, got {tags!r}")
+        payload[TAGS] = list(tags)
+    return payload
+
+
 def check_dense(vector: Sequence[float], dense_dim: int) -> None:
     if len(vector) != dense_dim:
         raise DimensionMismatch(

@@ -54,7 +54,7 @@ from index.qdrant_embedded_models import (
     shard_config,
 )
 from index.store import DimensionMismatch, Scope, SearchRequest
-from index.types import ACCESS, SINGLE, ChunkPoint, ScoredChunk
+from index.types import SINGLE, ChunkPoint, ScoredChunk
 
 _SEGMENTS = 8
 # Seconds without a write or search before a serving process's store optimizes.
@@ -265,10 +265,16 @@ class EmbeddedQdrantStore:
     def delete_version(self, tenant_id: str, doc_id: str, version: int) -> None:
         self._update_by_filter(common.version_filter(tenant_id, doc_id, version), None)
 
-    def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+    def set_document_access(
+        self,
+        tenant_id: str,
+        doc_id: str,
+        access: Sequence[str],
+        tags: Sequence[str] | None = None,
+    ) -> None:
         # A payload update by filter: vectors untouched, no re-embedding.
         self._update_by_filter(
-            common.document_filter(tenant_id, doc_id), {ACCESS: common.check_access(access)}
+            common.document_filter(tenant_id, doc_id), common.access_payload(access, tags)
         )
 
     def _update_by_filter(self, flt: Filter, payload: dict[str, Any] | None) -> None:

@@ -34,7 +34,6 @@ from index.qdrant_server_models import (
 )
 from index.store import DimensionMismatch, Scope, SearchRequest
 from index.types import (
-    ACCESS,
     DENSE,
     SINGLE,
     SPARSE,
@@ -272,17 +271,28 @@ class QdrantServerStore:
                 if not self._disturbed_since(written_to, before):
                     return
 
-    def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
+    def set_document_access(
+        self,
+        tenant_id: str,
+        doc_id: str,
+        access: Sequence[str],
+        tags: Sequence[str] | None = None,
+    ) -> None:
         with self._writes:
             self._follow()
             while True:
                 written_to, before = self._collection, self._live
-                self._set_document_access(tenant_id, doc_id, access, written_to)
+                self._set_document_access(tenant_id, doc_id, access, tags, written_to)
                 if not self._disturbed_since(written_to, before):
                     return
 
     def _set_document_access(
-        self, tenant_id: str, doc_id: str, access: Sequence[str], collection: str
+        self,
+        tenant_id: str,
+        doc_id: str,
+        access: Sequence[str],
+        tags: Sequence[str] | None,
+        collection: str,
     ) -> None:
         self._dense_dim()
         # A payload update by filter: one call, vectors untouched, no re-embedding.
@@ -292,7 +302,7 @@ class QdrantServerStore:
         with upstream():
             self._client.set_payload(
                 collection,
-                payload={ACCESS: common.check_access(access)},
+                payload=common.access_payload(access, tags),
                 points=selector,
                 wait=True,
                 **self.placement.route(tenant_id),

@@ -94,8 +94,15 @@ class VectorStore(Protocol):
     def delete_version(self, tenant_id: str, doc_id: str, version: int) -> None:
         """Delete the document's chunks of one version (a superseded run's late writes)."""
 
-    def set_document_access(self, tenant_id: str, doc_id: str, access: Sequence[str]) -> None:
-        """Rewrite the access list on every chunk of a document, without touching vectors."""
+    def set_document_access(
+        self,
+        tenant_id: str,
+        doc_id: str,
+        access: Sequence[str],
+        tags: Sequence[str] | None = None,
+    ) -> None:
+        """Rewrite the access list on every chunk of a document, without touching vectors;
+        and its tags, when given (rows whose stored tags a migration rewrote: 0013)."""
 
     def search(self, request: SearchRequest, scope: Scope) -> list[ScoredChunk]: ...
 

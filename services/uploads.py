@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -19,6 +18,7 @@ from core.db.session import SessionFactory, transaction
 from core.dispatch import Dispatcher, QueuedDocument
 from core.errors import Component, InvalidInput, UpstreamUnavailable, ZhikuError
 from core.settings import LimitsSettings
+from core.text_forms import stored_tags
 from ingest.archives import is_archive, unpack
 from ingest.formats import visible_text
 from services.document_records import to_public
@@ -53,20 +53,16 @@ class IncomingFile:
 _MAX_TITLE_CHARS = 300
 
 
-# What separates tags in the upload's one text field: the comma, and the full-width comma
-# and the enumeration comma (、) a Chinese input method types for it. Split on the ASCII comma
-# alone, "公开，内部、机密" was one tag.
-_TAG_SEPARATORS = re.compile("[,\uff0c\u3001]")
-
-
 def split_tags(text: str) -> list[str]:
-    """The tags of a comma-separated list, in any of the commas people type."""
-    return clean_tags(_TAG_SEPARATORS.split(text))
+    """The tags of the upload's one text field, in any of the commas people type (split on
+    the ASCII comma alone, "公开，内部、机密" was one tag), in their stored form
+    (``core.text_forms.stored_tags``: full-width forms folded, each kept once)."""
+    return clean_tags([text])
 
 
 def clean_tags(tags: list[str]) -> list[str]:
-    """The tags trimmed, blank ones dropped and each kept once (in the order first given)."""
-    cleaned = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+    """The tags as stored (``stored_tags``), within the limits."""
+    cleaned = stored_tags(tags)
     if len(cleaned) > MAX_TAGS or any(len(t) > MAX_TAG_CHARS for t in cleaned):
         raise InvalidInput(f"at most {MAX_TAGS} tags of at most {MAX_TAG_CHARS} characters")
     return cleaned

@@ -43,6 +43,12 @@ store is known to carry, ``Document.store_access_version``:
    sweeper every ``worker.sweep_interval_s``. A change whose store write never happened is
    thus in force at the latest one sweep after the process (or the store) is back.
 
+6. ``apply_latest`` writes the document's stored tags with its list (a payload update of both,
+   ``StoreAccessWriter``). Tags never change after an upload, except where migration 0013
+   rewrote tags stored before they were folded (``core.text_forms.stored_tags``): it sets the
+   mark of each document it changed to NULL (unknown), so rule 5 brings the chunks' tags in
+   line with the rows', which the tag filters match (``retrieval.filters``).
+
 The mark never claims more than the store holds when every writer has returned: it only
 moves to a version the store was just given. (A worker that dies after an upsert with an
 older list but before its re-check can leave a newer mark over those chunks; its document is
@@ -62,8 +68,9 @@ from core.db.models import STORE_BEHIND, Document, DocumentAccess
 from core.db.session import SessionFactory, transaction
 from core.errors import NotFound, PermissionDenied
 
-# write(tenant_id, doc_id, tokens): rewrite the list on every chunk of a document in the store.
-StoreAccessWriter = Callable[[str, str, list[str]], None]
+# write(tenant_id, doc_id, tokens, tags): rewrite the list and the tags on every chunk of a
+# document in the store (``VectorStore.set_document_access``).
+StoreAccessWriter = Callable[[str, str, list[str], list[str]], None]
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,7 @@ class AccessState:
     tenant_id: str
     version: int
     tokens: list[str]
+    tags: list[str]
 
 
 def store_tokens(access: Iterable[str], owner_id: str | None) -> list[str]:
@@ -109,9 +117,13 @@ def access_states(session: Session, doc_ids: Sequence[str]) -> dict[str, AccessS
     if not doc_ids:
         return {}
     rows = session.execute(
-        select(Document.id, Document.tenant_id, Document.owner_id, Document.access_version).where(
-            Document.id.in_(list(doc_ids))
-        )
+        select(
+            Document.id,
+            Document.tenant_id,
+            Document.owner_id,
+            Document.access_version,
+            Document.tags,
+        ).where(Document.id.in_(list(doc_ids)))
     ).all()
     lists: dict[str, list[str]] = {row.id: [] for row in rows}
     for doc_id, token in session.execute(
@@ -122,7 +134,10 @@ def access_states(session: Session, doc_ids: Sequence[str]) -> dict[str, AccessS
         lists[doc_id].append(token)
     return {
         row.id: AccessState(
-            row.tenant_id, row.access_version or 1, store_tokens(lists[row.id], row.owner_id)
+            row.tenant_id,
+            row.access_version or 1,
+            store_tokens(lists[row.id], row.owner_id),
+            list(row.tags or []),
         )
         for row in rows
     }
@@ -150,7 +165,7 @@ def apply_latest(
             if not lock_document(session, doc_id):
                 continue
             state = access_states(session, [doc_id])[doc_id]
-            write(state.tenant_id, doc_id, state.tokens)
+            write(state.tenant_id, doc_id, state.tokens, state.tags)
             # Only once the store took it (rule 4): a failed write leaves the mark behind.
             session.execute(
                 update(Document.__table__)

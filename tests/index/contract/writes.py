@@ -8,8 +8,9 @@ import pytest
 
 from core.access import Principal
 from core.errors import InvalidInput
+from index.filters import Condition
 from index.store import DimensionMismatch, Scope, SearchRequest, VectorStore
-from index.types import ACCESS, DOC_ID, TENANT
+from index.types import ACCESS, DOC_ID, TAGS, TENANT
 from tests.index.contract.common import DIM, everything, ids, point
 
 
@@ -139,6 +140,24 @@ class AccessUpdateContract:
             (c.id, c.dense, c.sparse) for c in before
         ]
         assert all(len(c.dense) == DIM for c in after)
+
+    def test_rewrites_the_tags_when_given_and_only_then(self, store: VectorStore) -> None:
+        """Tags stored before they were folded (migration 0013) reach the chunks with the
+        access list; a filter then finds them in their folded form (HR, 人事)."""
+        store.ensure_collection(DIM)
+        store.upsert([point("t1", "d1", i, tags=["ＨＲ", "人事，２０２６"]) for i in range(3)])
+        store.set_document_access("t1", "d1", ["everyone"])
+        chunks = store.document_chunks(Scope.admin("t1"), "d1")
+        assert [c.payload[TAGS] for c in chunks] == [["ＨＲ", "人事，２０２６"]] * 3
+        store.set_document_access("t1", "d1", ["user:bob"], ["HR", "人事", "2026"])
+        chunks = store.document_chunks(Scope.admin("t1"), "d1")
+        assert [c.payload[TAGS] for c in chunks] == [["HR", "人事", "2026"]] * 3
+        assert [c.payload[ACCESS] for c in chunks] == [["user:bob"]] * 3
+        bob = Scope.for_principal(Principal("t1", "bob"))
+        assert store.count(bob, Condition(TAGS, "in", ["HR"])) == 3
+        assert store.count(bob, Condition(TAGS, "in", ["人事，２０２６"])) == 0
+        with pytest.raises(InvalidInput):
+            store.set_document_access("t1", "d1", ["user:bob"], "HR")
 
     def test_refuses_a_bare_string_as_access_list(self, store: VectorStore) -> None:
         store.ensure_collection(DIM)

@@ -139,3 +139,31 @@ def test_a_version_replaced_before_its_name_was_kept_shows_its_real_name(
         assert quote(f"{title} (v1).txt", safe="") in original.headers["content-disposition"]
         assert blobs.exists(original_key(tenant, doc_id, 1))
         assert not blobs.exists(about_key(tenant, doc_id, 1))  # nothing invented is kept
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])
+def test_a_later_versions_name_is_recovered_from_its_own_upload(
+    server: ThreadServer, world: World, lang: str
+) -> None:
+    """Version 2 (a re-upload under a new name) is the last ready one when version 3 fails:
+    its name is the one its ``document.version`` event recorded, not version 1's."""
+    name, text = VERSION_ONE[lang]
+    with world.client("ann") as ann, world.client("bob") as bob:
+        ann.headers["Accept-Language"] = bob.headers["Accept-Language"] = lang
+        doc_id = _ready_document(world, ann, lang)
+        r = ann.post(
+            f"/v1/documents/{doc_id}/versions",
+            files={"file": (NEW_NAMES[lang], (text + " " + text).encode())},
+        )
+        assert r.status_code == 202, r.text
+        assert wait_terminal(ann, doc_id)["status"] == "ready"
+        _failed_version(ann, doc_id, name, UNREADABLE, 3)
+        server.container.blobs.delete_prefix(about_key(world.tenant_a.id, doc_id, 2))
+
+        hit = _hit(bob, QUESTIONS[lang], doc_id)
+        passage = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}").json()
+        assert passage["version"] == 2
+        assert (passage["filename"], passage["mime_type"]) == (NEW_NAMES[lang], "text/plain")
+        original = bob.get(passage["file_url"])
+        assert original.content == (text + " " + text).encode()
+        assert quote(NEW_NAMES[lang], safe="") in original.headers["content-disposition"]

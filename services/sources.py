@@ -129,21 +129,22 @@ class SourceService:
             about = json.loads(self._blobs.get(about_key(tenant_id, doc_id, version)))
         except NotFound:
             return self._recover_about(tenant_id, doc_id, version)
-        return str(about["filename"]), str(about["mime_type"])
+        name = about.get("filename")
+        return (str(name) if name is not None else None), str(about["mime_type"])
 
     def _recover_about(self, tenant_id: str, doc_id: str, version: int) -> tuple[str | None, str]:
         """A version replaced before about.json was written: its name from the audit trail
         (every upload and new version records it), its type from its own bytes. Kept as its
         about.json once recovered (a lazy backfill: the blobs are out of a database migration's
-        reach, and only versions still cited, a handful, ever need it). No name is made up
-        where none was recorded: the passage says None, and the download is labelled with the
-        title and the version (``original``)."""
+        reach, and only versions still cited, a handful, ever need it), so neither the audit
+        trail nor the bytes are read again. No name is made up where none was recorded: it is
+        kept as null, the passage says None, and the download is labelled with the title and
+        the version (``original``)."""
         with transaction(self._sessions) as session:
             name = event_queries.recorded_filename(session, tenant_id, doc_id, version)
         mime = self._sniffed_type(tenant_id, doc_id, version, name)
-        if name is not None:
-            about = json.dumps({"filename": name, "mime_type": mime}).encode("utf-8")
-            self._blobs.put(about_key(tenant_id, doc_id, version), about)
+        about = json.dumps({"filename": name, "mime_type": mime}).encode("utf-8")
+        self._blobs.put(about_key(tenant_id, doc_id, version), about)
         return name, mime
 
     def _sniffed_type(self, tenant_id: str, doc_id: str, version: int, name: str | None) -> str:

@@ -10,6 +10,7 @@ than inventing one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -138,7 +139,11 @@ def test_a_version_replaced_before_its_name_was_kept_shows_its_real_name(
         title = passage["title"]
         assert quote(f"{title} (v1).txt", safe="") in original.headers["content-disposition"]
         assert blobs.exists(original_key(tenant, doc_id, 1))
-        assert not blobs.exists(about_key(tenant, doc_id, 1))  # nothing invented is kept
+        # Kept as unknown (the bytes are not read again), never as an invented name.
+        kept = json.loads(blobs.get(about_key(tenant, doc_id, 1)))
+        assert kept == {"filename": None, "mime_type": "text/plain"}
+        again = bob.get(f"/v1/documents/{doc_id}/passages/{hit['chunk_id']}").json()
+        assert (again["filename"], again["mime_type"]) == (None, "text/plain")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN", "zh-TW"])

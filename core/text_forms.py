@@ -74,6 +74,13 @@ def to_traditional(text: str) -> str:
     return to_simplified(text, "s2tw.json")
 
 
+def to_hong_kong_forms(text: str) -> str:
+    """``text`` with Simplified Chinese written in Hong Kong's Traditional character forms
+    (OpenCC's ``s2hk``: 裏, 着, 户 where :func:`to_traditional` writes Taiwan's 裡, 著, 戶);
+    words are not localised. For a model's answer to a reader in Hong Kong or Macau."""
+    return to_simplified(text, "s2hk.json")
+
+
 def to_taiwan_wording(text: str) -> str:
     """Our own Simplified interface words as readers in Taiwan write them (OpenCC's
     ``s2twp``: the forms of :func:`to_traditional` and the words too, 登录 → 登入, 文件 → 檔案,
@@ -96,7 +103,7 @@ def to_hong_kong_wording(text: str) -> str:
     Hong Kong phrase table (``s2hk`` converts characters only), and Taiwan's (``s2twp``) is
     wrong there: Hong Kong writes 軟件, 網絡, 用戶, 伺服器 is Taiwan's (服務器 in Hong Kong).
     Only for text we wrote, as :func:`to_taiwan_wording`."""
-    hong_kong = to_simplified(text, "s2hk.json")
+    hong_kong = to_hong_kong_forms(text)
     for mainland, local in _HONG_KONG_WORDS:
         hong_kong = hong_kong.replace(mainland, local)
     return hong_kong

@@ -17,7 +17,7 @@ by a whole clause (seconds on a CPU model).
 
 from __future__ import annotations
 
-from core.text_forms import HAN_CHAR, to_simplified, to_traditional
+from core.text_forms import HAN_CHAR, to_hong_kong_forms, to_simplified, to_traditional
 from llm.reply_language import SIMPLIFIED, TRADITIONAL
 
 MAX_HELD = 10
@@ -29,9 +29,11 @@ class ScriptFollower:
     rest. Joined, the pieces equal the whole text converted at once wherever no run of Han
     characters is longer than ``MAX_HELD`` (a longer one may be cut between phrases)."""
 
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, hong_kong: bool = False) -> None:
+        # ``hong_kong``: the reader's Traditional is Hong Kong's (zh-HK, zh-MO, zh-Hant-HK, as
+        # ``api.web.i18n.supported`` reads tags): its character forms, not Taiwan's.
         if language == TRADITIONAL:
-            self._convert = to_traditional
+            self._convert = to_hong_kong_forms if hong_kong else to_traditional
         elif language == SIMPLIFIED:
             self._convert = to_simplified
         else:

@@ -66,7 +66,7 @@ async def _generate(
         meaning=meaning,
     )
     # ... and written in the question's script (Traditional for Traditional).
-    script = ScriptFollower(language)
+    script = ScriptFollower(language, hong_kong=prepared.options.hong_kong_forms)
     # Last, masking personal data: a number split over tokens is held until it is whole.
     masking = stream_mask(prepared.mask)
     options = prepared.options

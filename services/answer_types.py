@@ -34,6 +34,9 @@ class GenerationOptions:
     top_p: float | None = None
     seed: int | None = None
     instructions: str = ""  # the client's system messages, joined
+    # The reader's Traditional is Hong Kong's (their language is ``api.web.i18n.HONG_KONG``):
+    # an answer in Traditional takes Hong Kong's character forms (裏, 着), not Taiwan's.
+    hong_kong_forms: bool = False
 
     def sampling(self) -> Sampling | None:
         if self.top_p is None and self.seed is None:

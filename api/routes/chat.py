@@ -36,8 +36,9 @@ from api.disconnect import unless_disconnected
 from api.errors import GUARDED, error_responses, public_detail, stream_failure
 from api.reasons import language_of, localize
 from api.streams import finish_logged
+from api.web import i18n
 from core.errors import ZhikuError
-from services.answer_types import Delta, Final
+from services.answer_types import Delta, Final, GenerationOptions
 from services.passage_forms import sources_of
 from services.schemas.chat import ChatAnswer, ChatRequestBody, Citation
 
@@ -77,8 +78,17 @@ async def chat(
     conversation_id, history = await run_in_threadpool(
         conversations.open, principal, body.conversation_id, question
     )
+    # A Traditional answer in the reader's character forms (Hong Kong's or Taiwan's): the
+    # question tells the script, only the reader's language tells the region.
+    options = GenerationOptions(hong_kong_forms=language_of(request) == i18n.HONG_KONG)
     answer = await answers.begin(
-        principal, question, history, filters, endpoint="chat", conversation_id=conversation_id
+        principal,
+        question,
+        history,
+        filters,
+        endpoint="chat",
+        conversation_id=conversation_id,
+        options=options,
     )
 
     async def save(final: Final) -> tuple[str, str]:

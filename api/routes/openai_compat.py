@@ -29,6 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
@@ -41,6 +42,7 @@ from api.errors import stream_failure
 from api.reasons import language_of, localize
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from api.streams import finish_logged
+from api.web import i18n
 from core.errors import ZhikuError
 from llm.reply_language import sources_heading
 from services.answer_types import Delta, Final
@@ -135,7 +137,11 @@ async def chat_completions(
         history,
         body.filters.to_domain(),
         endpoint=ENDPOINT,
-        options=body.generation_options(),
+        # A Traditional answer in the reader's character forms (Hong Kong's or Taiwan's).
+        options=replace(
+            body.generation_options(),
+            hong_kong_forms=language_of(request) == i18n.HONG_KONG,
+        ),
     )
 
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"

@@ -64,3 +64,19 @@ def test_any_split_of_the_stream_gives_the_whole_text_converted(text: str, cuts:
     pieces = [text[a:b] for a, b in itertools.pairwise(bounds)]
     assert stream(TRADITIONAL, pieces) == to_traditional(text)
     assert stream(SIMPLIFIED, pieces) == to_simplified(text)
+
+
+def test_a_hong_kong_reader_gets_hong_kongs_character_forms() -> None:
+    """A reader in Hong Kong or Macau (zh-HK, zh-MO, zh-Hant-HK) gets Hong Kong's standard
+    forms (裏, 着, 户), a reader in Taiwan Taiwan's (裡, 著, 戶); the words stay the model's."""
+    answer = "文件里写着：用户的软件在服务器上运行[1]。"
+    pieces = [answer[i : i + 2] for i in range(0, len(answer), 2)]
+    hong_kong = ScriptFollower(TRADITIONAL, hong_kong=True)
+    shown = "".join(hong_kong.feed(p) for p in pieces) + hong_kong.flush()
+    assert shown == "文件裏寫着：用户的軟件在服務器上運行[1]。"
+    assert stream(TRADITIONAL, pieces) == "文件裡寫著：用戶的軟件在服務器上運行[1]。"
+    # A Simplified or English question is unaffected by the reader's region.
+    simplified = ScriptFollower(SIMPLIFIED, hong_kong=True)
+    assert simplified.feed("文件裏寫着。") + simplified.flush() == "文件里写着。"
+    english = ScriptFollower(ENGLISH, hong_kong=True)
+    assert english.feed("Files 文件") + english.flush() == "Files 文件"

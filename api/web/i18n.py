@@ -10,7 +10,10 @@ likely subtags complete zh-Hant as zh-Hant-TW (the largest Traditional-writing p
 it is what such readers got before Hong Kong had its own.
 
 :func:`supported` is the one rule, for every place that writes our words: these pages, the API's
-messages (``api.reasons.language_of``) and the widget (``static/widget.js`` mirrors it).
+messages (``api.reasons.language_of``) and the widget (``static/widget.js`` mirrors it); and
+for the character forms of a model's answer to a Traditional question (``/v1/chat``,
+``/v1/chat/completions``: ``GenerationOptions.hong_kong_forms``), whose script the question
+tells, and whose region only the reader's language does.
 """
 
 from __future__ import annotations

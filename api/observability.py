@@ -138,6 +138,11 @@ class Observability:
             read = self._queue_depths
             queues.register(metrics.QueueDepthCollector(lambda: read(runtime)))
             body += metrics.render(queues)
+        answer_load = getattr(runtime, "answer_load", None)
+        if callable(answer_load):  # the answering backend's slots (services.answer_limits)
+            answers = CollectorRegistry(auto_describe=False)
+            answers.register(metrics.AnswerLoadCollector(answer_load))
+            body += metrics.render(answers)
         return body
 
 

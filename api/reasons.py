@@ -23,6 +23,12 @@ from starlette.requests import HTTPConnection
 
 from api.reasons_refusals import BINARY_DATA, COMPONENTS, CONTENT_TERMS, REFUSALS
 from api.web import i18n
+from llm.reply_language import reply_language
+
+# Where ``note_question`` keeps the question's language (the request's state), and the
+# reader's language each answer language is.
+_QUESTION_LANGUAGE = "zhiku_question_language"
+_READER_LANGUAGE = {"en": i18n.ENGLISH, "zh-Hans": i18n.CHINESE, "zh-Hant": i18n.TRADITIONAL}
 
 _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
     (r"the file could not be parsed: (?P<reason>.+)", "无法解析该文件：{reason}"),
@@ -202,6 +208,11 @@ _ENGLISH_TO_CHINESE: list[tuple[str, str]] = [
         r"your organisation already has (?P<n>\d+) answers being generated; try again shortly",
         "您的组织已有 {n} 个回答正在生成，请稍后再试",
     ),
+    (
+        r"the answer model is busy: (?P<n>\d+) answers are being generated or waiting for it;"
+        r" try again in (?P<s>\d+) s",
+        "回答模型正忙：已有 {n} 个回答正在生成或排队等候，请 {s} 秒后再试",
+    ),
     (r"the question is empty", "问题为空"),
     (r"the question is longer than (?P<n>\d+) characters", "问题超过 {n} 个字符"),
     *REFUSALS,
@@ -268,10 +279,20 @@ def _chinese(text: str, language: str, depth: int) -> str:
 
 
 def language_of(connection: HTTPConnection) -> str:
-    """The caller's language: the portal's remembered choice, else ``Accept-Language``
-    (one of ``i18n.LANGUAGES``)."""
-    return i18n.pick(
-        None,
-        connection.cookies.get(i18n.LANGUAGE_COOKIE),
-        connection.headers.get("accept-language"),
-    )
+    """The caller's language: the portal's remembered choice, else ``Accept-Language``, else
+    the language of the question the request asks (``note_question``), else English
+    (``i18n.CHINESE``, ``i18n.TRADITIONAL`` or ``i18n.ENGLISH``)."""
+    cookie = connection.cookies.get(i18n.LANGUAGE_COOKIE)
+    header = connection.headers.get("accept-language")
+    if cookie not in i18n.LANGUAGES and i18n.from_accept_language(header) is None:
+        asked = connection.scope.get("state", {}).get(_QUESTION_LANGUAGE)
+        if asked in i18n.LANGUAGES:
+            return str(asked)
+    return i18n.pick(None, cookie, header)
+
+
+def note_question(connection: HTTPConnection, question: str) -> None:
+    """Remember the language ``question`` is written in: a caller who did not say theirs (an
+    API client, a script) asking in Chinese is refused in Chinese, in the question's script,
+    as its answer would be written (``llm.reply_language``)."""
+    setattr(connection.state, _QUESTION_LANGUAGE, _READER_LANGUAGE[reply_language(question)])

@@ -96,6 +96,48 @@ LLM_ERRORS = Counter(
 )
 
 
+LLM_ANSWERS_REFUSED = Counter(
+    "zhiku_llm_answers_refused_total",
+    "Answers refused (429) because the answering backend had every slot and its queue taken.",
+    ["backend"],
+)
+ANSWERS_IN_FLIGHT_NAME = "zhiku_llm_answers_in_flight"
+ANSWER_CAPACITY_NAME = "zhiku_llm_answer_capacity"
+
+
+class AnswerLoadCollector(Collector):
+    """Read at scrape time: ``zhiku_llm_answers_in_flight{backend, state}`` (generating,
+    waiting) and ``zhiku_llm_answer_capacity{backend, kind}`` (slots, queue) of the answering
+    backend. ``read`` returns (backend, generating, waiting, slots, queue) rows; counts shared
+    through Redis are every API process's. A failed read drops the series for that scrape."""
+
+    def __init__(self, read: Callable[[], Iterable[tuple[str, int, int, int, int]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        in_flight = GaugeMetricFamily(
+            ANSWERS_IN_FLIGHT_NAME,
+            "Answers at the answering backend: generating, or admitted and waiting for a slot.",
+            labels=["backend", "state"],
+        )
+        capacity = GaugeMetricFamily(
+            ANSWER_CAPACITY_NAME,
+            "Answers the answering backend generates at once (slots) and may wait (queue).",
+            labels=["backend", "kind"],
+        )
+        try:
+            rows = list(self._read())
+        except Exception:
+            rows = []
+        for backend, generating, waiting, slots, queue in rows:
+            in_flight.add_metric([backend, "generating"], generating)
+            in_flight.add_metric([backend, "waiting"], waiting)
+            capacity.add_metric([backend, "slots"], slots)
+            capacity.add_metric([backend, "queue"], queue)
+        yield in_flight
+        yield capacity
+
+
 class QueueDepthCollector(Collector):
     """``zhiku_ingest_queue_depth{queue, source}`` read at scrape time: ``read`` returns
     {(queue, source): depth}; source ``broker`` is messages in a Celery queue, ``database``

@@ -21,6 +21,10 @@ class LlmBackendSettings(BaseModel):
     max_retries: int = 1
     retry_backoff_s: float = 0.25
     max_tokens: int = 512
+    # Answers this backend generates at once (vLLM batches dozens; its --max-num-seqs is
+    # 256 by default, but each one slows the others): beyond it plus the answers queue
+    # (``answers.queue_per_slot``), an answer is refused with 429 rather than left waiting.
+    max_concurrent: int = Field(default=64, ge=1)
 
 
 class LocalLlmSettings(BaseModel):
@@ -66,6 +70,13 @@ class AnswerLimits(BaseModel):
     # Per API key (a caller without a key, e.g. a web session, has only the user cap): lower
     # it so one integration's key cannot take every slot of the user it runs as.
     per_key: int = 2
+    # Answers that may wait for the answer backend beside those it generates, per slot of it
+    # (``max_concurrent``; 1 for the embedded llama.cpp server): enough that the model never
+    # idles between two answers; one more is refused at once (429) instead of queueing for
+    # minutes (issue 14: 50-65 s to the first token at 4 clients on the embedded model).
+    queue_per_slot: int = Field(default=1, ge=0)
+    # Retry-After of a refusal before any answer has been timed; after, estimated from the
+    # recent answers' durations (services.answer_limits).
     retry_after_s: int = 10
     max_history_messages: int = 50
     max_history_chars: int = 32_000

@@ -22,7 +22,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Self
 
 import httpx
@@ -86,6 +85,10 @@ class LlamaCppServer:
     from the previous request (back-to-back answers: 5 s to the first token instead of 13-18).
     The process gets its own process group so that ``stop`` ends it and anything it spawned.
     """
+
+    # Answers the child generates at once: llama_cpp.server holds one lock around the model
+    # for each request, and the command below asks for no more (the admission's capacity).
+    parallel_requests = 1
 
     def __init__(
         self,
@@ -162,6 +165,7 @@ class LlamaCppServer:
             api_key="local",
             read_timeout_s=read_timeout_s,
             max_tokens=max_tokens,
+            max_concurrent=self.parallel_requests,
         )
 
     def command(self, port: int) -> list[str]:
@@ -321,12 +325,7 @@ class LlamaCppServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

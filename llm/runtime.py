@@ -12,6 +12,8 @@ each answer; the answer service sizes the passages to it (``retrieval.context.ti
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,9 @@ from llm.local_server import LlamaCppServer, PromptEval
 from llm.routing import LlmRouter
 
 log = logging.getLogger(__name__)
+
+# The router's name of the embedded llama.cpp server.
+LOCAL_BACKEND = "local"
 
 
 def local_server_pid_file(settings: Settings) -> Path:
@@ -53,6 +58,18 @@ MIN_MEASURED_TOKENS = 48
 # Weight of the newest timing in the running speed: a loaded machine shows within a few
 # answers, one slow answer does not halve the next one's passages.
 SPEED_SMOOTHING = 0.3
+
+
+@dataclass(frozen=True)
+class BackendCapacity:
+    """The backend that answers (the answer role's first; the others serve only when it
+    fails) and how many answers it generates at once. ``key`` names its count among the
+    slots: a configured backend's name, shared by every API process that uses it; the
+    embedded server's is this host and process's, as each process starts its own child."""
+
+    backend: str
+    key: str
+    slots: int
 
 
 @dataclass(frozen=True)
@@ -121,7 +138,7 @@ class AnswerModels:
             if local.warm_up:
                 self._speed = warm_up(server, self._settings)
             backend = server.backend_settings(
-                name="local", read_timeout_s=local.read_timeout_s, max_tokens=local.max_tokens
+                name=LOCAL_BACKEND, read_timeout_s=local.read_timeout_s, max_tokens=local.max_tokens
             )
             self._router = LlmRouter.from_settings(self._settings.llm, [backend])
             self._status = "ok"
@@ -145,6 +162,18 @@ class AnswerModels:
                 speed, self._speed.target_s, self._speed.floor_tokens, self._speed.calibration
             )
             return self._speed
+
+    def answer_capacity(self) -> BackendCapacity | None:
+        """The answering backend and its capacity; None while no backend is up (the answer
+        then fails with the router's 503 anyway)."""
+        router = self._router
+        if router is None:
+            return None
+        first = router.backends_for("answer")[0]
+        key = first.name
+        if self._local is not None and first.name == LOCAL_BACKEND:
+            key = f"{LOCAL_BACKEND}@{socket.gethostname()}:{os.getpid()}"
+        return BackendCapacity(first.name, key, first.settings.max_concurrent)
 
     def router(self) -> LlmRouter:
         if self._router is not None:

@@ -82,11 +82,15 @@ class AnswerStream:
     async def finish(self, final: Final | None, error: str | None = None) -> str:
         """Write the audit record (once; later calls return the same id). Shielded, so a
         client that disconnects cancels the stream, not its record. Gives the answer's
-        concurrency slot back and closes the model's stream if it is still open."""
-        self._lease.release()
+        concurrency slot back once the model's stream is closed (an abandoned answer stops
+        generating first, so the slot it frees is free at the model too)."""
         if self.answer_id is None:
             with anyio.CancelScope(shield=True):
-                await self._events.aclose()  # an abandoned answer stops generating
+                try:
+                    await self._events.aclose()
+                finally:
+                    # Timed only where the model wrote it ("nothing found" asks no model).
+                    self._lease.release(answered=final is not None and final.model is not None)
                 self.answer_id = await anyio.to_thread.run_sync(
                     lambda: self._service.record(
                         self._principal,

@@ -33,7 +33,7 @@ from retrieval.language import query_language
 from retrieval.search import Retriever, SearchResult
 from services.answer_audit import record_answer
 from services.answer_generation import generate_answer
-from services.answer_limits import AnswerLimiter, check_history
+from services.answer_limits import AnswerLimiter, BackendLoad, check_history
 from services.answer_stream import AnswerStream
 from services.answer_types import (
     AnswerEvent,
@@ -71,7 +71,7 @@ class AnswerService:
         self._settings = retrieval
         self._limits = llm.answers
         # Shared by every API process through Redis when there is one (core.slots).
-        self._limiter = AnswerLimiter(llm.answers, slots)
+        self._limiter = AnswerLimiter(llm.answers, slots, models.answer_capacity)
         self._prompt_version = llm.prompt_versions.get("answer") or prompts.default_version(
             "answer"
         )
@@ -120,6 +120,10 @@ class AnswerService:
     def answers_running(self, principal: Principal) -> int:
         """Answers now in flight for ``principal``'s tenant."""
         return self._limiter.running(principal)
+
+    def backend_load(self) -> list[BackendLoad]:
+        """Answers generating and waiting at the answering backend (``/metrics``)."""
+        return self._limiter.backend_load()
 
     async def prepare(
         self,

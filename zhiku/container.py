@@ -35,6 +35,7 @@ from retrieval.legs import LegRunner
 from retrieval.search import Retriever
 from retrieval.served import RememberedServed
 from services.admin import AdminService
+from services.answer_limits import BackendLoad
 from services.answers import AnswerService
 from services.audit import AuditService
 from services.catalog import Services
@@ -238,6 +239,11 @@ class Container:
         if self._services is None:
             self._services = self._build_services()
         return self._services
+
+    def answer_load(self) -> list[BackendLoad]:
+        """The answering backend's answers and capacity, for ``/metrics`` (nothing before the
+        services are built: a scrape does not build them)."""
+        return self._services.answers.backend_load() if self._services is not None else []
 
     def _build_services(self) -> Services:
         settings, sessions = self.settings, self.sessions

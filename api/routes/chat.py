@@ -34,7 +34,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import Answers, Conversations, CurrentPrincipal
 from api.disconnect import unless_disconnected
 from api.errors import GUARDED, error_responses, public_detail, stream_failure
-from api.reasons import language_of, localize
+from api.reasons import language_of, localize, note_question
 from api.streams import finish_logged
 from api.web import i18n
 from core.errors import ZhikuError
@@ -78,6 +78,7 @@ async def chat(
     conversation_id, history = await run_in_threadpool(
         conversations.open, principal, body.conversation_id, question
     )
+    note_question(request, question)  # a refusal from here on is worded in its language
     # A Traditional answer in the reader's character forms (Hong Kong's or Taiwan's): the
     # question tells the script, only the reader's language tells the region.
     options = GenerationOptions(hong_kong_forms=language_of(request) == i18n.HONG_KONG)

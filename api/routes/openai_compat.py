@@ -39,7 +39,7 @@ from pydantic import AfterValidator
 from api.deps import Answers, CurrentPrincipal
 from api.disconnect import unless_disconnected
 from api.errors import stream_failure
-from api.reasons import language_of, localize
+from api.reasons import language_of, localize, note_question
 from api.routes.openai_errors import OPENAI_ERRORS, error_body
 from api.streams import finish_logged
 from api.web import i18n
@@ -131,6 +131,7 @@ async def chat_completions(
         return refuse(request, 400, "the last message must be the user's question", "messages")
     history = body.history()
     answers.check_history(history)
+    note_question(request, last.text())  # a refusal from here on is worded in its language
     answer = await answers.begin(
         principal,
         last.text(),

@@ -24,6 +24,7 @@ def _defined() -> dict[str, str]:
     """Every name a query may use → its family, from the registry itself."""
     queues = CollectorRegistry()
     queues.register(metrics.QueueDepthCollector(lambda: {}))
+    queues.register(metrics.AnswerLoadCollector(lambda: []))
     names: dict[str, str] = {}
     for registry in (REGISTRY, queues):
         for family in registry.collect():
@@ -77,15 +78,20 @@ def test_panels_are_well_formed() -> None:
                     "kind",
                     "call",
                     "mode",
+                    "state",
                 }, labels
 
 
 def _labels_of_each_family() -> dict[str, set[str]]:
     """Each family's own label names (``le`` for a histogram's buckets), from the series
-    objects ``core.metrics`` defines and the queue-depth collector's."""
+    objects ``core.metrics`` defines and the scrape-time collectors'."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    labels: dict[str, set[str]] = {metrics.QUEUE_DEPTH_NAME: {"queue", "source"}}
+    labels: dict[str, set[str]] = {
+        metrics.QUEUE_DEPTH_NAME: {"queue", "source"},
+        metrics.ANSWERS_IN_FLIGHT_NAME: {"backend", "state"},
+        metrics.ANSWER_CAPACITY_NAME: {"backend", "kind"},
+    }
     for value in vars(metrics).values():
         if isinstance(value, MetricWrapperBase):
             extra = {"le"} if value._type == "histogram" else set()

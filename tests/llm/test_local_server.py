@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -112,6 +113,11 @@ def test_the_embedded_models_answers_stop_at_its_max_tokens(
     while models.status == "starting" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert models.status == "ok", models.status
+    # What the answer admission counts: one answer at a time, in this process's own name
+    # (each API process starts its own child; through Redis they must not share one count).
+    capacity = models.answer_capacity()
+    assert capacity is not None and capacity.backend == "local" and capacity.slots == 1
+    assert capacity.key == f"local@{socket.gethostname()}:{os.getpid()}"
     prompts = (
         "从一数到一百，用中文数字，逗号分隔。",
         "從一數到一百，用中文數字，逗號分隔。",

@@ -9,9 +9,11 @@ Qdrant, in-process ingestion, and its own llama.cpp child serving the packaged m
 shipped warm-up and passage budget), on SQLite or on PostgreSQL (a database of its own,
 dropped after). Only the answer length is cut (``ZHIKU_LLM__LOCAL__MAX_TOKENS``) so answers
 finish inside a level. Rate limits and the answer caps stay at their defaults: on a CPU the
-model answers one question at a time, and the tenant's cap of answers at once refuses the rest
-with 429 and Retry-After. That is a correct outcome; anything else (a 5xx, a stream without
-``done``, a 429 without Retry-After, a timeout) is an error.
+model answers one question at a time, and the answer admission (one generating, one waiting:
+``llm.answers.queue_per_slot``) refuses the rest with 429 and Retry-After. That is a
+correct outcome; anything else (a 5xx, a stream without ``done``, a 429 without Retry-After,
+a timeout) is an error. ``--queue-per-slot 3`` admits four answers to the one slot, as the
+tenant's cap alone did before the admission counted the model's slots.
 
 The documents: the 48 xquad-r-zh articles and SciFact abstracts (``bench.first_token``).
 Chat questions alternate Chinese (xquad-r-zh) and English (SciFact claims); searches are the
@@ -264,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--questions", type=int, default=24, help="per language")
     parser.add_argument("--distractors", type=int, default=150, help="SciFact abstracts")
+    parser.add_argument(
+        "--queue-per-slot", type=int, default=None,
+        help="ZHIKU_LLM__ANSWERS__QUEUE_PER_SLOT (default: the shipped 1); 3 admits 4 answers"
+        " to the embedded model's one slot, as the tenant cap alone did before",
+    )  # fmt: skip
     parser.add_argument("--redis-db", type=int, default=6)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -279,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         "ZHIKU_LLM__LOCAL__ENABLED": "true",
         "ZHIKU_LLM__LOCAL__MAX_TOKENS": str(args.max_tokens),
     }
+    if args.queue_per_slot is not None:
+        env["ZHIKU_LLM__ANSWERS__QUEUE_PER_SLOT"] = str(args.queue_per_slot)
     dbname = ""
     if args.database == "postgresql":
         dbname = f"zhiku_load_chat_{os.getpid()}_{int(time.time())}"

@@ -153,6 +153,8 @@ def summary(n: int, chats: list[Result], searches: list[Result], started: float)
             "refused_p50_ms": _ms(refused, 0.50),
             "refused_p95_ms": _ms(refused, 0.95),
             "refused_p99_ms": _ms(refused, 0.99),
+            # What the refusals told the clients to wait (Retry-After, seconds).
+            "retry_after_s": sorted({r.retry_after_s for r in chats if r.outcome == "429"}),
         },
         "search": {
             "made": len(searches),
@@ -185,6 +187,8 @@ def scrape(stack: Stack) -> dict[str, Any]:
         "declared": {family: family in declared for family in WANTED},
         "with_samples": {family: has_samples(family) for family in WANTED},
         "llm_lines": [line for line in text.splitlines() if line.startswith("zhiku_llm_")][:40],
+        # The answering model's admission: answers generating and waiting, its capacity.
+        "answer_lines": [line for line in text.splitlines() if line.startswith("zhiku_llm_answer")],
     }
 
 

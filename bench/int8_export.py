@@ -2,7 +2,7 @@
 
     nice -n 10 python -m bench.int8_export quality [--model M] [--texts 300]
     nice -n 10 python -m bench.int8_export cut [--model M] [--texts 1000] [--rounds 3] \\
-        [--cuts 1.5:32,1.2:8] [--groups 8,32,128,0]
+        [--cuts 17,32] [--groups 8,32,128,0]
     nice -n 10 python -m bench.int8_export query [--model M] [--texts 300] [--rounds 3]
 
 ``quality``: the cosine of the int8 vectors (``embed_documents`` on groups of 32, as the
@@ -10,7 +10,8 @@ pipeline calls it) to sentence-transformers' fp32 vectors, mean and min, on SciF
 and xquad-r-zh paragraphs; and how far a text's int8 vector moves between being embedded
 alone and in one batch with all the others (padded to the longest). ``cut``: CPU ms a passage
 of ``embed_documents`` on xquad-r-zh paragraphs in groups of each size (0: one call), for
-each batch cut (``PAD_RATIO:MIN_BATCH_TOKENS``), the cuts taking turns in every round (their
+each batch cut (its ``CALL_TOKENS``; ``bench.batch_cut`` compares it with the older
+length-ratio cut), the cuts taking turns in every round (their
 order reversed every other round), the embedder built as the product builds it. ``query``:
 ``embed_query`` latency (wall ms, p50 / p95) and CPU ms a query, on SciFact and xquad-r-zh
 queries, one at a time as a search encodes them. Run it from
@@ -77,12 +78,12 @@ def quality(args: argparse.Namespace) -> dict[str, Any]:
         reference = fp32.embed_documents(texts)
         grouped = in_groups(int8, texts, 32)
         alone = np.stack([int8.embed_documents([t])[0] for t in texts])
-        ratio, floor = embedding_onnx.PAD_RATIO, embedding_onnx.MIN_BATCH_TOKENS
-        embedding_onnx.PAD_RATIO, embedding_onnx.MIN_BATCH_TOKENS = 1e9, 0
+        call_tokens = embedding_onnx.CALL_TOKENS
+        embedding_onnx.CALL_TOKENS = 1e9  # a call dearer than any padding: fewest batches
         try:
             padded = in_groups(int8, texts, 32)  # each group one batch, padded to its longest
         finally:
-            embedding_onnx.PAD_RATIO, embedding_onnx.MIN_BATCH_TOKENS = ratio, floor
+            embedding_onnx.CALL_TOKENS = call_tokens
         cosines = (grouped * reference).sum(axis=1)
         moved = np.abs(padded - alone).max(axis=1)
         report[corpus] = {
@@ -103,32 +104,32 @@ def cut(args: argparse.Namespace) -> dict[str, Any]:
     texts = passages("xquad-r-zh", args.texts)
     embedder = onnx_embedder(args.model)
     embedder.embed_documents(texts[:64])  # warm-up: the session's first runs
-    cuts = [tuple(c.split(":")) for c in args.cuts.split(",")]
+    cuts = [c.strip() for c in args.cuts.split(",")]
     groups = [int(g) for g in args.groups.split(",")]
     samples: dict[str, list[float]] = {}
     for round_ in range(args.rounds):
-        for ratio, floor in cuts if round_ % 2 == 0 else cuts[::-1]:
-            embedding_onnx.PAD_RATIO, embedding_onnx.MIN_BATCH_TOKENS = float(ratio), int(floor)
+        for call_tokens in cuts if round_ % 2 == 0 else cuts[::-1]:
+            embedding_onnx.CALL_TOKENS = float(call_tokens)
             for group in groups:
                 cpu = time.process_time()
                 in_groups(embedder, texts, group)
                 ms = 1000 * (time.process_time() - cpu) / len(texts)
-                samples.setdefault(f"{ratio}:{floor}/{group}", []).append(round(ms, 2))
+                samples.setdefault(f"{call_tokens}/{group}", []).append(round(ms, 2))
             print(
-                f"round {round_} cut {ratio}:{floor} "
-                + " ".join(f"{g}: {samples[f'{ratio}:{floor}/{g}'][-1]}" for g in groups)
+                f"round {round_} call tokens {call_tokens} "
+                + " ".join(f"{g}: {samples[f'{call_tokens}/{g}'][-1]}" for g in groups)
                 + f" (load {load_average()[0]:.2f})",
                 flush=True,
             )
     rows = [
         [
-            f"{ratio}, {floor}",
-            *(round(statistics.median(samples[f"{ratio}:{floor}/{g}"]), 2) for g in groups),
+            call_tokens,
+            *(round(statistics.median(samples[f"{call_tokens}/{g}"]), 2) for g in groups),
         ]
-        for ratio, floor in cuts
+        for call_tokens in cuts
     ]
     headers = [
-        "PAD_RATIO, MIN_BATCH_TOKENS",
+        "CALL_TOKENS",
         *(f"groups of {g}" if g else "one call" for g in groups),
     ]
     print(markdown_table(headers, rows))
@@ -177,7 +178,7 @@ def main() -> None:
     parser.add_argument("--model", default=E5)
     parser.add_argument("--texts", type=int, default=0, help="passages (quality 300, cut 1000)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cuts", default="1.5:32,1.2:8,1.25:16,1.2:16,1.1:8")
+    parser.add_argument("--cuts", default="17,32")
     parser.add_argument("--groups", default="8,32,128,0")
     parser.add_argument("--label", default=time.strftime("%F"))
     args = parser.parse_args()
@@ -190,7 +191,7 @@ def main() -> None:
         "load_average_at_start": load_average(),
         "args": vars(args),
         "export_recipe": embedding_onnx.EXPORT_RECIPE,
-        "shipped_cut": [embedding_onnx.PAD_RATIO, embedding_onnx.MIN_BATCH_TOKENS],
+        "shipped_cut": embedding_onnx.CALL_TOKENS,
     }
     report[args.mode] = {"quality": quality, "cut": cut, "query": query}[args.mode](args)
     report["load_average_at_end"] = load_average()

@@ -48,14 +48,17 @@ _POOLING_MODES = ("mean", "cls", "max")
 # A batch is padded to its longest text, so one long text among short ones multiplies the work
 # of all of them: e5 spent 2.7 times the CPU on xquad-r-zh's short Chinese passages (10 to 150
 # tokens) embedded in groups of 32, as the pipeline forms them, as on the same passages sorted
-# in one call (1.8 times in groups of 128). A batch therefore ends where the next text is more
-# than PAD_RATIO times as long as its first; texts under MIN_BATCH_TOKENS count as that long, so
-# that the shortest are not cut into many tiny calls. A text's vector does not depend on its
-# batch (activations are quantised per row), so the cut is as tight as padding wants: 1.2 and 8
-# cost ~25% less CPU a passage than 1.5 and 32 on xquad-r-zh in groups of 32 and no more in one
-# call (docs/benchmarks.md, 2026-12-03).
-PAD_RATIO = 1.2
+# in one call. But each batch also costs a fixed part (the int8 weights read once a batch:
+# ~2.5-3.5 ms for e5 on one thread, about CALL_TOKENS tokens' compute), so a sparse band of a
+# few similar lengths costs more as a batch of its own than padded into the next band's batch.
+# The cut is therefore the cheapest of the sorted texts by ``batch_cost`` (a dynamic
+# programme), not a fixed length ratio (1.2 before, with texts under MIN_BATCH_TOKENS counted
+# as that long): on xquad-r-zh in the embed stage's calls of 64 from groups of 128, -4% CPU a
+# passage; in one call of 1,024, within the noise (docs/benchmarks.md, issue 12, session 21).
+# A text's vector does not depend on its batch (activations are quantised per row), so the cut
+# is free to follow cost alone.
 MIN_BATCH_TOKENS = 8
+CALL_TOKENS = 17
 # A batch also ends before its padded tokens (texts x the longest) pass BATCH_TOKENS: past a few
 # hundred tokens a larger batch costs more CPU a text, not less (its activations leave the
 # cache). e5, one thread, CPU ms a text by batch size: at 44 tokens 10.1 (1), 7.6 (8), 7.7 (16),
@@ -328,24 +331,35 @@ def cut_batches(
     max_tokens: int | None = BATCH_TOKENS,
 ) -> list[list[int]]:
     """``order`` (positions, shortest first by ``sizes``) cut into batches of at most
-    ``batch_size``, each ending before a text more than ``PAD_RATIO`` times its first's length
-    and before the batch padded to that text's length would pass ``max_tokens`` (None: no
-    bound)."""
+    ``batch_size`` whose padded tokens (texts x the longest) stay within ``max_tokens`` (None:
+    no bound; a longer text has a batch of its own), at the least cost by ``batch_cost``: the
+    cheapest cut of the sorted run, not the greedy one (a dynamic programme, each batch's end
+    against every start that fits)."""
+    lengths = [sizes[i] for i in order]
+    best = [0.0] + [float("inf")] * len(lengths)
+    start_of = [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        width = lengths[end - 1]  # sorted: the last text is the longest
+        for start in range(end - 1, max(0, end - batch_size) - 1, -1):
+            count = end - start
+            if count > 1 and max_tokens is not None and count * width > max_tokens:
+                break
+            cost = best[start] + batch_cost(count, width)
+            if cost < best[end]:
+                best[end], start_of[end] = cost, start
     batches: list[list[int]] = []
-    current: list[int] = []
-    ceiling = 0.0
-    for i in order:
-        too_many = max_tokens is not None and (len(current) + 1) * sizes[i] > max_tokens
-        full = len(current) >= batch_size or too_many
-        if current and (full or sizes[i] > ceiling):
-            batches.append(current)
-            current = []
-        if not current:
-            ceiling = PAD_RATIO * max(sizes[i], MIN_BATCH_TOKENS)
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
+    end = len(lengths)
+    while end:
+        batches.append(list(order[start_of[end] : end]))
+        end = start_of[end]
+    return batches[::-1]
+
+
+def batch_cost(count: int, width: int) -> float:
+    """A batch's CPU in tokens' worth of compute: a fixed cost a call, then its padded tokens
+    (texts under MIN_BATCH_TOKENS count as that long: the shortest are not cut into tiny
+    calls for the few tokens they would save)."""
+    return CALL_TOKENS + count * max(width, MIN_BATCH_TOKENS)
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:

@@ -17,8 +17,8 @@ def assert_vectors_independent_of_batch(
     assert embedder.token_count(long_text) > embedder.max_tokens
     alone = np.stack([embedder.embed_documents([text])[0] for text in short])
     among_short = embedder.embed_documents(short)
-    # Everything in one batch: no cut by length ratio, nor by the batch's padded tokens.
-    monkeypatch.setattr(embedding_onnx, "PAD_RATIO", 1e9)
+    # Everything in one batch: a call dearer than any padding, no cap on the padded tokens.
+    monkeypatch.setattr(embedding_onnx, "CALL_TOKENS", 1e9)
     monkeypatch.setattr(embedder, "_batch_tokens", None)
     beside_long = embedder.embed_documents([long_text, *short])[1:]
     # Bit for bit where measured (AVX-512); the tolerance leaves room for float rounding in

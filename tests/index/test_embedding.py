@@ -125,10 +125,27 @@ def test_window_holds_max_tokens_content_tokens(embedder: Embedder) -> None:
 def test_batches_end_before_a_much_longer_text() -> None:
     sizes = [3, 5, 8, 9, 10, 11, 12, 30, 35, 36, 37, 400]
     batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=4)
-    # Texts under MIN_BATCH_TOKENS (8) count as that long: 3..9 fit one batch (9 <= 1.2 x 8),
-    # which its size (4) ends; 37 is over 1.2 times 30, and 400 over 1.2 times 37.
-    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9], [10], [11]]
+    # Texts under MIN_BATCH_TOKENS (8) count as that long; padding 10-12 to 30-37 would cost
+    # more than a call; a batch holds at most batch_size (4) texts.
+    assert batches == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9, 10], [11]]
     assert embedding_onnx.cut_batches([], [], batch_size=4) == []
+
+
+def test_a_sparse_band_joins_the_next_when_its_padding_costs_less_than_a_call() -> None:
+    """The cut is the cheapest by ``batch_cost``: a lone short text is padded into the next
+    band's batch (16 tokens of padding < a call's CALL_TOKENS), a band of three is not (3 x 6
+    = 18 tokens > a call), and neither is a band much longer than the one before."""
+    assert embedding_onnx.CALL_TOKENS == 17
+    sizes = [20, *[36] * 10, 60, 61, 62]
+    batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=32)
+    assert batches == [list(range(11)), [11, 12, 13]]
+    sizes = [30, 30, 30, *[36] * 10]
+    batches = embedding_onnx.cut_batches(range(len(sizes)), sizes, batch_size=32)
+    assert batches == [[0, 1, 2], list(range(3, 13))]
+    # The texts keep their order (shortest first), each in exactly one batch.
+    order = [5, 2, 7, 0]
+    batches = embedding_onnx.cut_batches(order, [9, 0, 9, 0, 0, 9, 0, 9], batch_size=32)
+    assert batches == [order]
 
 
 def test_a_batch_ends_before_its_padded_tokens_pass_the_budget() -> None:

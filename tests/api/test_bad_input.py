@@ -268,13 +268,24 @@ def test_an_archive_name_is_checked_like_any_file_name(ann: httpx.Client, langua
     assert expected in error["detail"]
 
 
-def test_503_names_what_is_unavailable_and_nothing_more(ann: httpx.Client) -> None:
+@pytest.mark.parametrize(
+    ("question", "detail"),
+    [
+        (
+            "What is a vector database?",
+            "The answer model is not set up on this server; ask an administrator.",
+        ),
+        # A caller who sent no language of their own reads it in the question's language.
+        ("什么是向量数据库？", "此服务器未配置回答模型，请联系管理员。"),
+    ],
+)
+def test_503_names_what_is_unavailable_and_nothing_more(
+    ann: httpx.Client, question: str, detail: str
+) -> None:
     # No answer model is configured in these tests: chat is unavailable, in general terms.
-    r = ann.post("/v1/chat", json={"message": "什么是向量数据库？", "stream": False})
+    r = ann.post("/v1/chat", json={"message": question, "stream": False})
     assert r.status_code == 503, r.text
-    assert r.json() == {
-        "detail": "The answer model is not set up on this server; ask an administrator."
-    }
+    assert r.json() == {"detail": detail}
 
 
 def test_validation_errors_do_not_echo_the_input(ann: httpx.Client) -> None:

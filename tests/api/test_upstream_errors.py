@@ -176,14 +176,18 @@ def test_job_queue_back_after_an_outage(pg_url, tmp_path) -> None:  # type: igno
 def test_chat_with_no_answer_model_set_up(world: World) -> None:
     with world.client("bob") as bob:
         r = bob.post("/v1/chat", json={"message": "什么是向量数据库？", "stream": False})
-        detail = assert_plain_503(r, "answer model")
-        assert detail == "The answer model is not set up on this server; ask an administrator."
+        detail = assert_plain_503(r, "回答模型")
+        # No language sent: the Chinese question's language stands in.
+        assert detail == "此服务器未配置回答模型，请联系管理员。"
         assert "Retry-After" not in r.headers  # trying again will not help
         r = bob.post(
             "/v1/chat/completions",
             json={"model": "zhiku", "messages": [{"role": "user", "content": "What is RAG?"}]},
         )
-    assert r.status_code == 503 and r.json()["error"]["message"] == detail
+    # An English question reads it in English.
+    assert r.status_code == 503 and r.json()["error"]["message"] == (
+        "The answer model is not set up on this server; ask an administrator."
+    )
 
 
 def test_database_down(broken, world: World, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -255,9 +259,13 @@ def test_answer_model_down(pg_url, tmp_path, caplog) -> None:  # type: ignore[no
     with ThreadServer(settings) as srv, World(srv).client("bob") as bob:
         r = upload(bob, [("etna.txt", text.encode())])
         assert wait_terminal(bob, r.json()["data"][0]["id"])["status"] == "ready"
-        for question in ("埃特纳火山什么时候喷发？", "When did Etna erupt?"):
+        # No language sent: each is worded in its question's language.
+        for question, words in (
+            ("埃特纳火山什么时候喷发？", "回答模型"),
+            ("When did Etna erupt?", "answer model"),
+        ):
             r = bob.post("/v1/chat", json={"message": question, "stream": False})
-            detail = assert_plain_503(r, "answer model", *ports)
+            detail = assert_plain_503(r, words, *ports)
             assert "primary" not in detail and "fallback" not in detail
             assert r.headers["Retry-After"] == "30"
         # Streamed: the failure comes before the first token, so it is the same 503.

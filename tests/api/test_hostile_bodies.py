@@ -147,13 +147,19 @@ def test_a_record_that_fails_mid_stream_ends_the_stream_with_a_word(
         raise failure
 
     monkeypatch.setattr(hostile_server.container.services.answers, "record", refuse)
-    for headers in ({}, ZH):
-        r = hostile_zed.post("/v1/chat", json={"message": "报销期限是多久？"}, headers=headers)
+    # Worded in the caller's language, else (no language sent) in the question's.
+    asked = (
+        ({}, "How long is the claim period?"),
+        ({}, "报销期限是多久？"),
+        (ZH, "报销期限是多久？"),
+    )
+    for headers, question in asked:
+        r = hostile_zed.post("/v1/chat", json={"message": question}, headers=headers)
         assert r.status_code == 200, r.text[:300]
         name, data = sse_events(r.text)[-1]
         assert name == "error", r.text[-300:]
         said = str(data["detail"])
-        assert has_chinese(said) if headers else english in said, said
+        assert has_chinese(said) if has_chinese(question) else english in said, said
         assert "INSERT" not in r.text and "0x00" not in r.text
         r = hostile_zed.post("/v1/chat/completions", json=completion(stream=True), headers=headers)
         assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]"), r.text[-300:]

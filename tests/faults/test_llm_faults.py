@@ -147,7 +147,9 @@ def test_a_broken_backend_is_a_clear_error_in_time_and_audited(  # type: ignore[
                     assert second_reason is None, r.text
                     assert names[-1] == "error" and "done" not in names, names
                     continue
-                assert_plain_503(r, "answer model", primary.port, secondary.port)
+                # No language sent: worded in the question's.
+                words = "answer model" if question.isascii() else "回答模型"
+                assert_plain_503(r, words, primary.port, secondary.port)
         # The service is still up and still answers what needs no model.
         assert bob.get("/health/live").status_code == 200
         assert bob.post("/v1/search", json={"query": QUESTIONS[0]}).status_code == 200

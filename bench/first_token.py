@@ -16,6 +16,10 @@ answer is right: Chinese (xquad-r-zh) holds the known answer; English (SciFact c
 "is it true that …") says yes for a supported claim, no for a contradicted one. Citation
 coverage: answered questions with at least one citation; citation hits: answered questions
 citing a passage that holds the evidence (the gold sentence, or the abstract's title).
+Citation precision: of every citation in answered questions, those whose passage is relevant
+(SciFact: a chunk of an abstract qrels name; xquad-r-zh: a chunk holding the gold sentence or
+an answer string): what ``bench.citation_rate`` measures on fixed passages, here through the
+product's own search and ordering.
 The machine is shared: compare the ratios, which the load average beside them qualifies.
 """
 
@@ -29,7 +33,7 @@ import random
 import statistics
 import time
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +72,7 @@ class Question:
     text: str
     answers: list[str]  # zh: any of these in the answer; en: ["yes"] or ["no"]
     evidence: list[str]  # text a cited passage must hold to count as a hit
+    documents: list[str] = field(default_factory=list)  # relevant files (SciFact's abstracts)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class Asked:
     citation_hit: bool
     passages: int
     passage_chars: int
+    citations_relevant: int = 0  # citations whose passage is relevant (see ``relevant``)
 
 
 def fold(text: str) -> str:
@@ -152,6 +158,7 @@ def scifact(
             f"Is it true that {q['text'][0].lower()}{q['text'][1:].rstrip('.')}?",
             ["yes" if label == "SUPPORT" else "no"],
             [corpus[d][0] for d in q["metadata"]],
+            [f"scifact-{d}.txt" for d in q["metadata"]],
         )
         for q, label in chosen
     ]
@@ -168,6 +175,17 @@ def is_correct(question: Question, answer: str, outcome: str) -> bool:
     said_no = any(f" {n} " in f" {head} " for n in NO)
     said_yes = any(f" {y} " in f" {head} " for y in YES) and not said_no
     return said_yes if question.answers == ["yes"] else said_no
+
+
+def is_relevant(question: Question, excerpt: str, filename: str) -> bool:
+    """A cited passage is relevant when qrels say so: SciFact, a chunk of a relevant abstract;
+    xquad-r-zh (qrels name a sentence), a chunk holding the gold sentence or an answer string,
+    as ``bench.citation_rate`` counts it."""
+    if question.language == "en":
+        return filename in question.documents
+    return any(fold(e)[:60] in excerpt for e in question.evidence) or any(
+        fold(a) in excerpt for a in question.answers
+    )
 
 
 def ask(http: httpx.Client, config: str, question: Question) -> Asked:
@@ -199,11 +217,16 @@ def ask(http: httpx.Client, config: str, question: Question) -> Asked:
     excerpts = {s["number"]: fold(s["excerpt"]) for s in sources}
     cited = [excerpts.get(c["number"], "") for c in citations]
     hit = any(fold(e)[:60] in c for c in cited for e in question.evidence)
+    files = {s["number"]: s["filename"] for s in sources}
+    relevant = sum(
+        is_relevant(question, excerpts.get(c["number"], ""), files.get(c["number"], ""))
+        for c in citations
+    )
     return Asked(
         config, question.id, question.language,
         round(first - started, 2) if first else None, round(total, 2), answer, outcome,
         is_correct(question, answer, outcome), len(citations), hit,
-        len(sources), sum(len(s["excerpt"]) for s in sources),
+        len(sources), sum(len(s["excerpt"]) for s in sources), relevant,
     )  # fmt: skip
 
 
@@ -241,6 +264,11 @@ def summarise(rows: list[Asked]) -> dict[str, Any]:
         "answered": share(rows, lambda r: r.outcome == "ok"),
         "citation_coverage": share(answered, lambda r: r.cited > 0),
         "citation_hit": share(answered, lambda r: r.citation_hit),
+        # Of every citation in answered questions, those whose passage is relevant.
+        "citation_precision": (
+            round(sum(r.citations_relevant for r in answered) / cited, 3)
+            if (cited := sum(r.cited for r in answered)) else None
+        ),
         "mean_passages": round(statistics.mean(r.passages for r in rows), 2) if rows else None,
         "mean_passage_chars": round(statistics.mean([r.passage_chars for r in rows] or [0])),
     }  # fmt: skip
@@ -256,9 +284,13 @@ def merge_summary(report: dict[str, Any]) -> None:
             ("ttft-p50-s", "ttft_p50_s"), ("ttft-p95-s", "ttft_p95_s"),
             ("total-p50-s", "total_p50_s"), ("accuracy", "accuracy"),
             ("citation-coverage", "citation_coverage"), ("citation-hit", "citation_hit"),
+            ("citation-precision", "citation_precision"),
         ):  # fmt: skip
-            if summary["all"][key] is not None:
+            if summary["all"].get(key) is not None:
                 figures[f"chat/cpu/{metric}/{name}"] = summary["all"][key]
+            for lang in ("zh", "en"):
+                if summary.get(lang, {}).get(key) is not None:
+                    figures[f"chat/cpu/{metric}/{name}-{lang}"] = summary[lang][key]
     current = json.loads(path.read_text()) if path.exists() else {}
     current.update(figures)
     path.write_text(json.dumps(current, indent=1, sort_keys=True, ensure_ascii=False) + "\n")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from core.db import identity
@@ -90,3 +92,27 @@ def test_stored_tags_are_folded_split_and_kept_distinct(url: str) -> None:
     upgrade(url)
     assert _tags_and_marks(sessions, ids) == [(folded, 1) for _, folded in ROWS]
     engine.dispose()
+
+
+def _frozen_rule():  # type: ignore[no-untyped-def]
+    """Migration 0013's own copy of the rule (a migration must not follow the live code)."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "core/db/migrations/versions/0013_stored_tags_folded.py"
+    spec = importlib.util.spec_from_file_location("migration_0013", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.stored_tags
+
+
+_TAG_TEXT = st.text(
+    alphabet=st.sampled_from(list("HRhrＨＲｈｒ人事公开開，,、 \u3000２０26ＶＩＰ")), max_size=12
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TAG_TEXT, max_size=5))
+def test_the_migrations_frozen_rule_agrees_with_todays(tags: list[str]) -> None:
+    # If the live rule changes on purpose, this fails: write a new migration, leave 0013 be.
+    assert _frozen_rule()(tags) == stored_tags(tags)

@@ -18,12 +18,12 @@ finds every row in its stored form and changes nothing. The downgrade keeps the 
 (the typed forms are not kept; the folded ones mean the same to every filter).
 """
 
-from collections.abc import Sequence
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from core.text_forms import stored_tags
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -31,6 +31,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _BATCH = 1000
+
+# The rule as it stood when this revision was written (``core.text_forms.stored_tags`` of
+# 2026-12-03), frozen here: a migration must do the same thing whatever the live code
+# becomes later. A test checks the two still agree today.
+_SEPARATORS = re.compile("[,\uff0c\u3001]")
+
+
+def stored_tags(tags: Iterable[str]) -> list[str]:
+    def fold(text: str) -> str:
+        return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+    folded = (fold(part).strip() for tag in tags for part in _SEPARATORS.split(tag))
+    return list(dict.fromkeys(tag for tag in folded if tag))
+
 
 documents = sa.table(
     "documents",

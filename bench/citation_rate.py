@@ -44,7 +44,7 @@ from bench.citation_questions import (
     terms_of,
     xquad_questions,
 )
-from bench.common import REPO_ROOT, machine_info
+from bench.common import REPO_ROOT, machine_info, merge_summary
 from core.settings import Settings
 from core.settings_llm import LlmSettings
 from index.embedders import build_embedder
@@ -61,7 +61,6 @@ from services.answer_types import Final, Prepared
 from services.passage_forms import passage_text
 
 RESULTS = REPO_ROOT / "bench" / "results"
-SUMMARY = RESULTS / "summary.json"
 DEFAULT_MAX_TOKENS = 96
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -264,13 +263,6 @@ async def run(
     finally:
         await (router.aclose() if replay is not None else router._router.aclose())
     return outcomes
-
-
-def merge_summary(figures: dict[str, float | None]) -> None:
-    """Merge into ``summary.json``, re-read just before writing (other benchmarks write it)."""
-    current = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    current.update({k: v for k, v in figures.items() if v is not None})
-    SUMMARY.write_text(json.dumps(dict(sorted(current.items())), indent=1) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,7 @@ import platform
 import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,3 +245,15 @@ def _jsonable(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+SUMMARY = REPO_ROOT / "bench" / "results" / "summary.json"
+
+
+def merge_summary(figures: Mapping[str, float | None]) -> None:
+    """Headline figures into ``bench/results/summary.json`` (a flat object keyed
+    ``dataset/split/metric/configuration``), re-read just before writing because every
+    benchmark writes it; a figure that was not measured (None) leaves the old one."""
+    current = json.loads(SUMMARY.read_text()) if SUMMARY.is_file() else {}
+    current.update({key: value for key, value in figures.items() if value is not None})
+    SUMMARY.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")

@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import REPO_ROOT, machine_info
+from bench.common import REPO_ROOT, machine_info, merge_summary
 from bench.corpora import SourceDoc
 from bench.http_ingest import client, upload, wait_until
 from bench.http_stack import Stack, start_stack, stop_stack
@@ -274,10 +274,9 @@ def summarise(rows: list[Asked]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def merge_summary(report: dict[str, Any]) -> None:
-    """Headline figures into bench/results/summary.json (re-read just before writing)."""
-    path = RESULTS / "summary.json"
-    figures: dict[str, float] = {}
+def merge_summary_of(report: dict[str, Any]) -> None:
+    """Headline figures into bench/results/summary.json, all questions and per language."""
+    figures: dict[str, float | None] = {}
     for config, summary in report["summaries"].items():
         name = "default" if config == "after" else config
         for metric, key in (
@@ -286,14 +285,10 @@ def merge_summary(report: dict[str, Any]) -> None:
             ("citation-coverage", "citation_coverage"), ("citation-hit", "citation_hit"),
             ("citation-precision", "citation_precision"),
         ):  # fmt: skip
-            if summary["all"].get(key) is not None:
-                figures[f"chat/cpu/{metric}/{name}"] = summary["all"][key]
+            figures[f"chat/cpu/{metric}/{name}"] = summary["all"].get(key)
             for lang in ("zh", "en"):
-                if summary.get(lang, {}).get(key) is not None:
-                    figures[f"chat/cpu/{metric}/{name}-{lang}"] = summary[lang][key]
-    current = json.loads(path.read_text()) if path.exists() else {}
-    current.update(figures)
-    path.write_text(json.dumps(current, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+                figures[f"chat/cpu/{metric}/{name}-{lang}"] = summary.get(lang, {}).get(key)
+    merge_summary(figures)
 
 
 def write_report(report: dict[str, Any], configs: list[str], out: Path) -> None:
@@ -330,7 +325,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.from_report is not None:  # a run cut short: its figures, written per question
-        merge_summary(json.loads(args.from_report.read_text()))
+        merge_summary_of(json.loads(args.from_report.read_text()))
         return
     rng = random.Random(args.seed)
     zh_docs, zh_questions = xquad(args.questions, rng)
@@ -377,7 +372,7 @@ def main() -> None:
     print(json.dumps({"summaries": report["summaries"], "ratios": report.get("ratios"),
                       "load_mean": report["load_mean"]}, indent=1))  # fmt: skip
     if not args.no_summary:
-        merge_summary(report)
+        merge_summary_of(report)
     print(f"written to {out}")
 
 

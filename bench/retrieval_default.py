@@ -17,10 +17,10 @@ import json
 import time
 from typing import Any
 
-from bench.common import machine_info, write_json
+from bench.common import machine_info, merge_summary, write_json
 from bench.retrieval_data import SCOPE, product_dense
 from bench.retrieval_eval import Ranked
-from bench.retrieval_multilingual import REPORT_SPLITS, merge_summary
+from bench.retrieval_multilingual import REPORT_SPLITS
 from bench.retrieval_research import (
     RESULTS,
     Context,

@@ -34,11 +34,10 @@ import re
 import time
 from typing import Any
 
-from bench.common import machine_info, shared_data_dir, write_json
+from bench.common import machine_info, merge_summary, shared_data_dir, write_json
 from bench.retrieval_data import Dataset, load_beir, product_dense
 from bench.retrieval_default import shipped
 from bench.retrieval_eval import evaluate
-from bench.retrieval_multilingual import merge_summary
 from bench.retrieval_research import RESULTS, for_queries, open_context
 from core.settings import Settings
 from index.models import PACKAGED_MINILM

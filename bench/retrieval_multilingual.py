@@ -22,7 +22,7 @@ import json
 import time
 from typing import Any
 
-from bench.common import machine_info, shared_data_dir, write_json
+from bench.common import machine_info, merge_summary, shared_data_dir, write_json
 from bench.retrieval_data import Dataset, load_beir, product_dense
 from bench.retrieval_eval import dbsf
 from bench.retrieval_research import (
@@ -132,13 +132,6 @@ def headline(
             for metric, value in scores[split].items():
                 figures[f"{name}/{split}/{metric}/{configuration}"] = round(value, 4)
     return figures
-
-
-def merge_summary(figures: dict[str, float]) -> None:
-    path = RESULTS / "summary.json"
-    current = json.loads(path.read_text()) if path.is_file() else {}
-    current.update(figures)
-    path.write_text(json.dumps(dict(sorted(current.items())), indent=2) + "\n")
 
 
 def main() -> None:

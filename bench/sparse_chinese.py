@@ -31,7 +31,7 @@ from typing import Any
 
 import opencc
 
-from bench.common import REPO_ROOT, machine_info, shared_data_dir
+from bench.common import REPO_ROOT, machine_info, merge_summary, shared_data_dir
 from bench.retrieval_data import chunk_dataset, half_split, load_beir
 from bench.retrieval_eval import documents, evaluate
 from core.text_forms import fold_width, to_simplified
@@ -40,7 +40,6 @@ from index.sparse import Bm25Encoder, tokenize
 from index.types import SparseVector
 
 RESULTS = REPO_ROOT / "bench" / "results"
-SUMMARY = RESULTS / "summary.json"
 DATASET = "xquad-r-zh"
 
 
@@ -202,13 +201,6 @@ def headline(report: dict[str, Any]) -> dict[str, float]:
             config = f"bm25-encoder-{corpus[:4]}-chunks-tokens-{LABELS[encoder]}"
             figures[f"{DATASET}/all/docs_per_s/{config}"] = rate
     return figures
-
-
-def merge_summary(figures: dict[str, float]) -> None:
-    """Merge into ``summary.json``, re-read just before writing (other benchmarks write it)."""
-    current = json.loads(SUMMARY.read_text()) if SUMMARY.exists() else {}
-    current.update(figures)
-    SUMMARY.write_text(json.dumps(dict(sorted(current.items())), indent=1) + "\n")
 
 
 if __name__ == "__main__":

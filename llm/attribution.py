@@ -74,6 +74,14 @@ _CITATION = re.compile(r"\[(\d{1,3})\]")
 # What may close a sentence, and what may follow its end before the next one starts.
 _STOPS = frozenset("。！？!?；;…")
 _AFTER_STOP = frozenset("\"'”’)）」』】")
+# A "." after these (compared case-folded, the word just before it) does not end a sentence.
+_ABBREVIATIONS = frozenset(
+    {
+        *("e.g", "i.e", "al", "cf", "vs", "fig", "figs", "eq", "approx", "dr", "mr", "mrs"),
+        *("ms", "prof", "vol", "pp", "ca", "resp", "incl", "esp", "dept"),
+    }
+)
+_WORD_BEFORE = re.compile(r"[A-Za-z](?:[A-Za-z.]*[A-Za-z])?$")
 # What ``_insert`` steps back over to put a citation before it: held until the sentence ends.
 _MAY_PRECEDE_CITATION = _STOPS | _AFTER_STOP | {"."}
 
@@ -186,12 +194,31 @@ class SentenceAttributor:
                 if not following:
                     return None  # "3." may become "3.5"
                 stop = following.isspace() or following in _AFTER_STOP or following == "["
+                if stop and following in " \t":
+                    stop = self._full_stop(text, i)
+                    if stop is None:
+                        return None  # what follows the spaces decides
             if stop:
                 return self._after_stop(i + 1)
             i += 1
         if fence or len(text) <= MAX_HELD_CHARS:
             return None
         return len(text)
+
+    @staticmethod
+    def _full_stop(text: str, i: int) -> bool | None:
+        """Whether the "." at ``i``, followed by spaces, ends its sentence: not after a common
+        abbreviation (e.g., et al., Fig.) nor before a lower-case word ("H. pylori",
+        "E. coli" are one sentence); None while only spaces follow it yet."""
+        word = _WORD_BEFORE.search(text, 0, i)
+        if word is not None and word.group(0).casefold() in _ABBREVIATIONS:
+            return False
+        j = i + 1
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j == len(text):
+            return None
+        return not ("a" <= text[j] <= "z")
 
     def _after_stop(self, i: int) -> int | None:
         """The end of a sentence whose stop is just before ``i``: closing quotes, spaces and

@@ -244,6 +244,9 @@ ANSWER = st.lists(
             ".",
             "\n",
             "2.5",
+            "H. pylori",
+            "et al. ",
+            "No. ",
         ]
     ),
     max_size=14,
@@ -268,3 +271,35 @@ def test_streamed_in_any_pieces_equals_whole(raw: str, cuts: list[int], refusal_
     assert re.sub(r"\[\d+\]|\s", "", whole) == re.sub(r"\[\d+\]|\s", "", raw) or (
         whole_attributor.declined
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Seen from the real model: "Yes, it is true that H [1]. pylori-mediated …".
+        (
+            "Yes, H. pylori infection causes gastric cancer.",
+            "Yes, H. pylori infection causes gastric cancer [1].",
+        ),
+        (
+            "Mutations in E. coli e.g. in lacZ were studied by Chen et al. in 2001.",
+            "Mutations in E. coli e.g. in lacZ were studied by Chen et al. in 2001 [2].",
+        ),
+        # A real sentence end is still one: "No." opens the next sentence.
+        (
+            "No. Chen et al. found that E. coli grows slower. It stops at 40 degrees.",
+            "No. Chen et al. found that E. coli grows slower [2]. It stops at 40 degrees [2].",
+        ),
+    ],
+)
+def test_initials_and_abbreviations_do_not_end_sentences(raw: str, expected: str) -> None:
+    passages = [
+        "Gastric cancer\nInfection with H. pylori causes gastric cancer in some patients.",
+        "Bacteria\nChen et al. (2001) found that E. coli grows slower and stops at 40 degrees; "
+        "mutations in lacZ were studied.",
+    ]
+    shown, _ = attribute(raw, passages, "Is it true?", refusal_text="")
+    assert shown == expected
+    # Streamed a character at a time, the same.
+    streamed, _ = attribute(raw, passages, "Is it true?", chunks=[1] * len(raw), refusal_text="")
+    assert streamed == expected

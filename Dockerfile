@@ -65,7 +65,7 @@ FROM ${PYTHON_IMAGE} AS runtime-base
 # (libmagic), 7z/RAR (libarchive), legacy Office/WPS/RTF/ODF conversion (LibreOffice headless,
 # pandoc) and a CJK font for it: scripts/install.sh's list.
 RUN apt-get update && apt-get install -y --no-install-recommends \
-        tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf \
+        tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra poppler-utils libmagic1 qpdf \
         fonts-wqy-zenhei libreoffice-core-nogui libreoffice-writer-nogui \
         libreoffice-calc-nogui libreoffice-impress-nogui pandoc libarchive13 \
     && rm -rf /var/lib/apt/lists/*

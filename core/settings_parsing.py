@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 
 class ParsingSettings(BaseModel):
-    ocr_languages: str = "eng+chi_sim"
+    # Tesseract languages. With both Chinese models each page is read in the script it is
+    # written in (``ingest.ocr``: a Traditional scan read with chi_sim came out Simplified).
+    ocr_languages: str = "eng+chi_sim+chi_tra"
     # Seconds a single document may spend being parsed before it is failed.
     timeout_s: float = 600.0
     max_pages: int = 2000

@@ -27,7 +27,7 @@ fi
 # LibreOffice headless and pandoc convert legacy Office, WPS, RTF, OpenDocument and EPUB files
 # (ingest/office_convert.py); python3-uno lets the system Python drive one warm LibreOffice
 # (ingest/uno_helper.py: the venv's Python cannot import Debian's uno).
-apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim poppler-utils libmagic1 qpdf fonts-wqy-zenhei
+apt_pkgs=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-chi-tra poppler-utils libmagic1 qpdf fonts-wqy-zenhei
   libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui pandoc
   libarchive13 python3-uno)
 if [ "${ZHIKU_NO_APT:-0}" != 1 ] && command -v apt-get >/dev/null; then

@@ -120,3 +120,39 @@ def test_image_bytes_are_known_by_content_not_only_by_name() -> None:
     assert detect_type("BMW quarterly report 宝马季度报告".encode(), "report.txt") == "txt"
     with pytest.raises(UnprocessableDocument, match="unsupported type"):
         detect_type(b"BM" + b"\x00" * 60, "upload")
+
+
+LINES_TRADITIONAL = ["員工請假規定第三條", "醫療費用報銷期限為三十天", "會議室預約請至總務處登記"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "wanted", "not_wanted"),
+    [
+        (LINES_TRADITIONAL, ["醫療費用報銷期限", "會議室預約"], ["医疗费用", "会议室"]),
+        (LINES_ZH, ["差旅住宿标准为每晚五百元"], ["差旅住宿標準"]),
+        (
+            ["請使用VPN連線至公司網路", "The IT helpdesk answers in English"],
+            ["連線至公司網路", "helpdeskanswers"],
+            ["连线"],
+        ),
+    ],
+    ids=["traditional", "simplified", "traditional-with-english"],
+)
+def test_a_scan_is_read_in_the_script_it_is_written_in(
+    lines: list[str], wanted: list[str], not_wanted: list[str]
+) -> None:
+    # chi_sim alone read a Traditional scan as Simplified text with wrong characters.
+    text, _, _ = ocr_text(encoded(page(lines), "PNG"), "scan.png")
+    for phrase in wanted:
+        assert phrase in text
+    for phrase in not_wanted:
+        assert phrase not in text
+
+
+def test_a_missing_language_model_is_left_out_not_fatal() -> None:
+    from ingest.ocr import SpatialTesseractAgent
+
+    agent = SpatialTesseractAgent("eng+chi_sim+xyz_missing")
+    assert agent.language == "eng+chi_sim"
+    lines = agent.get_layout_elements_from_image(page(LINES_ZH)).texts
+    assert "差旅住宿标准为每晚五百元" in "".join(lines).replace(" ", "")

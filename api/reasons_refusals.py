@@ -270,6 +270,10 @@ REFUSALS: list[tuple[str, str]] = [
         "不能包含 NUL、控制字符或孤立的代理字符",
     ),
     (r"must not contain control or format characters", "不能包含控制字符或格式字符"),
+    (
+        r"the time falls outside the years 1 to 9999 in UTC",
+        "该时间换算为 UTC 后超出 1 至 9999 年的范围",
+    ),
     (r"an origin is at most (?P<n>\d+) characters", "来源最多 {n} 个字符"),
     (
         r"an origin is ASCII without spaces \(write a Unicode host as xn--…\)",

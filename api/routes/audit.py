@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from api.deps import Audit, AuditReader, require_audit_reader
 from services.schemas.audit import AnswerRecordsPublic, AuditEventsPublic
-from services.schemas.bounds import ID_PATTERN, MAX_ID_CHARS, MAX_OFFSET
+from services.schemas.bounds import ID_PATTERN, MAX_ID_CHARS, MAX_OFFSET, Moment
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], dependencies=[Depends(require_audit_reader)])
 
@@ -44,11 +43,9 @@ def list_events(
     actor_id: OptionalId = None,
     target_id: OptionalId = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="From this moment (inclusive), with its zone.")
+        Moment | None, Query(description="From this moment (inclusive), with its zone.")
     ] = None,
-    until: Annotated[
-        AwareDatetime | None, Query(description="Before this moment, with its zone.")
-    ] = None,
+    until: Annotated[Moment | None, Query(description="Before this moment, with its zone.")] = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> AuditEventsPublic:

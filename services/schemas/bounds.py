@@ -7,9 +7,10 @@ character or a lone surrogate (PostgreSQL refuses them, and JSON cannot encode a
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, StringConstraints
 
 # Ids are UUIDs; a little room is left for other shapes, none for anything else.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -51,6 +52,17 @@ def tidy_paragraphs(value: object) -> object:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def representable_in_utc(value: datetime) -> datetime:
+    """``value`` unchanged, if it has a UTC time: ``9999-12-31T23:59:59-23:59`` is valid ISO
+    8601, but falls in the year 10000 in UTC, which a ``datetime`` cannot hold, so every
+    comparison with a stored (UTC) moment raised ``OverflowError``: a 500."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time falls outside the years 1 to 9999 in UTC") from None
+    return value
+
+
 Identifier = Annotated[str, StringConstraints(max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 Query = Annotated[
     str,
@@ -67,3 +79,6 @@ Tag = Annotated[
 FileType = Annotated[
     str, StringConstraints(max_length=MAX_FILE_TYPE_CHARS, pattern=r"^[A-Za-z0-9.+/_-]+$")
 ]
+# A moment a client sends: with its zone (a bare time is as likely local as UTC), and one
+# that converts to UTC.
+Moment = Annotated[AwareDatetime, AfterValidator(representable_in_utc)]

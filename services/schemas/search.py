@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.filters import MetadataFilters
 from retrieval.search import Hit
-from services.schemas.bounds import FileType, Identifier, Query, Tag
+from services.schemas.bounds import FileType, Identifier, Moment, Query, Tag
 
 
 class SearchFilters(BaseModel):
@@ -24,8 +24,8 @@ class SearchFilters(BaseModel):
         default_factory=list, max_length=20, description='Extensions ("pdf") or MIME types'
     )
     # With a zone (422 without): a bare time is as likely local as UTC (api.routes.audit).
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: Moment | None = None
+    created_before: Moment | None = None
 
     def to_domain(self) -> MetadataFilters:
         return MetadataFilters(

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import Runtime
+from api.json_keys import UniqueJsonNames
 from api.limits import RequestGuard
 from api.observability import Observability, QueueDepths
 from api.routes import (
@@ -81,7 +82,9 @@ def create_api(
         openapi_url="/openapi.json" if public_docs else None,
     )
     errors.install(app)
-    # Innermost: a URL-encoded form reaches a route as UTF-8 text or not at all (400).
+    # Innermost: a JSON body names each field once per object (400 otherwise), and
+    # a URL-encoded form reaches a route as UTF-8 text or not at all (400).
+    app.add_middleware(UniqueJsonNames)
     app.add_middleware(StrictUrlencodedForms)
     # Authenticates and caps bodies before FastAPI reads a byte of them.
     app.add_middleware(RequestGuard, limits=limits)

@@ -99,7 +99,7 @@ class StrictUrlencodedForms:
         if kind != URLENCODED:
             await self.app(scope, receive, send)
             return
-        body, last = await _read_body(receive)
+        body, last = await read_body(receive)
         if last["type"] == "http.request":
             try:
                 fields = form_fields(body)
@@ -109,7 +109,7 @@ class StrictUrlencodedForms:
             if not body.isascii():
                 body = urlencode(fields).encode("ascii")
                 scope = {**scope, "headers": _with_length(scope["headers"], len(body))}
-        await self.app(scope, _replay(body, last, receive), send)
+        await self.app(scope, replay(body, last, receive), send)
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, exc: NotUtf8Field) -> None:
@@ -117,7 +117,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, exc: NotUtf8Field)
     await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
 
 
-async def _read_body(receive: Receive) -> tuple[bytes, Message]:
+async def read_body(receive: Receive) -> tuple[bytes, Message]:
     """The whole body, and the message that ended it (the last body part, or a disconnect:
     the guard refused it, or the client left)."""
     parts: list[bytes] = []
@@ -130,7 +130,7 @@ async def _read_body(receive: Receive) -> tuple[bytes, Message]:
             return b"".join(parts), message
 
 
-def _replay(body: bytes, last: Message, receive: Receive) -> Receive:
+def replay(body: bytes, last: Message, receive: Receive) -> Receive:
     """The app's ``receive``: the body (or the disconnect) once, then the client's own."""
     pending = [
         {"type": "http.request", "body": body, "more_body": False}

@@ -5,7 +5,8 @@ first without a word: ``{"everyone": true, "everyone": false}`` was read as the 
 while a proxy, a log or a reviewer that reads the first saw another request. Here, before
 any route reads it, a JSON body is parsed once with every object's names checked: one named
 twice is refused (400, naming it, in the caller's language), as a form field sent twice is
-(``api.multipart_form``). A body that does not parse goes on unchanged, for the route's
+(``api.multipart_form``); JSON a route reads itself (an upload's ``access``) uses
+:func:`loads_unique`. A body that does not parse goes on unchanged, for the route's
 parser to refuse with its own reason. The body is already capped by ``RequestGuard``, which
 runs before this.
 """
@@ -30,7 +31,7 @@ class RepeatedName(ValueError):
     def __init__(self, name: str) -> None:
         shown = name if len(name) <= _MAX_NAME_CHARS else name[:_MAX_NAME_CHARS] + "…"
         super().__init__(
-            f"the JSON body names {shown!r} more than once in one object: send each field once"
+            f"the JSON names {shown!r} more than once in one object: send each field once"
         )
 
 
@@ -43,11 +44,17 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return names
 
 
+def loads_unique(raw: str | bytes) -> Any:
+    """``json.loads``, raising :class:`RepeatedName` for a name sent twice in one object:
+    for JSON a route reads itself (an upload's ``access`` field)."""
+    return json.loads(raw, object_pairs_hook=_unique_names)
+
+
 def repeated_name(body: bytes) -> RepeatedName | None:
     """The first name sent twice in one object of ``body``; None when there is none, or when
     ``body`` is not JSON at all (its route's parser says why)."""
     try:
-        json.loads(body, object_pairs_hook=_unique_names)
+        loads_unique(body)
     except RepeatedName as exc:
         return exc
     except (ValueError, RecursionError):

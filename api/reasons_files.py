@@ -178,8 +178,8 @@ FILE_REFUSALS: list[tuple[str, str]] = [
     ),
     (r"form field (?P<name>.+) is sent more than once", "表单字段 {name} 发送了不止一次"),
     (
-        r"the JSON body names (?P<name>.+) more than once in one object: send each field once",
-        "JSON 请求体在同一个对象中多次出现字段 {name}：每个字段只能发送一次",
+        r"the JSON names (?P<name>.+) more than once in one object: send each field once",
+        "JSON 的同一个对象中多次出现字段 {name}：每个字段只能发送一次",
     ),
     (
         r"a form's charset is UTF-8, GB18030, GBK, GB2312, Big5 or ISO-8859-1:"

@@ -3,7 +3,6 @@ delete; /v1/directory: the names of the tenant's users and groups, to share with
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import (
@@ -24,6 +23,7 @@ from pydantic import Field, ValidationError
 
 from api.deps import CurrentPrincipal, Documents
 from api.errors import GUARDED, InvalidBody, error_responses
+from api.json_keys import RepeatedName, loads_unique
 from api.multipart_form import UploadRoute
 from api.reasons import language_of, localize
 from core.access import Principal
@@ -95,7 +95,9 @@ def _parse_access(raw: str | None) -> AccessSpec | None:
     if raw is None or not raw.strip():
         return None
     try:
-        return AccessSpec.model_validate(json.loads(raw))
+        return AccessSpec.model_validate(loads_unique(raw))
+    except RepeatedName as exc:
+        raise InvalidInput(str(exc)) from None
     # RecursionError: JSON nested deeper than the parser's stack (no real list is nested).
     except (ValueError, ValidationError, RecursionError) as exc:
         raise InvalidInput(_ACCESS_SHAPE) from exc

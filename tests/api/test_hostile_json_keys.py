@@ -75,3 +75,20 @@ def test_the_same_name_in_different_objects_is_read(hostile_zed: httpx.Client) -
         headers=JSON,
     )
     assert r.status_code == 200, r.text[:300]
+
+
+def test_an_upload_access_list_naming_a_field_twice_is_400_naming_it(
+    hostile_zed: httpx.Client,
+) -> None:
+    """The upload form's ``access`` field is JSON too: held to the same rule."""
+    for headers in ({}, ZH, TW):
+        r = hostile_zed.post(
+            "/v1/documents",
+            files={"files": ("报告.txt", "报销须在三十天内提交。".encode())},
+            data={"access": '{"everyone": true, "everyone": false}'},
+            headers=headers,
+        )
+        assert r.status_code == 400, r.text[:300]
+        words = r.json()["detail"]
+        assert repr("everyone") in words, words
+        assert has_chinese(words) if headers else "more than once" in words, words

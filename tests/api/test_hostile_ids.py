@@ -35,7 +35,7 @@ ROUTES: list[tuple[str, str, dict[str, object] | None]] = [
     ("POST", "/v1/me/keys/{key}/rotate", {}),
     ("GET", "/v1/admin/users/{user}", None),
     ("POST", "/v1/admin/users/{user}/disable", None),
-    ("PUT", "/v1/admin/users/{user}/roles", {"roles": []}),
+    ("PUT", "/v1/admin/users/{user}/roles", {"is_admin": False, "is_auditor": False}),
     ("GET", "/v1/admin/users/{user}/keys", None),
     ("DELETE", "/v1/admin/keys/{key}", None),
     ("GET", "/v1/admin/groups/{group}/members", None),

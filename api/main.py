@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
@@ -20,6 +20,7 @@ from api.deps import Runtime
 from api.json_keys import UniqueJsonNames
 from api.limits import RequestGuard
 from api.observability import Observability, QueueDepths
+from api.query_params import declared_query_only
 from api.routes import (
     admin,
     answers,
@@ -80,6 +81,8 @@ def create_api(
         docs_url="/docs" if public_docs else None,
         redoc_url=None,
         openapi_url="/openapi.json" if public_docs else None,
+        # A query parameter the route does not read, or a single one sent twice: 400.
+        dependencies=[Depends(declared_query_only)],
     )
     errors.install(app)
     # Innermost: a JSON body names each field once per object (400 otherwise), and

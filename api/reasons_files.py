@@ -178,6 +178,15 @@ FILE_REFUSALS: list[tuple[str, str]] = [
     ),
     (r"form field (?P<name>.+) is sent more than once", "表单字段 {name} 发送了不止一次"),
     (
+        r"query parameter (?P<name>.+) is not read here: this route reads none",
+        "此接口不读取查询参数 {name}：它不接受任何查询参数",
+    ),
+    (
+        r"query parameter (?P<name>.+) is not read here; send (?P<known>.+)",
+        "此接口不读取查询参数 {name}；请发送 {known}",
+    ),
+    (r"query parameter (?P<name>.+) is sent more than once", "查询参数 {name} 发送了不止一次"),
+    (
         r"the JSON names (?P<name>.+) more than once in one object: send each field once",
         "JSON 的同一个对象中多次出现字段 {name}：每个字段只能发送一次",
     ),

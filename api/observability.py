@@ -67,10 +67,12 @@ class Observability:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                given = message.get("headers", [])
+                message["headers"] = [*given, (b"x-request-id", request_id.encode())]
+                # Every response is what its Content-Type says: a browser that sniffed a JSON
+                # error or a static file as HTML would run what a caller put in it.
+                if not any(name.lower() == b"x-content-type-options" for name, _ in given):
+                    message["headers"].append((b"x-content-type-options", b"nosniff"))
             await send(message)
 
         # FastAPI (0.16x) opens its own server span around the app when a tracer provider is

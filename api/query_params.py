@@ -8,7 +8,8 @@ form field sent twice is too (400, ``api.multipart_form``). :func:`declared_quer
 dependency of every route, refuses both (400, naming the parameter, in the caller's language,
 through ``api.errors``) before the route's own validation. A parameter that takes a list
 (``?id=a&id=b``) is sent once per value, as before. The portal's pages read their own query
-strings in the browser and are left alone.
+strings in the browser and are left alone, and so are the OpenAI-compatible routes, whose
+clients send parameters of their own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from fastapi import HTTPException, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import field_annotation_is_sequence
 from fastapi.routing import APIRoute
+
+from api.routes.openai_errors import OPENAI_PATHS
 
 # By the route's function: the same in every app built (routes themselves are unhashable).
 _DECLARED: dict[Callable[..., Any], dict[str, bool]] = {}
@@ -48,6 +51,10 @@ def _query_fields(dependant: Dependant) -> list[Any]:
 async def declared_query_only(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute) or not route.path.startswith("/v1/"):
+        return
+    if route.path in OPENAI_PATHS:
+        # OpenAI clients add parameters of their own (Azure's ``api-version``); OpenAI's API
+        # answers them, so the compatible routes read what they know and leave the rest.
         return
     sent = Counter(name for name, _ in request.query_params.multi_items())
     if not sent:

@@ -47,6 +47,12 @@ TEXTS = {
         "simp",
         "合同金额为人民币八十万元，付款方式为银行转账，违约责任由双方协商确定。",
     ),
+    "en-policy": (
+        "en",
+        "The Lisbon office is open from nine to five on weekdays. Employees request leave "
+        "two weeks ahead, and medical claims are reimbursed within thirty days.",
+    ),
+    "en-invoice-caps": ("en", "INVOICE NO. 2024-117 ACME TRADING LTD. TOTAL DUE USD 4,250 NET 30"),
     "trad-mixed": (
         "trad",
         "請使用 VPN 連線至公司網路，密碼每 90 天更新一次。"
@@ -79,7 +85,8 @@ def variants(image: Image.Image) -> dict[str, Image.Image]:
 def pages() -> list[tuple[str, str, str, Image.Image]]:
     out = []
     for name, (script, text) in TEXTS.items():
-        for kind, image in variants(draw(text, 16, 44, None)).items():
+        width = 40 if script == "en" else 16
+        for kind, image in variants(draw(text, width, 44, None)).items():
             out.append((f"{name}-{kind}", script, text, image))
     for name in ("trad-leave", "simp-travel"):
         script, text = TEXTS[name]
@@ -89,6 +96,8 @@ def pages() -> list[tuple[str, str, str, Image.Image]]:
 
 def own_script(script: str, text: str) -> bool:
     han = "".join(c for c in text if "\u4e00" <= c <= "\u9fff")
+    if script == "en":
+        return not han
     # A Traditional page's text holds no character Traditional writes otherwise, and back.
     return han == (to_traditional(han) if script == "trad" else to_simplified(han))
 
@@ -122,7 +131,7 @@ def main() -> None:
                   f"own {rows[-1]['own_script']!s:5} {read[:24]!r}", flush=True)  # fmt: skip
     summary = {}
     for setting in SETTINGS:
-        for script in ("trad", "simp"):
+        for script in ("trad", "simp", "en"):
             mine = [r for r in rows if r["setting"] == setting and r["script"] == script]
             summary[f"{setting}/{script}"] = {
                 "pages": len(mine),

@@ -94,6 +94,17 @@ CHINESE_SCRIPTS = ("chi_sim", "chi_tra")
 # with no Chinese at all, "AAS ARTES /\ERIC", is not recovered: both readings score alike.)
 SURE_SCRIPT_CONFIDENCE = 93.0
 SCRIPT_MARGIN = 2.0
+# A first reading with no Chinese is kept (an English page) unless at most this share of its
+# Latin words read as words (lower-case or capitalised): chi_sim turned a Traditional page
+# into "AAS ARTES /\ERIC, ARRITT" at confidence 92-93. Then chi_tra reads it too, and its
+# reading replaces the first when Chinese is at least this share of its words (less is a
+# stray character among Latin letters), read at least this sure (an English page read again
+# stays English: no Chinese in either reading).
+MIN_WORDLIKE_SHARE = 0.5
+MIN_HAN_SHARE = 0.3
+MIN_HAN_CONFIDENCE = 85.0
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_WORDLIKE = re.compile(r"[A-Z]?[a-z]+")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD_CONFIDENCE = re.compile(r"x_wconf (\d+)")
 
@@ -109,7 +120,7 @@ class SpatialTesseractAgent(OCRAgentTesseract):
         codes = [code for code in language.split("+") if code]
         installed = _installed_languages()
         super().__init__("+".join(c for c in codes if c in installed) or language)
-        self._confidence: float | None = None  # of the last reading (see SURE_...)
+        self._reading_of_last: Reading | None = None  # how sure the last reading is
 
     def get_layout_elements_from_image(self, image: PILImage.Image) -> LayoutElements:
         return group_regions(self._read(image))
@@ -119,44 +130,79 @@ class SpatialTesseractAgent(OCRAgentTesseract):
         scripts = [code for code in codes if code in CHINESE_SCRIPTS]
         if len(scripts) < 2:
             return self.get_layout_from_image(image)
-        best: tuple[float, TextRegions] | None = None
-        for script in scripts:
-            agent = SpatialTesseractAgent(
-                "+".join(c for c in codes if c not in CHINESE_SCRIPTS or c == script)
-            )
-            regions = agent.get_layout_from_image(image)
-            confidence = agent._confidence or 0.0
-            if best is None:
-                if confidence >= SURE_SCRIPT_CONFIDENCE:
-                    return regions
-                best = (confidence, regions)
-            elif confidence >= best[0] + SCRIPT_MARGIN:
-                best = (confidence, regions)
-        assert best is not None
-        return best[1]
+        first, first_regions = self._reading(codes, scripts[0], image)
+        if first is None or first.sure():
+            return first_regions
+        second, second_regions = self._reading(codes, scripts[1], image)
+        return second_regions if second is not None and second.beats(first) else first_regions
+
+    def _reading(
+        self, codes: list[str], script: str, image: PILImage.Image
+    ) -> tuple[Reading | None, TextRegions]:
+        agent = SpatialTesseractAgent(
+            "+".join(c for c in codes if c not in CHINESE_SCRIPTS or c == script)
+        )
+        regions = agent.get_layout_from_image(image)
+        return agent._reading_of_last, regions
 
     def hocr_to_dataframe(self, hocr: str, character_confidence_threshold: float = 0.0):  # type: ignore[no-untyped-def]
         # How sure this reading is, kept to choose the page's script.
-        self._confidence = _reading_confidence(hocr, self.hocr_namespace)
+        self._reading_of_last = Reading.of(hocr, self.hocr_namespace)
         return super().hocr_to_dataframe(hocr, character_confidence_threshold)
 
 
-def _reading_confidence(hocr: str, namespace: dict[str, str]) -> float | None:
-    """Mean confidence of the words holding Chinese, or of all words where none does."""
-    from lxml import etree
+@dataclass(frozen=True)
+class Reading:
+    """How sure one reading of a page is: its words' confidences (tesseract's, 0-100), those
+    holding Chinese apart, and the share of its Latin words that read as words."""
 
-    if not hocr:
-        return None
-    han, every = [], []
-    for word in etree.fromstring(hocr).findall('.//h:span[@class="ocrx_word"]', namespace):
-        found = _WORD_CONFIDENCE.search(word.get("title", ""))
-        text = "".join(word.itertext()).strip()
-        if found and text:
+    han: tuple[float, ...]
+    every: tuple[float, ...]
+    wordlike_share: float
+
+    @property
+    def chinese(self) -> bool:
+        """Read as Chinese: a stray character in Latin letters is not."""
+        return bool(self.han) and len(self.han) >= MIN_HAN_SHARE * len(self.every)
+
+    @property
+    def confidence(self) -> float:
+        chosen = self.han if self.chinese else self.every
+        return mean(chosen) if chosen else 0.0
+
+    def sure(self) -> bool:
+        if not self.chinese and self.wordlike_share <= MIN_WORDLIKE_SHARE:
+            return False  # Latin letters that are not words: Chinese read by the wrong model?
+        return self.confidence >= SURE_SCRIPT_CONFIDENCE
+
+    def beats(self, other: Reading) -> bool:
+        if not self.chinese:
+            return False
+        if not other.chinese:
+            return self.confidence >= MIN_HAN_CONFIDENCE
+        return self.confidence >= other.confidence + SCRIPT_MARGIN
+
+    @classmethod
+    def of(cls, hocr: str, namespace: dict[str, str]) -> Reading | None:
+        from lxml import etree
+
+        if not hocr:
+            return None
+        han, every, latin, wordlike = [], [], 0, 0
+        for word in etree.fromstring(hocr).findall('.//h:span[@class="ocrx_word"]', namespace):
+            found = _WORD_CONFIDENCE.search(word.get("title", ""))
+            text = "".join(word.itertext()).strip()
+            if not found or not text:
+                continue
             every.append(float(found.group(1)))
             if _HAN.search(text):
                 han.append(every[-1])
-    chosen = han or every
-    return mean(chosen) if chosen else None
+            for run in _LATIN_WORD.findall(text):
+                latin += 1
+                wordlike += bool(_WORDLIKE.fullmatch(run))
+        if not every:
+            return None
+        return cls(tuple(han), tuple(every), wordlike / latin if latin else 1.0)
 
 
 @functools.cache

@@ -135,8 +135,21 @@ LINES_TRADITIONAL = ["員工請假規定第三條", "醫療費用報銷期限為
             ["連線至公司網路", "helpdeskanswers"],
             ["连线"],
         ),
+        # chi_sim read this page as Latin letters ("AAS ARTES /\\ERIC"), no Chinese at all.
+        (
+            ["合約金額為新臺幣八十萬元，", "付款方式為銀行轉帳，違約責", "任由雙方協商確定。"],
+            ["合約金額為新臺幣八十萬元", "付款方式為銀行轉帳"],
+            ["合约", "ARTES"],
+        ),
+        (["INVOICE NO. 2024-117 ACME", "TRADING LTD. NET 30"], ["INVOICENO.2024-117ACME"], ["發"]),
     ],
-    ids=["traditional", "simplified", "traditional-with-english"],
+    ids=[
+        "traditional",
+        "simplified",
+        "traditional-with-english",
+        "traditional-read-as-latin",
+        "english-capitals",
+    ],
 )
 def test_a_scan_is_read_in_the_script_it_is_written_in(
     lines: list[str], wanted: list[str], not_wanted: list[str]

@@ -152,3 +152,17 @@ def test_log_lines_of_a_request_carry_its_id(server: ThreadServer, world: World,
     assert "/v1/search" in by_id[made]["message"]
     outside = [line for line in lines if line["message"] == "outside any request: 綠茶"]
     assert outside and outside[0]["request_id"] == "-"
+
+
+def test_every_response_says_nosniff_once(server: ThreadServer, world: World) -> None:
+    # A JSON error echoing a caller's text, a static script, a page and an answer: a browser
+    # must take each as its Content-Type says, never sniff it as HTML.
+    with world.client("bob") as bob:
+        responses = [
+            httpx.post(server.url + "/v1/search", json={"query": "<script>x</script>"}),
+            bob.post("/v1/search", json={"query": "<b>龍井</b>"}),
+            bob.get("/v1/nothing/<svg onload=alert(1)>"),
+            httpx.get(server.url + "/health/live"),
+        ]
+    for r in responses:
+        assert r.headers.get_list("x-content-type-options") == ["nosniff"], r.url

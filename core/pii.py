@@ -7,7 +7,8 @@ date and its ISO 7064 MOD 11-2 check character; a bank card the Luhn check and a
 first digit; a mainland mobile number its 1[3-9] prefix; a landline its area code's length; a
 Hong Kong or Taiwan ID its check digit. What passes is still refused beside words that say it is
 something else (订单号, order no.), and the digits of a decimal amount (¥13,812,345,678.00) or
-a date (2023-12-01) never join a candidate.
+a date (2023-12-01) never join a candidate. Taiwan, Hong Kong and Macau numbers written at home
+are ``core.pii_regional``'s (the 8-digit ones only after a phone word).
 
 Numbers are read in the forms people write them: full-width digits (１３８…, folded one
 character for one so positions hold), grouped by spaces or dashes (138 1234 5678,
@@ -20,6 +21,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from core.pii_regional import LANDLINE_TW, MOBILE_TW, PHONE_HK, PHONE_MO, regional_kind
+
 # Kinds, in the order a span claimed by two is given to (an ID before a card: an 18-digit
 # number can pass Luhn by chance, one time in ten).
 ID_CN = "id_cn"
@@ -30,7 +33,8 @@ MOBILE_CN = "mobile_cn"
 LANDLINE_CN = "landline_cn"
 PHONE = "phone"  # international (+CC …) and North American ((415) 555-2671)
 EMAIL = "email"
-KINDS = (ID_CN, ID_HK, ID_TW, BANK_CARD, MOBILE_CN, LANDLINE_CN, PHONE, EMAIL)
+KINDS = (ID_CN, ID_HK, ID_TW, BANK_CARD, MOBILE_CN, LANDLINE_CN, MOBILE_TW, LANDLINE_TW)
+KINDS += (PHONE_HK, PHONE_MO, PHONE, EMAIL)
 
 # Full-width ASCII forms and the ideographic space, one character for one (NFKC on these, but
 # never changing the text's length, so a finding's offsets are the original text's).
@@ -374,4 +378,4 @@ def _classify(folded: str, start: int, digits: str, groups: list[str]) -> tuple[
         return LANDLINE_CN, start  # 02087654321: a big city's number written as one
     if nanp_valid(groups) or (groups[0] == "1" and nanp_valid(groups[1:])):
         return PHONE, start - (folded[start - 1 : start] == "(")
-    return None, start
+    return regional_kind(folded, start, digits, groups)

@@ -16,7 +16,18 @@ from pydantic import BaseModel, Field
 
 Mode = Literal["off", "ingest", "answers", "both"]
 PiiKind = Literal[
-    "id_cn", "id_hk", "id_tw", "bank_card", "mobile_cn", "landline_cn", "phone", "email"
+    "id_cn",
+    "id_hk",
+    "id_tw",
+    "bank_card",
+    "mobile_cn",
+    "landline_cn",
+    "mobile_tw",
+    "landline_tw",
+    "phone_hk",
+    "phone_mo",
+    "phone",
+    "email",
 ]
 
 

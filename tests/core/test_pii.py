@@ -6,13 +6,15 @@ anywhere masks what the whole text does."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import get_args
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core import pii
-from core.pii_redact import Redactor
+from core import pii, pii_regional
+from core.pii_redact import TOKENS, Redactor
+from core.settings_pii import PiiKind
 
 FULL = str.maketrans("0123456789", "０１２３４５６７８９")
 PROVINCES = ["11", "31", "44", "51", "62", "65", "81"]
@@ -120,6 +122,53 @@ def test_every_mainland_mobile_is_found_in_any_text(
     assert_found(f"{before}{needle}{after}", needle, pii.MOBILE_CN)
 
 
+DIGITS8 = st.text("0123456789", min_size=8, max_size=8)
+PHONE_WORDS = st.sampled_from(
+    ["聯絡電話：", "电话 ", "手機：", "手机号码 ", "Tel: ", "Mobile ", "WhatsApp "]
+)
+TW_AREAS = st.sampled_from(["2", "3", "37", "4", "49", "5", "6", "7", "8", "82", "826", "89"])
+LOCAL_LENGTHS = {"2": 8, "4": 8, "37": 6, "82": 6, "89": 6, "826": 5}
+
+
+@FIT
+@given(DIGITS8.map(lambda d: "09" + d), STYLES, AROUND, AROUND)
+def test_every_taiwan_mobile_is_found_in_any_text(
+    number: str, style: str, before: str, after: str
+) -> None:
+    assume(not pii._NOT_PERSONAL.search(before))
+    needle = written(number, style, [4, 3, 3])
+    assert_found(f"{before}{needle}{after}", needle, pii.MOBILE_TW)
+
+
+@FIT
+@given(TW_AREAS, DIGITS8, st.sampled_from(["({a}) {l}", "{a}-{l}", "{a} {l}"]), AROUND, AROUND)
+def test_a_taiwan_landline_with_its_area_code_apart_is_found(
+    area: str, digits: str, shape: str, before: str, after: str
+) -> None:
+    assume(not pii._NOT_PERSONAL.search(before))
+    local = str(int(digits[0]) % 8 + 2) + digits[1 : LOCAL_LENGTHS.get(area, 7)]
+    half = len(local) // 2
+    needle = shape.format(a="0" + area, l=f"{local[:half]}-{local[half:]}")
+    if not shape.startswith("("):
+        needle = needle.translate(FULL) if int(digits[1]) % 2 else needle
+    assert_found(f"{before}{needle}{after}", needle, pii.LANDLINE_TW)
+    assert pii_regional.landline_tw_valid("0" + area + local, area)
+
+
+@FIT
+@given(DIGITS8, st.sampled_from(["plain", "full", "space", "dash"]), AROUND, PHONE_WORDS, AROUND)
+def test_a_hong_kong_number_just_after_a_phone_word_is_found_and_not_without(
+    digits: str, style: str, before: str, word: str, after: str
+) -> None:
+    number = str(int(digits[0]) % 6 + 4) + digits[1:]  # 4-9: a mobile (800 and 900 are not)
+    needle = written(number, style, [4])
+    assume(not pii._NOT_PERSONAL.search(before + word))
+    assume(not pii_regional._MACAU_WORDS.search(before + word))
+    assert_found(f"{before}{word}{needle}{after}", needle, pii.PHONE_HK)
+    assume(not pii_regional._PHONE_WORDS.search(before[-16:]))
+    assert pii.find(f"{before}{needle}{after}") == []
+
+
 @FIT
 @given(
     st.text(st.sampled_from(list("这是一段文字 and some words，。0123456789-:/.¥")), max_size=60)
@@ -140,6 +189,7 @@ def test_a_stream_cut_anywhere_masks_what_the_whole_text_does(cuts: list[int], s
     text = (
         "您好，请拨打 138 1234 5678 或 +86 139-8765-4321 找张三，身份证 11010519491231002X，"
         "Card 6222 0202 0000 1234 5677? mail zhang.san@example.com now. 订单号 4111111111111111。"
+        "香港電話 9123 4567，手機 0912-345-678，Tel: (02) 2345-6789."
     )
     mask = Redactor(style=style, language="zh-Hans")  # type: ignore[arg-type]
     pieces, at = [], 0
@@ -168,6 +218,22 @@ def test_a_stream_cut_anywhere_masks_what_the_whole_text_does(cuts: list[int], s
         ("寫信到chen88@mail.example.com.tw。", pii.EMAIL, "chen88@mail.example.com.tw"),
         ("香港身份證 A123456(3)", pii.ID_HK, "A123456(3)"),
         ("台灣身分證 A123456789", pii.ID_TW, "A123456789"),
+        ("聯絡電話：0912-345-678。", pii.MOBILE_TW, "0912-345-678"),
+        ("手機 ０９１２３４５６７８", pii.MOBILE_TW, "０９１２３４５６７８"),
+        ("电话 (02) 2345-6789 转 12", pii.LANDLINE_TW, "(02) 2345-6789"),
+        ("台中 04-2234-5678", pii.LANDLINE_TW, "04-2234-5678"),
+        ("Kaohsiung office (07) 123-4567", pii.LANDLINE_TW, "(07) 123-4567"),
+        ("金門 (082) 312345", pii.LANDLINE_TW, "(082) 312345"),
+        ("電話：0223456789", pii.LANDLINE_TW, "0223456789"),  # bare: a phone word before
+        ("陝西榆林 0912-3456789", pii.LANDLINE_CN, "0912-3456789"),  # 11 digits: mainland
+        ("香港電話 9123 4567", pii.PHONE_HK, "9123 4567"),
+        ("联系人：陈大文 ９１２３－４５６７", pii.PHONE_HK, "９１２３－４５６７"),
+        ("Tel: 2345 6789.", pii.PHONE_HK, "2345 6789"),
+        ("WhatsApp 61234567", pii.PHONE_HK, "61234567"),
+        ("澳門電話 6612 3456", pii.PHONE_MO, "6612 3456"),
+        ("Macau office, phone 2888 1234", pii.PHONE_MO, "2888 1234"),
+        ("Hong Kong +852 9123 4567", pii.PHONE, "+852 9123 4567"),  # the +CC kind, as before
+        ("台北 +886 912 345 678", pii.PHONE, "+886 912 345 678"),
     ],
 )
 def test_numbers_as_people_write_them(text: str, kind: str, found: str) -> None:
@@ -188,6 +254,14 @@ def test_numbers_as_people_write_them(text: str, kind: str, found: str) -> None:
         "批号 A: 110105491231002",  # 15 digits (no check digit) not named an ID
         "身份证 110105194913310021",  # month 13
         "TEL13812345678",  # glued to letters: a code, not a number
+        "訂單編號 0912345678，金額 NT$12,345,678 元",
+        "發票號碼 AB-12345678，统一编号 12345678",
+        "電話費 23456789 元已繳",  # a phone bill's amount
+        "金额 91234567 元，数量 2345 6789 件",  # 8 digits, no phone word
+        "Total 91234567, Ref 23456789",
+        "日期 2024-03-15，02-2023-12 期",
+        "帳號 0223456789 已開通",  # 10 digits from 02, bare and unnamed
+        "Tel: 1234 5678 and phone 80012345",  # HK numbers never start 1; 800 is a service
     ],
 )
 def test_near_misses_are_not_taken(text: str) -> None:
@@ -202,6 +276,14 @@ def test_masks_are_typed_in_the_texts_language_or_partial() -> None:
     partial = Redactor(style="partial")
     assert partial.redact(text) == "张三 138****5678，身份证 110105********002X，z***@example.com"
     assert partial.redact("+86 139-8765-4321") == "+86 139-****-4321"
+    regional = "客戶 0912-345-678，香港電話 9123 4567，Office (02) 2345-6789"
+    assert (
+        Redactor(language="zh-Hant").redact(regional)
+        == "客戶 [手機號]，香港電話 [電話號碼]，Office [電話號碼]"
+    )
+    assert (
+        partial.redact(regional) == "客戶 0912-***-678，香港電話 91** **67，Office (02) 2***-*789"
+    )
     only_mail = Redactor(kinds=frozenset({pii.EMAIL}))
     assert only_mail.redact(text) == "张三 13812345678，身份证 11010519491231002X，[邮箱]"
 
@@ -213,3 +295,8 @@ def test_check_digits_follow_their_standards() -> None:
     assert not pii.id_cn_valid("11010520991231002X", today=date(2026, 1, 1))
     assert pii.hk_id_valid("A", "123456", "3") and not pii.hk_id_valid("A", "123456", "4")
     assert pii.tw_id_valid("A", "123456789") and not pii.tw_id_valid("A", "123456788")
+
+
+def test_every_kind_is_a_setting_and_has_its_masks() -> None:
+    assert set(get_args(PiiKind)) == set(pii.KINDS)
+    assert all(set(tokens) == set(pii.KINDS) for tokens in TOKENS.values())

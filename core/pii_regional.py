@@ -39,13 +39,13 @@ _TW_AREAS: dict[str, tuple[int, ...]] = {
     "836": (5,),
     "89": (6,),
 }
-# Words that say a phone number follows, in both scripts and English, a few characters before
-# it at most (聯絡電話：, 電話號碼, Tel: , WhatsApp / Mobile: , 联系人：陈大文 ); a bill (電話費)
-# is followed by an amount.
+# Words that say a phone number follows, in both scripts and English, with nothing but what
+# such a label is written with between (聯絡電話：, 電話號碼, Tel: , Mobile / WhatsApp: ,
+# call me at): "请联系我们确认金额 23456789" names no phone number. A bill (電話費) is not one.
 _PHONE_WORDS = re.compile(
     r"(?:(?:電話|电话|手機|手机|聯絡|联络|聯繫|联系|聯系|致電|致电|熱線|热线|傳真|传真)(?![費费])|"
-    r"(?<![A-Za-z])(?:tel|phone|telephone|mobile|mob|cell|whatsapp|fax|call|contact)"
-    r"(?![a-z]))[^\n\d。；;！？!?]{0,10}$",
+    r"(?<![A-Za-z])(?:tel|phone|telephone|mobile|mob|cell|whatsapp|fax|call|contact)(?![a-z]))"
+    r"(?:[\s:：()（）#/.\-]|號碼|号码|號|号|是|為|为|人|number|no|is|at|on|me|us)*$",
     re.IGNORECASE,
 )
 _MACAU_WORDS = re.compile(r"澳門|澳门|macau|macao", re.IGNORECASE)

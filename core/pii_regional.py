@@ -14,6 +14,7 @@ date, so they are taken only after a phone word (電話, 手机, Tel, WhatsApp �
 from __future__ import annotations
 
 import re
+from datetime import date
 
 MOBILE_TW = "mobile_tw"
 LANDLINE_TW = "landline_tw"
@@ -89,6 +90,23 @@ def phone_mo_valid(digits: str) -> bool:
     return len(digits) == 8 and digits.isdigit() and digits.startswith(("6", "28"))
 
 
+def _eight_digit_shape(digits: str, groups: list[str]) -> bool:
+    """Written as Hong Kong and Macau numbers are (9123 4567, 9123-4567, 91234567, digit by
+    digit), not as a date (2023-07-12, or 20230712: a real one)."""
+    sizes = [len(g) for g in groups]
+    if sizes == [8]:
+        return not (digits[:2] in ("19", "20") and _real_date(digits))
+    return sizes == [4, 4] or sizes == [1] * 8
+
+
+def _real_date(yyyymmdd: str) -> bool:
+    try:
+        date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return False
+    return True
+
+
 def regional_kind(
     folded: str, start: int, digits: str, groups: list[str]
 ) -> tuple[str | None, int]:
@@ -103,7 +121,7 @@ def regional_kind(
     area = groups[0][1:] if written_apart else None
     if landline_tw_valid(digits, area) and (paren or area is not None or named):
         return LANDLINE_TW, start - paren
-    if not named or paren:
+    if not named or paren or not _eight_digit_shape(digits, groups):
         return None, start
     if phone_mo_valid(digits) and _MACAU_WORDS.search(before):  # 6xxx xxxx is both places
         return PHONE_MO, start

@@ -261,6 +261,7 @@ def test_numbers_as_people_write_them(text: str, kind: str, found: str) -> None:
         "Total 91234567, Ref 23456789",
         "请联系我们确认金额 23456789 元",  # a phone word, but not just before the number
         "日期 2024-03-15，02-2023-12 期",
+        "聯絡日期 2023-07-12，電話 20230712",  # a date after a phone word is still a date
         "帳號 0223456789 已開通",  # 10 digits from 02, bare and unnamed
         "Tel: 1234 5678 and phone 80012345",  # HK numbers never start 1; 800 is a service
     ],

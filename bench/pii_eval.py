@@ -5,8 +5,10 @@ addresses in the forms people write them (grouped, full-width, digit by digit, +
 (021) …), and near misses that must not be taken: an ID with a wrong check character or an
 impossible birth date, a card number failing Luhn, order and waybill numbers (16-19 digits,
 named as such, and bare), dates, amounts, ISBNs, timestamps, IP addresses, 11-digit numbers
-starting 12. Every item is labelled, so precision and recall are per kind, and each near-miss
-category reports how often it was (wrongly) taken.
+starting 12; Taiwan mobiles and landlines, Hong Kong and Macau numbers after a phone word, and
+their near misses (8 digits with no phone word, NT$ amounts, invoice numbers). Every item is
+labelled, so precision and recall are per kind, and each near-miss category reports how often
+it was (wrongly) taken.
 
     python -m bench.pii_eval --sentences 20000 --seed 7 --out bench/results/pii_eval.json
 """
@@ -28,6 +30,10 @@ from core import pii
 PROVINCES = ["11", "13", "21", "31", "32", "33", "37", "41", "44", "51", "62", "65", "81"]
 FULL = str.maketrans("0123456789", "０１２３４５６７８９")
 Item = tuple[str, str]  # (label: a pii kind, or "neg:<category>"), text as written
+# Words written before an item, outside its labelled span (a phone word before a Hong Kong
+# number): (label, lead, text).
+LeadItem = tuple[str, str, str]
+PHONE_WORDS = ["聯絡電話：", "電話 ", "手机 ", "联系电话：", "Tel: ", "Mobile ", "WhatsApp "]
 
 
 def _digits(rng: random.Random, n: int) -> str:
@@ -123,6 +129,28 @@ def positive(rng: random.Random) -> Item:
             return pii.ID_TW, letter + digits
 
 
+def regional(rng: random.Random) -> LeadItem:
+    """A Taiwan mobile or landline, or a Hong Kong or Macau number after a phone word."""
+    kind = rng.choice(["tw_mobile", "tw_mobile", "tw_land", "hk", "mo"])
+    if kind == "tw_mobile":
+        return pii.MOBILE_TW, "", _written(rng, "09" + _digits(rng, 8), [4, 3, 3])
+    if kind == "tw_land":
+        area, size = rng.choice([("02", 8), ("04", 8), ("03", 7), ("07", 7), ("037", 6)])
+        local = rng.choice("23456789") + _digits(rng, size - 1)
+        half = size // 2
+        shape = rng.choice(["({c}) {a}-{b}", "{c}-{a}-{b}", "{c}-{l}", "({c}){l}", "{c} {a} {b}"])
+        text = shape.format(c=area, l=local, a=local[:half], b=local[half:])
+        return pii.LANDLINE_TW, "", text.translate(FULL) if rng.random() < 0.15 else text
+    if kind == "hk":
+        number = "900"
+        while number.startswith("900"):  # premium-rate services: not a person's number
+            number = rng.choice("2345679") + _digits(rng, 7)
+        return pii.PHONE_HK, rng.choice(PHONE_WORDS), _written(rng, number, [4])
+    number = rng.choice(["6", "28"]) + _digits(rng, 7)
+    lead = rng.choice(["澳門電話 ", "澳门手机 ", "Macau phone: "])
+    return pii.PHONE_MO, lead, _written(rng, number[:8], [4])
+
+
 def _bad_id(rng: random.Random) -> str:
     first = _id17(rng)
     if rng.random() < 0.5:  # wrong check character
@@ -159,6 +187,26 @@ NEGATIVES: dict[str, Callable[[random.Random], str]] = {
     # prefix and Luhn pass about one in twenty) or that are a mobile number's shape exactly.
     "random_16_digits": lambda rng: rng.choice("123456789") + _digits(rng, 15),
     "random_11_digits_1x": lambda rng: "1" + rng.choice("3456789") + _digits(rng, 9),
+    # Hong Kong / Macau / Taiwan near misses: 8 digits with no phone word just before (an
+    # amount, a quantity, a 統一編號), grouped or not; NT$ amounts; invoice numbers; 09…
+    # named as an order; a bare 9-10 digit run from 0 (an account number). Each has a word of
+    # its own before it: right after 请联系 / Please contact (the templates') it would be a
+    # phone number by the detector's rule, and by a reader's.
+    "eight_digits_unnamed": lambda rng: (
+        rng.choice(["金額 ", "數量 ", "统一编号 ", "Total ", "编号 ", "see "])
+        + _written(rng, rng.choice("23456789") + _digits(rng, 7), [4])
+    ),
+    "amount_ntd": lambda rng: f"NT${rng.randint(1, 99)},{_digits(rng, 3)},{_digits(rng, 3)}",
+    "invoice_tw": lambda rng: (
+        f"發票號碼 {rng.choice(['AB', 'QX', 'ZK'])}-{rng.choice('23456789')}{_digits(rng, 7)}"
+    ),
+    "order_named_09": lambda rng: rng.choice(["訂單編號 ", "Order No. "]) + "09" + _digits(rng, 8),
+    "zero_led_bare": lambda rng: (
+        rng.choice(["帳號 ", "账号 ", "Account ", "客戶代碼 "])
+        + "0"
+        + rng.choice("2345678")
+        + _digits(rng, rng.choice([7, 8]))
+    ),
 }
 
 TEMPLATES = {
@@ -171,21 +219,27 @@ TEMPLATES = {
 def sentence(rng: random.Random) -> tuple[str, list[tuple[str, int, int]]]:
     """A sentence with one or two labelled items: (label, start, end) each."""
     language = rng.choice(list(TEMPLATES))
-    items: list[Item] = []
+    items: list[LeadItem] = []
     for _ in range(rng.choice([1, 1, 2])):
         if rng.random() < 0.55:
-            items.append(positive(rng))
+            if rng.random() < 0.25:
+                items.append(regional(rng))
+            else:
+                label, written = positive(rng)
+                items.append((label, "", written))
         else:
             category = rng.choice(list(NEGATIVES))
-            items.append((f"neg:{category}", NEGATIVES[category](rng)))
+            items.append((f"neg:{category}", "", NEGATIVES[category](rng)))
     joiner = "，以及" if language != "en" else ", and "
     template = rng.choice(TEMPLATES[language])
     head = template.split("{x}")[0]
     text, spans, at = head, [], len(head)
-    for n, (label, written) in enumerate(items):
+    for n, (label, lead, written) in enumerate(items):
         if n:
             text += joiner
             at += len(joiner)
+        text += lead
+        at += len(lead)
         spans.append((label, at, at + len(written)))
         text += written
         at += len(written)

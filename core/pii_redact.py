@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core import pii
+from core.text_forms import chinese_script
 
 Style = Literal["token", "partial"]
 Language = Literal["en", "zh-Hans", "zh-Hant"]
@@ -90,9 +91,12 @@ MAX_HELD_CHARS = 256
 
 
 def language_of(text: str) -> Language:
-    """The token language for a text whose reader is not known (a document): Chinese if it
-    has Han characters, else English."""
-    return "zh-Hans" if _HAN.search(text) else "en"
+    """The token language for a text whose reader is not known (a document): Chinese in the
+    text's own script if it has Han characters (a Taiwan customer file gets [手機號]), else
+    English."""
+    if not _HAN.search(text):
+        return "en"
+    return "zh-Hant" if chinese_script(text) == "traditional" else "zh-Hans"
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,9 @@ def test_masks_are_typed_in_the_texts_language_or_partial() -> None:
     assert (
         partial.redact(regional) == "客戶 0912-***-678，香港電話 91** **67，Office (02) 2***-*789"
     )
+    # A document's own script: a Traditional customer file gets Traditional tokens.
+    assert Redactor().redact(regional) == "客戶 [手機號]，香港電話 [電話號碼]，Office [電話號碼]"
+    assert Redactor().redact("客户 0912345678") == "客户 [手机号]"
     only_mail = Redactor(kinds=frozenset({pii.EMAIL}))
     assert only_mail.redact(text) == "张三 13812345678，身份证 11010519491231002X，[邮箱]"
 

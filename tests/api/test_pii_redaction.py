@@ -31,6 +31,11 @@ EN_DOC = (
     "+44 20 7946 0958 and his e-mail is zhang.san@example.com."
 )
 
+TW_DOC = (
+    "客戶檔案\n\n陳大文負責台北與香港的冷鏈倉儲。聯絡電話：0912-345-678，"
+    "香港電話 9123 4567，辦公室 (02) 2345-6789。"
+)
+
 
 @pytest.fixture(scope="module")
 def server(pg_url, tmp_path_factory, llama_server: LlamaCppServer):  # type: ignore[no-untyped-def]
@@ -117,6 +122,22 @@ def test_ingest_masks_chunks_before_they_are_kept(server: ThreadServer) -> None:
         passage = bob.get(f"/v1/documents/{ids['客户.txt']}/passages/{chinese['chunk_id']}")
         assert passage.status_code == 200 and "[身份证号]" in passage.json()["text"]
         assert not holds_personal_data(passage.json()["text"])
+
+
+def test_a_traditional_documents_taiwan_and_hong_kong_numbers_are_masked(
+    server: ThreadServer,
+) -> None:
+    world = World(server)
+    with world.client("ann") as ann:
+        set_mode(ann, "ingest")
+        doc = uploaded(ann, {"客戶.txt": TW_DOC})["客戶.txt"]
+        kept = "".join(p.payload["text"] for p in chunks_of(server, world.tenant_a.id, doc))
+        # Tokens in the document's own script, and none of the three numbers left.
+        assert "[手機號]" in kept and kept.count("[電話號碼]") == 2, kept
+        assert not any(n in kept for n in ("0912", "9123", "2345")), kept
+        r = ann.post("/v1/search", json={"query": "陳大文負責什麼？", "limit": 5})
+        hits = [h["text"] for h in r.json()["results"] if h["document_id"] == doc]
+        assert hits and not any(holds_personal_data(h) for h in hits), r.json()
 
 
 @pytest.mark.slow

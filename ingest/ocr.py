@@ -84,14 +84,13 @@ class _Run:
 # of its characters right (0.93 with chi_tra), a Simplified one read with chi_tra 0.58; both
 # at once mix the scripts in one text (0.84-0.92). So a page is read with one of them.
 CHINESE_SCRIPTS = ("chi_sim", "chi_tra")
-# How sure a reading is: the mean confidence (0-100) of its words holding Chinese (of all its
-# words where none does). On 17 pages drawn in either script (clean, blurred with noise, half
-# size, A4: ``bench.ocr_scripts``), chi_sim's reading of a Traditional page scored up to 91.0
-# and the right script beat the wrong one by 3.4-23.7 points on Traditional pages and by
-# 0.7-6.8 on Simplified ones. So a first reading at least this sure is kept, and another
-# script's reading replaces it only when surer by the margin: a Simplified page that could
-# go either way stays Simplified. (A Traditional page the first model read as Latin letters
-# with no Chinese at all, "AAS ARTES /\ERIC", is not recovered: both readings score alike.)
+# How sure a reading is: the mean confidence (0-100) of its words holding Chinese (of all
+# its words where none does). On 17 Chinese pages drawn in either script (clean, blurred
+# with noise, half size, A4: ``bench.ocr_scripts``), chi_sim's reading of a Traditional page
+# scored up to 91.0, and the right script beat the wrong one by 3.4-23.7 points on
+# Traditional pages and by 0.7-6.8 on Simplified ones. So a first reading at least this sure
+# is kept, and another script's reading replaces it only when surer by the margin: a
+# Simplified page that could go either way stays Simplified.
 SURE_SCRIPT_CONFIDENCE = 93.0
 SCRIPT_MARGIN = 2.0
 # A first reading with no Chinese is kept (an English page) unless at most this share of its

@@ -20,7 +20,6 @@ MOBILE_TW = "mobile_tw"
 LANDLINE_TW = "landline_tw"
 PHONE_HK = "phone_hk"
 PHONE_MO = "phone_mo"
-KINDS = (MOBILE_TW, LANDLINE_TW, PHONE_HK, PHONE_MO)
 
 # Taiwan's area codes (without the trunk 0) and the lengths of their local numbers (NCC plan):
 # 02 Taipei 8; 03, 05-08 7; 04 Taichung 8, Changhua 7; 037 Miaoli, 082 Kinmen, 089 Taitung 6;

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import unstructured_pytesseract
 from unstructured.partition.utils.ocr_models.tesseract_ocr import OCRAgentTesseract
 
+from core.text_forms import HAN_CHAR
 from ingest.cjk import join_words
 
 if TYPE_CHECKING:
@@ -104,7 +105,6 @@ MIN_HAN_SHARE = 0.3
 MIN_HAN_CONFIDENCE = 85.0
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _WORDLIKE = re.compile(r"[A-Z]?[a-z]+")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD_CONFIDENCE = re.compile(r"x_wconf (\d+)")
 
 
@@ -119,7 +119,9 @@ class SpatialTesseractAgent(OCRAgentTesseract):
         codes = [code for code in language.split("+") if code]
         installed = _installed_languages()
         super().__init__("+".join(c for c in codes if c in installed) or language)
-        self._reading_of_last: Reading | None = None  # how sure the last reading is
+        # How sure the last reading is: measured only for a script choice (``_reading``).
+        self._measure = False
+        self._reading_of_last: Reading | None = None
 
     def get_layout_elements_from_image(self, image: PILImage.Image) -> LayoutElements:
         return group_regions(self._read(image))
@@ -141,12 +143,13 @@ class SpatialTesseractAgent(OCRAgentTesseract):
         agent = SpatialTesseractAgent(
             "+".join(c for c in codes if c not in CHINESE_SCRIPTS or c == script)
         )
+        agent._measure = True
         regions = agent.get_layout_from_image(image)
         return agent._reading_of_last, regions
 
     def hocr_to_dataframe(self, hocr: str, character_confidence_threshold: float = 0.0):  # type: ignore[no-untyped-def]
-        # How sure this reading is, kept to choose the page's script.
-        self._reading_of_last = Reading.of(hocr, self.hocr_namespace)
+        if self._measure:  # how sure this reading is, kept to choose the page's script
+            self._reading_of_last = Reading.of(hocr, self.hocr_namespace)
         return super().hocr_to_dataframe(hocr, character_confidence_threshold)
 
 
@@ -194,7 +197,7 @@ class Reading:
             if not found or not text:
                 continue
             every.append(float(found.group(1)))
-            if _HAN.search(text):
+            if HAN_CHAR.search(text):
                 han.append(every[-1])
             for run in _LATIN_WORD.findall(text):
                 latin += 1
